@@ -1,0 +1,328 @@
+"""One validated, immutable config object per params file.
+
+This is the only module that reads YAML. It validates the whole file against
+``config/schemas/params.schema.json`` and turns the first problem into one line
+that names the file, the key path, what was expected and what was seen, so that
+a bad cron job says exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fitsense_luigi.errors import ConfigError
+
+PARAMS_ENV = "FITSENSE_PARAMS"
+DATA_ROOT_ENV = "FITSENSE_DATA_ROOT"
+
+PROMPT_TYPES = ("plan_creation", "plan_modification", "safety_adjustment", "progress_adaptation")
+
+
+def config_dir() -> Path:
+    """The packaged copy of ``config/`` in a wheel, else the checkout's."""
+    packaged = Path(__file__).parent / "_config"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "config"
+
+
+def schema_path(name: str) -> Path:
+    return config_dir() / "schemas" / name
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads(schema_path(name).read_text())
+
+
+def params_path() -> Path:
+    env = os.environ.get(PARAMS_ENV)
+    return Path(env) if env else config_dir() / "params.yaml"
+
+
+# ---------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class RunSection:
+    data_root: str
+    as_of_date: str | None
+    log_level: str
+
+
+@dataclass(frozen=True)
+class Reproducibility:
+    seed: int
+
+
+@dataclass(frozen=True)
+class WorldSection:
+    users: int
+    lookback_days: int
+
+
+@dataclass(frozen=True)
+class QueriesSection:
+    template_version: str
+    per_type: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect_s: float
+    read_s: float
+
+
+@dataclass(frozen=True)
+class Retries:
+    max_attempts: int
+    max_wait_s: float
+
+
+@dataclass(frozen=True)
+class CacheSection:
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class TeacherSection:
+    provider: str
+    model: str
+    base_url: str | None
+    api_key_env: str
+    response_format: str
+    temperature: float
+    top_p: float
+    max_tokens: int
+    shards: int
+    concurrency: int
+    timeouts: Timeouts
+    retries: Retries
+    cache: CacheSection
+
+
+@dataclass(frozen=True)
+class CharRange:
+    min: int
+    max: int
+
+
+@dataclass(frozen=True)
+class SplitRatios:
+    train: float
+    val: float
+    test: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+
+@dataclass(frozen=True)
+class DatasetSection:
+    response_chars: CharRange
+    near_duplicate_jaccard: float
+    split: SplitRatios
+
+
+@dataclass(frozen=True)
+class BiasSection:
+    min_slice_size: int
+    max_length_gap_ratio: float
+
+
+@dataclass(frozen=True)
+class QualitySection:
+    on_failure: str
+    split_tolerance: float
+    bias: BiasSection
+
+
+@dataclass(frozen=True)
+class Config:
+    run: RunSection
+    reproducibility: Reproducibility
+    world: WorldSection
+    queries: QueriesSection
+    teacher: TeacherSection
+    dataset: DatasetSection
+    quality: QualitySection
+    source: str = ""  # the params file this came from, for messages
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of every parameter (without ``source``)."""
+        out = _plain(self)
+        out.pop("source", None)
+        return out
+
+
+# ---------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys instead of keeping the last one."""
+
+
+def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise ConfigError(
+                f"{mark.name}:{mark.line + 1}: duplicate key {key!r}: each key may appear once per mapping"
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def read_params(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found (set {PARAMS_ENV} or create it)") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: params path is a directory, expected a YAML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read params file: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        seen = "an empty file" if data is None else type(data).__name__
+        raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {seen}")
+    return data
+
+
+def validate_params(data: Mapping[str, Any], source: str) -> Config:
+    """Schema check, then the cross-field rules a schema cannot express."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(load_schema("params.schema.json"))
+    errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.absolute_path), e.validator))
+    if errors:
+        raise ConfigError(f"{source}: {describe_schema_error(errors[0])}")
+    _check_cross_fields(data, source)
+    return _build(Config, dict(data, source=source))
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = path or params_path()
+    return validate_params(read_params(path), str(path))
+
+
+def describe_schema_error(error: Any) -> str:
+    """Turn a jsonschema error into 'key.path: expected X, got Y'."""
+    path = ".".join(str(p) for p in error.absolute_path)
+    kind = error.validator
+    if kind == "required":
+        missing = error.message.split("'")[1]
+        return f"{_join(path, missing)}: missing key"
+    if kind == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return f"{_join(path, extra[0])}: unknown key"
+    where = path or "(top level)"
+    seen = _show(error.instance)
+    if kind == "type":
+        return f"{where}: expected {error.validator_value}, got {seen}"
+    if kind == "enum":
+        options = ", ".join(map(_show, error.validator_value))
+        return f"{where}: expected one of {options}, got {seen}"
+    if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        words = {
+            "minimum": ">=",
+            "maximum": "<=",
+            "exclusiveMinimum": ">",
+            "exclusiveMaximum": "<",
+        }
+        return f"{where}: expected a value {words[kind]} {error.validator_value}, got {seen}"
+    if kind == "oneOf":
+        kinds = [s.get("type") for s in error.validator_value]
+        if any(k == "null" for k in kinds):
+            details = next(s for s in error.validator_value if s.get("type") != "null")
+            want = details.get("type", "value")
+            if "pattern" in details:
+                want += f" matching {details['pattern']}"
+            return f"{where}: expected null or {want}, got {seen}"
+    if kind == "pattern":
+        return f"{where}: expected text matching {error.validator_value}, got {seen}"
+    if kind == "minLength":
+        return f"{where}: expected a non-empty string, got {seen}"
+    return f"{where}: {error.message}"
+
+
+def _check_cross_fields(data: Mapping[str, Any], source: str) -> None:
+    split = data["dataset"]["split"]
+    total = split["train"] + split["val"] + split["test"]
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError(f"{source}: dataset.split: ratios must sum to 1.0, got {total:g}")
+    chars = data["dataset"]["response_chars"]
+    if chars["min"] >= chars["max"]:
+        raise ConfigError(f"{source}: dataset.response_chars: min ({chars['min']}) must be below max ({chars['max']})")
+    teacher = data["teacher"]
+    if teacher["provider"] == "openai_compatible" and not teacher["base_url"]:
+        raise ConfigError(f"{source}: teacher.base_url: required when teacher.provider is openai_compatible")
+    if sum(data["queries"]["per_type"].values()) == 0:
+        raise ConfigError(f"{source}: queries.per_type: at least one query is needed")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _build(cls: type, data: Mapping[str, Any]) -> Any:
+    """Build a frozen dataclass tree from validated data (mappings become read-only)."""
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+        if field.name not in data:
+            continue
+        value, hint = data[field.name], hints[field.name]
+        if dataclasses.is_dataclass(hint):
+            value = _build(hint, value)
+        elif isinstance(value, dict):
+            value = types.MappingProxyType(dict(value))
+        elif isinstance(value, list):
+            value = tuple(value)
+        elif hint is float and isinstance(value, int):
+            value = float(value)
+        kwargs[field.name] = value
+    return cls(**kwargs)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,43 @@
+"""Errors a user can act on.
+
+Every ``FitSenseError`` is printed as one line (no traceback) by the logging
+filter in :mod:`fitsense_luigi.logs` and by ``Task.on_failure``: the message
+itself must name the file, key or value at fault and say what to do.
+Anything else that escapes is a bug and keeps its traceback.
+"""
+
+
+class FitSenseError(Exception):
+    """Base for errors caused by input, configuration or environment."""
+
+
+class ConfigError(FitSenseError):
+    """The params file is unreadable, malformed or inconsistent."""
+
+
+class RunIdError(FitSenseError):
+    """The run id contains characters that cannot name a directory safely."""
+
+
+class DataRootError(FitSenseError):
+    """The data root cannot be created or written."""
+
+
+class RunConflictError(FitSenseError):
+    """An existing run id was asked for with a different configuration."""
+
+
+class CorruptInputError(FitSenseError):
+    """A finished stage's file no longer matches its manifest."""
+
+
+class MalformedInputError(FitSenseError):
+    """An input file holds a row that cannot be parsed."""
+
+
+class TeacherStageError(FitSenseError):
+    """The teacher endpoint cannot serve the stage (auth, quota, error storm)."""
+
+
+class QualityGateError(FitSenseError):
+    """The dataset failed the quality gate and the config says to fail the run."""

@@ -1,0 +1,92 @@
+"""Run identity: what a run id may be, which day it stands for, and the config fingerprint.
+
+A run is keyed by its id; its data depend on the seed, the config and the run's
+``as_of_date`` (the last day of the synthetic history), never on the wall clock.
+A daily cron job uses the default run id (today's UTC date), so a new day means
+a new run whose history window ends on that day: the same synthetic population
+(ids, names, birth dates come from the seed alone), observed one day later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from fitsense_luigi.errors import RunIdError
+
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_LEADING_DATE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})(?![0-9])")
+
+# Keys that change how a run is executed but not what it produces. They are
+# left out of the fingerprint so that, e.g., more teacher concurrency or a new
+# data root does not turn an existing run into a "different config".
+OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
+    ("run", "data_root"),
+    ("run", "log_level"),
+    ("teacher", "api_key_env"),
+    ("teacher", "shards"),
+    ("teacher", "concurrency"),
+    ("teacher", "timeouts"),
+    ("teacher", "retries"),
+    ("teacher", "cache"),
+)
+
+
+def check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id) or run_id in (".", ".."):
+        raise RunIdError(
+            f"bad run id {run_id!r}: use 1-128 letters, digits, '.', '_' or '-' (e.g. 2026-02-17 or smoke_1)"
+        )
+    return run_id
+
+
+def default_run_id(now: dt.datetime | None = None) -> str:
+    """Today's UTC date, so that one cron invocation a day makes one run a day."""
+    now = now or dt.datetime.now(dt.UTC)
+    return now.astimezone(dt.UTC).strftime("%Y-%m-%d")
+
+
+def date_in_run_id(run_id: str) -> dt.date | None:
+    """The date a run id starts with (2026-02-17, 20260217T000000, ...), if any."""
+    match = _LEADING_DATE.match(run_id)
+    if not match:
+        return None
+    try:
+        return dt.date(*(int(g) for g in match.groups()))
+    except ValueError:
+        return None
+
+
+def resolve_as_of_date(
+    configured: str | None, run_id: str, recorded: str | None, today: dt.date | None = None
+) -> dt.date:
+    """Config first, then the run id's own date, then the day the run was first made."""
+    if configured:
+        return dt.date.fromisoformat(configured)
+    from_id = date_in_run_id(run_id)
+    if from_id:
+        return from_id
+    if recorded:
+        return dt.date.fromisoformat(recorded)
+    return today or dt.datetime.now(dt.UTC).date()
+
+
+def significant_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The params that shape the data: everything but OPERATIONAL_KEYS."""
+    out = json.loads(json.dumps(params))
+    for path in OPERATIONAL_KEYS:
+        node = out
+        for key in path[:-1]:
+            node = node.get(key, {})
+        node.pop(path[-1], None)
+    return out
+
+
+def fingerprint(params: Mapping[str, Any], as_of_date: dt.date) -> str:
+    payload = {"params": significant_params(params), "as_of_date": as_of_date.isoformat()}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()

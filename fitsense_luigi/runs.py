@@ -1,0 +1,93 @@
+"""Opening a run: config, data root, as-of date, fingerprint and the guard against reuse.
+
+Everything that can be wrong with the input is checked here, when a task is
+first instantiated, before Luigi schedules any work and before any directory is
+created: a bad params file, a bad run id, an unwritable data root, or an
+existing run id asked for with a different config.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fitsense_luigi import identity
+from fitsense_luigi.config import DATA_ROOT_ENV, Config, load_config, params_path
+from fitsense_luigi.errors import DataRootError, RunConflictError
+from fitsense_luigi.storage import BOOTSTRAP, RunStore
+
+BOOTSTRAP_RECORD = "phase1_bootstrap.json"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    config: Config
+    params_file: Path
+    as_of_date: dt.date
+    fingerprint: str
+    store: RunStore
+
+    @property
+    def seed(self) -> int:
+        return self.config.reproducibility.seed
+
+    def resolved_params(self) -> dict[str, Any]:
+        params = self.config.as_dict()
+        params["run"] = dict(params["run"], as_of_date=self.as_of_date.isoformat(), data_root=str(self.store.data_root))
+        return params
+
+
+def open_run(run_id: str) -> RunContext:
+    path = params_path()
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = -1
+    return _open_run(identity.check_run_id(run_id), str(path), stamp, os.environ.get(DATA_ROOT_ENV, ""))
+
+
+@cache
+def _open_run(run_id: str, path: str, _stamp: int, root_env: str) -> RunContext:
+    config = load_config(Path(path))
+    data_root = Path(root_env or config.run.data_root).absolute()
+    check_data_root(data_root)
+    store = RunStore(data_root, run_id)
+    recorded = read_bootstrap_record(store)
+    as_of = identity.resolve_as_of_date(config.run.as_of_date, run_id, recorded.get("as_of_date") if recorded else None)
+    fingerprint = identity.fingerprint(config.as_dict(), as_of)
+    if recorded and recorded.get("config_fingerprint") != fingerprint:
+        raise RunConflictError(
+            f"run {run_id!r} under {data_root} was made with config fingerprint "
+            f"{str(recorded.get('config_fingerprint'))[:12]}, but {path} now gives {fingerprint[:12]}: "
+            f"use a new --run-id (or restore the old params)"
+        )
+    return RunContext(run_id, config, Path(path), as_of, fingerprint, store)
+
+
+def read_bootstrap_record(store: RunStore) -> dict[str, Any] | None:
+    if not store.is_complete(BOOTSTRAP):
+        return None
+    try:
+        return json.loads(store.path(BOOTSTRAP, BOOTSTRAP_RECORD).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def check_data_root(root: Path) -> None:
+    """Fail early, creating nothing, when the data root cannot be written."""
+    probe = root
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise DataRootError(f"data root {root}: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        what = "data root" if probe == root else f"data root {root}: parent directory"
+        raise DataRootError(f"{what} {probe} is not writable (set {DATA_ROOT_ENV} or run.data_root)")

@@ -1,0 +1,356 @@
+"""Run-scoped paths, atomic writes and manifests.
+
+Every file the pipeline produces is written to a temporary name beside its
+final path and renamed into place, so a reader never sees half a file. A stage
+is complete only when its manifest (files, row counts, sha256, config
+fingerprint, timings) exists, and the manifest is written last. Readers verify
+a file against its manifest before using it, so a file changed after it was
+written is caught by name instead of silently feeding the next stage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fitsense_luigi._version import __version__
+from fitsense_luigi.errors import CorruptInputError, MalformedInputError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where one task writes: a run-scoped directory and the manifest that closes it."""
+
+    name: str
+    directory: str  # relative to the data root; may use {run_id} and {shard}
+    manifest_name: str = "manifest.json"
+
+    def sharded(self, shard: int) -> Stage:
+        return Stage(f"{self.name}_{shard:03d}", self.directory.replace("{shard}", f"{shard:03d}"))
+
+
+REPORTS_DIR = "reports/{run_id}"
+
+
+def _report_stage(name: str) -> Stage:
+    return Stage(name, REPORTS_DIR, f"manifests/{name}.json")
+
+
+BOOTSTRAP = _report_stage("bootstrap")
+PROFILES = Stage("profiles", "raw/synthetic_profiles/{run_id}")
+WORKOUTS = Stage("workouts", "raw/synthetic_workouts/{run_id}")
+QUERIES = Stage("queries", "raw/synthetic_queries/{run_id}")
+TEACHER_SHARD = Stage("teacher_shard", "raw/teacher_outputs/{run_id}/shards/{shard}")
+TEACHER = Stage("teacher", "raw/teacher_outputs/{run_id}")
+DATASET = Stage("dataset", "raw/distillation_dataset/{run_id}")
+VALIDATION = _report_stage("validation")
+STATS = _report_stage("stats")
+ANOMALIES = _report_stage("anomalies")
+BIAS = _report_stage("bias")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_TMP_NAME = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]+$")
+
+
+@contextlib.contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of ``final``; rename it into place only on success."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_bytes_atomic(final: Path, data: bytes) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(data)
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Delete temporaries left by killed processes (their pid no longer runs)."""
+    if not directory.is_dir():
+        return
+    for entry in directory.iterdir():
+        match = _TMP_NAME.match(entry.name)
+        if match and not _pid_alive(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def json_default(value: Any) -> Any:
+    """JSON for the numpy, date and decimal values that domain code hands over."""
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def dumps_row(row: Any) -> str:
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=json_default)
+
+
+def dumps_document(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, default=json_default) + "\n"
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RunStore:
+    """All reads and writes of one run under one data root."""
+
+    def __init__(self, data_root: Path, run_id: str) -> None:
+        self.data_root = Path(data_root)
+        self.run_id = run_id
+
+    # -- locations
+    def directory(self, stage: Stage) -> Path:
+        return self.data_root / stage.directory.format(run_id=self.run_id)
+
+    def reports_dir(self) -> Path:
+        return self.data_root / REPORTS_DIR.format(run_id=self.run_id)
+
+    def path(self, stage: Stage, name: str) -> Path:
+        return self.directory(stage) / name
+
+    def manifest_path(self, stage: Stage) -> Path:
+        return self.directory(stage) / stage.manifest_name
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.data_root).as_posix()
+
+    # -- completion
+    def is_complete(self, stage: Stage) -> bool:
+        return self.manifest_path(stage).is_file()
+
+    def manifest(self, stage: Stage) -> dict[str, Any]:
+        path = self.manifest_path(stage)
+        try:
+            return json.loads(path.read_text())
+        except FileNotFoundError:
+            raise CorruptInputError(f"{path}: manifest missing; stage {stage.name} has not finished") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CorruptInputError(
+                f"{path}: manifest is not valid JSON; delete it to rebuild stage {stage.name}"
+            ) from None
+
+    def manifest_digest(self, stage: Stage) -> str:
+        return sha256_file(self.manifest_path(stage))
+
+    # -- writing
+    def writer(self, stage: Stage, *, fingerprint: str, inputs: Iterable[Stage] = ()) -> StageWriter:
+        return StageWriter(self, stage, fingerprint, {s.name: self.manifest_digest(s) for s in inputs})
+
+    # -- verified reading
+    def verified_path(self, stage: Stage, name: str, *, place: str = "stage") -> Path:
+        path = (self.reports_dir() if place == "reports" else self.directory(stage)) / name
+        entry = self.manifest(stage).get("files", {}).get(self.relative(path))
+        if entry is None:
+            raise CorruptInputError(f"{path}: not listed in the manifest of stage {stage.name}")
+        if not path.is_file():
+            raise CorruptInputError(
+                f"{path}: listed in the manifest of stage {stage.name} but missing; "
+                f"delete {self.manifest_path(stage)} to rebuild it"
+            )
+        if sha256_file(path) != entry["sha256"]:
+            raise CorruptInputError(
+                f"{path}: checksum does not match the manifest of stage {stage.name} (changed after it "
+                f"was written); delete {self.manifest_path(stage)} to rebuild it"
+            )
+        return path
+
+    def read_table(self, stage: Stage, name: str, columns: list[str] | None = None) -> pa.Table:
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.verified_path(stage, name), columns=columns)
+
+    def read_json(self, stage: Stage, name: str, *, place: str = "stage") -> Any:
+        path = self.verified_path(stage, name, place=place)
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def read_jsonl(self, stage: Stage, name: str) -> list[dict[str, Any]]:
+        return list(iter_jsonl(self.verified_path(stage, name)))
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a JSONL file; a malformed line is reported with file and line."""
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise MalformedInputError(f"{path}:{number}: not a JSON object: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise MalformedInputError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+            yield row
+
+
+class StageWriter:
+    """Collects a stage's files and closes the stage with its manifest.
+
+    Use as a context manager: the manifest is written on a clean exit only, so
+    an exception or a kill leaves the stage incomplete and the next run redoes it.
+    """
+
+    def __init__(self, store: RunStore, stage: Stage, fingerprint: str, inputs: dict[str, str]) -> None:
+        self.store = store
+        self.stage = stage
+        self.fingerprint = fingerprint
+        self.inputs = inputs
+        self.files: dict[str, dict[str, Any]] = {}
+        self.summary: dict[str, Any] = {}
+        self._started = utc_now()
+        self._t0 = time.monotonic()
+
+    def __enter__(self) -> StageWriter:
+        directory = self.store.directory(self.stage)
+        remove_stale_temporaries(directory)
+        remove_stale_temporaries(self.store.reports_dir())
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self._write_manifest()
+
+    def _target(self, name: str, place: str) -> Path:
+        base = self.store.reports_dir() if place == "reports" else self.store.directory(self.stage)
+        return base / name
+
+    def _record(self, path: Path, rows: int | None, digest: str | None = None) -> Path:
+        self.files[self.store.relative(path)] = {
+            "rows": rows,
+            "bytes": path.stat().st_size,
+            "sha256": digest or sha256_file(path),
+        }
+        return path
+
+    def bytes(self, name: str, data: bytes, *, rows: int | None = None, place: str = "stage") -> Path:
+        path = self._target(name, place)
+        write_bytes_atomic(path, data)
+        return self._record(path, rows, hashlib.sha256(data).hexdigest())
+
+    def text(self, name: str, text: str, *, place: str = "stage") -> Path:
+        return self.bytes(name, text.encode("utf-8"), place=place)
+
+    def json(self, name: str, obj: Any, *, place: str = "stage") -> Path:
+        return self.text(name, dumps_document(obj), place=place)
+
+    def jsonl(self, name: str, rows: Iterable[Any], *, place: str = "stage") -> Path:
+        buffer = io.StringIO()
+        count = 0
+        for row in rows:
+            buffer.write(dumps_row(row))
+            buffer.write("\n")
+            count += 1
+        return self.bytes(name, buffer.getvalue().encode("utf-8"), rows=count, place=place)
+
+    def parquet(self, name: str, table: pa.Table, *, place: str = "stage") -> Path:
+        import pyarrow.parquet as pq
+
+        path = self._target(name, place)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        return self._record(path, table.num_rows)
+
+    @contextlib.contextmanager
+    def parquet_stream(self, name: str, schema: pa.Schema, *, place: str = "stage") -> Iterator[Any]:
+        """Write a table chunk by chunk (one row group per chunk) so memory stays flat."""
+        import pyarrow.parquet as pq
+
+        path = self._target(name, place)
+        rows = 0
+        with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as sink:
+
+            class _Sink:
+                def write(self, table: pa.Table) -> None:
+                    nonlocal rows
+                    sink.write_table(table.cast(schema) if table.schema != schema else table)
+                    rows += table.num_rows
+
+            yield _Sink()
+        self._record(path, rows)
+
+    def tables(self, pieces: Iterable[tuple[str, pa.Table]], schemas: dict[str, pa.Schema]) -> dict[str, int]:
+        """Stream (name, table) pieces into ``<name>.parquet`` files, one row group per piece.
+
+        Generators yield their tables chunk by chunk; every file stays open until
+        the last piece, then all are renamed into place together.
+        """
+        counts: dict[str, int] = {}
+        with contextlib.ExitStack() as stack:
+            sinks: dict[str, Any] = {}
+            for name, table in pieces:
+                if name not in sinks:
+                    sinks[name] = stack.enter_context(self.parquet_stream(f"{name}.parquet", schemas[name]))
+                    counts[name] = 0
+                sinks[name].write(table)
+                counts[name] += table.num_rows
+        return counts
+
+    def _write_manifest(self) -> None:
+        manifest = {
+            "stage": self.stage.name,
+            "run_id": self.store.run_id,
+            "config_fingerprint": self.fingerprint,
+            "package_version": __version__,
+            "started_at": self._started,
+            "finished_at": utc_now(),
+            "duration_s": round(time.monotonic() - self._t0, 3),
+            "inputs": self.inputs,
+            "files": self.files,
+            "summary": self.summary,
+        }
+        write_bytes_atomic(self.store.manifest_path(self.stage), dumps_document(manifest).encode())

@@ -1,0 +1,49 @@
+"""Packaging for fitsense-luigi.
+
+The canonical parameter file and JSON Schemas live in the repository's
+``config/`` directory; ``build_py`` copies them into the package as
+``fitsense_luigi/_config`` so that an installed wheel (the container image) runs
+on the same embedded defaults as a checkout.
+"""
+
+import shutil
+from pathlib import Path
+
+from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).parent
+VERSION = {}
+exec((HERE / "fitsense_luigi" / "_version.py").read_text(), VERSION)
+
+
+class BuildWithConfig(build_py):
+    def run(self) -> None:
+        super().run()
+        target = Path(self.build_lib) / "fitsense_luigi" / "_config"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(HERE / "config", target)
+
+
+setup(
+    name="fitsense-luigi",
+    version=VERSION["__version__"],
+    description="Luigi pipeline that builds distillation data for the FitSense coaching model",
+    packages=find_packages(include=["fitsense_luigi", "fitsense_luigi.*"]),
+    python_requires=">=3.11",
+    install_requires=[
+        "luigi>=3.5,<4",
+        "pandas>=2.2",
+        "pyarrow>=15",
+        "numpy>=1.26",
+        "faker>=20",
+        "requests>=2.31",
+        "backoff>=2.2",
+        "jsonschema>=4.20",
+        "pyyaml>=6",
+        "matplotlib>=3.8",
+        "scipy>=1.11",
+    ],
+    cmdclass={"build_py": BuildWithConfig},
+)
