@@ -125,10 +125,14 @@ class GenerateWorkouts(PipelineTask):
         return GenerateProfiles(run_id=self.run_id)
 
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi.synth import schema, workouts
+        from fitsense_luigi.synth import realism, schema, workouts
 
         pieces = workouts.generate(self.ctx.config, self.ctx.as_of_date, progress=self.progress)
         out.summary["rows"] = out.tables(pieces, {n: s.schema for n, s in schema.TABLES.items()})
+        world = _read_world(self.ctx.store, unverified=storage.WORKOUTS)
+        report = realism.measure(world, self.ctx.as_of_date)
+        out.json("realism.json", report, place="reports")
+        out.summary["realism_passed"] = report["passed"]
 
 
 class GenerateQueries(PipelineTask):
@@ -318,11 +322,21 @@ class BiasSlicing(PipelineTask):
         out.summary["bias_alert"] = report["bias_alert"]
 
 
-def _read_world(store: storage.RunStore) -> dict[str, Any]:
+def _read_world(store: storage.RunStore, unverified: Stage | None = None) -> dict[str, Any]:
+    """All 23 tables; ``unverified`` names a stage still being written (no manifest to check against yet)."""
+    import pyarrow.parquet as pq
+
     from fitsense_luigi.synth import schema
 
     stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
-    return {name: store.read_table(stages[spec.stage], f"{name}.parquet") for name, spec in schema.TABLES.items()}
+    world = {}
+    for name, spec in schema.TABLES.items():
+        stage = stages[spec.stage]
+        if stage == unverified:
+            world[name] = pq.read_table(store.path(stage, f"{name}.parquet"))
+        else:
+            world[name] = store.read_table(stage, f"{name}.parquet")
+    return world
 
 
 def _read_dataset(store: storage.RunStore) -> dict[str, list[dict[str, Any]]]:
