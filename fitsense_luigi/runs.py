@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -88,6 +89,13 @@ def check_data_root(root: Path) -> None:
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
         raise DataRootError(f"data root {root}: {probe} is a file, not a directory")
+    what = "data root" if probe == root else f"data root {root}: parent directory"
     if not os.access(probe, os.W_OK | os.X_OK):
-        what = "data root" if probe == root else f"data root {root}: parent directory"
         raise DataRootError(f"{what} {probe} is not writable (set {DATA_ROOT_ENV} or run.data_root)")
+    try:  # os.access says yes to root even on read-only mounts: try for real, leave nothing behind
+        with tempfile.TemporaryFile(dir=probe, prefix=".fitsense-probe-"):
+            pass
+    except OSError as exc:
+        raise DataRootError(
+            f"{what} {probe} is not writable: {exc.strerror} (set {DATA_ROOT_ENV} or run.data_root)"
+        ) from None

@@ -80,7 +80,7 @@ class LuigiResult:
 
 
 def luigi_env(data_root: Path, params: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    cfg = data_root.parent / "test-luigi.cfg"
+    cfg = params.parent / "test-luigi.cfg"
     cfg.write_text(TEST_LUIGI_CFG)
     env = dict(os.environ)
     env.update({"FITSENSE_DATA_ROOT": str(data_root), "FITSENSE_PARAMS": str(params), "LUIGI_CONFIG_PATH": str(cfg)})

@@ -1,0 +1,108 @@
+"""Atomic writes, manifests written last, and verified reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from fitsense_luigi.errors import CorruptInputError, MalformedInputError
+from fitsense_luigi.storage import PROFILES, QUERIES, RunStore, atomic_path, iter_jsonl, remove_stale_temporaries
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from fitsense_luigi.storage import atomic_path
+with atomic_path(Path(sys.argv[1])) as tmp:
+    with open(tmp, "wb") as fh:
+        fh.write(b"partial")
+        fh.flush()
+        print("writing", flush=True)
+        time.sleep(60)
+        fh.write(b" rest")
+"""
+
+
+def test_kill_mid_write_leaves_no_final_file(tmp_path: Path) -> None:
+    final = tmp_path / "out" / "table.parquet"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(final)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not final.exists()
+    leftovers = list(final.parent.iterdir())
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".table.parquet.tmp-")
+    remove_stale_temporaries(final.parent)
+    assert list(final.parent.iterdir()) == []
+
+
+def test_failed_write_removes_its_temporary(tmp_path: Path) -> None:
+    final = tmp_path / "x.json"
+    with pytest.raises(RuntimeError), atomic_path(final) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_manifest_is_written_last_and_only_on_success(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, "r1")
+    with pytest.raises(RuntimeError), store.writer(QUERIES, fingerprint="f") as out:
+        out.jsonl("queries.jsonl", [{"a": 1}])
+        raise RuntimeError("killed")
+    assert store.path(QUERIES, "queries.jsonl").exists()
+    assert not store.is_complete(QUERIES)
+
+    with store.writer(QUERIES, fingerprint="f") as out:
+        out.jsonl("queries.jsonl", [{"a": 1}, {"a": 2}])
+        out.summary["n"] = 2
+    manifest = store.manifest(QUERIES)
+    entry = manifest["files"]["raw/synthetic_queries/r1/queries.jsonl"]
+    assert entry["rows"] == 2 and len(entry["sha256"]) == 64
+    assert manifest["config_fingerprint"] == "f" and manifest["summary"] == {"n": 2}
+    assert store.manifest_path(QUERIES).stat().st_mtime_ns >= store.path(QUERIES, "queries.jsonl").stat().st_mtime_ns
+    assert store.read_jsonl(QUERIES, "queries.jsonl") == [{"a": 1}, {"a": 2}]
+
+
+def test_verified_read_names_a_changed_file(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, "r1")
+    with store.writer(PROFILES, fingerprint="f") as out:
+        out.parquet("users.parquet", pa.table({"x": [1, 2, 3]}))
+    path = store.path(PROFILES, "users.parquet")
+    assert store.read_table(PROFILES, "users.parquet").num_rows == 3
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(CorruptInputError, match=r"users\.parquet: checksum does not match"):
+        store.read_table(PROFILES, "users.parquet")
+    path.unlink()
+    with pytest.raises(CorruptInputError, match="missing"):
+        store.read_table(PROFILES, "users.parquet")
+
+
+def test_streamed_tables_count_rows(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, "r1")
+    schema = pa.schema([pa.field("x", pa.int32())])
+    pieces = [("t", pa.table({"x": pa.array([1, 2], pa.int32())})), ("t", pa.table({"x": pa.array([3], pa.int32())}))]
+    with store.writer(PROFILES, fingerprint="f") as out:
+        assert out.tables(pieces, {"t": schema}) == {"t": 3}
+    assert store.read_table(PROFILES, "t.parquet").column("x").to_pylist() == [1, 2, 3]
+
+
+def test_malformed_jsonl_line_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"ok": 1}) + "\n{not json\n")
+    with pytest.raises(MalformedInputError, match=r"q\.jsonl:2: not a JSON object"):
+        list(iter_jsonl(path))
+
+
+def test_stale_temporaries_of_live_processes_are_kept(tmp_path: Path) -> None:
+    mine = tmp_path / f".a.json.tmp-{os.getpid()}-abcd1234"
+    mine.write_text("in progress")
+    dead = tmp_path / ".b.json.tmp-999999999-abcd1234"
+    dead.write_text("left behind")
+    remove_stale_temporaries(tmp_path)
+    assert mine.exists() and not dead.exists()
