@@ -10,6 +10,10 @@ Anything else that escapes is a bug and keeps its traceback.
 class FitSenseError(Exception):
     """Base for errors caused by input, configuration or environment."""
 
+    def __init__(self, message: str) -> None:
+        # one line, whatever a library put into the text we quote
+        super().__init__(" ".join(str(message).split()))
+
 
 class ConfigError(FitSenseError):
     """The params file is unreadable, malformed or inconsistent."""

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import luigi
 
-from fitsense_luigi import logs, storage
+from fitsense_luigi import locks, logs, storage
 from fitsense_luigi.errors import FitSenseError
 from fitsense_luigi.identity import check_run_id, default_run_id
 from fitsense_luigi.runs import BOOTSTRAP_RECORD, RunContext, open_run
@@ -68,10 +68,15 @@ class PipelineTask(luigi.Task):
     def run(self) -> None:
         logs.attach_run_log(self.ctx.store.reports_dir() / "run.log")
         logs.set_level(self.ctx.config.run.log_level)
-        log.info("%s: building %s for run %s", self.task_family, self.stage.name, self.run_id)
-        writer = self.ctx.store.writer(self.stage, fingerprint=self.ctx.fingerprint, inputs=self.input_stages())
-        with writer:
-            self.build(writer)
+        lock = self.ctx.store.data_root / "locks" / self.run_id / f"{self.stage.name}.lock"
+        with locks.exclusive(lock, f"{self.task_family} of run {self.run_id}"):
+            if self.complete():
+                log.info("%s: already built by another process", self.task_family)
+                return
+            log.info("%s: building %s for run %s", self.task_family, self.stage.name, self.run_id)
+            writer = self.ctx.store.writer(self.stage, fingerprint=self.ctx.fingerprint, inputs=self.input_stages())
+            with writer:
+                self.build(writer)
         log.info("%s: wrote %d files", self.task_family, len(writer.files))
 
     def build(self, out: StageWriter) -> None:  # pragma: no cover - every task overrides

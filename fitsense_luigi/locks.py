@@ -1,0 +1,35 @@
+"""One builder per stage, even when two invocations of the same run start at once.
+
+Luigi's own guards (luigid, or the pid lock keyed on the exact command line)
+miss two different command lines for the same run id, e.g. a cron job and a
+manual rerun. Every task therefore takes an exclusive ``flock`` on its stage
+before building; the second process waits, then finds the stage complete and
+does nothing. ``flock`` is released by the kernel when a holder dies, so a
+killed run never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+log = logging.getLogger("fitsense.locks")
+
+
+@contextlib.contextmanager
+def exclusive(path: Path, what: str) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("%s is being built by another process; waiting for it", what)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
