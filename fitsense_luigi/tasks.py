@@ -217,7 +217,7 @@ class CallTeacher(PipelineTask):
 
 
 class BuildDistillationDataset(PipelineTask):
-    """Filter, build chat-format records and split them by user."""
+    """Filter, deduplicate, build chat-format records and split them by user; write the dataset card."""
 
     stage = storage.DATASET
 
@@ -228,16 +228,26 @@ class BuildDistillationDataset(PipelineTask):
         return [storage.QUERIES, storage.TEACHER]
 
     def build(self, out: StageWriter) -> None:
+        from fitsense_luigi._version import __version__
         from fitsense_luigi.dataset import build
+        from fitsense_luigi.dataset.split import SPLITS
 
         store = self.ctx.store
         queries = store.read_jsonl(storage.QUERIES, "queries.jsonl")
-        responses = store.read_jsonl(storage.TEACHER, "responses.jsonl")
-        result = build.build_dataset(self.ctx.config, queries, responses, run_id=self.run_id)
+        responses = storage.iter_jsonl(store.verified_path(storage.TEACHER, "responses.jsonl"))
+        provenance = build.Provenance(
+            run_id=self.run_id,
+            source_run_ids={s.name: store.manifest(s)["run_id"] for s in (storage.QUERIES, storage.TEACHER)},
+            config_fingerprint=self.ctx.fingerprint,
+            package_version=__version__,
+        )
+        result = build.build_dataset(self.ctx.config, queries, responses, provenance, progress=self.progress)
         out.jsonl("all_records.jsonl", result.records)
-        for split, rows in result.splits.items():
-            out.jsonl(f"{split}.jsonl", rows)
+        for split in SPLITS:
+            out.jsonl(f"{split}.jsonl", result.splits[split])
+            out.parquet(f"{split}.parquet", result.table(split))
         out.jsonl("rejected.jsonl", result.rejected)
+        out.json("split_report.json", result.split_report)
         out.text("README.md", result.card)
         out.summary.update(result.summary)
 

@@ -1,23 +1,32 @@
-"""Teacher responses -> filtered, chat-format distillation records split by user.
+"""Teacher responses -> filtered, deduplicated, chat-format records split by user.
 
-Every dropped example is kept in ``rejected`` with the first reason that
-dropped it, so the counts in the manifest and the card add up to the input.
+The steps, in order: judge each answer on its own (:mod:`.filters`), drop exact
+and near duplicates among the answers that passed (:mod:`.dedup`), build one
+record per survivor and give it its user's split (:mod:`.records`,
+:mod:`.split`), type and validate every record, and describe the result
+(:mod:`.card`). Every query ends up either as a record or as a row of
+``rejected`` with the first reason that dropped it, so the counts add up.
 """
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
+import pyarrow as pa
 
-from fitsense_luigi.config import Config, load_schema
+from fitsense_luigi.config import Config
+from fitsense_luigi.dataset import dedup, records, split
+from fitsense_luigi.dataset.card import dataset_card
+from fitsense_luigi.dataset.filters import REASONS, Rejection, quality_rejection
+from fitsense_luigi.dataset.records import Provenance
 
-RECORD_NAMESPACE = uuid.UUID("c9a1d6e4-1b7f-4e0e-b1d5-8f0d2b6e9a33")
-SPLITS = ("train", "val", "test")
+Progress = Callable[[int, int, str], None]
+
+# The response fields the dataset uses; ``raw_response`` (the provider's whole body) is left behind on reading.
+RESPONSE_FIELDS = (*records.RESPONSE_KEYS, "scenario_id", "prompt_type", "finish_reason")
 
 
 @dataclass
@@ -26,162 +35,142 @@ class DatasetResult:
     splits: dict[str, list[dict[str, Any]]]
     rejected: list[dict[str, Any]]
     summary: dict[str, Any]
+    split_report: dict[str, Any]
+    schema: pa.Schema
     card: str
 
-
-def rejection_reason(config: Config, response: dict[str, Any], seen_texts: set[str]) -> str | None:
-    text = response["response_text"] or ""
-    if response["status"] != "ok" or not text.strip():
-        return f"failed:{response['status']}" if response["status"] != "ok" else "empty_response"
-    if len(text) < config.dataset.response_chars.min:
-        return "too_short"
-    if len(text) > config.dataset.response_chars.max:
-        return "too_long"
-    validation = response["post_validation"]
-    if not validation.get("schema_valid"):
-        return "schema_invalid"
-    if response["safety_flags"]:
-        return "safety_flagged"
-    if validation.get("constraints_missing"):
-        return "constraints_not_addressed"
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    if digest in seen_texts:
-        return "exact_duplicate"
-    seen_texts.add(digest)
-    return None
+    def table(self, split_name: str) -> pa.Table:
+        return records.to_table(self.splits[split_name], self.schema)
 
 
-def split_of(user_id: str, ratios: dict[str, float]) -> str:
-    """Hash of the user id -> split: a user's examples stay together, and adding users moves nobody."""
-    point = int(hashlib.sha256(user_id.encode()).hexdigest()[:12], 16) / float(16**12)
-    edge = 0.0
-    for name in SPLITS:
-        edge += ratios[name]
-        if point < edge:
-            return name
-    return SPLITS[-1]
-
-
-def build_record(query: dict[str, Any], response: dict[str, Any], split: str, run_id: str) -> dict[str, Any]:
-    system, user = query["messages"][0]["content"], query["messages"][1]["content"]
-    return {
-        "record_id": str(uuid.uuid5(RECORD_NAMESPACE, query["query_id"])),
-        "user_id": query["user_id"],
-        "instruction": user,
-        "context": {
-            "prompt_type": query["prompt_type"],
-            "slice_tags": query["slice_tags"],
-            "expected_safety_constraints": query["expected_safety_constraints"],
-            "context_summary": query["context_summary"],
-        },
-        "response": response["response_text"],
-        "messages": [
-            {"role": "system", "content": system},
-            {"role": "user", "content": user},
-            {"role": "assistant", "content": response["response_text"]},
-        ],
-        "split": split,
-        "metadata": {
-            "provider": response["provider"],
-            "model_name": response["model_name"],
-            "latency_ms": int(response["latency_ms"]),
-            "attempt_count": int(response["attempt_count"]),
-            "usage": response["usage"],
-            "cache_hit": bool(response["cache_hit"]),
-            "query_id": query["query_id"],
-            "scenario_id": query["scenario_id"],
-            "source_run_id": run_id,
-            "template_version": query["template_version"],
-        },
-    }
+def slim_response(row: dict[str, Any]) -> dict[str, Any]:
+    """Keep what the dataset needs, so 100k responses do not hold 100k raw provider bodies in memory."""
+    return {k: row[k] for k in RESPONSE_FIELDS if k in row}
 
 
 def build_dataset(
-    config: Config, queries: list[dict[str, Any]], responses: list[dict[str, Any]], run_id: str
+    config: Config,
+    queries: list[dict[str, Any]],
+    responses: Iterable[dict[str, Any]],
+    provenance: Provenance,
+    progress: Progress | None = None,
 ) -> DatasetResult:
-    by_query = {r["query_id"]: r for r in responses}
-    validator = Draft202012Validator(load_schema("distillation_record.schema.json"))
-    ratios = config.dataset.split.as_dict()
-    seen: set[str] = set()
-    records, rejected = [], []
-    for query in queries:
+    report = progress or (lambda done, total, message: None)
+    by_query = _index_responses(queries, responses)
+    report(0, len(queries), "dataset: quality filters")
+    rejections: dict[int, Rejection] = {}
+    passed: list[int] = []
+    for i, query in enumerate(queries):
+        records.check_row(query, records.QUERY_KEYS, "queries.jsonl", i + 1)
+        rejection = quality_rejection(by_query.get(query["query_id"]), config.dataset.response_chars)
+        if rejection:
+            rejections[i] = rejection
+        else:
+            passed.append(i)
+
+    keys = [queries[i]["query_id"] for i in passed]
+    found = dedup.deduplicate(
+        keys,
+        [by_query[k]["response_text"] for k in keys],
+        config.dataset.near_duplicate_jaccard,
+        lambda done, total: report(done, total, f"dataset: near duplicates {done}/{total}"),
+    )
+    for k, kept in found.exact.items():
+        rejections[passed[k]] = Rejection("exact_duplicate", f"same text as query {keys[kept]}", keys[kept], 1.0)
+    for k, (kept, similarity) in found.near.items():
+        detail = f"Jaccard {similarity:.4f} with query {keys[kept]}"
+        rejections[passed[k]] = Rejection("near_duplicate", detail, keys[kept], similarity)
+
+    report(0, len(queries), "dataset: records")
+    assigned = split.assign_users(
+        (q["user_id"] for i, q in enumerate(queries) if i not in rejections), config.dataset.split.as_dict()
+    )
+    kept_records: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for i, query in enumerate(queries):
         response = by_query.get(query["query_id"])
-        reason = "missing_response" if response is None else rejection_reason(config, response, seen)
-        if reason:
-            rejected.append(
-                {
-                    "query_id": query["query_id"],
-                    "user_id": query["user_id"],
-                    "prompt_type": query["prompt_type"],
-                    "slice_tags": query["slice_tags"],
-                    "reason": reason,
-                    "response_text": (response or {}).get("response_text", ""),
-                }
-            )
-            continue
-        record = build_record(query, response, split_of(query["user_id"], ratios), run_id)
-        errors = list(validator.iter_errors(record))
-        if errors:
-            raise ValueError(f"record {record['record_id']} breaks its schema: {errors[0].message}")
-        records.append(record)
-    splits = {name: [r for r in records if r["split"] == name] for name in SPLITS}
-    reasons = Counter(r["reason"] for r in rejected)
-    summary = {
-        "input_responses": len(queries),
-        "records": len(records),
-        "rejected": len(rejected),
-        "rejected_by_reason": dict(sorted(reasons.items())),
-        "split_sizes": {name: len(rows) for name, rows in splits.items()},
+        if i in rejections:
+            rejected.append(_rejected_row(query, response, rejections[i]))
+        else:
+            assert response is not None
+            kept_records.append(records.build_record(query, response, assigned[query["user_id"]], provenance))
+
+    schema = records.arrow_schema(records.unify_context_summaries(kept_records))
+    records.to_table(kept_records, schema)  # every value fits its column, or this names the one that does not
+    validator = records.RecordValidator()
+    for n, record in enumerate(kept_records, start=1):
+        validator.check(record)
+        if n % 5000 == 0:
+            report(n, len(kept_records), "dataset: schema check")
+
+    splits = {name: [r for r in kept_records if r["split"] == name] for name in split.SPLITS}
+    split_report = split.split_report(kept_records, config.dataset.split.as_dict())
+    summary = summarise(queries, by_query, kept_records, rejected, split_report, found)
+    card = dataset_card(config, summary, split_report, provenance, schema)
+    report(len(queries), len(queries), "dataset: done")
+    return DatasetResult(kept_records, splits, rejected, summary, split_report, schema, card)
+
+
+def _index_responses(queries: list[dict[str, Any]], responses: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    wanted = {q["query_id"] for q in queries}
+    by_query: dict[str, dict[str, Any]] = {}
+    for line, row in enumerate(responses, start=1):
+        records.check_row(row, records.RESPONSE_KEYS, "responses.jsonl", line)
+        if row["query_id"] in wanted:
+            by_query[row["query_id"]] = slim_response(row)
+    return by_query
+
+
+def _rejected_row(query: dict[str, Any], response: dict[str, Any] | None, rejection: Rejection) -> dict[str, Any]:
+    """Enough to trace a dropped example back to its query, user and answer; same keys on every row."""
+    text = (response or {}).get("response_text") or ""
+    return {
+        "record_id": records.record_id(query["query_id"]),
+        "query_id": query["query_id"],
+        "user_id": query["user_id"],
+        "scenario_id": query["scenario_id"],
+        "prompt_type": query["prompt_type"],
+        "slice_tags": {k: str(query["slice_tags"][k]) for k in records.SLICE_KEYS},
+        "reason": rejection.reason,
+        "detail": rejection.detail,
+        "duplicate_of": rejection.duplicate_of,
+        "similarity": rejection.similarity,
+        "status": (response or {}).get("status") or "missing",
+        "response_chars": len(text),
+        "response_text": text,
     }
-    return DatasetResult(records, splits, rejected, summary, dataset_card(config, summary, run_id))
 
 
-def dataset_card(config: Config, summary: dict[str, Any], run_id: str) -> str:
-    sizes = summary["split_sizes"]
-    reasons = "\n".join(f"| {k} | {v} |" for k, v in summary["rejected_by_reason"].items()) or "| (none) | 0 |"
-    return f"""---
-configs:
-- config_name: default
-  data_files:
-  - split: train
-    path: train.jsonl
-  - split: validation
-    path: val.jsonl
-  - split: test
-    path: test.jsonl
-language:
-- en
-license: other
-task_categories:
-- text-generation
-tags:
-- synthetic
-- fitness
-- distillation
----
-
-# FitSense distillation dataset (run `{run_id}`)
-
-Synthetic coaching conversations for fine-tuning a small student model by distillation.
-**Every user in this dataset is synthetic**: no real person's data was used.
-
-## Size
-
-| split | records |
-|---|---|
-| train | {sizes["train"]} |
-| validation | {sizes["val"]} |
-| test | {sizes["test"]} |
-
-{summary["records"]} records kept out of {summary["input_responses"]} teacher responses.
-
-## Teacher
-
-Provider `{config.teacher.provider}`, model `{config.teacher.model}`.
-
-## Filters
-
-| reason | dropped |
-|---|---|
-{reasons}
-"""
+def summarise(
+    queries: list[dict[str, Any]],
+    by_query: dict[str, dict[str, Any]],
+    kept: list[dict[str, Any]],
+    rejected: list[dict[str, Any]],
+    split_report: dict[str, Any],
+    found: dedup.DedupResult,
+) -> dict[str, Any]:
+    """The headline numbers, for the manifest and the card."""
+    reasons = Counter(r["reason"] for r in rejected)
+    overall = split_report["overall"]
+    return {
+        "input_queries": len(queries),
+        "input_responses": len(by_query),
+        "records": len(kept),
+        "rejected": len(rejected),
+        "rejected_by_reason": {reason: reasons.get(reason, 0) for reason in REASONS},
+        "split_sizes": overall["records"],
+        "split_users": overall["users"],
+        "split_ratios": overall["ratios"],
+        "strata": len(split_report["strata"]),
+        "max_stratum_deviation": split_report["max_stratum_deviation"],
+        "max_stratum_z": split_report["max_stratum_z"],
+        "near_duplicates": {
+            "num_perm": dedup.NUM_PERM,
+            "shingle_words": dedup.SHINGLE_WORDS,
+            "bands": found.bands,
+            "rows_per_band": found.rows_per_band,
+            "candidate_pairs": found.candidate_pairs,
+        },
+        "teacher_models": sorted({r["metadata"]["model_name"] for r in kept}),
+        "template_versions": sorted({r["metadata"]["template_version"] for r in kept}),
+    }

@@ -1,0 +1,188 @@
+"""One distillation record per kept answer: chat messages for training, context and metadata to audit.
+
+Records have the same keys with the same types on every row (checked against
+one Arrow schema for the whole dataset and against
+``config/schemas/distillation_record.schema.json``), so that Hugging Face
+``datasets`` and TRL load every file without an Arrow type error and
+``messages`` is ready for a chat template. The only record keys TRL reads are
+``messages`` (no ``prompt``/``completion``), so TRL treats the data as
+conversational language modelling.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from jsonschema import Draft202012Validator
+
+from fitsense_luigi.config import load_schema
+from fitsense_luigi.errors import MalformedInputError
+
+RECORD_NAMESPACE = uuid.UUID("c9a1d6e4-1b7f-4e0e-b1d5-8f0d2b6e9a33")
+RECORD_SCHEMA = "distillation_record.schema.json"
+QUERY_KEYS = ("query_id", "user_id", "scenario_id", "prompt_type", "slice_tags", "expected_safety_constraints",
+              "context_summary", "messages", "template_version")  # fmt: skip
+RESPONSE_KEYS = ("query_id", "provider", "model_name", "attempt_count", "latency_ms", "status", "response_text",
+                 "error", "usage", "safety_flags", "post_validation", "cache_hit")  # fmt: skip
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+SLICE_KEYS = ("age_band", "sex", "goal_type", "activity_level", "condition_flag")
+SOURCE_STAGES = ("queries", "teacher")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a dataset comes from: written into every record's metadata and into the card."""
+
+    run_id: str
+    source_run_ids: Mapping[str, str] = field(default_factory=dict)  # stage name -> run id of its manifest
+    config_fingerprint: str = ""
+    package_version: str = ""
+
+    def stage_run_ids(self) -> dict[str, str]:
+        return {stage: self.source_run_ids.get(stage, self.run_id) for stage in SOURCE_STAGES}
+
+
+def record_id(query_id: str) -> str:
+    """Stable across runs: the same query always gives the same record id."""
+    return str(uuid.uuid5(RECORD_NAMESPACE, query_id))
+
+
+def check_row(row: Mapping[str, Any], keys: tuple[str, ...], source: str, line: int) -> None:
+    """Fail with one line naming the file, row and key when an upstream row breaks its contract."""
+    missing = [k for k in keys if k not in row]
+    if missing:
+        name = row.get("query_id", f"row {line}")
+        raise MalformedInputError(f"{source}:{line}: query {name}: missing key {missing[0]!r}")
+
+
+def build_record(
+    query: Mapping[str, Any], response: Mapping[str, Any], split: str, provenance: Provenance
+) -> dict[str, Any]:
+    system, user = _prompt(query)
+    text = response["response_text"]
+    usage = response["usage"] or {}
+    return {
+        "record_id": record_id(query["query_id"]),
+        "user_id": query["user_id"],
+        "instruction": user,
+        "context": {
+            "prompt_type": query["prompt_type"],
+            "slice_tags": {k: str(query["slice_tags"][k]) for k in SLICE_KEYS},
+            "expected_safety_constraints": [str(c) for c in query["expected_safety_constraints"]],
+            "context_summary": query["context_summary"],
+        },
+        "response": text,
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": text},
+        ],
+        "split": split,
+        "metadata": {
+            "provider": str(response["provider"]),
+            "model_name": str(response["model_name"]),
+            "latency_ms": int(response["latency_ms"]),
+            "attempt_count": int(response["attempt_count"]),
+            "usage": {k: int(usage.get(k) or 0) for k in USAGE_KEYS},
+            "cache_hit": bool(response["cache_hit"]),
+            "query_id": query["query_id"],
+            "scenario_id": query["scenario_id"],
+            "source_run_id": provenance.run_id,
+            "source_run_ids": provenance.stage_run_ids(),
+            "template_version": str(query["template_version"]),
+        },
+    }
+
+
+def _prompt(query: Mapping[str, Any]) -> tuple[str, str]:
+    by_role = {m.get("role"): m.get("content") for m in query["messages"]}
+    system, user = by_role.get("system"), by_role.get("user")
+    if not system or not user:
+        raise MalformedInputError(f"queries.jsonl: query {query['query_id']}: messages need a system and a user turn")
+    return system, user
+
+
+def arrow_schema(context_summary: pa.DataType) -> pa.Schema:
+    """The record schema in Arrow terms; ``context_summary``'s type is inferred from the data."""
+    text = pa.string()
+    return pa.schema(
+        [
+            ("record_id", text),
+            ("user_id", text),
+            ("instruction", text),
+            (
+                "context",
+                pa.struct(
+                    [
+                        ("prompt_type", text),
+                        ("slice_tags", pa.struct([(k, text) for k in SLICE_KEYS])),
+                        ("expected_safety_constraints", pa.list_(text)),
+                        ("context_summary", context_summary),
+                    ]
+                ),
+            ),
+            ("response", text),
+            ("messages", pa.list_(pa.struct([("role", text), ("content", text)]))),
+            ("split", text),
+            (
+                "metadata",
+                pa.struct(
+                    [
+                        ("provider", text),
+                        ("model_name", text),
+                        ("latency_ms", pa.int64()),
+                        ("attempt_count", pa.int64()),
+                        ("usage", pa.struct([(k, pa.int64()) for k in USAGE_KEYS])),
+                        ("cache_hit", pa.bool_()),
+                        ("query_id", text),
+                        ("scenario_id", text),
+                        ("source_run_id", text),
+                        ("source_run_ids", pa.struct([(k, text) for k in SOURCE_STAGES])),
+                        ("template_version", text),
+                    ]
+                ),
+            ),
+        ]
+    )
+
+
+def unify_context_summaries(records: list[dict[str, Any]]) -> pa.DataType:
+    """Give every record's ``context_summary`` the same keys and types; return that Arrow type.
+
+    Arrow infers one type for the column (ints widen to floats where a key holds
+    both, missing keys become null), and writing the values back from that array
+    makes the JSON rows agree with it. An empty dataset has no summaries to type.
+    """
+    if not records:
+        return pa.null()
+    column = pa.array([r["context"]["context_summary"] for r in records])
+    if not pa.types.is_struct(column.type):
+        raise MalformedInputError(f"queries.jsonl: context_summary must be an object, got Arrow type {column.type}")
+    for record, value in zip(records, column.to_pylist(), strict=True):
+        record["context"]["context_summary"] = value
+    return column.type
+
+
+def to_table(records: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Records as one typed table; a value that does not fit its column fails here, not in a user's loader."""
+    return pa.Table.from_pylist(records, schema=schema)
+
+
+class RecordValidator:
+    """Checks each record against distillation_record.schema.json and names the first problem."""
+
+    def __init__(self) -> None:
+        self._validator = Draft202012Validator(load_schema(RECORD_SCHEMA))
+
+    def check(self, record: Mapping[str, Any]) -> None:
+        error = next(iter(self._validator.iter_errors(record)), None)
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "(record)"
+            raise MalformedInputError(
+                f"query {record['metadata']['query_id']}: its record breaks {RECORD_SCHEMA} at {where}: "
+                f"{error.message[:200]}"
+            )
