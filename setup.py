@@ -44,6 +44,7 @@ setup(
         "pyyaml>=6",
         "matplotlib>=3.8",
         "scipy>=1.11",
+        "datasketch>=2.0,<3",
     ],
     cmdclass={"build_py": BuildWithConfig},
 )
