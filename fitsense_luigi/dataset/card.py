@@ -217,7 +217,7 @@ def _filters_section(config: Config, summary: dict[str, Any]) -> list[str]:
         f"Length limits: {chars.min} to {chars.max} characters. Deduplication runs only over examples that passed "
         "every quality check, before the split (so no duplicate pair can straddle two splits); of each group of "
         "duplicates the example with the lowest `query_id` is kept, whatever the input order. Near duplicates: "
-        f"word {SHINGLE_WORDS}-gram shingles after NFKC and case folding, MinHash with {NUM_PERM} permutations in "
+        f"word {SHINGLE_WORDS}-gram shingles after NFKC and lower-casing, MinHash with {NUM_PERM} permutations in "
         f"an LSH index of {near['bands']} bands x {near['rows_per_band']} rows (`datasketch`), every candidate "
         f"confirmed on the exact shingle sets (Jaccard >= {config.dataset.near_duplicate_jaccard}).",
         "",
