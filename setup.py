@@ -45,6 +45,7 @@ setup(
         "matplotlib>=3.8",
         "scipy>=1.11",
         "datasketch>=2.0,<3",
+        "jsonschema-rs>=0.25,<1",
     ],
     cmdclass={"build_py": BuildWithConfig},
 )

@@ -68,12 +68,13 @@ def build_dataset(
         else:
             passed.append(i)
 
+    report(0, len(passed), "dataset: duplicates")
     keys = [queries[i]["query_id"] for i in passed]
     found = dedup.deduplicate(
         keys,
         [by_query[k]["response_text"] for k in keys],
         config.dataset.near_duplicate_jaccard,
-        lambda done, total: report(done, total, f"dataset: near duplicates {done}/{total}"),
+        lambda done, total: report(done, total, f"dataset: duplicates {done}/{total}"),
     )
     for k, kept in found.exact.items():
         rejections[passed[k]] = Rejection("exact_duplicate", f"same text as query {keys[kept]}", keys[kept], 1.0)
@@ -95,14 +96,16 @@ def build_dataset(
             assert response is not None
             kept_records.append(records.build_record(query, response, assigned[query["user_id"]], provenance))
 
+    report(0, len(kept_records), "dataset: schema check")
+    # The JSON Schema types every field but the free-form context_summary, which Arrow types here.
     schema = records.arrow_schema(records.unify_context_summaries(kept_records))
-    records.to_table(kept_records, schema)  # every value fits its column, or this names the one that does not
     validator = records.RecordValidator()
     for n, record in enumerate(kept_records, start=1):
         validator.check(record)
         if n % 5000 == 0:
             report(n, len(kept_records), "dataset: schema check")
 
+    report(len(queries), len(queries), "dataset: card")
     splits = {name: [r for r in kept_records if r["split"] == name] for name in split.SPLITS}
     split_report = split.split_report(kept_records, config.dataset.split.as_dict())
     summary = summarise(queries, by_query, kept_records, rejected, split_report, found)

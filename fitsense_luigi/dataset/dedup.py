@@ -31,12 +31,14 @@ import pyarrow.compute as pc
 SHINGLE_WORDS = 5
 NUM_PERM = 128
 TARGET_RECALL = 0.99  # of the pairs exactly at the threshold; pairs above it are found more surely still
+ESTIMATE_SLACK = 0.15  # candidates whose MinHash estimate is this far below the threshold are not checked
 MINHASH_SEED = 1  # fixed so that signatures, and the pairs LSH proposes, are the same in every run
 _WORD_SPLIT = r"[^\p{L}\p{N}]+"
 _ROLL = np.uint64(0x100000001B3)  # FNV-1a 64-bit prime: odd, so the rolling product stays a bijection per step
 _M1 = np.uint64(0xFF51AFD7ED558CCD)
 _M2 = np.uint64(0xC4CEB9FE1A85EC53)
-_OWNER_BITS = np.uint64(24)
+_CHUNK = 1024  # texts shingled at once: about 60 MB of numpy temporaries
+_OWNER_BITS = np.uint64(24)  # enough for a chunk's text index
 _HASH_BITS = np.uint64(64) - _OWNER_BITS
 _HASH_MASK = np.uint64((1 << 40) - 1)
 
@@ -84,13 +86,19 @@ def exact_duplicates(order: Sequence[int], texts: Sequence[str]) -> dict[int, in
 def shingle_sets(texts: Sequence[str], width: int = SHINGLE_WORDS) -> list[np.ndarray]:
     """Per text, the sorted unique 64-bit hashes of its ``width``-word shingles.
 
-    A text with fewer than ``width`` words is one shingle of all its words; a
-    text without words has an empty set.
+    Words are maximal runs of letters and digits after NFKC and lower-casing. A
+    text with fewer than ``width`` words is one shingle of all its words; a text
+    without words has an empty set. Texts are processed in chunks so that memory
+    stays flat however many there are (word hashes depend on the word alone, so
+    chunks agree with each other).
     """
-    if not texts:
-        return []
-    if len(texts) >= 1 << int(_OWNER_BITS):
-        raise ValueError(f"at most {(1 << int(_OWNER_BITS)) - 1} texts per call")
+    out: list[np.ndarray] = []
+    for start in range(0, len(texts), _CHUNK):
+        out.extend(_shingle_chunk(texts[start : start + _CHUNK], width))
+    return out
+
+
+def _shingle_chunk(texts: Sequence[str], width: int) -> list[np.ndarray]:
     folded = pc.utf8_lower(pc.utf8_normalize(pa.array(texts, pa.large_string()), "NFKC"))
     words = pc.split_pattern_regex(folded, _WORD_SPLIT)
     flat, owner = pc.list_flatten(words), pc.list_parent_indices(words)
@@ -144,9 +152,10 @@ def lsh_params(threshold: float, num_perm: int = NUM_PERM, recall: float = TARGE
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
     """Exact Jaccard similarity of two sorted unique hash arrays."""
-    if a.size == 0 and b.size == 0:
-        return 1.0
-    common = np.intersect1d(a, b, assume_unique=True).size
+    if a.size == 0 or b.size == 0:
+        return 1.0 if a.size == b.size else 0.0
+    at = np.searchsorted(b, a)
+    common = int(np.count_nonzero(b[np.minimum(at, b.size - 1)] == a))
     return common / (a.size + b.size - common)
 
 
@@ -157,31 +166,43 @@ def _near_duplicates(
     result: DedupResult,
     progress: Callable[[int, int], None] | None,
 ) -> None:
+    """Visit texts in order; each is dropped if a kept one is similar enough, else kept and indexed.
+
+    LSH proposes candidates; the MinHash estimate discards the ones clearly
+    below the threshold (``ESTIMATE_SLACK`` is over 5 standard deviations of the
+    estimate at J = t, so a true pair is practically never discarded); the
+    exact Jaccard of the shingle sets decides the rest.
+    """
     from datasketch import MinHash, MinHashLSH
 
     result.bands, result.rows_per_band = lsh_params(threshold)
     lsh = MinHashLSH(num_perm=NUM_PERM, params=(result.bands, result.rows_per_band))
     sets = shingle_sets(texts)
-    folded = (((s >> np.uint64(32)) ^ s).astype(np.uint32) for s in sets)
+    kept_signatures = np.zeros((len(texts), NUM_PERM), dtype=np.uint32)
+    folded = ((((s >> np.uint64(32)) ^ s) & np.uint64(0xFFFFFFFF)).tolist() for s in sets)
     signatures = MinHash.generator(folded, num_perm=NUM_PERM, seed=MINHASH_SEED, hashfunc=_same, scheme="affine32")
     for k, signature in enumerate(signatures):
+        if progress and (k % 5000 == 0 or k == len(indexes) - 1):
+            progress(k + 1, len(indexes))
         if sets[k].size == 0:  # no words: nothing to compare on
             continue
+        candidates = np.array(sorted(lsh.query(signature)), dtype=np.int64)
+        result.candidate_pairs += candidates.size
         best: tuple[int, float] | None = None
-        for other in sorted(lsh.query(signature)):
-            result.candidate_pairs += 1
-            similarity = jaccard(sets[k], sets[other])
-            if similarity >= threshold and (best is None or similarity > best[1]):
-                best = (other, similarity)
+        if candidates.size:
+            estimate = (kept_signatures[candidates] == signature.hashvalues).mean(axis=1)
+            for other in candidates[estimate >= threshold - ESTIMATE_SLACK].tolist():
+                similarity = jaccard(sets[k], sets[other])
+                if similarity >= threshold and (best is None or similarity > best[1]):
+                    best = (other, similarity)
         if best is None:
             lsh.insert(k, signature, check_duplication=False)
+            kept_signatures[k] = signature.hashvalues
         else:
             result.near[indexes[k]] = (indexes[best[0]], round(best[1], 4))
-        if progress and (k % 2000 == 0 or k == len(indexes) - 1):
-            progress(k + 1, len(indexes))
 
 
-def _same(value: np.uint32) -> np.uint32:
+def _same(value: int) -> int:
     """Shingles arrive already hashed: MinHash only needs them as they are."""
     return value
 
