@@ -58,17 +58,45 @@ def build_dataset(
     report = progress or (lambda done, total, message: None)
     by_query = _index_responses(queries, responses)
     report(0, len(queries), "dataset: quality filters")
+    rejections = _judge(config, queries, by_query)
+    report(0, len(queries) - len(rejections), "dataset: duplicates")
+    found = _find_duplicates(config, queries, by_query, rejections, report)
+    report(0, len(queries), "dataset: records")
+    kept, rejected = _assemble(config, queries, by_query, rejections, provenance)
+    report(0, len(kept), "dataset: schema check")
+    schema = records.arrow_schema(records.unify_context_summaries(kept))  # the one free-form field, typed by Arrow
+    validator = records.RecordValidator()  # every other field is typed by the JSON Schema
+    for record in kept:
+        validator.check(record)
+    report(len(queries), len(queries), "dataset: card")
+    splits = {name: [r for r in kept if r["split"] == name] for name in split.SPLITS}
+    split_report = split.split_report(kept, config.dataset.split.as_dict())
+    summary = summarise(queries, by_query, kept, rejected, split_report, found)
+    card = dataset_card(config, summary, split_report, provenance, schema)
+    report(len(queries), len(queries), "dataset: done")
+    return DatasetResult(kept, splits, rejected, summary, split_report, schema, card)
+
+
+def _judge(config: Config, queries: list[dict[str, Any]], by_query: dict[str, dict[str, Any]]) -> dict[int, Rejection]:
+    """Query position -> rejection, for the answers that fail a quality check on their own."""
     rejections: dict[int, Rejection] = {}
-    passed: list[int] = []
     for i, query in enumerate(queries):
         records.check_row(query, records.QUERY_KEYS, "queries.jsonl", i + 1)
         rejection = quality_rejection(by_query.get(query["query_id"]), config.dataset.response_chars)
         if rejection:
             rejections[i] = rejection
-        else:
-            passed.append(i)
+    return rejections
 
-    report(0, len(passed), "dataset: duplicates")
+
+def _find_duplicates(
+    config: Config,
+    queries: list[dict[str, Any]],
+    by_query: dict[str, dict[str, Any]],
+    rejections: dict[int, Rejection],
+    report: Progress,
+) -> dedup.DedupResult:
+    """Add exact and near duplicates among the answers that passed to ``rejections``."""
+    passed = [i for i in range(len(queries)) if i not in rejections]
     keys = [queries[i]["query_id"] for i in passed]
     found = dedup.deduplicate(
         keys,
@@ -81,37 +109,28 @@ def build_dataset(
     for k, (kept, similarity) in found.near.items():
         detail = f"Jaccard {similarity:.4f} with query {keys[kept]}"
         rejections[passed[k]] = Rejection("near_duplicate", detail, keys[kept], similarity)
+    return found
 
-    report(0, len(queries), "dataset: records")
-    assigned = split.assign_users(
-        (q["user_id"] for i, q in enumerate(queries) if i not in rejections), config.dataset.split.as_dict()
-    )
-    kept_records: list[dict[str, Any]] = []
+
+def _assemble(
+    config: Config,
+    queries: list[dict[str, Any]],
+    by_query: dict[str, dict[str, Any]],
+    rejections: dict[int, Rejection],
+    provenance: Provenance,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(records, rejected rows), both in query order."""
+    kept_users = (q["user_id"] for i, q in enumerate(queries) if i not in rejections)
+    assigned = split.assign_users(kept_users, config.dataset.split.as_dict())
+    kept: list[dict[str, Any]] = []
     rejected: list[dict[str, Any]] = []
     for i, query in enumerate(queries):
-        response = by_query.get(query["query_id"])
         if i in rejections:
-            rejected.append(_rejected_row(query, response, rejections[i]))
+            rejected.append(_rejected_row(query, by_query.get(query["query_id"]), rejections[i]))
         else:
-            assert response is not None
-            kept_records.append(records.build_record(query, response, assigned[query["user_id"]], provenance))
-
-    report(0, len(kept_records), "dataset: schema check")
-    # The JSON Schema types every field but the free-form context_summary, which Arrow types here.
-    schema = records.arrow_schema(records.unify_context_summaries(kept_records))
-    validator = records.RecordValidator()
-    for n, record in enumerate(kept_records, start=1):
-        validator.check(record)
-        if n % 5000 == 0:
-            report(n, len(kept_records), "dataset: schema check")
-
-    report(len(queries), len(queries), "dataset: card")
-    splits = {name: [r for r in kept_records if r["split"] == name] for name in split.SPLITS}
-    split_report = split.split_report(kept_records, config.dataset.split.as_dict())
-    summary = summarise(queries, by_query, kept_records, rejected, split_report, found)
-    card = dataset_card(config, summary, split_report, provenance, schema)
-    report(len(queries), len(queries), "dataset: done")
-    return DatasetResult(kept_records, splits, rejected, summary, split_report, schema, card)
+            response = by_query[query["query_id"]]
+            kept.append(records.build_record(query, response, assigned[query["user_id"]], provenance))
+    return kept, rejected
 
 
 def _index_responses(queries: list[dict[str, Any]], responses: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
