@@ -59,7 +59,7 @@ def dataset_card(
             "pipeline from a random seed; no real person's data was used. The answers come from the teacher named "
             "below and are not medical advice.",
             "",
-            *_usage_section(),
+            *_usage_section(summary),
             *_size_section(summary, split_report),
             *_fields_section(),
             *_provenance_section(config, summary, provenance),
@@ -89,6 +89,7 @@ def dataset_card(
 
 def _front_matter(summary: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
     sizes = summary["split_sizes"]
+    present = _present(summary)
     return {
         "pretty_name": "FitSense coaching distillation (synthetic)",
         "language": ["en"],
@@ -99,14 +100,19 @@ def _front_matter(summary: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
         "configs": [
             {
                 "config_name": "default",
-                "data_files": [{"split": HF_SPLIT_NAMES[s], "path": f"{s}.jsonl"} for s in SPLITS],
+                "data_files": [{"split": HF_SPLIT_NAMES[s], "path": f"{s}.jsonl"} for s in present],
             }
         ],
         "dataset_info": {
             "features": [hf_feature(f.name, f.type) for f in schema],
-            "splits": [{"name": HF_SPLIT_NAMES[s], "num_examples": sizes[s]} for s in SPLITS],
+            "splits": [{"name": HF_SPLIT_NAMES[s], "num_examples": sizes[s]} for s in present],
         },
     }
+
+
+def _present(summary: dict[str, Any]) -> list[str]:
+    """`datasets` refuses a declared split without rows, so a tiny run declares only the splits it filled."""
+    return [s for s in SPLITS if summary["split_sizes"][s]] or list(SPLITS)
 
 
 def hf_feature(name: str, kind: pa.DataType) -> dict[str, Any]:
@@ -136,7 +142,8 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def _usage_section() -> list[str]:
+def _usage_section(summary: dict[str, Any]) -> list[str]:
+    files = ", ".join(f'"{HF_SPLIT_NAMES[s]}": "{s}.jsonl"' for s in _present(summary))
     return [
         "## Use",
         "",
@@ -145,8 +152,7 @@ def _usage_section() -> list[str]:
         "",
         'ds = load_dataset("path/to/this/directory")  # train / validation / test, typed by this card',
         "# or, without the card:",
-        'ds = load_dataset("json", data_files={"train": "train.jsonl", "validation": "val.jsonl", '
-        '"test": "test.jsonl"})',
+        f'ds = load_dataset("json", data_files={{{files}}})',
         "",
         "from trl import SFTTrainer  # `messages` is TRL's conversational format: nothing to convert",
         'trainer = SFTTrainer(model="<student model>", train_dataset=ds["train"], eval_dataset=ds["validation"])',

@@ -10,10 +10,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from conftest import run_luigi
+from dataset_fakes import PROVENANCE, answer, make_config, make_query
 from jsonschema import Draft202012Validator
 
 from fitsense_luigi.config import load_schema
+from fitsense_luigi.dataset.build import build_dataset
 from fitsense_luigi.dataset.filters import REASONS
+from fitsense_luigi.storage import dumps_row
 
 SPLIT_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "test": "test.jsonl"}
 HF_NAMES = {"train": "train", "validation": "val", "test": "test"}  # Hugging Face split -> our split
@@ -150,6 +153,19 @@ def test_datasets_loads_the_directory_through_the_card(dataset_dir, manifest, of
     card = datasets.load_dataset_builder(str(dataset_dir), cache_dir=str(cache)).info.features
     assert loaded["train"].features == card
     assert loaded["train"].features["metadata"]["latency_ms"].dtype == "int64"
+
+
+def test_a_run_that_fills_only_some_splits_still_loads_through_the_card(tmp_path, offline_hf):
+    """One user: every record lands in one split, and the card declares only that one."""
+    datasets, cache = offline_hf
+    queries = [make_query(k, user=0) for k in range(3)]
+    result = build_dataset(make_config(), queries, [answer(q) for q in queries], PROVENANCE)
+    for split, part in result.splits.items():
+        (tmp_path / f"{split}.jsonl").write_text("".join(dumps_row(r) + "\n" for r in part))
+    (tmp_path / "README.md").write_text(result.card)
+    loaded = datasets.load_dataset(str(tmp_path), cache_dir=str(cache))
+    filled = [hf for hf, s in HF_NAMES.items() if result.splits[s]]
+    assert len(filled) == 1 and {k: v.num_rows for k, v in loaded.items()} == {filled[0]: 3}
 
 
 def test_the_card_reports_the_counts(dataset_dir, manifest):
