@@ -60,7 +60,9 @@ def build_dataset(
     report(0, len(queries), "dataset: quality filters")
     rejections = _judge(config, queries, by_query)
     report(0, len(queries) - len(rejections), "dataset: duplicates")
-    found = _find_duplicates(config, queries, by_query, rejections, report)
+    ids = [q["query_id"] for q in queries]
+    passed = [(i, ids[i], by_query[ids[i]]["response_text"]) for i in range(len(ids)) if i not in rejections]
+    found = _find_duplicates(config.dataset.near_duplicate_jaccard, passed, rejections, report)
     report(0, len(queries), "dataset: records")
     kept, rejected = _assemble(config, queries, by_query, rejections, provenance)
     report(0, len(kept), "dataset: schema check")
@@ -89,26 +91,21 @@ def _judge(config: Config, queries: list[dict[str, Any]], by_query: dict[str, di
 
 
 def _find_duplicates(
-    config: Config,
-    queries: list[dict[str, Any]],
-    by_query: dict[str, dict[str, Any]],
-    rejections: dict[int, Rejection],
-    report: Progress,
+    threshold: float, passed: list[tuple[int, str, str]], rejections: dict[int, Rejection], report: Progress
 ) -> dedup.DedupResult:
-    """Add exact and near duplicates among the answers that passed to ``rejections``."""
-    passed = [i for i in range(len(queries)) if i not in rejections]
-    keys = [queries[i]["query_id"] for i in passed]
+    """Add exact and near duplicates among ``passed`` (position, query id, text) to ``rejections``."""
+    keys = [key for _, key, _ in passed]
     found = dedup.deduplicate(
         keys,
-        [by_query[k]["response_text"] for k in keys],
-        config.dataset.near_duplicate_jaccard,
+        [text for _, _, text in passed],
+        threshold,
         lambda done, total: report(done, total, f"dataset: duplicates {done}/{total}"),
     )
     for k, kept in found.exact.items():
-        rejections[passed[k]] = Rejection("exact_duplicate", f"same text as query {keys[kept]}", keys[kept], 1.0)
+        rejections[passed[k][0]] = Rejection("exact_duplicate", f"same text as query {keys[kept]}", keys[kept], 1.0)
     for k, (kept, similarity) in found.near.items():
         detail = f"Jaccard {similarity:.4f} with query {keys[kept]}"
-        rejections[passed[k]] = Rejection("near_duplicate", detail, keys[kept], similarity)
+        rejections[passed[k][0]] = Rejection("near_duplicate", detail, keys[kept], similarity)
     return found
 
 
