@@ -134,15 +134,40 @@ class DatasetSection:
 
 
 @dataclass(frozen=True)
+class GateSection:
+    fail_on_anomaly: str  # critical | warning | never
+    fail_on_bias_alert: bool
+
+
+@dataclass(frozen=True)
+class AnomalySection:
+    max_failed_response_share: float
+    length_outlier_iqr: float
+
+
+@dataclass(frozen=True)
+class DriftSection:
+    categorical_linf: float
+    numeric_js: float
+
+
+@dataclass(frozen=True)
 class BiasSection:
     min_slice_size: int
-    max_length_gap_ratio: float
+    disparity_ratio: float
+    alpha: float
+    bootstrap_resamples: int
+    confidence: float
 
 
 @dataclass(frozen=True)
 class QualitySection:
     on_failure: str
     split_tolerance: float
+    realism_min_users: int
+    gate: GateSection
+    anomalies: AnomalySection
+    drift: DriftSection
     bias: BiasSection
 
 

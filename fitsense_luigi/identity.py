@@ -33,6 +33,7 @@ OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("teacher", "timeouts"),
     ("teacher", "retries"),
     ("teacher", "cache"),
+    ("quality", "on_failure"),
 )
 
 
