@@ -1,0 +1,120 @@
+"""Value ranges and vocabularies: what a plausible value of each app column is.
+
+The bounds are physiological or practical limits (nobody is 3 m tall, sleeps
+30 h or does 300 reps in a set), not the generator's own parameters, so that a
+generator bug shows up here instead of being validated against itself. Closed
+vocabularies come from the shared catalogue or the app's own enumerations.
+NULL is never a range violation: not-null is checked on its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fitsense_luigi import catalog
+from fitsense_luigi.quality.tablecheck import check, identifying_columns, render
+from fitsense_luigi.quality.world import World
+
+
+@dataclass(frozen=True)
+class Range:
+    table: str
+    column: str
+    low: float
+    high: float
+    why: str
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    table: str
+    column: str
+    allowed: frozenset[str]
+    why: str
+
+
+RANGES: tuple[Range, ...] = (
+    Range("user_profiles", "height_cm", 120, 230, "adult heights"),
+    Range("user_goals", "priority", 1, len(catalog.GOALS), "one priority per goal"),
+    Range("calorie_targets", "maintenance_calories", 1000, 6000, "adult energy needs"),
+    Range("sleep_targets", "target_sleep_hours", 4, 12, "sleep targets"),
+    Range("plan_exercises", "position", 0, 50, "exercises in one plan day"),
+    Range("plan_sets", "set_number", 1, 20, "sets of one exercise"),
+    Range("plan_sets", "target_reps", 1, 100, "reps in a set"),
+    Range("plan_sets", "target_weight", 0, 500, "load in kg"),
+    Range("plan_sets", "target_rir", 0, 10, "reps in reserve"),
+    Range("plan_sets", "rest_seconds", 0, 900, "rest between sets"),
+    Range("workout_exercises", "position", 0, 50, "exercises in one workout"),
+    Range("workout_sets", "set_number", 1, 20, "sets of one exercise"),
+    Range("workout_sets", "reps", 0, 100, "reps in a set"),
+    Range("workout_sets", "weight", 0, 500, "load in kg"),
+    Range("workout_sets", "rir", 0, 10, "reps in reserve"),
+    Range("calorie_intake_logs", "calories_consumed", 0, 10000, "daily intake"),
+    Range("sleep_duration_logs", "sleep_duration_hours", 0, 24, "hours in a day"),
+    Range("weight_logs", "weight_kg", 30, 350, "adult body weight"),
+    Range("weight_logs", "body_fat_percentage", 2, 75, "body fat"),
+)
+
+SEVERITIES = frozenset({"mild", "moderate", "severe"})
+
+VOCABULARIES: tuple[Vocabulary, ...] = (
+    Vocabulary("user_profiles", "sex", frozenset({"female", "male"}), "the app's sex field"),
+    Vocabulary(
+        "user_profiles",
+        "activity_level",
+        frozenset({"sedentary", "lightly_active", "moderately_active", "very_active", "extra_active"}),
+        "the five standard activity factors",
+    ),
+    Vocabulary("user_conditions", "severity", SEVERITIES, "severity scale"),
+    Vocabulary("user_allergies", "severity", SEVERITIES, "severity scale"),
+    Vocabulary("goals", "name", frozenset(catalog.GOALS), "goal catalogue"),
+    Vocabulary("conditions", "name", frozenset(catalog.CONDITIONS), "condition catalogue"),
+    Vocabulary("equipment", "name", frozenset(catalog.EQUIPMENT), "equipment catalogue"),
+    Vocabulary("exercises", "name", frozenset(e.name for e in catalog.EXERCISES), "exercise catalogue"),
+)
+
+
+def range_checks(world: World) -> list[dict[str, Any]]:
+    out = []
+    for rule in RANGES:
+        ident = identifying_columns(rule.table)
+        table = world.table(rule.table, sorted({rule.column, *ident}))
+        values = table[rule.column]
+        if pa.types.is_decimal(values.type):
+            values = values.cast(pa.float64())
+        numbers = values.to_numpy(zero_copy_only=False).astype(float)  # NULL -> nan, never outside
+        outside = np.flatnonzero((numbers < rule.low) | (numbers > rule.high))
+        out.append(
+            check(
+                f"{rule.table}.{rule.column} within [{rule.low:g}, {rule.high:g}]",
+                "value range",
+                outside.size == 0,
+                outside.size,
+                table.num_rows - values.null_count,
+                render(table, outside, sorted({rule.column, *ident})),
+                why=rule.why,
+            )
+        )
+    for vocab in VOCABULARIES:
+        ident = identifying_columns(vocab.table)
+        table = world.table(vocab.table, sorted({vocab.column, *ident}))
+        values = table[vocab.column]
+        known = pc.is_in(values, value_set=pa.array(sorted(vocab.allowed), pa.string()))
+        unknown = np.flatnonzero(pc.and_(pc.is_valid(values), pc.invert(known)).to_numpy(zero_copy_only=False))
+        out.append(
+            check(
+                f"{vocab.table}.{vocab.column} in its vocabulary",
+                "vocabulary",
+                unknown.size == 0,
+                unknown.size,
+                table.num_rows - values.null_count,
+                render(table, unknown, sorted({vocab.column, *ident})),
+                why=vocab.why,
+            )
+        )
+    return out
