@@ -289,12 +289,14 @@ class ComputeStats(PipelineTask):
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.quality import stats
 
-        report = stats.compute_stats(_read_world(self.ctx.store), _read_dataset(self.ctx.store))
+        store = self.ctx.store
+        report = stats.compute_stats(_world_files(store), _read_dataset(store), self.ctx.as_of_date)
         out.json("stats_report.json", report)
+        out.summary["records"] = report["splits"]["all_records"]["records"]
 
 
 class DetectAnomalies(PipelineTask):
-    """Duplicates, missing or odd-length responses, split imbalance."""
+    """Duplicates, missing or odd-length responses, split imbalance, drift against the last good run."""
 
     stage = storage.ANOMALIES
 
@@ -302,22 +304,36 @@ class DetectAnomalies(PipelineTask):
         return ComputeStats(run_id=self.run_id)
 
     def input_stages(self) -> list[Stage]:
-        return [storage.DATASET, storage.STATS]
+        return [storage.QUERIES, storage.TEACHER, storage.DATASET, storage.STATS]
 
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi.quality import anomalies
+        from fitsense_luigi.quality import anomalies, baseline
 
         store = self.ctx.store
-        stats_report = store.read_json(storage.STATS, "stats_report.json")
-        report = anomalies.detect(self.ctx.config, _read_dataset(store), stats_report)
+        previous, notes = baseline.previous_successful_run(store.data_root, self.run_id)
+        report = anomalies.detect(
+            self.ctx.config,
+            _read_dataset(store),
+            store.read_jsonl(storage.QUERIES, "queries.jsonl"),
+            store.read_jsonl(storage.TEACHER, "responses.jsonl"),
+            store.read_json(storage.STATS, "stats_report.json"),
+            previous,
+            notes,
+            fingerprint=self.ctx.fingerprint,
+        )
         out.json("anomaly_report.json", report)
-        out.summary["severity"] = report["severity"]
+        out.summary.update(severity=report["severity"], baseline_run_id=previous.run_id if previous else None)
 
 
 class BiasSlicing(PipelineTask):
-    """Is any group of users served worse? The last task: asking for it builds the whole run."""
+    """Is any group of users served worse? Then charts, report.html and the quality gate: the run's last word.
+
+    Asking for it builds the whole run. The gate is enforced after every report
+    is written; its failure is deterministic, so Luigi does not retry it.
+    """
 
     stage = storage.BIAS
+    retry_count = 1  # a failed gate fails the same way again: no retries, cron sees the exit code at once
 
     def requires(self) -> dict[str, PipelineTask]:
         return {
@@ -327,14 +343,38 @@ class BiasSlicing(PipelineTask):
         }
 
     def input_stages(self) -> list[Stage]:
-        return [storage.DATASET, storage.VALIDATION, storage.STATS, storage.ANOMALIES]
+        return [storage.QUERIES, storage.TEACHER, storage.DATASET, storage.VALIDATION, storage.STATS, storage.ANOMALIES]
 
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi.quality import bias
+        from fitsense_luigi import __version__
+        from fitsense_luigi.quality import bias, gate, publish
 
-        report = bias.slice_report(self.ctx.config, _read_dataset(self.ctx.store))
+        store, config = self.ctx.store, self.ctx.config
+        report = bias.slice_report(
+            config,
+            store.read_jsonl(storage.QUERIES, "queries.jsonl"),
+            store.read_jsonl(storage.TEACHER, "responses.jsonl"),
+            store.read_jsonl(storage.DATASET, "all_records.jsonl"),
+        )
         out.json("bias_report.json", report)
-        out.summary["bias_alert"] = report["bias_alert"]
+        run = {
+            "run_id": self.run_id,
+            "as_of_date": self.ctx.as_of_date.isoformat(),
+            "fingerprint": self.ctx.fingerprint,
+            "version": __version__,
+        }
+        published = publish.publish(
+            config,
+            run,
+            store.read_json(storage.VALIDATION, "validation_report.json"),
+            store.read_json(storage.STATS, "stats_report.json"),
+            store.read_json(storage.ANOMALIES, "anomaly_report.json"),
+            report,
+        )
+        for name, data in published.files.items():
+            out.bytes(name, data)
+        out.summary.update(bias_alert=report["bias_alert"], gate_passed=published.verdict["passed"])
+        gate.enforce(config, published.verdict, self.run_id, str(store.reports_dir() / "report.html"))
 
 
 def _read_world(store: storage.RunStore, unverified: Stage | None = None) -> dict[str, Any]:

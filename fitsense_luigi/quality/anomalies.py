@@ -1,61 +1,247 @@
-"""DetectAnomalies: duplicates, missing or odd-length responses, split imbalance."""
+"""DetectAnomalies: what is odd about this run's data, and how it moved since the last good run.
+
+Each finding is an alert with a severity:
+
+- ``critical``: the data cannot be trusted as it is (a record or query twice,
+  queries lost between stages, responses the dataset filters should have
+  removed, an empty split, a removed field or changed type);
+- ``warning``: worth a look but not wrong in itself (repeated texts, failed
+  teacher calls below the configured share, length outliers, split ratios off
+  target, feature drift, an added field).
+
+The run's severity is the worst alert's, or ``none``.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any
 
+import numpy as np
+
 from fitsense_luigi.config import Config
+from fitsense_luigi.quality.baseline import Baseline
+from fitsense_luigi.quality.drift import feature_drift, schema_drift
+from fitsense_luigi.quality.tablecheck import EXAMPLES
+
+Rows = list[dict[str, Any]]
+SPLITS = ("train", "val", "test")
+MIN_EXPECTED_IN_SPLIT = 10  # an empty split is critical only when it should have held at least this many
 
 
-def detect(config: Config, dataset: dict[str, list[dict[str, Any]]], stats_report: dict[str, Any]) -> dict[str, Any]:
+def alert(name: str, severity: str, count: int, message: str, examples: list[Any] | None = None, **extra: Any) -> dict:
+    return {
+        "alert": name,
+        "severity": severity,
+        "count": int(count),
+        "message": message,
+        "examples": (examples or [])[:EXAMPLES],
+        **extra,
+    }
+
+
+def detect(
+    config: Config,
+    dataset: dict[str, Rows],
+    queries: Rows,
+    responses: Rows,
+    stats: dict[str, Any],
+    baseline: Baseline | None,
+    baseline_notes: list[str] | None = None,
+    fingerprint: str = "",
+) -> dict[str, Any]:
     records = dataset["all_records"]
-    alerts: list[dict[str, Any]] = []
-    ids = Counter(r["record_id"] for r in records)
-    dup_ids = [k for k, v in ids.items() if v > 1]
-    if dup_ids:
-        alerts.append(
-            {
-                "alert": "duplicate_record_ids",
-                "severity": "critical",
-                "count": len(dup_ids),
-                "examples": dup_ids[:3],
-            }
-        )
-    texts = Counter(r["response"] for r in records)
-    dup_texts = sum(v - 1 for v in texts.values() if v > 1)
-    if dup_texts:
-        alerts.append({"alert": "duplicate_responses", "severity": "warning", "count": dup_texts})
-    empty = [r["record_id"] for r in records if not r["response"].strip()]
-    if empty:
-        alerts.append(
-            {"alert": "missing_responses", "severity": "critical", "count": len(empty), "examples": empty[:3]}
-        )
-    lo, hi = config.dataset.response_chars.min, config.dataset.response_chars.max
-    short = [r["record_id"] for r in records if len(r["response"]) < lo]
-    long_ = [r["record_id"] for r in records if len(r["response"]) > hi]
-    for name, found in (("short_responses", short), ("long_responses", long_)):
-        if found:
-            alerts.append({"alert": name, "severity": "warning", "count": len(found), "examples": found[:3]})
-    total = len(records)
-    for split, ratio in config.dataset.split.as_dict().items():
-        got = len(dataset[split]) / total if total else 0.0
-        if abs(got - ratio) > config.quality.split_tolerance:
-            alerts.append(
-                {
-                    "alert": "split_imbalance",
-                    "severity": "warning",
-                    "split": split,
-                    "expected": ratio,
-                    "observed": round(got, 4),
-                }
-            )
+    alerts = (
+        duplicates(records)
+        + missing_responses(config, dataset, queries, responses)
+        + odd_lengths(config, records)
+        + split_imbalance(config, dataset)
+    )
+    drift = drift_section(config, stats, baseline, baseline_notes or [], fingerprint)
+    alerts += drift.pop("alerts")
     severities = {a["severity"] for a in alerts}
     severity = "critical" if "critical" in severities else "warning" if severities else "none"
     return {
         "severity": severity,
         "num_alerts": len(alerts),
+        "counts": {level: sum(a["severity"] == level for a in alerts) for level in ("critical", "warning")},
         "alerts": alerts,
-        "records_checked": total,
-        "tables_profiled": len(stats_report.get("tables", {})),
+        "checked": {"records": len(records), "queries": len(queries), "responses": len(responses)},
+        "drift": drift,
+    }
+
+
+def _repeats(keys: list[Any], ids: list[str]) -> tuple[int, list[list[str]]]:
+    """(extra copies beyond the first, example groups of ids sharing a key)."""
+    groups: dict[Any, list[str]] = defaultdict(list)
+    for key, ident in zip(keys, ids, strict=True):
+        groups[key].append(ident)
+    shared = [g for g in groups.values() if len(g) > 1]
+    return sum(len(g) - 1 for g in shared), [g[:3] for g in shared[:EXAMPLES]]
+
+
+def duplicates(records: Rows) -> list[dict[str, Any]]:
+    ids = [r["record_id"] for r in records]
+    out = []
+    for name, severity, keys, what in (
+        ("duplicate_record_ids", "critical", ids, "record ids occur more than once"),
+        ("duplicate_queries", "critical", [r["metadata"]["query_id"] for r in records], "queries answered twice"),
+        ("duplicate_responses", "warning", [r["response"] for r in records], "records repeat another's response"),
+        ("duplicate_instructions", "warning", [r["instruction"] for r in records], "records repeat an instruction"),
+    ):
+        count, groups = _repeats(keys, ids)
+        if count:
+            out.append(alert(name, severity, count, f"{count} {what}", groups, share=round(count / len(records), 4)))
+    return out
+
+
+def missing_responses(config: Config, dataset: dict[str, Rows], queries: Rows, responses: Rows) -> list[dict]:
+    out = []
+    answered = {r["query_id"]: r for r in responses}
+    lost = [q["query_id"] for q in queries if q["query_id"] not in answered]
+    if lost:
+        out.append(
+            alert("missing_responses", "critical", len(lost), f"{len(lost)} queries have no teacher response", lost)
+        )
+    failed = [r for r in responses if r.get("status") != "ok"]
+    if failed:
+        share = len(failed) / len(responses)
+        limit = config.quality.anomalies.max_failed_response_share
+        severity = "critical" if share > limit else "warning"
+        by_status = dict(sorted(Counter(r.get("status") for r in failed).items()))
+        out.append(
+            alert(
+                "failed_responses",
+                severity,
+                len(failed),
+                f"{len(failed)} teacher calls failed ({share:.1%}; critical above {limit:.0%})",
+                [r["query_id"] for r in failed],
+                share=round(share, 4),
+                by_status=by_status,
+            )
+        )
+    empty = [r["record_id"] for r in dataset["all_records"] if not str(r.get("response", "")).strip()]
+    if empty:
+        out.append(
+            alert("empty_responses", "critical", len(empty), f"{len(empty)} records have an empty response", empty)
+        )
+    accounted = {r["metadata"]["query_id"] for r in dataset["all_records"]} | {
+        r["query_id"] for r in dataset["rejected"]
+    }
+    unaccounted = [q["query_id"] for q in queries if q["query_id"] not in accounted]
+    if unaccounted:
+        out.append(
+            alert(
+                "unaccounted_queries",
+                "critical",
+                len(unaccounted),
+                f"{len(unaccounted)} queries are neither a record nor a rejection",
+                unaccounted,
+            )
+        )
+    return out
+
+
+def odd_lengths(config: Config, records: Rows) -> list[dict[str, Any]]:
+    if not records:
+        return []
+    lengths = np.array([len(r["response"]) for r in records])
+    ids = np.array([r["record_id"] for r in records])
+    out = []
+    low, high = config.dataset.response_chars.min, config.dataset.response_chars.max
+    for name, mask, what in (
+        ("short_responses", lengths < low, f"shorter than dataset.response_chars.min ({low})"),
+        ("long_responses", lengths > high, f"longer than dataset.response_chars.max ({high})"),
+    ):
+        if mask.any():
+            out.append(
+                alert(
+                    name,
+                    "critical",
+                    mask.sum(),
+                    f"{mask.sum()} records are {what}: the length filter let them in",
+                    ids[mask].tolist(),
+                )
+            )
+    q1, q3 = np.quantile(lengths, [0.25, 0.75])
+    k = config.quality.anomalies.length_outlier_iqr
+    fence_low, fence_high = q1 - k * (q3 - q1), q3 + k * (q3 - q1)
+    for name, mask, side in (
+        ("short_response_outliers", lengths < fence_low, f"below Q1 - {k:g} IQR ({fence_low:.0f} chars)"),
+        ("long_response_outliers", lengths > fence_high, f"above Q3 + {k:g} IQR ({fence_high:.0f} chars)"),
+    ):
+        if mask.any():
+            order = np.argsort(lengths[mask])
+            picked = ids[mask][order if name.startswith("short") else order[::-1]]
+            out.append(alert(name, "warning", mask.sum(), f"{mask.sum()} response lengths {side}", picked.tolist()))
+    return out
+
+
+def split_imbalance(config: Config, dataset: dict[str, Rows]) -> list[dict[str, Any]]:
+    total = sum(len(dataset[s]) for s in SPLITS)
+    out = []
+    for split, expected in config.dataset.split.as_dict().items():
+        size = len(dataset[split])
+        observed = size / total if total else 0.0
+        if size == 0 and expected > 0:
+            severity = "critical" if expected * total >= MIN_EXPECTED_IN_SPLIT else "warning"
+            out.append(
+                alert("empty_split", severity, 1, f"{split} is empty (expected {expected:.0%} of {total})", split=split)
+            )
+        elif abs(observed - expected) > config.quality.split_tolerance:
+            out.append(
+                alert(
+                    "split_imbalance",
+                    "warning",
+                    size,
+                    f"{split} holds {observed:.1%} of records, configured {expected:.0%} "
+                    f"(tolerance {config.quality.split_tolerance:.0%})",
+                    split=split,
+                    expected=expected,
+                    observed=round(observed, 4),
+                )
+            )
+    return out
+
+
+def drift_section(
+    config: Config, stats: dict[str, Any], baseline: Baseline | None, notes: list[str], fingerprint: str
+) -> dict[str, Any]:
+    if baseline is None:
+        return {
+            "baseline": None,
+            "notes": notes or ["no previous successful run: nothing to compare with"],
+            "features": [],
+            "schema_changes": [],
+            "alerts": [],
+        }
+    features = feature_drift(baseline.stats, stats, config.quality.drift)
+    changes = schema_drift(baseline.stats, stats)
+    alerts = []
+    drifted = [f for f in features if f["drifted"]]
+    for row in sorted(drifted, key=lambda f: -f["distance"]):
+        alerts.append(
+            alert(
+                "feature_drift",
+                "warning",
+                1,
+                f"{row['scope']}.{row['feature']} ({row['basis']}): {row['measure']} {row['distance']:.3f} "
+                f"> {row['threshold']:g} against run {baseline.run_id}",
+                scope=row["scope"],
+                feature=row["feature"],
+                distance=row["distance"],
+            )
+        )
+    for change in changes:
+        what = f"{change['scope']}: {change['field']} {change['change']}"
+        if change["change"] == "type changed":
+            what += f" ({change['before']} -> {change['after']})"
+        alerts.append(alert("schema_drift", change["severity"], 1, f"{what} since run {baseline.run_id}", **change))
+    return {
+        "baseline": dict(baseline.describe(), same_config=baseline.config_fingerprint == fingerprint),
+        "notes": notes,
+        "features": features,
+        "drifted": len(drifted),
+        "schema_changes": changes,
+        "alerts": alerts,
     }

@@ -1,55 +1,323 @@
-"""BiasSlicing: is any group of users served worse than the others?"""
+"""BiasSlicing: is any group of users served worse than the others?
+
+Slices are the values of ``age_band``, ``sex``, ``goal_type``, ``activity_level``
+and ``condition_flag``, and every pairwise intersection of them. Each slice is
+compared with the rest of the users on five metrics:
+
+==================  =======  =========================================================
+metric              kind     per query
+==================  =======  =========================================================
+response_chars      numeric  length of the accepted response (what the student learns)
+relative_volume     numeric  prescribed sessions per week / sessions per week the user
+                             completed in the look-back window
+relative_intensity  numeric  prescribed load / the user's estimated 1RM, averaged over
+                             the exercises the user has a recorded max for
+rejection_rate      rate     the query produced no training record
+safety_flag_rate    rate     the teacher's answer carried a safety flag
+==================  =======  =========================================================
+
+For each slice and metric with at least ``min_slice_size`` observations: the
+value with a percentile bootstrap interval, the value of the rest, a test of
+slice against rest (Kruskal-Wallis for numeric metrics, chi-square for rates)
+and a disparity ratio. Across dimensions, an omnibus test per dimension and
+metric is reported too. All slice p-values of the run form one family and are
+Benjamini-Hochberg corrected (q-values).
+
+Disparity follows the four-fifths rule: for rates, the slice's favourable rate
+(accepted, not flagged) over the rest's must not fall below ``disparity_ratio``;
+for numeric metrics the ratio of means must stay within [r, 1/r]. A slice
+raises ``bias_alert`` only when it is both significant (q < alpha) and
+disparate, so neither a tiny-but-significant gap in a huge run nor a large gap
+in a noisy small slice trips it alone. Slices below the minimum size are listed,
+not tested.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from fitsense_luigi.config import Config
+from fitsense_luigi.config import BiasSection, Config
+from fitsense_luigi.quality.features import SLICE_KEYS
+from fitsense_luigi.quality.significance import (
+    RankedSample,
+    benjamini_hochberg,
+    bootstrap_mean_interval,
+    bootstrap_rate_interval,
+    chi_square,
+    kruskal_groups,
+)
+from fitsense_luigi.rng import stage_rng
 
-SLICE_KEYS = ("age_band", "sex", "goal_type", "activity_level", "condition_flag")
+Rows = list[dict[str, Any]]
+GRID = 1e-3  # ratios are bootstrapped on this grid (exact for lengths); point estimates use exact values
 
 
-def slice_report(config: Config, dataset: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    records = dataset["all_records"]
-    rejected = dataset["rejected"]
-    overall = float(np.mean([len(r["response"]) for r in records])) if records else 0.0
-    slices: dict[str, list[dict[str, Any]]] = {}
-    alerts = []
-    for key in SLICE_KEYS:
-        groups: dict[str, list[int]] = {}
-        for r in records:
-            groups.setdefault(r["context"]["slice_tags"][key], []).append(len(r["response"]))
-        rejected_by: dict[str, int] = {}
-        for r in rejected:
-            value = r["slice_tags"][key]
-            rejected_by[value] = rejected_by.get(value, 0) + 1
-        rows = []
-        for value in sorted(set(groups) | set(rejected_by)):
-            lengths = groups.get(value, [])
-            n = len(lengths)
-            mean = float(np.mean(lengths)) if lengths else 0.0
-            gap = (mean - overall) / overall if overall else 0.0
-            tested = n >= config.quality.bias.min_slice_size
-            rows.append(
-                {
-                    "value": value,
-                    "records": n,
-                    "rejected": rejected_by.get(value, 0),
-                    "mean_response_chars": round(mean, 1),
-                    "gap_ratio": round(gap, 4),
-                    "tested": tested,
-                }
-            )
-            if tested and abs(gap) > config.quality.bias.max_length_gap_ratio:
-                alerts.append({"slice": key, "value": value, "gap_ratio": round(gap, 4)})
-        slices[key] = rows
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    kind: str  # numeric | rate
+    label: str
+    unit: str
+
+
+METRICS = (
+    Metric("response_chars", "numeric", "response length", "chars"),
+    Metric("relative_volume", "numeric", "prescribed sessions / completed sessions", "x"),
+    Metric("relative_intensity", "numeric", "prescribed load / estimated 1RM", "x"),
+    Metric("rejection_rate", "rate", "rejection rate", ""),
+    Metric("safety_flag_rate", "rate", "safety-flag rate", ""),
+)
+
+
+def dimensions() -> list[tuple[str, ...]]:
+    return [(k,) for k in SLICE_KEYS] + list(itertools.combinations(SLICE_KEYS, 2))
+
+
+# ------------------------------------------------------------------ observations
+
+
+def observations(queries: Rows, responses: Rows, records: Rows) -> dict[str, np.ndarray]:
+    """One entry per query: its slice tags and the five metric values (nan where it does not apply)."""
+    answered = {r["query_id"]: r for r in responses}
+    kept = {r["metadata"]["query_id"]: r for r in records}
+    n = len(queries)
+    out: dict[str, np.ndarray] = {key: np.empty(n, dtype=object) for key in SLICE_KEYS}
+    for name in ("response_chars", "relative_volume", "relative_intensity", "rejection_rate", "safety_flag_rate"):
+        out[name] = np.full(n, np.nan)
+    for i, query in enumerate(queries):
+        tags = query.get("slice_tags") or {}
+        for key in SLICE_KEYS:
+            out[key][i] = str(tags.get(key, "unknown"))
+        record = kept.get(query["query_id"])
+        out["rejection_rate"][i] = 0.0 if record is not None else 1.0
+        response = answered.get(query["query_id"])
+        if response is not None:
+            out["safety_flag_rate"][i] = 1.0 if response.get("safety_flags") else 0.0
+        if record is not None:
+            out["response_chars"][i] = len(record["response"])
+            volume, intensity = prescription(record)
+            out["relative_volume"][i] = volume
+            out["relative_intensity"][i] = intensity
+    return out
+
+
+def prescription(record: dict[str, Any]) -> tuple[float, float]:
+    """(relative volume, relative intensity) of the plan in a record, nan when the user has no baseline."""
+    try:
+        plan = json.loads(record["response"])
+    except (json.JSONDecodeError, TypeError):
+        return np.nan, np.nan
+    summary = (record.get("context") or {}).get("context_summary") or {}
+    volume = np.nan
+    sessions, window = summary.get("sessions_last_window"), summary.get("window_days")
+    if isinstance(plan, dict) and sessions and window:
+        per_week = sessions / (window / 7)
+        volume = float(plan.get("days_per_week") or 0) / per_week
+    maxes = {
+        str(lift.get("exercise", "")).lower(): lift.get("estimated_1rm_kg")
+        for lift in summary.get("top_lifts") or []
+        if isinstance(lift, dict)
+    }
+    ratios = []
+    for day in plan.get("days", []) if isinstance(plan, dict) else []:
+        for exercise in day.get("exercises", []):
+            one_rm = maxes.get(str(exercise.get("name", "")).lower())
+            load = exercise.get("load_kg")
+            if load is not None and one_rm:
+                ratios.append(float(load) / float(one_rm))
+    return volume, float(np.mean(ratios)) if ratios else np.nan
+
+
+# ------------------------------------------------------------------ slicing
+
+
+def slice_report(config: Config, queries: Rows, responses: Rows, records: Rows) -> dict[str, Any]:
+    settings = config.quality.bias
+    obs = observations(queries, responses, records)
+    ranked = {m.name: RankedSample(obs[m.name][~np.isnan(obs[m.name])]) for m in METRICS if m.kind == "numeric"}
+    seed = config.reproducibility.seed
+    slices, omnibus, below = [], [], []
+    draw = 0
+    for dims in dimensions():
+        labels = _labels(obs, dims)
+        groups: dict[str, list[np.ndarray]] = {m.name: [] for m in METRICS}
+        rate_rows: dict[str, list[list[int]]] = {m.name: [] for m in METRICS if m.kind == "rate"}
+        for value in sorted(set(labels)):
+            mask = labels == value
+            row = {
+                "dimension": " x ".join(dims),
+                "slice": value,
+                "values": dict(zip(dims, value.split(" & "), strict=True)),
+                "queries": int(mask.sum()),
+                "metrics": {},
+            }
+            for metric in METRICS:
+                draw += 1
+                rng = stage_rng(seed, "bias", draw)
+                result = _measure(metric, obs[metric.name], mask, ranked.get(metric.name), settings, rng)
+                row["metrics"][metric.name] = result
+                if result["tested"]:
+                    present = obs[metric.name][mask & ~np.isnan(obs[metric.name])]
+                    if metric.kind == "numeric":
+                        groups[metric.name].append(present)
+                    else:
+                        rate_rows[metric.name].append([int(present.sum()), int(present.size - present.sum())])
+            if not any(m["tested"] for m in row["metrics"].values()):
+                below.append({"dimension": row["dimension"], "slice": value, "queries": row["queries"]})
+            slices.append(row)
+        for metric in METRICS:
+            if metric.kind == "numeric":
+                statistic, p = kruskal_groups(groups[metric.name])
+                tested = len(groups[metric.name])
+            else:
+                statistic, p = chi_square(np.array(rate_rows[metric.name])) if rate_rows[metric.name] else (0.0, 1.0)
+                tested = len(rate_rows[metric.name])
+            if tested >= 2:
+                omnibus.append(
+                    {
+                        "dimension": " x ".join(dims),
+                        "metric": metric.name,
+                        "test": "kruskal-wallis" if metric.kind == "numeric" else "chi-square",
+                        "groups": tested,
+                        "statistic": round(statistic, 4),
+                        "p_value": p,
+                    }
+                )
+    _correct(slices, omnibus, settings)
+    alerts = _alerts(slices)
     return {
         "bias_alert": bool(alerts),
+        "reasons": [a["reason"] for a in alerts],
         "alerts": alerts,
-        "overall_mean_response_chars": round(overall, 1),
+        "overall": _overall(obs),
+        "metrics": {m.name: {"kind": m.kind, "label": m.label, "unit": m.unit} for m in METRICS},
         "slices": slices,
-        "min_slice_size": config.quality.bias.min_slice_size,
-        "max_length_gap_ratio": config.quality.bias.max_length_gap_ratio,
+        "dimension_tests": omnibus,
+        "below_min_size": below,
+        "settings": {
+            "min_slice_size": settings.min_slice_size,
+            "disparity_ratio": settings.disparity_ratio,
+            "alpha": settings.alpha,
+            "bootstrap_resamples": settings.bootstrap_resamples,
+            "confidence": settings.confidence,
+            "reference": "the rest of the users (all queries outside the slice)",
+        },
     }
+
+
+def _labels(obs: dict[str, np.ndarray], dims: tuple[str, ...]) -> np.ndarray:
+    labels = obs[dims[0]].astype(str)
+    for key in dims[1:]:
+        labels = np.char.add(np.char.add(labels, " & "), obs[key].astype(str))
+    return labels
+
+
+def _measure(
+    metric: Metric,
+    values: np.ndarray,
+    mask: np.ndarray,
+    ranked: RankedSample | None,
+    settings: BiasSection,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    present = ~np.isnan(values)
+    inside, outside = values[mask & present], values[~mask & present]
+    result: dict[str, Any] = {"n": int(inside.size), "tested": False}
+    if inside.size < settings.min_slice_size or outside.size == 0:
+        result["reason"] = "below minimum size" if inside.size < settings.min_slice_size else "no rest to compare"
+        if inside.size:
+            result["value"] = _r(inside.mean())
+        return result
+    value, rest = float(inside.mean()), float(outside.mean())
+    if metric.kind == "numeric":
+        low, high = bootstrap_mean_interval(
+            np.round(inside / GRID) * GRID, rng, settings.bootstrap_resamples, settings.confidence
+        )
+        statistic, p = ranked.slice_vs_rest(mask[present]) if ranked else (0.0, 1.0)
+        ratio = value / rest if rest else None
+        ratio_ci = [low / rest, high / rest] if rest else None
+        disparate = ratio is not None and not (settings.disparity_ratio <= ratio <= 1 / settings.disparity_ratio)
+    else:
+        events = int(inside.sum())
+        low, high = bootstrap_rate_interval(events, inside.size, rng, settings.bootstrap_resamples, settings.confidence)
+        rest_events = int(outside.sum())
+        statistic, p = chi_square(np.array([[events, inside.size - events], [rest_events, outside.size - rest_events]]))
+        favourable_rest = 1 - rest
+        ratio = (1 - value) / favourable_rest if favourable_rest else None
+        ratio_ci = [(1 - high) / favourable_rest, (1 - low) / favourable_rest] if favourable_rest else None
+        disparate = ratio is not None and ratio < settings.disparity_ratio
+    result.update(
+        tested=True,
+        value=_r(value),
+        ci=[_r(low), _r(high)],
+        rest=_r(rest),
+        rest_n=int(outside.size),
+        disparity_ratio=_r(ratio) if ratio is not None else None,
+        disparity_ci=[_r(v) for v in ratio_ci] if ratio_ci else None,
+        disparate=bool(disparate),
+        test="kruskal-wallis" if metric.kind == "numeric" else "chi-square",
+        statistic=_r(statistic),
+        p_value=p,
+    )
+    return result
+
+
+def _r(value: float) -> float:
+    return float(f"{value:.6g}")
+
+
+def _correct(slices: list[dict[str, Any]], omnibus: list[dict[str, Any]], settings: BiasSection) -> None:
+    tested = [m for s in slices for m in s["metrics"].values() if m["tested"]]
+    for item, q in zip(tested, benjamini_hochberg([m["p_value"] for m in tested]), strict=True):
+        item["q_value"] = _r(q)
+        item["significant"] = bool(q < settings.alpha)
+        item["p_value"] = _r(item["p_value"])
+    for item, q in zip(omnibus, benjamini_hochberg([o["p_value"] for o in omnibus]), strict=True):
+        item["q_value"] = _r(q)
+        item["significant"] = bool(q < settings.alpha)
+        item["p_value"] = _r(item["p_value"])
+
+
+def _alerts(slices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for row in slices:
+        for metric in METRICS:
+            m = row["metrics"][metric.name]
+            if not (m["tested"] and m["significant"] and m["disparate"]):
+                continue
+            if metric.kind == "rate":
+                detail = f"{metric.label} {m['value']:.1%} vs {m['rest']:.1%} for the rest"
+                ratio = f"favourable-rate ratio {m['disparity_ratio']:.2f}"
+            else:
+                detail = f"{metric.label} {m['value']:.3g} vs {m['rest']:.3g} {metric.unit} for the rest"
+                ratio = f"ratio {m['disparity_ratio']:.2f}"
+            reason = f"{row['slice']} ({row['dimension']}): {detail}; {ratio}, q={m['q_value']:.2g}, n={m['n']}"
+            out.append(
+                {
+                    "dimension": row["dimension"],
+                    "slice": row["slice"],
+                    "metric": metric.name,
+                    "value": m["value"],
+                    "rest": m["rest"],
+                    "ci": m["ci"],
+                    "disparity_ratio": m["disparity_ratio"],
+                    "q_value": m["q_value"],
+                    "n": m["n"],
+                    "reason": reason,
+                }
+            )
+    out.sort(key=lambda a: (a["q_value"], a["dimension"], a["slice"], a["metric"]))
+    return out
+
+
+def _overall(obs: dict[str, np.ndarray]) -> dict[str, Any]:
+    out = {}
+    for metric in METRICS:
+        values = obs[metric.name][~np.isnan(obs[metric.name])]
+        out[metric.name] = {"n": int(values.size), "value": _r(values.mean()) if values.size else None}
+    return out

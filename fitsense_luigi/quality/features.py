@@ -1,0 +1,76 @@
+"""Distillation records as a flat feature table: what statistics, drift and anomaly checks look at.
+
+One row per record, one column per feature: the request's kind and slice tags
+(categorical), the instruction and response text, and the teacher's own token
+counts. Built once with pyarrow so the statistics on it are vectorised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+SLICE_KEYS = ("age_band", "sex", "goal_type", "activity_level", "condition_flag")
+
+RECORD_FEATURES = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("prompt_type", pa.string()),
+        *[(key, pa.string()) for key in SLICE_KEYS],
+        ("instruction", pa.string()),
+        ("response", pa.string()),
+        ("expected_constraints", pa.int32()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("cache_hit", pa.bool_()),
+    ]
+)
+IDENTIFIERS = frozenset({"user_id"})
+TEXT = frozenset({"instruction", "response"})
+
+
+def record_table(records: list[dict[str, Any]]) -> pa.Table:
+    columns: dict[str, list[Any]] = {name: [] for name in RECORD_FEATURES.names}
+    for record in records:
+        context = record.get("context") or {}
+        tags = context.get("slice_tags") or {}
+        usage = (record.get("metadata") or {}).get("usage") or {}
+        columns["user_id"].append(record.get("user_id"))
+        columns["prompt_type"].append(context.get("prompt_type"))
+        for key in SLICE_KEYS:
+            columns[key].append(tags.get(key))
+        columns["instruction"].append(record.get("instruction"))
+        columns["response"].append(record.get("response"))
+        columns["expected_constraints"].append(len(context.get("expected_safety_constraints") or []))
+        columns["prompt_tokens"].append(usage.get("prompt_tokens"))
+        columns["completion_tokens"].append(usage.get("completion_tokens"))
+        columns["cache_hit"].append((record.get("metadata") or {}).get("cache_hit"))
+    return pa.table(columns, schema=RECORD_FEATURES)
+
+
+def records_schema(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Every field path of the records with its inferred type (``a.b``, lists as ``a[]``): for schema drift."""
+    if not records:
+        return {}
+    try:
+        schema = pa.Table.from_pylist(records).schema
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        return {"(records)": f"inconsistent types: {str(exc).splitlines()[0][:200]}"}
+    out: dict[str, str] = {}
+    for field in schema:
+        _flatten(field.name, field.type, out)
+    return dict(sorted(out.items()))
+
+
+def _flatten(path: str, kind: pa.DataType, out: dict[str, str]) -> None:
+    if pa.types.is_struct(kind):
+        out[path] = "struct"
+        for k in range(kind.num_fields):
+            child = kind.field(k)
+            _flatten(f"{path}.{child.name}", child.type, out)
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        out[path] = "list"
+        _flatten(f"{path}[]", kind.value_type, out)
+    else:
+        out[path] = str(kind)

@@ -1,0 +1,36 @@
+"""The end of the run: the gate's verdict, the charts and the HTML report, as files to write.
+
+Kept separate from the gate's enforcement so that every file is written before
+a failing gate stops the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fitsense_luigi.config import Config
+from fitsense_luigi.quality import charts, gate, report
+from fitsense_luigi.storage import dumps_document
+
+
+@dataclass(frozen=True)
+class Publication:
+    verdict: dict[str, Any]
+    files: dict[str, bytes]  # paths relative to reports/<run_id>/
+
+
+def publish(
+    config: Config,
+    run: dict[str, Any],
+    validation: dict[str, Any],
+    stats: dict[str, Any],
+    anomalies: dict[str, Any],
+    bias: dict[str, Any],
+) -> Publication:
+    outcome = gate.verdict(config, validation, anomalies, bias)
+    drawn = charts.render_all(stats, validation, bias)
+    files = {f"charts/{name}": svg for name, (_, svg) in drawn.items()}
+    files["quality_gate.json"] = dumps_document(dict(outcome, run_id=run["run_id"])).encode("utf-8")
+    files["report.html"] = report.render(run, outcome, validation, stats, anomalies, bias, drawn).encode("utf-8")
+    return Publication(outcome, files)
