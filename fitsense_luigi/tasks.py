@@ -319,7 +319,7 @@ class DetectAnomalies(PipelineTask):
             store.read_json(storage.STATS, "stats_report.json"),
             previous,
             notes,
-            fingerprint=self.ctx.fingerprint,
+            params=self.ctx.resolved_params(),
         )
         out.json("anomaly_report.json", report)
         out.summary.update(severity=report["severity"], baseline_run_id=previous.run_id if previous else None)

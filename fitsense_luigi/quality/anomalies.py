@@ -48,7 +48,7 @@ def detect(
     stats: dict[str, Any],
     baseline: Baseline | None,
     baseline_notes: list[str] | None = None,
-    fingerprint: str = "",
+    params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     records = dataset["all_records"]
     alerts = (
@@ -57,7 +57,7 @@ def detect(
         + odd_lengths(config, records)
         + split_imbalance(config, dataset)
     )
-    drift = drift_section(config, stats, baseline, baseline_notes or [], fingerprint)
+    drift = drift_section(config, stats, baseline, baseline_notes or [], params or {})
     alerts += drift.pop("alerts")
     severities = {a["severity"] for a in alerts}
     severity = "critical" if "critical" in severities else "warning" if severities else "none"
@@ -205,7 +205,7 @@ def split_imbalance(config: Config, dataset: dict[str, Rows]) -> list[dict[str, 
 
 
 def drift_section(
-    config: Config, stats: dict[str, Any], baseline: Baseline | None, notes: list[str], fingerprint: str
+    config: Config, stats: dict[str, Any], baseline: Baseline | None, notes: list[str], params: dict[str, Any]
 ) -> dict[str, Any]:
     if baseline is None:
         return {
@@ -238,7 +238,7 @@ def drift_section(
             what += f" ({change['before']} -> {change['after']})"
         alerts.append(alert("schema_drift", change["severity"], 1, f"{what} since run {baseline.run_id}", **change))
     return {
-        "baseline": dict(baseline.describe(), same_config=baseline.config_fingerprint == fingerprint),
+        "baseline": dict(baseline.describe(), changed_params=baseline.changed_params(params)),
         "notes": notes,
         "features": features,
         "drifted": len(drifted),

@@ -67,8 +67,8 @@ class Metric:
 
 METRICS = (
     Metric("response_chars", "numeric", "response length", "chars"),
-    Metric("relative_volume", "numeric", "prescribed sessions / completed sessions", "x"),
-    Metric("relative_intensity", "numeric", "prescribed load / estimated 1RM", "x"),
+    Metric("relative_volume", "numeric", "relative volume (sessions prescribed / done)", "x"),
+    Metric("relative_intensity", "numeric", "relative intensity (load / est. 1RM)", "x"),
     Metric("rejection_rate", "rate", "rejection rate", ""),
     Metric("safety_flag_rate", "rate", "safety-flag rate", ""),
 )

@@ -129,7 +129,7 @@ def bias_gaps(bias: dict[str, Any]) -> bytes:
                 ci = m.get("disparity_ci") or [m["disparity_ratio"]] * 2
                 ax.plot(ci, [y, y], color=colour, lw=1.5)
                 ax.plot([m["disparity_ratio"]], [y], "o", color=colour, ms=4)
-            title = bias["metrics"][name]["label"]
+            title = bias["metrics"][name]["label"].replace(" (", "\n(")
             ax.set_title(title if bias["metrics"][name]["kind"] == "numeric" else f"{title}\n(favourable-rate ratio)")
             ax.set_xlabel("slice / rest")
         axes[0].set_yticks(range(len(rows)), labels)

@@ -273,7 +273,8 @@ def _anomalies(anomalies: dict[str, Any]) -> str:
     drift = anomalies["drift"]
     if drift["baseline"]:
         b = drift["baseline"]
-        same = "same config" if b.get("same_config") else "a different config"
+        changed = b.get("changed_params") or []
+        same = "same parameters" if not changed else "parameters changed: " + ", ".join(changed[:8])
         head = f"<p>Compared with run <b>{_e(b['run_id'])}</b> (finished {_e(b['finished_at'])}, {same}).</p>"
         features = sorted(drift["features"], key=lambda f: -f["distance"])
         drift_rows = [
@@ -370,8 +371,9 @@ def _bias(bias: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str:
         )
         + "</details>"
     )
+    figure = _figure("bias_slice_gaps.svg", *charts["bias_slice_gaps.svg"])
     return (
-        f"<section id='bias'><h2>Bias</h2>{intro}{alerts}{_figure('bias_slice_gaps.svg', *charts['bias_slice_gaps.svg'])}"
+        f"<section id='bias'><h2>Bias</h2>{intro}{alerts}{figure}"
         f"<h3>Overall</h3>{overall}<h3>Dimensions whose slices differ (omnibus tests, q &lt; {s['alpha']:g})</h3>"
         f"{omnibus}{small}</section>"
     )
