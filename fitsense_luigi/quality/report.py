@@ -231,8 +231,11 @@ def _dataset(stats: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str
         _figure(name, *charts[name])
         for name in ("split_sizes.svg", "prompt_types.svg", "goal_types.svg", "response_lengths.svg")
     )
-    reasons = _table(
-        ["rejection reason", "queries"], [[_e(k), str(v)] for k, v in stats["rejected"]["by_reason"].items()], {1}
+    by_reason = stats["rejected"]["by_reason"]
+    reasons = (
+        _table(["rejection reason", "queries"], [[_e(k), str(v)] for k, v in by_reason.items()], {1})
+        if by_reason
+        else "<p class='ok'>No query was rejected.</p>"
     )
     rows = []
     for split in ("all_records", "train", "val", "test"):
