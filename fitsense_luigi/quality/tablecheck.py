@@ -8,6 +8,7 @@ failure can be found in the data without rerunning anything.
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,6 +110,8 @@ def render(table: pa.Table, positions: np.ndarray | Sequence[int], columns: Sequ
 def _printable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
+    if isinstance(value, decimal.Decimal):
+        return float(value)
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
