@@ -236,7 +236,8 @@ def drift_section(
         what = f"{change['scope']}: {change['field']} {change['change']}"
         if change["change"] == "type changed":
             what += f" ({change['before']} -> {change['after']})"
-        alerts.append(alert("schema_drift", change["severity"], 1, f"{what} since run {baseline.run_id}", **change))
+        details = {k: v for k, v in change.items() if k != "severity"}
+        alerts.append(alert("schema_drift", change["severity"], 1, f"{what} since run {baseline.run_id}", **details))
     return {
         "baseline": dict(baseline.describe(), changed_params=baseline.changed_params(params)),
         "notes": notes,

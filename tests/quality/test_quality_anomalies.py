@@ -1,0 +1,190 @@
+"""ComputeStats and DetectAnomalies: statistics of the clean run, each anomaly tripped by a crafted defect, drift."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from conftest import AS_OF, world
+
+from fitsense_luigi.quality import anomalies, stats
+from fitsense_luigi.quality.baseline import Baseline
+from fitsense_luigi.quality.drift import js_divergence, linf_distance
+
+
+@pytest.fixture(scope="module")
+def clean_stats(clean_tables, clean_dataset):
+    return stats.compute_stats(world(clean_tables), clean_dataset, AS_OF)
+
+
+def detect(config, dataset, queries, responses, report, baseline=None):
+    return anomalies.detect(config, dataset, queries, responses, report, baseline)
+
+
+def names(report):
+    return {a["alert"]: a for a in report["alerts"]}
+
+
+def baseline_of(report, params=None):
+    return Baseline("earlier-run", "2026-02-16T00:00:00.000Z", "f" * 64, report, params or {})
+
+
+# ------------------------------------------------------------------ statistics
+
+
+def test_stats_per_split_and_table(clean_stats, clean_dataset, clean_tables):
+    splits = clean_stats["splits"]
+    assert [splits[s]["records"] for s in ("train", "val", "test")] == [len(clean_dataset[s]) for s in ("train", "val", "test")]
+    response = splits["all_records"]["features"]["response"]
+    assert response["kind"] == "text" and response["missing"] == 0
+    lengths = [len(r["response"]) for r in clean_dataset["all_records"]]
+    assert response["length"]["max"] == max(lengths) and response["length"]["quantiles"]["p50"] == np.median(lengths)
+    assert response["tokens"]["mean"] > 0 and len(response["length"]["percentiles"]) == 101
+    prompt = splits["all_records"]["features"]["prompt_type"]
+    assert prompt["kind"] == "categorical" and sum(prompt["value_counts"].values()) == len(clean_dataset["all_records"])
+    sets = clean_stats["tables"]["workout_sets"]
+    assert sets["rows"] == clean_tables["workout_sets"].num_rows
+    assert sets["features"]["workout_set_id"]["kind"] == "identifier"
+    assert sets["features"]["workout_set_id"]["distinct"] == sets["rows"]
+    weight = sets["features"]["weight"]
+    assert weight["kind"] == "numeric" and weight["missing"] == clean_tables["workout_sets"]["weight"].null_count
+    started = clean_stats["tables"]["workouts"]["features"]["started_at"]
+    assert started["kind"] == "temporal" and 0 < started["days_before_as_of"]["max"] <= 28
+    assert clean_stats["schema"]["tables"]["users"]["email"] == "string"
+    assert clean_stats["schema"]["records"]["metadata.latency_ms"] == "int64"
+
+
+def test_stats_are_deterministic(clean_stats, clean_tables, clean_dataset):
+    again = stats.compute_stats(world(clean_tables), clean_dataset, AS_OF)
+    assert json.dumps(again, sort_keys=True) == json.dumps(clean_stats, sort_keys=True)
+
+
+# ------------------------------------------------------------------ anomalies
+
+
+def test_clean_run_has_no_anomalies(small_config, clean_dataset, clean_queries, clean_responses, clean_stats):
+    report = detect(small_config, clean_dataset, clean_queries, clean_responses, clean_stats)
+    assert report["severity"] == "none", report["alerts"]
+    assert report["drift"]["baseline"] is None and report["drift"]["notes"]
+
+
+def test_duplicate_record_is_critical(small_config, dataset, clean_queries, clean_responses, clean_stats):
+    copy_of = copy.deepcopy(dataset["all_records"][0])
+    dataset["all_records"].append(copy_of)
+    found = names(detect(small_config, dataset, clean_queries, clean_responses, clean_stats))
+    assert found["duplicate_record_ids"]["severity"] == "critical"
+    assert found["duplicate_record_ids"]["examples"] == [[copy_of["record_id"]] * 2]
+    assert found["duplicate_queries"]["severity"] == "critical"
+    assert found["duplicate_responses"]["severity"] == "warning"
+
+
+def test_missing_and_failed_responses(small_config, clean_dataset, clean_queries, clean_responses, clean_stats):
+    responses = copy.deepcopy(clean_responses)
+    lost = responses.pop(0)
+    for row in responses[:5]:
+        row["status"] = "timeout"
+    report = detect(small_config, clean_dataset, clean_queries, responses, clean_stats)
+    found = names(report)
+    assert found["missing_responses"]["examples"] == [lost["query_id"]]
+    failed = found["failed_responses"]
+    assert failed["count"] == 5 and failed["by_status"] == {"timeout": 5}
+    assert failed["severity"] == "critical"  # 5 of 47 is above the 5% share
+    assert report["severity"] == "critical"
+
+
+def test_few_failed_responses_are_a_warning(small_config, clean_dataset, clean_queries, clean_responses, clean_stats):
+    responses = copy.deepcopy(clean_responses)
+    responses[0]["status"] = "http_error"
+    assert names(detect(small_config, clean_dataset, clean_queries, responses, clean_stats))["failed_responses"][
+        "severity"
+    ] == "warning"
+
+
+def test_unaccounted_query(small_config, dataset, clean_queries, clean_responses, clean_stats):
+    gone = dataset["all_records"].pop()
+    for split in ("train", "val", "test"):
+        dataset[split] = [r for r in dataset[split] if r["record_id"] != gone["record_id"]]
+    found = names(detect(small_config, dataset, clean_queries, clean_responses, clean_stats))
+    assert found["unaccounted_queries"]["examples"] == [gone["metadata"]["query_id"]]
+
+
+def test_short_and_long_responses(small_config, dataset, clean_queries, clean_responses, clean_stats):
+    dataset["all_records"][0]["response"] = "Rest."
+    dataset["all_records"][1]["response"] = "x" * 20000
+    found = names(detect(small_config, dataset, clean_queries, clean_responses, clean_stats))
+    assert found["short_responses"]["severity"] == "critical"
+    assert found["short_responses"]["examples"] == [dataset["all_records"][0]["record_id"]]
+    assert found["long_responses"]["examples"] == [dataset["all_records"][1]["record_id"]]
+    assert found["long_response_outliers"]["severity"] == "warning"
+
+
+def test_split_imbalance_and_empty_split(small_config, dataset, clean_queries, clean_responses, clean_stats):
+    dataset["train"] += dataset["val"]
+    dataset["val"] = []
+    found = names(detect(small_config, dataset, clean_queries, clean_responses, clean_stats))
+    assert found["empty_split"]["split"] == "val"
+    assert found["split_imbalance"]["split"] == "train" and found["split_imbalance"]["severity"] == "warning"
+
+
+# ------------------------------------------------------------------ drift
+
+
+def test_distances():
+    assert linf_distance({"a": 5, "b": 5}, {"a": 10, "b": 10}) == 0.0
+    assert linf_distance({"a": 9, "b": 1}, {"a": 5, "b": 5}) == pytest.approx(0.4)
+    same = list(np.linspace(0, 10, 101))
+    assert js_divergence(same, same) == 0.0
+    assert js_divergence([1.0] * 101, [2.0] * 101) == pytest.approx(1.0)  # two different atoms: disjoint
+    shifted = list(np.linspace(3, 13, 101))
+    assert 0.05 < js_divergence(same, shifted) < 1.0
+
+
+def test_no_drift_against_itself(small_config, clean_dataset, clean_queries, clean_responses, clean_stats):
+    report = detect(small_config, clean_dataset, clean_queries, clean_responses, clean_stats, baseline_of(clean_stats))
+    assert report["severity"] == "none"
+    assert report["drift"]["features"] and all(f["distance"] == 0 for f in report["drift"]["features"])
+    assert report["drift"]["schema_changes"] == []
+
+
+def test_numeric_and_categorical_drift(small_config, tables, dataset, clean_queries, clean_responses, clean_stats):
+    logs = tables["weight_logs"]
+    heavier = pc.multiply(logs["weight_kg"].cast(pa.float64()), 1.6).cast(pa.decimal128(5, 2))
+    tables["weight_logs"] = logs.set_column(logs.schema.get_field_index("weight_kg"), logs.schema.field("weight_kg"), heavier)
+    for record in dataset["all_records"]:
+        record["context"]["prompt_type"] = "plan_creation"
+    current = stats.compute_stats(world(tables), dataset, AS_OF)
+    report = detect(small_config, dataset, clean_queries, clean_responses, current, baseline_of(clean_stats))
+    drifted = {(a["scope"], a["feature"]): a for a in report["alerts"] if a["alert"] == "feature_drift"}
+    assert ("table weight_logs", "weight_kg") in drifted
+    assert ("records", "prompt_type") in drifted
+    assert drifted[("records", "prompt_type")]["distance"] > 0.5
+    assert report["severity"] == "warning"  # drift alone is worth a look, not a failure
+
+
+def test_schema_drift(small_config, tables, clean_dataset, clean_queries, clean_responses, clean_stats):
+    users = tables["users"]
+    tables["users"] = users.drop_columns(["email"]).append_column("nickname", pa.array(["x"] * users.num_rows))
+    profiles = tables["user_profiles"]
+    tables["user_profiles"] = profiles.set_column(
+        profiles.schema.get_field_index("height_cm"), "height_cm", profiles["height_cm"].cast(pa.float64())
+    )
+    current = stats.compute_stats(world(tables), clean_dataset, AS_OF)
+    report = detect(small_config, clean_dataset, clean_queries, clean_responses, current, baseline_of(clean_stats))
+    changes = {(c["scope"], c["field"]): c for c in report["drift"]["schema_changes"]}
+    assert changes[("table users", "email")]["change"] == "removed"
+    assert changes[("table users", "email")]["severity"] == "critical"
+    assert changes[("table users", "nickname")]["severity"] == "warning"
+    assert changes[("table user_profiles", "height_cm")]["after"] == "double"
+    assert report["severity"] == "critical"
+
+
+def test_changed_params_ignore_as_of_and_operational_keys():
+    base = {"run": {"as_of_date": "2026-02-16", "data_root": "/a"}, "world": {"users": 100}, "teacher": {"shards": 2}}
+    now = {"run": {"as_of_date": "2026-02-17", "data_root": "/b"}, "world": {"users": 200}, "teacher": {"shards": 8}}
+    baseline = dataclasses.replace(baseline_of({}), params=base)
+    assert baseline.changed_params(now) == ["world.users"]
