@@ -10,16 +10,22 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import AS_OF, world
+from quality_inputs import AS_OF, Inputs, inputs
 
 from fitsense_luigi.quality import anomalies, stats
 from fitsense_luigi.quality.baseline import Baseline
 from fitsense_luigi.quality.drift import js_divergence, linf_distance
 
 
+@pytest.fixture
+def inp(built_run) -> Inputs:
+    return inputs(built_run)
+
+
 @pytest.fixture(scope="module")
-def clean_stats(clean_tables, clean_dataset):
-    return stats.compute_stats(world(clean_tables), clean_dataset, AS_OF)
+def clean_stats(built_run):
+    clean = inputs(built_run)
+    return stats.compute_stats(clean.world(), clean.dataset, AS_OF)
 
 
 def detect(config, dataset, queries, responses, report, baseline=None):
@@ -37,16 +43,19 @@ def baseline_of(report, params=None):
 # ------------------------------------------------------------------ statistics
 
 
-def test_stats_per_split_and_table(clean_stats, clean_dataset, clean_tables):
+def test_stats_per_split_and_table(clean_stats, inp):
+    clean_tables = inp.tables
     splits = clean_stats["splits"]
-    assert [splits[s]["records"] for s in ("train", "val", "test")] == [len(clean_dataset[s]) for s in ("train", "val", "test")]
+    assert [splits[s]["records"] for s in ("train", "val", "test")] == [
+        len(inp.dataset[s]) for s in ("train", "val", "test")
+    ]
     response = splits["all_records"]["features"]["response"]
     assert response["kind"] == "text" and response["missing"] == 0
-    lengths = [len(r["response"]) for r in clean_dataset["all_records"]]
+    lengths = [len(r["response"]) for r in inp.dataset["all_records"]]
     assert response["length"]["max"] == max(lengths) and response["length"]["quantiles"]["p50"] == np.median(lengths)
     assert response["tokens"]["mean"] > 0 and len(response["length"]["percentiles"]) == 101
     prompt = splits["all_records"]["features"]["prompt_type"]
-    assert prompt["kind"] == "categorical" and sum(prompt["value_counts"].values()) == len(clean_dataset["all_records"])
+    assert prompt["kind"] == "categorical" and sum(prompt["value_counts"].values()) == len(inp.dataset["all_records"])
     sets = clean_stats["tables"]["workout_sets"]
     assert sets["rows"] == clean_tables["workout_sets"].num_rows
     assert sets["features"]["workout_set_id"]["kind"] == "identifier"
@@ -59,36 +68,36 @@ def test_stats_per_split_and_table(clean_stats, clean_dataset, clean_tables):
     assert clean_stats["schema"]["records"]["metadata.latency_ms"] == "int64"
 
 
-def test_stats_are_deterministic(clean_stats, clean_tables, clean_dataset):
-    again = stats.compute_stats(world(clean_tables), clean_dataset, AS_OF)
+def test_stats_are_deterministic(clean_stats, inp):
+    again = stats.compute_stats(inp.world(), inp.dataset, AS_OF)
     assert json.dumps(again, sort_keys=True) == json.dumps(clean_stats, sort_keys=True)
 
 
 # ------------------------------------------------------------------ anomalies
 
 
-def test_clean_run_has_no_anomalies(small_config, clean_dataset, clean_queries, clean_responses, clean_stats):
-    report = detect(small_config, clean_dataset, clean_queries, clean_responses, clean_stats)
+def test_clean_run_has_no_anomalies(inp, clean_stats):
+    report = detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats)
     assert report["severity"] == "none", report["alerts"]
     assert report["drift"]["baseline"] is None and report["drift"]["notes"]
 
 
-def test_duplicate_record_is_critical(small_config, dataset, clean_queries, clean_responses, clean_stats):
-    copy_of = copy.deepcopy(dataset["all_records"][0])
-    dataset["all_records"].append(copy_of)
-    found = names(detect(small_config, dataset, clean_queries, clean_responses, clean_stats))
+def test_duplicate_record_is_critical(inp, clean_stats):
+    copy_of = copy.deepcopy(inp.dataset["all_records"][0])
+    inp.dataset["all_records"].append(copy_of)
+    found = names(detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats))
     assert found["duplicate_record_ids"]["severity"] == "critical"
     assert found["duplicate_record_ids"]["examples"] == [[copy_of["record_id"]] * 2]
     assert found["duplicate_queries"]["severity"] == "critical"
     assert found["duplicate_responses"]["severity"] == "warning"
 
 
-def test_missing_and_failed_responses(small_config, clean_dataset, clean_queries, clean_responses, clean_stats):
-    responses = copy.deepcopy(clean_responses)
+def test_missing_and_failed_responses(inp, clean_stats):
+    responses = copy.deepcopy(inp.responses)
     lost = responses.pop(0)
     for row in responses[:5]:
         row["status"] = "timeout"
-    report = detect(small_config, clean_dataset, clean_queries, responses, clean_stats)
+    report = detect(inp.config, inp.dataset, inp.queries, responses, clean_stats)
     found = names(report)
     assert found["missing_responses"]["examples"] == [lost["query_id"]]
     failed = found["failed_responses"]
@@ -97,36 +106,37 @@ def test_missing_and_failed_responses(small_config, clean_dataset, clean_queries
     assert report["severity"] == "critical"
 
 
-def test_few_failed_responses_are_a_warning(small_config, clean_dataset, clean_queries, clean_responses, clean_stats):
-    responses = copy.deepcopy(clean_responses)
+def test_few_failed_responses_are_a_warning(inp, clean_stats):
+    responses = copy.deepcopy(inp.responses)
     responses[0]["status"] = "http_error"
-    assert names(detect(small_config, clean_dataset, clean_queries, responses, clean_stats))["failed_responses"][
-        "severity"
-    ] == "warning"
+    assert (
+        names(detect(inp.config, inp.dataset, inp.queries, responses, clean_stats))["failed_responses"]["severity"]
+        == "warning"
+    )
 
 
-def test_unaccounted_query(small_config, dataset, clean_queries, clean_responses, clean_stats):
-    gone = dataset["all_records"].pop()
+def test_unaccounted_query(inp, clean_stats):
+    gone = inp.dataset["all_records"].pop()
     for split in ("train", "val", "test"):
-        dataset[split] = [r for r in dataset[split] if r["record_id"] != gone["record_id"]]
-    found = names(detect(small_config, dataset, clean_queries, clean_responses, clean_stats))
+        inp.dataset[split] = [r for r in inp.dataset[split] if r["record_id"] != gone["record_id"]]
+    found = names(detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats))
     assert found["unaccounted_queries"]["examples"] == [gone["metadata"]["query_id"]]
 
 
-def test_short_and_long_responses(small_config, dataset, clean_queries, clean_responses, clean_stats):
-    dataset["all_records"][0]["response"] = "Rest."
-    dataset["all_records"][1]["response"] = "x" * 20000
-    found = names(detect(small_config, dataset, clean_queries, clean_responses, clean_stats))
+def test_short_and_long_responses(inp, clean_stats):
+    inp.dataset["all_records"][0]["response"] = "Rest."
+    inp.dataset["all_records"][1]["response"] = "x" * 20000
+    found = names(detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats))
     assert found["short_responses"]["severity"] == "critical"
-    assert found["short_responses"]["examples"] == [dataset["all_records"][0]["record_id"]]
-    assert found["long_responses"]["examples"] == [dataset["all_records"][1]["record_id"]]
+    assert found["short_responses"]["examples"] == [inp.dataset["all_records"][0]["record_id"]]
+    assert found["long_responses"]["examples"] == [inp.dataset["all_records"][1]["record_id"]]
     assert found["long_response_outliers"]["severity"] == "warning"
 
 
-def test_split_imbalance_and_empty_split(small_config, dataset, clean_queries, clean_responses, clean_stats):
-    dataset["train"] += dataset["val"]
-    dataset["val"] = []
-    found = names(detect(small_config, dataset, clean_queries, clean_responses, clean_stats))
+def test_split_imbalance_and_empty_split(inp, clean_stats):
+    inp.dataset["train"] += inp.dataset["val"]
+    inp.dataset["val"] = []
+    found = names(detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats))
     assert found["empty_split"]["split"] == "val"
     assert found["split_imbalance"]["split"] == "train" and found["split_imbalance"]["severity"] == "warning"
 
@@ -144,21 +154,23 @@ def test_distances():
     assert 0.05 < js_divergence(same, shifted) < 1.0
 
 
-def test_no_drift_against_itself(small_config, clean_dataset, clean_queries, clean_responses, clean_stats):
-    report = detect(small_config, clean_dataset, clean_queries, clean_responses, clean_stats, baseline_of(clean_stats))
+def test_no_drift_against_itself(inp, clean_stats):
+    report = detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats, baseline_of(clean_stats))
     assert report["severity"] == "none"
     assert report["drift"]["features"] and all(f["distance"] == 0 for f in report["drift"]["features"])
     assert report["drift"]["schema_changes"] == []
 
 
-def test_numeric_and_categorical_drift(small_config, tables, dataset, clean_queries, clean_responses, clean_stats):
-    logs = tables["weight_logs"]
+def test_numeric_and_categorical_drift(inp, clean_stats):
+    logs = inp.tables["weight_logs"]
     heavier = pc.multiply(logs["weight_kg"].cast(pa.float64()), 1.6).cast(pa.decimal128(5, 2))
-    tables["weight_logs"] = logs.set_column(logs.schema.get_field_index("weight_kg"), logs.schema.field("weight_kg"), heavier)
-    for record in dataset["all_records"]:
+    inp.tables["weight_logs"] = logs.set_column(
+        logs.schema.get_field_index("weight_kg"), logs.schema.field("weight_kg"), heavier
+    )
+    for record in inp.dataset["all_records"]:
         record["context"]["prompt_type"] = "plan_creation"
-    current = stats.compute_stats(world(tables), dataset, AS_OF)
-    report = detect(small_config, dataset, clean_queries, clean_responses, current, baseline_of(clean_stats))
+    current = stats.compute_stats(inp.world(), inp.dataset, AS_OF)
+    report = detect(inp.config, inp.dataset, inp.queries, inp.responses, current, baseline_of(clean_stats))
     drifted = {(a["scope"], a["feature"]): a for a in report["alerts"] if a["alert"] == "feature_drift"}
     assert ("table weight_logs", "weight_kg") in drifted
     assert ("records", "prompt_type") in drifted
@@ -166,15 +178,15 @@ def test_numeric_and_categorical_drift(small_config, tables, dataset, clean_quer
     assert report["severity"] == "warning"  # drift alone is worth a look, not a failure
 
 
-def test_schema_drift(small_config, tables, clean_dataset, clean_queries, clean_responses, clean_stats):
-    users = tables["users"]
-    tables["users"] = users.drop_columns(["email"]).append_column("nickname", pa.array(["x"] * users.num_rows))
-    profiles = tables["user_profiles"]
-    tables["user_profiles"] = profiles.set_column(
+def test_schema_drift(inp, clean_stats):
+    users = inp.tables["users"]
+    inp.tables["users"] = users.drop_columns(["email"]).append_column("nickname", pa.array(["x"] * users.num_rows))
+    profiles = inp.tables["user_profiles"]
+    inp.tables["user_profiles"] = profiles.set_column(
         profiles.schema.get_field_index("height_cm"), "height_cm", profiles["height_cm"].cast(pa.float64())
     )
-    current = stats.compute_stats(world(tables), clean_dataset, AS_OF)
-    report = detect(small_config, clean_dataset, clean_queries, clean_responses, current, baseline_of(clean_stats))
+    current = stats.compute_stats(inp.world(), inp.dataset, AS_OF)
+    report = detect(inp.config, inp.dataset, inp.queries, inp.responses, current, baseline_of(clean_stats))
     changes = {(c["scope"], c["field"]): c for c in report["drift"]["schema_changes"]}
     assert changes[("table users", "email")]["change"] == "removed"
     assert changes[("table users", "email")]["severity"] == "critical"
