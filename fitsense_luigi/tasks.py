@@ -292,7 +292,7 @@ class ComputeStats(PipelineTask):
         store = self.ctx.store
         report = stats.compute_stats(_world_files(store), _read_dataset(store), self.ctx.as_of_date)
         out.json("stats_report.json", report)
-        out.summary["records"] = report["splits"]["all_records"]["records"]
+        out.summary["records"] = report["splits"]["all_records"]["count"]
 
 
 class DetectAnomalies(PipelineTask):

@@ -41,7 +41,7 @@ def _draw(draw: Callable[[Figure], None], size: tuple[float, float]) -> bytes:
 
 def split_sizes(stats: dict[str, Any]) -> bytes:
     names = [*SPLITS, "rejected"]
-    counts = [stats["splits"][s]["records"] for s in SPLITS] + [stats["rejected"]["count"]]
+    counts = [stats["splits"][s]["count"] for s in SPLITS] + [stats["rejected"]["count"]]
     users = [stats["splits"][s]["users"] for s in SPLITS] + [None]
     total = sum(counts[:3]) or 1
 
@@ -86,7 +86,7 @@ def response_lengths(stats: dict[str, Any]) -> bytes:
         if q:
             boxes.append(
                 {
-                    "label": f"{split}\n(n={stats['splits'][split]['records']})",
+                    "label": f"{split}\n(n={stats['splits'][split]['count']})",
                     "whislo": q["p5"],
                     "q1": q["p25"],
                     "med": q["p50"],

@@ -127,8 +127,8 @@ def _verdict(run: dict[str, Any], outcome: dict[str, Any], stats: dict[str, Any]
     return (
         f"<header class='verdict {css}'><h1>{_e(title)}</h1>"
         f"<p>Run <b>{_e(run['run_id'])}</b>, as of {_e(run['as_of_date'])}: "
-        f"{splits['all_records']['records']} records from {splits['all_records']['users']} users "
-        f"(train {splits['train']['records']} / val {splits['val']['records']} / test {splits['test']['records']}), "
+        f"{splits['all_records']['count']} records from {splits['all_records']['users']} users "
+        f"(train {splits['train']['count']} / val {splits['val']['count']} / test {splits['test']['count']}), "
         f"{stats['rejected']['count']} rejected.</p>"
         f"<p>Config fingerprint {_e(run['fingerprint'][:12])}, fitsense-luigi {_e(run['version'])}.</p>"
         + (f"<ul>{reasons}</ul>" if reasons else "")
@@ -171,9 +171,7 @@ def _summary(validation: dict[str, Any], stats: dict[str, Any], anomalies: dict[
             f"{len(bias['alerts'])} slices flagged",
             not bias["bias_alert"],
         ),
-        _card(
-            "Records", str(stats["splits"]["all_records"]["records"]), f"{stats['rejected']['count']} rejected", None
-        ),
+        _card("Records", str(stats["splits"]["all_records"]["count"]), f"{stats['rejected']['count']} rejected", None),
     ]
     return f"<section id='summary'><h2>Summary</h2><div class='cards'>{''.join(cards)}</div></section>"
 
@@ -245,7 +243,7 @@ def _dataset(stats: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str
         rows.append(
             [
                 _e(split),
-                str(s["records"]),
+                str(s["count"]),
                 str(s["users"]),
                 _num(response.get("length", {}).get("mean", "")),
                 _num(response.get("tokens", {}).get("mean", "")),

@@ -46,7 +46,7 @@ def baseline_of(report, params=None):
 def test_stats_per_split_and_table(clean_stats, inp):
     clean_tables = inp.tables
     splits = clean_stats["splits"]
-    assert [splits[s]["records"] for s in ("train", "val", "test")] == [
+    assert [splits[s]["count"] for s in ("train", "val", "test")] == [
         len(inp.dataset[s]) for s in ("train", "val", "test")
     ]
     response = splits["all_records"]["features"]["response"]
