@@ -82,39 +82,30 @@ VOCABULARIES: tuple[Vocabulary, ...] = (
 def range_checks(world: World) -> list[dict[str, Any]]:
     out = []
     for rule in RANGES:
-        ident = identifying_columns(rule.table)
-        table = world.table(rule.table, sorted({rule.column, *ident}))
-        values = table[rule.column]
+        table, values = _column(world, rule.table, rule.column)
         if pa.types.is_decimal(values.type):
             values = values.cast(pa.float64())
         numbers = values.to_numpy(zero_copy_only=False).astype(float)  # NULL -> nan, never outside
         outside = np.flatnonzero((numbers < rule.low) | (numbers > rule.high))
-        out.append(
-            check(
-                f"{rule.table}.{rule.column} within [{rule.low:g}, {rule.high:g}]",
-                "value range",
-                outside.size == 0,
-                outside.size,
-                table.num_rows - values.null_count,
-                render(table, outside, sorted({rule.column, *ident})),
-                why=rule.why,
-            )
-        )
+        name = f"{rule.table}.{rule.column} within [{rule.low:g}, {rule.high:g}]"
+        out.append(_offending(name, "value range", rule.table, rule.column, table, outside, rule.why))
     for vocab in VOCABULARIES:
-        ident = identifying_columns(vocab.table)
-        table = world.table(vocab.table, sorted({vocab.column, *ident}))
-        values = table[vocab.column]
+        table, values = _column(world, vocab.table, vocab.column)
         known = pc.is_in(values, value_set=pa.array(sorted(vocab.allowed), pa.string()))
         unknown = np.flatnonzero(pc.and_(pc.is_valid(values), pc.invert(known)).to_numpy(zero_copy_only=False))
-        out.append(
-            check(
-                f"{vocab.table}.{vocab.column} in its vocabulary",
-                "vocabulary",
-                unknown.size == 0,
-                unknown.size,
-                table.num_rows - values.null_count,
-                render(table, unknown, sorted({vocab.column, *ident})),
-                why=vocab.why,
-            )
-        )
+        name = f"{vocab.table}.{vocab.column} in its vocabulary"
+        out.append(_offending(name, "vocabulary", vocab.table, vocab.column, table, unknown, vocab.why))
     return out
+
+
+def _column(world: World, table_name: str, column: str) -> tuple[pa.Table, pa.ChunkedArray]:
+    table = world.table(table_name, sorted({column, *identifying_columns(table_name)}))
+    return table, table[column]
+
+
+def _offending(
+    name: str, category: str, table_name: str, column: str, table: pa.Table, rows: np.ndarray, why: str
+) -> dict[str, Any]:
+    shown = sorted({column, *identifying_columns(table_name)})
+    checked = table.num_rows - table[column].null_count
+    return check(name, category, rows.size == 0, rows.size, checked, render(table, rows, shown), why=why)

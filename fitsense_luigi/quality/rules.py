@@ -74,6 +74,11 @@ def _epoch_day(day: dt.date) -> float:
     return float((day - dt.date(1970, 1, 1)).days)
 
 
+def _rule(name: str, table: pa.Table, bad: np.ndarray, columns: tuple[str, ...], **extra: Any) -> dict[str, Any]:
+    """An implied-rule check over ``table``: ``bad`` are the offending row positions, shown by ``columns``."""
+    return check(name, "implied rule", bad.size == 0, bad.size, table.num_rows, render(table, bad, columns), **extra)
+
+
 def plan_belongs_to_user(world: World) -> dict[str, Any]:
     plans = world.table("workout_plans", ["plan_id", "user_id"])
     workouts = world.table("workouts", ["workout_id", "user_id", "plan_id"])
@@ -82,40 +87,23 @@ def plan_belongs_to_user(world: World) -> dict[str, Any]:
         key_rows(plans, ("plan_id",)), key_rows(plans, ("user_id",)), key_rows(workouts, ("plan_id",))
     )
     wrong = np.flatnonzero(found & (owner != key_rows(workouts, ("user_id",))))
-    return check(
-        "workouts.plan_id belongs to the workout's user",
-        "implied rule",
-        wrong.size == 0,
-        wrong.size,
-        workouts.num_rows,
-        render(workouts, wrong, ("workout_id", "user_id", "plan_id")),
+    return _rule(
+        "workouts.plan_id belongs to the workout's user", workouts, wrong, ("workout_id", "user_id", "plan_id")
     )
 
 
 def workout_ends_after_start(world: World) -> dict[str, Any]:
     workouts = world.table("workouts", ["workout_id", "started_at", "ended_at"])
     bad = np.flatnonzero(_days(workouts["ended_at"]) <= _days(workouts["started_at"]))
-    return check(
-        "workouts.ended_at > started_at",
-        "implied rule",
-        bad.size == 0,
-        bad.size,
-        workouts.num_rows,
-        render(workouts, bad, ("workout_id", "started_at", "ended_at")),
-    )
+    return _rule("workouts.ended_at > started_at", workouts, bad, ("workout_id", "started_at", "ended_at"))
 
 
 def workout_duration(world: World) -> dict[str, Any]:
     workouts = world.table("workouts", ["workout_id", "started_at", "ended_at"])
     hours = (_days(workouts["ended_at"]) - _days(workouts["started_at"])) * 24
     bad = np.flatnonzero(hours > MAX_WORKOUT_HOURS)
-    return check(
-        f"workouts last at most {MAX_WORKOUT_HOURS} h",
-        "implied rule",
-        bad.size == 0,
-        bad.size,
-        workouts.num_rows,
-        render(workouts, bad, ("workout_id", "started_at", "ended_at")),
+    return _rule(
+        f"workouts last at most {MAX_WORKOUT_HOURS} h", workouts, bad, ("workout_id", "started_at", "ended_at")
     )
 
 
@@ -132,13 +120,11 @@ def plan_exercise_in_workout_plan(world: World) -> dict[str, Any]:
     )
     # a missing parent is the foreign-key check's finding; here only resolvable rows that disagree count
     bad = np.flatnonzero(f1 & f2 & (via_exercise != via_workout))
-    return check(
+    return _rule(
         "workout_exercises.plan_exercise_id belongs to the workout's plan",
-        "implied rule",
-        bad.size == 0,
-        bad.size,
-        wex.num_rows,
-        render(wex, bad, ("workout_exercise_id", "workout_id", "plan_exercise_id")),
+        wex,
+        bad,
+        ("workout_exercise_id", "workout_id", "plan_exercise_id"),
     )
 
 
@@ -157,14 +143,7 @@ def sets_inside_their_workout(world: World) -> dict[str, Any]:
     done = _days(sets["completed_at"])
     start, end = _days(workouts["started_at"])[row], _days(workouts["ended_at"])[row]
     bad = np.flatnonzero(f1 & f2 & ((done < start) | (done > end)))
-    return check(
-        "workout_sets.completed_at inside its workout",
-        "implied rule",
-        bad.size == 0,
-        bad.size,
-        sets.num_rows,
-        render(sets, bad, ("workout_set_id", "completed_at")),
-    )
+    return _rule("workout_sets.completed_at inside its workout", sets, bad, ("workout_set_id", "completed_at"))
 
 
 def adult_users(world: World, as_of: dt.date) -> dict[str, Any]:
@@ -172,14 +151,7 @@ def adult_users(world: World, as_of: dt.date) -> dict[str, Any]:
     age = (_epoch_day(as_of) - _days(profiles["date_of_birth"])) / 365.25
     low, high = ADULT_AGE
     bad = np.flatnonzero((age < low) | (age >= high + 1))
-    return check(
-        f"users are {low}-{high} years old on the as-of date",
-        "implied rule",
-        bad.size == 0,
-        bad.size,
-        profiles.num_rows - profiles["date_of_birth"].null_count,
-        render(profiles, bad, ("user_id", "date_of_birth")),
-    )
+    return _rule(f"users are {low}-{high} years old on the as-of date", profiles, bad, ("user_id", "date_of_birth"))
 
 
 def inside_window(world: World, as_of: dt.date, lookback_days: int) -> list[dict[str, Any]]:
@@ -191,13 +163,11 @@ def inside_window(world: World, as_of: dt.date, lookback_days: int) -> list[dict
         days = _days(table[column])
         bad = np.flatnonzero((days < first) | (days >= end))
         out.append(
-            check(
+            _rule(
                 f"{table_name}.{column} inside the {lookback_days}-day look-back window",
-                "implied rule",
-                bad.size == 0,
-                bad.size,
-                table.num_rows,
-                render(table, bad, (ident, column)),
+                table,
+                bad,
+                (ident, column),
                 window=[(as_of - dt.timedelta(days=lookback_days - 1)).isoformat(), as_of.isoformat()],
             )
         )
@@ -209,16 +179,7 @@ def periods_in_order(world: World) -> list[dict[str, Any]]:
     for table_name, start, stop, ident in PERIODS:
         table = world.table(table_name, [ident, start, stop])
         bad = np.flatnonzero(_days(table[stop]) < _days(table[start]))  # open periods (NULL end) compare False
-        out.append(
-            check(
-                f"{table_name}.{stop} not before {start}",
-                "implied rule",
-                bad.size == 0,
-                bad.size,
-                table.num_rows,
-                render(table, bad, (ident, start, stop)),
-            )
-        )
+        out.append(_rule(f"{table_name}.{stop} not before {start}", table, bad, (ident, start, stop)))
     return out
 
 
@@ -228,14 +189,5 @@ def not_from_the_future(world: World, as_of: dt.date) -> list[dict[str, Any]]:
     for table_name, column, ident in CREATED:
         table = world.table(table_name, [ident, column])
         bad = np.flatnonzero(_days(table[column]) >= end)
-        out.append(
-            check(
-                f"{table_name}.{column} not after the as-of date",
-                "implied rule",
-                bad.size == 0,
-                bad.size,
-                table.num_rows,
-                render(table, bad, (ident, column)),
-            )
-        )
+        out.append(_rule(f"{table_name}.{column} not after the as-of date", table, bad, (ident, column)))
     return out

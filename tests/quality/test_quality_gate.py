@@ -165,3 +165,15 @@ def test_bad_quality_config_is_one_clear_line(tmp_path, overrides, expected):
     assert result.returncode != 0
     assert expected in result.output and "Traceback" not in result.output
     assert not (tmp_path / "data").exists()
+
+
+def test_charts_and_report_are_byte_stable(built_run):
+    from fitsense_luigi.quality import charts
+
+    reports = built_run.reports
+    stats = json.loads((reports / "stats_report.json").read_text())
+    validation = json.loads((reports / "validation_report.json").read_text())
+    bias = json.loads((reports / "bias_report.json").read_text())
+    drawn = charts.render_all(stats, validation, bias)
+    for name, (_, svg) in drawn.items():
+        assert svg == (reports / "charts" / name).read_bytes(), name  # no dates, fixed ids: same input, same bytes
