@@ -38,7 +38,12 @@ def splits_partition_records(dataset: dict[str, Rows]) -> dict[str, Any]:
     """Every record of all_records sits in exactly the split file its ``split`` field names, unchanged."""
     by_id = {r["record_id"]: r for r in dataset["all_records"]}
     placed: Counter[str] = Counter()
-    problems: list[dict[str, Any]] = []
+    listed = Counter(r["record_id"] for r in dataset["all_records"])
+    problems: list[dict[str, Any]] = [
+        {"record_id": rid, "problem": f"{times} times in all_records.jsonl"}
+        for rid, times in listed.items()
+        if times > 1
+    ]
     for split in SPLITS:
         for record in dataset[split]:
             rid = record["record_id"]

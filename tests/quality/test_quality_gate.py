@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -13,6 +14,8 @@ from conftest import SMALL, deep_merge, default_params, run_luigi
 from quality_inputs import jsonl_bytes, read_jsonl, restamp
 
 from fitsense_luigi import storage
+from fitsense_luigi.config import load_config
+from fitsense_luigi.quality import gate
 
 CHARTS = (
     "split_sizes.svg",
@@ -177,3 +180,23 @@ def test_charts_and_report_are_byte_stable(built_run):
     drawn = charts.render_all(stats, validation, bias)
     for name, (_, svg) in drawn.items():
         assert svg == (reports / "charts" / name).read_bytes(), name  # no dates, fixed ids: same input, same bytes
+
+
+def test_gate_policy():
+    default_config = load_config()
+    clean = {"num_errors": 0, "num_warnings": 0, "failed_checks": [], "warning_checks": []}
+    warning = {"alerts": [{"alert": "feature_drift", "severity": "warning"}]}
+    alert = {"bias_alert": True, "alerts": [{}], "reasons": ["sex=female: shorter"]}
+    calm = {"bias_alert": False, "alerts": [], "reasons": []}
+    assert gate.verdict(default_config, clean, warning, calm)["passed"]  # warnings alone pass by default
+    assert not gate.verdict(default_config, clean, {"alerts": []}, alert)["passed"]
+    strict = dataclasses.replace(
+        default_config,
+        quality=dataclasses.replace(
+            default_config.quality,
+            gate=dataclasses.replace(default_config.quality.gate, fail_on_anomaly="warning", fail_on_bias_alert=False),
+        ),
+    )
+    outcome = gate.verdict(strict, clean, warning, alert)
+    assert outcome["reasons"] == ["anomalies: 1 warning alert (feature_drift)"]
+    assert outcome["notes"][0].startswith("bias: 1 slice served worse")

@@ -194,3 +194,12 @@ def test_realism_judge_accepts_ranges():
     assert judge(0.30, [0.25, 0.35], 0.0) == (True, 0.0)
     assert judge(0.40, [0.25, 0.35], 0.02) == (False, pytest.approx(0.05))
     assert judge(7.1, 7.2, 0.2)[0] and not judge("7", 7.2, 0.2)[0]
+
+
+def test_record_listed_twice_breaks_the_partition(inp):
+    inp.dataset["all_records"].append(dict(inp.dataset["all_records"][0]))
+    check = failed(run(inp))["split files partition all_records"]
+    assert check["examples"][0] == {
+        "record_id": inp.dataset["all_records"][0]["record_id"],
+        "problem": "2 times in all_records.jsonl",
+    }
