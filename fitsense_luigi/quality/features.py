@@ -1,8 +1,9 @@
 """Distillation records as a flat feature table: what statistics, drift and anomaly checks look at.
 
-One row per record, one column per feature: the request's kind and slice tags
-(categorical), the instruction and response text, and the teacher's own token
-counts. Built once with pyarrow so the statistics on it are vectorised.
+One row per record, one column per feature: the split, the request's kind and
+slice tags (categorical), the instruction and response text with their
+word-and-punctuation counts, and the teacher's own token counts. Built once for
+all records with pyarrow; per-split statistics filter it.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 SLICE_KEYS = ("age_band", "sex", "goal_type", "activity_level", "condition_flag")
 
 RECORD_FEATURES = pa.schema(
     [
         ("user_id", pa.string()),
+        ("split", pa.string()),
         ("prompt_type", pa.string()),
         *[(key, pa.string()) for key in SLICE_KEYS],
         ("instruction", pa.string()),
@@ -28,6 +31,7 @@ RECORD_FEATURES = pa.schema(
 )
 IDENTIFIERS = frozenset({"user_id"})
 TEXT = frozenset({"instruction", "response"})
+TOKEN = r"\w+|[^\w\s]"  # words and punctuation: a tokenizer-free proxy for token counts
 
 
 def record_table(records: list[dict[str, Any]]) -> pa.Table:
@@ -37,6 +41,7 @@ def record_table(records: list[dict[str, Any]]) -> pa.Table:
         tags = context.get("slice_tags") or {}
         usage = (record.get("metadata") or {}).get("usage") or {}
         columns["user_id"].append(record.get("user_id"))
+        columns["split"].append(record.get("split"))
         columns["prompt_type"].append(context.get("prompt_type"))
         for key in SLICE_KEYS:
             columns[key].append(tags.get(key))
@@ -46,7 +51,10 @@ def record_table(records: list[dict[str, Any]]) -> pa.Table:
         columns["prompt_tokens"].append(usage.get("prompt_tokens"))
         columns["completion_tokens"].append(usage.get("completion_tokens"))
         columns["cache_hit"].append((record.get("metadata") or {}).get("cache_hit"))
-    return pa.table(columns, schema=RECORD_FEATURES)
+    table = pa.table(columns, schema=RECORD_FEATURES)
+    for name in sorted(TEXT):  # counted once here, so per-split statistics only filter
+        table = table.append_column(f"{name}_tokens", pc.count_substring_regex(table[name], TOKEN).cast(pa.int64()))
+    return table
 
 
 def records_schema(records: list[dict[str, Any]]) -> dict[str, str]:

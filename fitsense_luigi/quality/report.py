@@ -246,7 +246,7 @@ def _dataset(stats: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str
                 str(s["count"]),
                 str(s["users"]),
                 _num(response.get("length", {}).get("mean", "")),
-                _num(response.get("tokens", {}).get("mean", "")),
+                _num(s["features"].get("response_tokens", {}).get("mean", "")),
                 _num(tokens.get("mean", "")),
             ]
         )

@@ -25,14 +25,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fitsense_luigi.quality.features import IDENTIFIERS, TEXT, record_table, records_schema
+from fitsense_luigi.quality.features import IDENTIFIERS, TEXT, TOKEN, record_table, records_schema
 from fitsense_luigi.quality.world import World
 
 MAX_CATEGORIES = 50
 TOP_VALUES = 10
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 PERCENTILES = np.linspace(0.0, 1.0, 101)
-TOKEN = r"\w+|[^\w\s]"  # words and punctuation: a tokenizer-free proxy for token counts
 SPLITS = ("all_records", "train", "val", "test")
 
 
@@ -83,7 +82,7 @@ def kind_of(name: str, column: pa.ChunkedArray) -> str:
     return "other"
 
 
-def feature_stats(name: str, column: pa.ChunkedArray, as_of: dt.date) -> dict[str, Any]:
+def feature_stats(name: str, column: pa.ChunkedArray, as_of: dt.date, tokens: bool = True) -> dict[str, Any]:
     kind = kind_of(name, column)
     count = len(column)
     present = column.drop_null()
@@ -107,7 +106,7 @@ def feature_stats(name: str, column: pa.ChunkedArray, as_of: dt.date) -> dict[st
     elif kind == "temporal":
         out.update(_temporal(present, as_of))
     elif kind in ("categorical", "text"):
-        out.update(_categories(present, kind))
+        out.update(_categories(present, kind, tokens))
     return out
 
 
@@ -126,7 +125,7 @@ def _temporal(present: pa.ChunkedArray, as_of: dt.date) -> dict[str, Any]:
     }
 
 
-def _categories(present: pa.ChunkedArray, kind: str) -> dict[str, Any]:
+def _categories(present: pa.ChunkedArray, kind: str, tokens: bool = True) -> dict[str, Any]:
     if pa.types.is_boolean(present.type):
         counts = Counter({"true": int(pc.sum(present).as_py() or 0)})
         counts["false"] = len(present) - counts["true"]
@@ -143,7 +142,7 @@ def _categories(present: pa.ChunkedArray, kind: str) -> dict[str, Any]:
         out["value_counts"] = dict(sorted(counts.items()))
     if len(present):
         out["length"] = distribution(pc.utf8_length(present).to_numpy())
-        if kind == "text":
+        if kind == "text" and tokens:
             out["tokens"] = distribution(pc.count_substring_regex(present, TOKEN).to_numpy())
     return out
 
@@ -167,22 +166,28 @@ def table_stats(world: World, as_of: dt.date) -> tuple[dict[str, Any], dict[str,
     return stats, schemas
 
 
-def split_stats(records: list[dict[str, Any]], as_of: dt.date) -> dict[str, Any]:
-    table = record_table(records)
+def split_stats(table: pa.Table, as_of: dt.date) -> dict[str, Any]:
+    """Statistics of one split's feature table (token counts are its own ``*_tokens`` columns)."""
     return {
         "count": table.num_rows,
         "users": pc.count_distinct(table["user_id"]).as_py() if table.num_rows else 0,
-        "features": {c: feature_stats(c, table[c], as_of) for c in table.column_names if c != "user_id"},
+        "features": {c: feature_stats(c, table[c], as_of, tokens=False) for c in table.column_names if c != "user_id"},
     }
 
 
 def compute_stats(world: World, dataset: dict[str, list[dict[str, Any]]], as_of: dt.date) -> dict[str, Any]:
     tables, table_schemas = table_stats(world, as_of)
+    records = record_table(dataset["all_records"])  # the split files partition these (checked by ValidateData)
     rejected = dataset["rejected"]
     return {
         "as_of_date": as_of.isoformat(),
         "tables": tables,
-        "splits": {name: split_stats(dataset[name], as_of) for name in SPLITS},
+        "splits": {
+            name: split_stats(
+                records if name == "all_records" else records.filter(pc.equal(records["split"], name)), as_of
+            )
+            for name in SPLITS
+        },
         "rejected": {
             "count": len(rejected),
             "by_reason": dict(sorted(Counter(r.get("reason", "?") for r in rejected).items())),

@@ -53,7 +53,9 @@ def test_stats_per_split_and_table(clean_stats, inp):
     assert response["kind"] == "text" and response["missing"] == 0
     lengths = [len(r["response"]) for r in inp.dataset["all_records"]]
     assert response["length"]["max"] == max(lengths) and response["length"]["quantiles"]["p50"] == np.median(lengths)
-    assert response["tokens"]["mean"] > 0 and len(response["length"]["percentiles"]) == 101
+    assert splits["all_records"]["features"]["response_tokens"]["mean"] > 0
+    assert len(response["length"]["percentiles"]) == 101
+    assert splits["train"]["features"]["split"]["value_counts"] == {"train": splits["train"]["count"]}
     prompt = splits["all_records"]["features"]["prompt_type"]
     assert prompt["kind"] == "categorical" and sum(prompt["value_counts"].values()) == len(inp.dataset["all_records"])
     sets = clean_stats["tables"]["workout_sets"]
