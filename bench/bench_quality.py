@@ -61,7 +61,8 @@ def build_inputs(users: int, records: int, workdir: Path):
     base_queries = generate.build_queries(config, AS_OF, tables)
     del tables
     base_responses = teacher_stage.answer(config, base_queries, cache_root=workdir / "cache", progress=None)
-    base = build.build_dataset(config, base_queries, base_responses, run_id="bench")
+    provenance = build.records.Provenance("bench", {"queries": "bench", "teacher": "bench"})
+    base = build.build_dataset(config, base_queries, base_responses, provenance)
     by_query = {r["query_id"]: r for r in base_responses}
     queries, responses, kept = [], [], []
     for k in range(records):  # copies with new ids, users and a distinct response each (no filter drops them)
