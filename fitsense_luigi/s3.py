@@ -57,7 +57,11 @@ def s3_client() -> Any:
     with _lock:
         client = _client.get(pid)
         if client is None:
+            import logging
+
             from luigi.contrib.s3 import S3Client
+
+            logging.getLogger("botocore").setLevel(logging.WARNING)  # not a line per credential lookup
 
             client = S3Client()
             client.s3  # noqa: B018 - build the boto3 resource once, under the lock
