@@ -51,6 +51,12 @@ def _reset_after_fork() -> None:
 os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+def reset_client() -> None:
+    """Forget the connection, so that the next request reads ``[s3]`` and the environment again."""
+    with _lock:
+        _client.clear()
+
+
 def s3_client() -> Any:
     """This process's ``luigi.contrib.s3.S3Client``, configured from ``[s3]`` and the environment."""
     pid = os.getpid()

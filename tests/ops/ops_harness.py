@@ -35,7 +35,7 @@ WORKER_CFG = """
 no_configure_logging = true
 [worker]
 keep_alive = true
-wait_interval = 0.2
+wait_interval = 0.03
 wait_jitter = 0.0
 [scheduler]
 retry_delay = 0
@@ -136,6 +136,11 @@ def worker_env(base: Path, data_root: str | Path, params: Path, extra: dict[str,
 
 def luigi_command(run_id: str, *args: str, task: str = "BiasSlicing") -> list[str]:
     return [str(BIN / "luigi"), "--module", "fitsense_luigi", task, "--run-id", run_id, *args]
+
+
+def launch_command(run_id: str, *args: str, task: str = "BiasSlicing") -> list[str]:
+    """`python -m fitsense_luigi`: luigi with exit codes that hold when workers share a run."""
+    return [sys.executable, "-m", "fitsense_luigi", task, "--run-id", run_id, *args]
 
 
 def scheduler_args(scheduler: Scheduler) -> list[str]:
