@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,6 +21,10 @@ from fitsense_luigi.teacher.cache import ResponseCache
 from fitsense_luigi.teacher.types import TeacherOutcome
 
 BUCKET = "fitsense-test"
+
+
+def staging_files() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("fitsense-s3-*"))
 
 
 class S3Server:
@@ -96,6 +100,7 @@ def test_s3_paths_do_pathlib_arithmetic() -> None:
 def test_run_store_round_trips_verifies_and_names_corruption_on_s3(s3_server: S3Server, tmp_path: Path) -> None:
     from fitsense_luigi.storage import RunStore
 
+    staged_before = staging_files()
     store = RunStore(f"s3://{BUCKET}/unit", "r1")
     stage = Stage("demo", "raw/demo/{run_id}")
     table = pa.table({"user_id": ["a", "b", "c"], "weight_kg": [70.5, 80.0, 65.2]})
@@ -112,11 +117,7 @@ def test_run_store_round_trips_verifies_and_names_corruption_on_s3(s3_server: S3
     assert store.read_table(stage, "t.parquet").equals(table)
     assert store.read_jsonl(stage, "rows.jsonl") == [{"k": 1}, {"k": 2}]
     assert store.read_json(stage, "report.json", place="reports") == {"ok": True}
-    assert not any(
-        p.name.startswith("fitsense-s3-")
-        for p in Path(os.environ.get("TMPDIR", "/tmp")).iterdir()
-        if p.stat().st_mtime > 0 and p.name.endswith("t.parquet")
-    )
+    assert staging_files() <= staged_before  # every local staging or download file was removed
 
     s3_server.client().put_object(Bucket=BUCKET, Key="unit/raw/demo/r1/rows.jsonl", Body=b'{"k": 3}\n')
     with pytest.raises(CorruptInputError, match="checksum does not match"):
@@ -156,13 +157,11 @@ def test_pipeline_on_an_s3_root_matches_the_local_run_and_reruns_nothing(
     objects = s3_server.objects("runs/")
 
     local = data_digests(built_run.data_root, run_id)
-    remote = {
-        f"{stage}/{rel.split('/', 1)[1]}": hashlib.sha256(body).hexdigest()
-        for key, body in objects.items()
-        if key.startswith("raw/")
-        for stage, rel in [(key.split("/")[1], "/".join(key.split("/")[2:]))]
-        if not rel.endswith("manifest.json") and "/shards/" not in f"/{rel}"
-    }
+    remote = {}
+    for key, body in objects.items():
+        top, stage, _run, *rest = key.split("/")
+        if top == "raw" and rest[-1] != "manifest.json" and rest[0] != "shards":
+            remote[f"{stage}/{'/'.join(rest)}"] = hashlib.sha256(body).hexdigest()
     assert remote == local
     logs = [key for key in objects if key.startswith(f"reports/{run_id}/run-logs/")]
     assert logs and all(objects[key].strip() for key in logs)
