@@ -21,21 +21,11 @@ from ops_harness import (
     worker_env,
 )
 
+from fitsense_luigi.tasks import ALL_TASKS
+
 SHARDS = 4
 OUTPUT_DIR = REPO / "test-output" / "ops"  # git-ignored; CI keeps what lands here
-FAMILIES = {
-    "Bootstrap",
-    "GenerateProfiles",
-    "GenerateWorkouts",
-    "GenerateQueries",
-    "TeacherShard",
-    "CallTeacher",
-    "BuildDistillationDataset",
-    "ValidateData",
-    "ComputeStats",
-    "DetectAnomalies",
-    "BiasSlicing",
-}
+FAMILIES = {task.__name__ for task in ALL_TASKS}  # the ten stages and TeacherShard
 
 
 class ScheduledRun:
