@@ -127,8 +127,9 @@ def running_luigid(base: Path, data_root: Path, *extra: str) -> Iterator[Schedul
 
 
 def worker_env(base: Path, data_root: str | Path, params: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment of a worker; its pid lock lives under ``base`` so that other test sessions never collide with it."""
     cfg = base / "worker-luigi.cfg"
-    cfg.write_text(WORKER_CFG)
+    cfg.write_text(WORKER_CFG.replace("[core]\n", f"[core]\nlock_pid_dir = {base / 'luigi-pids'}\n"))
     env = dict(os.environ, FITSENSE_DATA_ROOT=str(data_root), FITSENSE_PARAMS=str(params), LUIGI_CONFIG_PATH=str(cfg))
     env.update(extra or {})
     return env
