@@ -11,7 +11,17 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from ops_harness import built_lines, data_digests, launch_command, run, spawn, stop, wait_until_up, worker_env
+from ops_harness import (
+    built_lines,
+    data_digests,
+    free_port,
+    launch_command,
+    run,
+    spawn,
+    stop,
+    wait_until_up,
+    worker_env,
+)
 
 from fitsense_luigi import s3
 from fitsense_luigi.errors import CorruptInputError, DataRootError
@@ -60,8 +70,6 @@ class S3Server:
 
 @pytest.fixture(scope="module")
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    from ops_harness import free_port
-
     base = tmp_path_factory.mktemp("moto")
     port = free_port()
     log = base / "moto.log"
@@ -174,13 +182,42 @@ def test_pipeline_on_an_s3_root_matches_the_local_run_and_reruns_nothing(
     assert manifests == {key: body for key, body in objects.items() if key.endswith("manifest.json")}
 
 
-def test_a_missing_bucket_fails_in_one_line_and_creates_nothing(
-    s3_server: S3Server, built_run: Any, run_id: str, tmp_path: Path
+@pytest.mark.parametrize("problem", ["missing bucket", "unreachable endpoint"])
+def test_a_bad_s3_root_fails_in_one_line_and_creates_nothing(
+    s3_server: S3Server, built_run: Any, run_id: str, tmp_path: Path, problem: str
 ) -> None:
-    env = worker_env(tmp_path, "s3://no-such-bucket/runs", built_run.params, s3_server.env)
-    result = run(launch_command(run_id, "--local-scheduler"), env)
+    if problem == "missing bucket":
+        root, extra, expected = "s3://no-such-bucket/bad-root", s3_server.env, "bucket 'no-such-bucket' does not exist"
+    else:
+        closed = f"http://127.0.0.1:{free_port()}"
+        root, extra, expected = f"s3://{BUCKET}/bad-root", {**s3_server.env, "AWS_ENDPOINT_URL": closed}, closed
+    result = run(launch_command(run_id, "--local-scheduler"), worker_env(tmp_path, root, built_run.params, extra))
     assert result.returncode == 40
     errors = [line for line in result.stderr.splitlines() if "DataRootError" in line]
-    assert len(errors) == 1 and "bucket 'no-such-bucket' does not exist" in errors[0], result.stderr[-2000:]
+    assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert [b["Name"] for b in s3_server.client().list_buckets()["Buckets"]] == [BUCKET]
+    assert s3_server.objects("bad-root/") == {}
+
+
+def test_the_endpoint_can_come_from_luigi_cfg(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """luigi's [s3] section (what luigi.contrib.s3 reads) instead of AWS_ENDPOINT_URL."""
+    from luigi.configuration import get_config
+
+    from fitsense_luigi.storage import RunStore
+
+    config = get_config()
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    if not config.has_section("s3"):
+        config.add_section("s3")
+    monkeypatch.setattr(s3, "_client", {})
+    try:
+        config.set("s3", "endpoint_url", s3_server.endpoint)
+        store = RunStore(f"s3://{BUCKET}/from-cfg", "r1")
+        stage = Stage("demo", "raw/demo/{run_id}")
+        with store.writer(stage, fingerprint="f" * 64) as out:
+            out.json("x.json", {"via": "luigi.cfg"})
+        assert store.read_json(stage, "x.json") == {"via": "luigi.cfg"}
+    finally:
+        config.remove_option("s3", "endpoint_url")
+    assert "from-cfg/raw/demo/r1/manifest.json" in s3_server.objects("")
