@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.py requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 RUN_ID ?=
 LUIGI_ARGS ?=
+IMAGE ?= localhost/fitsense-luigi:latest
+SCHEDULER_PORT ?= 8082
 
-.PHONY: install run test test-slow lint format bench clean
+.PHONY: install run test test-slow lint format bench clean image scheduler ops-deps test-image test-ops
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -26,7 +28,29 @@ test: install
 	$(BIN)/pytest -q -m "not slow"
 
 test-slow: install
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pytest -q -m "slow and not ops"
+
+## image: the container image, built with podman (installs podman/runc/debootstrap and a local base if missing)
+image: install
+	IMAGE=$(IMAGE) PYTHON=$(BIN)/python bash ops/build-image.sh
+
+## scheduler: luigid on 127.0.0.1:$(SCHEDULER_PORT), state file under the data root (foreground)
+scheduler: install
+	$(BIN)/python -m fitsense_luigi.scheduler --port $(SCHEDULER_PORT)
+
+## ops-deps: what the operations tests drive: podman (+ runc, debootstrap) and Debian's chromium
+ops-deps:
+	bash ops/podman-setup.sh
+	command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## test-image: build the image, then run the pipeline in containers and check the results on the host
+test-image: image
+	FITSENSE_TEST_IMAGE=$(IMAGE) $(BIN)/pytest -q tests/ops/test_ops_container.py
+
+## test-ops: every operations test (container, luigid + chromium UI); CI runs it
+test-ops: ops-deps image
+	FITSENSE_TEST_IMAGE=$(IMAGE) $(BIN)/pytest -q -m ops
 
 lint: install
 	$(BIN)/ruff check .

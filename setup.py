@@ -46,6 +46,7 @@ setup(
         "scipy>=1.11",
         "datasketch>=2.0,<3",
         "jsonschema-rs>=0.25,<1",
+        "boto3>=1.28",  # s3:// data roots through luigi.contrib.s3
     ],
     cmdclass={"build_py": BuildWithConfig},
 )

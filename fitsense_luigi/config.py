@@ -9,6 +9,7 @@ a bad cron job says exactly what to fix.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import types
@@ -25,6 +26,9 @@ from fitsense_luigi.errors import ConfigError
 
 PARAMS_ENV = "FITSENSE_PARAMS"
 DATA_ROOT_ENV = "FITSENSE_DATA_ROOT"
+# FITSENSE__TEACHER__BASE_URL=... overrides teacher.base_url (any key; "__" separates the levels), so that a
+# container or a cron line sets the teacher without a params file. Values are YAML scalars (8, 0.2, null, true).
+OVERRIDE_PREFIX = "FITSENSE__"
 
 PROMPT_TYPES = ("plan_creation", "plan_modification", "safety_adjustment", "progress_adaptation")
 
@@ -247,9 +251,56 @@ def validate_params(data: Mapping[str, Any], source: str) -> Config:
     return _build(Config, dict(data, source=source))
 
 
-def load_config(path: Path | None = None) -> Config:
+def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """The params file, then ``FITSENSE__SECTION__KEY`` overrides from the environment, validated as one."""
     path = path or params_path()
-    return validate_params(read_params(path), str(path))
+    data = read_params(path)
+    overrides = apply_env_overrides(data, os.environ if environ is None else environ, str(path))
+    try:
+        return validate_params(data, str(path))
+    except ConfigError as exc:
+        raise _blame_override(exc, str(path), overrides) from None
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``FITSENSE__...`` variables, sorted by name (part of a run's identity cache key)."""
+    return {k: environ[k] for k in sorted(environ) if k.startswith(OVERRIDE_PREFIX)}
+
+
+def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str], source: str) -> dict[str, str]:
+    """Set each overridden key in ``data``; returns {dotted key: variable name} for error messages."""
+    applied: dict[str, str] = {}
+    for name, raw in env_overrides(environ).items():
+        keys = [part.lower() for part in name[len(OVERRIDE_PREFIX) :].split("__")]
+        dotted = ".".join(keys)
+        node: Any = data
+        for depth, key in enumerate(keys):
+            if not isinstance(node, dict) or key not in node or not key:
+                where = ".".join(keys[: depth + 1])
+                raise ConfigError(f"{name}: {where} is not a key of {source} (overrides name existing keys)")
+            if depth < len(keys) - 1:
+                node = node[key]
+        node[keys[-1]] = _env_value(name, raw)
+        applied[dotted] = name
+    return applied
+
+
+def _env_value(name: str, raw: str) -> Any:
+    try:
+        value = yaml.load(raw, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{name}: not a valid YAML value: {str(exc).splitlines()[0]}") from None
+    # YAML would turn 2026-02-17 into a date; the schema wants the text
+    return raw if isinstance(value, dt.date) else value
+
+
+def _blame_override(exc: ConfigError, source: str, overrides: Mapping[str, str]) -> ConfigError:
+    detail = str(exc).removeprefix(f"{source}: ")
+    key = detail.split(":", 1)[0]
+    for dotted, name in overrides.items():
+        if key == dotted or key.startswith(dotted + "."):
+            return ConfigError(f"{name} (overrides {dotted} in {source}): {detail.split(': ', 1)[-1]}")
+    return exc
 
 
 def describe_schema_error(error: Any) -> str:

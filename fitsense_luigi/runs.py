@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from fitsense_luigi import identity
-from fitsense_luigi.config import DATA_ROOT_ENV, Config, load_config, params_path
+from fitsense_luigi.config import DATA_ROOT_ENV, Config, env_overrides, load_config, params_path
 from fitsense_luigi.errors import DataRootError, RunConflictError
-from fitsense_luigi.storage import BOOTSTRAP, RunStore
+from fitsense_luigi.storage import BOOTSTRAP, DataPath, RunStore, data_path, is_local
 
 BOOTSTRAP_RECORD = "phase1_bootstrap.json"
 
@@ -50,13 +50,16 @@ def open_run(run_id: str) -> RunContext:
         stamp = path.stat().st_mtime_ns
     except OSError:
         stamp = -1
-    return _open_run(identity.check_run_id(run_id), str(path), stamp, os.environ.get(DATA_ROOT_ENV, ""))
+    overrides = tuple(env_overrides(os.environ).items())
+    return _open_run(identity.check_run_id(run_id), str(path), stamp, os.environ.get(DATA_ROOT_ENV, ""), overrides)
 
 
 @cache
-def _open_run(run_id: str, path: str, _stamp: int, root_env: str) -> RunContext:
-    config = load_config(Path(path))
-    data_root = Path(root_env or config.run.data_root).absolute()
+def _open_run(
+    run_id: str, path: str, _stamp: int, root_env: str, overrides: tuple[tuple[str, str], ...] = ()
+) -> RunContext:
+    config = load_config(Path(path), dict(overrides))
+    data_root = data_path(root_env or config.run.data_root).absolute()
     check_data_root(data_root)
     store = RunStore(data_root, run_id)
     recorded = read_bootstrap_record(store)
@@ -80,8 +83,13 @@ def read_bootstrap_record(store: RunStore) -> dict[str, Any] | None:
         return None
 
 
-def check_data_root(root: Path) -> None:
-    """Fail early, creating nothing, when the data root cannot be written."""
+def check_data_root(root: DataPath) -> None:
+    """Fail early, creating nothing, when the data root cannot be written (or its bucket reached)."""
+    if not is_local(root):
+        from fitsense_luigi.s3 import check_bucket
+
+        check_bucket(root)
+        return
     probe = root
     while not probe.exists():
         if probe.parent == probe:

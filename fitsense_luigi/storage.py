@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -27,9 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from fitsense_luigi._version import __version__
 from fitsense_luigi.errors import CorruptInputError, MalformedInputError
+from fitsense_luigi.s3 import S3Path, is_s3
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+DataPath = Path | S3Path  # a location under the data root: local, or s3:// (boto3 is imported only then)
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,20 @@ ANOMALIES = _report_stage("anomalies")
 BIAS = _report_stage("bias")
 
 
-def sha256_file(path: Path) -> str:
+def data_path(value: str | os.PathLike[str] | S3Path) -> DataPath:
+    """A data-root location: ``s3://bucket/prefix`` becomes an S3Path, anything else a local Path."""
+    if isinstance(value, S3Path):
+        return value
+    if is_s3(str(value)):
+        return S3Path.from_uri(str(value))
+    return Path(value)
+
+
+def is_local(path: DataPath) -> bool:
+    return isinstance(path, Path)
+
+
+def sha256_file(path: DataPath) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -76,8 +93,15 @@ _TMP_NAME = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]+$")
 
 
 @contextlib.contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``final``; rename it into place only on success."""
+def atomic_path(final: DataPath) -> Iterator[Path]:
+    """Yield a local temporary file; it becomes ``final`` only if the block succeeds.
+
+    Locally it is a sibling renamed into place; for S3 it is uploaded as one PUT.
+    """
+    if not is_local(final):
+        with final.staged() as tmp:
+            yield tmp
+        return
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     try:
@@ -88,14 +112,30 @@ def atomic_path(final: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_bytes_atomic(final: Path, data: bytes) -> None:
+def write_bytes_atomic(final: DataPath, data: bytes) -> None:
+    if not is_local(final):
+        final.write_bytes(data)  # one PUT: the object appears whole or not at all
+        return
     with atomic_path(final) as tmp:
         tmp.write_bytes(data)
 
 
-def remove_stale_temporaries(directory: Path) -> None:
-    """Delete temporaries left by killed processes (their pid no longer runs)."""
-    if not directory.is_dir():
+@contextlib.contextmanager
+def local_copy(path: DataPath) -> Iterator[Path]:
+    """The file itself when local; a temporary download of the object when on S3."""
+    if is_local(path):
+        yield path
+    else:
+        with path.local_copy() as tmp:
+            yield tmp
+
+
+def remove_stale_temporaries(directory: DataPath) -> None:
+    """Delete temporaries left by killed processes (their pid no longer runs).
+
+    Only local roots have them: on S3 a write is staged outside the data root.
+    """
+    if not is_local(directory) or not directory.is_dir():
         return
     for entry in directory.iterdir():
         match = _TMP_NAME.match(entry.name)
@@ -150,25 +190,33 @@ def utc_now() -> str:
 class RunStore:
     """All reads and writes of one run under one data root."""
 
-    def __init__(self, data_root: Path, run_id: str) -> None:
-        self.data_root = Path(data_root)
+    def __init__(self, data_root: str | os.PathLike[str] | S3Path, run_id: str) -> None:
+        self.data_root = data_path(data_root)
         self.run_id = run_id
 
     # -- locations
-    def directory(self, stage: Stage) -> Path:
+    def directory(self, stage: Stage) -> DataPath:
         return self.data_root / stage.directory.format(run_id=self.run_id)
 
-    def reports_dir(self) -> Path:
+    def reports_dir(self) -> DataPath:
         return self.data_root / REPORTS_DIR.format(run_id=self.run_id)
 
-    def path(self, stage: Stage, name: str) -> Path:
+    def path(self, stage: Stage, name: str) -> DataPath:
         return self.directory(stage) / name
 
-    def manifest_path(self, stage: Stage) -> Path:
+    def manifest_path(self, stage: Stage) -> DataPath:
         return self.directory(stage) / stage.manifest_name
 
-    def relative(self, path: Path) -> str:
+    def relative(self, path: DataPath) -> str:
         return path.relative_to(self.data_root).as_posix()
+
+    def lock_path(self, stage: Stage) -> Path:
+        """The local file a builder of ``stage`` flocks: under the data root, or for S3 in this host's temp dir
+        (flock needs a local file; across hosts luigid is what keeps two workers off one task)."""
+        relative = f"locks/{self.run_id}/{stage.name}.lock"
+        if is_local(self.data_root):
+            return self.data_root / relative
+        return Path(tempfile.gettempdir()) / "fitsense-locks" / self.data_root.bucket / self.data_root.key / relative
 
     # -- completion
     def is_complete(self, stage: Stage) -> bool:
@@ -193,37 +241,52 @@ class RunStore:
         return StageWriter(self, stage, fingerprint, {s.name: self.manifest_digest(s) for s in inputs})
 
     # -- verified reading
-    def verified_path(self, stage: Stage, name: str, *, place: str = "stage") -> Path:
-        path = (self.reports_dir() if place == "reports" else self.directory(stage)) / name
+    def located(self, stage: Stage, name: str, *, place: str = "stage") -> DataPath:
+        return (self.reports_dir() if place == "reports" else self.directory(stage)) / name
+
+    @contextlib.contextmanager
+    def verified_local(self, stage: Stage, name: str, *, place: str = "stage") -> Iterator[Path]:
+        """A local file whose sha256 matches the stage's manifest: the file itself, or one download from S3."""
+        path = self.located(stage, name, place=place)
         entry = self.manifest(stage).get("files", {}).get(self.relative(path))
         if entry is None:
             raise CorruptInputError(f"{path}: not listed in the manifest of stage {stage.name}")
-        if not path.is_file():
-            raise CorruptInputError(
-                f"{path}: listed in the manifest of stage {stage.name} but missing; "
-                f"delete {self.manifest_path(stage)} to rebuild it"
-            )
-        if sha256_file(path) != entry["sha256"]:
-            raise CorruptInputError(
-                f"{path}: checksum does not match the manifest of stage {stage.name} (changed after it "
-                f"was written); delete {self.manifest_path(stage)} to rebuild it"
-            )
-        return path
+        with contextlib.ExitStack() as stack:
+            try:
+                local = stack.enter_context(local_copy(path))
+                digest = sha256_file(local)
+            except FileNotFoundError:
+                raise CorruptInputError(
+                    f"{path}: listed in the manifest of stage {stage.name} but missing; "
+                    f"delete {self.manifest_path(stage)} to rebuild it"
+                ) from None
+            if digest != entry["sha256"]:
+                raise CorruptInputError(
+                    f"{path}: checksum does not match the manifest of stage {stage.name} (changed after it "
+                    f"was written); delete {self.manifest_path(stage)} to rebuild it"
+                )
+            yield local
+
+    def verified_path(self, stage: Stage, name: str, *, place: str = "stage") -> DataPath:
+        with self.verified_local(stage, name, place=place):
+            return self.located(stage, name, place=place)
 
     def read_table(self, stage: Stage, name: str, columns: list[str] | None = None) -> pa.Table:
         import pyarrow.parquet as pq
 
-        return pq.read_table(self.verified_path(stage, name), columns=columns)
+        with self.verified_local(stage, name) as local:
+            return pq.read_table(local, columns=columns)
 
     def read_json(self, stage: Stage, name: str, *, place: str = "stage") -> Any:
-        path = self.verified_path(stage, name, place=place)
-        return json.loads(path.read_text(encoding="utf-8"))
+        with self.verified_local(stage, name, place=place) as local:
+            return json.loads(local.read_text(encoding="utf-8"))
 
     def read_jsonl(self, stage: Stage, name: str) -> list[dict[str, Any]]:
-        return list(iter_jsonl(self.verified_path(stage, name)))
+        with self.verified_local(stage, name) as local:
+            return list(iter_jsonl(local))
 
 
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+def iter_jsonl(path: DataPath) -> Iterator[dict[str, Any]]:
     """Rows of a JSONL file; a malformed line is reported with file and line."""
     with path.open(encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
@@ -265,30 +328,31 @@ class StageWriter:
         if exc_type is None:
             self._write_manifest()
 
-    def _target(self, name: str, place: str) -> Path:
+    def _target(self, name: str, place: str) -> DataPath:
         base = self.store.reports_dir() if place == "reports" else self.store.directory(self.stage)
         return base / name
 
-    def _record(self, path: Path, rows: int | None, digest: str | None = None) -> Path:
+    def _record(self, path: DataPath, rows: int | None, digest: str | None = None, size: int | None = None) -> DataPath:
+        """List a written file; pass digest and size when known so nothing is read back (S3: no round trip)."""
         self.files[self.store.relative(path)] = {
             "rows": rows,
-            "bytes": path.stat().st_size,
+            "bytes": path.stat().st_size if size is None else size,
             "sha256": digest or sha256_file(path),
         }
         return path
 
-    def bytes(self, name: str, data: bytes, *, rows: int | None = None, place: str = "stage") -> Path:
+    def bytes(self, name: str, data: bytes, *, rows: int | None = None, place: str = "stage") -> DataPath:
         path = self._target(name, place)
         write_bytes_atomic(path, data)
-        return self._record(path, rows, hashlib.sha256(data).hexdigest())
+        return self._record(path, rows, hashlib.sha256(data).hexdigest(), len(data))
 
-    def text(self, name: str, text: str, *, place: str = "stage") -> Path:
+    def text(self, name: str, text: str, *, place: str = "stage") -> DataPath:
         return self.bytes(name, text.encode("utf-8"), place=place)
 
-    def json(self, name: str, obj: Any, *, place: str = "stage") -> Path:
+    def json(self, name: str, obj: Any, *, place: str = "stage") -> DataPath:
         return self.text(name, dumps_document(obj), place=place)
 
-    def jsonl(self, name: str, rows: Iterable[Any], *, place: str = "stage") -> Path:
+    def jsonl(self, name: str, rows: Iterable[Any], *, place: str = "stage") -> DataPath:
         buffer = io.StringIO()
         count = 0
         for row in rows:
@@ -297,13 +361,14 @@ class StageWriter:
             count += 1
         return self.bytes(name, buffer.getvalue().encode("utf-8"), rows=count, place=place)
 
-    def parquet(self, name: str, table: pa.Table, *, place: str = "stage") -> Path:
+    def parquet(self, name: str, table: pa.Table, *, place: str = "stage") -> DataPath:
         import pyarrow.parquet as pq
 
         path = self._target(name, place)
         with atomic_path(path) as tmp:
             pq.write_table(table, tmp, compression="zstd")
-        return self._record(path, table.num_rows)
+            digest, size = sha256_file(tmp), tmp.stat().st_size
+        return self._record(path, table.num_rows, digest, size)
 
     @contextlib.contextmanager
     def parquet_stream(self, name: str, schema: pa.Schema, *, place: str = "stage") -> Iterator[Any]:
@@ -312,16 +377,18 @@ class StageWriter:
 
         path = self._target(name, place)
         rows = 0
-        with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as sink:
+        with atomic_path(path) as tmp:
+            with pq.ParquetWriter(tmp, schema, compression="zstd") as sink:
 
-            class _Sink:
-                def write(self, table: pa.Table) -> None:
-                    nonlocal rows
-                    sink.write_table(table.cast(schema) if table.schema != schema else table)
-                    rows += table.num_rows
+                class _Sink:
+                    def write(self, table: pa.Table) -> None:
+                        nonlocal rows
+                        sink.write_table(table.cast(schema) if table.schema != schema else table)
+                        rows += table.num_rows
 
-            yield _Sink()
-        self._record(path, rows)
+                yield _Sink()
+            digest, size = sha256_file(tmp), tmp.stat().st_size
+        self._record(path, rows, digest, size)
 
     def tables(self, pieces: Iterable[tuple[str, pa.Table]], schemas: dict[str, pa.Schema]) -> dict[str, int]:
         """Stream (name, table) pieces into ``<name>.parquet`` files, one row group per piece.

@@ -68,16 +68,18 @@ class PipelineTask(luigi.Task):
     def run(self) -> None:
         logs.attach_run_log(self.ctx.store.reports_dir() / "run.log")
         logs.set_level(self.ctx.config.run.log_level)
-        lock = self.ctx.store.data_root / "locks" / self.run_id / f"{self.stage.name}.lock"
-        with locks.exclusive(lock, f"{self.task_family} of run {self.run_id}"):
+        with locks.exclusive(self.ctx.store.lock_path(self.stage), f"{self.task_family} of run {self.run_id}"):
             if self.complete():
                 log.info("%s: already built by another process", self.task_family)
+                self.progress(1, 1, "done: built by another process")
                 return
             log.info("%s: building %s for run %s", self.task_family, self.stage.name, self.run_id)
+            self.progress(0, 1, f"building {self.stage.name}")
             writer = self.ctx.store.writer(self.stage, fingerprint=self.ctx.fingerprint, inputs=self.input_stages())
             with writer:
                 self.build(writer)
         log.info("%s: wrote %d files", self.task_family, len(writer.files))
+        self.progress(1, 1, f"done: wrote {len(writer.files)} files")
 
     def build(self, out: StageWriter) -> None:  # pragma: no cover - every task overrides
         raise NotImplementedError
@@ -88,7 +90,12 @@ class PipelineTask(luigi.Task):
         self.set_progress_percentage(percent)
         self.set_status_message(message or f"{done}/{total}")
 
+    def on_success(self) -> None:
+        logs.sync_run_logs()  # S3 data roots: upload this process's run log
+        return super().on_success()
+
     def on_failure(self, exception: BaseException) -> str:
+        logs.sync_run_logs()
         if isinstance(exception, FitSenseError):
             return f"{type(exception).__name__}: {exception}"
         return super().on_failure(exception)
@@ -388,7 +395,8 @@ def _read_world(store: storage.RunStore, unverified: Stage | None = None) -> dic
     for name, spec in schema.TABLES.items():
         stage = stages[spec.stage]
         if stage == unverified:
-            world[name] = pq.read_table(store.path(stage, f"{name}.parquet"))
+            with storage.local_copy(store.path(stage, f"{name}.parquet")) as local:
+                world[name] = pq.read_table(local)
         else:
             world[name] = store.read_table(stage, f"{name}.parquet")
     return world
