@@ -12,7 +12,9 @@ are imported inside ``run()`` so that a rerun with nothing to do stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import luigi
@@ -275,9 +277,10 @@ class ValidateData(PipelineTask):
 
         store = self.ctx.store
         realism = store.read_json(storage.WORKOUTS, "realism.json", place="reports")
-        report = validate.validate_run(
-            self.ctx.config, _world_files(store), _read_dataset(store), realism, as_of=self.ctx.as_of_date
-        )
+        with _world_files(store) as world:
+            report = validate.validate_run(
+                self.ctx.config, world, _read_dataset(store), realism, as_of=self.ctx.as_of_date
+            )
         out.json("validation_report.json", report)
         out.summary.update(valid=report["valid"], errors=report["num_errors"], warnings=report["num_warnings"])
 
@@ -297,7 +300,8 @@ class ComputeStats(PipelineTask):
         from fitsense_luigi.quality import stats
 
         store = self.ctx.store
-        report = stats.compute_stats(_world_files(store), _read_dataset(store), self.ctx.as_of_date)
+        with _world_files(store) as world:
+            report = stats.compute_stats(world, _read_dataset(store), self.ctx.as_of_date)
         out.json("stats_report.json", report)
         out.summary["records"] = report["splits"]["all_records"]["count"]
 
@@ -402,15 +406,23 @@ def _read_world(store: storage.RunStore, unverified: Stage | None = None) -> dic
     return world
 
 
-def _world_files(store: storage.RunStore) -> Any:
-    """The 23 tables, each file verified against its manifest once, read lazily column by column."""
+@contextlib.contextmanager
+def _world_files(store: storage.RunStore) -> Iterator[Any]:
+    """The 23 tables, each file verified against its manifest once, read lazily column by column.
+
+    On an S3 root each table is downloaded once and kept until the caller is done.
+    """
     from fitsense_luigi.quality.world import ParquetWorld
     from fitsense_luigi.synth import schema
 
     stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
-    return ParquetWorld(
-        {name: store.verified_path(stages[spec.stage], f"{name}.parquet") for name, spec in schema.TABLES.items()}
-    )
+    with contextlib.ExitStack() as stack:
+        yield ParquetWorld(
+            {
+                name: stack.enter_context(store.verified_local(stages[spec.stage], f"{name}.parquet"))
+                for name, spec in schema.TABLES.items()
+            }
+        )
 
 
 def _read_dataset(store: storage.RunStore) -> dict[str, list[dict[str, Any]]]:

@@ -11,7 +11,6 @@ of being trusted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fitsense_luigi import storage
@@ -52,9 +51,9 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def previous_successful_run(data_root: Path, run_id: str) -> tuple[Baseline | None, list[str]]:
+def previous_successful_run(data_root: storage.DataPath, run_id: str) -> tuple[Baseline | None, list[str]]:
     """(the baseline or None, notes on candidates that were passed over)."""
-    reports = Path(data_root) / "reports"
+    reports = data_root / "reports"
     candidates, notes = [], []
     for directory in sorted(reports.iterdir()) if reports.is_dir() else []:
         if directory.name == run_id or not directory.is_dir():

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_luigi
 from dataset_fakes import contraindicated_exercise, good_plan, with_plan_edit
 
 from fitsense_luigi import catalog
+from tests.conftest import run_luigi
 
 RUN_ID = "crafted-1"
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import run_luigi
 from dataset_fakes import PROVENANCE, answer, make_config, make_query
 from jsonschema import Draft202012Validator
 
@@ -17,6 +16,7 @@ from fitsense_luigi.config import load_schema
 from fitsense_luigi.dataset.build import build_dataset
 from fitsense_luigi.dataset.filters import REASONS
 from fitsense_luigi.storage import dumps_row
+from tests.conftest import run_luigi
 
 SPLIT_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "test": "test.jsonl"}
 HF_NAMES = {"train": "train", "validation": "val", "test": "test"}  # Hugging Face split -> our split

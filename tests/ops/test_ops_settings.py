@@ -62,7 +62,7 @@ def test_overrides_change_the_fingerprint_like_the_file_would(tmp_path: Path) ->
 
     via_env = load_config(PARAMS, {"FITSENSE__WORLD__USERS": "77"})
     edited = tmp_path / "params.yaml"
-    edited.write_text(PARAMS.read_text().replace("users: 1000", "users: 77"))
+    edited.write_text(PARAMS.read_text().replace("\n  users: 1000", "\n  users: 77"))
     via_file = load_config(edited, {})
     day = identity.resolve_as_of_date(None, "2026-02-17", None)
     assert identity.fingerprint(via_env.as_dict(), day) == identity.fingerprint(via_file.as_dict(), day)

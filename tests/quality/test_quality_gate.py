@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SMALL, deep_merge, default_params, run_luigi
 from quality_inputs import jsonl_bytes, read_jsonl, restamp
 
 from fitsense_luigi import storage
 from fitsense_luigi.config import load_config
 from fitsense_luigi.quality import gate
+from tests.conftest import SMALL, deep_merge, default_params, run_luigi
 
 CHARTS = (
     "split_sizes.svg",
