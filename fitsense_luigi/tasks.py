@@ -162,6 +162,7 @@ class TeacherShard(PipelineTask):
 
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.teacher import stage as teacher_stage
+        from fitsense_luigi.teacher.summary import summarise
 
         queries = self.ctx.store.read_jsonl(storage.QUERIES, "queries.jsonl")
         mine = teacher_stage.shard_queries(queries, self.shard, self.ctx.config.teacher.shards)
@@ -172,7 +173,7 @@ class TeacherShard(PipelineTask):
             progress=self.progress,
         )
         out.jsonl("responses.jsonl", rows)
-        out.summary.update(teacher_stage.summarise(rows, self.ctx.config))
+        out.summary.update(summarise(rows, self.ctx.config))
 
 
 class CallTeacher(PipelineTask):
@@ -193,6 +194,7 @@ class CallTeacher(PipelineTask):
 
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.teacher import stage as teacher_stage
+        from fitsense_luigi.teacher.summary import summarise
 
         store = self.ctx.store
         queries = store.read_jsonl(storage.QUERIES, "queries.jsonl")
@@ -202,7 +204,7 @@ class CallTeacher(PipelineTask):
         ]
         rows = teacher_stage.merge_in_query_order(queries, parts)
         out.jsonl("responses.jsonl", rows)
-        summary = teacher_stage.summarise(rows, self.ctx.config)
+        summary = summarise(rows, self.ctx.config)
         out.json("summary.json", summary)
         out.summary.update(summary)
 

@@ -31,10 +31,13 @@ keep_alive = false
 retry_delay = 0
 """
 
-SMALL = {"world": {"users": 120, "lookback_days": 28},
-         "queries": {"per_type": {"plan_creation": 12, "plan_modification": 12, "safety_adjustment": 12,
-                                  "progress_adaptation": 12}},
-         "teacher": {"shards": 2}}
+SMALL = {
+    "world": {"users": 120, "lookback_days": 28},
+    "queries": {
+        "per_type": {"plan_creation": 12, "plan_modification": 12, "safety_adjustment": 12, "progress_adaptation": 12}
+    },
+    "teacher": {"shards": 2},
+}
 
 
 def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -85,12 +88,20 @@ def luigi_env(data_root: Path, params: Path, extra: dict[str, str] | None = None
     return env
 
 
-def run_luigi(task: str, run_id: str, data_root: Path, params: Path, *extra_args: str,
-              env: dict[str, str] | None = None, timeout: float = 300) -> LuigiResult:
+def run_luigi(
+    task: str,
+    run_id: str,
+    data_root: Path,
+    params: Path,
+    *extra_args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+) -> LuigiResult:
     """The `luigi` command, from the repository root, as a user or cron would run it."""
     args = [LUIGI, "--module", "fitsense_luigi", task, "--local-scheduler", "--run-id", run_id, *extra_args]
-    proc = subprocess.run(args, cwd=REPO, env=luigi_env(data_root, params, env), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        args, cwd=REPO, env=luigi_env(data_root, params, env), capture_output=True, text=True, timeout=timeout
+    )
     return LuigiResult(proc.returncode, proc.stdout, proc.stderr)
 
 

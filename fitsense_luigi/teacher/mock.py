@@ -71,8 +71,13 @@ class MockCoach:
     name = "mock"
     cacheable = False  # free and deterministic: caching would only add state
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, seed: int = 0, flaw_rate: float = 0.0) -> None:
         self.model = model
+        self.seed = seed
+        self.flaw_rate = flaw_rate
+
+    def close(self) -> None:
+        return None
 
     def complete(self, request: TeacherRequest) -> TeacherOutcome:
         user = next((m["content"] for m in request.messages if m["role"] == "user"), "")
