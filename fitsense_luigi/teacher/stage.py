@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -142,9 +142,12 @@ def answer(
         cache_key(t.base_url, r.body(), schema_version(), q["template_version"]) if store.enabled else ""
         for r, q in zip(requests, queries, strict=True)
     ]
-    outcomes: list[TeacherOutcome | None] = [store.get(k) if store.enabled else None for k in keys]
-    cache_hit = [o is not None for o in outcomes]
-    todo = [i for i, o in enumerate(outcomes) if o is None]
+    cached = [store.get(k) if store.enabled else None for k in keys]
+    rows: list[dict[str, Any] | None] = [
+        response_row(q, provider.name, t.model, o, cache_hit=True) if o is not None else None
+        for q, o in zip(queries, cached, strict=True)
+    ]
+    todo = [i for i, o in enumerate(cached) if o is None]
     reporter = ProgressReporter(len(queries), len(queries) - len(todo), progress)
     breaker = CircuitBreaker(t.circuit_breaker.window, t.circuit_breaker.min_calls, t.circuit_breaker.failure_ratio)
     about = {"base_url": t.base_url, "model": t.model, "schema_version": schema_version()}
@@ -152,6 +155,7 @@ def answer(
     verdict: list[TeacherStageError] = []
 
     def call(i: int) -> TeacherOutcome | None:
+        """One request on a worker: send, cache at once, judge, and post-check while others wait on the network."""
         if stop.is_set():
             return None
         outcome = provider.complete(requests[i])
@@ -161,26 +165,22 @@ def answer(
         if problem:  # decided here, so that no worker picks up another request meanwhile
             verdict.append(problem)
             stop.set()
+        rows[i] = response_row(queries[i], provider.name, t.model, outcome, cache_hit=False)
         return outcome
 
     try:
         with ThreadPoolExecutor(max_workers=t.concurrency, thread_name_prefix="teacher") as pool:
-            pending: dict[Future[TeacherOutcome | None], int] = {pool.submit(call, i): i for i in todo}
+            futures = [pool.submit(call, i) for i in todo]
             try:
-                while pending:
-                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        i = pending.pop(future)
-                        outcome = future.result()
-                        if outcome is None:
-                            continue
-                        outcomes[i] = outcome
+                for future in as_completed(futures):
+                    outcome = future.result()
+                    if outcome is not None:
                         reporter.update(outcome)
                     if verdict:
                         raise verdict[0]
             except BaseException:
                 stop.set()
-                for future in pending:
+                for future in futures:
                     future.cancel()
                 raise
     finally:
@@ -195,11 +195,7 @@ def answer(
             len(queries),
             t.retries.max_attempts,
         )
-    return [
-        response_row(q, provider.name, t.model, o, cache_hit=hit)
-        for q, o, hit in zip(queries, outcomes, cache_hit, strict=True)
-        if o is not None
-    ]
+    return [row for row in rows if row is not None]
 
 
 def _hopeless(
