@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 from typing import Any
 
@@ -94,6 +95,8 @@ def split_checks(config: Config, dataset: dict[str, list[dict[str, Any]]]) -> li
     sizes = Counter({s: len(dataset[s]) for s in ("train", "val", "test")})
     for split, ratio in expected.items():
         got = sizes[split] / total if total else 0.0
-        ok = abs(got - ratio) <= config.quality.split_tolerance
+        # users, not rows, are split: with few users the share cannot be closer than 3 binomial standard errors
+        noise = 3 * math.sqrt(ratio * (1 - ratio) / len(users)) if users else 0.0
+        ok = abs(got - ratio) <= max(config.quality.split_tolerance, noise)
         out.append(check(f"{split} ratio within tolerance", ok, sizes[split], expected=ratio, observed=round(got, 4)))
     return out
