@@ -140,9 +140,14 @@ class GenerateQueries(PipelineTask):
         return GenerateWorkouts(run_id=self.run_id)
 
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi.queries import generate
+        from fitsense_luigi.queries import generate, state
+        from fitsense_luigi.synth import schema
 
-        world = _read_world(self.ctx.store)
+        stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
+        world = {
+            name: self.ctx.store.read_table(stages[schema.TABLES[name].stage], f"{name}.parquet", list(columns))
+            for name, columns in state.COLUMNS.items()
+        }
         queries = generate.build_queries(self.ctx.config, self.ctx.as_of_date, world)
         out.jsonl("queries.jsonl", queries)
         out.summary.update(generate.summarise(queries))
