@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib.util
 import json
 import re
+import sys
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.compute as pc
@@ -177,9 +180,17 @@ def test_population_marks_who_can_ask_for_safety_advice(built_run):
     assert pc.all(pc.is_valid(meds["medication_name"])).as_py()
 
 
-def test_default_scale_requests_are_at_least_95_percent_distinct(write_params, tmp_path):
-    from conftest import run_luigi
+def run_luigi(*args, **kwargs):
+    """tests/conftest.py's runner, loaded by path: ``import conftest`` depends on collection order."""
+    name = "fitsense_tests_harness"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[name])
+    return sys.modules[name].run_luigi(*args, **kwargs)
 
+
+def test_default_scale_requests_are_at_least_95_percent_distinct(write_params, tmp_path):
     params = write_params(small=False)
     data_root = tmp_path / "data"
     result = run_luigi("GenerateQueries", "2026-02-17", data_root, params)

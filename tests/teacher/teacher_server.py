@@ -1,4 +1,8 @@
-"""A real OpenAI-compatible HTTP server on 127.0.0.1, scripted per request, for the teacher tests.
+"""A real OpenAI-compatible HTTP server on 127.0.0.1, scripted per request, and the teacher tests' fixtures.
+
+(A conftest.py here would shadow tests/conftest.py for every later ``from
+conftest import ...`` in the suite, so fixtures live in this module and test
+modules import them; the shared harness is loaded by path as ``harness``.)
 
 Each request is answered by ``script(case, attempt)``, where ``case`` is the
 ``[case:NAME]`` marker found in the user message (or "") and ``attempt`` counts
@@ -16,18 +20,39 @@ held requests were therefore never seen or billed, as with a real endpoint.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import re
+import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import pytest
+
+from fitsense_luigi.config import Config, load_config
 from fitsense_luigi.teacher.mock import MockCoach
 from fitsense_luigi.teacher.types import TeacherRequest
+
+
+def _load_harness() -> ModuleType:
+    """tests/conftest.py under a name of its own (``import conftest`` depends on collection order)."""
+    name = "fitsense_tests_harness"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+harness = _load_harness()
 
 TEST_KEY = "sk-test-8d1f0c55a9e24b7e9f3c61d2a0b4e7c9"
 KEY_ENV = "FITSENSE_TEST_TEACHER_KEY"
@@ -245,3 +270,36 @@ def make_query(i: int, case: str = "", *, conditions: tuple[str, ...] = (), cons
 
 def make_queries(n: int, case: str = "") -> list[dict]:
     return [make_query(i, case) for i in range(n)]
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(name="server")
+def server_fixture() -> Iterator[Callable[..., TeacherServer]]:
+    """server(script) -> a started TeacherServer, closed after the test."""
+    started: list[TeacherServer] = []
+
+    def start(script: Script = ok) -> TeacherServer:
+        srv = TeacherServer(script).__enter__()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.close()
+
+
+@pytest.fixture(name="teacher_config")
+def teacher_config_fixture(write_params: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Config]:
+    """teacher_config(url, **teacher_overrides) -> Config for the openai_compatible provider at url."""
+    monkeypatch.setenv(KEY_ENV, TEST_KEY)
+    calls = 0
+
+    def make(url: str, **overrides: Any) -> Config:
+        nonlocal calls
+        calls += 1
+        teacher = dict(FAST_TEACHER, base_url=url, **overrides)
+        return load_config(write_params({"teacher": teacher}, name=f"params-{calls}.yaml"))
+
+    return make

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from teacher_server import KEY_ENV, TEST_KEY, Reply, make_queries, make_query
+from teacher_server import KEY_ENV, TEST_KEY, Reply, make_queries, make_query, server_fixture, teacher_config_fixture  # noqa: F401
 
 from fitsense_luigi.errors import TeacherStageError
 from fitsense_luigi.teacher import stage
@@ -289,3 +289,18 @@ def test_provider_repr_does_not_show_the_key(teacher_config, server):
     assert TEST_KEY not in repr(provider) and TEST_KEY not in str(provider.key)
     with pytest.raises(TypeError):
         pickle.dumps(provider.key)
+
+
+def test_progress_reports_done_total_rate_and_failures(server, teacher_config, tmp_path):
+    srv = server(lambda case, attempt: Reply(400, raw=b"{}") if case == "bad" else Reply())
+    calls = []
+    queries = [make_query(i, "bad" if i == 0 else "") for i in range(5)]
+    stage.answer(teacher_config(srv.url), queries, tmp_path / "cache", progress=lambda *a: calls.append(a))
+    assert calls[0][:2] == (0, 5)
+    done, total, message = calls[-1]
+    assert (done, total) == (5, 5)
+    assert message.startswith("teacher: 5/5 answered (0 from cache), ") and message.endswith("req/s, 1 failed")
+
+    calls.clear()
+    stage.answer(teacher_config(srv.url), queries, tmp_path / "cache", progress=lambda *a: calls.append(a))
+    assert calls[0][2].startswith("teacher: 4/5 answered (4 from cache)"), "the 400 was not cached"
