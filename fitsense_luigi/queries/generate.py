@@ -88,7 +88,7 @@ def _query(
         "expected_safety_constraints": constraints,
         "context_summary": context,
         "user_request": request,
-        "messages": prompts.messages(prompt_type, request, context, constraints),
+        "messages": prompts.messages(request, context, constraints, prompt_type),
         "template_version": config.queries.template_version,
     }
 

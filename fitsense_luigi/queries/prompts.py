@@ -53,17 +53,22 @@ Exercise catalogue (name (movement pattern; equipment needed)):
 {_catalogue()}"""
 
 
-def user_message(prompt_type: str, request: str, context: dict[str, Any], constraints: list[str]) -> str:
+def user_message(request: str, context: dict[str, Any], constraints: list[str], prompt_type: str | None = None) -> str:
     facts = json.dumps(context, ensure_ascii=False, sort_keys=True)
-    lines = [request, "", TASK_LINE_PREFIX + TASK_LINES[prompt_type], FACTS_PREFIX + facts]
+    lines = [request, ""]
+    if prompt_type:
+        lines.append(TASK_LINE_PREFIX + TASK_LINES[prompt_type])
+    lines.append(FACTS_PREFIX + facts)
     if constraints:
         lines.append(CONSTRAINTS_HEADER)
         lines.extend(f"- {cid}: {catalog.SAFETY_CONSTRAINTS[cid].text}" for cid in constraints)
     return "\n".join(lines)
 
 
-def messages(prompt_type: str, request: str, context: dict[str, Any], constraints: list[str]) -> list[dict[str, str]]:
+def messages(
+    request: str, context: dict[str, Any], constraints: list[str], prompt_type: str | None = None
+) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": user_message(prompt_type, request, context, constraints)},
+        {"role": "user", "content": user_message(request, context, constraints, prompt_type)},
     ]

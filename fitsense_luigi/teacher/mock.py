@@ -72,6 +72,11 @@ class MockCoach:
         return FLAWS[int.from_bytes(digest[8:12], "little") % len(FLAWS)]
 
 
+def coach(user_message: str, seed: int = 0) -> dict[str, Any]:
+    """The mock coach's plan for one user message (what ``MockCoach`` answers before any flaw)."""
+    return plan_for(user_message, seed)
+
+
 def apply_flaw(flaw: str, plan: dict[str, Any], user_message: str) -> tuple[str | None, str]:
     """(content, finish_reason) of a flawed answer."""
     text = json.dumps(plan, ensure_ascii=False)

@@ -34,7 +34,7 @@ def user_message(query):
 def ask(query, request: str) -> str:
     """The same user and facts, with another request in words."""
     ctx = query["context_summary"]
-    return prompts.user_message(query["prompt_type"], request, ctx, query["expected_safety_constraints"])
+    return prompts.user_message(request, ctx, query["expected_safety_constraints"], query["prompt_type"])
 
 
 def test_every_plan_is_valid_safe_and_addresses_every_constraint(queries):
@@ -68,7 +68,7 @@ def test_diabetes_means_at_most_three_days_never_back_to_back(queries):
     for q in queries[:12]:
         ctx = dict(q["context_summary"], conditions=["type_2_diabetes"], medications=[], days_per_week=5.0)
         constraints = catalog.constraints_for(ctx["conditions"], ctx["medications"])
-        message = prompts.user_message(q["prompt_type"], q["user_request"], ctx, constraints)
+        message = prompts.user_message(q["user_request"], ctx, constraints, q["prompt_type"])
         days = [WEEKDAYS.index(d["day"]) for d in plan_for(message, SEED)["days"]]
         assert len(days) <= 3
         assert all(b - a >= 2 for a, b in itertools.pairwise(days))
