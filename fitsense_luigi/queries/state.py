@@ -93,6 +93,11 @@ def frame(table: pa.Table) -> pd.DataFrame:
     return df[table.column_names]
 
 
+def _frame(table: pa.Table, uuid_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Former name of :func:`frame` (synth/realism.py on main imports it); every uuid column is converted."""
+    return frame(table)
+
+
 def age_band(age: int) -> str:
     for lo, hi, label in AGE_BANDS:
         if lo <= age <= hi:
