@@ -44,6 +44,7 @@ setup(
         "pyyaml>=6",
         "matplotlib>=3.8",
         "scipy>=1.11",
+        "jsonschema-rs>=0.25,<1",
     ],
     cmdclass={"build_py": BuildWithConfig},
 )

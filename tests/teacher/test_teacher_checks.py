@@ -133,3 +133,36 @@ def test_constraints_are_addressed_by_id_or_in_words():
     validation, _ = check(plan, NONE, ["avoid_valsalva", "asthma_warmup_inhaler", "protect_lower_back"])
     assert validation["constraints_addressed"] == ["avoid_valsalva", "asthma_warmup_inhaler"]
     assert validation["constraints_missing"] == ["protect_lower_back"]
+
+
+def test_fast_and_reference_validators_agree(built_run):
+    """The compiled validator decides; the reference one words the errors: they must judge alike."""
+    import random
+
+    from jsonschema import Draft202012Validator
+
+    from fitsense_luigi.config import load_schema
+    from fitsense_luigi.teacher.checks import schema_errors
+
+    reference = Draft202012Validator(load_schema("plan_response.schema.json"))
+    rows = [
+        json.loads(x)
+        for x in built_run.path("raw", "teacher_outputs", built_run.run_id, "responses.jsonl").read_text().splitlines()
+    ]
+    rng = random.Random(7)
+    mutations = [
+        lambda p: p.pop("summary"),
+        lambda p: p.update(days_per_week=0),
+        lambda p: p["days"][0]["exercises"][0].update(sets="3"),
+        lambda p: p["days"][0]["exercises"][0].update(load_kg=-1),
+        lambda p: p["days"][0].update(exercises=[]),
+        lambda p: p.update(extra=True),
+        lambda p: p["safety_notes"].append({"constraint_id": "x"}),
+        lambda p: p["days"][0]["exercises"][0].update(rest_seconds=5.5),
+    ]
+    for row in rows:
+        plan = json.loads(row["response_text"])
+        assert schema_errors(plan) == [] and reference.is_valid(plan)
+        broken = copy.deepcopy(plan)
+        rng.choice(mutations)(broken)
+        assert bool(schema_errors(broken)) == (not reference.is_valid(broken))
