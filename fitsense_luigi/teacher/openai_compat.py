@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 
@@ -66,6 +67,8 @@ class OpenAICompatible:
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
         self._headers = {"Content-Type": "application/json", "Accept": "application/json", **self.key.headers()}
+        self._proxies = requests.utils.get_environ_proxies(self.url)
+        self._verify: bool | str = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
         if not self.key.present:
             log.warning("no API key in $%s: sending requests without an Authorization header", api_key_env)
 
@@ -81,7 +84,12 @@ class OpenAICompatible:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.clear()
-            session.trust_env = False  # no ~/.netrc credentials or proxy surprises; set HTTPS_PROXY if needed
+            # Environment settings are read once (not per request, as requests does), and ~/.netrc never
+            # replaces our Authorization header: proxies from HTTPS_PROXY/NO_PROXY, CA bundle from
+            # REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE.
+            session.trust_env = False
+            session.proxies.update(self._proxies)
+            session.verify = self._verify
             self._local.session = session
             with self._sessions_lock:
                 self._sessions.append(session)

@@ -304,3 +304,19 @@ def test_progress_reports_done_total_rate_and_failures(server, teacher_config, t
     calls.clear()
     stage.answer(teacher_config(srv.url), queries, tmp_path / "cache", progress=lambda *a: calls.append(a))
     assert calls[0][2].startswith("teacher: 4/5 answered (4 from cache)"), "the 400 was not cached"
+
+
+def test_a_shard_without_queries_is_an_empty_result(server, teacher_config, tmp_path):
+    from fitsense_luigi.teacher.summary import summarise
+
+    srv = server()
+    config = teacher_config(srv.url, shards=8)
+    queries = make_queries(3)
+    assert stage.shard_queries(queries, 5, 8) == []
+    assert stage.answer(config, [], tmp_path / "cache") == []
+    summary = summarise([], config)
+    assert summary["responses"] == 0 and summary["cache_hit_rate"] == 0.0
+    assert [q["query_id"] for k in range(8) for q in stage.shard_queries(queries, k, 8)] == [
+        q["query_id"] for q in queries
+    ]
+    assert len(srv.received) == 0
