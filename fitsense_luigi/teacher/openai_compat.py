@@ -114,11 +114,10 @@ class OpenAICompatible:
                 break
             attempt += 1
             outcome, retry, server_wait = self._attempt(payload)
-            outcome.attempt_count = attempt
             self.pacer.settle(reserve, outcome.usage.get("total_tokens") if outcome.usage else None)
             if not retry or attempt >= self.max_attempts:
                 break
-            wait = backoff.full_jitter(next(waits))
+            wait = backoff.full_jitter(next(waits))  # draws from `random`: timing only, never data
             if server_wait is not None:
                 wait = max(wait, min(server_wait, self.retry_after_cap_s))
             if outcome.http_status == 429:
