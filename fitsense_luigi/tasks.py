@@ -140,15 +140,13 @@ class GenerateQueries(PipelineTask):
         return GenerateWorkouts(run_id=self.run_id)
 
     def build(self, out: StageWriter) -> None:
-        import pyarrow.parquet as pq
-
-        from fitsense_luigi.queries import generate, state
+        from fitsense_luigi.queries import generate, state, tables
         from fitsense_luigi.synth import schema
 
-        # every input table is verified against its manifest; only the columns state.py reads are loaded
+        # every input table is verified against its manifest; state.py streams only the rows and columns it needs
         stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
         paths = {n: self.ctx.store.verified_path(stages[t.stage], f"{n}.parquet") for n, t in schema.TABLES.items()}
-        world = {name: pq.read_table(paths[name], columns=list(columns)) for name, columns in state.COLUMNS.items()}
+        world = tables.ParquetTables(paths, state.COLUMNS)
         queries = generate.build_queries(self.ctx.config, self.ctx.as_of_date, world)
         out.jsonl("queries.jsonl", queries)
         out.summary.update(generate.summarise(queries))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import pyarrow as pa
 from fitsense_luigi import catalog
 from fitsense_luigi.config import PROMPT_TYPES, Config
 from fitsense_luigi.queries import phrasing, prompts, state
+from fitsense_luigi.queries.tables import Tables, as_tables
 from fitsense_luigi.rng import stage_rng
 
 QUERY_NAMESPACE = uuid.UUID("0f6f4a52-7d5e-4c4b-8f3e-3b1f3a9d2c61")
@@ -40,8 +42,9 @@ def pick_users(people: pd.DataFrame, prompt_type: str, count: int, seed: int) ->
     return pool["user_id"].to_numpy()[picks].tolist()
 
 
-def build_queries(config: Config, as_of: dt.date, world: dict[str, pa.Table]) -> list[dict[str, Any]]:
+def build_queries(config: Config, as_of: dt.date, world: Tables | Mapping[str, pa.Table]) -> list[dict[str, Any]]:
     seed = config.reproducibility.seed
+    world = as_tables(world)
     people = state.population(world, as_of)
     picks = {t: pick_users(people, t, config.queries.per_type[t], seed) for t in PROMPT_TYPES}
     askers = sorted({u for users in picks.values() for u in users})

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from fitsense_luigi import catalog, ids
+from fitsense_luigi import catalog
+from fitsense_luigi.queries.tables import Tables, as_tables, frame, id_keys, uuid_strings
 
 AGE_BANDS = ((18, 29, "18-29"), (30, 39, "30-39"), (40, 49, "40-49"), (50, 59, "50-59"), (60, 200, "60+"))
 FEMALE_STRENGTH_FACTOR = 0.62  # Cooper Institute norms: women's relative strength vs men's
@@ -60,41 +60,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-# ---------------------------------------------------------------- Arrow helpers
-
-
-def uuid_strings(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """Canonical text of a uuid column (vectorised); nulls become None."""
-    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    storage = array.storage if isinstance(array.type, pa.BaseExtensionType) else array
-    if not storage.null_count:
-        return ids.to_strings(ids.from_arrow(storage))
-    mask = storage.is_null().to_numpy(zero_copy_only=False)
-    text = ids.to_strings(ids.from_arrow(pc.fill_null(storage, pa.scalar(b"\0" * 16, storage.type))))
-    return np.where(mask, None, text)
-
-
-def _storage(column: pa.ChunkedArray) -> pa.Array:
-    array = column.combine_chunks()
-    return array.storage if isinstance(array.type, pa.BaseExtensionType) else array
-
-
-def keep_rows(table: pa.Table, column: str, values: pa.Array) -> pa.Table:
-    """Rows whose uuid ``column`` is one of ``values`` (raw 16-byte storage), filtered in Arrow."""
-    return table.filter(pc.is_in(_storage(table[column]), value_set=values))
-
-
-def frame(table: pa.Table) -> pd.DataFrame:
-    """Arrow -> pandas with every uuid column as canonical strings."""
-    uuid_columns = [f.name for f in table.schema if isinstance(f.type, pa.BaseExtensionType)]
-    df = table.drop_columns(uuid_columns).to_pandas()
-    for name in uuid_columns:
-        df[name] = uuid_strings(table[name])
-    return df[table.column_names]
-
-
 def _frame(table: pa.Table, uuid_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Former name of :func:`frame` (synth/realism.py on main imports it); every uuid column is converted."""
+    """Former name of :func:`tables.frame` (synth/realism.py on main imports it); converts every uuid column."""
     return frame(table)
 
 
@@ -108,24 +75,23 @@ def age_band(age: int) -> str:
 # ---------------------------------------------------------------- who may ask
 
 
-def population(world: dict[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
+def population(world: Tables | Mapping[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
     """Every user with the facts that decide who asks what: slice tags and safety relevance, sorted by id."""
-    profiles = frame(world["user_profiles"])
+    world = as_tables(world)
+    profiles = frame(world.read("user_profiles"))
     profiles["age"] = _age(profiles["date_of_birth"], as_of)
     goals = _primary_goals(world)
     people = profiles[["user_id", "age", "sex", "activity_level"]].merge(goals, on="user_id", how="left")
     people["goal"] = people["goal"].fillna("general_fitness")
-    conditions, medications = _conditions(world), _medications(world, as_of)
-    people = people.merge(conditions, on="user_id", how="left").merge(medications, on="user_id", how="left")
-    for name in ("conditions", "medications", "medication_details"):
-        people[name] = people[name].apply(_as_list)
-    people["condition_severity"] = people["condition_severity"].apply(lambda v: v if isinstance(v, dict) else {})
     people["age_band"] = people["age"].map(age_band)
-    people["safety_relevant"] = [
-        bool(c) or bool(catalog.constraints_for([], m))
-        for c, m in zip(people["conditions"], people["medications"], strict=True)
-    ]
+    with_condition = set(uuid_strings(world.read("user_conditions")["user_id"]))
+    medicated = _current_medications(frame(world.read("user_medications")), as_of)
+    constrained = medicated.loc[medicated["medication_name"].isin(_CONSTRAINED_MEDICATIONS), "user_id"]
+    people["safety_relevant"] = people["user_id"].isin(with_condition | set(constrained))
     return people.sort_values("user_id").reset_index(drop=True)
+
+
+_CONSTRAINED_MEDICATIONS = frozenset(m.name for m in catalog.MEDICATIONS if m.constraints)
 
 
 def _age(dob: pd.Series, as_of: dt.date) -> pd.Series:
@@ -135,17 +101,18 @@ def _age(dob: pd.Series, as_of: dt.date) -> pd.Series:
     return (today.year - born.dt.year - before_birthday.astype(int)).astype(int)
 
 
-def _primary_goals(world: dict[str, pa.Table]) -> pd.DataFrame:
-    goals = frame(world["goals"]).rename(columns={"name": "goal"})
-    chosen = frame(world["user_goals"]).merge(goals, on="goal_id").sort_values(["user_id", "priority", "goal"])
+def _primary_goals(world: Tables) -> pd.DataFrame:
+    goals = frame(world.read("goals")).rename(columns={"name": "goal"})
+    chosen = frame(world.read("user_goals")).merge(goals, on="goal_id").sort_values(["user_id", "priority", "goal"])
     first = chosen.drop_duplicates("user_id")[["user_id", "goal"]]
     second = chosen[chosen.duplicated("user_id")].drop_duplicates("user_id")[["user_id", "goal"]]
     return first.merge(second.rename(columns={"goal": "secondary_goal"}), on="user_id", how="left")
 
 
-def _conditions(world: dict[str, pa.Table]) -> pd.DataFrame:
-    names = frame(world["conditions"]).rename(columns={"name": "condition"})
-    rows = frame(world["user_conditions"]).merge(names, on="condition_id").sort_values(["user_id", "condition"])
+def _conditions(world: Tables, keys: pa.Array) -> pd.DataFrame:
+    names = frame(world.read("conditions")).rename(columns={"name": "condition"})
+    rows = frame(world.rows("user_conditions", "user_id", keys)).merge(names, on="condition_id")
+    rows = rows.sort_values(["user_id", "condition"])
     rows["severity"] = rows["severity"].fillna("")
     grouped = rows.groupby("user_id")
     out = pd.DataFrame({"conditions": grouped["condition"].agg(list), "severity": grouped["severity"].agg(list)})
@@ -154,17 +121,17 @@ def _conditions(world: dict[str, pa.Table]) -> pd.DataFrame:
     return out.drop(columns="severity").reset_index()
 
 
-def _medications(world: dict[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
-    """Medications taken on the as-of date (started, and not ended before it)."""
-    meds = frame(world["user_medications"])
+def _current_medications(meds: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
+    """Medications taken on the as-of date (started, and not ended before it), one row per user and drug."""
     day = pd.Timestamp(as_of)
     started = pd.to_datetime(meds["start_date"]).fillna(day) <= day
     ongoing = pd.to_datetime(meds["end_date"]).fillna(day) >= day
-    meds = (
-        meds[started & ongoing]
-        .sort_values(["user_id", "medication_name"])
-        .drop_duplicates(["user_id", "medication_name"])
-    )
+    current = meds[started & ongoing].sort_values(["user_id", "medication_name"])
+    return current.drop_duplicates(["user_id", "medication_name"])
+
+
+def _medications(world: Tables, keys: pa.Array, as_of: dt.date) -> pd.DataFrame:
+    meds = _current_medications(frame(world.rows("user_medications", "user_id", keys)), as_of)
     detail = meds["medication_name"] + " " + meds["dosage"].fillna("").astype(str) + " " + meds["frequency"].fillna("")
     meds = meds.assign(detail=detail.str.split().str.join(" "))
     grouped = meds.groupby("user_id")
@@ -181,15 +148,25 @@ def _as_list(value: Any) -> list:
 
 
 def user_states(
-    world: dict[str, pa.Table], as_of: dt.date, lookback_days: int, people: pd.DataFrame, user_ids: list[str]
+    world: Tables | Mapping[str, pa.Table],
+    as_of: dt.date,
+    lookback_days: int,
+    people: pd.DataFrame,
+    user_ids: list[str],
 ) -> pd.DataFrame:
     """One row of facts per user in ``user_ids`` (index: user_id)."""
+    world = as_tables(world)
     wanted = sorted(set(user_ids))
-    keys = pa.array([bytes.fromhex(u.replace("-", "")) for u in wanted], pa.binary(16))
+    keys = id_keys(wanted)
     window_start = pd.Timestamp(as_of) - pd.Timedelta(days=lookback_days - 1)
-    mine = {name: keep_rows(world[name], "user_id", keys) for name in _PER_USER if name in world}
+    mine = {name: world.rows(name, "user_id", keys) for name in _PER_USER}
 
     state = people.set_index("user_id").loc[wanted].copy()
+    state = state.join(_conditions(world, keys).set_index("user_id"))
+    state = state.join(_medications(world, keys, as_of).set_index("user_id"))
+    for name in ("conditions", "medications", "medication_details"):
+        state[name] = state[name].apply(_as_list)
+    state["condition_severity"] = state["condition_severity"].apply(lambda v: v if isinstance(v, dict) else {})
     profiles = frame(mine["user_profiles"]).set_index("user_id")
     state["height_cm"] = profiles["height_cm"].astype(float)
     state = state.join(_medical(mine))
@@ -273,21 +250,20 @@ def _targets(mine: dict[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
     return pd.DataFrame({"maintenance_kcal": kcal, "sleep_target_h": sleep})
 
 
-def _plans(world: dict[str, pa.Table], mine: dict[str, pa.Table]) -> pd.DataFrame:
+def _plans(world: Tables, mine: dict[str, pa.Table]) -> pd.DataFrame:
     """The active plan: days per week, its exercises in order, and the equipment they need."""
     plans = frame(mine["workout_plans"])
     plans = plans.sort_values(["user_id", "is_active", "created_at"]).drop_duplicates("user_id", keep="last")
-    plan_keys = pa.array([bytes.fromhex(p.replace("-", "")) for p in plans["plan_id"]], pa.binary(16))
-    items = frame(keep_rows(world["plan_exercises"], "plan_id", plan_keys))
-    exercises = frame(world["exercises"]).rename(columns={"name": "exercise"})
+    items = frame(world.rows("plan_exercises", "plan_id", id_keys(plans["plan_id"])))
+    exercises = frame(world.read("exercises")).rename(columns={"name": "exercise"})
     items = items.merge(exercises, on="exercise_id").merge(plans[["plan_id", "user_id"]], on="plan_id")
     items["plan_day"] = pd.to_numeric(items["notes"].str.extract(r"(\d+)", expand=False), errors="coerce").fillna(1)
     items = items.sort_values(["user_id", "plan_day", "position", "exercise"])
     listed = items.drop_duplicates(["user_id", "exercise"]).groupby("user_id")["exercise"].agg(list)
     day_count = items.groupby("user_id")["plan_day"].nunique()
 
-    gear = frame(world["exercise_equipment"]).merge(
-        frame(world["equipment"]).rename(columns={"name": "equipment"}), on="equipment_id"
+    gear = frame(world.read("exercise_equipment")).merge(
+        frame(world.read("equipment")).rename(columns={"name": "equipment"}), on="equipment_id"
     )
     used = items[["user_id", "exercise_id"]].merge(gear, on="exercise_id")
     equipment = used.sort_values("equipment").groupby("user_id")["equipment"].agg(lambda e: sorted(set(e)))
@@ -304,7 +280,7 @@ def _plans(world: dict[str, pa.Table], mine: dict[str, pa.Table]) -> pd.DataFram
 
 
 def _training(
-    world: dict[str, pa.Table], mine: dict[str, pa.Table], as_of: dt.date, start: pd.Timestamp, lookback: int
+    world: Tables, mine: dict[str, pa.Table], as_of: dt.date, start: pd.Timestamp, lookback: int
 ) -> pd.DataFrame:
     """Sessions, adherence, session length, effort and lifts over the look-back window."""
     workouts = frame(mine["workouts"])
@@ -327,10 +303,8 @@ def _training(
     out["days_since_last_session"] = (pd.Timestamp(as_of) - out["last_session"].dt.normalize()).dt.days
     out = out.drop(columns="last_session")
 
-    keys = pa.array([bytes.fromhex(w.replace("-", "")) for w in workouts["workout_id"]], pa.binary(16))
-    done = frame(keep_rows(world["workout_exercises"], "workout_id", keys))
-    done_keys = pa.array([bytes.fromhex(w.replace("-", "")) for w in done["workout_exercise_id"]], pa.binary(16))
-    sets = frame(keep_rows(world["workout_sets"], "workout_exercise_id", done_keys))
+    done = frame(world.rows("workout_exercises", "workout_id", id_keys(workouts["workout_id"])))
+    sets = frame(world.rows("workout_sets", "workout_exercise_id", id_keys(done["workout_exercise_id"])))
     sets = sets[~sets["is_warmup"].fillna(False).astype(bool)]
     sets = sets.merge(done, on="workout_exercise_id").merge(workouts[["workout_id", "user_id", "started"]])
     out["avg_rir"] = sets.groupby("user_id")["rir"].mean().round(1)
@@ -338,12 +312,12 @@ def _training(
     return out
 
 
-def _lifts(world: dict[str, pa.Table], sets: pd.DataFrame, start: pd.Timestamp, lookback: int) -> pd.Series:
+def _lifts(world: Tables, sets: pd.DataFrame, start: pd.Timestamp, lookback: int) -> pd.Series:
     """Top three lifts by estimated 1RM (Epley), with the change from the first to the second half of the window."""
     loaded = sets[sets["weight"].notna()].copy()
     if loaded.empty:
         return pd.Series(dtype=object)
-    exercises = frame(world["exercises"]).rename(columns={"name": "exercise"})
+    exercises = frame(world.read("exercises")).rename(columns={"name": "exercise"})
     loaded = loaded.merge(exercises, on="exercise_id")
     reps_to_failure = loaded["reps"].astype(float) + loaded["rir"].fillna(0).clip(0, 5).astype(float)
     loaded["e1rm"] = loaded["weight"].astype(float) * (1 + reps_to_failure / 30)

@@ -19,6 +19,7 @@ import pytest
 from fitsense_luigi import catalog, storage
 from fitsense_luigi.config import PROMPT_TYPES, load_config
 from fitsense_luigi.queries import generate, prompts, state
+from fitsense_luigi.queries import tables as query_tables
 from fitsense_luigi.storage import RunStore, iter_jsonl
 from fitsense_luigi.synth import schema
 
@@ -53,7 +54,9 @@ def queries(built_run):
 
 @pytest.fixture(scope="module")
 def tables(built_run):
-    return {name: state.frame(table) for name, table in read_world(built_run.data_root, built_run.run_id).items()}
+    return {
+        name: query_tables.frame(table) for name, table in read_world(built_run.data_root, built_run.run_id).items()
+    }
 
 
 def test_every_row_has_the_contract_keys_and_counts_follow_the_config(queries, built_run):
@@ -174,7 +177,7 @@ def test_population_marks_who_can_ask_for_safety_advice(built_run):
     people = state.population(world, AS_OF)
     assert people["user_id"].is_monotonic_increasing and people["user_id"].is_unique
     assert len(people) == world["user_profiles"].num_rows
-    with_condition = set(state.uuid_strings(world["user_conditions"]["user_id"]))
+    with_condition = set(query_tables.uuid_strings(world["user_conditions"]["user_id"]))
     assert set(people.loc[people["safety_relevant"], "user_id"]) >= with_condition
     meds = world["user_medications"]
     assert pc.all(pc.is_valid(meds["medication_name"])).as_py()
@@ -201,3 +204,16 @@ def test_default_scale_requests_are_at_least_95_percent_distinct(write_params, t
     assert share >= 0.95
     manifest = json.loads((data_root / "raw" / "synthetic_queries" / "2026-02-17" / "manifest.json").read_text())
     assert manifest["summary"]["distinct_request_share"] == round(share, 4)
+
+
+def test_streaming_from_parquet_gives_the_same_queries_as_tables_in_memory(built_run):
+    store = RunStore(built_run.data_root, built_run.run_id)
+    stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
+    paths = {n: store.verified_path(stages[t.stage], f"{n}.parquet") for n, t in schema.TABLES.items()}
+    streamed = query_tables.ParquetTables(paths, state.COLUMNS)
+    config = load_config(built_run.params)
+    in_memory = generate.build_queries(config, AS_OF, read_world(built_run.data_root, built_run.run_id))
+    assert generate.build_queries(config, AS_OF, streamed) == in_memory
+    one = query_tables.id_keys([in_memory[0]["user_id"]])
+    assert streamed.rows("workouts", "user_id", one).num_rows >= in_memory[0]["context_summary"]["sessions_last_window"]
+    assert streamed.rows("workouts", "user_id", query_tables.id_keys([])).num_rows == 0
