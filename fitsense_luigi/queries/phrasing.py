@@ -160,14 +160,15 @@ def lift_name(name: str) -> str:
 def about_me(c: Composer) -> str:
     ctx = c.ctx
     who = "woman" if ctx["sex"] == "female" else "man"
-    return c.pick(
-        (
-            f"I'm a {ctx['age']}-year-old {who}",
-            f"I'm {ctx['age']}, {ctx['height_cm']:.0f} cm and {kg(ctx['weight_kg'] or 0, 1)}",
-            f"{ctx['age']}-year-old {who} here, about {kg(ctx['weight_kg'] or 0, 1)}",
-            f"I'm {ctx['age']} and weigh around {kg(ctx['weight_kg'] or 0, 1)}",
-        )
-    )
+    options = [f"I'm a {ctx['age']}-year-old {who}", f"I'm {ctx['age']} and {ctx['height_cm']:.0f} cm tall"]
+    if ctx.get("weight_kg"):
+        weight = kg(ctx["weight_kg"], 1)
+        options += [
+            f"I'm {ctx['age']}, {ctx['height_cm']:.0f} cm and {weight}",
+            f"{ctx['age']}-year-old {who} here, about {weight}",
+            f"I'm {ctx['age']} and weigh around {weight}",
+        ]
+    return c.pick(options)
 
 
 def experience(c: Composer) -> str:
@@ -427,8 +428,10 @@ def progress_adaptation(c: Composer) -> list[str]:
             clauses.append(c.pick((f"I'm down {kg(-change)} in {weeks} weeks", f"I've lost {kg(-change)} so far")))
         elif change >= 0.5:
             clauses.append(c.pick((f"I'm up {kg(change)} in {weeks} weeks", f"I've gained {kg(change)}")))
+        elif ctx.get("weight_kg"):
+            clauses.append(f"my weight hasn't really moved from {kg(ctx['weight_kg'])}")
         else:
-            clauses.append(f"my weight hasn't really moved from {kg(ctx['weight_kg'] or 0)}")
+            clauses.append("my weight hasn't really moved")
     sleep = ctx.get("avg_sleep_h")
     if sleep is not None:
         if sleep < 6.5:
