@@ -222,9 +222,8 @@ class Coach:
         adherence = self.facts.get("adherence_rate")
         if (self.asked.missing_sessions or (adherence is not None and adherence < 0.7)) and days > 2:
             days -= 1
-            self.changes.append(
-                f"one day fewer, since you completed about {round(100 * (adherence or 0))}% of sessions"
-            )
+            why = "you keep missing sessions" if adherence is None else f"you completed about {adherence:.0%} of them"
+            self.changes.append(f"one day fewer, since {why}")
         if "nonconsecutive_resistance_days" in self.asked.constraints and days > 3:
             days = 3
         return int(np.clip(days, 2, 5))
@@ -244,6 +243,8 @@ class Coach:
         for word, more in INJURY_AVOIDS.items():
             if word in injury:
                 tags |= more
+                if self.asked.flare_up and f"nothing that aggravates your {word}" not in self.changes:
+                    self.changes.append(f"nothing that aggravates your {word}")
         return frozenset(tags)
 
     def exercises_per_day(self) -> int:
