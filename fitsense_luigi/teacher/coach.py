@@ -222,7 +222,11 @@ class Coach:
         adherence = self.facts.get("adherence_rate")
         if (self.asked.missing_sessions or (adherence is not None and adherence < 0.7)) and days > 2:
             days -= 1
-            why = "you keep missing sessions" if adherence is None else f"you completed about {adherence:.0%} of them"
+            why = (
+                "you keep missing sessions"
+                if adherence is None
+                else f"you completed about {adherence:.0%} of your sessions"
+            )
             self.changes.append(f"one day fewer, since {why}")
         if "nonconsecutive_resistance_days" in self.asked.constraints and days > 3:
             days = 3
