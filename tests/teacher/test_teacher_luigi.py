@@ -107,9 +107,9 @@ def test_bad_key_fails_the_run_with_one_clear_line(server, write_params, tmp_pat
     assert not cache_entries(data_root)
 
 
-def test_mock_teacher_output_is_byte_identical_across_fresh_runs(built_run, tmp_path):
+def test_mock_teacher_output_is_byte_identical_across_fresh_runs_and_worker_counts(built_run, tmp_path):
     data_root = tmp_path / "data"
-    result = run_luigi("CallTeacher", built_run.run_id, data_root, built_run.params)
+    result = run_luigi("CallTeacher", built_run.run_id, data_root, built_run.params, "--workers", "2")
     assert result.returncode == 0, result.output[-3000:]
     for name in ("responses.jsonl", "summary.json"):
         mine = data_root / "raw" / "teacher_outputs" / built_run.run_id / name
