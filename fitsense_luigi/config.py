@@ -89,12 +89,32 @@ class Timeouts:
 @dataclass(frozen=True)
 class Retries:
     max_attempts: int
+    initial_wait_s: float
     max_wait_s: float
+    retry_after_cap_s: float
+
+
+@dataclass(frozen=True)
+class CircuitBreakerSection:
+    window: int
+    min_calls: int
+    failure_ratio: float
+
+
+@dataclass(frozen=True)
+class Prices:
+    prompt_per_1k_tokens: float
+    completion_per_1k_tokens: float
 
 
 @dataclass(frozen=True)
 class CacheSection:
     enabled: bool
+
+
+@dataclass(frozen=True)
+class MockSection:
+    flaw_rate: float
 
 
 @dataclass(frozen=True)
@@ -109,9 +129,14 @@ class TeacherSection:
     max_tokens: int
     shards: int
     concurrency: int
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
     timeouts: Timeouts
     retries: Retries
+    circuit_breaker: CircuitBreakerSection
+    prices: Prices
     cache: CacheSection
+    mock: MockSection
 
 
 @dataclass(frozen=True)
@@ -354,6 +379,12 @@ def _check_cross_fields(data: Mapping[str, Any], source: str) -> None:
     teacher = data["teacher"]
     if teacher["provider"] == "openai_compatible" and not teacher["base_url"]:
         raise ConfigError(f"{source}: teacher.base_url: required when teacher.provider is openai_compatible")
+    breaker = teacher["circuit_breaker"]
+    if breaker["min_calls"] > breaker["window"]:
+        raise ConfigError(
+            f"{source}: teacher.circuit_breaker.min_calls ({breaker['min_calls']}) must not exceed "
+            f"window ({breaker['window']})"
+        )
     if sum(data["queries"]["per_type"].values()) == 0:
         raise ConfigError(f"{source}: queries.per_type: at least one query is needed")
 
@@ -388,7 +419,7 @@ def _build(cls: type, data: Mapping[str, Any]) -> Any:
             value = types.MappingProxyType(dict(value))
         elif isinstance(value, list):
             value = tuple(value)
-        elif hint is float and isinstance(value, int):
+        elif hint in (float, float | None) and isinstance(value, int):
             value = float(value)
         kwargs[field.name] = value
     return cls(**kwargs)

@@ -158,10 +158,12 @@ class GenerateQueries(PipelineTask):
         return GenerateWorkouts(run_id=self.run_id)
 
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi.queries import generate
+        from fitsense_luigi.queries import generate, state, tables
 
-        world = _read_world(self.ctx.store)
-        queries = generate.build_queries(self.ctx.config, self.ctx.as_of_date, world)
+        # every input table is verified against its manifest; state.py streams only the rows and columns it needs
+        with _world_paths(self.ctx.store) as paths:
+            world = tables.ParquetTables(paths, state.COLUMNS)
+            queries = generate.build_queries(self.ctx.config, self.ctx.as_of_date, world)
         out.jsonl("queries.jsonl", queries)
         out.summary.update(generate.summarise(queries))
 
@@ -180,6 +182,7 @@ class TeacherShard(PipelineTask):
 
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.teacher import stage as teacher_stage
+        from fitsense_luigi.teacher.summary import summarise
 
         queries = self.ctx.store.read_jsonl(storage.QUERIES, "queries.jsonl")
         mine = teacher_stage.shard_queries(queries, self.shard, self.ctx.config.teacher.shards)
@@ -190,7 +193,7 @@ class TeacherShard(PipelineTask):
             progress=self.progress,
         )
         out.jsonl("responses.jsonl", rows)
-        out.summary.update(teacher_stage.summarise(rows, self.ctx.config))
+        out.summary.update(summarise(rows, self.ctx.config))
 
 
 class CallTeacher(PipelineTask):
@@ -211,6 +214,7 @@ class CallTeacher(PipelineTask):
 
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.teacher import stage as teacher_stage
+        from fitsense_luigi.teacher.summary import summarise
 
         store = self.ctx.store
         queries = store.read_jsonl(storage.QUERIES, "queries.jsonl")
@@ -220,7 +224,7 @@ class CallTeacher(PipelineTask):
         ]
         rows = teacher_stage.merge_in_query_order(queries, parts)
         out.jsonl("responses.jsonl", rows)
-        summary = teacher_stage.summarise(rows, self.ctx.config)
+        summary = summarise(rows, self.ctx.config)
         out.json("summary.json", summary)
         out.summary.update(summary)
 
@@ -407,22 +411,28 @@ def _read_world(store: storage.RunStore, unverified: Stage | None = None) -> dic
 
 
 @contextlib.contextmanager
-def _world_files(store: storage.RunStore) -> Iterator[Any]:
-    """The 23 tables, each file verified against its manifest once, read lazily column by column.
+def _world_paths(store: storage.RunStore) -> Iterator[dict[str, Any]]:
+    """Local paths of the 23 tables, each verified against its manifest once.
 
     On an S3 root each table is downloaded once and kept until the caller is done.
     """
-    from fitsense_luigi.quality.world import ParquetWorld
     from fitsense_luigi.synth import schema
 
     stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
     with contextlib.ExitStack() as stack:
-        yield ParquetWorld(
-            {
-                name: stack.enter_context(store.verified_local(stages[spec.stage], f"{name}.parquet"))
-                for name, spec in schema.TABLES.items()
-            }
-        )
+        yield {
+            name: stack.enter_context(store.verified_local(stages[spec.stage], f"{name}.parquet"))
+            for name, spec in schema.TABLES.items()
+        }
+
+
+@contextlib.contextmanager
+def _world_files(store: storage.RunStore) -> Iterator[Any]:
+    """The 23 tables, verified, read lazily column by column."""
+    from fitsense_luigi.quality.world import ParquetWorld
+
+    with _world_paths(store) as paths:
+        yield ParquetWorld(paths)
 
 
 def _read_dataset(store: storage.RunStore) -> dict[str, list[dict[str, Any]]]:

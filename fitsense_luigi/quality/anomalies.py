@@ -22,6 +22,7 @@ import numpy as np
 from fitsense_luigi.config import Config
 from fitsense_luigi.quality.baseline import Baseline
 from fitsense_luigi.quality.drift import feature_drift, schema_drift
+from fitsense_luigi.quality.splits import allowed_deviation
 from fitsense_luigi.quality.tablecheck import EXAMPLES
 
 Rows = list[dict[str, Any]]
@@ -178,24 +179,27 @@ def odd_lengths(config: Config, records: Rows) -> list[dict[str, Any]]:
 
 
 def split_imbalance(config: Config, dataset: dict[str, Rows]) -> list[dict[str, Any]]:
+    """Like the validation ratio check: the tolerance widens to 3 standard errors when users are few."""
     total = sum(len(dataset[s]) for s in SPLITS)
+    users = len({r["user_id"] for s in SPLITS for r in dataset[s]})
     out = []
     for split, expected in config.dataset.split.as_dict().items():
         size = len(dataset[split])
         observed = size / total if total else 0.0
+        allowed = allowed_deviation(expected, users, config.quality.split_tolerance)
         if size == 0 and expected > 0:
             severity = "critical" if expected * total >= MIN_EXPECTED_IN_SPLIT else "warning"
             out.append(
                 alert("empty_split", severity, 1, f"{split} is empty (expected {expected:.0%} of {total})", split=split)
             )
-        elif abs(observed - expected) > config.quality.split_tolerance:
+        elif abs(observed - expected) > allowed:
             out.append(
                 alert(
                     "split_imbalance",
                     "warning",
                     size,
                     f"{split} holds {observed:.1%} of records, configured {expected:.0%} "
-                    f"(tolerance {config.quality.split_tolerance:.0%})",
+                    f"(tolerance {allowed:.1%} for {users} users)",
                     split=split,
                     expected=expected,
                     observed=round(observed, 4),

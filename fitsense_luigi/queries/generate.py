@@ -1,8 +1,11 @@
-"""User state -> natural-language requests of the four prompt types.
+"""Who asks what, and the query rows GenerateQueries writes.
 
-Which users ask what is drawn from the run seed; the wording is composed from
-several independent phrase banks and the user's own numbers, so requests vary
-the way real ones do instead of repeating one sentence per type.
+Per prompt type, ``queries.per_type`` users are drawn (without replacement
+while the pool allows) from everyone, or, for ``safety_adjustment``, from the
+users whose conditions or medications carry a safety constraint. Each query
+speaks from that user's state (:mod:`.state`) in words composed by
+:mod:`.phrasing`, and carries the exact messages the teacher receives.
+Every draw comes from ``stage_rng(seed, "queries:<type>...")``.
 """
 
 from __future__ import annotations
@@ -10,148 +13,107 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from fitsense_luigi import catalog
 from fitsense_luigi.config import PROMPT_TYPES, Config
-from fitsense_luigi.queries import prompts
-from fitsense_luigi.queries.state import context_summary, user_states
+from fitsense_luigi.queries import phrasing, prompts, state
+from fitsense_luigi.queries.tables import Tables, as_tables
 from fitsense_luigi.rng import stage_rng
 
 QUERY_NAMESPACE = uuid.UUID("0f6f4a52-7d5e-4c4b-8f3e-3b1f3a9d2c61")
 
-_OPENERS = ("Hi coach,", "Hey,", "Quick question:", "Hello!", "", "Coach,", "Okay so", "Hi there.")
-_GOAL_WORDS = {
-    "weight_loss": ("lose some fat", "drop a few kilos", "get leaner", "lose weight without losing muscle"),
-    "muscle_gain": ("build muscle", "put on size", "add lean mass", "get bigger arms and chest"),
-    "strength": ("get stronger", "lift heavier", "push my main lifts up", "build real strength"),
-    "endurance": (
-        "build stamina",
-        "improve my endurance",
-        "last longer in workouts",
-        "get fitter for hiking",
-    ),
-    "general_fitness": ("get fitter overall", "feel healthier", "move better", "build a regular habit"),
-}
-_TEMPLATES = {
-    "plan_creation": (
-        "{opener} I want to {goal_words}. Can you build me a {days}-day weekly plan?",
-        "{opener} I'm {age} and I'd like to {goal_words}. I can train {days} days a week - what should I do?",
-        "{opener} Please design a program for me to {goal_words}, {days} sessions a week, {minutes} minutes each.",
-        "{opener} New to structured training. Goal: {goal_words}. Make me a plan for {days} days a week?",
-    ),
-    "plan_modification": (
-        "{opener} My current plan feels {feel}. Can you adjust it so I can keep trying to {goal_words}?",
-        "{opener} I only have {minutes} minutes per session now. Can you rework my {days}-day plan?",
-        "{opener} I keep skipping {day_name} sessions. Could you change my plan around that?",
-        "{opener} I'd like to swap some exercises - my {lift} has stalled. Modify my plan please.",
-    ),
-    "safety_adjustment": (
-        "{opener} I have {condition_words}. Is my training safe, and what should change?",
-        "{opener} My doctor mentioned {condition_words}. How should I adapt my workouts?",
-        "{opener} I'm on {medication_words}. Does that change how hard I should train?",
-        "{opener} With {condition_words}, which exercises should I avoid and what can I do instead?",
-    ),
-    "progress_adaptation": (
-        "{opener} I've done {sessions} sessions in the last {weeks} weeks and my weight changed by {weight_change} kg. "
-        "What next?",
-        "{opener} My {lift} estimated max is {lift_value} kg now. How should I progress from here?",
-        "{opener} I'm sleeping about {sleep} hours and feel {feel}. Should I adapt my plan?",
-        "{opener} I hit about {adherence}% of my planned workouts. Adjust my plan to what I actually do?",
-    ),
-}
-_FEEL = ("too easy", "too hard", "boring", "too long", "exhausting", "repetitive")
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "weekend")
-_CONDITION_WORDS = {
-    "hypertension": "high blood pressure",
-    "type_2_diabetes": "type 2 diabetes",
-    "asthma": "asthma",
-    "knee_osteoarthritis": "knee pain",
-    "lower_back_pain": "lower back pain",
-}
+
+def pick_users(people: pd.DataFrame, prompt_type: str, count: int, seed: int) -> list[str]:
+    """``count`` user ids for one prompt type, in the order their scenarios are numbered."""
+    pool = people
+    if prompt_type == "safety_adjustment":
+        relevant = people[people["safety_relevant"]]
+        pool = relevant if len(relevant) else people
+    if count == 0 or pool.empty:
+        return []
+    rng = stage_rng(seed, f"queries:{prompt_type}:users")
+    picks = rng.choice(len(pool), size=count, replace=count > len(pool))
+    return pool["user_id"].to_numpy()[picks].tolist()
 
 
-def build_queries(config: Config, as_of: dt.date, world: dict[str, pa.Table]) -> list[dict[str, Any]]:
-    states = user_states(world, as_of)
+def build_queries(config: Config, as_of: dt.date, world: Tables | Mapping[str, pa.Table]) -> list[dict[str, Any]]:
     seed = config.reproducibility.seed
-    out: list[dict[str, Any]] = []
-    for t, prompt_type in enumerate(PROMPT_TYPES):
-        count = config.queries.per_type[prompt_type]
-        if count == 0:
-            continue
-        rng = stage_rng(seed, f"queries:{prompt_type}")
-        pool = states
-        if prompt_type == "safety_adjustment":
-            with_condition = states[states["conditions"].map(len) > 0]
-            pool = with_condition if len(with_condition) else states
-        picks = rng.choice(len(pool), size=count, replace=count > len(pool))
-        for k, i in enumerate(picks):
-            row = pool.iloc[int(i)]
-            out.append(_query(config, row, prompt_type, t, k, rng))
+    world = as_tables(world)
+    people = state.population(world, as_of)
+    picks = {t: pick_users(people, t, config.queries.per_type[t], seed) for t in PROMPT_TYPES}
+    askers = sorted({u for users in picks.values() for u in users})
+    if not askers:
+        return []
+    states = state.user_states(world, as_of, config.world.lookback_days, people, askers)
+    contexts = {
+        user_id: state.context_summary(row, config.world.lookback_days)
+        for user_id, row in zip(states.index, states.to_dict("records"), strict=True)
+    }
+    slices = people.set_index("user_id")
+    out = []
+    for prompt_type in PROMPT_TYPES:
+        for k, user_id in enumerate(picks[prompt_type]):
+            rng = stage_rng(seed, f"queries:{prompt_type}:text", k)
+            out.append(_query(config, prompt_type, k, user_id, contexts[user_id], slices.loc[user_id], rng))
     return out
 
 
-def _query(config: Config, row: Any, prompt_type: str, t: int, k: int, rng: np.random.Generator) -> dict[str, Any]:
-    context = context_summary(row, config.world.lookback_days)
+def _query(
+    config: Config,
+    prompt_type: str,
+    k: int,
+    user_id: str,
+    context: dict[str, Any],
+    person: pd.Series,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
     constraints = catalog.constraints_for(context["conditions"], context["medications"])
-    request = _request(prompt_type, context, rng)
+    request = phrasing.request_text(prompt_type, context, rng)
     scenario_id = f"{prompt_type}-{k:05d}"
-    query_id = str(uuid.uuid5(QUERY_NAMESPACE, f"{config.reproducibility.seed}:{scenario_id}:{row.user_id}"))
     return {
-        "query_id": query_id,
-        "user_id": row.user_id,
+        "query_id": str(uuid.uuid5(QUERY_NAMESPACE, f"{config.reproducibility.seed}:{scenario_id}:{user_id}")),
+        "user_id": user_id,
         "scenario_id": scenario_id,
         "prompt_type": prompt_type,
         "slice_tags": {
-            "age_band": row.age_band,
-            "sex": row.sex,
-            "goal_type": row.goal,
-            "activity_level": row.activity_level,
+            "age_band": person["age_band"],
+            "sex": person["sex"],
+            "goal_type": person["goal"],
+            "activity_level": person["activity_level"],
             "condition_flag": "with_condition" if context["conditions"] else "no_condition",
         },
         "expected_safety_constraints": constraints,
         "context_summary": context,
         "user_request": request,
-        "messages": prompts.messages(request, context, constraints),
+        "messages": prompts.messages(request, context, constraints, prompt_type),
         "template_version": config.queries.template_version,
     }
 
 
-def _request(prompt_type: str, ctx: dict[str, Any], rng: np.random.Generator) -> str:
-    lifts = ctx["top_lifts"] or [{"exercise": "squat", "estimated_1rm_kg": 0}]
-    lift = lifts[int(rng.integers(len(lifts)))]
-    conditions = ctx["conditions"] or ["no known conditions"]
-    values = {
-        "opener": _OPENERS[int(rng.integers(len(_OPENERS)))],
-        "goal_words": rng.choice(_GOAL_WORDS.get(ctx["goal"], _GOAL_WORDS["general_fitness"])),
-        "days": int(ctx["days_per_week"] or 3),
-        "age": ctx["age"],
-        "minutes": int(rng.choice([30, 40, 45, 60, 75])),
-        "feel": rng.choice(_FEEL),
-        "day_name": rng.choice(_DAY_NAMES),
-        "lift": lift["exercise"].lower(),
-        "lift_value": lift["estimated_1rm_kg"],
-        "condition_words": " and ".join(_CONDITION_WORDS.get(c, c) for c in conditions),
-        "medication_words": " and ".join(ctx["medications"]) or "no medication",
-        "sessions": ctx["sessions_last_window"],
-        "weeks": ctx["window_days"] // 7,
-        "weight_change": ctx["weight_change_kg"],
-        "sleep": ctx["avg_sleep_h"],
-        "adherence": round(100 * (ctx["adherence_rate"] or 0)),
-    }
-    templates = _TEMPLATES[prompt_type]
-    text = templates[int(rng.integers(len(templates)))].format(**values)
-    return " ".join(text.split())
-
-
 def summarise(queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Counts and variety figures for the manifest (and the lead's eye)."""
     requests = [q["user_request"] for q in queries]
+    by_type: dict[str, list[str]] = {}
+    for q in queries:
+        by_type.setdefault(q["prompt_type"], []).append(q["user_request"])
+    lengths = np.array([len(r) for r in requests] or [0])
     return {
         "queries": len(queries),
         "per_type": dict(Counter(q["prompt_type"] for q in queries)),
-        "distinct_request_share": round(len(set(requests)) / len(requests), 4) if requests else 0.0,
+        "distinct_request_share": _share(requests),
+        "distinct_request_share_per_type": {t: _share(texts) for t, texts in by_type.items()},
+        "distinct_users": len({q["user_id"] for q in queries}),
+        "request_chars": {"min": int(lengths.min()), "median": float(np.median(lengths)), "max": int(lengths.max())},
         "with_safety_constraints": sum(1 for q in queries if q["expected_safety_constraints"]),
+        "constraints": dict(sorted(Counter(c for q in queries for c in q["expected_safety_constraints"]).items())),
     }
+
+
+def _share(texts: list[str]) -> float:
+    return round(len(set(texts)) / len(texts), 4) if texts else 0.0

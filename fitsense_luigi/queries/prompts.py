@@ -1,6 +1,12 @@
 """What the teacher is told: the system prompt and the user-message layout.
 
-The template version is part of every query (and of the teacher cache key), so
+The system prompt states the answer format (the plan_response schema in
+words, for endpoints without ``response_format``), the rules a plan must
+follow and the exercise catalogue with the equipment each exercise needs. The
+user message is the user's request, one line naming what is asked for, the
+user's facts as JSON and the safety constraints to address by id.
+
+The template version is part of every query and of the teacher cache key:
 changing the wording here must come with a new ``queries.template_version``.
 """
 
@@ -11,27 +17,58 @@ from typing import Any
 
 from fitsense_luigi import catalog
 
-SYSTEM_PROMPT = (
-    "You are FitSense, a certified strength and conditioning coach. Answer with one JSON object that "
-    "matches the plan_response schema: summary, days_per_week, days (each with focus and exercises: name, "
-    "sets, reps, rir, rest_seconds, load_kg, notes), progression, safety_notes (one entry per listed safety "
-    "constraint, citing its constraint id) and a short explanation addressed to the user. Choose exercises "
-    "from this catalogue only: " + ", ".join(e.name for e in catalog.EXERCISES) + ". Never prescribe an "
-    "exercise that the user's conditions rule out, and respect every safety constraint."
-)
+TASK_LINES = {
+    "plan_creation": "a new weekly training plan",
+    "plan_modification": "changes to my current plan",
+    "safety_adjustment": "a safe version of my training, given my health",
+    "progress_adaptation": "the next training block, based on my progress",
+}
+TASK_LINE_PREFIX = "What I need: "
+FACTS_PREFIX = "My profile and recent history: "
+CONSTRAINTS_HEADER = "Safety constraints to address:"
 
 
-def user_message(request: str, context: dict[str, Any], constraints: list[str]) -> str:
+def _catalogue() -> str:
+    lines = []
+    for exercise in catalog.EXERCISES:
+        gear = ", ".join(exercise.equipment) or "no equipment"
+        lines.append(f"- {exercise.name} ({exercise.pattern}; {gear})")
+    return "\n".join(lines)
+
+
+SYSTEM_PROMPT = f"""You are FitSense, a certified strength and conditioning coach inside a fitness app.
+Answer with exactly one JSON object, no prose around it, with these fields:
+- summary: one sentence describing the plan.
+- days_per_week: integer 1-7, equal to the number of entries in days.
+- days: one entry per training day: day (weekday name), focus, exercises (1-12), each with name (from the \
+catalogue below, spelled exactly), sets (1-10), reps (1-50), rir (reps in reserve, 0-6), rest_seconds (10-600), \
+load_kg (number, or null for body weight or when unknown) and notes.
+- progression: how and when to increase load or volume.
+- safety_notes: one entry per listed safety constraint: constraint_id (as given) and note (how the plan respects it).
+- explanation: a short, friendly explanation addressed to the user (at most 120 words).
+Rules: use only exercises the user's equipment allows; never prescribe an exercise that the user's conditions or \
+medications rule out; prescribe effort by RPE/RIR, never by heart-rate zones, for anyone on a beta-blocker; base \
+loads on the user's recent lifts; respect every listed safety constraint.
+Exercise catalogue (name (movement pattern; equipment needed)):
+{_catalogue()}"""
+
+
+def user_message(request: str, context: dict[str, Any], constraints: list[str], prompt_type: str | None = None) -> str:
     facts = json.dumps(context, ensure_ascii=False, sort_keys=True)
-    lines = [request, "", f"My profile and recent history: {facts}"]
+    lines = [request, ""]
+    if prompt_type:
+        lines.append(TASK_LINE_PREFIX + TASK_LINES[prompt_type])
+    lines.append(FACTS_PREFIX + facts)
     if constraints:
-        lines.append("Safety constraints to address:")
+        lines.append(CONSTRAINTS_HEADER)
         lines.extend(f"- {cid}: {catalog.SAFETY_CONSTRAINTS[cid].text}" for cid in constraints)
     return "\n".join(lines)
 
 
-def messages(request: str, context: dict[str, Any], constraints: list[str]) -> list[dict[str, str]]:
+def messages(
+    request: str, context: dict[str, Any], constraints: list[str], prompt_type: str | None = None
+) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": user_message(request, context, constraints)},
+        {"role": "user", "content": user_message(request, context, constraints, prompt_type)},
     ]

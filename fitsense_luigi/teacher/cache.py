@@ -1,45 +1,112 @@
 """Content-addressed store of teacher outcomes: never pay twice for a request.
 
-The key hashes everything that can change an answer (base URL, the full
-request body with model, messages, generation parameters and response schema,
-and the schema version). Each entry is written atomically as soon as its
-response arrives, so a crash loses at most the requests in flight.
+The key hashes everything that can change an answer: the base URL, the full
+request body (model, messages, every generation parameter, the response
+format with its schema), the response schema version and the prompt-template
+version. Entries live under ``<data_root>/cache/teacher/<k[:2]>/<k>.json``
+and are shared by every run and shard under that data root, so a new run id
+with the same requests costs nothing.
+
+Each entry is written by the worker that received the answer, before it takes
+the next request: to a temporary file that is fsync'ed and then renamed into
+place, so a reader sees a complete entry or none, and a kill loses at most the
+requests in flight. The directory itself is not fsync'ed after each rename
+(that tripled the cost of a write here): after a power cut the last few
+seconds of entries may be missing, and those requests are sent again; an entry
+is never half written. Only answers the endpoint actually produced are stored
+(``FINAL_STATUSES``); time-outs and HTTP errors are retried next time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
-from fitsense_luigi.storage import write_bytes_atomic
-from fitsense_luigi.teacher.types import TeacherOutcome
+from fitsense_luigi.storage import DataPath, data_path, is_local
+from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
+
+log = logging.getLogger("fitsense.teacher.cache")
+ENTRY_FORMAT = 1
 
 
-def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str) -> str:
-    payload = {"base_url": base_url or "", "body": body, "schema_version": schema_version}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str, template_version: str) -> str:
+    payload = {
+        "base_url": (base_url or "").rstrip("/"),
+        "body": body,
+        "schema_version": schema_version,
+        "template_version": template_version,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class ResponseCache:
-    def __init__(self, root: Path, enabled: bool = True) -> None:
-        self.root = root
+    def __init__(self, root: DataPath, enabled: bool = True) -> None:
+        self.root = data_path(root)
         self.enabled = enabled
+        self.hits = 0
+        self.writes = 0
+        self._lock = threading.Lock()
+        self._directories: set[Path] = set()
 
-    def _path(self, key: str) -> Path:
+    def path(self, key: str) -> DataPath:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> TeacherOutcome | None:
         if not self.enabled:
             return None
+        path = self.path(key)
         try:
-            data = json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            entry = json.loads(path.read_bytes())
+            outcome = TeacherOutcome.from_dict(entry["outcome"])
+        except FileNotFoundError:
             return None
-        return TeacherOutcome.from_dict(data)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring unreadable cache entry %s (%s); the request will be sent again", path, exc)
+            return None
+        if outcome.status not in FINAL_STATUSES:
+            return None
+        with self._lock:
+            self.hits += 1
+        return outcome
 
-    def put(self, key: str, outcome: TeacherOutcome) -> None:
-        if not self.enabled:
+    def put(self, key: str, outcome: TeacherOutcome, about: dict[str, Any] | None = None) -> bool:
+        """Store a final outcome durably; False when it is not cacheable (or the cache is off)."""
+        if not self.enabled or outcome.status not in FINAL_STATUSES:
+            return False
+        entry = {"format": ENTRY_FORMAT, "about": about or {}, "outcome": outcome.to_dict()}
+        data = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        self._write(self.path(key), data)
+        with self._lock:
+            self.writes += 1
+        return True
+
+    def _write(self, final: DataPath, data: bytes) -> None:
+        """fsync'ed temporary file renamed into place; its name marks it as this process's (see storage).
+
+        On an S3 data root one PUT makes the object appear whole or not at all.
+        """
+        if not is_local(final):
+            final.write_bytes(data)
             return
-        write_bytes_atomic(self._path(key), json.dumps(outcome.to_dict(), ensure_ascii=False).encode("utf-8"))
+        directory = final.parent
+        if directory not in self._directories:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._directories.add(directory)
+        tmp = directory / f".{final.name}.tmp-{os.getpid()}-{threading.get_ident():x}"
+        try:
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise

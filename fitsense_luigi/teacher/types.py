@@ -6,10 +6,15 @@ pipeline path (cache, checks, records) is the same for both.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# The outcome taxonomy, in the order summaries list it.
 STATUSES = ("ok", "length", "content_filter", "invalid", "http_error", "timeout")
+# Answers the endpoint produced (and billed): worth caching. The others may succeed later.
+FINAL_STATUSES = frozenset({"ok", "length", "content_filter", "invalid"})
+TRANSIENT_STATUSES = frozenset({"http_error", "timeout"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ class TeacherRequest:
             body["response_format"] = self.response_format
         return body
 
+    def prompt_chars(self) -> int:
+        return sum(len(m["content"]) for m in self.messages)
+
 
 @dataclass
 class TeacherOutcome:
@@ -47,22 +55,16 @@ class TeacherOutcome:
     usage: dict[str, int] = field(default_factory=dict)
     attempt_count: int = 1
     latency_ms: int = 0
+    http_status: int | None = None  # of the answering attempt; None without an HTTP answer
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "status": self.status,
-            "finish_reason": self.finish_reason,
-            "content": self.content,
-            "raw_response": self.raw_response,
-            "error": self.error,
-            "usage": self.usage,
-            "attempt_count": self.attempt_count,
-            "latency_ms": self.latency_ms,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TeacherOutcome:
-        return cls(**data)
+        """Tolerant of entries written by older versions (missing or extra keys)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class Provider(Protocol):
@@ -70,3 +72,5 @@ class Provider(Protocol):
     cacheable: bool
 
     def complete(self, request: TeacherRequest) -> TeacherOutcome: ...
+
+    def close(self) -> None: ...

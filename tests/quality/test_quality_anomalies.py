@@ -136,10 +136,11 @@ def test_short_and_long_responses(inp, clean_stats):
 
 
 def test_split_imbalance_and_empty_split(inp, clean_stats):
-    inp.dataset["train"] += inp.dataset["val"]
-    inp.dataset["val"] = []
+    for split in ("val", "test"):  # all in train: 100% vs 80%, beyond even a small run's widened tolerance
+        inp.dataset["train"] += inp.dataset[split]
+        inp.dataset[split] = []
     found = names(detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats))
-    assert found["empty_split"]["split"] == "val"
+    assert found["empty_split"]["split"] in ("val", "test")
     assert found["split_imbalance"]["split"] == "train" and found["split_imbalance"]["severity"] == "warning"
 
 
