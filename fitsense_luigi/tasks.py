@@ -127,10 +127,14 @@ class GenerateWorkouts(PipelineTask):
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.synth import realism, schema, workouts
 
-        pieces = workouts.generate(self.ctx.config, self.ctx.as_of_date, progress=self.progress)
+        config, as_of = self.ctx.config, self.ctx.as_of_date
+        people = {
+            name: self.ctx.store.read_table(storage.PROFILES, f"{name}.parquet") for name in realism.PROFILE_TABLES
+        }
+        observer = realism.Observer(people, as_of, config.world.lookback_days)  # watches the tables as they stream
+        pieces = observer.watch(workouts.generate(config, as_of, progress=self.progress))
         out.summary["rows"] = out.tables(pieces, {n: s.schema for n, s in schema.TABLES.items()})
-        world = _read_world(self.ctx.store, unverified=storage.WORKOUTS)
-        report = realism.measure(world, self.ctx.as_of_date)
+        report = realism.report(observer)
         out.json("realism.json", report, place="reports")
         out.summary["realism_passed"] = report["passed"]
 

@@ -18,6 +18,7 @@ import numpy as np
 from fitsense_luigi.synth import columns as col
 from fitsense_luigi.synth import exercises as ex
 from fitsense_luigi.synth import plan_names, strength
+from fitsense_luigi.synth import published as pub
 from fitsense_luigi.synth.population import EQUIPMENT_NAMES, EXPERIENCE, GOAL_NAMES, SETTINGS, People
 
 DAY_TEMPLATES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -62,6 +63,8 @@ _REST = {  # seconds between sets on compound lifts
     "general_fitness": (75, 75, 90),
 }
 REPS = np.array([_REPS[g] for g in GOAL_NAMES])
+REP_LOW = np.array([[lo for lo, _ in pub.REP_RANGES[g]] for g in GOAL_NAMES])
+REP_HIGH = np.array([[hi for _, hi in pub.REP_RANGES[g]] for g in GOAL_NAMES])
 REST = np.array([_REST[g] for g in GOAL_NAMES])
 RIR = np.array([3, 2, 1])
 HOLD_SECONDS = np.array([30, 45, 60])
@@ -254,7 +257,7 @@ def _prescribe(
     sets = np.where(conditioning & timed, 5 + rng.integers(0, 4, m), np.where(conditioning, 3, sets))
 
     reps = REPS[goal, level] + rng.choice([-2, 0, 2], m, p=[0.2, 0.6, 0.2])
-    reps = np.where(compound, reps, reps + 2)
+    reps = np.where(compound, np.clip(reps, REP_LOW[goal, level], REP_HIGH[goal, level]), reps + 2)
     reps = np.where(hypertension, np.maximum(reps, 8), reps)  # AHA: no near-maximal low-rep efforts
     rir = np.where(compound, RIR[level], np.maximum(RIR[level] - 1, 1)).astype(np.float64)
     rir = np.where(hypertension, np.maximum(rir, 2), rir)

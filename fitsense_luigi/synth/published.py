@@ -188,3 +188,16 @@ BENCH_TO_BODY_WEIGHT_20S = {  # Cooper Institute, age 20-29, "fair" band
     "female": Figure(0.64, "Cooper Institute: bench press / body weight, women 20-29, 'fair' 0.59-0.69"),
 }
 BENCH_FAIR_HALF_WIDTH = {"male": 0.07, "female": 0.05}
+# Target reps on compound lifts by goal and experience (novice, intermediate, advanced), ACSM 2009:
+# novices 8-12 RM; strength periodised 1-12 RM for the experienced; hypertrophy 6-12; endurance 10-25;
+# general fitness and fat loss follow the general adult guidance (8-12, up to 15 for the deconditioned).
+REP_RANGES = {
+    "strength": ((8, 12), (1, 12), (1, 12)),
+    "muscle_gain": ((8, 12), (6, 12), (6, 12)),
+    "endurance": ((10, 25), (10, 25), (10, 25)),
+    "weight_loss": ((8, 15), (8, 15), (8, 15)),
+    "general_fitness": ((8, 15), (8, 15), (8, 15)),
+}
+REP_RANGES_SOURCE = "ACSM 2009 position stand: rep ranges by goal and training status"
+SESSION_MINUTES = Figure(60.0, "a typical resistance session lasts 45-75 minutes", "assumption")
+ADHERENCE_FADE = Figure(0.9, "sessions in the last 4 weeks vs the first 4: adherence fades over time", "assumption")
