@@ -1,0 +1,110 @@
+"""realism.json: written by GenerateWorkouts, passes at the default scale, and fails when the world is wrong."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+import synth_world
+
+from fitsense_luigi.storage import WORKOUTS
+from fitsense_luigi.synth import health, realism
+from fitsense_luigi.synth import published as pub
+
+KEYS = {"name", "observed", "expected", "tolerance", "passed", "source"}
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    run = synth_world.default_world()
+    return json.loads((run.reports / "realism.json").read_text())
+
+
+def test_report_is_listed_in_the_workouts_manifest():
+    run = synth_world.default_world()
+    manifest = json.loads(run.store.manifest_path(WORKOUTS).read_text())
+    assert f"reports/{run.run_id}/realism.json" in manifest["files"]
+    assert manifest["summary"]["realism_passed"] is True
+
+
+def test_realism_passes_at_default_scale(report):
+    failed = [c for c in report["checks"] if not c["passed"]]
+    assert report["passed"] is True, failed
+    assert report["users"] == 1000 and report["lookback_days"] == 84
+
+
+def test_every_marginal_the_issue_names_is_reported(report):
+    names = [c["name"] for c in report["checks"]]
+    assert len(names) == len(set(names)) >= 60
+    for needle in (
+        "hypertension prevalence, age 18-39",
+        "hypertension prevalence in women",
+        "type_2_diabetes prevalence, age 60+",
+        "asthma prevalence in men",
+        "BMI 50th percentile",
+        "obesity (BMI >= 30), age 40-59",
+        "share of users averaging < 7 h sleep",
+        "adherence",
+        "weekly weight change of weight-loss users",
+        "food allergy",
+        "penicillin",
+        "bench press",
+    ):
+        assert any(needle in n for n in names), needle
+    for c in report["checks"]:
+        assert set(c) >= KEYS and c["basis"] in {"published", "derived", "assumption"}
+        assert c["source"] and c["tolerance"] >= 0
+
+
+def test_judged_checks_are_really_inside_their_tolerance(report):
+    for c in report["checks"]:
+        if c["observed"] is not None:
+            assert c["passed"] == (abs(c["observed"] - c["expected"]) <= c["tolerance"] + 1e-9), c
+
+
+def test_measure_in_memory_matches_the_streamed_report(report):
+    again = realism.measure(synth_world.default_tables(), synth_world.AS_OF, 84)
+    assert json.loads(json.dumps(again)) == report
+
+
+def _without_condition(world: dict[str, pa.Table], condition: str) -> dict[str, pa.Table]:
+    conditions = world["conditions"]
+    target = conditions.filter(pc.equal(conditions["name"], condition))["condition_id"][0]
+    keep = pc.invert(pc.equal(world["user_conditions"]["condition_id"].cast(pa.binary(16)), target.cast(pa.binary(16))))
+    return {**world, "user_conditions": world["user_conditions"].filter(keep)}
+
+
+def test_a_world_without_hypertension_fails_the_hypertension_checks():
+    broken = _without_condition(synth_world.default_tables(), "hypertension")
+    report = realism.measure(broken, synth_world.AS_OF, 84)
+    failed = {c["name"] for c in report["checks"] if not c["passed"]}
+    assert report["passed"] is False
+    assert "hypertension prevalence, age 40-59" in failed
+    assert "beta-blocker users without hypertension (count)" in failed
+
+
+def test_longer_sleep_fails_the_sleep_checks_and_too_few_logs_are_not_judged():
+    world = synth_world.default_tables()
+    sleep = world["sleep_duration_logs"]
+    hours = pc.multiply(sleep["sleep_duration_hours"].cast(pa.float64()), 1.3).cast(pa.decimal128(4, 2))
+    longer = {**world, "sleep_duration_logs": sleep.set_column(3, "sleep_duration_hours", hours)}
+    failed = {c["name"] for c in realism.measure(longer, synth_world.AS_OF, 84)["checks"] if not c["passed"]}
+    assert {"mean logged sleep (h)", "share of users averaging < 7 h sleep"} <= failed
+
+    weekdays_only = {**world, "sleep_duration_logs": sleep.filter(pc.less(pc.day_of_week(sleep["log_date"]), 5))}
+    report = realism.measure(weekdays_only, synth_world.AS_OF, 84)
+    shift = next(c for c in report["checks"] if c["name"].startswith("weekend minus weekday sleep"))
+    assert shift["observed"] is None and shift["passed"] and "not judged" in shift["note"]
+
+
+def test_health_model_reproduces_the_published_band_rates():
+    expected = np.array(
+        [[[f.by_band[b] * f.sex_ratio[s] for s in (0, 1)] for b in range(3)] for f in pub.CONDITIONS.values()]
+    )
+    per_year = np.array([f.per_year for f in pub.CONDITIONS.values()])
+    per_bmi = np.array([f.per_bmi for f in pub.CONDITIONS.values()])
+    assert np.allclose(health._expected_rate(health.INTERCEPTS, per_year, per_bmi), expected, atol=1e-6)
+    assert health.rate_among_obese(pub.CONDITIONS, "type_2_diabetes") == pytest.approx(0.24, abs=0.002)
