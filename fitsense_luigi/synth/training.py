@@ -35,6 +35,13 @@ from fitsense_luigi.synth.population import People
 
 MAX_SETS = 8
 _PROGRESS_STEP = np.array([0.05, 0.035, 0.025])  # relative load increase after a beaten session, by experience
+# Working loads from which a lifter bothers with warm-up sets (lighter work is its own warm-up).
+WARM_UP_FROM_KG = np.array(
+    [
+        {"barbell": 40.0, "machine": 30.0, "cable": 20.0, "dumbbell": 12.0, "kettlebell": 16.0}.get(k, np.inf)
+        for k in ex.LOAD_KIND
+    ]
+)
 
 
 @dataclass
@@ -103,8 +110,10 @@ class Performed:
 
 def perform(rng: np.random.Generator, people: People, plan: Plan, sessions: Sessions) -> Performed:
     session, plan_row, position, short = _expand(rng, plan, sessions)
-    load, reps, rir = _progress(rng, people, plan, sessions, session, plan_row)
-    sets = _sets(rng, people, plan, session, plan_row, position, sessions, load, reps, rir)
+    planned = plan.sets[plan_row]
+    sets_done = planned - ((planned >= 3) & (rng.random(plan_row.size) < 0.04))  # 4% stop a set early
+    load, reps, rir = _progress(rng, people, plan, sessions, session, plan_row, sets_done)
+    sets = _sets(rng, people, plan, session, plan_row, position, sessions, load, reps, rir, sets_done)
     completed, duration = _timeline(rng, people, plan, sessions, session, plan_row, sets)
     return Performed(session, plan_row, position, short, *sets, completed, duration)
 
@@ -140,6 +149,7 @@ def _progress(
     sessions: Sessions,
     session: np.ndarray,
     plan_row: np.ndarray,
+    sets_done: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Working load per row and (rows, sets) reps and felt RIR, with double progression of the load."""
     m = plan_row.size
@@ -156,7 +166,6 @@ def _progress(
     fatigue = np.where(plan.rest <= 90, 1.0, 0.6)
     step = _PROGRESS_STEP[level]
     ceiling = np.where(ex.LOAD_KIND[e] == "dumbbell", people.dumbbell_max_kg[plan.user], np.inf)
-    working = np.arange(width)[None, :] < plan.sets[:, None]
     bias = rng.normal(0, 0.5, len(people))[plan.user]
 
     state = plan.load.copy()
@@ -187,9 +196,9 @@ def _progress(
         rir[idx] = np.where(no_rir[pe][:, None], np.nan, felt)
         load[idx] = now
 
-        sets_done = working[pe]
-        beaten = loaded[pe] & np.all(~sets_done | (done >= goal + 1), axis=1)
-        mean_done = (done * sets_done).sum(axis=1) / sets_done.sum(axis=1)
+        working = set_index < sets_done[idx][:, None]
+        beaten = loaded[pe] & np.all(~working | (done >= goal + 1), axis=1)
+        mean_done = (done * working).sum(axis=1) / working.sum(axis=1)
         struggles[pe] = np.where(loaded[pe] & (mean_done <= target[pe] - 3), struggles[pe] + 1, 0)
         deload = struggles[pe] >= 2
         heavier = np.maximum(
@@ -213,19 +222,18 @@ def _sets(
     load: np.ndarray,
     reps: np.ndarray,
     rir: np.ndarray,
+    sets: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
     """Flat sets: warm-ups (ramping to ~70% of the working load) before the working sets."""
-    m = plan_row.size
     e = plan.exercise[plan_row]
     user = sessions.user[session]
     asthma = people.has("asthma")[user]
-    heavy = ex.LOADED[e] & ex.COMPOUND[e] & (load >= 1.5 * ex.MINIMUM[e])
+    heavy = ex.LOADED[e] & ex.COMPOUND[e] & (load >= WARM_UP_FROM_KG[e])
     warmups = np.where(heavy & (position == 1), np.where(people.experience[user] >= 1, 2, 1), 0)
     warmups = np.where(heavy & (position == 2), 1, warmups)
     warmups = np.where(asthma & (position == 1), np.maximum(warmups + heavy, 1), warmups)
-    sets = plan.sets[plan_row] - ((plan.sets[plan_row] >= 3) & (rng.random(m) < 0.04))
     total = warmups + sets
-    set_row = np.repeat(np.arange(m), total)
+    set_row = np.repeat(np.arange(plan_row.size), total)
     j = np.arange(set_row.size) - np.repeat(np.cumsum(total) - total, total)
     w = warmups[set_row]
     warm = j < w
@@ -238,7 +246,8 @@ def _sets(
     ramp = np.nonzero(warm)[0]  # warm-ups: ~40-70% of the working load, fewer reps as the load rises
     fraction = 0.7 - 0.15 * (w[ramp] - 1 - j[ramp])
     base = load[set_row[ramp]]
-    weight[ramp] = strength.round_load(base * fraction, e[set_row[ramp]])
+    lighter = strength.round_load(base * fraction, e[set_row[ramp]])
+    weight[ramp] = np.where(lighter < base, lighter, np.nan)  # no lighter plate or bell: warm up unloaded
     bodyweight_reps = np.maximum(plan.reps[plan_row][set_row[ramp]] // 2, 3)
     done[ramp] = np.where(np.isnan(base), bodyweight_reps, np.round(np.clip(12 * (1 - fraction), 3, 10)))
     felt[ramp] = np.nan

@@ -86,3 +86,28 @@ def default_tables() -> dict[str, pa.Table]:
 def small_world() -> WorldRun:
     """150 users over 28 days: quick enough to build twice (determinism) and to load into SQLite."""
     return make_world_run(_scratch(), SMALL_WORLD)
+
+
+def frame(table: pa.Table):
+    """pandas DataFrame with uuid columns as canonical strings."""
+    from fitsense_luigi import ids
+
+    uuid_columns = [f.name for f in table.schema if isinstance(f.type, pa.BaseExtensionType)]
+    df = table.drop_columns(uuid_columns).to_pandas()
+    for name in uuid_columns:
+        column = table[name].combine_chunks()
+        if column.null_count:
+            import pyarrow.compute as pc
+
+            filled = pc.fill_null(column.storage, pa.scalar(b"\0" * 16, pa.binary(16)))
+            text = ids.to_strings(ids.from_arrow(filled)).astype(object)
+            text[column.is_null().to_numpy(zero_copy_only=False)] = None
+        else:
+            text = ids.to_strings(ids.from_arrow(column))
+        df[name] = text
+    return df
+
+
+@cache
+def frames() -> dict[str, Any]:
+    return {name: frame(table) for name, table in default_tables().items()}
