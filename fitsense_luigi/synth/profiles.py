@@ -15,8 +15,8 @@ import pyarrow as pa
 from fitsense_luigi import catalog, ids
 from fitsense_luigi.config import Config
 from fitsense_luigi.rng import stage_rng
+from fitsense_luigi.synth import blockwise, medical, names
 from fitsense_luigi.synth import columns as col
-from fitsense_luigi.synth import medical, names
 from fitsense_luigi.synth.health import MEDICATION_NAMES, SEVERITIES
 from fitsense_luigi.synth.population import (
     ACTIVITY_FACTORS,
@@ -26,8 +26,6 @@ from fitsense_luigi.synth.population import (
     GOAL_NAMES,
     SEXES,
     People,
-    blocks,
-    draw_people,
 )
 from fitsense_luigi.synth.schema import conform
 
@@ -73,13 +71,7 @@ def reference_tables() -> Iterator[tuple[str, pa.Table]]:
 def generate(config: Config, as_of: dt.date, progress: Progress | None = None) -> Iterator[tuple[str, pa.Table]]:
     for name, table in reference_tables():
         yield name, conform(name, table)
-    seed, users = config.reproducibility.seed, config.world.users
-    for start, stop in blocks(users):
-        people = draw_people(seed, start, stop, as_of)
-        for name, table in people_tables(seed, people, as_of, config.world.lookback_days):
-            yield name, conform(name, table)
-        if progress:
-            progress(stop, users, f"profiles: {stop}/{users} users")
+    yield from blockwise.generate(config, as_of, people_tables, "profiles", progress)
 
 
 def signup_times(people: People, window_start: np.datetime64, rng: np.random.Generator) -> np.ndarray:

@@ -17,10 +17,10 @@ import pyarrow as pa
 from fitsense_luigi import ids
 from fitsense_luigi.config import Config
 from fitsense_luigi.rng import stage_rng
+from fitsense_luigi.synth import blockwise, daily, plans, training
 from fitsense_luigi.synth import columns as col
-from fitsense_luigi.synth import daily, plans, training
 from fitsense_luigi.synth import exercises as ex
-from fitsense_luigi.synth.population import People, blocks, draw_people
+from fitsense_luigi.synth.population import People
 from fitsense_luigi.synth.schema import conform
 
 Progress = Callable[[int, int, str], None]
@@ -42,13 +42,7 @@ def reference_tables() -> Iterator[tuple[str, pa.Table]]:
 def generate(config: Config, as_of: dt.date, progress: Progress | None = None) -> Iterator[tuple[str, pa.Table]]:
     for name, table in reference_tables():
         yield name, conform(name, table)
-    seed, users, lookback = config.reproducibility.seed, config.world.users, config.world.lookback_days
-    for start, stop in blocks(users):
-        people = draw_people(seed, start, stop, as_of)
-        for name, table in block_tables(seed, people, as_of, lookback):
-            yield name, conform(name, table)
-        if progress:
-            progress(stop, users, f"workouts: {stop}/{users} users")
+    yield from blockwise.generate(config, as_of, block_tables, "workouts", progress)
 
 
 def block_tables(seed: int, people: People, as_of: dt.date, lookback: int) -> Iterator[tuple[str, pa.Table]]:
