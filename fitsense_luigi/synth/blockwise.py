@@ -54,8 +54,9 @@ def keep_first_users(pieces: Iterable[tuple[str, pa.Table]], users: pa.Array) ->
     for name, table in pieces:
         spec = TABLES[name]
         parents = [(column, parent) for column, parent, _ in spec.foreign_keys if parent in kept]
-        if parents:
-            column, parent = ("user_id", "users") if "user_id" in table.column_names else parents[0]
+        if "user_id" in table.column_names:
+            parents = [("user_id", "users")]
+        for column, parent in parents[:1]:
             table = table.filter(pc.is_in(_storage(table[column]), value_set=kept[parent]))
         if spec.primary_key and len(spec.primary_key) == 1:
             kept[name] = _storage(table[spec.primary_key[0]])

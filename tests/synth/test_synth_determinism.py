@@ -61,6 +61,8 @@ def _generate(users: int, module, as_of=dt.date(2026, 2, 17)) -> dict[str, pa.Ta
 
 def test_more_users_never_change_the_first_ones():
     small, large = _generate(1200, profiles), _generate(2100, profiles)
+    assert small["users"].num_rows == small["user_profiles"].num_rows == 1200
+    assert large["calorie_targets"].num_rows == 2100
     for name in ("users", "user_profiles", "user_conditions", "user_medications"):
         head = large[name].slice(0, small[name].num_rows)
         assert small[name].equals(head), name
@@ -83,5 +85,8 @@ def test_people_are_the_same_in_both_stages_and_on_the_next_day():
 
 def test_workouts_of_a_block_do_not_depend_on_other_blocks():
     small, large = _generate(1000, workouts), _generate(1500, workouts)
+    assert large["workout_plans"].num_rows == 1500
+    kept = set(large["users" if "users" in large else "workout_plans"]["user_id"].combine_chunks().storage.to_pylist())
+    assert set(large["weight_logs"]["user_id"].combine_chunks().storage.to_pylist()) <= kept
     for name in ("workout_plans", "plan_sets", "workouts", "workout_sets", "sleep_duration_logs"):
         assert small[name].equals(large[name].slice(0, small[name].num_rows)), name
