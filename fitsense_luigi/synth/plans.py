@@ -254,7 +254,7 @@ def _prescribe(
 
     sets = np.where(compound, np.array([2, 3, 3])[level] + rng.integers(0, 2, m), 2 + rng.integers(0, 2, m))
     sets = np.where(compound & (GOAL_NAMES[goal] == "strength"), np.minimum(sets + 1, 5), sets)
-    sets = np.where(conditioning & timed, 5 + rng.integers(0, 4, m), np.where(conditioning, 3, sets))
+    sets = np.where(conditioning & timed, 4 + rng.integers(0, 3, m), np.where(conditioning, 3, sets))
 
     reps = REPS[goal, level] + rng.choice([-2, 0, 2], m, p=[0.2, 0.6, 0.2])
     reps = np.where(compound, np.clip(reps, REP_LOW[goal, level], REP_HIGH[goal, level]), reps + 2)
@@ -300,6 +300,26 @@ def _names(people: People, days: np.ndarray) -> np.ndarray:
     )
 
 
+_CUES = (
+    "exhale on effort, no breath-holding",  # hypertension, compound lifts (AHA 2007)
+    "warm up gradually, reliever inhaler at hand",  # asthma, first exercise of the day
+    "judge effort by RPE, not heart rate",  # beta-blocker, conditioning
+    "neutral spine",  # lower back pain, hinges
+)
+_DAY_LABELS = [name for d in range(MAX_DAYS + 1) for name in SPLIT_DAYS.get(d, ())]
+_DAY_OFFSETS = np.cumsum([0] + [len(SPLIT_DAYS.get(d, ())) for d in range(MAX_DAYS + 1)])
+# Every possible note, built once: (day label, weekday, cue combination) -> text; rows just index it.
+_NOTE_TABLE = np.array(
+    [
+        "; ".join([f"{WEEKDAY_NAMES[weekday]} - {label}", *(c for bit, c in enumerate(_CUES) if cues >> bit & 1)])
+        for label in _DAY_LABELS
+        for weekday in range(7)
+        for cues in range(2 ** len(_CUES))
+    ],
+    dtype=col.TEXT,
+)
+
+
 def _notes(
     people: People,
     user: np.ndarray,
@@ -309,23 +329,13 @@ def _notes(
     day_of_weekday: np.ndarray,
     days: np.ndarray,
 ) -> np.ndarray:
-    """ "Mon - Upper A" plus the safety cue a coach would print beside the exercise."""
+    """ "Mon - Upper A" plus the safety cues a coach would print beside the exercise."""
     weekday = np.argmax(day_of_weekday[user] == day[:, None], axis=1)
-    labels = np.array([name for d in range(MAX_DAYS + 1) for name in SPLIT_DAYS.get(d, ())], dtype=col.TEXT)
-    offsets = np.cumsum([0] + [len(SPLIT_DAYS.get(d, ())) for d in range(MAX_DAYS + 1)])
-    label = labels[offsets[days[user]] + day]
-    cue = col.join(
-        [
-            np.where(
-                people.has("hypertension")[user] & ex.COMPOUND[exercise], "exhale on effort, no breath-holding", ""
-            ),
-            np.where(people.has("asthma")[user] & (slot == 0), "warm up gradually, reliever inhaler at hand", ""),
-            np.where(
-                people.takes("metoprolol succinate")[user] & ex.CONDITIONING[exercise],
-                "judge effort by RPE, not heart rate",
-                "",
-            ),
-            np.where(people.has("lower_back_pain")[user] & (ex.PATTERN[exercise] == "hinge"), "neutral spine", ""),
-        ]
+    label = _DAY_OFFSETS[days[user]] + day
+    cues = (
+        (people.has("hypertension")[user] & ex.COMPOUND[exercise]).astype(np.int64)
+        | (people.has("asthma")[user] & (slot == 0)) << 1
+        | (people.takes("metoprolol succinate")[user] & ex.CONDITIONING[exercise]) << 2
+        | (people.has("lower_back_pain")[user] & (ex.PATTERN[exercise] == "hinge")) << 3
     )
-    return col.join([col.concat(WEEKDAY_NAMES[weekday].astype(col.TEXT), " - ", label), cue])
+    return _NOTE_TABLE[(label * 7 + weekday) * 2 ** len(_CUES) + cues]

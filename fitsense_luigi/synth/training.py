@@ -142,6 +142,15 @@ def _occurrence(plan_row: np.ndarray) -> np.ndarray:
     return out
 
 
+def _reps_done(rtf: np.ndarray, goal: np.ndarray, reserve: np.ndarray, noise: np.ndarray, timed: np.ndarray):
+    """Reps (or seconds) done per set: stop with about ``reserve`` left, up to two extra when it feels light,
+    grind towards failure when the target is out of reach; timed work is held in 5 s steps."""
+    aimed = rtf - reserve + noise
+    done = np.where(aimed >= goal, np.minimum(np.floor(aimed), goal + 2), np.minimum(goal, np.floor(rtf)))
+    held = np.floor(np.minimum(goal + 10, rtf * 0.85) / 5) * 5
+    return np.where(timed, np.maximum(held, 5), np.maximum(done, 1))
+
+
 def _progress(
     rng: np.random.Generator,
     people: People,
@@ -151,55 +160,49 @@ def _progress(
     plan_row: np.ndarray,
     sets_done: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Working load per row and (rows, sets) reps and felt RIR, with double progression of the load."""
+    """Working load per row and (rows, sets) reps and felt RIR, with double progression of the load.
+
+    Only loaded exercises carry state from one session to the next (the load), so only they go
+    through the loop over occurrences; reps and RIR of every row are then computed in one pass.
+    """
     m = plan_row.size
     width = int(min(MAX_SETS, plan.sets.max(initial=1)))
-    occurrence = _occurrence(plan_row)
-    # per plan exercise, once: everything the loop needs
     e = plan.exercise
     level = people.experience[plan.user]
-    gain = strength.GAIN_PER_SESSION[level]
     loaded, timed = ex.LOADED[e], ex.TIMED[e]
-    no_rir = timed | ex.CONDITIONING[e]
     target = plan.reps.astype(np.float64)
     reserve = np.nan_to_num(plan.rir, nan=2.0)
-    fatigue = np.where(plan.rest <= 90, 1.0, 0.6)
     step = _PROGRESS_STEP[level]
     ceiling = np.where(ex.LOAD_KIND[e] == "dumbbell", people.dumbbell_max_kg[plan.user], np.inf)
     bias = rng.normal(0, 0.5, len(people))[plan.user]
+    noise = rng.standard_normal((m, width), dtype=np.float32) * np.float32(0.7) + np.float32(0.3)
+    misjudge = rng.standard_normal((m, width), dtype=np.float32) * np.float32(0.8)
+    set_index = np.arange(width)[None, :]
+
+    occurrence = _occurrence(plan_row)
+    grow = (1 + strength.GAIN_PER_SESSION[level][plan_row] * occurrence) * sessions.form[session]
+    load = np.full(m, np.nan)
+    rtf1 = plan.capacity[plan_row] * grow  # unloaded: reps or seconds to failure today; loaded rows below
 
     state = plan.load.copy()
     struggles = np.zeros(plan.load.size, dtype=np.int64)
-    load = np.full(m, np.nan)
-    reps = np.zeros((m, width))
-    rir = np.full((m, width), np.nan)
-    noise = rng.normal(0.3, 0.7, (m, width)).astype(np.float32)
-    misjudge = rng.normal(0, 0.8, (m, width)).astype(np.float32)
-    set_index = np.arange(width)[None, :]
-    by_occurrence = np.argsort(occurrence, kind="stable")
-    bounds = np.searchsorted(occurrence[by_occurrence], np.arange(occurrence.max(initial=-1) + 2))
+    heavy_rows = np.flatnonzero(loaded[plan_row])
+    by_occurrence = heavy_rows[np.argsort(occurrence[heavy_rows], kind="stable")]
+    sorted_occurrence = occurrence[by_occurrence]
+    bounds = np.searchsorted(sorted_occurrence, np.arange(sorted_occurrence.max(initial=-1) + 2))
     for k in range(bounds.size - 1):
         idx = by_occurrence[bounds[k] : bounds[k + 1]]
         pe = plan_row[idx]
-        grow = (1 + gain[pe] * k) * sessions.form[session[idx]]
         now = state[pe]
-        rtf1 = np.where(loaded[pe], strength.reps_to_failure(plan.one_rm[pe] * grow, now), plan.capacity[pe] * grow)
-        tired = np.where(timed[pe], 0.08 * rtf1, fatigue[pe])
-        rtf = rtf1[:, None] - tired[:, None] * set_index
-        goal = target[pe][:, None]
-        aimed = rtf - reserve[pe][:, None] + noise[idx]
-        done = np.where(aimed >= goal, np.minimum(np.floor(aimed), goal + 2), np.minimum(goal, np.floor(rtf)))
-        held = np.floor(np.minimum(goal + 10, rtf * 0.85) / 5) * 5
-        done = np.where(timed[pe][:, None], np.maximum(held, 5), np.maximum(done, 1))
-        reps[idx] = done
-        felt = np.clip(np.round(rtf - done + bias[pe][:, None] + misjudge[idx]), 0, 6)
-        rir[idx] = np.where(no_rir[pe][:, None], np.nan, felt)
         load[idx] = now
-
+        rtf1[idx] = strength.reps_to_failure(plan.one_rm[pe] * grow[idx], now)
+        rtf = rtf1[idx][:, None] - _fatigue(plan, pe, rtf1[idx])[:, None] * set_index
+        goal = target[pe][:, None]
+        done = _reps_done(rtf, goal, reserve[pe][:, None], noise[idx], timed[pe][:, None])
         working = set_index < sets_done[idx][:, None]
-        beaten = loaded[pe] & np.all(~working | (done >= goal + 1), axis=1)
+        beaten = np.all(~working | (done >= goal + 1), axis=1)
         mean_done = (done * working).sum(axis=1) / working.sum(axis=1)
-        struggles[pe] = np.where(loaded[pe] & (mean_done <= target[pe] - 3), struggles[pe] + 1, 0)
+        struggles[pe] = np.where(mean_done <= target[pe] - 3, struggles[pe] + 1, 0)
         deload = struggles[pe] >= 2
         heavier = np.maximum(
             strength.round_load(now * (1 + step[pe]), e[pe], ceiling[pe]),
@@ -208,7 +211,20 @@ def _progress(
         lighter = strength.round_load(now * 0.9, e[pe])
         state[pe] = np.where(beaten, heavier, np.where(deload, lighter, now))
         struggles[pe] = np.where(deload, 0, struggles[pe])
-    return load, reps, rir
+
+    rtf1 = rtf1.astype(np.float32)  # one pass over every set of every row: single precision is plenty
+    rtf = rtf1[:, None] - _fatigue(plan, plan_row, rtf1).astype(np.float32)[:, None] * set_index
+    goal = target[plan_row].astype(np.float32)[:, None]
+    reps = _reps_done(rtf, goal, reserve[plan_row].astype(np.float32)[:, None], noise, timed[plan_row][:, None])
+    felt = np.clip(np.round(rtf - reps + bias[plan_row][:, None] + misjudge), 0, 6)
+    no_rir = (timed | ex.CONDITIONING[e])[plan_row]
+    return load, reps, np.where(no_rir[:, None], np.nan, felt)
+
+
+def _fatigue(plan: Plan, pe: np.ndarray, rtf1: np.ndarray) -> np.ndarray:
+    """Reps (or seconds) lost per set: more with short rests; timed work loses ~8% per set."""
+    timed = ex.TIMED[plan.exercise[pe]]
+    return np.where(timed, 0.08 * rtf1, np.where(plan.rest[pe] <= 90, 1.0, 0.6))
 
 
 def _sets(
