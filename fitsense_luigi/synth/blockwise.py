@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from fitsense_luigi.config import Config
 from fitsense_luigi.synth import columns as col
+from fitsense_luigi.synth.ahead import ahead
 from fitsense_luigi.synth.population import BLOCK, People, blocks, draw_people
 from fitsense_luigi.synth.schema import TABLES, conform
 
@@ -30,7 +31,21 @@ BlockTables = Callable[[int, People, dt.date, int], Iterable[tuple[str, pa.Table
 def generate(
     config: Config, as_of: dt.date, build: BlockTables, stage: str, progress: Progress | None = None
 ) -> Iterator[tuple[str, pa.Table]]:
-    """``build(seed, people, as_of, lookback)`` for every whole block; the last one trimmed to the run's users."""
+    """``build(seed, people, as_of, lookback)`` for every whole block; the last one trimmed to the run's users.
+
+    Blocks are generated one step ahead in a background thread (see ``ahead``); progress is
+    reported from the consumer's thread, the one Luigi runs the task in.
+    """
+    users = config.world.users
+    for name, item in ahead(_blocks(config, as_of, build)):
+        if isinstance(item, pa.Table):
+            yield name, item
+        elif progress:
+            progress(item, users, f"{stage}: {item}/{users} users")
+
+
+def _blocks(config: Config, as_of: dt.date, build: BlockTables) -> Iterator[tuple[str, pa.Table | int]]:
+    """The block tables, each block followed by ("", number of users done so far)."""
     seed, users, lookback = config.reproducibility.seed, config.world.users, config.world.lookback_days
     for start, stop in blocks(users):
         people = draw_people(seed, start, start + BLOCK, as_of)
@@ -39,8 +54,7 @@ def generate(
             pieces = keep_first_users(pieces, col.uuid(people.user_id[: stop - start]))
         for name, table in pieces:
             yield name, conform(name, table)
-        if progress:
-            progress(stop, users, f"{stage}: {stop}/{users} users")
+        yield "", stop
 
 
 def _storage(column: pa.ChunkedArray | pa.Array) -> pa.Array:

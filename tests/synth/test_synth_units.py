@@ -93,3 +93,33 @@ def test_names_follow_us_frequencies():
     share_smith = (last == "smith").mean()
     assert 0.015 < share_smith < 0.03  # Smith ~2.2% in Faker's (census) weights
     assert np.unique(display).size > 10_000
+
+
+def test_ahead_keeps_order_raises_producer_errors_and_stops_early():
+    from fitsense_luigi.synth.ahead import ahead
+
+    assert list(ahead(range(1000), depth=3)) == list(range(1000))
+
+    def broken():
+        yield 1
+        raise RuntimeError("block 2 failed")
+
+    seen = []
+    with pytest.raises(RuntimeError, match="block 2 failed"):
+        for item in ahead(broken()):
+            seen.append(item)
+    assert seen == [1]
+
+    produced = []
+
+    def endless():
+        k = 0
+        while True:
+            produced.append(k)
+            yield k
+            k += 1
+
+    stream = ahead(endless(), depth=2)
+    assert [next(stream) for _ in range(5)] == [0, 1, 2, 3, 4]
+    stream.close()  # the consumer stops: the producer thread must end, not run forever
+    assert len(produced) < 20
