@@ -1,7 +1,10 @@
 """One realism check: an observed figure beside its published value, with a tolerance that knows the sample size.
 
 Tolerance = max(the model tolerance stated for the figure, Z standard errors of
-the observed estimate). A small run therefore gets honest, wide tolerances; a
+the observed estimate). For a share the standard error is taken under the
+published value (the hypothesis being checked) as well as under the observed
+one, whichever is larger, so a small run that happens to see no long sleepers
+is not failed for it. A small run therefore gets honest, wide tolerances; a
 100k-user run gets tight ones, and a systematic bias shows up as a failure
 there. Whole-population figures are compared after direct age standardisation
 (:func:`standardise`) to the US adult age structure.
@@ -9,6 +12,7 @@ there. Whole-population figures are compared after direct age standardisation
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,24 +24,42 @@ MIN_GROUP = 5  # fewer observations than this: the check is reported but not jud
 US_WEIGHTS = np.array(pub.US_AGE_WEIGHTS)
 
 
-def check(
+@dataclass(frozen=True)
+class Estimate:
+    value: float | None
+    se: float  # standard error under the observed value
+    n: int  # observations behind it
+    share_n: float | None = None  # for shares: effective sample size, to also take the error under the expectation
+
+    def error(self, expected: float) -> float:
+        if self.share_n is None or self.share_n <= 0:
+            return self.se
+        return max(self.se, float(np.sqrt(max(expected * (1 - expected), 0.0) / self.share_n)))
+
+
+NOTHING = Estimate(None, 0.0, 0)
+
+
+def judge(
     name: str,
-    observed: float | None,
+    estimate: Estimate,
     expected: float,
-    tolerance: float,
+    floor: float,
     source: str,
     *,
     basis: str = "published",
-    n: int,
     note: str | None = None,
 ) -> dict[str, Any]:
-    judged = observed is not None and np.isfinite(observed) and n >= MIN_GROUP
+    """The check as written to realism.json."""
+    value, n = estimate.value, estimate.n
+    judged = value is not None and bool(np.isfinite(value)) and n >= MIN_GROUP
+    tolerance = max(floor, Z * estimate.error(expected))
     out: dict[str, Any] = {
         "name": name,
-        "observed": round(float(observed), 4) if judged else None,
+        "observed": round(float(value), 4) if judged else None,
         "expected": round(float(expected), 4),
         "tolerance": round(float(tolerance), 4),
-        "passed": bool(not judged or abs(float(observed) - expected) <= tolerance + 1e-12),
+        "passed": bool(not judged or abs(float(value) - expected) <= tolerance + 1e-12),
         "source": source,
         "basis": basis,
         "n": int(n),
@@ -49,88 +71,91 @@ def check(
     return out
 
 
-def figure_check(
-    name: str, observed: float | None, se: float, n: int, figure: pub.Figure, floor: float, **kw: Any
-) -> dict[str, Any]:
-    """A check against a published figure; call as ``figure_check(name, *estimate, figure, floor)``."""
-    return check(name, observed, float(figure.value), max(floor, Z * se), figure.source, basis=figure.basis, n=n, **kw)
+def against(name: str, estimate: Estimate, figure: pub.Figure, floor: float, **kw: Any) -> dict[str, Any]:
+    """A check against a figure of ``published.py`` (its value, source and basis)."""
+    return judge(name, estimate, float(figure.value), floor, figure.source, basis=figure.basis, **kw)
 
 
-def proportion(hits: np.ndarray) -> tuple[float | None, float, int]:
-    """Share, its standard error and n for a boolean sample."""
+def proportion(hits: np.ndarray) -> Estimate:
+    """Share of a boolean sample."""
     n = int(hits.size)
     if n == 0:
-        return None, 0.0, 0
+        return NOTHING
     p = float(hits.mean())
-    return p, float(np.sqrt(max(p * (1 - p), 0.25 / n) / n)), n
+    return Estimate(p, float(np.sqrt(p * (1 - p) / n)), n, share_n=n)
 
 
-def mean(values: np.ndarray) -> tuple[float | None, float, int]:
+def _spread(values: np.ndarray, scale: float) -> Estimate:
     values = values[np.isfinite(values)]
     n = int(values.size)
     if n == 0:
-        return None, 0.0, 0
+        return NOTHING
     sd = float(values.std(ddof=1)) if n > 1 else 0.0
-    return float(values.mean()), sd / np.sqrt(n), n
+    return Estimate(float("nan"), scale * sd / np.sqrt(n), n)
 
 
-def median(values: np.ndarray) -> tuple[float | None, float, int]:
+def mean(values: np.ndarray) -> Estimate:
+    spread = _spread(values, 1.0)
+    if spread.n == 0:
+        return spread
+    return Estimate(float(np.nanmean(values[np.isfinite(values)])), spread.se, spread.n)
+
+
+def median(values: np.ndarray) -> Estimate:
     """Median with the large-sample standard error 1.2533 sd / sqrt(n)."""
-    values = values[np.isfinite(values)]
-    n = int(values.size)
-    if n == 0:
-        return None, 0.0, 0
-    sd = float(values.std(ddof=1)) if n > 1 else 0.0
-    return float(np.median(values)), 1.2533 * sd / np.sqrt(n), n
+    spread = _spread(values, 1.2533)
+    if spread.n == 0:
+        return spread
+    return Estimate(float(np.median(values[np.isfinite(values)])), spread.se, spread.n)
 
 
 def standardise(
     values: np.ndarray, band: np.ndarray, kind: str = "share", weights_by_band: np.ndarray | None = None
-) -> tuple[float | None, float, int]:
+) -> Estimate:
     """Direct age standardisation: the band means weighted by the US adult age structure.
 
-    ``kind`` is "share" (binomial standard error) or "mean" (sample standard error).
-    For a figure about a subgroup (e.g. "treated, among people with hypertension")
-    pass the subgroup's US age structure as ``weights_by_band``. A band without
-    observations drops out and the remaining weights are renormalised.
+    ``kind`` is "share" or "mean". For a figure about a subgroup (e.g. "treated, among people
+    with hypertension") pass the subgroup's US age structure as ``weights_by_band``. A band
+    without observations drops out and the remaining weights are renormalised.
     """
     standard = US_WEIGHTS if weights_by_band is None else np.asarray(weights_by_band)
-    estimates, variances, weights = [], [], []
-    for b in range(len(US_WEIGHTS)):
+    means, variances, weights, sizes = [], [], [], []
+    for b in range(len(standard)):
         x = values[(band == b) & np.isfinite(values)]
         if x.size == 0:
             continue
         m = float(x.mean())
-        var = m * (1 - m) / x.size if kind == "share" else (float(x.var(ddof=1)) if x.size > 1 else 0.0) / x.size
-        if kind == "share":
-            var = max(var, 0.25 / x.size**2)
-        estimates.append(m)
-        variances.append(var)
+        var = m * (1 - m) if kind == "share" else (float(x.var(ddof=1)) if x.size > 1 else 0.0)
+        means.append(m)
+        variances.append(var / x.size)
         weights.append(standard[b])
+        sizes.append(x.size)
     if not weights:
-        return None, 0.0, 0
+        return NOTHING
     w = np.array(weights) / sum(weights)
-    n = int(np.isfinite(values).sum())
-    return float(w @ np.array(estimates)), float(np.sqrt((w**2) @ np.array(variances))), n
+    n = int(sum(sizes))
+    effective = 1.0 / float(((w**2) / np.array(sizes)).sum())  # Kish: the n a simple sample would need
+    share_n = effective if kind == "share" else None
+    return Estimate(float(w @ np.array(means)), float(np.sqrt((w**2) @ np.array(variances))), n, share_n)
 
 
-def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
     order = np.argsort(values)
     cumulative = np.cumsum(weights[order])
     return float(values[order][np.searchsorted(cumulative, q * cumulative[-1])])
 
 
-def standardised_quantile(values: np.ndarray, band: np.ndarray, q: float) -> tuple[float | None, float, int]:
+def standardised_quantile(values: np.ndarray, band: np.ndarray, q: float) -> Estimate:
     """A quantile of the age-standardised distribution (each person weighted by their band's US weight)."""
     ok = np.isfinite(values)
     values, band = values[ok], band[ok]
     if values.size == 0:
-        return None, 0.0, 0
-    counts = np.bincount(band, minlength=3).astype(np.float64)
+        return NOTHING
+    counts = np.bincount(band, minlength=len(US_WEIGHTS)).astype(np.float64)
     weights = US_WEIGHTS[band] / np.maximum(counts[band], 1)
-    estimate = weighted_quantile(values, weights, q)
-    # standard error of a quantile: sqrt(q(1-q)/n) / density, density estimated from the spread around q
-    lo = weighted_quantile(values, weights, max(q - 0.05, 0.0))
-    hi = weighted_quantile(values, weights, min(q + 0.05, 1.0))
-    density = (min(q + 0.05, 1.0) - max(q - 0.05, 0.0)) / max(hi - lo, 1e-9)
-    return estimate, float(np.sqrt(q * (1 - q) / values.size) / density), int(values.size)
+    estimate = _weighted_quantile(values, weights, q)
+    # standard error of a quantile: sqrt(q(1-q)/n) / density, density from the spread around q
+    lo_q, hi_q = max(q - 0.05, 0.0), min(q + 0.05, 1.0)
+    spread = _weighted_quantile(values, weights, hi_q) - _weighted_quantile(values, weights, lo_q)
+    density = (hi_q - lo_q) / max(spread, 1e-9)
+    return Estimate(estimate, float(np.sqrt(q * (1 - q) / values.size) / density), int(values.size))

@@ -116,7 +116,7 @@ class Observer:
         self.plan_experience = np.full(n, -1)
         self.plan_setting = np.full(n, "", dtype=object)
         self.rep_range = {"in_range": 0, "total": 0}
-        self.bench_e1rm = np.full(n, np.nan)
+        self.bench = {"sum": z(n), "n": z(n)}  # RIR-adjusted Epley e1RM of bench sets in the first three weeks
         self.progression: list[np.ndarray] = []
         self._pending: dict[str, pa.Table] = {}
 
@@ -264,15 +264,15 @@ class Observer:
         ws = t["workout_sets"]
         working = ~ws["is_warmup"].to_numpy(zero_copy_only=False)
         row = Lookup(key64(we["workout_exercise_id"]))(key64(ws["workout_exercise_id"])[working])
-        weight, reps = floats(ws["weight"])[working], floats(ws["reps"])[working]
+        weight, reps, rir = (floats(ws[c])[working] for c in ("weight", "reps", "rir"))
         load = np.full(we.num_rows, np.nan)
         np.fmax.at(load, row, weight)
         fewest = np.full(we.num_rows, np.inf)
         np.minimum.at(fewest, row, reps)
 
-        bench = we_exercise[row] == BENCH
-        e1rm = weight[bench] * (1 + reps[bench] / 30)  # Epley
-        np.fmax.at(self.bench_e1rm, w_user[session[row[bench]]], e1rm)
+        bench = (we_exercise[row] == BENCH) & (day[session[row]] < 21) & np.isfinite(rir)
+        e1rm = weight[bench] * (1 + (reps[bench] + rir[bench]) / 30)  # Epley on reps + reps in reserve
+        self._add(self.bench, w_user[session[row[bench]]], sum=e1rm, n=1.0)
         fine_steps = load >= 10 * ex.INCREMENT[we_exercise]  # one plate step is at most 10% of the load
         self._progression(np.where(fine_steps, we_pe, -1), start[session], load, fewest, target)
 
