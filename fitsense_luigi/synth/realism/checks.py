@@ -116,22 +116,25 @@ def standardise(
 
     ``kind`` is "share" or "mean". For a figure about a subgroup (e.g. "treated, among people
     with hypertension") pass the subgroup's US age structure as ``weights_by_band``. A band
-    without observations drops out and the remaining weights are renormalised.
+    without observations drops out and the remaining weights are renormalised; a band with
+    fewer than MIN_GROUP makes the estimate unjudgeable (n is then that band's size).
     """
     standard = US_WEIGHTS if weights_by_band is None else np.asarray(weights_by_band)
+    finite = values[np.isfinite(values)]
+    pooled = float(finite.var(ddof=1)) if finite.size > 1 else 0.0  # a handful of people in a band say little
     means, variances, weights, sizes = [], [], [], []
     for b in range(len(standard)):
         x = values[(band == b) & np.isfinite(values)]
         if x.size == 0:
             continue
         m = float(x.mean())
-        var = m * (1 - m) if kind == "share" else (float(x.var(ddof=1)) if x.size > 1 else 0.0)
+        var = m * (1 - m) if kind == "share" else max(float(x.var(ddof=1)) if x.size > 1 else 0.0, pooled)
         means.append(m)
         variances.append(var / x.size)
         weights.append(standard[b])
         sizes.append(x.size)
-    if not weights:
-        return NOTHING
+    if not weights or min(sizes) < MIN_GROUP:  # one person standing for a third of the US says nothing
+        return Estimate(None, 0.0, min(sizes, default=0))
     w = np.array(weights) / sum(weights)
     n = int(sum(sizes))
     effective = 1.0 / float(((w**2) / np.array(sizes)).sum())  # Kish: the n a simple sample would need
@@ -145,17 +148,24 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(values[order][np.searchsorted(cumulative, q * cumulative[-1])])
 
 
-def standardised_quantile(values: np.ndarray, band: np.ndarray, q: float) -> Estimate:
-    """A quantile of the age-standardised distribution (each person weighted by their band's US weight)."""
-    ok = np.isfinite(values)
+def standardised_lognormal_quantile(values: np.ndarray, band: np.ndarray, q: float) -> Estimate:
+    """A quantile of the age-standardised distribution (each person weighted by their band's US weight).
+
+    Its standard error is sqrt(q(1-q)/n_eff) / density, with the density of a lognormal fitted to the
+    weighted sample (BMI is lognormal by design) and Kish's effective n for the unequal weights: stable
+    even for small samples, where a density read off nearby quantiles is badly noisy.
+    """
+    ok = np.isfinite(values) & (values > 0)
     values, band = values[ok], band[ok]
-    if values.size == 0:
+    if values.size < 2:
         return NOTHING
     counts = np.bincount(band, minlength=len(US_WEIGHTS)).astype(np.float64)
     weights = US_WEIGHTS[band] / np.maximum(counts[band], 1)
     estimate = _weighted_quantile(values, weights, q)
-    # standard error of a quantile: sqrt(q(1-q)/n) / density, density from the spread around q
-    lo_q, hi_q = max(q - 0.05, 0.0), min(q + 0.05, 1.0)
-    spread = _weighted_quantile(values, weights, hi_q) - _weighted_quantile(values, weights, lo_q)
-    density = (hi_q - lo_q) / max(spread, 1e-9)
-    return Estimate(estimate, float(np.sqrt(q * (1 - q) / values.size) / density), int(values.size))
+    logs = np.log(values)
+    mu = float(np.average(logs, weights=weights))
+    sigma = max(float(np.sqrt(np.average((logs - mu) ** 2, weights=weights))), 1e-6)
+    z = (np.log(estimate) - mu) / sigma
+    density = float(np.exp(-(z**2) / 2) / np.sqrt(2 * np.pi) / (estimate * sigma))
+    effective = weights.sum() ** 2 / (weights**2).sum()  # Kish: unequal weights cost precision
+    return Estimate(estimate, float(np.sqrt(q * (1 - q) / effective) / density), int(values.size))

@@ -18,7 +18,7 @@ from fitsense_luigi.synth.realism.checks import (
     median,
     proportion,
     standardise,
-    standardised_quantile,
+    standardised_lognormal_quantile,
 )
 from fitsense_luigi.synth.realism.observe import Observer
 
@@ -93,7 +93,7 @@ def people_checks(obs: Observer) -> list[dict[str, Any]]:
     out += [
         judge(
             f"BMI {int(q * 100)}th percentile, age-standardised",
-            standardised_quantile(bmi, obs.band, q),
+            standardised_lognormal_quantile(bmi, obs.band, q),
             float(np.exp(3.34 + z * sigma)),
             1.2,
             "NCHS Data Brief 508: lognormal(mu 3.34, sigma 0.27)",
@@ -231,7 +231,7 @@ def habit_checks(obs: Observer) -> list[dict[str, Any]]:
         ),
         judge(
             "share of users losing more than 1% of body weight a week",
-            Estimate(float((pct_week[trended] < -ceiling).mean()) if trended.any() else None, 0.0, int(trended.sum())),
+            proportion(pct_week[trended] < -ceiling),
             0.0,
             0.02,
             pub.DIET_CEILING_PCT_WEEK.source,
