@@ -108,13 +108,27 @@ class Performed:
     duration_s: np.ndarray  # per session
 
 
+@dataclass
+class _Rows:
+    """The exercises done in the sessions, with the context every step of :func:`perform` reads."""
+
+    people: People
+    plan: Plan
+    sessions: Sessions
+    session: np.ndarray  # session index per row
+    plan_row: np.ndarray  # plan exercise per row
+    position: np.ndarray  # 1-based order in the workout
+    sets_done: np.ndarray  # working sets done (4% stop one set early)
+
+
 def perform(rng: np.random.Generator, people: People, plan: Plan, sessions: Sessions) -> Performed:
     session, plan_row, position, short = _expand(rng, plan, sessions)
     planned = plan.sets[plan_row]
-    sets_done = planned - ((planned >= 3) & (rng.random(plan_row.size) < 0.04))  # 4% stop a set early
-    load, reps, rir = _progress(rng, people, plan, sessions, session, plan_row, sets_done)
-    sets = _sets(rng, people, plan, session, plan_row, position, sessions, load, reps, rir, sets_done)
-    completed, duration = _timeline(rng, people, plan, sessions, session, plan_row, sets)
+    sets_done = planned - ((planned >= 3) & (rng.random(plan_row.size) < 0.04))
+    rows = _Rows(people, plan, sessions, session, plan_row, position, sets_done)
+    load, reps, rir = _progress(rng, rows)
+    sets = _sets(rng, rows, load, reps, rir)
+    completed, duration = _timeline(rng, rows, sets)
     return Performed(session, plan_row, position, short, *sets, completed, duration)
 
 
@@ -151,20 +165,14 @@ def _reps_done(rtf: np.ndarray, goal: np.ndarray, reserve: np.ndarray, noise: np
     return np.where(timed, np.maximum(held, 5), np.maximum(done, 1))
 
 
-def _progress(
-    rng: np.random.Generator,
-    people: People,
-    plan: Plan,
-    sessions: Sessions,
-    session: np.ndarray,
-    plan_row: np.ndarray,
-    sets_done: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _progress(rng: np.random.Generator, rows: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Working load per row and (rows, sets) reps and felt RIR, with double progression of the load.
 
     Only loaded exercises carry state from one session to the next (the load), so only they go
     through the loop over occurrences; reps and RIR of every row are then computed in one pass.
     """
+    people, plan, sessions, session, plan_row = rows.people, rows.plan, rows.sessions, rows.session, rows.plan_row
+    sets_done = rows.sets_done
     m = plan_row.size
     width = int(min(MAX_SETS, plan.sets.max(initial=1)))
     e = plan.exercise
@@ -228,19 +236,11 @@ def _fatigue(plan: Plan, pe: np.ndarray, rtf1: np.ndarray) -> np.ndarray:
 
 
 def _sets(
-    rng: np.random.Generator,
-    people: People,
-    plan: Plan,
-    session: np.ndarray,
-    plan_row: np.ndarray,
-    position: np.ndarray,
-    sessions: Sessions,
-    load: np.ndarray,
-    reps: np.ndarray,
-    rir: np.ndarray,
-    sets: np.ndarray,
+    rng: np.random.Generator, rows: _Rows, load: np.ndarray, reps: np.ndarray, rir: np.ndarray
 ) -> tuple[np.ndarray, ...]:
     """Flat sets: warm-ups (ramping to ~70% of the working load) before the working sets."""
+    people, plan, sessions, session, plan_row = rows.people, rows.plan, rows.sessions, rows.session, rows.plan_row
+    position, sets = rows.position, rows.sets_done
     e = plan.exercise[plan_row]
     user = sessions.user[session]
     asthma = people.has("asthma")[user]
@@ -270,16 +270,9 @@ def _sets(
     return set_row, (j + 1).astype(np.int64), done.astype(np.int64), weight, felt, warm
 
 
-def _timeline(
-    rng: np.random.Generator,
-    people: People,
-    plan: Plan,
-    sessions: Sessions,
-    session: np.ndarray,
-    plan_row: np.ndarray,
-    sets: tuple[np.ndarray, ...],
-) -> tuple[np.ndarray, np.ndarray]:
+def _timeline(rng: np.random.Generator, rows: _Rows, sets: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Seconds from the session start to each set's end, and each session's length."""
+    people, plan, sessions, session, plan_row = rows.people, rows.plan, rows.sessions, rows.session, rows.plan_row
     set_row, set_number, reps, _, _, warm = sets
     s = set_row.size
     e = plan.exercise[plan_row][set_row]
