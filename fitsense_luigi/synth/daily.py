@@ -73,6 +73,9 @@ def simulate(rng: np.random.Generator, people: People, window: Window) -> Body:
     weekly_kg = (intent - 1) * start_tdee * 7 / KCAL_PER_KG
     bounded = np.clip(weekly_kg, -WEEKLY_LOSS_CAP * people.weight_kg, WEEKLY_GAIN_CAP * people.weight_kg)
     intent = 1 + bounded * KCAL_PER_KG / 7 / start_tdee
+    # A diet or a bulk is a phase: after 12-36 weeks people drift back to eating at maintenance, so long
+    # windows show plateaus instead of years of steady loss. A standard 84-day window sits inside the phase.
+    phase_days = rng.integers(84, 253, n)
     swing = WEEKDAY_INTAKE[window.weekday][None, :] * np.exp(
         rng.normal(-(INTAKE_SIGMA**2) / 2, INTAKE_SIGMA, (n, days))
     )
@@ -84,7 +87,7 @@ def simulate(rng: np.random.Generator, people: People, window: Window) -> Body:
     for t in range(days):
         weight[:, t] = today
         expenditure[:, t] = people.bmr(today) * factor
-        intake[:, t] = expenditure[:, t] * intent * swing[:, t]
+        intake[:, t] = expenditure[:, t] * np.where(t < phase_days, intent, 1.0) * swing[:, t]
         today = today + (intake[:, t] - expenditure[:, t]) / KCAL_PER_KG
     return Body(sleep, intake, expenditure, weight)
 

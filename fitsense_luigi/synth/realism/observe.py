@@ -100,6 +100,9 @@ class Observer:
     def __init__(self, profiles: dict[str, pa.Table], as_of: dt.date, lookback_days: int) -> None:
         self.as_of, self.lookback = as_of, lookback_days
         self.window_start = int(np.datetime64(as_of, "D").astype(np.int64)) - (lookback_days - 1)
+        # adherence, intake and weight trends are judged over the first 12 weeks of the window: the span of the
+        # training programmes and diets the published figures come from (a diet is a phase, not a way of life)
+        self.horizon_days = min(lookback_days, 84)
         self.user = Lookup(key64(profiles["users"]["user_id"]))
         self.n = profiles["users"].num_rows
         self._people(profiles)
@@ -195,6 +198,7 @@ class Observer:
         return user, weekday >= 5, weekday <= 3
 
     def _kcal(self, table: pa.Table) -> None:
+        table = table.filter(pc.less(table["log_date"], self._horizon_end()))
         user, weekend, mon_thu = self._day_parts(table, "log_date")
         kcal = floats(table["calories_consumed"])
         self._add(self.kcal, user, n=1.0, sum=kcal, sumsq=kcal**2)
@@ -208,7 +212,11 @@ class Observer:
         self._add(self.sleep, user[weekend], weekend_sum=hours[weekend], weekend_n=1.0)
         self._add(self.sleep, user[~weekend], weekday_sum=hours[~weekend], weekday_n=1.0)
 
+    def _horizon_end(self) -> pa.Scalar:
+        return pa.scalar(self.window_start + self.horizon_days, pa.int32()).cast(pa.date32())
+
     def _weight(self, table: pa.Table) -> None:
+        table = table.filter(pc.less(pc.cast(table["logged_at"], pa.date32()), self._horizon_end()))
         user = self.user(key64(table["user_id"]))
         t = micros(table["logged_at"]) / _US_PER_DAY - self.window_start
         kg = floats(table["weight_kg"])
@@ -251,9 +259,10 @@ class Observer:
         w_user = self.user(key64(workouts["user_id"]))
         start = micros(workouts["started_at"])
         day = start // _US_PER_DAY - self.window_start
-        self._add(self.workouts, w_user, count=1.0)
+        horizon = self.horizon_days
+        self._add(self.workouts, w_user[day < horizon], count=1.0)
         self._add(self.workouts, w_user[day < 28], first4=1.0)
-        self._add(self.workouts, w_user[day >= self.lookback - 28], last4=1.0)
+        self._add(self.workouts, w_user[(day >= horizon - 28) & (day < horizon)], last4=1.0)
         minutes = np.clip((micros(workouts["ended_at"]) - start) // 60_000_000, 0, 600)
         self.minutes += np.bincount(minutes, minlength=601)[:601]
 

@@ -257,14 +257,23 @@ def weight_trend(obs: Observer) -> tuple[np.ndarray, np.ndarray]:
 
 
 def training_checks(obs: Observer) -> list[dict[str, Any]]:
-    planned = obs.plan_days * obs.lookback / 7
+    weeks = obs.horizon_days / 7
+    planned = obs.plan_days * weeks
     adherence = np.where(planned > 0, np.minimum(obs.workouts["count"] / planned, 1.0), np.nan)
-    out = [against("adherence (sessions done / scheduled), mean", mean(adherence), pub.ADHERENCE, 0.07)]
+    out = [
+        against(
+            f"adherence (sessions done / scheduled) over the first {weeks:g} weeks, mean",
+            mean(adherence),
+            pub.ADHERENCE,
+            0.07,
+        )
+    ]
     first, last = obs.workouts["first4"].sum(), obs.workouts["last4"].sum()
-    if obs.lookback >= 56 and first > 0:
+    if obs.horizon_days >= 56 and first > 0:
         se = np.sqrt(1 / max(last, 1) + 1 / first) * last / first
         estimate = Estimate(last / first, float(se), int(first + last))
-        out.append(against("sessions in the last 4 weeks / first 4 weeks", estimate, pub.ADHERENCE_FADE, 0.08))
+        name = f"sessions in weeks {weeks - 3:g}-{weeks:g} / weeks 1-4"
+        out.append(against(name, estimate, pub.ADHERENCE_FADE, 0.08))
     days_ok = _days_within_acsm(obs)
     out.append(
         judge(
