@@ -145,6 +145,14 @@ def test_small_runs_pass_for_any_seed(seed):
     assert report["passed"], [c for c in report["checks"] if not c["passed"]]
 
 
+def test_a_year_long_window_stays_plausible():
+    """Diets end and adherence fades; the published figures are judged over the first 12 weeks."""
+    report = _streamed_report(400, 365, 11)
+    assert report["passed"], [c for c in report["checks"] if not c["passed"]]
+    names = [c["name"] for c in report["checks"]]
+    assert "adherence (sessions done / scheduled) over the first 12 weeks, mean" in names
+
+
 @pytest.mark.slow
 def test_realism_holds_at_100k_users_with_tight_tolerances():
     report = _streamed_report(100_000, 84, 20260217)
