@@ -53,8 +53,9 @@ def child(users: int, observe: bool) -> dict:
         pieces = workouts.generate(config, AS_OF)
         observer = None
         if observe:
-            people = {n: pq.read_table(store.path(PROFILES, f"{n}.parquet")) for n in realism.PROFILE_TABLES}
-            observer = realism.Observer(people, AS_OF, config.world.lookback_days)
+            tables = {n: pq.read_table(store.path(PROFILES, f"{n}.parquet")) for n in realism.PROFILE_TABLES}
+            observer = realism.Observer(tables, AS_OF, config.world.lookback_days)
+            del tables  # as in GenerateWorkouts: the observer keeps per-user arrays, not the tables
             pieces = observer.watch(pieces)
         with store.writer(WORKOUTS, fingerprint="bench") as out:
             rows += sum(out.tables(pieces, schemas).values())

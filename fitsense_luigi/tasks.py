@@ -128,10 +128,11 @@ class GenerateWorkouts(PipelineTask):
         from fitsense_luigi.synth import realism, schema, workouts
 
         config, as_of = self.ctx.config, self.ctx.as_of_date
-        people = {
-            name: self.ctx.store.read_table(storage.PROFILES, f"{name}.parquet") for name in realism.PROFILE_TABLES
-        }
-        observer = realism.Observer(people, as_of, config.world.lookback_days)  # watches the tables as they stream
+        observer = realism.Observer(  # watches the tables as they stream to Parquet; keeps per-user sums only
+            {name: self.ctx.store.read_table(storage.PROFILES, f"{name}.parquet") for name in realism.PROFILE_TABLES},
+            as_of,
+            config.world.lookback_days,
+        )
         pieces = observer.watch(workouts.generate(config, as_of, progress=self.progress))
         out.summary["rows"] = out.tables(pieces, {n: s.schema for n, s in schema.TABLES.items()})
         report = realism.report(observer)
