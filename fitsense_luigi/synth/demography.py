@@ -61,7 +61,8 @@ BMI_MU_BY_BAND = np.array(
 )
 # women's BMI runs ~1.7% higher than men's (29.6 vs 29.1): half of the log-ratio each way
 BMI_SEX_SHIFT = np.array([+0.5, -0.5]) * log(pub.BMI_MEAN["female"].value / pub.BMI_MEAN["male"].value)
-BMI_LIMITS = (15.5, 67.0)
+BMI_LIMITS = (16.0, 67.0)
+UNDERWEIGHT = 18.5
 
 
 def age_band(age: np.ndarray) -> np.ndarray:
@@ -89,12 +90,19 @@ def age_on(birth: np.ndarray, day: dt.date) -> np.ndarray:
 def draw_heights(rng: np.random.Generator, sex: np.ndarray) -> np.ndarray:
     mean = np.where(sex == 1, pub.HEIGHT_CM["male"].value, pub.HEIGHT_CM["female"].value)
     sd = np.where(sex == 1, pub.HEIGHT_SD_CM["male"], pub.HEIGHT_SD_CM["female"])
-    return np.clip(rng.normal(mean, sd), 140.0, 210.0)
+    return np.clip(rng.normal(mean, sd), 145.0, 210.0)
 
 
 def draw_bmi(rng: np.random.Generator, band: np.ndarray, sex: np.ndarray) -> np.ndarray:
-    log_bmi = rng.normal(BMI_MU_BY_BAND[band] + BMI_SEX_SHIFT[sex], BMI_SIGMA)
-    return np.clip(np.exp(log_bmi), *BMI_LIMITS)
+    """Lognormal as published; its thin tail is halved below 18.5, where the lognormal runs longer than life
+    (a BMI of 15 in a 145 cm woman would be 31 kg). Quantiles from the 10th up are untouched."""
+    return shape_bmi(np.exp(rng.normal(BMI_MU_BY_BAND[band] + BMI_SEX_SHIFT[sex], BMI_SIGMA)))
+
+
+def shape_bmi(lognormal: np.ndarray) -> np.ndarray:
+    """Lognormal draws to BMI: the tail below 18.5 halved, then the limits (used for calibration too)."""
+    bmi = np.where(lognormal < UNDERWEIGHT, UNDERWEIGHT - 0.5 * (UNDERWEIGHT - lognormal), lognormal)
+    return np.clip(bmi, *BMI_LIMITS)
 
 
 def age_weights_by_band() -> list[tuple[np.ndarray, np.ndarray]]:

@@ -49,7 +49,7 @@ _AGES, _AGE_W, BAND_MEAN_AGE = _band_grid()
 def _bmi_nodes() -> np.ndarray:
     """(band, sex, node) BMI values of the quadrature."""
     mu = demography.BMI_MU_BY_BAND[:, None, None] + demography.BMI_SEX_SHIFT[None, :, None]
-    return np.clip(np.exp(mu + demography.BMI_SIGMA * _NODES[None, None, :]), *demography.BMI_LIMITS)
+    return demography.shape_bmi(np.exp(mu + demography.BMI_SIGMA * _NODES[None, None, :]))
 
 
 _BMI = _bmi_nodes()
