@@ -60,7 +60,7 @@ class Body:
 
 def simulate(rng: np.random.Generator, people: People, window: Window) -> Body:
     n, days = len(people), len(window)
-    shift = np.clip(rng.normal(pub.SLEEP_WEEKEND_SHIFT_H.value, 0.35, n), 0, 2)
+    shift = np.clip(rng.normal(np.mean(pub.SLEEP_WEEKEND_SHIFT_H.value), 0.35, n), 0, 2)
     weekly = np.where(window.weekend[None, :], 5 / 7, -2 / 7) * shift[:, None]
     short_night = rng.random((n, days)) < 0.05
     sleep = people.sleep_mean_h[:, None] + weekly + rng.normal(0, 0.75, (n, days)) - 1.5 * short_night

@@ -160,34 +160,33 @@ PENICILLIN_LABEL = Figure(0.10, "CDC: about 10% of people report a penicillin al
 SLEEP_MEAN_H = Figure(7.2, "NHIS 2012: self-reported sleep averages ~7.2 h (wearables measure ~6.5-6.8 h)")
 SLEEP_SHORT = Figure(0.35, "BRFSS 2014: 35% of adults usually sleep < 7 h")
 SLEEP_LONG = Figure(0.02, "BRFSS 2014: ~2% usually sleep >= 10 h")
-SLEEP_WEEKEND_SHIFT_H = Figure(0.7, "weekend catch-up sleep of about 0.5-1 h ('social jet lag')", "assumption")
+SLEEP_WEEKEND_SHIFT_H = Figure((0.5, 1.0), "weekend catch-up sleep of about 0.5-1 h ('social jet lag')", "assumption")
 
 # ------------------------------------------------------------------------ nutrition
 ACTIVITY_FACTORS = (1.2, 1.375, 1.55, 1.725, 1.9)  # sedentary .. extra active (standard)
 KCAL_PER_KG = Figure(7700.0, "7700 kcal ~ 1 kg of body weight")
-INTAKE_CV = Figure(0.275, "IOM DRI: within-person day-to-day CV of intake ~25-30%")
+INTAKE_CV = Figure((0.25, 0.30), "IOM DRI: within-person day-to-day CV of intake ~25-30%")
 UNDER_REPORTING = Figure(0.80, "IOM DRI: adults under-report intake by ~20% (logged / true ~ 0.80)")
-WEEKEND_INTAKE_RATIO = Figure(1.12, "people eat more at weekends (Sat/Sun vs Mon-Thu ~ +10-15%)", "assumption")
+WEEKEND_INTAKE_RATIO = Figure((1.10, 1.15), "people eat more at weekends (Sat/Sun vs Mon-Thu ~ +10-15%)", "assumption")
 DIET_CEILING_PCT_WEEK = Figure(1.0, "Garthe 2011: 0.5-1% of body weight per week is a realistic ceiling when dieting")
+DIET_PCT_WEEK = Figure((-1.0, 0.0), "Garthe 2011: a realistic dieter loses between 0 and 1% of body weight a week")
 BULK_GAIN_PCT_WEEK = Figure(0.25, "Garthe 2011 and reviews: ~0.25% of body weight per week when bulking")
 
 # -------------------------------------------------------------------------- training
 ADHERENCE = Figure(
-    0.80,
-    "Martin & Sinden 2001: ~78% of prescribed sessions done (87% for strength programmes); app users are "
-    "self-directed, so the target sits near the overall figure",
+    (0.78, 0.87),
+    "Martin & Sinden 2001: ~78% of prescribed sessions done, 87% for strength programmes",
 )
 DAYS_PER_WEEK = {  # ACSM 2009
     "novice": (2, 3),
     "intermediate": (3, 4),
     "advanced": (4, 5),
 }
-PROGRESSION = Figure(0.05, "ACSM: add 2-10% load when the lifter beats the target by 1-2 reps")
+PROGRESSION = Figure((0.02, 0.10), "ACSM: add 2-10% load when the lifter beats the target by 1-2 reps")
 BENCH_TO_BODY_WEIGHT_20S = {  # Cooper Institute, age 20-29, "fair" band
-    "male": Figure(1.06, "Cooper Institute: bench press / body weight, men 20-29, 'fair' 0.99-1.13"),
-    "female": Figure(0.64, "Cooper Institute: bench press / body weight, women 20-29, 'fair' 0.59-0.69"),
+    "male": Figure((0.99, 1.13), "Cooper Institute: bench press / body weight, men 20-29, 'fair' 0.99-1.13"),
+    "female": Figure((0.59, 0.69), "Cooper Institute: bench press / body weight, women 20-29, 'fair' 0.59-0.69"),
 }
-BENCH_FAIR_HALF_WIDTH = {"male": 0.07, "female": 0.05}
 # Target reps on compound lifts by goal and experience (novice, intermediate, advanced), ACSM 2009:
 # novices 8-12 RM; strength periodised 1-12 RM for the experienced; hypertrophy 6-12; endurance 10-25;
 # general fitness and fat loss follow the general adult guidance (8-12, up to 15 for the deconditioned).
@@ -199,5 +198,5 @@ REP_RANGES = {
     "general_fitness": ((8, 15), (8, 15), (8, 15)),
 }
 REP_RANGES_SOURCE = "ACSM 2009 position stand: rep ranges by goal and training status"
-SESSION_MINUTES = Figure(60.0, "a typical resistance session lasts 45-75 minutes", "assumption")
+SESSION_MINUTES = Figure((45.0, 75.0), "a typical resistance session lasts 45-75 minutes", "assumption")
 ADHERENCE_FADE = Figure(0.9, "sessions in the last 4 weeks vs the first 4: adherence fades over time", "assumption")

@@ -40,26 +40,35 @@ class Estimate:
 NOTHING = Estimate(None, 0.0, 0)
 
 
+Expected = float | tuple[float, float]
+
+
 def judge(
     name: str,
     estimate: Estimate,
-    expected: float,
+    expected: Expected,
     floor: float,
     source: str,
     *,
     basis: str = "published",
     note: str | None = None,
 ) -> dict[str, Any]:
-    """The check as written to realism.json."""
+    """The check as written to realism.json; ``expected`` is a value or a published (low, high) range.
+
+    Passed when the observed value is within ``tolerance`` of the value, or of the range.
+    """
     value, n = estimate.value, estimate.n
     judged = value is not None and bool(np.isfinite(value)) and n >= MIN_GROUP
-    tolerance = max(floor, Z * estimate.error(expected))
+    low, high = (expected, expected) if isinstance(expected, int | float) else expected
+    tolerance = max(floor, Z * estimate.error((low + high) / 2))
+    if judged:
+        outside = max(low - float(value), 0.0) + max(float(value) - high, 0.0)
     out: dict[str, Any] = {
         "name": name,
         "observed": round(float(value), 4) if judged else None,
-        "expected": round(float(expected), 4),
+        "expected": round(float(low), 4) if low == high else [round(float(low), 4), round(float(high), 4)],
         "tolerance": round(float(tolerance), 4),
-        "passed": bool(not judged or abs(float(value) - expected) <= tolerance + 1e-12),
+        "passed": bool(not judged or outside <= tolerance + 1e-12),
         "source": source,
         "basis": basis,
         "n": int(n),
@@ -73,7 +82,7 @@ def judge(
 
 def against(name: str, estimate: Estimate, figure: pub.Figure, floor: float, **kw: Any) -> dict[str, Any]:
     """A check against a figure of ``published.py`` (its value, source and basis)."""
-    return judge(name, estimate, float(figure.value), floor, figure.source, basis=figure.basis, **kw)
+    return judge(name, estimate, figure.value, floor, figure.source, basis=figure.basis, **kw)
 
 
 def proportion(hits: np.ndarray) -> Estimate:
