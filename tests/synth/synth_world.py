@@ -1,7 +1,7 @@
 """Shared worlds of the synthetic-world tests, each built once per test session by the real `luigi` command.
 
-(A conftest.py here would shadow ``from conftest import ...``; a plain module with
-cached builders keeps the root harness importable.)
+(A plain module with cached builders rather than a conftest.py, so that the root
+harness stays importable however the test folders are laid out.)
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ from typing import Any
 
 import pyarrow as pa
 import yaml
-from conftest import default_params, run_luigi
 
 from fitsense_luigi.storage import PROFILES, WORKOUTS, RunStore
 from fitsense_luigi.synth.schema import TABLES
+
+try:  # the shared harness: importable as a package where pytest puts the repository on the path
+    from tests.conftest import default_params, run_luigi
+except ModuleNotFoundError:  # otherwise as the root conftest module
+    from conftest import default_params, run_luigi
 
 RUN_ID = "2026-02-17"
 AS_OF = dt.date(2026, 2, 17)
