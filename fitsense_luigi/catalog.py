@@ -72,6 +72,13 @@ class Exercise:
     level: str  # beginner | intermediate | advanced
     load: str  # barbell | dumbbell | kettlebell | machine | cable | bodyweight | band | cardio
     strength_ratio: float  # typical 1RM / body weight for an intermediate man (per hand for dumbbells)
+    # What a set's ``reps`` counts: repetitions, or seconds for holds, carries and cardio intervals
+    # (the app schema has one ``reps`` column; a 45 s plank is logged as reps=45).
+    unit: str = "reps"
+
+    @property
+    def timed(self) -> bool:
+        return self.unit == "seconds"
 
     @property
     def exercise_id(self) -> uuid.UUID:
@@ -88,8 +95,9 @@ def _ex(
     level: str,
     load: str,
     ratio: float,
+    unit: str = "reps",
 ) -> Exercise:
-    return Exercise(name, muscle, equipment, pattern, impact, frozenset(tags), level, load, ratio)
+    return Exercise(name, muscle, equipment, pattern, impact, frozenset(tags), level, load, ratio, unit)
 
 
 EXERCISES: tuple[Exercise, ...] = (
@@ -129,7 +137,7 @@ EXERCISES: tuple[Exercise, ...] = (
         2.0,
     ),
     _ex("Box Squat to Bench", "quadriceps", ("bench",), "squat", "low", (), "beginner", "bodyweight", 0.0),
-    _ex("Wall Sit", "quadriceps", (), "squat", "low", (), "beginner", "bodyweight", 0.0),
+    _ex("Wall Sit", "quadriceps", (), "squat", "low", (), "beginner", "bodyweight", 0.0, "seconds"),
     _ex(
         "Bulgarian Split Squat",
         "quadriceps",
@@ -379,8 +387,8 @@ EXERCISES: tuple[Exercise, ...] = (
         0.3,
     ),
     # core
-    _ex("Plank", "core", ("exercise_mat",), "core", "low", (), "beginner", "bodyweight", 0.0),
-    _ex("Side Plank", "core", ("exercise_mat",), "core", "low", (), "beginner", "bodyweight", 0.0),
+    _ex("Plank", "core", ("exercise_mat",), "core", "low", (), "beginner", "bodyweight", 0.0, "seconds"),
+    _ex("Side Plank", "core", ("exercise_mat",), "core", "low", (), "beginner", "bodyweight", 0.0, "seconds"),
     _ex("Dead Bug", "core", ("exercise_mat",), "core", "low", (), "beginner", "bodyweight", 0.0),
     _ex("Bird Dog", "core", ("exercise_mat",), "core", "low", (), "beginner", "bodyweight", 0.0),
     _ex(
@@ -395,7 +403,7 @@ EXERCISES: tuple[Exercise, ...] = (
         0.15,
     ),
     _ex("Pallof Press", "core", ("cable_machine",), "core", "low", (), "beginner", "cable", 0.15),
-    _ex("Farmer's Carry", "forearms", ("dumbbells",), "carry", "low", (), "beginner", "dumbbell", 0.4),
+    _ex("Farmer's Carry", "forearms", ("dumbbells",), "carry", "low", (), "beginner", "dumbbell", 0.4, "seconds"),
     # conditioning
     _ex("Burpee", "full_body", (), "conditioning", "high", (HIGH_IMPACT,), "intermediate", "bodyweight", 0.0),
     _ex(
@@ -419,6 +427,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "beginner",
         "cardio",
         0.0,
+        "seconds",
     ),
     _ex(
         "Rowing Machine Intervals",
@@ -430,6 +439,7 @@ EXERCISES: tuple[Exercise, ...] = (
         "beginner",
         "cardio",
         0.0,
+        "seconds",
     ),
 )
 
@@ -554,6 +564,8 @@ MEDICATIONS: tuple[Medication, ...] = (
     Medication("fluticasone inhaler", "asthma", ("110 mcg, 2 puffs",), "twice daily"),
     Medication("naproxen", "knee_osteoarthritis", ("220 mg", "500 mg"), "as needed, up to twice daily"),
     Medication("acetaminophen", "lower_back_pain", ("500 mg", "650 mg"), "as needed, up to 3 times daily"),
+    # ADA: a statin for people with diabetes aged 40-75 (cardiovascular risk); among the commonest US drugs (MEPS)
+    Medication("atorvastatin", "type_2_diabetes", ("10 mg", "20 mg", "40 mg"), "once daily in the evening"),
 )
 
 MEDICATIONS_BY_NAME: dict[str, Medication] = {m.name: m for m in MEDICATIONS}

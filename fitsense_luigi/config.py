@@ -182,6 +182,7 @@ class DriftSection:
 
 @dataclass(frozen=True)
 class BiasSection:
+    explained_by: Mapping[str, tuple[str, ...]]
     min_slice_size: int
     disparity_ratio: float
     alpha: float

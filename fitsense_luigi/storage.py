@@ -154,6 +154,23 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """zstd, and dictionary encoding only where values can repeat.
+
+    A uuid or a timestamp is (nearly) unique per row, so trying a dictionary
+    for it only costs time before Parquet falls back to plain encoding: leaving
+    those columns out writes the big tables about twice as fast, and smaller.
+    """
+    import pyarrow as pa
+
+    def unique_per_row(kind: pa.DataType) -> bool:
+        return (
+            isinstance(kind, pa.BaseExtensionType) or pa.types.is_fixed_size_binary(kind) or pa.types.is_timestamp(kind)
+        )
+
+    return {"compression": "zstd", "use_dictionary": [f.name for f in schema if not unique_per_row(f.type)]}
+
+
 def json_default(value: Any) -> Any:
     """JSON for the numpy, date and decimal values that domain code hands over."""
     import numpy as np
@@ -366,7 +383,7 @@ class StageWriter:
 
         path = self._target(name, place)
         with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
+            pq.write_table(table, tmp, **parquet_options(table.schema))
             digest, size = sha256_file(tmp), tmp.stat().st_size
         return self._record(path, table.num_rows, digest, size)
 
@@ -378,7 +395,7 @@ class StageWriter:
         path = self._target(name, place)
         rows = 0
         with atomic_path(path) as tmp:
-            with pq.ParquetWriter(tmp, schema, compression="zstd") as sink:
+            with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as sink:
 
                 class _Sink:
                     def write(self, table: pa.Table) -> None:

@@ -141,10 +141,15 @@ class GenerateWorkouts(PipelineTask):
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.synth import realism, schema, workouts
 
-        pieces = workouts.generate(self.ctx.config, self.ctx.as_of_date, progress=self.progress)
+        config, as_of = self.ctx.config, self.ctx.as_of_date
+        observer = realism.Observer(  # watches the tables as they stream to Parquet; keeps per-user sums only
+            {name: self.ctx.store.read_table(storage.PROFILES, f"{name}.parquet") for name in realism.PROFILE_TABLES},
+            as_of,
+            config.world.lookback_days,
+        )
+        pieces = observer.watch(workouts.generate(config, as_of, progress=self.progress))
         out.summary["rows"] = out.tables(pieces, {n: s.schema for n, s in schema.TABLES.items()})
-        world = _read_world(self.ctx.store, unverified=storage.WORKOUTS)
-        report = realism.measure(world, self.ctx.as_of_date)
+        report = realism.report(observer)
         out.json("realism.json", report, place="reports")
         out.summary["realism_passed"] = report["passed"]
 
@@ -390,24 +395,6 @@ class BiasSlicing(PipelineTask):
             out.bytes(name, data)
         out.summary.update(bias_alert=report["bias_alert"], gate_passed=published.verdict["passed"])
         gate.enforce(config, published.verdict, self.run_id, str(store.reports_dir() / "report.html"))
-
-
-def _read_world(store: storage.RunStore, unverified: Stage | None = None) -> dict[str, Any]:
-    """All 23 tables; ``unverified`` names a stage still being written (no manifest to check against yet)."""
-    import pyarrow.parquet as pq
-
-    from fitsense_luigi.synth import schema
-
-    stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
-    world = {}
-    for name, spec in schema.TABLES.items():
-        stage = stages[spec.stage]
-        if stage == unverified:
-            with storage.local_copy(store.path(stage, f"{name}.parquet")) as local:
-                world[name] = pq.read_table(local)
-        else:
-            world[name] = store.read_table(stage, f"{name}.parquet")
-    return world
 
 
 @contextlib.contextmanager

@@ -23,6 +23,21 @@ and a disparity ratio. Across dimensions, an omnibus test per dimension and
 metric is reported too. All slice p-values of the run form one family and are
 Benjamini-Hochberg corrected (q-values).
 
+Which users a slice is compared with depends on whether the difference is
+expected. Some dimensions legitimately change a metric
+(``quality.bias.explained_by``): a very active user should get more training
+days and so a longer answer, a user with a condition more safety notes, a
+strength goal heavier loads than an endurance goal. Age band and sex explain
+nothing by default. So, per slice and metric:
+
+* no dimension of the slice explains the metric (``female``, ``60+ & male``):
+  the slice is compared with the rest of the users;
+* some do (``female & extra_active`` for response length): the slice is
+  compared with the other users who share those values (the other
+  ``extra_active`` users), so that the expected difference cancels out;
+* all do (``extra_active`` for response length): the slice is compared with the
+  rest and reported, but raises no alert.
+
 Disparity follows the four-fifths rule: for rates, the slice's favourable rate
 (accepted, not flagged) over the rest's must not fall below ``disparity_ratio``;
 for numeric metrics the ratio of means must stay within [r, 1/r]. A slice
@@ -149,17 +164,27 @@ def slice_report(config: Config, queries: Rows, responses: Rows, records: Rows) 
         rate_rows: dict[str, list[list[int]]] = {m.name: [] for m in METRICS if m.kind == "rate"}
         for value in sorted(set(labels)):
             mask = labels == value
+            values = dict(zip(dims, value.split(" & "), strict=True))
             row = {
                 "dimension": " x ".join(dims),
                 "slice": value,
-                "values": dict(zip(dims, value.split(" & "), strict=True)),
+                "values": values,
                 "queries": int(mask.sum()),
                 "metrics": {},
             }
             for metric in METRICS:
                 draw += 1
                 rng = stage_rng(seed, "bias", draw)
-                result = _measure(metric, obs[metric.name], mask, ranked.get(metric.name), settings, rng)
+                explained = [d for d in dims if d in settings.explained_by[metric.name]]
+                reference, versus = ~mask, "the rest"
+                if explained and len(explained) < len(dims):  # compare within the explaining values
+                    same = np.logical_and.reduce([obs[d].astype(str) == values[d] for d in explained])
+                    reference = ~mask & same
+                    versus = "others with " + ", ".join(f"{d}={values[d]}" for d in explained)
+                fast = ranked.get(metric.name) if versus == "the rest" else None
+                result = _measure(metric, obs[metric.name], mask, reference, fast, settings, rng)
+                result["reference"] = versus
+                result["alerting"] = len(explained) < len(dims)
                 row["metrics"][metric.name] = result
                 if result["tested"]:
                     present = obs[metric.name][mask & ~np.isnan(obs[metric.name])]
@@ -205,7 +230,9 @@ def slice_report(config: Config, queries: Rows, responses: Rows, records: Rows) 
             "alpha": settings.alpha,
             "bootstrap_resamples": settings.bootstrap_resamples,
             "confidence": settings.confidence,
-            "reference": "the rest of the users (all queries outside the slice)",
+            "explained_by": {k: list(v) for k, v in settings.explained_by.items()},
+            "reference": "the rest of the users; within the values of the slice's dimensions that explain the "
+            "metric; slices fully explained are reported without alerts",
         },
     }
 
@@ -221,12 +248,14 @@ def _measure(
     metric: Metric,
     values: np.ndarray,
     mask: np.ndarray,
+    reference: np.ndarray,
     ranked: RankedSample | None,
     settings: BiasSection,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
+    """Slice against its reference group; ``ranked`` is the fast path when the reference is the whole rest."""
     present = ~np.isnan(values)
-    inside, outside = values[mask & present], values[~mask & present]
+    inside, outside = values[mask & present], values[reference & present]
     result: dict[str, Any] = {"n": int(inside.size), "tested": False}
     if inside.size < settings.min_slice_size or outside.size == 0:
         result["reason"] = "below minimum size" if inside.size < settings.min_slice_size else "no rest to compare"
@@ -238,7 +267,7 @@ def _measure(
         low, high = bootstrap_mean_interval(
             np.round(inside / GRID) * GRID, rng, settings.bootstrap_resamples, settings.confidence
         )
-        statistic, p = ranked.slice_vs_rest(mask[present]) if ranked else (0.0, 1.0)
+        statistic, p = ranked.slice_vs_rest(mask[present]) if ranked else kruskal_groups([inside, outside])
         ratio = value / rest if rest else None
         ratio_ci = [low / rest, high / rest] if rest else None
         disparate = ratio is not None and not (settings.disparity_ratio <= ratio <= 1 / settings.disparity_ratio)
@@ -288,13 +317,14 @@ def _alerts(slices: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in slices:
         for metric in METRICS:
             m = row["metrics"][metric.name]
-            if not (m["tested"] and m["significant"] and m["disparate"]):
+            if not (m["tested"] and m["significant"] and m["disparate"] and m["alerting"]):
                 continue
+            versus = m["reference"]
             if metric.kind == "rate":
-                detail = f"{metric.label} {m['value']:.1%} vs {m['rest']:.1%} for the rest"
+                detail = f"{metric.label} {m['value']:.1%} vs {m['rest']:.1%} for {versus}"
                 ratio = f"favourable-rate ratio {m['disparity_ratio']:.2f}"
             else:
-                detail = f"{metric.label} {m['value']:.3g} vs {m['rest']:.3g} {metric.unit} for the rest"
+                detail = f"{metric.label} {m['value']:.3g} vs {m['rest']:.3g} {metric.unit} for {versus}"
                 ratio = f"ratio {m['disparity_ratio']:.2f}"
             reason = f"{row['slice']} ({row['dimension']}): {detail}; {ratio}, q={m['q_value']:.2g}, n={m['n']}"
             out.append(

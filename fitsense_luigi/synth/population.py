@@ -1,64 +1,121 @@
-"""Latent attributes of the synthetic population, drawn once per user chunk.
+"""Latent attributes of the synthetic population, drawn once per fixed block of users.
 
 Both generators (profiles and workouts) call :func:`draw_people` for the same
-chunk and get the same people, so the workout stage knows each person's body
-weight, goal and conditions without re-reading the profile tables, and no
-table can disagree with another about who a person is.
+block and get the same people, so the workout stage knows each person's body,
+goals, experience, conditions and medications without re-reading the profile
+tables, and no table can disagree with another about who a person is.
+
+Every block draws a full :data:`BLOCK` of people from named random streams
+(``population.demography``, ``population.health``, ``population.lifestyle``)
+keyed by (seed, block), so neither the number of users nor a new attribute in
+one stream changes anybody's draws in another.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from fitsense_luigi import catalog, ids
 from fitsense_luigi.rng import stage_rng
+from fitsense_luigi.synth import demography, health
+from fitsense_luigi.synth import published as pub
 
-SEXES = np.array(["female", "male"])
+BLOCK = 1000  # users per random block: draws are keyed by block, so chunk size never changes the data
+
+SEXES = demography.SEXES
 ACTIVITY_LEVELS = np.array(["sedentary", "lightly_active", "moderately_active", "very_active", "extra_active"])
 ACTIVITY_FACTORS = np.array([1.2, 1.375, 1.55, 1.725, 1.9])
 EXPERIENCE = np.array(["novice", "intermediate", "advanced"])
-GOAL_NAMES = np.array(list(catalog.GOALS))
-CONDITION_NAMES = tuple(catalog.CONDITIONS)
 SETTINGS = np.array(["home", "gym"])
+GOAL_NAMES = np.array(list(catalog.GOALS))
+CONDITION_NAMES = health.CONDITION_NAMES
+MEDICATION_NAMES = health.MEDICATION_NAMES
+EQUIPMENT_NAMES = np.array(list(catalog.EQUIPMENT))
+
+# Home gyms: chance that a home trainer owns each item (assumption); a gym has everything.
+HOME_EQUIPMENT_ODDS = {
+    "dumbbells": 0.85,
+    "exercise_mat": 0.90,
+    "resistance_band": 0.70,
+    "kettlebell": 0.35,
+    "pull_up_bar": 0.35,
+    "bench": 0.35,
+}
+# Daily energy target relative to maintenance, by primary goal (a moderate deficit or surplus).
+GOAL_KCAL_ADJUST = np.array(
+    [{"weight_loss": -0.20, "muscle_gain": 0.10, "strength": 0.05}.get(g, 0.0) for g in GOAL_NAMES]
+)
+HOME_DUMBBELL_MAX_KG = np.array([20.0, 24.0, 32.0])  # heaviest dumbbell per hand at home
+
+# Primary-goal logits (weight_loss, muscle_gain, strength, endurance, general_fitness) and their shifts.
+_GOAL_BASE = np.array([0.0, 0.1, -0.5, -0.7, 0.1])
+_GOAL_OBESE = np.array([1.5, -0.4, -0.3, -0.3, 0.1])
+_GOAL_OVERWEIGHT = np.array([0.7, 0.0, 0.0, 0.0, 0.0])
+_GOAL_MALE = np.array([-0.3, 0.5, 0.5, 0.0, -0.2])
+_GOAL_OVER_50 = np.array([0.1, -0.6, -0.2, 0.0, 0.7])
+_GOAL_ADVANCED = np.array([-0.4, 0.3, 0.8, 0.1, -0.5])
 
 
 @dataclass
 class People:
-    """Column arrays for one chunk of users; index i is the same person everywhere."""
+    """Column arrays for one block of users; row i is the same person in every array."""
 
     index: np.ndarray  # global user number
     user_id: np.ndarray  # (n, 16) uuid bytes
     sex: np.ndarray  # 0 female, 1 male
-    age: np.ndarray  # whole years at as_of_date
     birth_date: np.ndarray  # datetime64[D]
+    age: np.ndarray  # exact years at the as-of date
+    band: np.ndarray  # 0, 1, 2 = 18-39, 40-59, 60+
     height_cm: np.ndarray
-    weight_kg: np.ndarray  # at the start of the look-back window
+    bmi: np.ndarray  # at the start of the look-back window
+    fitness: np.ndarray  # latent z-score: experience, activity and strength lean on it
     activity: np.ndarray  # index into ACTIVITY_LEVELS
-    goal: np.ndarray  # index into GOAL_NAMES (primary goal)
+    goal_rank: np.ndarray  # (n, goals) 0 = primary, 1, 2 = further goals, -1 = not a goal
     experience: np.ndarray  # index into EXPERIENCE
     setting: np.ndarray  # index into SETTINGS
-    conditions: np.ndarray  # (n, len(CONDITION_NAMES)) bool
-    adherence: np.ndarray  # share of scheduled sessions done
-    sleep_mean_h: np.ndarray
-    created_days_ago: np.ndarray
+    equipment: np.ndarray  # (n, equipment) bool: what the person can train with
+    dumbbell_max_kg: np.ndarray  # heaviest dumbbell per hand (inf in a gym)
+    conditions: np.ndarray  # (n, conditions) bool
+    severity: np.ndarray  # (n, conditions) index into health.SEVERITIES, -1 without the condition
+    medications: np.ndarray  # (n, medications) bool
+    sleep_mean_h: np.ndarray  # habitual sleep averaged over the week
+    signup_days_before_window: np.ndarray  # the account was made this many days before the window opened
 
     def __len__(self) -> int:
         return int(self.index.shape[0])
 
     @property
-    def bmi(self) -> np.ndarray:
-        return self.weight_kg / (self.height_cm / 100) ** 2
+    def weight_kg(self) -> np.ndarray:
+        """Body weight at the start of the look-back window."""
+        return self.bmi * (self.height_cm / 100) ** 2
 
-    def bmr(self) -> np.ndarray:
+    @property
+    def goal(self) -> np.ndarray:
+        """Index of the primary goal."""
+        return np.argmax(self.goal_rank == 0, axis=1)
+
+    def has(self, condition: str) -> np.ndarray:
+        return self.conditions[:, CONDITION_NAMES.index(condition)]
+
+    def takes(self, medication: str) -> np.ndarray:
+        return self.medications[:, MEDICATION_NAMES.index(medication)]
+
+    def bmr(self, weight_kg: np.ndarray | None = None) -> np.ndarray:
         """Mifflin-St Jeor resting energy (kcal/day)."""
-        base = 10 * self.weight_kg + 6.25 * self.height_cm - 5 * self.age
+        weight = self.weight_kg if weight_kg is None else weight_kg
+        base = 10 * weight + 6.25 * self.height_cm - 5 * np.floor(self.age)
         return base + np.where(self.sex == 1, 5, -161)
 
     def maintenance_kcal(self) -> np.ndarray:
+        """Resting energy times the activity factor (kcal/day)."""
         return self.bmr() * ACTIVITY_FACTORS[self.activity]
+
+    def target_kcal(self) -> np.ndarray:
+        """Maintenance adjusted for the primary goal (kcal/day)."""
+        return self.maintenance_kcal() * (1 + GOAL_KCAL_ADJUST[self.goal])
 
 
 def blocks(users: int) -> list[tuple[int, int]]:
@@ -66,86 +123,105 @@ def blocks(users: int) -> list[tuple[int, int]]:
     return [(start, min(start + BLOCK, users)) for start in range(0, users, BLOCK)]
 
 
-# Published prevalence by age band (18-39, 40-59, 60+), see shared/reference/realism.md.
-_AGE_EDGES = np.array([40, 60])
-_PREVALENCE = {
-    "hypertension": np.array([0.234, 0.525, 0.716]),
-    "type_2_diabetes": np.array([0.022, 0.10, 0.205]),
-    "asthma": np.array([0.08, 0.08, 0.08]),
-    "knee_osteoarthritis": np.array([0.20, 0.35, 0.45]),
-    "lower_back_pain": np.array([0.33, 0.42, 0.44]),
-}
-
-
-BLOCK = 1000  # users per random block: draws are keyed by block, so chunk size never changes the data
-
-
 def draw_people(seed: int, start: int, stop: int, as_of: dt.date) -> People:
     """Users ``start..stop-1``, assembled from the fixed blocks that cover them."""
     parts = [
-        _draw_block(seed, b, max(start, b * BLOCK), min(stop, (b + 1) * BLOCK), as_of)
+        _slice(_draw_block(seed, b, as_of), max(start, b * BLOCK) - b * BLOCK, min(stop, (b + 1) * BLOCK) - b * BLOCK)
         for b in range(start // BLOCK, (stop - 1) // BLOCK + 1)
     ]
-    return _concat(parts)
+    return parts[0] if len(parts) == 1 else _concat(parts)
 
 
-def _draw_block(seed: int, block: int, start: int, stop: int, as_of: dt.date) -> People:
-    rng = stage_rng(seed, "population", block)
-    n_block = BLOCK
-    index = np.arange(block * BLOCK, block * BLOCK + n_block)
-    sex = (rng.random(n_block) < 0.5).astype(np.int8)
-    age = np.clip(18 + rng.gamma(2.2, 8.6, n_block), 18, 80).astype(np.int32)
-    height = np.where(sex == 1, rng.normal(175.5, 7.4, n_block), rng.normal(161.6, 7.0, n_block))
-    bmi = np.exp(rng.normal(3.31, 0.24, n_block)) + 0.03 * (age - 37)
-    bmi = np.clip(bmi, 16.5, 60)
-    weight = bmi * (height / 100) ** 2
-    activity = rng.choice(5, n_block, p=[0.15, 0.3, 0.33, 0.17, 0.05])
-    goal_weights = np.where((bmi >= 30)[:, None], [[0.55, 0.1, 0.1, 0.1, 0.15]], [[0.25, 0.25, 0.2, 0.1, 0.2]])
-    goal = _choose_rows(rng, goal_weights)
-    experience = rng.choice(3, n_block, p=[0.5, 0.35, 0.15])
-    setting = (rng.random(n_block) < 0.6).astype(np.int8)
-    band = np.searchsorted(_AGE_EDGES, age, side="right")
-    bmi_factor = np.where(bmi >= 30, 1.35, 0.85)
-    conditions = np.zeros((n_block, len(CONDITION_NAMES)), dtype=bool)
-    for j, name in enumerate(CONDITION_NAMES):
-        p = _PREVALENCE[name][band] * (bmi_factor if name != "asthma" else 1.0)
-        conditions[:, j] = rng.random(n_block) < np.clip(p, 0, 0.95)
-    adherence = np.clip(rng.beta(8, 2.2, n_block), 0.3, 0.99)
-    sleep = np.clip(rng.normal(7.1, 0.7, n_block), 4.5, 10)
-    created = rng.integers(90, 3 * 365, n_block)
-    birth = np.datetime64(as_of) - (age * 365.25 + rng.integers(0, 365, n_block)).astype("timedelta64[D]")
-    people = People(
-        index,
-        ids.uuid_bytes(seed, "users", index),
-        sex,
-        age,
-        birth,
-        height,
-        weight,
-        activity,
-        goal,
-        experience,
-        setting,
-        conditions,
-        adherence,
-        sleep,
-        created,
+def _stream(seed: int, block: int, name: str) -> np.random.Generator:
+    return stage_rng(seed, f"population.{name}", block)
+
+
+def _draw_block(seed: int, block: int, as_of: dt.date) -> People:
+    n = BLOCK
+    index = np.arange(block * BLOCK, (block + 1) * BLOCK)
+
+    body = _stream(seed, block, "demography")
+    sex = (body.random(n) < 1 - pub.APP_SHARE_WOMEN.value).astype(np.int8)
+    birth = demography.adult_birth_dates(demography.draw_birth_dates(body, n), as_of)
+    age = demography.age_on(birth, as_of)
+    band = demography.age_band(age)
+    height = demography.draw_heights(body, sex)
+    bmi = demography.draw_bmi(body, band, sex)
+
+    care = _stream(seed, block, "health")
+    conditions = health.draw_conditions(care, age, band, sex, bmi)
+    medications = health.draw_medications(care, conditions, band, age)
+    severity = health.draw_severity(care, conditions, medications, age)
+
+    life = _stream(seed, block, "lifestyle")
+    bmi_z = (np.log(bmi) - demography.BMI_MU_BY_BAND[band]) / demography.BMI_SIGMA
+    fitness = 0.87 * life.standard_normal(n) - 0.5 * bmi_z
+    activity = np.digitize(fitness + life.normal(0, 0.8, n), [-1.5, -0.45, 0.55, 1.5])
+    experience_score = fitness + 0.35 * sex - 0.012 * (age - 37) + life.normal(0, 0.7, n)
+    experience = np.digitize(experience_score, [0.05, 1.15])
+    setting = (life.random(n) < np.array([0.55, 0.62, 0.75])[experience]).astype(np.int8)
+    equipment = _equipment(life, setting)
+    dumbbell_max = np.where(setting == 1, np.inf, HOME_DUMBBELL_MAX_KG[life.integers(0, 3, n)])
+    goal_rank = _goals(life, bmi, sex, age, experience)
+    sleep_mean = _sleep_habit(life, n)
+    signup = life.integers(0, 3 * 365, n) + 45  # leaves room for a plan made before the window
+
+    return People(
+        index=index,
+        user_id=ids.uuid_bytes(seed, "users", index),
+        sex=sex,
+        birth_date=birth,
+        age=age,
+        band=band,
+        height_cm=height,
+        bmi=bmi,
+        fitness=fitness,
+        activity=activity,
+        goal_rank=goal_rank,
+        experience=experience,
+        setting=setting,
+        equipment=equipment,
+        dumbbell_max_kg=dumbbell_max,
+        conditions=conditions,
+        severity=severity,
+        medications=medications,
+        sleep_mean_h=sleep_mean,
+        signup_days_before_window=signup,
     )
-    lo, hi = start - block * BLOCK, stop - block * BLOCK
-    return _slice(people, lo, hi)
 
 
-def _choose_rows(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
-    cumulative = np.cumsum(weights, axis=1)
-    cumulative /= cumulative[:, -1:]
-    return (rng.random((weights.shape[0], 1)) > cumulative).sum(axis=1)
+def _equipment(rng: np.random.Generator, setting: np.ndarray) -> np.ndarray:
+    odds = np.array([HOME_EQUIPMENT_ODDS.get(name, 0.0) for name in EQUIPMENT_NAMES])
+    home = rng.random((setting.size, odds.size)) < odds[None, :]
+    return np.where(setting[:, None] == 1, True, home)
+
+
+def _goals(rng: np.random.Generator, bmi: np.ndarray, sex: np.ndarray, age: np.ndarray, experience: np.ndarray):
+    """Goal ranks by the Gumbel top-k trick: a weighted draw without replacement for every user at once."""
+    logits = (
+        _GOAL_BASE[None, :]
+        + np.where(bmi >= 30, 1, 0)[:, None] * _GOAL_OBESE
+        + ((bmi >= 25) & (bmi < 30))[:, None] * _GOAL_OVERWEIGHT
+        + sex[:, None] * _GOAL_MALE
+        + (age >= 50)[:, None] * _GOAL_OVER_50
+        + (experience == 2)[:, None] * _GOAL_ADVANCED
+    )
+    keys = logits + rng.gumbel(size=logits.shape)
+    rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
+    count = 1 + (rng.random(bmi.size) < 0.55) + (rng.random(bmi.size) < 0.22)
+    return np.where(rank < count[:, None], rank, -1).astype(np.int8)
+
+
+def _sleep_habit(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Habitual sleep: most people near 7.2 h, a small long-sleeper group (BRFSS ~2% >= 10 h)."""
+    core = rng.normal(7.25, 0.55, n)  # logged nights average ~0.08 h less: 5% short nights
+    long_sleeper = rng.random(n) < 0.02
+    return np.clip(np.where(long_sleeper, rng.normal(10.3, 0.35, n), core), 4.5, 11.5)
 
 
 def _slice(people: People, lo: int, hi: int) -> People:
-    return People(**{k: v[lo:hi] for k, v in vars(people).items()})
+    return People(**{f.name: getattr(people, f.name)[lo:hi] for f in fields(People)})
 
 
 def _concat(parts: list[People]) -> People:
-    if len(parts) == 1:
-        return parts[0]
-    return People(**{k: np.concatenate([vars(p)[k] for p in parts]) for k in vars(parts[0])})
+    return People(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(People)})

@@ -9,7 +9,7 @@ decimal128, timestamp -> UTC microseconds, date -> date32.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
@@ -34,6 +34,7 @@ class TableSpec:
     foreign_keys: tuple[tuple[str, str, str], ...] = ()  # (column, table, column)
     stage: str = "profiles"  # which generator writes it
     notes: dict[str, str] = field(default_factory=dict)
+    checks: tuple[str, ...] = ()  # row rules as portable SQL boolean expressions (see CHECKS)
 
     @property
     def not_null(self) -> tuple[str, ...]:
@@ -397,6 +398,59 @@ _table(
         stage="workouts",
     )
 )
+
+
+# ------------------------------------------------------------------------ row rules
+# What a value may be, as the app database would declare it (CHECK constraints). Portable SQL; timestamps
+# and dates compare correctly as ISO text. Cross-table rules (a workout's plan belongs to its user, ...)
+# need more than a CHECK: see synth/sqlite.py.
+_LEVELS = "'sedentary', 'lightly_active', 'moderately_active', 'very_active', 'extra_active'"
+_SEVERITY = "severity IN ('mild', 'moderate', 'severe')"
+CHECKS: dict[str, tuple[str, ...]] = {
+    "users": ("email LIKE '_%@_%._%'",),
+    "user_profiles": (
+        "sex IN ('female', 'male')",
+        "height_cm BETWEEN 120 AND 230",
+        f"activity_level IN ({_LEVELS})",
+        "date_of_birth < updated_at",
+    ),
+    "user_goals": ("priority >= 1",),
+    "user_conditions": (_SEVERITY,),
+    "user_medications": ("end_date IS NULL OR end_date >= start_date",),
+    "user_allergies": (_SEVERITY,),
+    "calorie_targets": (
+        "maintenance_calories BETWEEN 800 AND 6000",
+        "effective_to IS NULL OR effective_to >= effective_from",
+    ),
+    "sleep_targets": (
+        "target_sleep_hours BETWEEN 4 AND 12",
+        "effective_to IS NULL OR effective_to >= effective_from",
+    ),
+    "plan_exercises": ("position >= 1",),
+    "plan_sets": (
+        "set_number >= 1",
+        "target_reps > 0",
+        "target_weight IS NULL OR target_weight > 0",
+        "target_rir IS NULL OR target_rir BETWEEN 0 AND 10",
+        "rest_seconds >= 0",
+    ),
+    "workouts": ("ended_at > started_at",),
+    "workout_exercises": ("position >= 1",),
+    "workout_sets": (
+        "set_number >= 1",
+        "reps >= 0",
+        "weight IS NULL OR weight >= 0",
+        "rir IS NULL OR rir BETWEEN 0 AND 10",
+    ),
+    "calorie_intake_logs": ("calories_consumed >= 0",),
+    "sleep_duration_logs": ("sleep_duration_hours > 0 AND sleep_duration_hours <= 24",),
+    "weight_logs": (
+        "weight_kg BETWEEN 20 AND 400",
+        "body_fat_percentage IS NULL OR body_fat_percentage BETWEEN 2 AND 75",
+    ),
+}
+for _name, _checks in CHECKS.items():
+    TABLES[_name] = replace(TABLES[_name], checks=_checks)
 
 
 def tables_for(stage: str) -> list[str]:

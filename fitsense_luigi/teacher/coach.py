@@ -279,7 +279,7 @@ def plan_for(user_message: str, seed: int) -> dict[str, Any]:
     per_day = coach.exercises_per_day()
     lifts = {lift["exercise"]: lift for lift in coach.facts.get("top_lifts", [])}
     days = []
-    used: set[str] = set()
+    used: set[str] = set(swap_out)  # a swapped lift returns only when nothing else fits its pattern
     for d, (focus, patterns) in enumerate(DAY_FOCUS[days_per_week]):
         chosen = _choose(coach, allowed, patterns, per_day, keep, used, full_gym=gear is None)
         finisher = _finisher(coach, avoid, gear)

@@ -197,3 +197,26 @@ def test_prescription_relative_to_capacity():
     assert volume == pytest.approx(2.0) and intensity == pytest.approx((0.8 + 0.6) / 2)
     record["context"]["context_summary"]["sessions_last_window"] = 0
     assert np.isnan(bias.prescription(record)[0])
+
+
+def test_expected_differences_are_reported_not_alerted(default_config):
+    """Very active users get longer plans (more days): that is the plan doing its job, not bias."""
+    factor = lambda t: 1.4 if t["activity_level"] == "very_active" else 1  # noqa: E731
+    report = bias.slice_report(default_config, *population(length_factor=factor))
+    row = next(s for s in report["slices"] if s["dimension"] == "activity_level" and s["slice"] == "very_active")
+    length = row["metrics"]["response_chars"]
+    assert length["disparate"] and length["significant"] and not length["alerting"]
+    assert not any(a["metric"] == "response_chars" for a in report["alerts"])
+    # the intersection with sex is compared with the other very active users, so the activity effect cancels
+    mixed = next(s for s in report["slices"] if s["slice"] == "female & very_active")
+    assert mixed["metrics"]["response_chars"]["reference"] == "others with activity_level=very_active"
+    assert not mixed["metrics"]["response_chars"]["disparate"]
+
+
+def test_a_protected_gap_inside_one_context_is_named(default_config):
+    """Women who are very active get shorter answers than very active men: named, against that context."""
+    factor = lambda t: 0.6 if (t["sex"], t["activity_level"]) == ("female", "very_active") else 1  # noqa: E731
+    report = bias.slice_report(default_config, *population(length_factor=factor))
+    flagged = {(a["slice"], a["metric"]): a for a in report["alerts"]}
+    alert = flagged[("female & very_active", "response_chars")]
+    assert "others with activity_level=very_active" in alert["reason"]

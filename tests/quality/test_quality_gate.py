@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import xml.etree.ElementTree as ET
+from html import escape as html_escape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def test_report_names_every_check_and_alert(built_run):
     html = (built_run.reports / "report.html").read_text()
     validation = json.loads((built_run.reports / "validation_report.json").read_text())
     for check in validation["checks"]:
-        assert check["check"].replace("'", "&#x27;").replace(">", "&gt;") in html, check["check"]
+        assert html_escape(check["check"]) in html, check["check"]
     anomalies = json.loads((built_run.reports / "anomaly_report.json").read_text())
     for alert in anomalies["alerts"]:
         assert alert["alert"] in html

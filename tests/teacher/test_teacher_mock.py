@@ -105,6 +105,7 @@ def test_the_coach_reads_the_request(queries):
         and len(q["context_summary"]["plan_exercises"]) >= 4
         and not q["expected_safety_constraints"]
         and (q["context_summary"]["adherence_rate"] or 0) >= 0.7
+        and q["context_summary"]["training_setting"] == "gym"  # a gym offers an alternative for every swapped lift
     )
     ctx = q["context_summary"]
     fewer = plan_for(ask(q, "I can only make 2 days a week from now on. Can you adjust my plan?"), SEED)
