@@ -41,7 +41,8 @@ class Vocabulary:
 RANGES: tuple[Range, ...] = (
     Range("user_profiles", "height_cm", 120, 230, "adult heights"),
     Range("user_goals", "priority", 1, len(catalog.GOALS), "one priority per goal"),
-    Range("calorie_targets", "maintenance_calories", 1000, 6000, "adult energy needs"),
+    # Mifflin-St Jeor x activity gives ~900 kcal for the smallest, oldest sedentary women
+    Range("calorie_targets", "maintenance_calories", 800, 6000, "adult energy needs"),
     Range("sleep_targets", "target_sleep_hours", 4, 12, "sleep targets"),
     Range("plan_exercises", "position", 0, 50, "exercises in one plan day"),
     Range("plan_sets", "set_number", 1, 20, "sets of one exercise"),

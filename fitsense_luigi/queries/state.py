@@ -319,6 +319,11 @@ def _lifts(world: Tables, sets: pd.DataFrame, start: pd.Timestamp, lookback: int
         return pd.Series(dtype=object)
     exercises = frame(world.read("exercises")).rename(columns={"name": "exercise"})
     loaded = loaded.merge(exercises, on="exercise_id")
+    # holds, carries and intervals log seconds in `reps`: an Epley max of them means nothing
+    timed = {e.name for e in catalog.EXERCISES if e.timed}
+    loaded = loaded[~loaded["exercise"].isin(timed)]
+    if loaded.empty:
+        return pd.Series(dtype=object)
     reps_to_failure = loaded["reps"].astype(float) + loaded["rir"].fillna(0).clip(0, 5).astype(float)
     loaded["e1rm"] = loaded["weight"].astype(float) * (1 + reps_to_failure / 30)
     half = start + pd.Timedelta(days=lookback // 2)

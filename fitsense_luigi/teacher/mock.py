@@ -98,5 +98,8 @@ def apply_flaw(flaw: str, plan: dict[str, Any], user_message: str) -> tuple[str 
             return json.dumps(plan, ensure_ascii=False), "stop"
     if flaw in ("unsafe_exercise", "no_safety_notes") and asked.constraints:
         plan = dict(plan, safety_notes=[], explanation=plan["explanation"].split(".")[0] + ".")
-        return json.dumps(plan, ensure_ascii=False), "stop"
+        left = f"{plan['explanation']} {plan['progression']}".lower()
+        # a flaw only counts if a constraint really goes unaddressed (the progression may still name one)
+        if any(not any(k in left for k in catalog.SAFETY_CONSTRAINTS[c].keywords) for c in asked.constraints):
+            return json.dumps(plan, ensure_ascii=False), "stop"
     return text[: len(text) // 2], "length"
