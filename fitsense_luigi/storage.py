@@ -144,6 +144,24 @@ def remove_stale_temporaries(directory: DataPath) -> None:
                 entry.unlink()
 
 
+def remove_earlier_temporaries(final: DataPath) -> None:
+    """Delete every temporary of ``final`` whoever left it; only for a writer that holds the file's stage lock.
+
+    The pid in a temporary's name cannot tell a dead writer from a live one when
+    pids repeat: ``luigi`` is pid 1 in every container, so a run killed in one
+    container leaves ``.x.tmp-1-...`` that pid 1 of the next container would keep
+    forever. Only the builder of a stage writes its files, and it holds the
+    stage's lock, so any other temporary of the same file is a leftover.
+    """
+    if not is_local(final) or not final.parent.is_dir():
+        return
+    prefix = f".{final.name}.tmp-"
+    for entry in final.parent.iterdir():
+        if entry.name.startswith(prefix) and _TMP_NAME.match(entry.name):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -306,6 +324,8 @@ class StageWriter:
 
     Use as a context manager: the manifest is written on a clean exit only, so
     an exception or a kill leaves the stage incomplete and the next run redoes it.
+    Its user holds the stage's lock (``PipelineTask.run``), so it is the stage's
+    only writer.
     """
 
     def __init__(self, store: RunStore, stage: Stage, fingerprint: str, inputs: dict[str, str]) -> None:
@@ -329,7 +349,9 @@ class StageWriter:
             self._write_manifest()
 
     def _target(self, name: str, place: str) -> DataPath:
+        """Where ``name`` goes; leftovers of an earlier, killed build of this file are removed first."""
         base = self.store.reports_dir() if place == "reports" else self.store.directory(self.stage)
+        remove_earlier_temporaries(base / name)
         return base / name
 
     def _record(self, path: DataPath, rows: int | None, digest: str | None = None, size: int | None = None) -> DataPath:
@@ -420,4 +442,6 @@ class StageWriter:
             "files": self.files,
             "summary": self.summary,
         }
-        write_bytes_atomic(self.store.manifest_path(self.stage), dumps_document(manifest).encode())
+        path = self.store.manifest_path(self.stage)
+        remove_earlier_temporaries(path)
+        write_bytes_atomic(path, dumps_document(manifest).encode())
