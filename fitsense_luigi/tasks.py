@@ -191,6 +191,7 @@ class TeacherShard(PipelineTask):
             mine,
             cache_root=self.ctx.store.data_root / "cache" / "teacher",
             progress=self.progress,
+            run_id=self.run_id,
         )
         out.jsonl("responses.jsonl", rows)
         out.summary.update(summarise(rows, self.ctx.config))

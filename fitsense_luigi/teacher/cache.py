@@ -59,22 +59,28 @@ class ResponseCache:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> TeacherOutcome | None:
+        found = self.lookup(key)
+        return found[0] if found else None
+
+    def lookup(self, key: str) -> tuple[TeacherOutcome, dict[str, Any]] | None:
+        """The stored outcome and what was recorded about it (``about``: endpoint, versions, paying run)."""
         if not self.enabled:
             return None
         path = self.path(key)
         try:
             entry = json.loads(path.read_bytes())
             outcome = TeacherOutcome.from_dict(entry["outcome"])
+            about = entry.get("about") or {}
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("ignoring unreadable cache entry %s (%s); the request will be sent again", path, exc)
             return None
         if outcome.status not in FINAL_STATUSES:
             return None
         with self._lock:
             self.hits += 1
-        return outcome
+        return outcome, about
 
     def put(self, key: str, outcome: TeacherOutcome, about: dict[str, Any] | None = None) -> bool:
         """Store a final outcome durably; False when it is not cacheable (or the cache is off)."""

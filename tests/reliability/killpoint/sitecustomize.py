@@ -10,8 +10,8 @@ JSON file exists under its temporary name for a few microseconds):
   ``<glob>`` (fully written, not in place yet);
 * ``rename:#N``     the N-th such rename of this process, whatever the file.
 
-Globs are matched against the path relative to ``FITSENSE_DATA_ROOT``; ``#N``
-counts renames outside ``cache/`` only. The point hit is printed to stderr
+Globs are matched against the path relative to ``FITSENSE_DATA_ROOT``, part by
+part (``*`` never crosses a ``/``); ``#N`` counts renames outside ``cache/`` only. The point hit is printed to stderr
 (``killpoint: ...``) just before the kill. It uses audit hooks (PEP 578), so the
 pipeline's code is exactly what runs in production.
 """
@@ -41,6 +41,11 @@ def _final_relative(path: object, root: str) -> str | None:
     return os.path.relpath(os.path.join(directory, match["final"]), root)
 
 
+def matches(relative: str, pattern: str) -> bool:
+    parts, wanted = relative.split(os.sep), pattern.split("/")
+    return len(parts) == len(wanted) and all(fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True))
+
+
 def _install(spec: str, root: str) -> None:
     event, _, target = spec.partition(":")
     if event not in ("open", "rename") or not target:
@@ -59,14 +64,14 @@ def _install(spec: str, root: str) -> None:
             mode, flags = args[1], args[2] or 0
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or flags & _WRITE_FLAGS
             relative = _final_relative(args[0], root) if writing else None
-            if relative and fnmatch.fnmatch(relative, target):
+            if relative and matches(relative, target):
                 kill(relative)
         elif name == "os.rename" and event == "rename":
             if _final_relative(args[0], root) is None:
                 return
             relative = os.path.relpath(os.path.abspath(os.fsdecode(args[1])), root)
             if nth is None:
-                if fnmatch.fnmatch(relative, target):
+                if matches(relative, target):
                     kill(relative)
             elif not relative.startswith("cache" + os.sep):
                 seen += 1

@@ -1,0 +1,329 @@
+"""Fault injection for the reliability suite: the real `luigi` command, killed with SIGKILL at chosen points.
+
+A ``RunUnderTest`` is one run id under one data root, answered by one loopback
+OpenAI-compatible teacher (``tests/teacher/teacher_server.py``). Each
+``attempt(point)`` starts the pipeline in its own process group and kills the
+whole group when the ``KillPoint`` is reached:
+
+* ``line``: a line of the run's log contains this text (e.g. ``"ValidateData: building"``), plus ``after_s``;
+* ``at_s``: this long after the start;
+* ``answers``: the teacher has delivered this many answers to this run in total;
+* ``temporary``: a temporary file exists whose final path (relative to the data root) matches this glob;
+* ``hook``: the process kills itself at an exact file operation (``killpoint/sitecustomize.py``).
+
+An outside kill lands a little after its trigger (the log line travels through
+a pipe to a busy test process), possibly past a later point; ``passed`` says
+whether a point can no longer be reached (its ``before`` file exists), so that a
+chain of outside kills skips it instead of letting the run finish.
+
+What counts as paid: an answer the server wrote out completely. A kill lands
+while answers are on their way, so before an outside kill the teacher is frozen
+(no answer leaves) until the run has cached every answer it was sent; then the
+requests still in flight are dropped unanswered, as a real endpoint drops the
+requests of a client that went away. Without that (``coordinated=False``, the
+soak's raw kills) an answer can be delivered and lost with the process before it
+reaches the cache: the attempt records those as ``in_flight``, the only requests
+that may honestly be paid twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import yaml
+
+from fitsense_luigi.teacher.cache import cache_key
+from fitsense_luigi.teacher.stage import schema_version
+from tests.conftest import LUIGI, REPO, luigi_env
+from tests.reliability.killpoint.sitecustomize import matches
+from tests.teacher.teacher_server import FAST_TEACHER, KEY_ENV, TEST_KEY, TeacherServer
+
+RUN = "2026-02-17"
+KILLPOINT_DIR = Path(__file__).resolve().parent / "killpoint"
+TEMPORARY = re.compile(r"^\.(?P<final>.+)\.tmp-\d+-[0-9a-f]+$")
+DATA_SUFFIXES = (".parquet", ".jsonl")
+
+# A generous read time-out: on a loaded 2-core box a slow answer must not turn into a retry (a second send).
+LOOPBACK_TEACHER = dict(FAST_TEACHER, concurrency=3, shards=2, timeouts={"connect_s": 5.0, "read_s": 30.0})
+
+
+def loopback_params(write_params: Any, url: str, *, name: str = "params.yaml", **teacher: Any) -> Path:
+    """Small-scale params whose teacher is the loopback server at ``url``."""
+    return write_params({"teacher": dict(LOOPBACK_TEACHER, base_url=url, **teacher)}, name=name)
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    label: str
+    line: str | None = None
+    after_s: float = 0.0
+    at_s: float | None = None
+    answers: int | None = None
+    temporary: str | None = None
+    hook: str | None = None
+    workers: int = 1
+    coordinated: bool = True
+    before: str | None = None  # glob (relative to the data root) of a file that exists once the point is passed
+
+
+@dataclass
+class Attempt:
+    label: str
+    returncode: int
+    output: str
+    in_flight: set[str] = field(default_factory=set)  # answers delivered, not cached when the process died
+    interrupted: str | None = None  # the task that was building when the process died
+
+    @property
+    def killed(self) -> bool:
+        return self.returncode == -signal.SIGKILL
+
+
+def interrupted_task(output: str) -> str | None:
+    """The last task that logged ``<Task>: building`` without its ``<Task>: wrote`` line."""
+    open_tasks: list[str] = []
+    for line in output.splitlines():
+        match = re.search(r"fitsense\.tasks\[\d+\]: (\w+): (building|wrote) ", line)
+        if match and match[2] == "building":
+            open_tasks.append(match[1])
+        elif match and match[1] in open_tasks:
+            open_tasks.remove(match[1])
+    return open_tasks[-1] if open_tasks else None
+
+
+class RunUnderTest:
+    """One run id under one data root against one loopback teacher; attempts accumulate."""
+
+    def __init__(
+        self,
+        data_root: Path,
+        params: Path,
+        server: TeacherServer,
+        *,
+        run_id: str = RUN,
+        task: str = "BiasSlicing",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.data_root, self.params, self.server = data_root, params, server
+        self.run_id, self.task = run_id, task
+        self.env = {KEY_ENV: TEST_KEY, **(env or {})}
+        self.mark = len(server.deliveries)  # answers delivered before this run are someone else's
+        self.template_version = yaml.safe_load(params.read_text())["queries"]["template_version"]
+        self.attempts: list[Attempt] = []
+
+    # -- what the teacher delivered to this run, and what the run kept
+    def delivered(self) -> Counter[str]:
+        return Counter(digest for _, digest in self.server.delivered_since(self.mark))
+
+    def is_cached(self, digest: str) -> bool:
+        body = self.server.bodies[digest]
+        key = cache_key(self.server.url, body, schema_version(), self.template_version)
+        return (self.data_root / "cache" / "teacher" / key[:2] / f"{key}.json").is_file()
+
+    def _uncached(self, before: float | None = None) -> set[str]:
+        return {d for t, d in self.server.delivered_since(self.mark) if (before is None or t < before)} - {
+            d for d in self.delivered() if self.is_cached(d)
+        }
+
+    def _wait_until_cached(self, timeout_s: float = 15.0) -> None:
+        """With the teacher frozen: until every answer delivered so far is in the run's cache."""
+        deadline = time.monotonic() + timeout_s
+        time.sleep(0.02)  # answers already being written when the freeze came
+        while self._uncached() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def passed(self, point: KillPoint) -> bool:
+        if point.answers is not None and len(self.server.delivered_since(self.mark)) >= point.answers:
+            return True
+        return point.before is not None and any(self.data_root.glob(point.before))
+
+    # -- one invocation
+    def command(self, workers: int = 1) -> list[str]:
+        args = [LUIGI, "--module", "fitsense_luigi", self.task, "--local-scheduler", "--run-id", self.run_id]
+        return args + (["--workers", str(workers)] if workers > 1 else [])
+
+    def attempt(self, point: KillPoint | None = None, timeout_s: float = 240) -> Attempt:
+        env = luigi_env(self.data_root, self.params, self.env)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(KILLPOINT_DIR), env.get("PYTHONPATH")]))
+        if point and point.hook:
+            env["FITSENSE_KILL_AT"] = point.hook
+        proc = subprocess.Popen(
+            self.command(point.workers if point else 1),
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        lines: list[str] = []
+        seen = threading.Event()
+        seen_at: list[float] = []
+
+        def read() -> None:
+            for line in proc.stdout:
+                lines.append(line)
+                if point and point.line and not seen.is_set() and point.line in line:
+                    seen_at.append(time.monotonic())
+                    seen.set()
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        started = time.monotonic()
+        in_flight: set[str] = set()
+        try:
+            while proc.poll() is None:
+                if point and self._reached(point, started, seen_at):
+                    in_flight = self._kill(proc, point.coordinated)
+                    break
+                if time.monotonic() - started > timeout_s:
+                    raise AssertionError(f"{point.label if point else 'run'}: no end after {timeout_s} s")
+                time.sleep(0.002)
+            proc.wait(timeout=60)
+            if proc.returncode == -signal.SIGKILL and not in_flight:
+                in_flight = self._uncached()  # the process killed itself (hook): nothing was frozen
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            self.server.drop_held()
+            reader.join(timeout=30)
+        output = "".join(lines)
+        result = Attempt(point.label if point else "uninterrupted", proc.returncode, output, in_flight)
+        if result.killed:
+            result.interrupted = interrupted_task(output)
+        self.attempts.append(result)
+        return result
+
+    def _reached(self, point: KillPoint, started: float, seen_at: list[float]) -> bool:
+        now = time.monotonic()
+        if point.line is not None:
+            return bool(seen_at) and now >= seen_at[0] + point.after_s
+        if point.at_s is not None:
+            return now >= started + point.at_s
+        if point.answers is not None:
+            return len(self.server.delivered_since(self.mark)) >= point.answers
+        if point.temporary is not None:
+            return any(matches(rel, point.temporary) for rel in temporaries(self.data_root))
+        return False
+
+    def _kill(self, proc: subprocess.Popen[str], coordinated: bool) -> set[str]:
+        if coordinated:
+            self.server.freeze()
+            self._wait_until_cached()
+        killed_at = time.monotonic()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        return self._uncached(before=killed_at)
+
+    @property
+    def outputs(self) -> list[str]:
+        return [a.output for a in self.attempts]
+
+
+# ------------------------------------------------------------------ what a data root holds
+
+
+def temporaries(root: Path) -> list[str]:
+    """Final paths (relative to ``root``) of every temporary file under it."""
+    found = []
+    for directory, _, names in os.walk(root):
+        for name in names:
+            match = TEMPORARY.match(name)
+            if match:
+                found.append(os.path.relpath(os.path.join(directory, match["final"]), root))
+    return found
+
+
+def manifest_problems(root: Path) -> list[str]:
+    """Every stage manifest under ``root`` that lists a file which is missing or differs from its checksum."""
+    problems = []
+    for manifest in sorted([*root.glob("raw/**/manifest.json"), *root.glob("reports/*/manifests/*.json")]):
+        try:
+            files = json.loads(manifest.read_text())["files"]
+        except (ValueError, KeyError) as exc:
+            problems.append(f"{manifest}: unreadable ({exc})")
+            continue
+        for relative, entry in files.items():
+            path = root / relative
+            if not path.is_file():
+                problems.append(f"{manifest}: {relative} is missing")
+            elif hashlib.sha256(path.read_bytes()).hexdigest() != entry["sha256"]:
+                problems.append(f"{manifest}: {relative} does not match its checksum")
+    return problems
+
+
+def data_files(root: Path) -> dict[str, Path]:
+    """Every data file (tables and JSONL) of the runs under ``root``, by relative path (the cache left out)."""
+    return {
+        p.relative_to(root).as_posix(): p
+        for p in sorted(root.rglob("*"))
+        if p.suffix in DATA_SUFFIXES and p.is_file() and p.relative_to(root).parts[0] != "cache"
+    }
+
+
+def _without(value: Any, measurements: tuple[str, ...]) -> Any:
+    if isinstance(value, dict):
+        return {k: _without(v, measurements) for k, v in value.items() if k not in measurements}
+    if isinstance(value, list):
+        return [_without(v, measurements) for v in value]
+    return value
+
+
+def _content(path: Path, measurements: tuple[str, ...]) -> Any:
+    if path.suffix == ".parquet":
+        return _without(pq.read_table(path).to_pylist(), measurements)
+    return [_without(json.loads(line), measurements) for line in path.read_text().splitlines()]
+
+
+def data_differences(root: Path, reference: Path, measurements: tuple[str, ...] = ("latency_ms",)) -> list[str]:
+    """Data files of ``root`` that differ from ``reference``'s.
+
+    Byte for byte, except that files carrying per-call measurements of a real
+    teacher (``latency_ms``: no two runs against a network agree on it) are
+    compared row by row without those keys; everything else in them must match.
+    """
+    mine, theirs = data_files(root), data_files(reference)
+    differences = [f"only in one run: {name}" for name in sorted(set(mine) ^ set(theirs))]
+    for name in sorted(set(mine) & set(theirs)):
+        if mine[name].read_bytes() == theirs[name].read_bytes():
+            continue
+        if _content(mine[name], measurements) != _content(theirs[name], measurements):
+            differences.append(name)
+    return differences
+
+
+# ------------------------------------------------------------------ secrets
+
+
+def files_containing(roots: Iterable[Path], secret: str) -> list[Path]:
+    """Every file under ``roots`` (data, cache, logs, manifests, locks, scheduler state) holding ``secret``."""
+    needle = secret.encode()
+    hits = []
+    for root in roots:
+        for path in Path(root).rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    if needle in path.read_bytes():
+                        hits.append(path)
+    return hits
+
+
+def assert_no_secret(roots: Iterable[Path], texts: Iterable[str], secret: str = TEST_KEY) -> None:
+    assert files_containing(roots, secret) == [], "the API key was written to a file"
+    leaked = [i for i, text in enumerate(texts) if secret in text]
+    assert leaked == [], f"the API key is in captured output {leaked}"
