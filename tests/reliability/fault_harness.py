@@ -194,8 +194,10 @@ class RunUnderTest:
                     raise AssertionError(f"{point.label if point else 'run'}: no end after {timeout_s} s")
                 time.sleep(0.002)
             proc.wait(timeout=60)
-            if proc.returncode == -signal.SIGKILL and not in_flight:
-                in_flight = self._uncached()  # the process killed itself (hook): nothing was frozen
+            if point and point.hook and proc.returncode == -signal.SIGKILL:
+                # it killed itself: hold what the teacher has not sent yet, then see what was lost
+                self.server.freeze()
+                in_flight = self._uncached()
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -11,6 +11,8 @@ Two chains of kills, each on a fresh data root and resumed until the run complet
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,3 +146,30 @@ def test_killed_from_outside_while_it_works_then_rerun(reference: Reference, tmp
     assert len(kills) >= len(OBSERVED) - 3, [a.label for a in kills]
     assert {"TeacherShard", "BuildDistillationDataset", "BiasSlicing"} <= {a.interrupted for a in kills}
     assert_same_as_uninterrupted(run, reference)
+
+
+def test_a_kill_between_an_answer_and_its_cache_entry_costs_that_answer_once_more(
+    reference: Reference, tmp_path: Path
+) -> None:
+    """The window no client can close: an answer has arrived, the process dies before it is stored.
+
+    The entry is written (fsync, rename) as soon as the answer is read, so what
+    is lost is at most the answers of the ``teacher.concurrency`` workers at that
+    moment; exactly those are sent again, and the abandoned temporary is removed
+    once it is clearly stale.
+    """
+    run = RunUnderTest(tmp_path / "data", reference.params, reference.teacher)
+    killed = run.attempt(KillPoint("a cache entry written, not in place", hook="rename:cache/teacher/*/*.json"))
+    assert killed.killed and 1 <= len(killed.in_flight) <= 3, killed.in_flight
+    leftovers = list((run.data_root / "cache").rglob(".*.tmp-*"))
+    assert leftovers, "the killed write leaves its temporary"
+    ten_minutes_ago = time.time() - 601
+    for path in leftovers:
+        os.utime(path, (ten_minutes_ago, ten_minutes_ago))
+
+    assert run.attempt().returncode == 0
+    paid = run.delivered()
+    assert len(paid) == 48
+    assert {digest for digest, n in paid.items() if n > 1} == killed.in_flight and max(paid.values()) == 2
+    assert data_differences(run.data_root, reference.run.data_root) == []
+    assert temporaries(run.data_root) == []
