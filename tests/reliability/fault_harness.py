@@ -38,19 +38,20 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import pytest
 import yaml
 
 from fitsense_luigi.teacher.cache import cache_key
 from fitsense_luigi.teacher.stage import schema_version
-from tests.conftest import LUIGI, REPO, luigi_env
+from tests.conftest import LUIGI, REPO, SMALL, deep_merge, default_params, luigi_env
 from tests.reliability.killpoint.sitecustomize import matches
-from tests.teacher.teacher_server import FAST_TEACHER, KEY_ENV, TEST_KEY, TeacherServer
+from tests.teacher.teacher_server import FAST_TEACHER, KEY_ENV, TEST_KEY, Reply, TeacherServer
 
 RUN = "2026-02-17"
 KILLPOINT_DIR = Path(__file__).resolve().parent / "killpoint"
@@ -235,6 +236,63 @@ class RunUnderTest:
     @property
     def outputs(self) -> list[str]:
         return [a.output for a in self.attempts]
+
+
+# ------------------------------------------------------------------ an uninterrupted run, and kill chains
+
+
+@dataclass
+class Reference:
+    teacher: TeacherServer
+    params: Path
+    run: RunUnderTest
+
+
+@pytest.fixture(scope="module", name="reference")
+def reference_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
+    """The uninterrupted run; the kill chains are compared with it and share its teacher."""
+    base = tmp_path_factory.mktemp("kill_anywhere")
+    # 30 ms an answer: a shard takes a few hundred milliseconds, long enough to be killed mid-way
+    with TeacherServer(lambda case, attempt: Reply(delay_s=0.03)) as teacher:
+        params = base / "params.yaml"
+        teacher_params = dict(LOOPBACK_TEACHER, base_url=teacher.url)
+        params.write_text(yaml.safe_dump(deep_merge(default_params(), {**SMALL, "teacher": teacher_params})))
+        run = RunUnderTest(base / "reference", params, teacher)
+        first = run.attempt()
+        assert first.returncode == 0, first.output[-3000:]
+        assert len(run.delivered()) == 48 and set(run.delivered().values()) == {1}
+        yield Reference(teacher, params, run)
+
+
+def kill_until_complete(reference: Reference, root: Path, chain: tuple[KillPoint, ...]) -> RunUnderTest:
+    run = RunUnderTest(root, reference.params, reference.teacher)
+    for point in chain:
+        if run.passed(point):  # an outside kill landed later than aimed, past this point
+            continue
+        attempt = run.attempt(point)
+        assert attempt.killed, f"{point.label}: not killed (exit {attempt.returncode})\n{attempt.output[-3000:]}"
+        assert manifest_problems(run.data_root) == [], point.label  # a finished stage is never wrong
+        assert attempt.in_flight == set(), f"{point.label}: answers lost with the process"
+    final = run.attempt()
+    for attempt in run.attempts:  # shown when a test fails
+        print(f"{attempt.label}: exit {attempt.returncode}, interrupted {attempt.interrupted}")
+    assert final.returncode == 0, final.output[-3000:]
+    assert "Traceback" not in "".join(run.outputs)
+    return run
+
+
+def assert_same_as_uninterrupted(run: RunUnderTest, reference: Reference, *, in_flight_allowed: bool = False) -> None:
+    """Same data files; each request answered once in total, or (raw kills) once more per kill it was lost in."""
+    assert data_differences(run.data_root, reference.run.data_root) == []
+    paid, requests = run.delivered(), set(reference.run.delivered())
+    assert set(paid) == requests, "every request was answered, and no other"
+    lost = Counter(digest for attempt in run.attempts for digest in attempt.in_flight)
+    assert in_flight_allowed or not lost, "answers were lost with a killed process"
+    assert {d: n for d, n in paid.items() if n > 1 + lost[d]} == {}, "an answer kept by the run was paid again"
+    left = [t for t in temporaries(run.data_root) if not (in_flight_allowed and t.startswith("cache/"))]
+    assert left == [], "a killed write left a temporary behind"
+    assert reference.teacher.authorization == {f"Bearer {TEST_KEY}"}
+    assert_no_secret([run.data_root, reference.run.data_root], run.outputs + reference.run.outputs)
 
 
 # ------------------------------------------------------------------ what a data root holds

@@ -13,24 +13,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-import yaml
-
-from tests.conftest import SMALL, deep_merge, default_params
 from tests.reliability.fault_harness import (
-    LOOPBACK_TEACHER,
     KillPoint,
+    Reference,
     RunUnderTest,
-    assert_no_secret,
+    assert_same_as_uninterrupted,
     data_differences,
-    manifest_problems,
+    kill_until_complete,
+    reference_fixture,  # noqa: F401 (the fixture)
     temporaries,
 )
-from tests.teacher.teacher_server import TEST_KEY, Reply, TeacherServer
 
 TASKS = {
     "Bootstrap",
@@ -81,55 +75,6 @@ OBSERVED = (
     KillPoint("ValidateData working", line="ValidateData: building", after_s=0.02),
     KillPoint("BiasSlicing working", line="BiasSlicing: building", after_s=0.1),
 )
-
-
-@dataclass
-class Reference:
-    teacher: TeacherServer
-    params: Path
-    run: RunUnderTest
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
-    """The uninterrupted run; the kill chains are compared with it and share its teacher."""
-    base = tmp_path_factory.mktemp("kill_anywhere")
-    # 30 ms an answer: a shard takes a few hundred milliseconds, long enough to be killed mid-way
-    with TeacherServer(lambda case, attempt: Reply(delay_s=0.03)) as teacher:
-        params = base / "params.yaml"
-        teacher_params = dict(LOOPBACK_TEACHER, base_url=teacher.url)
-        params.write_text(yaml.safe_dump(deep_merge(default_params(), {**SMALL, "teacher": teacher_params})))
-        run = RunUnderTest(base / "reference", params, teacher)
-        first = run.attempt()
-        assert first.returncode == 0, first.output[-3000:]
-        assert len(run.delivered()) == 48 and set(run.delivered().values()) == {1}
-        yield Reference(teacher, params, run)
-
-
-def kill_until_complete(reference: Reference, root: Path, chain: tuple[KillPoint, ...]) -> RunUnderTest:
-    run = RunUnderTest(root, reference.params, reference.teacher)
-    for point in chain:
-        if run.passed(point):  # an outside kill landed later than aimed, past this point
-            continue
-        attempt = run.attempt(point)
-        assert attempt.killed, f"{point.label}: not killed (exit {attempt.returncode})\n{attempt.output[-3000:]}"
-        assert manifest_problems(run.data_root) == [], point.label  # a finished stage is never wrong
-        assert attempt.in_flight == set(), f"{point.label}: answers lost with the process"
-    final = run.attempt()
-    for attempt in run.attempts:  # shown when a test fails
-        print(f"{attempt.label}: exit {attempt.returncode}, interrupted {attempt.interrupted}")
-    assert final.returncode == 0, final.output[-3000:]
-    assert "Traceback" not in "".join(run.outputs)
-    return run
-
-
-def assert_same_as_uninterrupted(run: RunUnderTest, reference: Reference) -> None:
-    assert data_differences(run.data_root, reference.run.data_root) == []
-    paid = run.delivered()
-    assert len(paid) == 48 and set(paid.values()) == {1}, "each request is answered exactly once in total"
-    assert temporaries(run.data_root) == [], "a killed write left a temporary behind"
-    assert reference.teacher.authorization == {f"Bearer {TEST_KEY}"}
-    assert_no_secret([run.data_root, reference.run.data_root], run.outputs + reference.run.outputs)
 
 
 def test_killed_inside_every_task_then_rerun(reference: Reference, tmp_path: Path) -> None:
