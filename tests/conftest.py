@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PARAMS = REPO / "config" / "params.yaml"
 LUIGI = str(Path(sys.executable).with_name("luigi"))
 
-# Retries off and no waiting: a failing task fails the invocation at once. Luigi's pid lock lives beside the
+# Retries off and no waiting: a failing task fails the invocation at once (retry_count 1: with retries on, even
+# keep_alive = false runs a failed task again, at once when retry_delay is 0). Luigi's pid lock lives beside the
 # params file ({pid_dir}), so that identical command lines of other test sessions never look "already running".
 TEST_LUIGI_CFG = """
 [core]
@@ -32,6 +33,7 @@ lock_pid_dir = {pid_dir}
 keep_alive = false
 [scheduler]
 retry_delay = 0
+retry_count = 1
 """
 
 SMALL = {

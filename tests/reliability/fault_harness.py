@@ -88,6 +88,8 @@ class Attempt:
     output: str
     in_flight: set[str] = field(default_factory=set)  # answers delivered, not cached when the process died
     interrupted: str | None = None  # the task that was building when the process died
+    started_at: float = 0.0
+    died_at: float | None = None  # when it was killed (an answer written after that reached no one)
 
     @property
     def killed(self) -> bool:
@@ -129,6 +131,16 @@ class RunUnderTest:
     # -- what the teacher delivered to this run, and what the run kept
     def delivered(self) -> Counter[str]:
         return Counter(digest for _, digest in self.server.delivered_since(self.mark))
+
+    def paid(self) -> Counter[str]:
+        """Answers delivered while a process of the run was alive to receive them."""
+        starts = [a.started_at for a in self.attempts[1:]] + [float("inf")]
+        gaps = [(a.died_at, start) for a, start in zip(self.attempts, starts, strict=True) if a.died_at is not None]
+        return Counter(
+            digest
+            for at, digest in self.server.delivered_since(self.mark)
+            if not any(died <= at < start for died, start in gaps)
+        )
 
     def is_cached(self, digest: str) -> bool:
         body = self.server.bodies[digest]
@@ -186,10 +198,11 @@ class RunUnderTest:
         reader.start()
         started = time.monotonic()
         in_flight: set[str] = set()
+        died_at = None
         try:
             while proc.poll() is None:
                 if point and self._reached(point, started, seen_at):
-                    in_flight = self._kill(proc, point.coordinated)
+                    in_flight, died_at = self._kill(proc, point.coordinated)
                     break
                 if time.monotonic() - started > timeout_s:
                     raise AssertionError(f"{point.label if point else 'run'}: no end after {timeout_s} s")
@@ -198,6 +211,7 @@ class RunUnderTest:
             if point and point.hook and proc.returncode == -signal.SIGKILL:
                 # it killed itself: hold what the teacher has not sent yet, then see what was lost
                 self.server.freeze()
+                died_at = time.monotonic()
                 in_flight = self._uncached()
         finally:
             if proc.poll() is None:
@@ -206,7 +220,8 @@ class RunUnderTest:
             self.server.drop_held()
             reader.join(timeout=30)
         output = "".join(lines)
-        result = Attempt(point.label if point else "uninterrupted", proc.returncode, output, in_flight)
+        label = point.label if point else "uninterrupted"
+        result = Attempt(label, proc.returncode, output, in_flight, started_at=started, died_at=died_at)
         if result.killed:
             result.interrupted = interrupted_task(output)
         self.attempts.append(result)
@@ -224,14 +239,16 @@ class RunUnderTest:
             return any(matches(rel, point.temporary) for rel in temporaries(self.data_root))
         return False
 
-    def _kill(self, proc: subprocess.Popen[str], coordinated: bool) -> set[str]:
+    def _kill(self, proc: subprocess.Popen[str], coordinated: bool) -> tuple[set[str], float]:
+        """SIGKILL the run's process group; (answers lost with it, when it died)."""
         if coordinated:
             self.server.freeze()
             self._wait_until_cached()
         killed_at = time.monotonic()
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
-        return self._uncached(before=killed_at)
+        self.server.freeze()  # a raw kill: nothing more leaves for the dead client
+        return self._uncached(before=killed_at), killed_at
 
     @property
     def outputs(self) -> list[str]:
@@ -284,11 +301,14 @@ def kill_until_complete(reference: Reference, root: Path, chain: tuple[KillPoint
 def assert_same_as_uninterrupted(run: RunUnderTest, reference: Reference, *, in_flight_allowed: bool = False) -> None:
     """Same data files; each request answered once in total, or (raw kills) once more per kill it was lost in."""
     assert data_differences(run.data_root, reference.run.data_root) == []
-    paid, requests = run.delivered(), set(reference.run.delivered())
+    paid, requests = run.paid(), set(reference.run.delivered())
     assert set(paid) == requests, "every request was answered, and no other"
     lost = Counter(digest for attempt in run.attempts for digest in attempt.in_flight)
     assert in_flight_allowed or not lost, "answers were lost with a killed process"
-    assert {d: n for d, n in paid.items() if n > 1 + lost[d]} == {}, "an answer kept by the run was paid again"
+    delivered = run.server.delivered_since(run.mark)
+    twice = {d: [at for at, x in delivered if x == d] for d, n in paid.items() if n > 1 + lost[d]}
+    windows = [(a.label, a.started_at, a.died_at) for a in run.attempts]
+    assert twice == {}, f"answers kept by the run were paid again: {twice}; attempts: {windows}"
     left = [t for t in temporaries(run.data_root) if not (in_flight_allowed and t.startswith("cache/"))]
     assert left == [], "a killed write left a temporary behind"
     assert reference.teacher.authorization == {f"Bearer {TEST_KEY}"}

@@ -99,6 +99,8 @@ def test_randomised_kill_chains(reference: Reference, tmp_path: Path) -> None:
                 break
         else:
             assert run.attempt().returncode == 0, run.outputs[-1][-3000:]
+        for attempt in run.attempts:  # shown when the round fails
+            print(f"    {attempt.label}: exit {attempt.returncode}, in {attempt.interrupted}")
         assert "Traceback" not in "".join(run.outputs)
         assert_same_as_uninterrupted(run, reference, in_flight_allowed=True)
         assert_no_secret([run.data_root], run.outputs)
@@ -109,5 +111,3 @@ def test_randomised_kill_chains(reference: Reference, tmp_path: Path) -> None:
             f"round {number} (seed {SEED + number}): {len(kills)} kills in {time.monotonic() - started:.1f} s, "
             f"answers lost in flight and paid again: {lost}; interrupted: {', '.join(where)}"
         )
-        for attempt in run.attempts:
-            print(f"    {attempt.label}: exit {attempt.returncode}, in {attempt.interrupted}")

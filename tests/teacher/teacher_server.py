@@ -17,7 +17,7 @@ one before the server looks at it (as a server under load queues requests);
 held requests were therefore never seen or billed, as with a real endpoint.
 ``freeze()`` also holds every answer not yet sent, so that a test can kill the
 client at a moment when each answer it was sent has been fully delivered.
-``deliveries`` records when each complete answer was written (what a real
+``deliveries`` records when each complete 200 answer was written (what a real
 endpoint bills for).
 """
 
@@ -205,6 +205,10 @@ class TeacherServer:
             return list(self.deliveries[mark:])
 
     # -- serving
+    def reply_for(self, case: str, attempt: int, digest: str) -> Reply:
+        """The answer to one request; subclasses may script by request body (``digest``) too."""
+        return self.script(case, attempt)
+
     def _reply_body(self, reply: Reply, request: dict[str, Any]) -> bytes:
         if reply.raw is not None:
             return reply.raw
@@ -233,6 +237,9 @@ class TeacherServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the body until
+            # the client's delayed ACK (40 ms), so an answer "written" would reach the client 40 ms later
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 return None
@@ -255,7 +262,7 @@ class TeacherServer:
                     server.bodies[digest] = request
                     if self.headers.get("Authorization"):
                         server.authorization.add(self.headers["Authorization"])
-                reply = server.script(case, attempt)
+                reply = server.reply_for(case, attempt, digest)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 body = server._reply_body(reply, request)
@@ -275,7 +282,8 @@ class TeacherServer:
                     return  # the client gave up (read time-out, killed process): not answered
                 with server._lock:
                     server.answered[digest] += 1
-                    server.deliveries.append((time.monotonic(), digest))
+                    if reply.status == 200:  # billed; an error answer is not
+                        server.deliveries.append((time.monotonic(), digest))
 
         return Handler
 
