@@ -292,7 +292,7 @@ class RunStore:
     def read_table(self, stage: Stage, name: str, columns: list[str] | None = None) -> pa.Table:
         import pyarrow.parquet as pq
 
-        with self.verified_local(stage, name) as local:
+        with self.verified_local(stage, name) as local, parquet_reading(self.located(stage, name)):
             return pq.read_table(local, columns=columns)
 
     def read_json(self, stage: Stage, name: str, *, place: str = "stage") -> Any:
@@ -302,6 +302,25 @@ class RunStore:
     def read_jsonl(self, stage: Stage, name: str) -> list[dict[str, Any]]:
         with self.verified_local(stage, name) as local:
             return list(iter_jsonl(local))
+
+
+@contextlib.contextmanager
+def parquet_reading(path: DataPath | str) -> Iterator[None]:
+    """Name the file when pyarrow cannot read a Parquet file's content.
+
+    A file that matches its manifest but cannot be decoded was written damaged
+    (a failing disk or a writer bug before the checksum was taken); pyarrow's
+    own message ("ZSTD decompression failed") does not say which file.
+    """
+    import pyarrow as pa
+
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise MalformedInputError(
+            f"{path}: not a readable Parquet file ({detail}); delete its stage's manifest to rebuild it"
+        ) from None
 
 
 def iter_jsonl(path: DataPath) -> Iterator[dict[str, Any]]:

@@ -404,7 +404,8 @@ def _read_world(store: storage.RunStore, unverified: Stage | None = None) -> dic
     for name, spec in schema.TABLES.items():
         stage = stages[spec.stage]
         if stage == unverified:
-            with storage.local_copy(store.path(stage, f"{name}.parquet")) as local:
+            path = store.path(stage, f"{name}.parquet")
+            with storage.local_copy(path) as local, storage.parquet_reading(path):
                 world[name] = pq.read_table(local)
         else:
             world[name] = store.read_table(stage, f"{name}.parquet")
