@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fitsense_luigi._version import __version__
-from fitsense_luigi.errors import CorruptInputError, MalformedInputError
+from fitsense_luigi.errors import CorruptInputError, DataRootError, MalformedInputError
 from fitsense_luigi.s3 import S3Path, is_s3
 
 if TYPE_CHECKING:
@@ -238,7 +238,13 @@ class RunStore:
 
     # -- completion
     def is_complete(self, stage: Stage) -> bool:
-        return self.manifest_path(stage).is_file()
+        path = self.manifest_path(stage)
+        try:
+            return path.is_file()
+        except OSError as exc:  # e.g. EIO or EACCES (ENOENT and the like just mean "no")
+            raise DataRootError(
+                f"{path}: cannot check whether stage {stage.name} is complete: {exc.strerror or exc}", permanent=False
+            ) from None
 
     def manifest(self, stage: Stage) -> dict[str, Any]:
         path = self.manifest_path(stage)

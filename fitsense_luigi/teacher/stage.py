@@ -225,7 +225,8 @@ def _hopeless(
     if reason:
         return TeacherStageError(
             f"teacher at {t.base_url}: {reason}; circuit breaker stopped the stage ({saved}; rerun when the "
-            f"endpoint is healthy, teacher.circuit_breaker sets the threshold)"
+            f"endpoint is healthy, teacher.circuit_breaker sets the threshold)",
+            permanent=False,  # storms pass: Luigi's retries (minutes apart) resume from the cache
         )
     return None
 

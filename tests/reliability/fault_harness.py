@@ -33,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -49,7 +50,7 @@ import yaml
 
 from fitsense_luigi.teacher.cache import cache_key
 from fitsense_luigi.teacher.stage import schema_version
-from tests.conftest import LUIGI, REPO, SMALL, deep_merge, default_params, luigi_env
+from tests.conftest import LUIGI, REPO, SMALL, BuiltRun, deep_merge, default_params, luigi_env
 from tests.reliability.killpoint.sitecustomize import matches
 from tests.teacher.teacher_server import FAST_TEACHER, KEY_ENV, TEST_KEY, Reply, TeacherServer
 
@@ -385,6 +386,39 @@ def data_differences(root: Path, reference: Path, measurements: tuple[str, ...] 
         if _content(mine[name], measurements) != _content(theirs[name], measurements):
             differences.append(name)
     return differences
+
+
+# ------------------------------------------------------------------ damaging a finished run
+
+
+def downstream_manifests(root: Path, run_id: str) -> None:
+    """Forget every stage after the queries, so that the rerun has to read queries.jsonl again."""
+    for path in (root / "raw" / "teacher_outputs" / run_id).rglob("manifest.json"):
+        path.unlink()
+    for stage in ("distillation_dataset",):
+        (root / "raw" / stage / run_id / "manifest.json").unlink()
+    for path in (root / "reports" / run_id / "manifests").glob("*.json"):
+        if path.stem not in ("bootstrap",):
+            path.unlink()
+
+
+@pytest.fixture(name="run_copy")
+def run_copy_fixture(built_run: BuiltRun, tmp_path: Path) -> BuiltRun:
+    root = tmp_path / "data"
+    shutil.copytree(built_run.data_root, root)
+    return BuiltRun(root, built_run.params, built_run.run_id, built_run.result)
+
+
+def rewrite_with_matching_checksum(stage_dir: Path, name: str, data: bytes) -> Path:
+    """A writer fault: the file is damaged before its checksum was taken, so the manifest agrees with it."""
+    path = stage_dir / name
+    path.write_bytes(data)
+    manifest_path = stage_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    key = next(k for k in manifest["files"] if k.endswith(f"/{name}"))
+    manifest["files"][key]["sha256"] = hashlib.sha256(data).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    return path
 
 
 # ------------------------------------------------------------------ secrets

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
 import struct
-from pathlib import Path
-
-import pytest
 
 from tests.conftest import BuiltRun, run_luigi
-
-
-def downstream_manifests(root: Path, run_id: str) -> None:
-    """Forget every stage after the queries, so that the rerun has to read queries.jsonl again."""
-    for path in (root / "raw" / "teacher_outputs" / run_id).rglob("manifest.json"):
-        path.unlink()
-    for stage in ("distillation_dataset",):
-        (root / "raw" / stage / run_id / "manifest.json").unlink()
-    for path in (root / "reports" / run_id / "manifests").glob("*.json"):
-        if path.stem not in ("bootstrap",):
-            path.unlink()
-
-
-@pytest.fixture
-def run_copy(built_run: BuiltRun, tmp_path: Path) -> BuiltRun:
-    root = tmp_path / "data"
-    shutil.copytree(built_run.data_root, root)
-    return BuiltRun(root, built_run.params, built_run.run_id, built_run.result)
+from tests.reliability.fault_harness import (
+    downstream_manifests,
+    rewrite_with_matching_checksum,
+    run_copy_fixture,  # noqa: F401 (the fixture)
+)
 
 
 def test_truncated_file_is_named_and_not_read(run_copy: BuiltRun) -> None:
@@ -63,18 +44,6 @@ def test_malformed_row_is_reported_with_file_and_line(run_copy: BuiltRun) -> Non
     result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params)
     assert result.returncode == 30
     assert f"MalformedInputError: {queries}:3: not a JSON object" in result.output
-
-
-def rewrite_with_matching_checksum(stage_dir: Path, name: str, data: bytes) -> Path:
-    """A writer fault: the file is damaged before its checksum was taken, so the manifest agrees with it."""
-    path = stage_dir / name
-    path.write_bytes(data)
-    manifest_path = stage_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    key = next(k for k in manifest["files"] if k.endswith(f"/{name}"))
-    manifest["files"][key]["sha256"] = hashlib.sha256(data).hexdigest()
-    manifest_path.write_text(json.dumps(manifest))
-    return path
 
 
 def test_undecodable_parquet_with_a_matching_checksum_is_named(run_copy: BuiltRun) -> None:
