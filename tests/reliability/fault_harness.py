@@ -55,6 +55,7 @@ from tests.reliability.killpoint.sitecustomize import matches
 from tests.teacher.teacher_server import FAST_TEACHER, KEY_ENV, TEST_KEY, Reply, TeacherServer
 
 RUN = "2026-02-17"
+WITH_KEY = {KEY_ENV: TEST_KEY}  # every scenario runs with an API key set, and then looks for it everywhere
 KILLPOINT_DIR = Path(__file__).resolve().parent / "killpoint"
 TEMPORARY = re.compile(r"^\.(?P<final>.+)\.tmp-\d+-[0-9a-f]+$")
 DATA_SUFFIXES = (".parquet", ".jsonl")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tests.conftest import LUIGI, REPO, BuiltRun, luigi_env
 from tests.ops.ops_harness import built_lines, data_digests, luigi_command, running_luigid, scheduler_args, worker_env
+from tests.reliability.fault_harness import WITH_KEY, assert_no_secret
 from tests.test_pipeline import data_files
 
 BASE = [LUIGI, "--module", "fitsense_luigi", "BiasSlicing", "--local-scheduler", "--run-id", "2026-02-17"]
@@ -18,7 +19,7 @@ BASE = [LUIGI, "--module", "fitsense_luigi", "BiasSlicing", "--local-scheduler",
 def test_two_invocations_build_each_stage_once(tmp_path: Path, write_params) -> None:
     params = write_params()
     root = tmp_path / "data"
-    env = luigi_env(root, params)
+    env = luigi_env(root, params, WITH_KEY)
     # different command lines, so Luigi's pid lock does not serialise them
     procs = [
         subprocess.Popen(BASE + extra, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -34,12 +35,13 @@ def test_two_invocations_build_each_stage_once(tmp_path: Path, write_params) -> 
     one = subprocess.run(BASE, cwd=REPO, env=luigi_env(single, params), capture_output=True, text=True, timeout=300)
     assert one.returncode == 0
     assert data_files(root) == data_files(single)
+    assert_no_secret([root, single], [*outputs, one.stdout, one.stderr])
 
 
 def test_the_same_command_line_twice_exits_already_running(built_run: BuiltRun, tmp_path: Path) -> None:
     """Luigi's pid lock (under the configured lock_pid_dir): the second identical command exits 10 at once."""
     root = tmp_path / "data"
-    env = luigi_env(root, built_run.params)
+    env = luigi_env(root, built_run.params, WITH_KEY)
     first = subprocess.Popen(BASE, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     for line in first.stdout:  # wait until it works (it took the pid lock before scheduling)
@@ -54,6 +56,7 @@ def test_the_same_command_line_twice_exits_already_running(built_run: BuiltRun, 
     assert first.returncode == 0, "".join(lines)[-3000:]
     assert (built_run.params.parent / "luigi-pids").is_dir()  # the test's own lock directory, not /tmp/luigi
     assert data_files(root) == data_files(built_run.data_root)
+    assert_no_secret([root], [*lines, second.stdout, second.stderr])
 
 
 def test_two_invocations_against_one_luigid_share_the_run_and_build_each_task_once(
@@ -67,7 +70,7 @@ def test_two_invocations_against_one_luigid_share_the_run_and_build_each_task_on
     """
     data = tmp_path / "data"
     with running_luigid(tmp_path, data) as scheduler:
-        env = worker_env(tmp_path, data, built_run.params)
+        env = worker_env(tmp_path, data, built_run.params, WITH_KEY)
         command = luigi_command(built_run.run_id, *scheduler_args(scheduler), "--no-lock")
         workers = []
         for _ in range(2):
@@ -86,3 +89,4 @@ def test_two_invocations_against_one_luigid_share_the_run_and_build_each_task_on
     assert len(done) == 12 and failed == {}
     assert "Traceback" not in "".join(outputs)
     assert data_digests(data, built_run.run_id) == data_digests(built_run.data_root, built_run.run_id)
+    assert_no_secret([tmp_path], outputs)  # data root, luigid's state and log

@@ -27,7 +27,9 @@ from fitsense_luigi.tasks import ALL_TASKS
 from tests.conftest import REPO, BuiltRun, run_luigi
 from tests.ops.ops_harness import luigi_command, running_luigid, scheduler_args, worker_env
 from tests.reliability.fault_harness import (
+    WITH_KEY,
     RunUnderTest,
+    assert_no_secret,
     downstream_manifests,
     loopback_params,
     run_copy_fixture,  # noqa: F401 (the fixture)
@@ -81,12 +83,13 @@ def test_a_permanent_error_is_not_retried(run_copy: BuiltRun) -> None:
     queries = run_copy.path("raw", "synthetic_queries", run_copy.run_id, "queries.jsonl")
     queries.write_bytes(queries.read_bytes()[:-10])
     downstream_manifests(run_copy.data_root, run_copy.run_id)
-    env = retrying(run_copy.data_root.parent)
+    env = {**retrying(run_copy.data_root.parent), **WITH_KEY}
     result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params, env=env, timeout=120)
     assert result.returncode == 30, result.output[-3000:]
     shards = attempts(result.output, "TeacherShard")
     assert len(shards) == 2 and set(shards.values()) == {1}, shards  # both met the corrupted file, once each
     assert result.output.count("CorruptInputError") == 2 and "Traceback" not in result.output
+    assert_no_secret([run_copy.data_root], [result.output])
 
 
 def test_a_storm_is_retried_and_the_retry_resumes_from_the_cache(write_params, tmp_path: Path) -> None:
@@ -105,6 +108,7 @@ def test_a_storm_is_retried_and_the_retry_resumes_from_the_cache(write_params, t
         assert list(attempts(result.output, "TeacherShard").values()) == [3]  # retry_count: each attempt tripped
         assert result.output.count("circuit breaker stopped the stage") == 3
         assert set(run.delivered().values()) == {1}, "a retry re-sent an answer it had"
+        assert_no_secret([run.data_root], run.outputs)
 
 
 def test_luigid_keeps_a_permanently_failed_task_disabled(run_copy: BuiltRun, tmp_path: Path) -> None:
@@ -113,7 +117,7 @@ def test_luigid_keeps_a_permanently_failed_task_disabled(run_copy: BuiltRun, tmp
     queries.write_bytes(queries.read_bytes()[:-10])
     downstream_manifests(run_copy.data_root, run_copy.run_id)
     with running_luigid(tmp_path, run_copy.data_root) as scheduler:  # luigid: retry_delay 120 from luigi.cfg
-        env = worker_env(tmp_path, run_copy.data_root, run_copy.params)
+        env = worker_env(tmp_path, run_copy.data_root, run_copy.params, WITH_KEY)
         command = luigi_command(run_copy.run_id, *scheduler_args(scheduler))
         first = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=100)
         assert first.returncode == 30, first.stderr[-3000:]
@@ -124,3 +128,4 @@ def test_luigid_keeps_a_permanently_failed_task_disabled(run_copy: BuiltRun, tmp
         again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=100)
         assert again.returncode == 25, again.stderr[-3000:]  # [retcode] not_run
         assert "not granted run permission by the scheduler" in again.stderr
+    assert_no_secret([tmp_path, run_copy.data_root], [first.stderr, again.stderr])

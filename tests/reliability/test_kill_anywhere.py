@@ -19,6 +19,7 @@ from tests.reliability.fault_harness import (
     KillPoint,
     Reference,
     RunUnderTest,
+    assert_no_secret,
     assert_same_as_uninterrupted,
     data_differences,
     kill_until_complete,
@@ -118,3 +119,4 @@ def test_a_kill_between_an_answer_and_its_cache_entry_costs_that_answer_once_mor
     assert {digest for digest, n in paid.items() if n > 1} == killed.in_flight and max(paid.values()) == 2
     assert data_differences(run.data_root, reference.run.data_root) == []
     assert temporaries(run.data_root) == []
+    assert_no_secret([run.data_root], run.outputs)
