@@ -114,7 +114,8 @@ def test_a_storm_is_retried_and_the_retry_resumes_from_the_cache(write_params, t
 def test_luigid_keeps_a_permanently_failed_task_disabled(run_copy: BuiltRun, tmp_path: Path) -> None:
     """With luigid the first failure disables the task at once; a rerun is refused (25) until it is re-enabled."""
     queries = run_copy.path("raw", "synthetic_queries", run_copy.run_id, "queries.jsonl")
-    queries.write_bytes(queries.read_bytes()[:-10])
+    original = queries.read_bytes()
+    queries.write_bytes(original[:-10])
     downstream_manifests(run_copy.data_root, run_copy.run_id)
     with running_luigid(tmp_path, run_copy.data_root) as scheduler:  # luigid: retry_delay 120 from luigi.cfg
         env = worker_env(tmp_path, run_copy.data_root, run_copy.params, WITH_KEY)
@@ -128,4 +129,10 @@ def test_luigid_keeps_a_permanently_failed_task_disabled(run_copy: BuiltRun, tmp
         again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=100)
         assert again.returncode == 25, again.stderr[-3000:]  # [retcode] not_run
         assert "not granted run permission by the scheduler" in again.stderr
-    assert_no_secret([tmp_path, run_copy.data_root], [first.stderr, again.stderr])
+
+        queries.write_bytes(original)  # the operator repairs the input, re-enables the tasks (UI or API), reruns
+        for task_id in disabled:
+            scheduler.api("re_enable_task", {"task_id": task_id})
+        fixed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=100)
+        assert fixed.returncode == 0, fixed.stderr[-3000:]
+    assert_no_secret([tmp_path, run_copy.data_root], [first.stderr, again.stderr, fixed.stderr])
