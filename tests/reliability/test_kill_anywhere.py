@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+from fitsense_luigi.tasks import ALL_TASKS
 from tests.reliability.fault_harness import (
     KillPoint,
     Reference,
@@ -27,19 +28,7 @@ from tests.reliability.fault_harness import (
     temporaries,
 )
 
-TASKS = {
-    "Bootstrap",
-    "GenerateProfiles",
-    "GenerateWorkouts",
-    "GenerateQueries",
-    "TeacherShard",
-    "CallTeacher",
-    "BuildDistillationDataset",
-    "ValidateData",
-    "ComputeStats",
-    "DetectAnomalies",
-    "BiasSlicing",
-}
+TASKS = {task.__name__ for task in ALL_TASKS}  # the ten stages and TeacherShard
 
 EXACT = (
     KillPoint("bootstrap record created", hook="open:reports/*/phase1_bootstrap.json"),
