@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.conftest import LUIGI, REPO, BuiltRun, luigi_env
 from tests.ops.ops_harness import built_lines, data_digests, luigi_command, running_luigid, scheduler_args, worker_env
-from tests.reliability.fault_harness import WITH_KEY, assert_no_secret
+from tests.reliability.run_checks import WITH_KEY, assert_no_secret
 from tests.test_pipeline import data_files
 
 BASE = [LUIGI, "--module", "fitsense_luigi", "BiasSlicing", "--local-scheduler", "--run-id", "2026-02-17"]

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from fitsense_luigi.config import read_params, validate_params
 from fitsense_luigi.errors import ConfigError
 from tests.conftest import run_luigi
-from tests.reliability.fault_harness import RUN, assert_no_secret
+from tests.reliability.fault_harness import RUN
 from tests.reliability.params_strategies import ARBITRARY_FILES, mutated_params
-from tests.teacher.teacher_server import KEY_ENV, TEST_KEY
+from tests.reliability.run_checks import WITH_KEY, assert_no_secret
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -70,7 +70,7 @@ def test_malformed_params_through_the_luigi_command(tmp_path_factory, case: tupl
     base: Path = tmp_path_factory.mktemp("luigi-params")
     params = base / "params.yaml"
     params.write_bytes(content)
-    result = run_luigi("BiasSlicing", RUN, base / "data", params, env={KEY_ENV: TEST_KEY})
+    result = run_luigi("BiasSlicing", RUN, base / "data", params, env=WITH_KEY)
     assert result.returncode == 40, result.output[-2000:]  # [retcode] unhandled_exception: found before scheduling
     errors = [line for line in result.output.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and f"ConfigError: {params}" in errors[0], errors

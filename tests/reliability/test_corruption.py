@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 
 from tests.conftest import BuiltRun, run_luigi
-from tests.reliability.fault_harness import (
+from tests.reliability.run_checks import (
     WITH_KEY,
     assert_no_secret,
     downstream_manifests,

@@ -26,15 +26,14 @@ import luigi.worker
 from fitsense_luigi.tasks import ALL_TASKS
 from tests.conftest import REPO, BuiltRun, run_luigi
 from tests.ops.ops_harness import luigi_command, running_luigid, scheduler_args, worker_env
-from tests.reliability.fault_harness import (
+from tests.reliability.fault_harness import RunUnderTest, loopback_params
+from tests.reliability.run_checks import (
     WITH_KEY,
-    RunUnderTest,
     assert_no_secret,
     downstream_manifests,
-    loopback_params,
     run_copy_fixture,  # noqa: F401 (the fixture)
 )
-from tests.reliability.test_teacher_storms import StormyTeacher
+from tests.reliability.stormy_teacher import StormyTeacher
 
 # the production retry policy (keep_alive, 3 attempts), one second apart instead of two minutes
 RETRYING_CFG = """

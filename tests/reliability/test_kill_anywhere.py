@@ -20,13 +20,11 @@ from tests.reliability.fault_harness import (
     KillPoint,
     Reference,
     RunUnderTest,
-    assert_no_secret,
     assert_same_as_uninterrupted,
-    data_differences,
     kill_until_complete,
     reference_fixture,  # noqa: F401 (the fixture)
-    temporaries,
 )
+from tests.reliability.run_checks import assert_no_secret, data_differences, temporaries
 
 TASKS = {task.__name__ for task in ALL_TASKS}  # the ten stages and TeacherShard
 
@@ -61,7 +59,7 @@ OBSERVED = (
     KillPoint("TeacherShard starts", line="TeacherShard: building", before="raw/teacher_outputs/*/shards/*/manifest*"),
     KillPoint("9 answers delivered", answers=9),
     KillPoint("30 answers delivered, 2 workers", answers=30, workers=2),
-    KillPoint("BuildDistillationDataset working", line="BuildDistillationDataset: building", after_s=0.05),
+    KillPoint("BuildDistillationDataset working", line="BuildDistillationDataset: building", after_s=0.02),
     KillPoint("ValidateData working", line="ValidateData: building", after_s=0.02),
     KillPoint("BiasSlicing working", line="BiasSlicing: building", after_s=0.1),
 )

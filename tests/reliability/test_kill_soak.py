@@ -23,11 +23,10 @@ from tests.reliability.fault_harness import (
     KillPoint,
     Reference,
     RunUnderTest,
-    assert_no_secret,
     assert_same_as_uninterrupted,
-    manifest_problems,
     reference_fixture,  # noqa: F401 (the fixture)
 )
+from tests.reliability.run_checks import assert_no_secret, manifest_problems
 
 pytestmark = [pytest.mark.slow, pytest.mark.soak]
 

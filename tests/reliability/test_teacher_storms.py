@@ -1,9 +1,9 @@
 """Teacher storms through the `luigi` command: a loopback teacher failing about 30 % of requests, then all of them.
 
-Storm: 429 with Retry-After, 500/502/503 and time-outs, chosen per request body
-(a body's second attempt sometimes fails too). The run completes with the data a
-healthy teacher gives (only attempt counts and latencies differ), and every
-Retry-After is honoured, by the retried request and by every other worker.
+Storm: 429 with Retry-After, 500/502/503 and time-outs for 3 in 10 first
+attempts and 1 in 4 second attempts. The run completes with the data a healthy
+teacher gives (only attempt counts and latencies differ), and every Retry-After
+is honoured, by the retried request and by every other worker.
 
 Outage: after ten good answers every request fails; the circuit breaker stops
 the stage with one clear line and exit code 30; a rerun against the recovered
@@ -12,71 +12,22 @@ teacher completes without re-sending what had been answered.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from tests.reliability.fault_harness import (
-    RunUnderTest,
-    assert_no_secret,
-    data_differences,
-    loopback_params,
-    temporaries,
-)
-from tests.teacher.teacher_server import TEST_KEY, Reply, TeacherServer
+from tests.reliability.fault_harness import RunUnderTest, loopback_params
+from tests.reliability.run_checks import assert_no_secret, data_differences, temporaries
+from tests.reliability.stormy_teacher import FAILURES, READ_S, RETRY_AFTER_S, StormyTeacher
+from tests.teacher.teacher_server import TEST_KEY, TeacherServer
 
-RETRY_AFTER_S = 1.0
-READ_S = 0.5
 # one shard, so that one process (one pacer) sends every request: the pause a 429 imposes is visible as a gap
 STORM_TEACHER = {
     "shards": 1,
     "timeouts": {"connect_s": 5.0, "read_s": READ_S},
     "retries": {"max_attempts": 4, "initial_wait_s": 0.01, "max_wait_s": 0.05, "retry_after_cap_s": 5.0},
 }
-
-RATE_LIMITED = b'{"error": {"message": "Rate limit reached for requests", "code": "rate_limit_exceeded"}}'
-FAILURES = {
-    "429": Reply(429, raw=RATE_LIMITED, headers={"Retry-After": f"{RETRY_AFTER_S:g}"}),
-    "500": Reply(500, raw=b'{"error": {"message": "The server had an error while processing your request"}}'),
-    "502": Reply(502, raw=b"<html><body>502 Bad Gateway</body></html>"),
-    "503": Reply(503, raw=b'{"error": {"message": "The engine is currently overloaded"}}'),
-    "timeout": Reply(delay_s=READ_S + 0.5),
-}
-
-
-class StormyTeacher(TeacherServer):
-    """A teacher whose weather is set by ``mode``: healthy, storm (about 30 % fail) or down (all fail after 10)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.mode = "healthy"
-        self.failures: dict[str, list[tuple[int, str]]] = defaultdict(list)  # digest -> (attempt, kind)
-        self.good_answers = 0
-        self.seen: Counter[int] = Counter()  # attempt number -> requests seen with it
-        self.tries: Counter[tuple[str, str]] = Counter()
-
-    def reply_for(self, case: str, attempt: int, digest: str) -> Reply:
-        kind = None
-        with self._lock:  # attempts in this weather (the server's own count spans all of them)
-            self.tries[self.mode, digest] += 1
-            attempt = self.tries[self.mode, digest]
-        if self.mode == "storm" and attempt <= 2:
-            with self._lock:  # 3 in 10 first attempts fail, and 1 in 4 of their second attempts
-                self.seen[attempt] += 1
-                n = self.seen[attempt]
-            if (attempt == 1 and n % 10 in (1, 4, 7)) or (attempt == 2 and n % 4 == 1):
-                kind = ("429", "500", "timeout", "503", "429", "502", "timeout")[n % 7]
-        elif self.mode == "down":
-            with self._lock:
-                self.good_answers += 1
-                down = self.good_answers > 10
-            kind = ("500", "502", "503")[attempt % 3] if down else None
-        if kind is None:
-            return Reply()
-        with self._lock:
-            self.failures[digest].append((attempt, kind))
-        return FAILURES[kind]
 
 
 @pytest.fixture
