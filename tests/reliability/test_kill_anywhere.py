@@ -7,11 +7,15 @@ Two chains of kills, each on a fresh data root and resumed until the run complet
   or manifest fully written but not renamed into place), so every task is interrupted, whatever the load;
 * observed: what an operator's ``kill -9`` does, following the run from outside: log lines, answers the
   teacher delivered (with two workers too), a half-written Parquet file appearing under the data root.
+
+Against the independent uninterrupted run the data files match except ``latency_ms`` (a measurement of each
+HTTP call); against an uninterrupted run given the same answers (a replay from the cache) they match byte for byte.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -71,6 +75,12 @@ def test_killed_inside_every_task_then_rerun(reference: Reference, tmp_path: Pat
     interrupted = {a.interrupted for a in run.attempts if a.killed}
     assert interrupted == TASKS, f"never killed inside {TASKS - interrupted}"
     assert_same_as_uninterrupted(run, reference)
+
+    # byte for byte, latencies included: an uninterrupted run of the same id, given the same answers (its cache)
+    replay = RunUnderTest(tmp_path / "replay", reference.params, reference.teacher)
+    shutil.copytree(run.data_root / "cache", replay.data_root / "cache")
+    assert replay.attempt().returncode == 0 and not replay.delivered(), "every answer came from the cache"
+    assert data_differences(run.data_root, replay.data_root, measurements=()) == []
 
 
 def test_killed_from_outside_while_it_works_then_rerun(reference: Reference, tmp_path: Path) -> None:
