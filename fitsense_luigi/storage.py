@@ -322,10 +322,12 @@ def parquet_reading(path: DataPath | str) -> Iterator[None]:
 
     try:
         yield
+    except MemoryError:  # pyarrow's ArrowMemoryError is also an ArrowException: not the file's fault
+        raise
     except (pa.ArrowException, OSError) as exc:
         detail = " ".join(str(exc).split())[:200]
         raise MalformedInputError(
-            f"{path}: not a readable Parquet file ({detail}); delete its stage's manifest to rebuild it"
+            f"{path}: cannot read this Parquet file ({detail}); delete its stage's manifest to rebuild it"
         ) from None
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import luigi
+from luigi.task_status import RUNNING
 
 from fitsense_luigi import locks, logs, storage
 from fitsense_luigi.errors import FitSenseError
@@ -109,7 +110,7 @@ class PipelineTask(luigi.Task):
             return
         try:
             scheduler.add_task(
-                task_id=self.task_id, worker=worker, status="RUNNING", retry_policy_dict={"retry_count": 1}
+                task_id=self.task_id, worker=worker, status=RUNNING, retry_policy_dict={"retry_count": 1}
             )
         except Exception as exc:  # the failure itself must still be reported
             log.debug("could not turn off retries for %s: %s", self.task_id, exc)

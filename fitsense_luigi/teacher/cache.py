@@ -52,7 +52,7 @@ def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str, t
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def remove_stale_temporaries(directory: Path, older_than_s: float = STALE_TEMPORARY_S) -> None:
+def remove_abandoned_temporaries(directory: Path, older_than_s: float = STALE_TEMPORARY_S) -> None:
     """Delete the temporaries of writes killed before their rename (a write takes milliseconds).
 
     Several processes and hosts write here at once, so a temporary's age, not
@@ -124,7 +124,7 @@ class ResponseCache:
         directory = final.parent
         if directory not in self._directories:
             directory.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(directory)
+            remove_abandoned_temporaries(directory)
             self._directories.add(directory)
         # pid and thread id alone repeat across containers (luigi is pid 1 in each) that share the data root
         tmp = directory / f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}"

@@ -61,7 +61,7 @@ def test_undecodable_parquet_with_a_matching_checksum_is_named(run_copy: BuiltRu
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     errors = [line for line in result.output.splitlines() if " ERROR " in line]
-    assert len(errors) == 1 and f"MalformedInputError: {table}: not a readable Parquet file" in errors[0], errors
+    assert len(errors) == 1 and f"MalformedInputError: {table}: cannot read this Parquet file" in errors[0], errors
     assert "Traceback" not in result.output
     assert not (run_copy.data_root / "raw" / "synthetic_queries" / run_copy.run_id / "manifest.json").exists()
     assert_no_secret([run_copy.data_root], [result.output])
