@@ -8,7 +8,7 @@ LUIGI_ARGS ?=
 IMAGE ?= localhost/fitsense-luigi:latest
 SCHEDULER_PORT ?= 8082
 
-.PHONY: install run test test-slow lint format bench clean image scheduler ops-deps test-image test-ops
+.PHONY: install run test test-slow soak lint format bench clean image scheduler ops-deps test-image test-ops
 
 $(STAMP):
 	rm -f $(VENV)/.installed-*
@@ -28,7 +28,11 @@ test: install
 	$(BIN)/pytest -q -m "not slow"
 
 test-slow: install
-	$(BIN)/pytest -q -m "slow and not ops"
+	$(BIN)/pytest -q -m "slow and not ops and not soak"
+
+## soak: randomised kill -9 chains against a loopback teacher (SOAK_ROUNDS=8 by default, SOAK_SEED to vary them)
+soak: install
+	$(BIN)/pytest -q -s -m soak
 
 ## image: the container image, built with podman (installs podman/runc/debootstrap and a local base if missing)
 image: install

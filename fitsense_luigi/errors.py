@@ -8,11 +8,23 @@ Anything else that escapes is a bug and keeps its traceback.
 
 
 class FitSenseError(Exception):
-    """Base for errors caused by input, configuration or environment."""
+    """Base for errors caused by input, configuration or environment.
 
-    def __init__(self, message: str) -> None:
+    ``permanent``: trying again cannot help until someone acts (a corrupted
+    file, a refused key, a failed quality gate), so the task that raised it is
+    not retried by Luigi (see ``PipelineTask.run``). Errors that can pass by
+    themselves (an error storm at the teacher, an S3 endpoint that stops
+    answering) are raised with ``permanent=False`` and keep the scheduler's
+    retries.
+    """
+
+    permanent: bool = True
+
+    def __init__(self, message: str, *, permanent: bool | None = None) -> None:
         # one line, whatever a library put into the text we quote
         super().__init__(" ".join(str(message).split()))
+        if permanent is not None:
+            self.permanent = permanent
 
 
 class ConfigError(FitSenseError):

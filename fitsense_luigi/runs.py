@@ -9,7 +9,6 @@ existing run id asked for with a different config.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 
 from fitsense_luigi import identity
 from fitsense_luigi.config import DATA_ROOT_ENV, Config, env_overrides, load_config, params_path
-from fitsense_luigi.errors import DataRootError, RunConflictError
+from fitsense_luigi.errors import CorruptInputError, DataRootError, RunConflictError
 from fitsense_luigi.storage import BOOTSTRAP, DataPath, RunStore, data_path, is_local
 
 BOOTSTRAP_RECORD = "phase1_bootstrap.json"
@@ -75,12 +74,26 @@ def _open_run(
 
 
 def read_bootstrap_record(store: RunStore) -> dict[str, Any] | None:
+    """The run's record of its config, verified against the bootstrap manifest; None before Bootstrap finished.
+
+    A damaged record must stop the run: without it a changed config would go
+    unnoticed and mix into the stages still to build, and rebuilding it would
+    record whatever config is current, so the usual "delete the manifest" is no fix.
+    """
     if not store.is_complete(BOOTSTRAP):
         return None
+    path = store.path(BOOTSTRAP, BOOTSTRAP_RECORD)
     try:
-        return json.loads(store.path(BOOTSTRAP, BOOTSTRAP_RECORD).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
+        record = store.read_json(BOOTSTRAP, BOOTSTRAP_RECORD)
+    except (CorruptInputError, ValueError) as exc:
+        reason = str(exc).removeprefix(f"{path}: ").split(";")[0]
+        raise CorruptInputError(
+            f"{path}: {reason}; this record is how run {store.run_id!r} checks its config, so nothing more is "
+            f"built: restore it, or use a new --run-id"
+        ) from None
+    if not isinstance(record, dict):
+        raise CorruptInputError(f"{path}: expected a JSON object; restore it, or use a new --run-id")
+    return record
 
 
 def check_data_root(root: DataPath) -> None:

@@ -272,7 +272,9 @@ def _errors(path: S3Path) -> Iterator[None]:
     except NoCredentialsError:
         raise DataRootError(f"{path}: no AWS credentials (set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)") from None
     except BotoCoreError as exc:
-        raise DataRootError(f"{path}: S3 request failed: {exc} (check AWS_ENDPOINT_URL or [s3] endpoint_url)") from None
+        raise DataRootError(
+            f"{path}: S3 request failed: {exc} (check AWS_ENDPOINT_URL or [s3] endpoint_url)", permanent=False
+        ) from None
 
 
 def check_bucket(root: S3Path) -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fitsense_luigi._version import __version__
-from fitsense_luigi.errors import CorruptInputError, MalformedInputError
+from fitsense_luigi.errors import CorruptInputError, DataRootError, MalformedInputError
 from fitsense_luigi.s3 import S3Path, is_s3
 
 if TYPE_CHECKING:
@@ -144,6 +144,24 @@ def remove_stale_temporaries(directory: DataPath) -> None:
                 entry.unlink()
 
 
+def remove_earlier_temporaries(final: DataPath) -> None:
+    """Delete every temporary of ``final`` whoever left it; only for a writer that holds the file's stage lock.
+
+    The pid in a temporary's name cannot tell a dead writer from a live one when
+    pids repeat: ``luigi`` is pid 1 in every container, so a run killed in one
+    container leaves ``.x.tmp-1-...`` that pid 1 of the next container would keep
+    forever. Only the builder of a stage writes its files, and it holds the
+    stage's lock, so any other temporary of the same file is a leftover.
+    """
+    if not is_local(final) or not final.parent.is_dir():
+        return
+    prefix = f".{final.name}.tmp-"
+    for entry in final.parent.iterdir():
+        if entry.name.startswith(prefix) and _TMP_NAME.match(entry.name):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -237,7 +255,13 @@ class RunStore:
 
     # -- completion
     def is_complete(self, stage: Stage) -> bool:
-        return self.manifest_path(stage).is_file()
+        path = self.manifest_path(stage)
+        try:
+            return path.is_file()
+        except OSError as exc:  # e.g. EIO or EACCES (ENOENT and the like just mean "no")
+            raise DataRootError(
+                f"{path}: cannot check whether stage {stage.name} is complete: {exc.strerror or exc}", permanent=False
+            ) from None
 
     def manifest(self, stage: Stage) -> dict[str, Any]:
         path = self.manifest_path(stage)
@@ -291,7 +315,7 @@ class RunStore:
     def read_table(self, stage: Stage, name: str, columns: list[str] | None = None) -> pa.Table:
         import pyarrow.parquet as pq
 
-        with self.verified_local(stage, name) as local:
+        with self.verified_local(stage, name) as local, parquet_reading(self.located(stage, name)):
             return pq.read_table(local, columns=columns)
 
     def read_json(self, stage: Stage, name: str, *, place: str = "stage") -> Any:
@@ -301,6 +325,27 @@ class RunStore:
     def read_jsonl(self, stage: Stage, name: str) -> list[dict[str, Any]]:
         with self.verified_local(stage, name) as local:
             return list(iter_jsonl(local))
+
+
+@contextlib.contextmanager
+def parquet_reading(path: DataPath | str) -> Iterator[None]:
+    """Name the file when pyarrow cannot read a Parquet file's content.
+
+    A file that matches its manifest but cannot be decoded was written damaged
+    (a failing disk or a writer bug before the checksum was taken); pyarrow's
+    own message ("ZSTD decompression failed") does not say which file.
+    """
+    import pyarrow as pa
+
+    try:
+        yield
+    except MemoryError:  # pyarrow's ArrowMemoryError is also an ArrowException: not the file's fault
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise MalformedInputError(
+            f"{path}: cannot read this Parquet file ({detail}); delete its stage's manifest to rebuild it"
+        ) from None
 
 
 def iter_jsonl(path: DataPath) -> Iterator[dict[str, Any]]:
@@ -323,6 +368,8 @@ class StageWriter:
 
     Use as a context manager: the manifest is written on a clean exit only, so
     an exception or a kill leaves the stage incomplete and the next run redoes it.
+    Its user holds the stage's lock (``PipelineTask.run``), so it is the stage's
+    only writer.
     """
 
     def __init__(self, store: RunStore, stage: Stage, fingerprint: str, inputs: dict[str, str]) -> None:
@@ -346,7 +393,9 @@ class StageWriter:
             self._write_manifest()
 
     def _target(self, name: str, place: str) -> DataPath:
+        """Where ``name`` goes; leftovers of an earlier, killed build of this file are removed first."""
         base = self.store.reports_dir() if place == "reports" else self.store.directory(self.stage)
+        remove_earlier_temporaries(base / name)
         return base / name
 
     def _record(self, path: DataPath, rows: int | None, digest: str | None = None, size: int | None = None) -> DataPath:
@@ -437,4 +486,6 @@ class StageWriter:
             "files": self.files,
             "summary": self.summary,
         }
-        write_bytes_atomic(self.store.manifest_path(self.stage), dumps_document(manifest).encode())
+        path = self.store.manifest_path(self.stage)
+        remove_earlier_temporaries(path)
+        write_bytes_atomic(path, dumps_document(manifest).encode())

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import luigi
+from luigi.task_status import RUNNING
 
 from fitsense_luigi import locks, logs, storage
 from fitsense_luigi.errors import FitSenseError
@@ -78,13 +79,41 @@ class PipelineTask(luigi.Task):
             log.info("%s: building %s for run %s", self.task_family, self.stage.name, self.run_id)
             self.progress(0, 1, f"building {self.stage.name}")
             writer = self.ctx.store.writer(self.stage, fingerprint=self.ctx.fingerprint, inputs=self.input_stages())
-            with writer:
-                self.build(writer)
+            try:
+                with writer:
+                    self.build(writer)
+            except FitSenseError as exc:
+                if exc.permanent:
+                    self._no_more_attempts()
+                raise
         log.info("%s: wrote %d files", self.task_family, len(writer.files))
         self.progress(1, 1, f"done: wrote {len(writer.files)} files")
 
     def build(self, out: StageWriter) -> None:  # pragma: no cover - every task overrides
         raise NotImplementedError
+
+    def _no_more_attempts(self) -> None:
+        """Ask the scheduler to disable this task at this failure instead of retrying it minutes later.
+
+        Luigi decides on a retry from the retry policy the scheduler already
+        holds when the failure arrives, and offers no per-exception hook, so the
+        policy (``retry_count`` 1) is sent just before the failure is reported,
+        the way luigi's own status reporter updates a running task. That reaches
+        luigid from any worker process, and the local scheduler when the task
+        runs in its process (one worker); with ``--workers N --local-scheduler``
+        the task runs in a child whose copy of the scheduler is not the real
+        one, and the configured retries still happen.
+        """
+        reporter = getattr(self.set_tracking_url, "__self__", None)  # luigi.worker.TaskStatusReporter, in run()
+        scheduler, worker = getattr(reporter, "_scheduler", None), getattr(reporter, "_worker_id", None)
+        if scheduler is None or worker is None:
+            return
+        try:
+            scheduler.add_task(
+                task_id=self.task_id, worker=worker, status=RUNNING, retry_policy_dict={"retry_count": 1}
+            )
+        except Exception as exc:  # the failure itself must still be reported
+            log.debug("could not turn off retries for %s: %s", self.task_id, exc)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         """Shown in the central scheduler's UI; cheap enough to call per item."""
@@ -196,6 +225,7 @@ class TeacherShard(PipelineTask):
             mine,
             cache_root=self.ctx.store.data_root / "cache" / "teacher",
             progress=self.progress,
+            run_id=self.run_id,
         )
         out.jsonl("responses.jsonl", rows)
         out.summary.update(summarise(rows, self.ctx.config))
@@ -353,7 +383,9 @@ class BiasSlicing(PipelineTask):
     """
 
     stage = storage.BIAS
-    retry_count = 1  # a failed gate fails the same way again: no retries, cron sees the exit code at once
+    # a failed gate fails the same way again: no retries, cron sees the exit code at once (QualityGateError is
+    # permanent too; this also covers --workers N with the local scheduler)
+    retry_count = 1
 
     def requires(self) -> dict[str, PipelineTask]:
         return {

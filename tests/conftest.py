@@ -23,12 +23,17 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PARAMS = REPO / "config" / "params.yaml"
 LUIGI = str(Path(sys.executable).with_name("luigi"))
 
-# Retries off and no waiting: a failing task fails the invocation at once.
+# Retries off and no waiting: a failing task fails the invocation at once (retry_count 1: with retries on, even
+# keep_alive = false runs a failed task again, at once when retry_delay is 0). Luigi's pid lock lives beside the
+# params file ({pid_dir}), so that identical command lines of other test sessions never look "already running".
 TEST_LUIGI_CFG = """
+[core]
+lock_pid_dir = {pid_dir}
 [worker]
 keep_alive = false
 [scheduler]
 retry_delay = 0
+retry_count = 1
 """
 
 SMALL = {
@@ -81,7 +86,7 @@ class LuigiResult:
 
 def luigi_env(data_root: Path, params: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     cfg = params.parent / "test-luigi.cfg"
-    cfg.write_text(TEST_LUIGI_CFG)
+    cfg.write_text(TEST_LUIGI_CFG.format(pid_dir=params.parent / "luigi-pids"))
     env = dict(os.environ)
     env.update({"FITSENSE_DATA_ROOT": str(data_root), "FITSENSE_PARAMS": str(params), "LUIGI_CONFIG_PATH": str(cfg)})
     env.update(extra or {})

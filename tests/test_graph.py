@@ -51,7 +51,8 @@ def test_bias_slicing_requires_the_whole_pipeline(tmp_path, monkeypatch) -> None
     assert not tmp_path.exists() or not any(tmp_path.iterdir()), "building the graph must not write anything"
 
 
-def test_chain_order() -> None:
+def test_chain_order(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("FITSENSE_DATA_ROOT", str(tmp_path))
     chain = [tasks.GenerateProfiles, tasks.GenerateWorkouts, tasks.GenerateQueries]
     for child, parent in zip(chain[1:], chain, strict=False):
         assert isinstance(child(run_id="order").requires(), parent)

@@ -106,3 +106,20 @@ def test_stale_temporaries_of_live_processes_are_kept(tmp_path: Path) -> None:
     dead.write_text("left behind")
     remove_stale_temporaries(tmp_path)
     assert mine.exists() and not dead.exists()
+
+
+def test_a_rebuild_removes_the_temporaries_of_a_killed_build_even_under_its_own_pid(tmp_path: Path) -> None:
+    """Containers repeat pids (luigi is pid 1 in each): a leftover named after our own pid is still a leftover."""
+    store = RunStore(tmp_path, "r1")
+    directory = store.directory(QUERIES)
+    directory.mkdir(parents=True)
+    leftovers = [directory / f".queries.jsonl.tmp-{os.getpid()}-abcd1234", directory / ".manifest.json.tmp-1-0badf00d"]
+    for path in leftovers:
+        path.write_text("left by a killed build")
+    unrelated = directory / f".other.jsonl.tmp-{os.getpid()}-abcd1234"
+    unrelated.write_text("another file's temporary, in progress")
+    with store.writer(QUERIES, fingerprint="f") as out:
+        out.jsonl("queries.jsonl", [{"a": 1}])
+    assert not any(path.exists() for path in leftovers)
+    assert unrelated.exists()
+    assert sorted(p.name for p in directory.iterdir()) == [unrelated.name, "manifest.json", "queries.jsonl"]

@@ -14,6 +14,8 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from fitsense_luigi.storage import parquet_reading
+
 
 class World(Protocol):
     def names(self) -> Iterable[str]: ...
@@ -35,12 +37,14 @@ class ParquetWorld:
     def table(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
         import pyarrow.parquet as pq
 
-        return pq.read_table(self.files[name], columns=list(columns) if columns is not None else None)
+        with parquet_reading(self.files[name]):
+            return pq.read_table(self.files[name], columns=list(columns) if columns is not None else None)
 
     def schema(self, name: str) -> pa.Schema:
         import pyarrow.parquet as pq
 
-        return pq.read_schema(self.files[name])
+        with parquet_reading(self.files[name]):
+            return pq.read_schema(self.files[name])
 
 
 class MemoryWorld:

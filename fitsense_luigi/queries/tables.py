@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fitsense_luigi import ids
+from fitsense_luigi.storage import parquet_reading
 
 BATCH_ROWS = 1 << 17
 
@@ -91,14 +92,16 @@ class ParquetTables(Tables):
         self.columns = {name: list(cols) for name, cols in columns.items()}
 
     def read(self, name: str) -> pa.Table:
-        return pq.read_table(self.paths[name], columns=self.columns[name])
+        with parquet_reading(self.paths[name]):
+            return pq.read_table(self.paths[name], columns=self.columns[name])
 
     def rows(self, name: str, column: str, keys: pa.Array) -> pa.Table:
-        source = pq.ParquetFile(self.paths[name])
-        kept = [
-            batch.filter(pc.is_in(storage_of(batch.column(column)), value_set=keys))
-            for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=self.columns[name])
-        ]
+        with parquet_reading(self.paths[name]):
+            source = pq.ParquetFile(self.paths[name])
+            kept = [
+                batch.filter(pc.is_in(storage_of(batch.column(column)), value_set=keys))
+                for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=self.columns[name])
+            ]
         schema = source.schema_arrow
         schema = pa.schema([schema.field(c) for c in self.columns[name]])
         return pa.Table.from_batches([b for b in kept if b.num_rows], schema=schema)

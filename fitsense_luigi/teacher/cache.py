@@ -13,7 +13,10 @@ place, so a reader sees a complete entry or none, and a kill loses at most the
 requests in flight. The directory itself is not fsync'ed after each rename
 (that tripled the cost of a write here): after a power cut the last few
 seconds of entries may be missing, and those requests are sent again; an entry
-is never half written. Only answers the endpoint actually produced are stored
+is never half written. A write killed before its rename leaves a temporary
+that the next writer of that directory removes once it is ten minutes old (a
+write takes milliseconds; several processes share the cache, so age, not pid,
+marks it as abandoned). Only answers the endpoint actually produced are stored
 (``FINAL_STATUSES``); time-outs and HTTP errors are retried next time.
 """
 
@@ -24,7 +27,9 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,7 @@ from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
 
 log = logging.getLogger("fitsense.teacher.cache")
 ENTRY_FORMAT = 1
+STALE_TEMPORARY_S = 600.0  # a temporary this old belongs to a write that was killed
 
 
 def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str, template_version: str) -> str:
@@ -44,6 +50,20 @@ def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str, t
     }
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def remove_abandoned_temporaries(directory: Path, older_than_s: float = STALE_TEMPORARY_S) -> None:
+    """Delete the temporaries of writes killed before their rename (a write takes milliseconds).
+
+    Several processes and hosts write here at once, so a temporary's age, not
+    its pid, says that it was abandoned.
+    """
+    cutoff = time.time() - older_than_s
+    for entry in os.scandir(directory):
+        if entry.name.startswith(".") and ".json.tmp-" in entry.name:
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
 
 
 class ResponseCache:
@@ -59,22 +79,28 @@ class ResponseCache:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> TeacherOutcome | None:
+        found = self.lookup(key)
+        return found[0] if found else None
+
+    def lookup(self, key: str) -> tuple[TeacherOutcome, dict[str, Any]] | None:
+        """The stored outcome and what was recorded about it (``about``: endpoint, versions, paying run)."""
         if not self.enabled:
             return None
         path = self.path(key)
         try:
             entry = json.loads(path.read_bytes())
             outcome = TeacherOutcome.from_dict(entry["outcome"])
+            about = entry.get("about") or {}
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("ignoring unreadable cache entry %s (%s); the request will be sent again", path, exc)
             return None
         if outcome.status not in FINAL_STATUSES:
             return None
         with self._lock:
             self.hits += 1
-        return outcome
+        return outcome, about
 
     def put(self, key: str, outcome: TeacherOutcome, about: dict[str, Any] | None = None) -> bool:
         """Store a final outcome durably; False when it is not cacheable (or the cache is off)."""
@@ -88,7 +114,7 @@ class ResponseCache:
         return True
 
     def _write(self, final: DataPath, data: bytes) -> None:
-        """fsync'ed temporary file renamed into place; its name marks it as this process's (see storage).
+        """fsync'ed temporary file renamed into place; its name is unique to this write (see storage).
 
         On an S3 data root one PUT makes the object appear whole or not at all.
         """
@@ -98,8 +124,10 @@ class ResponseCache:
         directory = final.parent
         if directory not in self._directories:
             directory.mkdir(parents=True, exist_ok=True)
+            remove_abandoned_temporaries(directory)
             self._directories.add(directory)
-        tmp = directory / f".{final.name}.tmp-{os.getpid()}-{threading.get_ident():x}"
+        # pid and thread id alone repeat across containers (luigi is pid 1 in each) that share the data root
+        tmp = directory / f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}"
         try:
             with tmp.open("wb") as fh:
                 fh.write(data)

@@ -128,9 +128,19 @@ class ProgressReporter:
 
 
 def answer(
-    config: Config, queries: list[dict[str, Any]], cache_root: Path, progress: Progress | None = None
+    config: Config,
+    queries: list[dict[str, Any]],
+    cache_root: Path,
+    progress: Progress | None = None,
+    run_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One response row per query, in query order; raises TeacherStageError when the endpoint cannot serve."""
+    """One response row per query, in query order; raises TeacherStageError when the endpoint cannot serve.
+
+    ``cache_hit`` means "paid for by another run": each cache entry records the
+    run that paid for it, so the answers a killed attempt of ``run_id`` already
+    received count as this run's (a resumed run reports what an uninterrupted
+    one does: same rows, same tokens paid this run).
+    """
     t = config.teacher
     stop = threading.Event()
     pacer = Pacer(t.requests_per_minute, t.tokens_per_minute, stop)
@@ -142,15 +152,17 @@ def answer(
         cache_key(t.base_url, r.body(), schema_version(), q["template_version"]) if store.enabled else ""
         for r, q in zip(requests, queries, strict=True)
     ]
-    cached = [store.get(k) if store.enabled else None for k in keys]
+    cached = [store.lookup(k) if store.enabled else None for k in keys]
     rows: list[dict[str, Any] | None] = [
-        response_row(q, provider.name, t.model, o, cache_hit=True) if o is not None else None
-        for q, o in zip(queries, cached, strict=True)
+        response_row(q, provider.name, t.model, c[0], cache_hit=run_id is None or c[1].get("run_id") != run_id)
+        if c is not None
+        else None
+        for q, c in zip(queries, cached, strict=True)
     ]
-    todo = [i for i, o in enumerate(cached) if o is None]
+    todo = [i for i, c in enumerate(cached) if c is None]
     reporter = ProgressReporter(len(queries), len(queries) - len(todo), progress)
     breaker = CircuitBreaker(t.circuit_breaker.window, t.circuit_breaker.min_calls, t.circuit_breaker.failure_ratio)
-    about = {"base_url": t.base_url, "model": t.model, "schema_version": schema_version()}
+    about = {"base_url": t.base_url, "model": t.model, "schema_version": schema_version(), "run_id": run_id}
 
     verdict: list[TeacherStageError] = []
 
@@ -213,7 +225,8 @@ def _hopeless(
     if reason:
         return TeacherStageError(
             f"teacher at {t.base_url}: {reason}; circuit breaker stopped the stage ({saved}; rerun when the "
-            f"endpoint is healthy, teacher.circuit_breaker sets the threshold)"
+            f"endpoint is healthy, teacher.circuit_breaker sets the threshold)",
+            permanent=False,  # storms pass: Luigi's retries (minutes apart) resume from the cache
         )
     return None
 

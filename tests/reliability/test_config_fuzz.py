@@ -1,8 +1,10 @@
-"""Property-based: any malformed params file gives one ConfigError line naming the key, never a traceback."""
+"""Property-based: any malformed params file gives one ConfigError line naming the key, never a traceback.
+
+Thousands of files against the loader, and a handful through the real `luigi` command (each is a subprocess).
+"""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -12,48 +14,10 @@ from hypothesis import strategies as st
 
 from fitsense_luigi.config import read_params, validate_params
 from fitsense_luigi.errors import ConfigError
-from tests.conftest import default_params
-
-DEFAULT = default_params()
-
-
-def key_paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    paths = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            paths.append((*prefix, key))
-            paths.extend(key_paths(value, (*prefix, key)))
-    return paths
-
-
-PATHS = key_paths(DEFAULT)
-JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(10**12), 10**12),
-    st.floats(allow_nan=True),
-    st.text(max_size=20),
-    st.lists(st.integers(), max_size=3),
-    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
-)
-
-
-@st.composite
-def mutated_params(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
-    params = copy.deepcopy(DEFAULT)
-    path = draw(st.sampled_from(PATHS))
-    parent = params
-    for key in path[:-1]:
-        parent = parent[key]
-    action = draw(st.sampled_from(["delete", "replace", "add_unknown"]))
-    if action == "delete":
-        del parent[path[-1]]
-    elif action == "replace":
-        parent[path[-1]] = draw(JUNK)
-    else:
-        target = parent[path[-1]] if isinstance(parent[path[-1]], dict) else parent
-        target[draw(st.text(alphabet="abcxyz_", min_size=1, max_size=8)) + "_extra"] = draw(JUNK)
-    return params, ".".join(path)
+from tests.conftest import run_luigi
+from tests.reliability.fault_harness import RUN
+from tests.reliability.params_strategies import ARBITRARY_FILES, mutated_params
+from tests.reliability.run_checks import WITH_KEY, assert_no_secret
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -74,15 +38,7 @@ def test_mutated_params_fail_with_one_line_or_validate(case: tuple[dict[str, Any
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    st.one_of(
-        st.binary(max_size=200),
-        st.text(max_size=200).map(str.encode),
-        st.recursive(JUNK, lambda c: st.dictionaries(st.text(max_size=6), c, max_size=3), max_leaves=8).map(
-            lambda v: yaml.safe_dump(v).encode()
-        ),
-    )
-)
+@given(ARBITRARY_FILES)
 def test_arbitrary_files_never_raise_anything_but_config_error(tmp_path_factory, content: bytes) -> None:
     path: Path = tmp_path_factory.mktemp("fuzz") / "params.yaml"
     path.write_bytes(content)
@@ -90,3 +46,37 @@ def test_arbitrary_files_never_raise_anything_but_config_error(tmp_path_factory,
         validate_params(read_params(path), str(path))
     except ConfigError as exc:
         assert "\n" not in str(exc) and str(path) in str(exc)
+
+
+def is_invalid(case: tuple[dict[str, Any], str]) -> bool:
+    try:
+        validate_params(case[0], "params.yaml")
+    except ConfigError:
+        return True
+    return False
+
+
+MALFORMED_FILES = st.one_of(
+    mutated_params().filter(is_invalid).map(lambda case: (yaml.safe_dump(case[0]).encode(), case[1])),
+    ARBITRARY_FILES.map(lambda content: (content, None)),
+)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(MALFORMED_FILES)
+def test_malformed_params_through_the_luigi_command(tmp_path_factory, case: tuple[bytes, str | None]) -> None:
+    """A handful of generated files, each through the real `luigi` command: one line, exit 40, nothing created."""
+    content, touched = case
+    base: Path = tmp_path_factory.mktemp("luigi-params")
+    params = base / "params.yaml"
+    params.write_bytes(content)
+    result = run_luigi("BiasSlicing", RUN, base / "data", params, env=WITH_KEY)
+    assert result.returncode == 40, result.output[-2000:]  # [retcode] unhandled_exception: found before scheduling
+    errors = [line for line in result.output.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and f"ConfigError: {params}" in errors[0], errors
+    if touched:  # names the key (or its section)
+        named = errors[0].split(f"ConfigError: {params}: ", 1)[1].split(":")[0]
+        assert named.startswith(touched.split(".")[0]), (touched, errors[0])
+    assert "Traceback" not in result.output
+    assert not (base / "data").exists()
+    assert_no_secret([base], [result.output])

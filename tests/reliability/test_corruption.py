@@ -2,43 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shutil
-from pathlib import Path
-
-import pytest
+import struct
 
 from tests.conftest import BuiltRun, run_luigi
-
-
-def downstream_manifests(root: Path, run_id: str) -> None:
-    """Forget every stage after the queries, so that the rerun has to read queries.jsonl again."""
-    for path in (root / "raw" / "teacher_outputs" / run_id).rglob("manifest.json"):
-        path.unlink()
-    for stage in ("distillation_dataset",):
-        (root / "raw" / stage / run_id / "manifest.json").unlink()
-    for path in (root / "reports" / run_id / "manifests").glob("*.json"):
-        if path.stem not in ("bootstrap",):
-            path.unlink()
-
-
-@pytest.fixture
-def run_copy(built_run: BuiltRun, tmp_path: Path) -> BuiltRun:
-    root = tmp_path / "data"
-    shutil.copytree(built_run.data_root, root)
-    return BuiltRun(root, built_run.params, built_run.run_id, built_run.result)
+from tests.reliability.run_checks import (
+    WITH_KEY,
+    assert_no_secret,
+    downstream_manifests,
+    rewrite_with_matching_checksum,
+    run_copy_fixture,  # noqa: F401 (the fixture)
+)
 
 
 def test_truncated_file_is_named_and_not_read(run_copy: BuiltRun) -> None:
     queries = run_copy.path("raw", "synthetic_queries", run_copy.run_id, "queries.jsonl")
     queries.write_bytes(queries.read_bytes()[: queries.stat().st_size // 2])
     downstream_manifests(run_copy.data_root, run_copy.run_id)
-    result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params)
+    result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     assert f"CorruptInputError: {queries}: checksum does not match the manifest of stage queries" in result.output
     assert "Traceback" not in result.output
     assert not run_copy.path("raw", "teacher_outputs", run_copy.run_id, "manifest.json").exists()
+    assert_no_secret([run_copy.data_root], [result.output])
 
 
 def test_altered_table_is_caught(run_copy: BuiltRun) -> None:
@@ -47,24 +32,65 @@ def test_altered_table_is_caught(run_copy: BuiltRun) -> None:
     data[100] ^= 0xFF
     table.write_bytes(bytes(data))
     (run_copy.data_root / "raw" / "synthetic_queries" / run_copy.run_id / "manifest.json").unlink()
-    result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params)
+    result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     assert f"{table}: checksum does not match" in result.output
+    assert_no_secret([run_copy.data_root], [result.output])
 
 
 def test_malformed_row_is_reported_with_file_and_line(run_copy: BuiltRun) -> None:
     """A writer bug upstream (bad row, matching checksum) is reported as file:line."""
     stage_dir = run_copy.path("raw", "synthetic_queries", run_copy.run_id)
-    queries = stage_dir / "queries.jsonl"
-    lines = queries.read_text().splitlines()
+    lines = (stage_dir / "queries.jsonl").read_text().splitlines()
     lines[2] = "{this is not json"
-    queries.write_text("\n".join(lines) + "\n")
-    manifest_path = stage_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    key = f"raw/synthetic_queries/{run_copy.run_id}/queries.jsonl"
-    manifest["files"][key]["sha256"] = hashlib.sha256(queries.read_bytes()).hexdigest()
-    manifest_path.write_text(json.dumps(manifest))
+    queries = rewrite_with_matching_checksum(stage_dir, "queries.jsonl", ("\n".join(lines) + "\n").encode())
     downstream_manifests(run_copy.data_root, run_copy.run_id)
-    result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params)
+    result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     assert f"MalformedInputError: {queries}:3: not a JSON object" in result.output
+    assert_no_secret([run_copy.data_root], [result.output])
+
+
+def test_undecodable_parquet_with_a_matching_checksum_is_named(run_copy: BuiltRun) -> None:
+    stage_dir = run_copy.path("raw", "synthetic_profiles", run_copy.run_id)
+    data = bytearray((stage_dir / "user_profiles.parquet").read_bytes())
+    footer = struct.unpack("<i", data[-8:-4])[0] + 8
+    data[4 : len(data) - footer] = bytes(len(data) - footer - 4)  # every page zeroed; magic and footer kept
+    table = rewrite_with_matching_checksum(stage_dir, "user_profiles.parquet", bytes(data))
+    (run_copy.data_root / "raw" / "synthetic_queries" / run_copy.run_id / "manifest.json").unlink()
+    result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
+    assert result.returncode == 30
+    errors = [line for line in result.output.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and f"MalformedInputError: {table}: cannot read this Parquet file" in errors[0], errors
+    assert "Traceback" not in result.output
+    assert not (run_copy.data_root / "raw" / "synthetic_queries" / run_copy.run_id / "manifest.json").exists()
+    assert_no_secret([run_copy.data_root], [result.output])
+
+
+def test_unreadable_manifest_of_an_input_stage_is_named(run_copy: BuiltRun) -> None:
+    manifest = run_copy.path("raw", "synthetic_profiles", run_copy.run_id, "manifest.json")
+    manifest.write_text('{"stage": "profiles", "files": {')  # cut off
+    (run_copy.data_root / "raw" / "synthetic_queries" / run_copy.run_id / "manifest.json").unlink()
+    result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
+    assert result.returncode == 30
+    assert f"CorruptInputError: {manifest}: manifest is not valid JSON; delete it to rebuild stage profiles" in (
+        result.output
+    )
+    assert "Traceback" not in result.output
+    assert_no_secret([run_copy.data_root], [result.output])
+
+
+def test_damaged_run_record_stops_the_run_before_any_work(run_copy: BuiltRun, write_params) -> None:
+    """phase1_bootstrap.json holds the config fingerprint: unchecked, a changed config would mix into the run."""
+    record = run_copy.reports / "phase1_bootstrap.json"
+    record.write_text(record.read_text().replace('"config_fingerprint": "', '"config_fingerprint": "0'))
+    (run_copy.data_root / "raw" / "distillation_dataset" / run_copy.run_id / "manifest.json").unlink()
+    before = {p: p.read_bytes() for p in run_copy.data_root.rglob("*.jsonl")}
+    changed = write_params({"dataset": {"near_duplicate_jaccard": 0.8}})
+    result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, changed, env=WITH_KEY)
+    assert result.returncode == 40  # found before scheduling
+    errors = [line for line in result.output.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and f"CorruptInputError: {record}: checksum does not match" in errors[0], errors
+    assert "use a new --run-id" in errors[0] and "Traceback" not in result.output
+    assert {p: p.read_bytes() for p in run_copy.data_root.rglob("*.jsonl")} == before
+    assert_no_secret([run_copy.data_root], [result.output])

@@ -15,6 +15,10 @@ what it received and what it answered, and shuts itself down after
 one before the server looks at it (as a server under load queues requests);
 ``drop_held()`` then closes those connections unprocessed. A killed client's
 held requests were therefore never seen or billed, as with a real endpoint.
+``freeze()`` also holds every answer not yet sent, so that a test can kill the
+client at a moment when each answer it was sent has been fully delivered.
+``deliveries`` records when each complete 200 answer was written (what a real
+endpoint bills for).
 """
 
 from __future__ import annotations
@@ -90,6 +94,7 @@ class _Hold:
     limit: int
     admitted: int = 0
     drop: bool = False
+    replies: bool = False  # hold answers not yet sent, too
     release: threading.Event = field(default_factory=threading.Event)
 
 
@@ -107,6 +112,7 @@ class TeacherServer:
         self.idle_timeout_s = idle_timeout_s
         self.received: list[tuple[float, str, str]] = []  # (monotonic time, case, body digest)
         self.answered: Counter[str] = Counter()  # body digest -> complete answers sent
+        self.deliveries: list[tuple[float, str]] = []  # (monotonic time the answer was written, body digest)
         self.authorization: set[str] = set()
         self.bodies: dict[str, dict[str, Any]] = {}
         self._attempts: Counter[str] = Counter()
@@ -148,6 +154,11 @@ class TeacherServer:
         with self._lock:
             self._hold = _Hold(admitted)
 
+    def freeze(self) -> None:
+        """Hold every request that arrives and every answer not yet sent, until ``drop_held()``."""
+        with self._lock:
+            self._hold = _Hold(0, replies=True)
+
     def drop_held(self) -> None:
         with self._lock:
             hold, self._hold = self._hold, None
@@ -166,6 +177,15 @@ class TeacherServer:
         hold.release.wait()
         return not hold.drop
 
+    def _may_reply(self) -> bool:
+        """False when this answer was held by ``freeze()`` and then dropped."""
+        with self._lock:
+            hold = self._hold
+            if hold is None or not hold.replies:
+                return True
+        hold.release.wait()
+        return not hold.drop
+
     # -- what the tests look at
     def cases(self) -> Counter[str]:
         with self._lock:
@@ -179,7 +199,16 @@ class TeacherServer:
         with self._lock:
             return sum(self.answered.values())
 
+    def delivered_since(self, mark: int = 0) -> list[tuple[float, str]]:
+        """Answers written since ``mark`` (an earlier ``len(server.deliveries)``), oldest first."""
+        with self._lock:
+            return list(self.deliveries[mark:])
+
     # -- serving
+    def reply_for(self, case: str, attempt: int, digest: str) -> Reply:
+        """The answer to one request; subclasses may script by request body (``digest``) too."""
+        return self.script(case, attempt)
+
     def _reply_body(self, reply: Reply, request: dict[str, Any]) -> bytes:
         if reply.raw is not None:
             return reply.raw
@@ -208,6 +237,9 @@ class TeacherServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm holds the body until
+            # the client's delayed ACK (40 ms), so an answer "written" would reach the client 40 ms later
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 return None
@@ -230,10 +262,13 @@ class TeacherServer:
                     server.bodies[digest] = request
                     if self.headers.get("Authorization"):
                         server.authorization.add(self.headers["Authorization"])
-                reply = server.script(case, attempt)
+                reply = server.reply_for(case, attempt, digest)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 body = server._reply_body(reply, request)
+                if not server._may_reply():
+                    self.close_connection = True
+                    return
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
@@ -247,6 +282,8 @@ class TeacherServer:
                     return  # the client gave up (read time-out, killed process): not answered
                 with server._lock:
                     server.answered[digest] += 1
+                    if reply.status == 200:  # billed; an error answer is not
+                        server.deliveries.append((time.monotonic(), digest))
 
         return Handler
 

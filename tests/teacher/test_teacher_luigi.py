@@ -70,7 +70,10 @@ def test_killed_mid_stage_then_rerun_pays_for_each_request_once(server, write_pa
     seen = Counter(digest for _, _, digest in srv.received)
     assert len(seen) == 48 and set(seen.values()) == {1}, "every request reached the server exactly once"
     assert sum(srv.answered.values()) == 48
-    assert sum(r["cache_hit"] for r in rows) == held_after
+    # the 15 answers the killed attempt received were paid by this run: not cache hits of another run
+    assert not any(r["cache_hit"] for r in rows)
+    summary = json.loads((data_root / "raw" / "teacher_outputs" / RUN / "summary.json").read_text())
+    assert summary["tokens_paid_this_run"] == summary["tokens"] and summary["cache_hits"] == 0
 
     # 3. a new run id with the same requests is served entirely from the cache
     third = run_luigi("CallTeacher", f"{RUN}-again", data_root, params, env=env)

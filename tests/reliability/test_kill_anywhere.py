@@ -1,0 +1,119 @@
+"""Kill -9 anywhere: the whole pipeline against a loopback OpenAI-compatible teacher, killed in every task and
+mid-write, rerun each time; the result equals an uninterrupted run and the teacher answered each request once.
+
+Two chains of kills, each on a fresh data root and resumed until the run completes:
+
+* exact: in-process kill points at file operations inside every task (a temporary just created, a file
+  or manifest fully written but not renamed into place), so every task is interrupted, whatever the load;
+* observed: what an operator's ``kill -9`` does, following the run from outside: log lines, answers the
+  teacher delivered (with two workers too), a half-written Parquet file appearing under the data root.
+
+Against the independent uninterrupted run the data files match except ``latency_ms`` (a measurement of each
+HTTP call); against an uninterrupted run given the same answers (a replay from the cache) they match byte for byte.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from fitsense_luigi.tasks import ALL_TASKS
+from tests.reliability.fault_harness import (
+    KillPoint,
+    Reference,
+    RunUnderTest,
+    assert_same_as_uninterrupted,
+    kill_until_complete,
+    reference_fixture,  # noqa: F401 (the fixture)
+)
+from tests.reliability.run_checks import assert_no_secret, data_differences, temporaries
+
+TASKS = {task.__name__ for task in ALL_TASKS}  # the ten stages and TeacherShard
+
+EXACT = (
+    KillPoint("bootstrap record created", hook="open:reports/*/phase1_bootstrap.json"),
+    KillPoint("bootstrap manifest written, not in place", hook="rename:reports/*/manifests/bootstrap.json"),
+    KillPoint("users table written, not in place", hook="rename:raw/synthetic_profiles/*/users.parquet"),
+    KillPoint("profiles manifest written, not in place", hook="rename:raw/synthetic_profiles/*/manifest.json"),
+    KillPoint("workout sets written, not in place", hook="rename:raw/synthetic_workouts/*/workout_sets.parquet"),
+    KillPoint("realism.json created", hook="open:reports/*/realism.json"),
+    KillPoint("queries.jsonl written, not in place", hook="rename:raw/synthetic_queries/*/queries.jsonl"),
+    KillPoint("shard responses created", hook="open:raw/teacher_outputs/*/shards/*/responses.jsonl"),
+    KillPoint("a shard manifest written, not in place", hook="rename:raw/teacher_outputs/*/shards/*/manifest.json"),
+    KillPoint("merged responses created", hook="open:raw/teacher_outputs/*/responses.jsonl"),
+    KillPoint("teacher manifest written, not in place", hook="rename:raw/teacher_outputs/*/manifest.json"),
+    KillPoint("train.parquet written, not in place", hook="rename:raw/distillation_dataset/*/train.parquet"),
+    KillPoint("dataset manifest written, not in place", hook="rename:raw/distillation_dataset/*/manifest.json"),
+    KillPoint("validation report written, not in place", hook="rename:reports/*/validation_report.json"),
+    KillPoint("stats report created", hook="open:reports/*/stats_report.json"),
+    KillPoint("anomalies manifest written, not in place", hook="rename:reports/*/manifests/anomalies.json"),
+    KillPoint("bias report created", hook="open:reports/*/bias_report.json"),
+    KillPoint("report.html written, not in place", hook="rename:reports/*/report.html"),
+    KillPoint("bias manifest written, not in place", hook="rename:reports/*/manifests/bias.json"),
+)
+
+PROFILES_DONE = "raw/synthetic_profiles/*/manifest.json"
+WORKOUTS_DONE = "raw/synthetic_workouts/*/manifest.json"
+OBSERVED = (
+    KillPoint("GenerateProfiles working", line="GenerateProfiles: building", after_s=0.1, before=PROFILES_DONE),
+    KillPoint("a workouts table being written", temporary="raw/synthetic_workouts/*/*.parquet", before=WORKOUTS_DONE),
+    KillPoint("GenerateQueries working", line="GenerateQueries: building", after_s=0.02),
+    KillPoint("TeacherShard starts", line="TeacherShard: building", before="raw/teacher_outputs/*/shards/*/manifest*"),
+    KillPoint("9 answers delivered", answers=9),
+    KillPoint("30 answers delivered, 2 workers", answers=30, workers=2),
+    KillPoint("BuildDistillationDataset working", line="BuildDistillationDataset: building", after_s=0.02),
+    KillPoint("ValidateData working", line="ValidateData: building", after_s=0.02),
+    KillPoint("BiasSlicing working", line="BiasSlicing: building", after_s=0.1),
+)
+
+
+def test_killed_inside_every_task_then_rerun(reference: Reference, tmp_path: Path) -> None:
+    run = kill_until_complete(reference, tmp_path / "data", EXACT)
+    assert len(run.attempts) == len(EXACT) + 1
+    interrupted = {a.interrupted for a in run.attempts if a.killed}
+    assert interrupted == TASKS, f"never killed inside {TASKS - interrupted}"
+    assert_same_as_uninterrupted(run, reference)
+
+    # byte for byte, latencies included: an uninterrupted run of the same id, given the same answers (its cache)
+    replay = RunUnderTest(tmp_path / "replay", reference.params, reference.teacher)
+    shutil.copytree(run.data_root / "cache", replay.data_root / "cache")
+    assert replay.attempt().returncode == 0 and not replay.delivered(), "every answer came from the cache"
+    assert data_differences(run.data_root, replay.data_root, measurements=()) == []
+
+
+def test_killed_from_outside_while_it_works_then_rerun(reference: Reference, tmp_path: Path) -> None:
+    run = kill_until_complete(reference, tmp_path / "data", OBSERVED)
+    kills = [a for a in run.attempts if a.killed]
+    assert len(kills) >= 5, [a.label for a in kills]  # a late kill may skip a point or two, never most of them
+    assert {"TeacherShard", "BiasSlicing"} <= {a.interrupted for a in kills}
+    assert_same_as_uninterrupted(run, reference)
+
+
+def test_a_kill_between_an_answer_and_its_cache_entry_costs_that_answer_once_more(
+    reference: Reference, tmp_path: Path
+) -> None:
+    """The window no client can close: an answer has arrived, the process dies before it is stored.
+
+    The entry is written (fsync, rename) as soon as the answer is read, so what
+    is lost is at most the answers of the ``teacher.concurrency`` workers at that
+    moment; exactly those are sent again, and the abandoned temporary is removed
+    once it is clearly stale.
+    """
+    run = RunUnderTest(tmp_path / "data", reference.params, reference.teacher)
+    killed = run.attempt(KillPoint("a cache entry written, not in place", hook="rename:cache/teacher/*/*.json"))
+    assert killed.killed and 1 <= len(killed.in_flight) <= 3, killed.in_flight
+    leftovers = list((run.data_root / "cache").rglob(".*.tmp-*"))
+    assert leftovers, "the killed write leaves its temporary"
+    ten_minutes_ago = time.time() - 601
+    for path in leftovers:
+        os.utime(path, (ten_minutes_ago, ten_minutes_ago))
+
+    assert run.attempt().returncode == 0
+    paid = run.delivered()
+    assert len(paid) == 48
+    assert {digest for digest, n in paid.items() if n > 1} == killed.in_flight and max(paid.values()) == 2
+    assert data_differences(run.data_root, reference.run.data_root) == []
+    assert temporaries(run.data_root) == []
+    assert_no_secret([run.data_root], run.outputs)
