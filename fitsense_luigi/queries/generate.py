@@ -44,7 +44,7 @@ def pick_users(people: pd.DataFrame, prompt_type: str, count: int, seed: int) ->
 
 def build_queries(config: Config, as_of: dt.date, world: Tables | Mapping[str, pa.Table]) -> list[dict[str, Any]]:
     seed = config.reproducibility.seed
-    world = as_tables(world)
+    world = as_tables(world, state.COLUMNS)
     people = state.population(world, as_of)
     picks = {t: pick_users(people, t, config.queries.per_type[t], seed) for t in PROMPT_TYPES}
     askers = sorted({u for users in picks.values() for u in users})

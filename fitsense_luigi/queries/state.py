@@ -77,7 +77,7 @@ def age_band(age: int) -> str:
 
 def population(world: Tables | Mapping[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
     """Every user with the facts that decide who asks what: slice tags and safety relevance, sorted by id."""
-    world = as_tables(world)
+    world = as_tables(world, COLUMNS)
     profiles = frame(world.read("user_profiles"))
     profiles["age"] = _age(profiles["date_of_birth"], as_of)
     goals = _primary_goals(world)
@@ -155,7 +155,7 @@ def user_states(
     user_ids: list[str],
 ) -> pd.DataFrame:
     """One row of facts per user in ``user_ids`` (index: user_id)."""
-    world = as_tables(world)
+    world = as_tables(world, COLUMNS)
     wanted = sorted(set(user_ids))
     keys = id_keys(wanted)
     window_start = pd.Timestamp(as_of) - pd.Timedelta(days=lookback_days - 1)

@@ -74,14 +74,23 @@ class Tables:
 
 
 class InMemoryTables(Tables):
-    def __init__(self, tables: Mapping[str, pa.Table]) -> None:
+    """Whole tables in memory, narrowed to the listed columns like ``ParquetTables`` reads them.
+
+    Narrowing matters beyond memory: two tables that both carry, say, ``notes``
+    would otherwise collide when the state joins them.
+    """
+
+    def __init__(self, tables: Mapping[str, pa.Table], columns: Mapping[str, Iterable[str]] | None = None) -> None:
         self.tables = tables
+        self.columns = columns or {}
 
     def read(self, name: str) -> pa.Table:
-        return self.tables[name]
+        table = self.tables[name]
+        wanted = self.columns.get(name)
+        return table.select(list(wanted)) if wanted else table
 
     def rows(self, name: str, column: str, keys: pa.Array) -> pa.Table:
-        return keep_rows(self.tables[name], column, keys)
+        return keep_rows(self.read(name), column, keys)
 
 
 class ParquetTables(Tables):
@@ -107,5 +116,5 @@ class ParquetTables(Tables):
         return pa.Table.from_batches([b for b in kept if b.num_rows], schema=schema)
 
 
-def as_tables(world: Tables | Mapping[str, pa.Table]) -> Tables:
-    return world if isinstance(world, Tables) else InMemoryTables(world)
+def as_tables(world: Tables | Mapping[str, pa.Table], columns: Mapping[str, Iterable[str]] | None = None) -> Tables:
+    return world if isinstance(world, Tables) else InMemoryTables(world, columns)
