@@ -2,7 +2,7 @@
 
     Bootstrap -> GenerateProfiles -> GenerateWorkouts -> GenerateQueries
               -> CallTeacher (fans out to TeacherShard) -> BuildDistillationDataset
-              -> ValidateData, ComputeStats, DetectAnomalies -> BiasSlicing
+              -> ValidateData -> ComputeStats -> DetectAnomalies -> BiasSlicing (the quality gate)
 
 Every task is keyed by ``run_id`` and completes when its stage manifest exists
 (see :mod:`fitsense_luigi.storage`), so ``luigi --module fitsense_luigi
