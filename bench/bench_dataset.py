@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fitsense_luigi import catalog
 from fitsense_luigi.config import PROMPT_TYPES, load_config
+from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.queries import prompts
-from fitsense_luigi.storage import dumps_row
 
 GOALS = tuple(catalog.GOALS)
 CONDITIONS = ("hypertension", "knee_osteoarthritis", "asthma", "lower_back_pain", "type_2_diabetes")
@@ -100,9 +100,9 @@ def measure_stage(directory: Path) -> None:
 
     import pyarrow.parquet as pq
 
+    from fitsense_luigi.contracts.encoding import iter_jsonl
     from fitsense_luigi.dataset import build
     from fitsense_luigi.dataset.split import SPLITS
-    from fitsense_luigi.storage import iter_jsonl
 
     config = load_config()
     t0 = time.perf_counter()
@@ -139,8 +139,8 @@ def measure_stage(directory: Path) -> None:
 
 def measure_dedup(directory: Path) -> None:
     """Runs in a fresh process: deduplicate every ok answer of the input, nothing else."""
+    from fitsense_luigi.contracts.encoding import iter_jsonl
     from fitsense_luigi.dataset import dedup
-    from fitsense_luigi.storage import iter_jsonl
 
     config = load_config()
     texts = [r["response_text"] for r in iter_jsonl(directory / "responses.jsonl") if r["status"] == "ok"]

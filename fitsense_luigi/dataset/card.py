@@ -15,10 +15,12 @@ import pyarrow as pa
 import yaml
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.splits import SPLITS
 from fitsense_luigi.dataset.dedup import NUM_PERM, SHINGLE_WORDS
 from fitsense_luigi.dataset.filters import REASON_DESCRIPTIONS, REASONS
 from fitsense_luigi.dataset.records import Provenance
-from fitsense_luigi.dataset.split import HF_SPLIT_NAMES, SPLITS
+from fitsense_luigi.dataset.split import HF_SPLIT_NAMES
 
 FIELDS = (
     ("record_id", "string", "Stable UUID (v5 of the query id): the same query gives the same id in every run."),
@@ -100,7 +102,7 @@ def _front_matter(summary: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
         "configs": [
             {
                 "config_name": "default",
-                "data_files": [{"split": HF_SPLIT_NAMES[s], "path": f"{s}.jsonl"} for s in present],
+                "data_files": [{"split": HF_SPLIT_NAMES[s], "path": files.records(s).name} for s in present],
             }
         ],
         "dataset_info": {
@@ -143,7 +145,7 @@ def _size_category(n: int) -> str:
 
 
 def _usage_section(summary: dict[str, Any]) -> list[str]:
-    files = ", ".join(f'"{HF_SPLIT_NAMES[s]}": "{s}.jsonl"' for s in _present(summary))
+    data_files = ", ".join(f'"{HF_SPLIT_NAMES[s]}": "{files.records(s).name}"' for s in _present(summary))
     return [
         "## Use",
         "",
@@ -152,7 +154,7 @@ def _usage_section(summary: dict[str, Any]) -> list[str]:
         "",
         'ds = load_dataset("path/to/this/directory")  # train / validation / test, typed by this card',
         "# or, without the card:",
-        f'ds = load_dataset("json", data_files={{{files}}})',
+        f'ds = load_dataset("json", data_files={{{data_files}}})',
         "",
         "from trl import SFTTrainer  # `messages` is TRL's conversational format: nothing to convert",
         'trainer = SFTTrainer(model="<student model>", train_dataset=ds["train"], eval_dataset=ds["validation"])',
@@ -164,7 +166,7 @@ def _usage_section(summary: dict[str, Any]) -> list[str]:
 def _size_section(summary: dict[str, Any], split_report: dict[str, Any]) -> list[str]:
     overall = split_report["overall"]
     rows = [
-        f"| {HF_SPLIT_NAMES[s]} | `{s}.jsonl` | {overall['records'][s]} | {overall['users'][s]} | "
+        f"| {HF_SPLIT_NAMES[s]} | `{files.records(s).name}` | {overall['records'][s]} | {overall['users'][s]} | "
         f"{overall['ratios'][s]:.3f} | {split_report['target'][s]:.2f} |"
         for s in SPLITS
     ]

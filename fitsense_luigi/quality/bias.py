@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi.config import BiasSection, Config
-from fitsense_luigi.quality.features import SLICE_KEYS
+from fitsense_luigi.contracts.rows import SLICE_KEYS, Rows
 from fitsense_luigi.quality.significance import (
     RankedSample,
     benjamini_hochberg,
@@ -68,7 +68,6 @@ from fitsense_luigi.quality.significance import (
 )
 from fitsense_luigi.rng import stage_rng
 
-Rows = list[dict[str, Any]]
 GRID = 1e-3  # ratios are bootstrapped on this grid (exact for lengths); point estimates use exact values
 
 

@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fitsense_luigi import catalog
+from fitsense_luigi.contracts.world import World
 from fitsense_luigi.quality.tablecheck import check, identifying_columns, render
-from fitsense_luigi.quality.world import World
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import re
 from html import escape
 from typing import Any
 
+from fitsense_luigi.contracts.splits import RECORD_FILES
 from fitsense_luigi.quality.tablecheck import EXAMPLES
 
 CSS = """
@@ -236,7 +237,7 @@ def _dataset(stats: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str
         else "<p class='ok'>No query was rejected.</p>"
     )
     rows = []
-    for split in ("all_records", "train", "val", "test"):
+    for split in RECORD_FILES:
         s = stats["splits"][split]
         response = s["features"].get("response", {})
         tokens = s["features"].get("completion_tokens", {})

@@ -14,10 +14,9 @@ from collections import Counter
 from typing import Any
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts.rows import Rows
+from fitsense_luigi.contracts.splits import ALL_RECORDS, SPLITS
 from fitsense_luigi.quality.tablecheck import EXAMPLES, check
-
-SPLITS = ("train", "val", "test")
-Rows = list[dict[str, Any]]
 
 
 def split_checks(config: Config, dataset: dict[str, Rows]) -> list[dict[str, Any]]:
@@ -36,9 +35,9 @@ def no_user_in_two_splits(dataset: dict[str, Rows]) -> dict[str, Any]:
 
 def splits_partition_records(dataset: dict[str, Rows]) -> dict[str, Any]:
     """Every record of all_records sits in exactly the split file its ``split`` field names, unchanged."""
-    by_id = {r["record_id"]: r for r in dataset["all_records"]}
+    by_id = {r["record_id"]: r for r in dataset[ALL_RECORDS]}
     placed: Counter[str] = Counter()
-    listed = Counter(r["record_id"] for r in dataset["all_records"])
+    listed = Counter(r["record_id"] for r in dataset[ALL_RECORDS])
     problems: list[dict[str, Any]] = [
         {"record_id": rid, "problem": f"{times} times in all_records.jsonl"}
         for rid, times in listed.items()

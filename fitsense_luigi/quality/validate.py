@@ -15,13 +15,13 @@ from collections import Counter
 from typing import Any
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts.world import World
 from fitsense_luigi.quality.ranges import range_checks
 from fitsense_luigi.quality.realism_checks import realism_checks
 from fitsense_luigi.quality.records import record_checks
 from fitsense_luigi.quality.rules import implied_rules
 from fitsense_luigi.quality.splits import split_checks
 from fitsense_luigi.quality.tablecheck import table_checks
-from fitsense_luigi.quality.world import World
 
 CATEGORY_ORDER = (
     "not null",

@@ -11,8 +11,8 @@ import pytest
 
 from fitsense_luigi import catalog
 from fitsense_luigi.config import PROMPT_TYPES
+from fitsense_luigi.contracts.encoding import iter_jsonl
 from fitsense_luigi.queries import phrasing, prompts
-from fitsense_luigi.storage import iter_jsonl
 from fitsense_luigi.teacher.checks import post_check
 from fitsense_luigi.teacher.coach import plan_for
 
