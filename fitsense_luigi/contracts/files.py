@@ -9,18 +9,26 @@ check that a task reads only the stages it requires.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from fitsense_luigi.contracts import splits, stages
+from fitsense_luigi.contracts.rows import DistillationRecord, Query, RejectedRow, TeacherResponse
 from fitsense_luigi.contracts.stages import Stage
 
 
 @dataclass(frozen=True)
 class StageFile:
-    """One file of a stage: in the stage's directory, or (``in_reports``) in the run's reports directory."""
+    """One file of a stage: in the stage's directory, or (``in_reports``) in the run's reports directory.
+
+    ``rows`` is the shape of every row of a JSONL or Parquet file of rows (a
+    TypedDict of :mod:`.rows`); None for documents and for the world's tables,
+    whose Arrow schemas ``synth.schema.TABLES`` declares.
+    """
 
     stage: Stage
     name: str
     in_reports: bool = False
+    rows: Any = None
 
     def sharded(self, shard: int) -> StageFile:
         return replace(self, stage=self.stage.sharded(shard))
@@ -31,21 +39,23 @@ def world_table(name: str, stage: Stage) -> StageFile:
     return StageFile(stage, f"{name}.parquet")
 
 
-def records(split: str) -> StageFile:
-    """The JSONL file of one part of the dataset (a split, ``all_records`` or ``rejected``)."""
-    return StageFile(stages.DATASET, f"{split}.jsonl")
+def records(part: str) -> StageFile:
+    """The JSONL file of one part of the dataset: a split or ``all_records`` (records), or ``rejected``."""
+    return StageFile(
+        stages.DATASET, f"{part}.jsonl", rows=RejectedRow if part == splits.REJECTED else DistillationRecord
+    )
 
 
 def records_table(split: str) -> StageFile:
     """The Parquet copy of one split, typed by the record schema."""
-    return StageFile(stages.DATASET, f"{split}.parquet")
+    return StageFile(stages.DATASET, f"{split}.parquet", rows=DistillationRecord)
 
 
 BOOTSTRAP_RECORD = StageFile(stages.BOOTSTRAP, "phase1_bootstrap.json")  # the run's config, checked by every task
 REALISM_REPORT = StageFile(stages.WORKOUTS, "realism.json", in_reports=True)
-QUERIES = StageFile(stages.QUERIES, "queries.jsonl")
-SHARD_RESPONSES = StageFile(stages.TEACHER_SHARD, "responses.jsonl")  # .sharded(k)
-RESPONSES = StageFile(stages.TEACHER, "responses.jsonl")  # the shards' rows merged in query order
+QUERIES = StageFile(stages.QUERIES, "queries.jsonl", rows=Query)
+SHARD_RESPONSES = StageFile(stages.TEACHER_SHARD, "responses.jsonl", rows=TeacherResponse)  # .sharded(k)
+RESPONSES = StageFile(stages.TEACHER, "responses.jsonl", rows=TeacherResponse)  # the shards' rows in query order
 TEACHER_SUMMARY = StageFile(stages.TEACHER, "summary.json")
 ALL_RECORDS = records(splits.ALL_RECORDS)
 REJECTED = records(splits.REJECTED)
@@ -58,6 +68,15 @@ BIAS_REPORT = StageFile(stages.BIAS, "bias_report.json")
 QUALITY_GATE = StageFile(stages.BIAS, "quality_gate.json")
 REPORT_HTML = StageFile(stages.BIAS, "report.html")
 CHARTS_DIR = "charts"  # the BIAS stage's charts: charts/<name>.svg in the reports directory
+
+# Every file of rows a run writes (the shard's file stands for each shard's).
+ROW_FILES = (
+    QUERIES,
+    SHARD_RESPONSES,
+    RESPONSES,
+    *(records(part) for part in splits.DATASET_FILES),
+    *(records_table(split) for split in splits.SPLITS),
+)
 
 
 def chart(name: str) -> StageFile:

@@ -152,6 +152,18 @@ def test_a_failed_stage_leaves_no_manifest_on_s3(s3_server: S3Server) -> None:
     assert "raw/demo/r1/manifest.json" not in s3_server.objects("failed/")
 
 
+def test_earlier_runs_are_found_on_s3(s3_server: S3Server) -> None:
+    from fitsense_luigi.pipeline.history import previous_successful_run
+    from tests.pipeline.test_data_roots import finish_run
+
+    root = f"s3://{BUCKET}/history"
+    finish_run(root, "2026-01-01", gate_passed=True)
+    finish_run(root, "2026-01-02", gate_passed=False)
+    assert list(open_data_root(root).subdirectories("reports")) == ["2026-01-01", "2026-01-02"]
+    baseline, notes = previous_successful_run(RunStore(root, "2026-01-03"))
+    assert baseline is not None and baseline.run_id == "2026-01-01" and notes == []
+
+
 def test_teacher_cache_lives_on_s3(s3_server: S3Server) -> None:
     cache = ResponseCache(open_data_root(f"s3://{BUCKET}/cache-test").scoped("cache/teacher"))
     outcome = TeacherOutcome("ok", "stop", '{"plan": 1}', {"id": "x"}, None, {"total_tokens": 9}, 1, 12)
