@@ -72,17 +72,19 @@ def dataset_card(
             "",
             "Supervised fine-tuning or distillation of a coaching model that answers with structured weekly plans, "
             "and evaluation of such a model on the `test` split (users it has never seen). Out of scope: medical "
-            "decisions, claims about real populations, and training on `rejected.jsonl` as if it were good data.",
+            f"decisions, claims about real populations, and training on `{files.REJECTED.name}` as if it were good "
+            "data.",
             "",
             "## Files",
             "",
             "| file | content |",
             "|---|---|",
-            "| `train.jsonl`, `val.jsonl`, `test.jsonl` | the splits (Hugging Face names: train, validation, test) |",
-            "| `train.parquet`, `val.parquet`, `test.parquet` | the same rows, typed and compressed |",
-            "| `all_records.jsonl` | every kept record, all splits, in query order |",
-            "| `rejected.jsonl` | every dropped example with `reason`, `detail` and, for duplicates, the kept copy |",
-            "| `split_report.json` | achieved split ratios per `prompt_type\\|goal_type` stratum |",
+            f"| {_names(files.records)} | the splits (Hugging Face names: {', '.join(HF_SPLIT_NAMES.values())}) |",
+            f"| {_names(files.records_table)} | the same rows, typed and compressed |",
+            f"| `{files.ALL_RECORDS.name}` | every kept record, all splits, in query order |",
+            f"| `{files.REJECTED.name}` | every dropped example with `reason`, `detail` and, for duplicates, the kept "
+            "copy |",
+            f"| `{files.SPLIT_REPORT.name}` | achieved split ratios per `prompt_type\\|goal_type` stratum |",
             "| `manifest.json` | files, row counts, checksums, config fingerprint and the summary counts |",
             "",
         ]
@@ -135,6 +137,11 @@ def _hf_type(kind: pa.DataType) -> dict[str, Any]:
     if pa.types.is_null(kind):
         return {"dtype": "null"}
     return {"dtype": str(kind)}  # string, large_string, int64, ...
+
+
+def _names(file_of: Any) -> str:
+    """The split files' names, in split order: `train.jsonl`, `val.jsonl`, `test.jsonl`."""
+    return ", ".join(f"`{file_of(split).name}`" for split in SPLITS)
 
 
 def _size_category(n: int) -> str:
@@ -216,7 +223,7 @@ def _filters_section(config: Config, summary: dict[str, Any]) -> list[str]:
         "## Filters",
         "",
         "Checked in this order; an example is dropped for the first reason that applies, so the counts add up "
-        f"to the {summary['rejected']} rows of `rejected.jsonl`.",
+        f"to the {summary['rejected']} rows of `{files.REJECTED.name}`.",
         "",
         "| # | reason | dropped when | dropped |",
         "|---|---|---|---|",

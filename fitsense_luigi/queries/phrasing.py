@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi import catalog
+from fitsense_luigi.contracts.rows import ContextSummary
 
-Context = dict[str, Any]
+Context = ContextSummary
 
 OPENERS = (
     "Hi coach,",

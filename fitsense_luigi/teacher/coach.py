@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi import catalog
+from fitsense_luigi.contracts.rows import ContextSummary
 from fitsense_luigi.queries.prompts import CONSTRAINTS_HEADER, FACTS_PREFIX, TASK_LINE_PREFIX, TASK_LINES
 from fitsense_luigi.rng import stage_rng
 
@@ -110,7 +111,7 @@ class Asked:
 
     task: str
     request: str
-    facts: dict[str, Any]
+    facts: ContextSummary  # as the request's facts line carries it; empty when a message has none
     constraints: tuple[str, ...]
     days: int | None = None  # days a week the request asks for
     minutes: int | None = None  # session length the request asks for
@@ -593,6 +594,6 @@ AVOIDED_WORDS = {
 }
 
 
-def _condition_words(facts: dict[str, Any]) -> str:
+def _condition_words(facts: ContextSummary) -> str:
     names = [c.replace("_", " ") for c in facts.get("conditions", [])]
     return " and ".join(names) or "health"
