@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 import luigi
 
-from fitsense_luigi.contracts import files, stages
+from fitsense_luigi._version import __version__
+from fitsense_luigi.contracts import files, splits, stages
 from fitsense_luigi.contracts.manifest import GATE_PASSED
 from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.errors import FitSenseError
@@ -248,8 +249,6 @@ class BuildDistillationDataset(PipelineTask):
         return {"queries": GenerateQueries(run_id=self.run_id), "teacher": CallTeacher(run_id=self.run_id)}
 
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi._version import __version__
-        from fitsense_luigi.contracts.splits import SPLITS
         from fitsense_luigi.dataset import build
 
         inputs = self.inputs
@@ -263,7 +262,7 @@ class BuildDistillationDataset(PipelineTask):
         with inputs.streamed_jsonl(files.RESPONSES) as responses:
             result = build.build_dataset(self.ctx.config, queries, responses, provenance, progress=self.progress)
         out.jsonl(files.ALL_RECORDS, result.records)
-        for split in SPLITS:
+        for split in splits.SPLITS:
             out.jsonl(files.records(split), result.splits[split])
             out.parquet(files.records_table(split), result.table(split))
         out.jsonl(files.REJECTED, result.rejected)
@@ -315,7 +314,7 @@ class ComputeStats(PipelineTask):
         with inputs.world() as world:
             report = stats.compute_stats(world, inputs.dataset(), self.ctx.as_of_date)
         out.json(files.STATS_REPORT, report)
-        out.summary["records"] = report["splits"]["all_records"]["count"]
+        out.summary["records"] = report["splits"][splits.ALL_RECORDS]["count"]
 
 
 class DetectAnomalies(PipelineTask):
@@ -374,7 +373,6 @@ class BiasSlicing(PipelineTask):
         }
 
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi import __version__
         from fitsense_luigi.quality import bias, gate, publish
 
         inputs, config = self.inputs, self.ctx.config
