@@ -96,6 +96,7 @@ def build_inputs(users: int, records: int, workdir: Path):
 
 
 def measure(users: int, records: int) -> dict:
+    from fitsense_luigi.contracts import files
     from fitsense_luigi.quality import anomalies, bias, publish, stats, validate
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -132,7 +133,7 @@ def measure(users: int, records: int) -> dict:
         "checks": validation["num_checks"],
         "valid": validation["valid"],
         "bias_slices": len(sliced["slices"]),
-        "report_kib": round(len(published.files["report.html"]) / 1024),
+        "report_kib": round(len(published.files[files.REPORT_HTML]) / 1024),
         "peak_rss_mib": round(peak_rss_mib()),
     }
 
