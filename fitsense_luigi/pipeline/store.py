@@ -33,12 +33,13 @@ from fitsense_luigi.contracts.encoding import dumps_document, dumps_row, iter_js
 from fitsense_luigi.contracts.files import StageFile
 from fitsense_luigi.contracts.manifest import FileEntry, Manifest
 from fitsense_luigi.contracts.stages import BY_NAME, REPORTS_DIR, Stage
-from fitsense_luigi.contracts.world import Columns, ParquetWorld, parquet_reading
 from fitsense_luigi.errors import CorruptInputError, DataRootError
 from fitsense_luigi.pipeline.roots import open_data_root
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pyarrow and pandas load only when a task reads tables: a rerun with nothing to do stays fast
     import pyarrow as pa
+
+    from fitsense_luigi.contracts.world import Columns, ParquetWorld
 
 
 def sha256_file(path: Path) -> str:
@@ -168,6 +169,8 @@ class RunStore:
     def read_table(self, file: StageFile, columns: list[str] | None = None) -> pa.Table:
         import pyarrow.parquet as pq
 
+        from fitsense_luigi.contracts.world import parquet_reading
+
         with self.verified_local(file) as local, parquet_reading(self.uri(self.key(file))):
             return pq.read_table(local, columns=columns)
 
@@ -192,6 +195,7 @@ class RunStore:
 
         On an S3 root each table is downloaded once and kept until the block ends.
         """
+        from fitsense_luigi.contracts.world import ParquetWorld
         from fitsense_luigi.synth.schema import TABLES
 
         with contextlib.ExitStack() as stack:
