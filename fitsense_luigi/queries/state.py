@@ -26,8 +26,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from fitsense_luigi import catalog
 from fitsense_luigi.queries.tables import Tables, as_tables, frame, id_keys, uuid_strings
+from fitsense_luigi.reference.catalogue import EXERCISES
+from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
+from fitsense_luigi.reference.medications import MEDICATIONS
 
 AGE_BANDS = ((18, 29, "18-29"), (30, 39, "30-39"), (40, 49, "40-49"), (50, 59, "50-59"), (60, 200, "60+"))
 FEMALE_STRENGTH_FACTOR = 0.62  # Cooper Institute norms: women's relative strength vs men's
@@ -91,7 +93,7 @@ def population(world: Tables | Mapping[str, pa.Table], as_of: dt.date) -> pd.Dat
     return people.sort_values("user_id").reset_index(drop=True)
 
 
-_CONSTRAINED_MEDICATIONS = frozenset(m.name for m in catalog.MEDICATIONS if m.constraints)
+_CONSTRAINED_MEDICATIONS = frozenset(m.name for m in MEDICATIONS if m.constraints)
 
 
 def _age(dob: pd.Series, as_of: dt.date) -> pd.Series:
@@ -275,7 +277,7 @@ def _plans(world: Tables, mine: dict[str, pa.Table]) -> pd.DataFrame:
     out["equipment"] = equipment
     out["equipment"] = out["equipment"].apply(_as_list)
     out["plan_exercises"] = out["plan_exercises"].apply(_as_list)
-    out["training_setting"] = np.where([set(e) <= catalog.HOME_EQUIPMENT for e in out["equipment"]], "home", "gym")
+    out["training_setting"] = np.where([set(e) <= HOME_EQUIPMENT for e in out["equipment"]], "home", "gym")
     return out
 
 
@@ -320,7 +322,7 @@ def _lifts(world: Tables, sets: pd.DataFrame, start: pd.Timestamp, lookback: int
     exercises = frame(world.read("exercises")).rename(columns={"name": "exercise"})
     loaded = loaded.merge(exercises, on="exercise_id")
     # holds, carries and intervals log seconds in `reps`: an Epley max of them means nothing
-    timed = {e.name for e in catalog.EXERCISES if e.timed}
+    timed = {e.name for e in EXERCISES if e.timed}
     loaded = loaded[~loaded["exercise"].isin(timed)]
     if loaded.empty:
         return pd.Series(dtype=object)
@@ -343,7 +345,7 @@ def _lifts(world: Tables, sets: pd.DataFrame, start: pd.Timestamp, lookback: int
     )
 
 
-_NORMS = pd.Series({e.name: e.strength_ratio for e in catalog.EXERCISES if e.strength_ratio > 0}, dtype=float)
+_NORMS = pd.Series({e.name: e.strength_ratio for e in EXERCISES if e.strength_ratio > 0}, dtype=float)
 
 
 def _training_level(state: pd.DataFrame) -> pd.Series:

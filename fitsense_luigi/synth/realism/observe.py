@@ -15,7 +15,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fitsense_luigi import catalog, ids
+from fitsense_luigi import ids
+from fitsense_luigi.reference.conditions import CONDITIONS
+from fitsense_luigi.reference.medications import MEDICATIONS
 from fitsense_luigi.synth import demography
 from fitsense_luigi.synth import exercises as ex
 from fitsense_luigi.synth import published as pub
@@ -90,7 +92,7 @@ class Lookup:
         return np.repeat(self._find(keys[starts]), np.diff(np.r_[starts, keys.size]))
 
 
-# exercise ids are the catalogue's stable ids (catalog.catalog_id), so the catalogue interprets them
+# exercise ids are the catalogue's stable ids (reference.row_ids.catalog_id), so the catalogue interprets them
 _EXERCISE = Lookup(key64(ids.to_arrow(ex.IDS)))
 
 
@@ -146,14 +148,14 @@ class Observer:
         names = dict(zip(key64(p["conditions"]["condition_id"]), p["conditions"]["name"].to_pylist(), strict=True))
         uc = p["user_conditions"]
         who, which = self.user(key64(uc["user_id"])), key64(uc["condition_id"])
-        self.conditions = {c: np.zeros(self.n, bool) for c in catalog.CONDITIONS}
+        self.conditions = {c: np.zeros(self.n, bool) for c in CONDITIONS}
         for k, c in names.items():
             self.conditions.setdefault(c, np.zeros(self.n, bool))[who[which == k]] = True
 
         meds = p["user_medications"]
         med_user = self.user(key64(meds["user_id"]))
         med_name = meds["medication_name"].to_numpy(zero_copy_only=False)
-        self.medications = {m.name: np.zeros(self.n, bool) for m in catalog.MEDICATIONS}
+        self.medications = {m.name: np.zeros(self.n, bool) for m in MEDICATIONS}
         for name in np.unique(med_name):
             self.medications.setdefault(str(name), np.zeros(self.n, bool))[med_user[med_name == name]] = True
 
