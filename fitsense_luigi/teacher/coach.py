@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from fitsense_luigi.physiology import WOMEN_RELATIVE_STRENGTH, epley_load
 from fitsense_luigi.queries.prompts import CONSTRAINTS_HEADER, FACTS_PREFIX, TASK_LINE_PREFIX, TASK_LINES
 from fitsense_luigi.reference.catalogue import EXERCISES, EXERCISES_BY_NAME, Exercise
 from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
@@ -414,7 +415,7 @@ def _load(
             factor = 0.9  # stalled: deload and build back
         elif coach.asked.task == "progress_adaptation" and (coach.facts.get("adherence_rate") or 0) >= 0.8:
             factor = 1.025
-        load = max(round(one_rm / (1 + (reps + rir) / 30) * factor / step) * step, step)
+        load = max(round(epley_load(one_rm, reps + rir) * factor / step) * step, step)
         percent = round(100 * load / one_rm)
         if factor < 1:
             return load, f"Deload to {load:g} kg (~{percent}% of your {one_rm:g} kg estimate) and build back up."
@@ -422,10 +423,10 @@ def _load(
     weight = coach.facts.get("weight_kg")
     if not weight or exercise.strength_ratio <= 0:
         return None, "Pick a load you could lift for " + f"{reps + rir} reps; " + coach.pick(cues).lower()
-    sex = 0.62 if coach.facts.get("sex") == "female" else 1.0
+    sex = WOMEN_RELATIVE_STRENGTH if coach.facts.get("sex") == "female" else 1.0
     level = {"novice": 0.7, "intermediate": 1.0, "advanced": 1.25}[coach.level]
     one_rm = exercise.strength_ratio * float(weight) * sex * level * 0.85  # conservative first guess
-    load = max(round(one_rm / (1 + (reps + rir) / 30) / step) * step, step)
+    load = max(round(epley_load(one_rm, reps + rir) / step) * step, step)
     return load, f"Suggested start: {load:g} kg; adjust so that {rir} reps stay in reserve."
 
 
