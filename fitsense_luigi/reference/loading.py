@@ -10,7 +10,7 @@ Every field is parsed by its column's parser. All problems of a file are
 collected and raised together as one :class:`ReferenceDataError` line naming
 the file, the line, the entry and the field, e.g.::
 
-    reference data reference/data/exercises.csv: line 31 (Box Jump) field impact: 'hgh' is not one of
+    reference data reference/data/exercises.csv: line 34 (Box Jump) field impact: 'hgh' is not one of
     low, moderate, high
 """
 

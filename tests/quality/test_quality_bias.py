@@ -10,7 +10,7 @@ from scipy import stats
 
 from fitsense_luigi.config import Config, load_config
 from fitsense_luigi.quality import bias
-from fitsense_luigi.quality.significance import (
+from fitsense_luigi.quality.bias.significance import (
     RankedSample,
     benjamini_hochberg,
     bootstrap_mean_interval,

@@ -57,8 +57,7 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi.config import BiasSection, Config
-from fitsense_luigi.quality.features import SLICE_KEYS
-from fitsense_luigi.quality.significance import (
+from fitsense_luigi.quality.bias.significance import (
     RankedSample,
     benjamini_hochberg,
     bootstrap_mean_interval,
@@ -66,6 +65,7 @@ from fitsense_luigi.quality.significance import (
     chi_square,
     kruskal_groups,
 )
+from fitsense_luigi.quality.stats.features import SLICE_KEYS
 from fitsense_luigi.rng import stage_rng
 
 Rows = list[dict[str, Any]]
