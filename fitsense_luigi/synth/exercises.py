@@ -23,9 +23,7 @@ NAMES = np.array([e.name for e in EXERCISES])
 COUNT = len(EXERCISES)
 IDS = np.frombuffer(b"".join(e.exercise_id.bytes for e in EXERCISES), dtype=np.uint8).reshape(-1, 16)
 EQUIPMENT = list(equipment.EQUIPMENT)
-EQUIPMENT_IDS = np.frombuffer(b"".join(catalog_id("equipment", q).bytes for q in EQUIPMENT), np.uint8).reshape(
-    -1, 16
-)
+EQUIPMENT_IDS = np.frombuffer(b"".join(catalog_id("equipment", q).bytes for q in EQUIPMENT), np.uint8).reshape(-1, 16)
 
 PATTERN = np.array([e.pattern for e in EXERCISES])
 MUSCLE = np.array([e.primary_muscle for e in EXERCISES])

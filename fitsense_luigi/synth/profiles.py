@@ -56,9 +56,7 @@ _CONDITION_LABEL = {
 def reference_tables() -> Iterator[tuple[str, pa.Table]]:
     yield (
         "goals",
-        pa.table(
-            {"goal_id": col.uuid(GOAL_IDS), "name": list(GOALS), "description": list(GOALS.values())}
-        ),
+        pa.table({"goal_id": col.uuid(GOAL_IDS), "name": list(GOALS), "description": list(GOALS.values())}),
     )
     yield (
         "conditions",
