@@ -15,7 +15,7 @@ from fitsense_luigi.contracts.manifest import GATE_PASSED
 from fitsense_luigi.contracts.stages import BIAS, REPORTS_ROOT
 from fitsense_luigi.errors import FitSenseError
 from fitsense_luigi.pipeline.store import RunStore
-from fitsense_luigi.quality.baseline import Baseline
+from fitsense_luigi.quality.anomalies.baseline import Baseline
 
 
 def run_ids(store: RunStore) -> list[str]:

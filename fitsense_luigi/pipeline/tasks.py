@@ -373,7 +373,8 @@ class BiasSlicing(PipelineTask):
         }
 
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi.quality import bias, gate, publish
+        from fitsense_luigi.quality import bias, publish
+        from fitsense_luigi.quality.publish import gate
 
         inputs, config = self.inputs, self.ctx.config
         report = bias.slice_report(

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from fitsense_luigi import catalog
 from fitsense_luigi.config import PROMPT_TYPES, Config
 from fitsense_luigi.contracts.rows import ContextSummary, Query
 from fitsense_luigi.contracts.world import World, as_world
 from fitsense_luigi.queries import phrasing, prompts, state
+from fitsense_luigi.reference.safety import constraints_for
 from fitsense_luigi.rng import stage_rng
 
 QUERY_NAMESPACE = uuid.UUID("0f6f4a52-7d5e-4c4b-8f3e-3b1f3a9d2c61")
@@ -74,7 +74,7 @@ def _query(
     person: pd.Series,
     rng: np.random.Generator,
 ) -> Query:
-    constraints = catalog.constraints_for(context["conditions"], context["medications"])
+    constraints = constraints_for(context["conditions"], context["medications"])
     request = phrasing.request_text(prompt_type, context, rng)
     scenario_id = f"{prompt_type}-{k:05d}"
     return {

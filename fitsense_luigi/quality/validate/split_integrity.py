@@ -17,7 +17,7 @@ from fitsense_luigi.config import Config
 from fitsense_luigi.contracts import files
 from fitsense_luigi.contracts.rows import Rows
 from fitsense_luigi.contracts.splits import ALL_RECORDS, SPLITS
-from fitsense_luigi.quality.tablecheck import EXAMPLES, check
+from fitsense_luigi.quality.validate.tablecheck import EXAMPLES, check
 
 
 def split_checks(config: Config, dataset: dict[str, Rows]) -> list[dict[str, Any]]:

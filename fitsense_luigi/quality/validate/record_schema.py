@@ -17,7 +17,7 @@ import jsonschema_rs
 from fitsense_luigi.config import load_schema
 from fitsense_luigi.contracts.rows import Rows
 from fitsense_luigi.contracts.splits import ALL_RECORDS
-from fitsense_luigi.quality.tablecheck import EXAMPLES, check
+from fitsense_luigi.quality.validate.tablecheck import EXAMPLES, check
 
 
 def _validator(name: str) -> Any:

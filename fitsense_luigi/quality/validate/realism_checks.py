@@ -15,7 +15,7 @@ from typing import Any
 
 from fitsense_luigi.config import Config
 from fitsense_luigi.contracts import files
-from fitsense_luigi.quality.tablecheck import check
+from fitsense_luigi.quality.validate.tablecheck import check
 
 REQUIRED = ("name", "observed", "expected", "tolerance", "source")
 

@@ -13,7 +13,7 @@ from fitsense_luigi.config import Config
 from fitsense_luigi.contracts import files
 from fitsense_luigi.contracts.encoding import dumps_document
 from fitsense_luigi.contracts.files import StageFile
-from fitsense_luigi.quality import charts, gate, report
+from fitsense_luigi.quality.publish import charts, gate, html_report
 
 
 @dataclass(frozen=True)
@@ -34,5 +34,7 @@ def publish(
     drawn = charts.render_all(stats, validation, bias)
     written = {files.chart(name): svg for name, (_, svg) in drawn.items()}
     written[files.QUALITY_GATE] = dumps_document(dict(outcome, run_id=run["run_id"])).encode("utf-8")
-    written[files.REPORT_HTML] = report.render(run, outcome, validation, stats, anomalies, bias, drawn).encode("utf-8")
+    written[files.REPORT_HTML] = html_report.render(run, outcome, validation, stats, anomalies, bias, drawn).encode(
+        "utf-8"
+    )
     return Publication(outcome, written)

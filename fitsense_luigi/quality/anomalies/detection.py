@@ -22,10 +22,10 @@ import numpy as np
 from fitsense_luigi.config import Config
 from fitsense_luigi.contracts.rows import Rows
 from fitsense_luigi.contracts.splits import ALL_RECORDS, REJECTED, SPLITS
-from fitsense_luigi.quality.baseline import Baseline
-from fitsense_luigi.quality.drift import feature_drift, schema_drift
-from fitsense_luigi.quality.splits import allowed_deviation
-from fitsense_luigi.quality.tablecheck import EXAMPLES
+from fitsense_luigi.quality.anomalies.baseline import Baseline
+from fitsense_luigi.quality.anomalies.drift import feature_drift, schema_drift
+from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
+from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
 
 MIN_EXPECTED_IN_SPLIT = 10  # an empty split is critical only when it should have held at least this many
 
