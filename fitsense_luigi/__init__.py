@@ -15,8 +15,11 @@ from fitsense_luigi.pipeline.tasks import (
     GenerateProfiles,
     GenerateQueries,
     GenerateWorkouts,
+    ProfilesPart,
+    QueryShard,
     TeacherShard,
     ValidateData,
+    WorkoutsPart,
 )
 
 __all__ = [
@@ -29,7 +32,10 @@ __all__ = [
     "GenerateProfiles",
     "GenerateQueries",
     "GenerateWorkouts",
+    "ProfilesPart",
+    "QueryShard",
     "TeacherShard",
     "ValidateData",
+    "WorkoutsPart",
     "__version__",
 ]

@@ -39,6 +39,15 @@ def world_table(name: str, stage: Stage) -> StageFile:
     return StageFile(stage, f"{name}.parquet")
 
 
+def world_part(name: str, stage: Stage, part: int) -> StageFile:
+    """One app table of one world part, as its world stage lists it: ``parts/003/<name>.parquet``.
+
+    The part's own task writes the same file as ``world_table(name, PARTS_OF[stage].sharded(part))``.
+    """
+    relative = stages.PARTS_OF[stage].sharded(part).directory.removeprefix(stage.directory + "/")
+    return StageFile(stage, f"{relative}/{name}.parquet")
+
+
 def records(part: str) -> StageFile:
     """The JSONL file of one part of the dataset: a split or ``all_records`` (records), or ``rejected``."""
     return StageFile(
@@ -54,6 +63,8 @@ def records_table(split: str) -> StageFile:
 BOOTSTRAP_RECORD = StageFile(stages.BOOTSTRAP, "phase1_bootstrap.json")  # the run's config, checked by every task
 REALISM_REPORT = StageFile(stages.WORKOUTS, "realism.json", in_reports=True)
 QUERIES = StageFile(stages.QUERIES, "queries.jsonl", rows=Query)
+SHARD_QUERIES = StageFile(stages.QUERIES_SHARD, "queries.jsonl", rows=Query)  # .sharded(k): one world part's askers
+SHARD_QUERY_POSITIONS = StageFile(stages.QUERIES_SHARD, "positions.json")  # .sharded(k): their places in QUERIES
 SHARD_RESPONSES = StageFile(stages.TEACHER_SHARD, "responses.jsonl", rows=TeacherResponse)  # .sharded(k)
 RESPONSES = StageFile(stages.TEACHER, "responses.jsonl", rows=TeacherResponse)  # the shards' rows in query order
 TEACHER_SUMMARY = StageFile(stages.TEACHER, "summary.json")
@@ -71,6 +82,7 @@ CHARTS_DIR = "charts"  # the BIAS stage's charts: charts/<name>.svg in the repor
 
 # Every file of rows a run writes (the shard's file stands for each shard's).
 ROW_FILES = (
+    SHARD_QUERIES,
     QUERIES,
     SHARD_RESPONSES,
     RESPONSES,

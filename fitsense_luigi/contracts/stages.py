@@ -37,6 +37,11 @@ BOOTSTRAP = _report_stage("bootstrap")
 PROFILES = Stage("profiles", "raw/synthetic_profiles/{run_id}")
 WORKOUTS = Stage("workouts", "raw/synthetic_workouts/{run_id}")
 QUERIES = Stage("queries", "raw/synthetic_queries/{run_id}")
+# A world part (a fixed range of users, ``contracts.world_parts``) is written inside its stage's directory;
+# the stage's manifest then lists the parts' files, so readers of the world see one stage.
+PROFILES_PART = Stage("profiles_part", PROFILES.directory + "/parts/{shard}")
+WORKOUTS_PART = Stage("workouts_part", WORKOUTS.directory + "/parts/{shard}")
+QUERIES_SHARD = Stage("queries_shard", QUERIES.directory + "/shards/{shard}")  # the queries of one world part
 TEACHER_SHARD = Stage("teacher_shard", "raw/teacher_outputs/{run_id}/shards/{shard}")
 TEACHER = Stage("teacher", "raw/teacher_outputs/{run_id}")
 DATASET = Stage("dataset", "raw/distillation_dataset/{run_id}")
@@ -45,6 +50,22 @@ STATS = _report_stage("stats")
 ANOMALIES = _report_stage("anomalies")
 BIAS = _report_stage("bias")
 
-# In pipeline order; TEACHER_SHARD stands for its shards (``TEACHER_SHARD.sharded(k)``).
-STAGES = (BOOTSTRAP, PROFILES, WORKOUTS, QUERIES, TEACHER_SHARD, TEACHER, DATASET, VALIDATION, STATS, ANOMALIES, BIAS)
+# In pipeline order; a sharded stage stands for its shards (``TEACHER_SHARD.sharded(k)``).
+STAGES = (
+    BOOTSTRAP,
+    PROFILES_PART,
+    PROFILES,
+    WORKOUTS_PART,
+    WORKOUTS,
+    QUERIES_SHARD,
+    QUERIES,
+    TEACHER_SHARD,
+    TEACHER,
+    DATASET,
+    VALIDATION,
+    STATS,
+    ANOMALIES,
+    BIAS,
+)
 BY_NAME = {stage.name: stage for stage in STAGES}
+PARTS_OF = {PROFILES: PROFILES_PART, WORKOUTS: WORKOUTS_PART}  # a world stage -> the stage of each of its parts

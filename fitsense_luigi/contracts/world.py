@@ -73,14 +73,21 @@ class World(ABC):
 
 
 class ParquetWorld(World):
-    """Tables in local Parquet files, already verified by the caller, read on demand."""
+    """Tables in local Parquet files, already verified by the caller, read on demand.
 
-    def __init__(self, files: Mapping[str, Path], columns: Columns | None = None) -> None:
+    A table is one file or several (the parts of a world generated in parts, in order); read in order,
+    the parts are the table.
+    """
+
+    def __init__(self, files: Mapping[str, Path | Sequence[Path]], columns: Columns | None = None) -> None:
         super().__init__(columns)
-        self.files = dict(files)
+        self.files = {name: [paths] if isinstance(paths, Path | str) else list(paths) for name, paths in files.items()}
 
     def names(self) -> list[str]:
         return list(self.files)
+
+    def paths(self, name: str) -> list[Path]:
+        return list(self.files[name])
 
     def narrowed(self, columns: Columns) -> ParquetWorld:
         return ParquetWorld(self.files, columns)
@@ -88,28 +95,34 @@ class ParquetWorld(World):
     def schema(self, name: str) -> pa.Schema:
         import pyarrow.parquet as pq
 
-        with parquet_reading(self.files[name]):
-            return pq.read_schema(self.files[name])
+        first = self.files[name][0]
+        with parquet_reading(first):
+            return pq.read_schema(first)
 
     def _read(self, name: str, columns: list[str] | None) -> pa.Table:
         import pyarrow.parquet as pq
 
-        with parquet_reading(self.files[name]):
-            return pq.read_table(self.files[name], columns=columns)
+        parts = []
+        for path in self.files[name]:
+            with parquet_reading(path):
+                parts.append(pq.read_table(path, columns=columns))
+        return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
     def _keep(self, name: str, column: str, keys: pa.Array, columns: list[str] | None) -> pa.Table:
         import pyarrow.parquet as pq
 
-        with parquet_reading(self.files[name]):
-            source = pq.ParquetFile(self.files[name])
-            kept = [
-                batch.filter(pc.is_in(storage_of(batch.column(column)), value_set=keys))
-                for batch in source.iter_batches(batch_size=BATCH_ROWS, columns=columns)
-            ]
-        schema = source.schema_arrow
+        wanted = KeySet(keys)
+        schema = self.schema(name)
         if columns is not None:
             schema = pa.schema([schema.field(c) for c in columns])
-        return pa.Table.from_batches([b for b in kept if b.num_rows], schema=schema)
+        kept = []
+        for path in self.files[name]:
+            with parquet_reading(path):
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns):
+                    chosen = batch.filter(wanted.mask(batch.column(column)))
+                    if chosen.num_rows:
+                        kept.append(chosen)
+        return pa.Table.from_batches(kept, schema=schema)
 
 
 class MemoryWorld(World):
@@ -136,6 +149,45 @@ class MemoryWorld(World):
         table = self.tables[name]
         kept = table.filter(pc.is_in(storage_of(table[column]), value_set=keys))
         return kept.select(columns) if columns is not None else kept
+
+
+class KeySet:
+    """Which values of a uuid column are among ``keys``: the set is built once and asked batch by batch.
+
+    ``pc.is_in`` hashes its value set again on every call, which made filtering tens of millions of workout
+    sets by a few million ids take minutes. Here the keys are sorted once by their first 8 bytes and a
+    batch is a binary search plus a comparison of the last 8 bytes (exact; if two keys ever shared their
+    first 8 bytes, every batch falls back to ``pc.is_in``).
+    """
+
+    def __init__(self, keys: pa.Array) -> None:
+        self.keys = storage_of(keys)
+        high, low = _halves(self.keys)
+        order = np.lexsort((low, high))
+        self.high, self.low = high[order], low[order]
+        self.exact = bool(self.high.size < 2 or np.all(self.high[1:] != self.high[:-1]))
+
+    def mask(self, column: pa.Array | pa.ChunkedArray) -> pa.Array:
+        values = storage_of(column)
+        if not self.exact:
+            return pc.is_in(values, value_set=self.keys)
+        if self.high.size == 0 or len(values) == 0:
+            return pa.array(np.zeros(len(values), bool))
+        high, low = _halves(pc.fill_null(values, pa.scalar(b"\0" * 16, values.type)) if values.null_count else values)
+        at = np.minimum(np.searchsorted(self.high, high), self.high.size - 1)
+        found = (self.high[at] == high) & (self.low[at] == low)
+        if values.null_count:
+            found &= values.is_valid().to_numpy(zero_copy_only=False)
+        return pa.array(found)
+
+
+def _halves(storage: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last 8 bytes of each 16-byte value, as unsigned integers."""
+    if len(storage) == 0:
+        return np.zeros(0, np.uint64), np.zeros(0, np.uint64)
+    raw = np.frombuffer(storage.buffers()[1], np.uint8)[storage.offset * 16 : (storage.offset + len(storage)) * 16]
+    pairs = raw.view(np.uint64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
 
 
 def as_world(world: World | Mapping[str, pa.Table], columns: Columns | None = None) -> World:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import time
@@ -188,26 +187,112 @@ class RunStore:
         with self.verified_local(file) as local:
             yield iter_jsonl(local, name=self.uri(self.key(file)))
 
-    # -- composite inputs
     @contextlib.contextmanager
-    def world(self, columns: Columns | None = None) -> Iterator[ParquetWorld]:
-        """The 23 app tables, each verified against its manifest once, read lazily column by column.
+    def streamed_lines(self, file: StageFile) -> Iterator[Iterator[bytes]]:
+        """The raw lines of a JSONL file (newline included) while the block runs, for copying them as they are."""
+        with self.verified_local(file) as local, open(local, "rb") as fh:
+            yield (line for line in fh if line.strip())
 
-        On an S3 root each table is downloaded once and kept until the block ends.
+    # -- composite inputs
+    def world_files(
+        self, parts: Iterable[int] | None = None, names: Iterable[str] | None = None
+    ) -> dict[str, list[StageFile]]:
+        """Each app table's files as its stage's manifest lists them: the table itself, or its parts in order.
+
+        ``parts``: only these world parts of the per-user tables (the catalogue tables are whole);
+        ``names``: only these tables (default: all 23).
+        """
+        from fitsense_luigi.synth.schema import TABLES
+
+        wanted = None if parts is None else set(parts)
+        chosen = list(TABLES) if names is None else list(names)
+        listed = {stage: self.manifest(stage).get("files", {}) for stage in {BY_NAME[TABLES[n].stage] for n in chosen}}
+        out: dict[str, list[StageFile]] = {}
+        for name in chosen:
+            stage = BY_NAME[TABLES[name].stage]
+            whole = files.world_table(name, stage)
+            if self.key(whole) in listed[stage]:
+                out[name] = [whole]
+                continue
+            found, part = [], 0
+            while self.key(piece := files.world_part(name, stage, part)) in listed[stage]:
+                if wanted is None or part in wanted:
+                    found.append(piece)
+                part += 1
+            out[name] = found
+        return out
+
+    @contextlib.contextmanager
+    def world(self, columns: Columns | None = None, *, parts: Iterable[int] | None = None) -> Iterator[ParquetWorld]:
+        """The 23 app tables (a table may be several part files), each file verified once, read lazily.
+
+        ``parts``: the per-user tables of these world parts only. On an S3 root each file is downloaded once
+        and kept until the block ends.
         """
         from fitsense_luigi.contracts.world import ParquetWorld
-        from fitsense_luigi.synth.schema import TABLES
 
         with contextlib.ExitStack() as stack:
             paths = {
-                name: stack.enter_context(self.verified_local(files.world_table(name, BY_NAME[spec.stage])))
-                for name, spec in TABLES.items()
+                name: [stack.enter_context(self.verified_local(file)) for file in table_files]
+                for name, table_files in self.world_files(parts).items()
             }
             yield ParquetWorld(paths, columns)
+
+    def read_world_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """One app table whole, its parts (if any) concatenated in order."""
+        import pyarrow as pa
+
+        tables = [self.read_table(file, columns) for file in self.world_files(names=[name])[name]]
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+    def pieces(self, part: Stage) -> Iterator[tuple[str, pa.Table]]:
+        """A world part's tables piece by piece, exactly as its generator yielded them (block by block).
+
+        The part's manifest records the rows of every piece (``piece_rows``); the files are read back in
+        lockstep, so a consumer that watched the generator (the realism observer) sees the same pieces
+        and memory holds one block.
+        """
+        import pyarrow.parquet as pq
+
+        from fitsense_luigi.contracts.world import parquet_reading
+
+        counts: dict[str, list[int]] = self.manifest(part)["summary"]["piece_rows"]
+        with contextlib.ExitStack() as stack:
+            readers = {}
+            for name in counts:
+                local = stack.enter_context(self.verified_local(files.world_table(name, part)))
+                stack.enter_context(parquet_reading(self.uri(self.key(files.world_table(name, part)))))
+                readers[name] = _Rechunker(pq.ParquetFile(local))
+            for block in range(max(len(c) for c in counts.values())):
+                for name, rows in counts.items():
+                    if block < len(rows):
+                        yield name, readers[name].take(rows[block])
 
     def dataset(self) -> dict[str, list[dict[str, Any]]]:
         """Every JSONL part of the dataset stage: all_records, the splits and rejected."""
         return {part: self.read_jsonl(files.records(part)) for part in splits.DATASET_FILES}
+
+
+class _Rechunker:
+    """Successive slices of a Parquet file with the requested numbers of rows, read batch by batch."""
+
+    def __init__(self, source: Any) -> None:
+        self.schema = source.schema_arrow
+        self.batches = source.iter_batches(batch_size=1 << 16)
+        self.held: list[Any] = []
+        self.held_rows = 0
+
+    def take(self, rows: int) -> pa.Table:
+        import pyarrow as pa
+
+        while self.held_rows < rows:
+            batch = next(self.batches)
+            self.held.append(batch)
+            self.held_rows += batch.num_rows
+        table = pa.Table.from_batches(self.held, schema=self.schema)
+        piece, rest = table.slice(0, rows), table.slice(rows)
+        self.held, self.held_rows = rest.to_batches(), rest.num_rows
+        return piece.combine_chunks()
 
 
 class StageWriter:
@@ -226,6 +311,7 @@ class StageWriter:
         self.inputs = inputs
         self.files: dict[str, FileEntry] = {}
         self.summary: dict[str, Any] = {}
+        self.piece_rows: dict[str, list[int]] = {}  # rows of every piece :meth:`tables` wrote, per table
         self._started = utc_now()
         self._t0 = time.monotonic()
 
@@ -251,6 +337,16 @@ class StageWriter:
         self.files[key] = {"rows": rows, "bytes": size, "sha256": digest}
         return key
 
+    def adopt(self, file: StageFile, entry: FileEntry) -> str:
+        """List a file that a part of this stage wrote inside its directory (entry from the part's manifest).
+
+        The part's manifest is an input of this stage, so the entry is as trustworthy as the file's own
+        writer; readers verify the file against it like any other of this stage's files.
+        """
+        if file.stage != self.stage:
+            raise ValueError(f"stage {self.stage.name} cannot list {file.name} of stage {file.stage.name}")
+        return self._record(self.store.key(file), entry["rows"], entry["sha256"], entry["bytes"])
+
     def bytes(self, file: StageFile, data: bytes, *, rows: int | None = None) -> str:
         key = self._target(file)
         self.store.root.write_bytes(key, data)
@@ -263,13 +359,20 @@ class StageWriter:
         return self.text(file, dumps_document(obj))
 
     def jsonl(self, file: StageFile, rows: Iterable[Any]) -> str:
-        buffer = io.StringIO()
-        count = 0
-        for row in rows:
-            buffer.write(dumps_row(row))
-            buffer.write("\n")
-            count += 1
-        return self.bytes(file, buffer.getvalue().encode("utf-8"), rows=count)
+        """One JSON row per line, streamed to the staged file and hashed as it goes: memory holds one row."""
+        return self.jsonl_lines(file, ((dumps_row(row) + "\n").encode("utf-8") for row in rows))
+
+    def jsonl_lines(self, file: StageFile, lines: Iterable[bytes]) -> str:
+        """Lines already encoded (each ending in a newline), e.g. copied from other JSONL files, streamed."""
+        key = self._target(file)
+        digest, size, count = hashlib.sha256(), 0, 0
+        with self.store.root.staged(key) as tmp, open(tmp, "wb", buffering=1 << 20) as fh:
+            for line in lines:
+                fh.write(line)
+                digest.update(line)
+                size += len(line)
+                count += 1
+        return self._record(key, count, digest.hexdigest(), size)
 
     def parquet(self, file: StageFile, table: pa.Table) -> str:
         import pyarrow.parquet as pq
@@ -316,6 +419,7 @@ class StageWriter:
                     counts[name] = 0
                 sinks[name].write(table)
                 counts[name] += table.num_rows
+                self.piece_rows.setdefault(name, []).append(table.num_rows)
         return counts
 
     def _write_manifest(self) -> None:

@@ -14,6 +14,7 @@ inside ``build()`` so that a rerun with nothing to do stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any, ClassVar
 
@@ -22,8 +23,9 @@ import luigi
 from fitsense_luigi._version import __version__
 from fitsense_luigi.contracts import files, splits, stages
 from fitsense_luigi.contracts.manifest import GATE_PASSED
+from fitsense_luigi.contracts.parts import world_parts
 from fitsense_luigi.contracts.stages import Stage
-from fitsense_luigi.errors import FitSenseError
+from fitsense_luigi.errors import ConfigError, FitSenseError
 from fitsense_luigi.pipeline import locks, logs, luigi_internals
 from fitsense_luigi.pipeline.identity import check_run_id, default_run_id
 from fitsense_luigi.pipeline.runs import RunContext, open_run
@@ -131,48 +133,139 @@ class Bootstrap(PipelineTask):
         out.summary["as_of_date"] = self.ctx.as_of_date.isoformat()
 
 
-class GenerateProfiles(PipelineTask):
-    """Users, profiles, goals, medical context, calorie and sleep targets."""
+class WorldPart(PipelineTask):
+    """One world part (a fixed range of users, ``contracts.parts``) of one world stage: its users' rows.
 
-    stage = stages.PROFILES
+    The parts of a stage are independent tasks, so ``--workers N`` and several hosts on one luigid
+    generate them side by side; the part's files are the ones a one-worker run writes.
+    """
+
+    part = luigi.IntParameter(description="World part, 0-based (parts of contracts.parts.PART_USERS users)")
+    whole: ClassVar[Stage]  # the world stage this is a part of
+
+    @property
+    def stage(self) -> Stage:  # type: ignore[override]
+        return stages.PARTS_OF[self.whole].sharded(self.part)
 
     def requires(self) -> dict[str, PipelineTask]:
         return {"bootstrap": Bootstrap(run_id=self.run_id)}
 
+    def users(self) -> range:
+        ranges = world_parts(self.ctx.config.world.users)
+        if not 0 <= self.part < len(ranges):
+            raise ConfigError(
+                f"world part {self.part} does not exist: {self.ctx.config.world.users} users make {len(ranges)} parts"
+            )
+        return ranges[self.part]
+
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi.synth import profiles, schema
+        from fitsense_luigi.synth import schema
 
-        pieces = profiles.generate(self.ctx.config, self.ctx.as_of_date, progress=self.progress)
-        out.summary["rows"] = out.tables(pieces, {n: s.schema for n, s in schema.TABLES.items()})
+        users = self.users()
+        out.summary["users"] = [users.start, users.stop]
+        out.summary["rows"] = out.tables(self.generate(users), {n: s.schema for n, s in schema.TABLES.items()})
+        out.summary["piece_rows"] = out.piece_rows  # how GenerateWorkouts replays the pieces to the realism observer
+
+    def generate(self, users: range) -> Any:  # pragma: no cover - every part overrides
+        raise NotImplementedError
 
 
-class GenerateWorkouts(PipelineTask):
-    """Exercise catalogue, plans, executed workouts and sets, daily logs."""
+class ProfilesPart(WorldPart):
+    """Users, profiles, goals, medical context and targets of one world part."""
+
+    whole = stages.PROFILES
+
+    def generate(self, users: range) -> Any:
+        from fitsense_luigi.synth import profiles
+
+        return profiles.generate(self.ctx.config, self.ctx.as_of_date, self.progress, users)
+
+
+class WorkoutsPart(WorldPart):
+    """Plans, executed workouts and sets, and daily logs of one world part (needs no profile files)."""
+
+    whole = stages.WORKOUTS
+
+    def generate(self, users: range) -> Any:
+        from fitsense_luigi.synth import workouts
+
+        return workouts.generate(self.ctx.config, self.ctx.as_of_date, self.progress, users)
+
+
+class WorldStage(PipelineTask):
+    """A world stage: its catalogue tables, and the files of its parts listed in its manifest, in part order."""
+
+    part_task: ClassVar[type[WorldPart]]
+
+    def parts(self) -> list[WorldPart]:
+        count = len(world_parts(self.ctx.config.world.users))
+        return [self.part_task(run_id=self.run_id, part=k) for k in range(count)]
+
+    def collect(self, out: StageWriter, reference: Any) -> None:
+        from fitsense_luigi.synth import schema
+
+        rows = out.tables(reference, {n: s.schema for n, s in schema.TABLES.items()})
+        for k, part in enumerate(self.parts()):
+            manifest = self.inputs.manifest(part.stage)
+            for name, count in manifest["summary"]["rows"].items():
+                entry = manifest["files"][self.ctx.store.key(files.world_table(name, part.stage))]
+                out.adopt(files.world_part(name, self.stage, k), entry)
+                rows[name] = rows.get(name, 0) + count
+        out.summary["rows"] = rows
+        out.summary["parts"] = len(self.parts())
+
+
+class GenerateProfiles(WorldStage):
+    """Users, profiles, goals, medical context, calorie and sleep targets."""
+
+    stage = stages.PROFILES
+    part_task = ProfilesPart
+
+    def requires(self) -> dict[str, Any]:
+        return {"bootstrap": Bootstrap(run_id=self.run_id), "parts": self.parts()}
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.synth import profiles
+
+        self.collect(out, profiles.reference())
+
+
+class GenerateWorkouts(WorldStage):
+    """Exercise catalogue, plans, executed workouts and sets, daily logs; the realism report over all parts."""
 
     stage = stages.WORKOUTS
+    part_task = WorkoutsPart
 
-    def requires(self) -> dict[str, PipelineTask]:
-        return {"profiles": GenerateProfiles(run_id=self.run_id)}
+    def requires(self) -> dict[str, Any]:
+        return {"profiles": GenerateProfiles(run_id=self.run_id), "parts": self.parts()}
 
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi.synth import realism, schema, workouts
+        from fitsense_luigi.synth import realism, workouts
 
-        config, as_of = self.ctx.config, self.ctx.as_of_date
-        profiles = {
-            name: self.inputs.read_table(files.world_table(name, stages.PROFILES)) for name in realism.PROFILE_TABLES
-        }
-        observer = realism.Observer(profiles, as_of, config.world.lookback_days)  # keeps per-user sums only
-        pieces = observer.watch(workouts.generate(config, as_of, progress=self.progress))
-        out.summary["rows"] = out.tables(pieces, {n: s.schema for n, s in schema.TABLES.items()})
+        config, as_of, inputs = self.ctx.config, self.ctx.as_of_date, self.inputs
+        self.collect(out, workouts.reference())
+        # the observer keeps per-user sums only; it sees the parts' pieces exactly as their generators yielded them
+        observer = realism.Observer(
+            {name: inputs.read_world_table(name) for name in realism.PROFILE_TABLES}, as_of, config.world.lookback_days
+        )
+        parts = self.parts()
+        for k, part in enumerate(parts):
+            self.progress(k, len(parts), f"realism: part {k + 1}/{len(parts)}")
+            for name, table in inputs.pieces(part.stage):
+                observer.add(name, table)
         report = realism.report(observer)
         out.json(files.REALISM_REPORT, report)
         out.summary["realism_passed"] = report["passed"]
 
 
-class GenerateQueries(PipelineTask):
-    """Natural-language requests of the four prompt types, built from each user's state."""
+class QueryShard(PipelineTask):
+    """The queries of the users of one world part (drawn from everyone), so workers and hosts share the stage."""
 
-    stage = stages.QUERIES
+    shard = luigi.IntParameter(description="World part whose askers this shard writes, 0-based")
+
+    @property
+    def stage(self) -> Stage:  # type: ignore[override]
+        return stages.QUERIES_SHARD.sharded(self.shard)
 
     def requires(self) -> dict[str, PipelineTask]:
         return {"profiles": GenerateProfiles(run_id=self.run_id), "workouts": GenerateWorkouts(run_id=self.run_id)}
@@ -180,11 +273,56 @@ class GenerateQueries(PipelineTask):
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.queries import generate
 
-        # every table is verified against its manifest; the state reads only the rows and columns it needs
-        with self.inputs.world() as world:
-            queries = generate.build_queries(self.ctx.config, self.ctx.as_of_date, world)
-        out.jsonl(files.QUERIES, queries)
-        out.summary.update(generate.summarise(queries))
+        positions: list[int] = []
+
+        def rows(shard: Any) -> Any:
+            for position, query in shard:
+                positions.append(position)
+                yield query
+
+        # every table is verified against its manifest; the askers' state reads only their part's rows
+        with self.inputs.world() as world, self.inputs.world(parts=[self.shard]) as part:
+            out.jsonl(
+                files.SHARD_QUERIES.sharded(self.shard),
+                rows(generate.queries_of(self.ctx.config, self.ctx.as_of_date, world, part)),
+            )
+        out.json(files.SHARD_QUERY_POSITIONS.sharded(self.shard), positions)
+        out.summary["queries"] = len(positions)
+
+
+class GenerateQueries(PipelineTask):
+    """Natural-language requests of the four prompt types, built from each user's state (merged from the shards)."""
+
+    stage = stages.QUERIES
+
+    def shards(self) -> list[QueryShard]:
+        return [QueryShard(run_id=self.run_id, shard=k) for k in range(len(world_parts(self.ctx.config.world.users)))]
+
+    def requires(self) -> dict[str, Any]:
+        return {"shards": self.shards()}
+
+    def build(self, out: StageWriter) -> None:
+        import json
+
+        from fitsense_luigi.queries import generate
+
+        inputs = self.inputs
+        shards = range(len(self.shards()))
+        owner: dict[int, int] = {}
+        for k in shards:
+            owner.update(dict.fromkeys(inputs.read_json(files.SHARD_QUERY_POSITIONS.sharded(k)), k))
+        summary = generate.Summary()
+        with contextlib.ExitStack() as stack:
+            lines = [stack.enter_context(inputs.streamed_lines(files.SHARD_QUERIES.sharded(k))) for k in shards]
+
+            def merged() -> Any:  # the shards' lines in query order, copied byte for byte
+                for position in range(len(owner)):
+                    line = next(lines[owner[position]])
+                    summary.add(json.loads(line))
+                    yield line
+
+            out.jsonl_lines(files.QUERIES, merged())
+        out.summary.update(summary.result())
 
 
 class TeacherShard(PipelineTask):
@@ -407,8 +545,11 @@ class BiasSlicing(PipelineTask):
 
 ALL_TASKS = (
     Bootstrap,
+    ProfilesPart,
     GenerateProfiles,
+    WorkoutsPart,
     GenerateWorkouts,
+    QueryShard,
     GenerateQueries,
     TeacherShard,
     CallTeacher,
@@ -419,4 +560,4 @@ ALL_TASKS = (
     BiasSlicing,
 )
 
-__all__ = [t.__name__ for t in ALL_TASKS] + ["PipelineTask", "RunIdParameter"]
+__all__ = [t.__name__ for t in ALL_TASKS] + ["PipelineTask", "RunIdParameter", "WorldPart", "WorldStage"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from fitsense_luigi.config import PROMPT_TYPES, Config
 from fitsense_luigi.contracts.rows import ContextSummary, Query
-from fitsense_luigi.contracts.world import World, as_world
+from fitsense_luigi.contracts.world import World, as_world, uuid_strings
 from fitsense_luigi.queries import phrasing, prompts, state
 from fitsense_luigi.reference.safety import constraints_for
 from fitsense_luigi.rng import stage_rng
@@ -44,25 +44,41 @@ def pick_users(people: pd.DataFrame, prompt_type: str, count: int, seed: int) ->
 
 
 def build_queries(config: Config, as_of: dt.date, world: World | Mapping[str, pa.Table]) -> list[Query]:
+    """Every query of the run, in order."""
+    return [query for _, query in queries_of(config, as_of, world)]
+
+
+def queries_of(
+    config: Config, as_of: dt.date, world: World | Mapping[str, pa.Table], part: World | None = None
+) -> Iterator[tuple[int, Query]]:
+    """(place in the run's list, query) of the users in ``part`` (a world part; default: everyone), in order.
+
+    Who asks is drawn from the whole population (``world``); the askers' state is read from the part's
+    tables only, all askers at once, so a shard's cost follows its part and its queries.
+    """
     seed = config.reproducibility.seed
     world = as_world(world, state.COLUMNS)
     people = state.population(world, as_of)
     picks = {t: pick_users(people, t, config.queries.per_type[t], seed) for t in PROMPT_TYPES}
-    askers = sorted({u for users in picks.values() for u in users})
+    slots = [(prompt_type, k, user_id) for prompt_type in PROMPT_TYPES for k, user_id in enumerate(picks[prompt_type])]
+    source = world if part is None else as_world(part, state.COLUMNS)
+    if part is not None:
+        members = set(uuid_strings(source.table("users", ["user_id"])["user_id"]))
+        slots_here = [(position, slot) for position, slot in enumerate(slots) if slot[2] in members]
+    else:
+        slots_here = list(enumerate(slots))
+    askers = sorted({user_id for _, (_, _, user_id) in slots_here})
     if not askers:
-        return []
-    states = state.user_states(world, as_of, config.world.lookback_days, people, askers)
+        return
+    states = state.user_states(source, as_of, config.world.lookback_days, people, askers)
     contexts = {
         user_id: state.context_summary(row, config.world.lookback_days)
         for user_id, row in zip(states.index, states.to_dict("records"), strict=True)
     }
     slices = people.set_index("user_id")
-    out = []
-    for prompt_type in PROMPT_TYPES:
-        for k, user_id in enumerate(picks[prompt_type]):
-            rng = stage_rng(seed, f"queries:{prompt_type}:text", k)
-            out.append(_query(config, prompt_type, k, user_id, contexts[user_id], slices.loc[user_id], rng))
-    return out
+    for position, (prompt_type, k, user_id) in slots_here:
+        rng = stage_rng(seed, f"queries:{prompt_type}:text", k)
+        yield position, _query(config, prompt_type, k, user_id, contexts[user_id], slices.loc[user_id], rng)
 
 
 def _query(
@@ -97,23 +113,46 @@ def _query(
     }
 
 
-def summarise(queries: list[Query]) -> dict[str, Any]:
+def summarise(queries: Iterable[Query]) -> dict[str, Any]:
     """Counts and variety figures for the manifest (and the lead's eye)."""
-    requests = [q["user_request"] for q in queries]
-    by_type: dict[str, list[str]] = {}
-    for q in queries:
-        by_type.setdefault(q["prompt_type"], []).append(q["user_request"])
-    lengths = np.array([len(r) for r in requests] or [0])
-    return {
-        "queries": len(queries),
-        "per_type": dict(Counter(q["prompt_type"] for q in queries)),
-        "distinct_request_share": _share(requests),
-        "distinct_request_share_per_type": {t: _share(texts) for t, texts in by_type.items()},
-        "distinct_users": len({q["user_id"] for q in queries}),
-        "request_chars": {"min": int(lengths.min()), "median": float(np.median(lengths)), "max": int(lengths.max())},
-        "with_safety_constraints": sum(1 for q in queries if q["expected_safety_constraints"]),
-        "constraints": dict(sorted(Counter(c for q in queries for c in q["expected_safety_constraints"]).items())),
-    }
+    summary = Summary()
+    for query in queries:
+        summary.add(query)
+    return summary.result()
+
+
+class Summary:
+    """:func:`summarise`, one query at a time (the stage streams its queries)."""
+
+    def __init__(self) -> None:
+        self.by_type: dict[str, list[str]] = {}
+        self.users: set[str] = set()
+        self.constraints: Counter[str] = Counter()
+        self.with_constraints = 0
+
+    def add(self, query: Query) -> None:
+        self.by_type.setdefault(query["prompt_type"], []).append(query["user_request"])
+        self.users.add(query["user_id"])
+        self.with_constraints += bool(query["expected_safety_constraints"])
+        self.constraints.update(query["expected_safety_constraints"])
+
+    def result(self) -> dict[str, Any]:
+        requests = [text for texts in self.by_type.values() for text in texts]
+        lengths = np.array([len(r) for r in requests] or [0])
+        return {
+            "queries": len(requests),
+            "per_type": {t: len(texts) for t, texts in self.by_type.items()},
+            "distinct_request_share": _share(requests),
+            "distinct_request_share_per_type": {t: _share(texts) for t, texts in self.by_type.items()},
+            "distinct_users": len(self.users),
+            "request_chars": {
+                "min": int(lengths.min()),
+                "median": float(np.median(lengths)),
+                "max": int(lengths.max()),
+            },
+            "with_safety_constraints": self.with_constraints,
+            "constraints": dict(sorted(self.constraints.items())),
+        }
 
 
 def _share(texts: list[str]) -> float:

@@ -29,25 +29,35 @@ BlockTables = Callable[[int, People, dt.date, int], Iterable[tuple[str, pa.Table
 
 
 def generate(
-    config: Config, as_of: dt.date, build: BlockTables, stage: str, progress: Progress | None = None
+    config: Config,
+    as_of: dt.date,
+    build: BlockTables,
+    stage: str,
+    progress: Progress | None = None,
+    users: range | None = None,
 ) -> Iterator[tuple[str, pa.Table]]:
     """``build(seed, people, as_of, lookback)`` for every whole block; the last one trimmed to the run's users.
 
-    Blocks are generated one step ahead in a background thread (see ``ahead``); progress is
-    reported from the consumer's thread, the one Luigi runs the task in.
+    ``users`` limits generation to a range of whole blocks (a world part); its rows are those the same users
+    have in a world generated at once. Blocks are generated one step ahead in a background thread (see
+    ``ahead``); progress is reported from the consumer's thread, the one Luigi runs the task in.
     """
-    users = config.world.users
-    for name, item in ahead(_blocks(config, as_of, build)):
+    users = range(config.world.users) if users is None else users
+    if users.start % BLOCK or (users.stop % BLOCK and users.stop != config.world.users):
+        raise ValueError(f"users {users.start}..{users.stop} do not cover whole blocks of {BLOCK}")
+    for name, item in ahead(_blocks(config, as_of, build, users)):
         if isinstance(item, pa.Table):
             yield name, item
         elif progress:
-            progress(item, users, f"{stage}: {item}/{users} users")
+            progress(item - users.start, len(users), f"{stage}: {item - users.start}/{len(users)} users")
 
 
-def _blocks(config: Config, as_of: dt.date, build: BlockTables) -> Iterator[tuple[str, pa.Table | int]]:
+def _blocks(config: Config, as_of: dt.date, build: BlockTables, users: range) -> Iterator[tuple[str, pa.Table | int]]:
     """The block tables, each block followed by ("", number of users done so far)."""
-    seed, users, lookback = config.reproducibility.seed, config.world.users, config.world.lookback_days
-    for start, stop in blocks(users):
+    seed, lookback = config.reproducibility.seed, config.world.lookback_days
+    for start, stop in blocks(config.world.users):
+        if start not in users:
+            continue
         people = draw_people(seed, start, start + BLOCK, as_of)
         pieces = build(seed, people, as_of, lookback)
         if stop - start < BLOCK:

@@ -38,10 +38,19 @@ def reference_tables() -> Iterator[tuple[str, pa.Table]]:
     yield from ex.reference_tables()
 
 
-def generate(config: Config, as_of: dt.date, progress: Progress | None = None) -> Iterator[tuple[str, pa.Table]]:
+def generate(
+    config: Config, as_of: dt.date, progress: Progress | None = None, users: range | None = None
+) -> Iterator[tuple[str, pa.Table]]:
+    """The reference tables, then the users' tables block by block; with ``users`` (a world part) only theirs."""
+    if users is None:
+        yield from reference()
+    yield from blockwise.generate(config, as_of, block_tables, "workouts", progress, users)
+
+
+def reference() -> Iterator[tuple[str, pa.Table]]:
+    """The stage's catalogue tables, the same for every run."""
     for name, table in reference_tables():
         yield name, conform(name, table)
-    yield from blockwise.generate(config, as_of, block_tables, "workouts", progress)
 
 
 def block_tables(seed: int, people: People, as_of: dt.date, lookback: int) -> Iterator[tuple[str, pa.Table]]:
