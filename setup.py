@@ -51,6 +51,7 @@ setup(
         "datasketch>=2.0,<3",
         "jsonschema-rs>=0.25,<1",
         "boto3>=1.28",  # s3:// data roots through luigi.contrib.s3
+        "duckdb>=1.1",  # the world read out of core (validation, statistics)
     ],
     cmdclass={"build_py": BuildWithConfig},
 )

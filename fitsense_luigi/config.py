@@ -38,6 +38,8 @@ PROMPT_TYPES = ("plan_creation", "plan_modification", "safety_adjustment", "prog
 OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("run", "data_root"),
     ("run", "log_level"),
+    ("run", "duckdb_memory_mb"),
+    ("run", "duckdb_threads"),
     ("teacher", "api_key_env"),
     ("teacher", "shards"),
     ("teacher", "concurrency"),
@@ -90,6 +92,8 @@ class RunSection:
     data_root: str
     as_of_date: str | None
     log_level: str
+    duckdb_memory_mb: int  # memory cap of the out-of-core world reads (they spill to disk beyond it)
+    duckdb_threads: int | None  # None: every core
 
 
 @dataclass(frozen=True)

@@ -61,3 +61,7 @@ class QualityGateError(FitSenseError):
 
 class ReferenceDataError(FitSenseError):
     """A packaged reference data file (catalogue, conditions, medications, ...) has a bad entry."""
+
+
+class ResourceError(FitSenseError):
+    """The machine ran out of something a setting bounds (memory for the world's reader, spill space)."""

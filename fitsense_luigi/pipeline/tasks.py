@@ -446,11 +446,12 @@ class ComputeStats(PipelineTask):
         }
 
     def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.contracts.world_sql import limits
         from fitsense_luigi.quality import stats
 
         inputs = self.inputs
         with inputs.world() as world:
-            report = stats.compute_stats(world, inputs.dataset(), self.ctx.as_of_date)
+            report = stats.compute_stats(world, inputs.dataset(), self.ctx.as_of_date, limits(self.ctx.config))
         out.json(files.STATS_REPORT, report)
         out.summary["records"] = report["splits"][splits.ALL_RECORDS]["count"]
 

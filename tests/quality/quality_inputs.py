@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from fitsense_luigi.config import Config, load_config
 from fitsense_luigi.contracts.encoding import dumps_document, dumps_row
@@ -52,11 +51,11 @@ def read_jsonl(path: Path) -> Rows:
 
 @cache
 def _clean(data_root: Path, run_id: str, params: Path) -> Inputs:
-    dirs = {"profiles": "synthetic_profiles", "workouts": "synthetic_workouts"}
     raw = data_root / "raw"
+    store = RunStore(data_root, run_id)
     return Inputs(
         config=load_config(params),
-        tables={n: pq.read_table(raw / dirs[s.stage] / run_id / f"{n}.parquet") for n, s in TABLES.items()},
+        tables={n: store.read_world_table(n) for n in TABLES},
         dataset={n: read_jsonl(raw / "distillation_dataset" / run_id / f"{n}.jsonl") for n in DATASET_FILES},
         queries=read_jsonl(raw / "synthetic_queries" / run_id / "queries.jsonl"),
         responses=read_jsonl(raw / "teacher_outputs" / run_id / "responses.jsonl"),

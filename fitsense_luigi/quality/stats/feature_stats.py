@@ -25,15 +25,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fitsense_luigi.contracts.splits import ALL_RECORDS, RECORD_FILES, REJECTED
-from fitsense_luigi.contracts.world import World
-from fitsense_luigi.quality.stats.features import IDENTIFIERS, TEXT, TOKEN, record_table, records_schema
+from fitsense_luigi.quality.stats.features import IDENTIFIERS, TEXT, TOKEN
 
 MAX_CATEGORIES = 50
 TOP_VALUES = 10
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 PERCENTILES = np.linspace(0.0, 1.0, 101)
-SPLITS = RECORD_FILES  # all_records, then the splits
 
 
 def _round(value: float) -> float:
@@ -114,16 +111,20 @@ def feature_stats(name: str, column: pa.ChunkedArray, as_of: dt.date, tokens: bo
 def _temporal(present: pa.ChunkedArray, as_of: dt.date) -> dict[str, Any]:
     if not len(present):
         return {}
+    return {
+        "first": str(pc.min(present).as_py()),
+        "last": str(pc.max(present).as_py()),
+        "days_before_as_of": distribution(days_before(present, as_of)),
+    }
+
+
+def days_before(present: pa.ChunkedArray | pa.Array, as_of: dt.date) -> np.ndarray:
+    """Days (fractional) from each date or time to the end of the as-of day."""
     if pa.types.is_date32(present.type):
         days = present.cast(pa.int32()).to_numpy().astype(float)
     else:
         days = present.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy() / 86_400e6
-    before = float((as_of - dt.date(1970, 1, 1)).days + 1) - days  # days before the end of the as-of day
-    return {
-        "first": str(pc.min(present).as_py()),
-        "last": str(pc.max(present).as_py()),
-        "days_before_as_of": distribution(before),
-    }
+    return float((as_of - dt.date(1970, 1, 1)).days + 1) - days
 
 
 def _categories(present: pa.ChunkedArray, kind: str, tokens: bool = True) -> dict[str, Any]:
@@ -153,46 +154,10 @@ def _top(counts: Counter[str], limit: int = TOP_VALUES) -> list[dict[str, Any]]:
     return [{"value": value, "count": count} for value, count in ranked[:limit]]
 
 
-def table_stats(world: World, as_of: dt.date) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
-    """(statistics per table, schema per table), one table in memory at a time."""
-    stats, schemas = {}, {}
-    for name in world.names():
-        table = world.table(name)
-        stats[name] = {
-            "rows": table.num_rows,
-            "features": {c: feature_stats(c, table[c], as_of) for c in table.column_names},
-        }
-        schemas[name] = {f.name: str(f.type) for f in table.schema}
-        del table
-    return stats, schemas
-
-
 def split_stats(table: pa.Table, as_of: dt.date) -> dict[str, Any]:
     """Statistics of one split's feature table (token counts are its own ``*_tokens`` columns)."""
     return {
         "count": table.num_rows,
         "users": pc.count_distinct(table["user_id"]).as_py() if table.num_rows else 0,
         "features": {c: feature_stats(c, table[c], as_of, tokens=False) for c in table.column_names if c != "user_id"},
-    }
-
-
-def compute_stats(world: World, dataset: dict[str, list[dict[str, Any]]], as_of: dt.date) -> dict[str, Any]:
-    tables, table_schemas = table_stats(world, as_of)
-    records = record_table(dataset[ALL_RECORDS])  # the split files partition these (checked by ValidateData)
-    rejected = dataset[REJECTED]
-    return {
-        "as_of_date": as_of.isoformat(),
-        "tables": tables,
-        "splits": {
-            name: split_stats(
-                records if name == ALL_RECORDS else records.filter(pc.equal(records["split"], name)), as_of
-            )
-            for name in SPLITS
-        },
-        "rejected": {
-            "count": len(rejected),
-            "by_reason": dict(sorted(Counter(r.get("reason", "?") for r in rejected).items())),
-            "by_prompt_type": dict(sorted(Counter(r.get("prompt_type", "?") for r in rejected).items())),
-        },
-        "schema": {"tables": table_schemas, "records": records_schema(dataset[ALL_RECORDS])},
     }

@@ -12,12 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from fitsense_luigi.contracts.world import World
-from fitsense_luigi.quality.validate.tablecheck import check, identifying_columns, render
+from fitsense_luigi.contracts.world_sql import WorldSQL
+from fitsense_luigi.quality.validate.tablecheck import check, examples, identifying_columns
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.conditions import CONDITIONS
 from fitsense_luigi.reference.equipment import EQUIPMENT
@@ -83,33 +79,24 @@ VOCABULARIES: tuple[Vocabulary, ...] = (
 )
 
 
-def range_checks(world: World) -> list[dict[str, Any]]:
+def range_checks(db: WorldSQL) -> list[dict[str, Any]]:
     out = []
     for rule in RANGES:
-        table, values = _column(world, rule.table, rule.column)
-        if pa.types.is_decimal(values.type):
-            values = values.cast(pa.float64())
-        numbers = values.to_numpy(zero_copy_only=False).astype(float)  # NULL -> nan, never outside
-        outside = np.flatnonzero((numbers < rule.low) | (numbers > rule.high))
+        value = f'CAST(t."{rule.column}" AS DOUBLE)'  # NULL (and NaN) is never outside
+        outside = f"NOT isnan({value}) AND ({value} < {rule.low!r} OR {value} > {rule.high!r})"
         name = f"{rule.table}.{rule.column} within [{rule.low:g}, {rule.high:g}]"
-        out.append(_offending(name, "value range", rule.table, rule.column, table, outside, rule.why))
+        out.append(_offending(db, name, "value range", rule.table, rule.column, outside, rule.why))
     for vocab in VOCABULARIES:
-        table, values = _column(world, vocab.table, vocab.column)
-        known = pc.is_in(values, value_set=pa.array(sorted(vocab.allowed), pa.string()))
-        unknown = np.flatnonzero(pc.and_(pc.is_valid(values), pc.invert(known)).to_numpy(zero_copy_only=False))
+        allowed = ", ".join("'" + word.replace("'", "''") + "'" for word in sorted(vocab.allowed))
+        unknown = f't."{vocab.column}" NOT IN ({allowed})'
         name = f"{vocab.table}.{vocab.column} in its vocabulary"
-        out.append(_offending(name, "vocabulary", vocab.table, vocab.column, table, unknown, vocab.why))
+        out.append(_offending(db, name, "vocabulary", vocab.table, vocab.column, unknown, vocab.why))
     return out
 
 
-def _column(world: World, table_name: str, column: str) -> tuple[pa.Table, pa.ChunkedArray]:
-    table = world.table(table_name, sorted({column, *identifying_columns(table_name)}))
-    return table, table[column]
-
-
-def _offending(
-    name: str, category: str, table_name: str, column: str, table: pa.Table, rows: np.ndarray, why: str
-) -> dict[str, Any]:
-    shown = sorted({column, *identifying_columns(table_name)})
-    checked = table.num_rows - table[column].null_count
-    return check(name, category, rows.size == 0, rows.size, checked, render(table, rows, shown), why=why)
+def _offending(db: WorldSQL, name: str, category: str, table: str, column: str, bad: str, why: str) -> dict[str, Any]:
+    """``bad``: an SQL condition on the rows (alias ``t``) where ``column`` is filled."""
+    filled = f't."{column}" IS NOT NULL'
+    checked, count = db.one(f'SELECT count(*), count(*) FILTER (WHERE {bad}) FROM "{table}" t WHERE {filled}')
+    shown = examples(db, table, f"{filled} AND {bad}", sorted({column, *identifying_columns(table)})) if count else []
+    return check(name, category, count == 0, count, checked, shown, why=why)

@@ -13,12 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from fitsense_luigi.contracts.world import World
-from fitsense_luigi.quality.validate.tablecheck import check, key_rows, lookup, render
+from fitsense_luigi.contracts.world_sql import WorldSQL
+from fitsense_luigi.quality.validate.tablecheck import check, examples
 
 MAX_WORKOUT_HOURS = 6
 ADULT_AGE = (18, 100)
@@ -47,126 +45,136 @@ CREATED = (
 )
 
 
-def implied_rules(world: World, as_of: dt.date, lookback_days: int) -> list[dict[str, Any]]:
+def implied_rules(db: WorldSQL, as_of: dt.date, lookback_days: int) -> list[dict[str, Any]]:
     return [
-        plan_belongs_to_user(world),
-        workout_ends_after_start(world),
-        workout_duration(world),
-        plan_exercise_in_workout_plan(world),
-        sets_inside_their_workout(world),
-        adult_users(world, as_of),
-        *inside_window(world, as_of, lookback_days),
-        *periods_in_order(world),
-        *not_from_the_future(world, as_of),
+        plan_belongs_to_user(db),
+        workout_ends_after_start(db),
+        workout_duration(db),
+        plan_exercise_in_workout_plan(db),
+        sets_inside_their_workout(db),
+        adult_users(db, as_of),
+        *inside_window(db, as_of, lookback_days),
+        *periods_in_order(db),
+        *not_from_the_future(db, as_of),
     ]
 
 
-def _days(values: pa.ChunkedArray) -> np.ndarray:
-    """Dates or timestamps as fractional days since the epoch (NULL -> nan)."""
-    if pa.types.is_date32(values.type):
-        raw = values.cast(pa.int32()).to_numpy(zero_copy_only=False).astype(float)
-        return raw
-    micros = values.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
-    return micros.to_numpy(zero_copy_only=False).astype(float) / 86_400e6
+def _days(db: WorldSQL, table: str, column: str, alias: str = "t") -> str:
+    """SQL: a date or timestamp as days since the epoch, computed as the in-memory checks did (float64)."""
+    if pa.types.is_date(db.schema(table).field(column).type):
+        return f"CAST({alias}.\"{column}\" - DATE '1970-01-01' AS DOUBLE)"
+    return f'(CAST(epoch_us({alias}."{column}") AS DOUBLE) / 86400000000.0)'
 
 
 def _epoch_day(day: dt.date) -> float:
     return float((day - dt.date(1970, 1, 1)).days)
 
 
-def _rule(name: str, table: pa.Table, bad: np.ndarray, columns: tuple[str, ...], **extra: Any) -> dict[str, Any]:
-    """An implied-rule check over ``table``: ``bad`` are the offending row positions, shown by ``columns``."""
-    return check(name, "implied rule", bad.size == 0, bad.size, table.num_rows, render(table, bad, columns), **extra)
+def _rule(
+    db: WorldSQL,
+    name: str,
+    table: str,
+    bad: str,
+    columns: tuple[str, ...],
+    *,
+    joins: str = "",
+    where: str = "TRUE",
+    **extra: Any,
+) -> dict[str, Any]:
+    """An implied-rule check over the rows of ``table`` (alias ``t``) matching ``where``; ``bad`` names offenders."""
+    checked, count = db.one(f'SELECT count(*), count(*) FILTER (WHERE {bad}) FROM "{table}" t {joins} WHERE {where}')
+    shown = examples(db, table, f"({where}) AND ({bad})", columns, joins=joins) if count else []
+    return check(name, "implied rule", count == 0, count, checked, shown, **extra)
 
 
-def plan_belongs_to_user(world: World) -> dict[str, Any]:
-    plans = world.table("workout_plans", ["plan_id", "user_id"])
-    workouts = world.table("workouts", ["workout_id", "user_id", "plan_id"])
-    workouts = workouts.filter(pc.is_valid(workouts["plan_id"]))
-    owner, found = lookup(
-        key_rows(plans, ("plan_id",)), key_rows(plans, ("user_id",)), key_rows(workouts, ("plan_id",))
-    )
-    wrong = np.flatnonzero(found & (owner != key_rows(workouts, ("user_id",))))
+def plan_belongs_to_user(db: WorldSQL) -> dict[str, Any]:
+    other = 'EXISTS (SELECT 1 FROM "workout_plans" p WHERE p.plan_id = t.plan_id AND p.user_id <> t.user_id)'
     return _rule(
-        "workouts.plan_id belongs to the workout's user", workouts, wrong, ("workout_id", "user_id", "plan_id")
+        db,
+        "workouts.plan_id belongs to the workout's user",
+        "workouts",
+        other,
+        ("workout_id", "user_id", "plan_id"),
+        where="t.plan_id IS NOT NULL",
     )
 
 
-def workout_ends_after_start(world: World) -> dict[str, Any]:
-    workouts = world.table("workouts", ["workout_id", "started_at", "ended_at"])
-    bad = np.flatnonzero(_days(workouts["ended_at"]) <= _days(workouts["started_at"]))
-    return _rule("workouts.ended_at > started_at", workouts, bad, ("workout_id", "started_at", "ended_at"))
+def workout_ends_after_start(db: WorldSQL) -> dict[str, Any]:
+    bad = f"{_days(db, 'workouts', 'ended_at')} <= {_days(db, 'workouts', 'started_at')}"
+    return _rule(db, "workouts.ended_at > started_at", "workouts", bad, ("workout_id", "started_at", "ended_at"))
 
 
-def workout_duration(world: World) -> dict[str, Any]:
-    workouts = world.table("workouts", ["workout_id", "started_at", "ended_at"])
-    hours = (_days(workouts["ended_at"]) - _days(workouts["started_at"])) * 24
-    bad = np.flatnonzero(hours > MAX_WORKOUT_HOURS)
+def workout_duration(db: WorldSQL) -> dict[str, Any]:
+    hours = f"({_days(db, 'workouts', 'ended_at')} - {_days(db, 'workouts', 'started_at')}) * 24"
     return _rule(
-        f"workouts last at most {MAX_WORKOUT_HOURS} h", workouts, bad, ("workout_id", "started_at", "ended_at")
+        db,
+        f"workouts last at most {MAX_WORKOUT_HOURS} h",
+        "workouts",
+        f"{hours} > {MAX_WORKOUT_HOURS}",
+        ("workout_id", "started_at", "ended_at"),
     )
 
 
-def plan_exercise_in_workout_plan(world: World) -> dict[str, Any]:
-    wex = world.table("workout_exercises", ["workout_exercise_id", "workout_id", "plan_exercise_id"])
-    wex = wex.filter(pc.is_valid(wex["plan_exercise_id"]))
-    pex = world.table("plan_exercises", ["plan_exercise_id", "plan_id"])
-    workouts = world.table("workouts", ["workout_id", "plan_id"])
-    via_exercise, f1 = lookup(
-        key_rows(pex, ("plan_exercise_id",)), key_rows(pex, ("plan_id",)), key_rows(wex, ("plan_exercise_id",))
-    )
-    via_workout, f2 = lookup(
-        key_rows(workouts, ("workout_id",)), key_rows(workouts, ("plan_id",)), key_rows(wex, ("workout_id",))
-    )
+def plan_exercise_in_workout_plan(db: WorldSQL) -> dict[str, Any]:
     # a missing parent is the foreign-key check's finding; here only resolvable rows that disagree count
-    bad = np.flatnonzero(f1 & f2 & (via_exercise != via_workout))
+    # (parents are joined by their primary keys, which the key checks hold unique)
+    joins = (
+        'LEFT JOIN "plan_exercises" pe ON pe.plan_exercise_id = t.plan_exercise_id '
+        'LEFT JOIN "workouts" w ON w.workout_id = t.workout_id'
+    )
     return _rule(
+        db,
         "workout_exercises.plan_exercise_id belongs to the workout's plan",
-        wex,
-        bad,
+        "workout_exercises",
+        "pe.plan_exercise_id IS NOT NULL AND w.workout_id IS NOT NULL AND pe.plan_id IS DISTINCT FROM w.plan_id",
         ("workout_exercise_id", "workout_id", "plan_exercise_id"),
+        joins=joins,
+        where="t.plan_exercise_id IS NOT NULL",
     )
 
 
-def sets_inside_their_workout(world: World) -> dict[str, Any]:
-    sets = world.table("workout_sets", ["workout_set_id", "workout_exercise_id", "completed_at"])
-    sets = sets.filter(pc.is_valid(sets["completed_at"]))
-    wex = world.table("workout_exercises", ["workout_exercise_id", "workout_id"])
-    workouts = world.table("workouts", ["workout_id", "started_at", "ended_at"])
-    workout_of_set, f1 = lookup(
-        key_rows(wex, ("workout_exercise_id",)),
-        key_rows(wex, ("workout_id",)),
-        key_rows(sets, ("workout_exercise_id",)),
+def sets_inside_their_workout(db: WorldSQL) -> dict[str, Any]:
+    joins = (
+        'LEFT JOIN "workout_exercises" e ON e.workout_exercise_id = t.workout_exercise_id '
+        'LEFT JOIN "workouts" w ON w.workout_id = e.workout_id'
     )
-    position = np.arange(workouts.num_rows)
-    row, f2 = lookup(key_rows(workouts, ("workout_id",)), position, workout_of_set)
-    done = _days(sets["completed_at"])
-    start, end = _days(workouts["started_at"])[row], _days(workouts["ended_at"])[row]
-    bad = np.flatnonzero(f1 & f2 & ((done < start) | (done > end)))
-    return _rule("workout_sets.completed_at inside its workout", sets, bad, ("workout_set_id", "completed_at"))
+    done = _days(db, "workout_sets", "completed_at")
+    start, stop = _days(db, "workouts", "started_at", "w"), _days(db, "workouts", "ended_at", "w")
+    return _rule(
+        db,
+        "workout_sets.completed_at inside its workout",
+        "workout_sets",
+        f"{done} < {start} OR {done} > {stop}",  # NULL (no workout found) is not outside
+        ("workout_set_id", "completed_at"),
+        joins=joins,
+        where="t.completed_at IS NOT NULL",
+    )
 
 
-def adult_users(world: World, as_of: dt.date) -> dict[str, Any]:
-    profiles = world.table("user_profiles", ["user_id", "date_of_birth"])
-    age = (_epoch_day(as_of) - _days(profiles["date_of_birth"])) / 365.25
+def adult_users(db: WorldSQL, as_of: dt.date) -> dict[str, Any]:
+    age = f"(({_epoch_day(as_of)!r} - {_days(db, 'user_profiles', 'date_of_birth')}) / 365.25)"
     low, high = ADULT_AGE
-    bad = np.flatnonzero((age < low) | (age >= high + 1))
-    return _rule(f"users are {low}-{high} years old on the as-of date", profiles, bad, ("user_id", "date_of_birth"))
+    return _rule(
+        db,
+        f"users are {low}-{high} years old on the as-of date",
+        "user_profiles",
+        f"{age} < {low} OR {age} >= {high + 1}",
+        ("user_id", "date_of_birth"),
+    )
 
 
-def inside_window(world: World, as_of: dt.date, lookback_days: int) -> list[dict[str, Any]]:
+def inside_window(db: WorldSQL, as_of: dt.date, lookback_days: int) -> list[dict[str, Any]]:
     first = _epoch_day(as_of) - (lookback_days - 1)
     end = _epoch_day(as_of) + 1  # the whole as-of day is inside
     out = []
-    for table_name, column, ident in WINDOWED:
-        table = world.table(table_name, [ident, column])
-        days = _days(table[column])
-        bad = np.flatnonzero((days < first) | (days >= end))
+    for table, column, ident in WINDOWED:
+        days = _days(db, table, column)
         out.append(
             _rule(
-                f"{table_name}.{column} inside the {lookback_days}-day look-back window",
+                db,
+                f"{table}.{column} inside the {lookback_days}-day look-back window",
                 table,
-                bad,
+                f"{days} < {first!r} OR {days} >= {end!r}",
                 (ident, column),
                 window=[(as_of - dt.timedelta(days=lookback_days - 1)).isoformat(), as_of.isoformat()],
             )
@@ -174,20 +182,18 @@ def inside_window(world: World, as_of: dt.date, lookback_days: int) -> list[dict
     return out
 
 
-def periods_in_order(world: World) -> list[dict[str, Any]]:
+def periods_in_order(db: WorldSQL) -> list[dict[str, Any]]:
     out = []
-    for table_name, start, stop, ident in PERIODS:
-        table = world.table(table_name, [ident, start, stop])
-        bad = np.flatnonzero(_days(table[stop]) < _days(table[start]))  # open periods (NULL end) compare False
-        out.append(_rule(f"{table_name}.{stop} not before {start}", table, bad, (ident, start, stop)))
+    for table, start, stop, ident in PERIODS:
+        bad = f"{_days(db, table, stop)} < {_days(db, table, start)}"  # open periods (NULL end) compare NULL
+        out.append(_rule(db, f"{table}.{stop} not before {start}", table, bad, (ident, start, stop)))
     return out
 
 
-def not_from_the_future(world: World, as_of: dt.date) -> list[dict[str, Any]]:
+def not_from_the_future(db: WorldSQL, as_of: dt.date) -> list[dict[str, Any]]:
     end = _epoch_day(as_of) + 1
     out = []
-    for table_name, column, ident in CREATED:
-        table = world.table(table_name, [ident, column])
-        bad = np.flatnonzero(_days(table[column]) >= end)
-        out.append(_rule(f"{table_name}.{column} not after the as-of date", table, bad, (ident, column)))
+    for table, column, ident in CREATED:
+        bad = f"{_days(db, table, column)} >= {end!r}"
+        out.append(_rule(db, f"{table}.{column} not after the as-of date", table, bad, (ident, column)))
     return out

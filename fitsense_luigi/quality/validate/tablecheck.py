@@ -1,9 +1,11 @@
-"""Relational checks over Arrow tables: the constraints a database loader would enforce.
+"""Relational checks over the world's tables: the constraints a database loader would enforce.
 
-Keys are compared as fixed-width byte rows (numpy void views), so checking
-millions of rows costs a sort, not a Python loop. Every check says how many rows
-it looked at, how many broke the rule and shows a few of them by key, so that a
-failure can be found in the data without rerunning anything.
+Each check is a query DuckDB answers over the Parquet files (``contracts.world_sql``),
+streaming and within its memory limit, so checking hundreds of millions of rows
+costs a scan and a hash join, not memory. Every check says how many rows it
+looked at, how many broke the rule and shows the first few of them (in the
+order the table is stored) by key, so that a failure can be found in the data
+without rerunning anything.
 """
 
 from __future__ import annotations
@@ -12,11 +14,7 @@ import decimal
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from fitsense_luigi.contracts.world import World
+from fitsense_luigi.contracts.world_sql import WorldSQL
 from fitsense_luigi.synth.schema import TABLES
 
 EXAMPLES = 5
@@ -46,65 +44,15 @@ def check(
     }
 
 
-def _storage(column: pa.Array) -> pa.Array:
-    return column.storage if isinstance(column.type, pa.BaseExtensionType) else column
+def quoted(columns: Sequence[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
 
 
-def key_rows(table: pa.Table, columns: Sequence[str]) -> np.ndarray:
-    """One opaque fixed-width value per row, equal iff the key columns are equal.
-
-    UUIDs, numbers and dates compare across tables (foreign keys); text columns are
-    dictionary codes that compare only within the one table they came from.
-    """
-    parts = []
-    for name in columns:
-        column = _storage(table[name].combine_chunks())
-        if pa.types.is_fixed_size_binary(column.type):
-            width = column.type.byte_width
-            data = np.frombuffer(column.buffers()[1], np.uint8)[column.offset * width :]
-            parts.append(data[: len(column) * width].reshape(len(column), -1))
-        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            # equal strings get equal dictionary codes within this one column
-            codes = pc.dictionary_encode(column).indices.to_numpy(zero_copy_only=False)
-            parts.append(codes.astype(np.int64).view(np.uint8).reshape(-1, 8))
-        else:
-            if pa.types.is_date32(column.type):
-                values = column.view(pa.int32())
-            elif pa.types.is_timestamp(column.type) or pa.types.is_date64(column.type):
-                values = column.view(pa.int64())
-            else:
-                values = column.cast(pa.int64())
-            parts.append(values.to_numpy(zero_copy_only=False).astype(np.int64).view(np.uint8).reshape(-1, 8))
-    joined = np.ascontiguousarray(np.hstack(parts)) if parts else np.zeros((table.num_rows, 0), np.uint8)
-    return joined.view(np.dtype((np.void, joined.shape[1]))).ravel()
-
-
-def lookup(parent_keys: np.ndarray, parent_values: np.ndarray, child_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised dict lookup: (value for each child key, whether the key was found)."""
-    if parent_keys.size == 0:
-        return np.zeros(child_keys.size, parent_values.dtype), np.zeros(child_keys.size, bool)
-    order = np.argsort(parent_keys, kind="stable")
-    sorted_keys = parent_keys[order]
-    pos = np.clip(np.searchsorted(sorted_keys, child_keys), 0, sorted_keys.size - 1)
-    found = sorted_keys[pos] == child_keys
-    return parent_values[order][pos], found
-
-
-def duplicated_rows(keys: np.ndarray) -> np.ndarray:
-    """Positions of the rows whose key also occurs on an earlier row."""
-    if keys.size == 0:
-        return np.zeros(0, np.int64)
-    order = np.argsort(keys, kind="stable")
-    ordered = keys[order]
-    repeat = np.zeros(keys.size, bool)
-    repeat[1:] = ordered[1:] == ordered[:-1]
-    return np.sort(order[repeat])
-
-
-def render(table: pa.Table, positions: np.ndarray | Sequence[int], columns: Sequence[str]) -> list[dict[str, Any]]:
-    """Up to EXAMPLES rows as {column: printable value}, for the report."""
-    taken = table.select(list(columns)).take(pa.array(np.asarray(positions[:EXAMPLES], dtype=np.int64)))
-    return [{k: _printable(v) for k, v in row.items()} for row in taken.to_pylist()]
+def examples(db: WorldSQL, table: str, where: str, columns: Sequence[str], *, joins: str = "") -> list[dict[str, Any]]:
+    """The first EXAMPLES rows of ``table`` (alias ``t``) matching ``where``, in stored order, as printable values."""
+    select = ", ".join(f't."{c}"' for c in columns)
+    sql = f'SELECT {select} FROM "{table}__pos" t {joins} WHERE {where} ORDER BY t._pos LIMIT {EXAMPLES}'
+    return [{k: _printable(v) for k, v in row.items()} for row in db.arrow(sql).to_pylist()]
 
 
 def _printable(value: Any) -> Any:
@@ -123,61 +71,55 @@ def identifying_columns(name: str) -> tuple[str, ...]:
     return spec.primary_key or (spec.unique[0] if spec.unique else tuple(spec.schema.names[:2]))
 
 
-def not_null_present(table: pa.Table, columns: Sequence[str]) -> pa.Array:
-    """Rows whose key columns are all filled (SQL: UNIQUE and FOREIGN KEY ignore rows with a NULL key)."""
-    mask = pa.array(np.ones(table.num_rows, bool))
-    for name in columns:
-        mask = pc.and_(mask, pc.is_valid(table[name]))
-    return mask
+def present(columns: Sequence[str], alias: str = "") -> str:
+    """SQL: rows whose key columns are all filled (UNIQUE and FOREIGN KEY ignore rows with a NULL key)."""
+    prefix = f"{alias}." if alias else ""
+    return " AND ".join(f'{prefix}"{c}" IS NOT NULL' for c in columns) or "TRUE"
 
 
-def table_checks(world: World) -> list[dict[str, Any]]:
+def table_checks(db: WorldSQL) -> list[dict[str, Any]]:
     """NN, PK, UQ and FK of every table, as the app database's loader would enforce them."""
     out = []
     for name, spec in TABLES.items():
         ident = identifying_columns(name)
-        for column in spec.not_null:
-            table = world.table(name, sorted({column, *ident}))
-            nulls = np.flatnonzero(table[column].is_null().to_numpy(zero_copy_only=False))
-            out.append(
-                check(
-                    f"{name}.{column} not null",
-                    "not null",
-                    nulls.size == 0,
-                    nulls.size,
-                    table.num_rows,
-                    render(table, nulls, ident),
-                )
-            )
+        missing = ", ".join(f"count(*) - count({quoted([c])})" for c in spec.not_null) or "0"
+        nulls = db.one(f'SELECT count(*), {missing} FROM "{name}"')
+        rows = nulls[0]
+        for column, count in zip(spec.not_null, nulls[1:], strict=False):
+            shown = examples(db, name, f't."{column}" IS NULL', ident) if count else []
+            out.append(check(f"{name}.{column} not null", "not null", count == 0, count, rows, shown))
         for key in ([spec.primary_key] if spec.primary_key else []) + list(spec.unique):
-            table = world.table(name, list(key))
-            table = table.filter(not_null_present(table, key))
-            repeats = duplicated_rows(key_rows(table, key))
+            distinct = f"count(DISTINCT {quoted(key)})" if len(key) == 1 else f"count(DISTINCT ({quoted(key)}))"
+            checked, distinct = db.one(f'SELECT count(*), {distinct} FROM "{name}" WHERE {present(key)}')
+            repeats = checked - distinct
+            shown = _repeats(db, name, key) if repeats else []
             kind = "primary key" if key == spec.primary_key else "unique"
-            out.append(
-                check(
-                    f"{name} {kind} ({', '.join(key)})",
-                    kind,
-                    repeats.size == 0,
-                    repeats.size,
-                    table.num_rows,
-                    render(table, repeats, key),
-                )
-            )
+            out.append(check(f"{name} {kind} ({', '.join(key)})", kind, repeats == 0, repeats, checked, shown))
         for column, parent, parent_column in spec.foreign_keys:
-            table = world.table(name, sorted({column, *ident}))
-            table = table.filter(pc.is_valid(table[column]))
-            parent_keys = key_rows(world.table(parent, [parent_column]), (parent_column,))
-            _, found = lookup(parent_keys, parent_keys, key_rows(table, (column,)))
-            missing = np.flatnonzero(~found)
+            orphan = f'NOT EXISTS (SELECT 1 FROM "{parent}" p WHERE p."{parent_column}" = t."{column}")'
+            checked, missing = db.one(
+                f'SELECT count(*), count(*) FILTER (WHERE {orphan}) FROM "{name}" t WHERE t."{column}" IS NOT NULL'
+            )
+            where = f't."{column}" IS NOT NULL AND {orphan}'
+            shown = examples(db, name, where, sorted({column, *ident})) if missing else []
             out.append(
                 check(
                     f"{name}.{column} -> {parent}.{parent_column}",
                     "foreign key",
-                    missing.size == 0,
-                    missing.size,
-                    table.num_rows,
-                    render(table, missing, sorted({column, *ident})),
+                    missing == 0,
+                    missing,
+                    checked,
+                    shown,
                 )
             )
     return out
+
+
+def _repeats(db: WorldSQL, name: str, key: Sequence[str]) -> list[dict[str, Any]]:
+    """The first rows whose key also occurs on an earlier row."""
+    ranked = (
+        f"SELECT {quoted(key)}, _pos, row_number() OVER (PARTITION BY {quoted(key)} ORDER BY _pos) AS _nth "
+        f'FROM "{name}__pos" WHERE {present(key)}'
+    )
+    sql = f"SELECT {quoted(key)} FROM ({ranked}) WHERE _nth > 1 ORDER BY _pos LIMIT {EXAMPLES}"
+    return [{k: _printable(v) for k, v in row.items()} for row in db.arrow(sql).to_pylist()]

@@ -16,6 +16,7 @@ from typing import Any
 
 from fitsense_luigi.config import Config
 from fitsense_luigi.contracts.world import World
+from fitsense_luigi.contracts.world_sql import limits, open_world
 from fitsense_luigi.quality.validate.ranges import range_checks
 from fitsense_luigi.quality.validate.realism_checks import realism_checks
 from fitsense_luigi.quality.validate.record_schema import record_checks
@@ -44,7 +45,8 @@ def validate_run(
     realism: Any,
     as_of: dt.date,
 ) -> dict[str, Any]:
-    checks = table_checks(world) + range_checks(world) + implied_rules(world, as_of, config.world.lookback_days)
+    with open_world(world, limits(config)) as db:
+        checks = table_checks(db) + range_checks(db) + implied_rules(db, as_of, config.world.lookback_days)
     checks += record_checks(dataset) + realism_checks(config, realism) + split_checks(config, dataset)
     return summarise(checks)
 
