@@ -63,8 +63,8 @@ def records_table(split: str) -> StageFile:
 BOOTSTRAP_RECORD = StageFile(stages.BOOTSTRAP, "phase1_bootstrap.json")  # the run's config, checked by every task
 REALISM_REPORT = StageFile(stages.WORKOUTS, "realism.json", in_reports=True)
 QUERIES = StageFile(stages.QUERIES, "queries.jsonl", rows=Query)
+QUERY_PLAN = StageFile(stages.QUERY_PLAN, "askers.parquet")  # per query: its place, type, user, world part
 SHARD_QUERIES = StageFile(stages.QUERIES_SHARD, "queries.jsonl", rows=Query)  # .sharded(k): one world part's askers
-SHARD_QUERY_POSITIONS = StageFile(stages.QUERIES_SHARD, "positions.json")  # .sharded(k): their places in QUERIES
 SHARD_RESPONSES = StageFile(stages.TEACHER_SHARD, "responses.jsonl", rows=TeacherResponse)  # .sharded(k)
 RESPONSES = StageFile(stages.TEACHER, "responses.jsonl", rows=TeacherResponse)  # the shards' rows in query order
 TEACHER_SUMMARY = StageFile(stages.TEACHER, "summary.json")

@@ -41,6 +41,7 @@ QUERIES = Stage("queries", "raw/synthetic_queries/{run_id}")
 # the stage's manifest then lists the parts' files, so readers of the world see one stage.
 PROFILES_PART = Stage("profiles_part", PROFILES.directory + "/parts/{shard}")
 WORKOUTS_PART = Stage("workouts_part", WORKOUTS.directory + "/parts/{shard}")
+QUERY_PLAN = Stage("query_plan", QUERIES.directory + "/plan")  # who asks what, drawn once from everyone
 QUERIES_SHARD = Stage("queries_shard", QUERIES.directory + "/shards/{shard}")  # the queries of one world part
 TEACHER_SHARD = Stage("teacher_shard", "raw/teacher_outputs/{run_id}/shards/{shard}")
 TEACHER = Stage("teacher", "raw/teacher_outputs/{run_id}")
@@ -57,6 +58,7 @@ STAGES = (
     PROFILES,
     WORKOUTS_PART,
     WORKOUTS,
+    QUERY_PLAN,
     QUERIES_SHARD,
     QUERIES,
     TEACHER_SHARD,

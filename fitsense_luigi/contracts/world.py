@@ -57,6 +57,10 @@ class World(ABC):
     def _keep(self, name: str, column: str, keys: pa.Array, columns: list[str] | None) -> pa.Table: ...
 
     @abstractmethod
+    def part_sizes(self, name: str) -> list[int]:
+        """Rows of each part of a table, in order (one part unless the world was generated in parts)."""
+
+    @abstractmethod
     def narrowed(self, columns: Columns) -> World:
         """The same tables, read by default with only the listed columns of each."""
 
@@ -91,6 +95,15 @@ class ParquetWorld(World):
 
     def narrowed(self, columns: Columns) -> ParquetWorld:
         return ParquetWorld(self.files, columns)
+
+    def part_sizes(self, name: str) -> list[int]:
+        import pyarrow.parquet as pq
+
+        sizes = []
+        for path in self.files[name]:
+            with parquet_reading(path):
+                sizes.append(pq.ParquetFile(path).metadata.num_rows)
+        return sizes
 
     def schema(self, name: str) -> pa.Schema:
         import pyarrow.parquet as pq
@@ -138,6 +151,9 @@ class MemoryWorld(World):
     def narrowed(self, columns: Columns) -> MemoryWorld:
         return MemoryWorld(self.tables, columns)
 
+    def part_sizes(self, name: str) -> list[int]:
+        return [self.tables[name].num_rows]
+
     def schema(self, name: str) -> pa.Schema:
         return self.tables[name].schema
 
@@ -174,11 +190,27 @@ class KeySet:
         if self.high.size == 0 or len(values) == 0:
             return pa.array(np.zeros(len(values), bool))
         high, low = _halves(pc.fill_null(values, pa.scalar(b"\0" * 16, values.type)) if values.null_count else values)
-        at = np.minimum(np.searchsorted(self.high, high), self.high.size - 1)
-        found = (self.high[at] == high) & (self.low[at] == low)
+        # child rows come in runs of one parent (a user's logs, an exercise's sets): search once per run
+        starts = np.flatnonzero(np.r_[True, (high[1:] != high[:-1]) | (low[1:] != low[:-1])])
+        found = self._search(high[starts], low[starts])
+        if starts.size < high.size:
+            found = np.repeat(found, np.diff(np.r_[starts, high.size]))
         if values.null_count:
             found &= values.is_valid().to_numpy(zero_copy_only=False)
         return pa.array(found)
+
+    def _search(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(self.high, high), self.high.size - 1)
+        return (self.high[at] == high) & (self.low[at] == low)
+
+
+def positions(values: pa.Array | pa.ChunkedArray, among: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """For each of ``values``, the row of ``among`` that holds it (the first, if several), else -1.
+
+    An exact hash join on the raw values (uuids compared as their 16 bytes): one lookup table, built once.
+    """
+    found = pc.index_in(storage_of(values), value_set=storage_of(among))
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
 def _halves(storage: pa.Array) -> tuple[np.ndarray, np.ndarray]:

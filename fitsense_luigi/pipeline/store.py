@@ -223,18 +223,20 @@ class RunStore:
         return out
 
     @contextlib.contextmanager
-    def world(self, columns: Columns | None = None, *, parts: Iterable[int] | None = None) -> Iterator[ParquetWorld]:
+    def world(
+        self, columns: Columns | None = None, *, parts: Iterable[int] | None = None, names: Iterable[str] | None = None
+    ) -> Iterator[ParquetWorld]:
         """The 23 app tables (a table may be several part files), each file verified once, read lazily.
 
-        ``parts``: the per-user tables of these world parts only. On an S3 root each file is downloaded once
-        and kept until the block ends.
+        ``parts``: the per-user tables of these world parts only; ``names``: only these tables. On an S3 root
+        each file is downloaded once and kept until the block ends.
         """
         from fitsense_luigi.contracts.world import ParquetWorld
 
         with contextlib.ExitStack() as stack:
             paths = {
                 name: [stack.enter_context(self.verified_local(file)) for file in table_files]
-                for name, table_files in self.world_files(parts).items()
+                for name, table_files in self.world_files(parts, names).items()
             }
             yield ParquetWorld(paths, columns)
 
@@ -274,25 +276,26 @@ class RunStore:
 
 
 class _Rechunker:
-    """Successive slices of a Parquet file with the requested numbers of rows, read batch by batch."""
+    """Successive slices of a Parquet file with the requested numbers of rows.
+
+    The writer puts each piece in its own row group (up to a million rows), so this reads row group after
+    row group (columns decoded in parallel) and slices only when a piece spans several.
+    """
 
     def __init__(self, source: Any) -> None:
-        self.schema = source.schema_arrow
-        self.batches = source.iter_batches(batch_size=1 << 16)
-        self.held: list[Any] = []
-        self.held_rows = 0
+        self.source = source
+        self.next_group = 0
+        self.held: Any = source.schema_arrow.empty_table()
 
     def take(self, rows: int) -> pa.Table:
         import pyarrow as pa
 
-        while self.held_rows < rows:
-            batch = next(self.batches)
-            self.held.append(batch)
-            self.held_rows += batch.num_rows
-        table = pa.Table.from_batches(self.held, schema=self.schema)
-        piece, rest = table.slice(0, rows), table.slice(rows)
-        self.held, self.held_rows = rest.to_batches(), rest.num_rows
-        return piece.combine_chunks()
+        while self.held.num_rows < rows:
+            group = self.source.read_row_group(self.next_group)
+            self.next_group += 1
+            self.held = group if not self.held.num_rows else pa.concat_tables([self.held, group])
+        piece, self.held = self.held.slice(0, rows), self.held.slice(rows)
+        return piece if piece.column(0).num_chunks <= 1 else piece.combine_chunks()
 
 
 class StageWriter:

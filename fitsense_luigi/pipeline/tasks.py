@@ -241,6 +241,7 @@ class GenerateWorkouts(WorldStage):
 
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.synth import realism, workouts
+        from fitsense_luigi.synth.ahead import ahead
 
         config, as_of, inputs = self.ctx.config, self.ctx.as_of_date, self.inputs
         self.collect(out, workouts.reference())
@@ -251,15 +252,34 @@ class GenerateWorkouts(WorldStage):
         parts = self.parts()
         for k, part in enumerate(parts):
             self.progress(k, len(parts), f"realism: part {k + 1}/{len(parts)}")
-            for name, table in inputs.pieces(part.stage):
+            for name, table in ahead(inputs.pieces(part.stage), depth=9):  # the next block is read meanwhile
                 observer.add(name, table)
         report = realism.report(observer)
         out.json(files.REALISM_REPORT, report)
         out.summary["realism_passed"] = report["passed"]
 
 
+class QueryPlan(PipelineTask):
+    """Who asks what, drawn once from the whole population (profile tables only): the shards' shared input."""
+
+    stage = stages.QUERY_PLAN
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {"profiles": GenerateProfiles(run_id=self.run_id)}
+
+    def build(self, out: StageWriter) -> None:
+        import pyarrow as pa
+
+        from fitsense_luigi.queries import generate, state
+
+        with self.inputs.world(names=state.POPULATION_TABLES) as world:
+            asked = generate.plan(self.ctx.config, self.ctx.as_of_date, world)
+        out.parquet(files.QUERY_PLAN, pa.Table.from_pandas(asked, preserve_index=False))
+        out.summary.update(queries=len(asked), askers=int(asked["user_id"].nunique()))
+
+
 class QueryShard(PipelineTask):
-    """The queries of the users of one world part (drawn from everyone), so workers and hosts share the stage."""
+    """The queries of the askers in one world part, so that workers and hosts share the stage."""
 
     shard = luigi.IntParameter(description="World part whose askers this shard writes, 0-based")
 
@@ -268,30 +288,29 @@ class QueryShard(PipelineTask):
         return stages.QUERIES_SHARD.sharded(self.shard)
 
     def requires(self) -> dict[str, PipelineTask]:
-        return {"profiles": GenerateProfiles(run_id=self.run_id), "workouts": GenerateWorkouts(run_id=self.run_id)}
+        return {
+            "plan": QueryPlan(run_id=self.run_id),
+            "profiles": GenerateProfiles(run_id=self.run_id),
+            "workouts": GenerateWorkouts(run_id=self.run_id),
+        }
 
     def build(self, out: StageWriter) -> None:
+        import pyarrow.compute as pc
+
         from fitsense_luigi.queries import generate
 
-        positions: list[int] = []
-
-        def rows(shard: Any) -> Any:
-            for position, query in shard:
-                positions.append(position)
-                yield query
-
+        inputs, config = self.inputs, self.ctx.config
+        plan = inputs.read_table(files.QUERY_PLAN)
+        asked = plan.filter(pc.equal(plan["part"], self.shard)).to_pandas()
         # every table is verified against its manifest; the askers' state reads only their part's rows
-        with self.inputs.world() as world, self.inputs.world(parts=[self.shard]) as part:
-            out.jsonl(
-                files.SHARD_QUERIES.sharded(self.shard),
-                rows(generate.queries_of(self.ctx.config, self.ctx.as_of_date, world, part)),
-            )
-        out.json(files.SHARD_QUERY_POSITIONS.sharded(self.shard), positions)
-        out.summary["queries"] = len(positions)
+        with inputs.world(parts=[self.shard]) as part:
+            queries = generate.queries_of(config, self.ctx.as_of_date, asked, part)
+            out.jsonl(files.SHARD_QUERIES.sharded(self.shard), (query for _, query in queries))
+        out.summary["queries"] = len(asked)
 
 
 class GenerateQueries(PipelineTask):
-    """Natural-language requests of the four prompt types, built from each user's state (merged from the shards)."""
+    """Natural-language requests of the four prompt types, built from each user's state (the shards merged)."""
 
     stage = stages.QUERIES
 
@@ -299,7 +318,7 @@ class GenerateQueries(PipelineTask):
         return [QueryShard(run_id=self.run_id, shard=k) for k in range(len(world_parts(self.ctx.config.world.users)))]
 
     def requires(self) -> dict[str, Any]:
-        return {"shards": self.shards()}
+        return {"plan": QueryPlan(run_id=self.run_id), "shards": self.shards()}
 
     def build(self, out: StageWriter) -> None:
         import json
@@ -307,17 +326,17 @@ class GenerateQueries(PipelineTask):
         from fitsense_luigi.queries import generate
 
         inputs = self.inputs
-        shards = range(len(self.shards()))
-        owner: dict[int, int] = {}
-        for k in shards:
-            owner.update(dict.fromkeys(inputs.read_json(files.SHARD_QUERY_POSITIONS.sharded(k)), k))
+        owner = inputs.read_table(files.QUERY_PLAN, ["position", "part"]).sort_by("position")["part"].to_pylist()
         summary = generate.Summary()
         with contextlib.ExitStack() as stack:
-            lines = [stack.enter_context(inputs.streamed_lines(files.SHARD_QUERIES.sharded(k))) for k in shards]
+            shards = [
+                stack.enter_context(inputs.streamed_lines(files.SHARD_QUERIES.sharded(k)))
+                for k in range(len(self.shards()))
+            ]
 
-            def merged() -> Any:  # the shards' lines in query order, copied byte for byte
-                for position in range(len(owner)):
-                    line = next(lines[owner[position]])
+            def merged() -> Any:  # the shards' lines in the plan's order, copied byte for byte
+                for part in owner:
+                    line = next(shards[part])
                     summary.add(json.loads(line))
                     yield line
 
@@ -550,6 +569,7 @@ ALL_TASKS = (
     GenerateProfiles,
     WorkoutsPart,
     GenerateWorkouts,
+    QueryPlan,
     QueryShard,
     GenerateQueries,
     TeacherShard,

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from fitsense_luigi.config import PROMPT_TYPES, Config
 from fitsense_luigi.contracts.rows import ContextSummary, Query
-from fitsense_luigi.contracts.world import World, as_world, uuid_strings
+from fitsense_luigi.contracts.world import World, as_world
 from fitsense_luigi.queries import phrasing, prompts, state
 from fitsense_luigi.reference.safety import constraints_for
 from fitsense_luigi.rng import stage_rng
@@ -45,40 +45,53 @@ def pick_users(people: pd.DataFrame, prompt_type: str, count: int, seed: int) ->
 
 def build_queries(config: Config, as_of: dt.date, world: World | Mapping[str, pa.Table]) -> list[Query]:
     """Every query of the run, in order."""
-    return [query for _, query in queries_of(config, as_of, world)]
+    return [query for _, query in queries_of(config, as_of, plan(config, as_of, world), world)]
+
+
+PLAN_FACTS = ("age", "sex", "activity_level", "goal", "secondary_goal", "age_band", "safety_relevant")
+
+
+def plan(config: Config, as_of: dt.date, world: World | Mapping[str, pa.Table]) -> pd.DataFrame:
+    """Who asks what: one row per query in the run's order, with the asker's world part and population facts.
+
+    Drawn once from the whole population (the profile tables only), so that the shards that write the
+    queries read nothing but their own part of the world.
+    """
+    seed = config.reproducibility.seed
+    people = state.population(as_world(world, state.COLUMNS), as_of)
+    picks = {t: pick_users(people, t, config.queries.per_type[t], seed) for t in PROMPT_TYPES}
+    slots = pd.DataFrame(
+        [(prompt_type, k, user_id) for prompt_type in PROMPT_TYPES for k, user_id in enumerate(picks[prompt_type])],
+        columns=["prompt_type", "k", "user_id"],
+    )
+    facts = people.set_index("user_id")[["part", *PLAN_FACTS]]
+    return slots.join(facts, on="user_id").rename_axis("position").reset_index()
 
 
 def queries_of(
-    config: Config, as_of: dt.date, world: World | Mapping[str, pa.Table], part: World | None = None
+    config: Config, as_of: dt.date, asked: pd.DataFrame, world: World | Mapping[str, pa.Table]
 ) -> Iterator[tuple[int, Query]]:
-    """(place in the run's list, query) of the users in ``part`` (a world part; default: everyone), in order.
+    """(place in the run's list, query) for the rows of a :func:`plan` (all, or one world part's), in order.
 
-    Who asks is drawn from the whole population (``world``); the askers' state is read from the part's
-    tables only, all askers at once, so a shard's cost follows its part and its queries.
+    The askers' state is read from ``world`` (the whole world, or the askers' part of it), all at once.
     """
     seed = config.reproducibility.seed
-    world = as_world(world, state.COLUMNS)
-    people = state.population(world, as_of)
-    picks = {t: pick_users(people, t, config.queries.per_type[t], seed) for t in PROMPT_TYPES}
-    slots = [(prompt_type, k, user_id) for prompt_type in PROMPT_TYPES for k, user_id in enumerate(picks[prompt_type])]
-    source = world if part is None else as_world(part, state.COLUMNS)
-    if part is not None:
-        members = set(uuid_strings(source.table("users", ["user_id"])["user_id"]))
-        slots_here = [(position, slot) for position, slot in enumerate(slots) if slot[2] in members]
-    else:
-        slots_here = list(enumerate(slots))
-    askers = sorted({user_id for _, (_, _, user_id) in slots_here})
+    askers = sorted(set(asked["user_id"]))
     if not askers:
         return
-    states = state.user_states(source, as_of, config.world.lookback_days, people, askers)
+    people = asked.drop_duplicates("user_id")[["user_id", *PLAN_FACTS]]
+    states = state.user_states(as_world(world, state.COLUMNS), as_of, config.world.lookback_days, people, askers)
     contexts = {
         user_id: state.context_summary(row, config.world.lookback_days)
         for user_id, row in zip(states.index, states.to_dict("records"), strict=True)
     }
-    slices = people.set_index("user_id")
-    for position, (prompt_type, k, user_id) in slots_here:
+    persons = people.set_index("user_id").loc[askers, list(SLICE_FACTS)].to_dict("index")
+    for position, prompt_type, k, user_id in asked[["position", "prompt_type", "k", "user_id"]].itertuples(index=False):
         rng = stage_rng(seed, f"queries:{prompt_type}:text", k)
-        yield position, _query(config, prompt_type, k, user_id, contexts[user_id], slices.loc[user_id], rng)
+        yield position, _query(config, prompt_type, k, user_id, contexts[user_id], persons[user_id], rng)
+
+
+SLICE_FACTS = ("age_band", "sex", "goal", "activity_level")  # the population's columns a query's slice tags name
 
 
 def _query(
@@ -87,7 +100,7 @@ def _query(
     k: int,
     user_id: str,
     context: ContextSummary,
-    person: pd.Series,
+    person: Mapping[str, Any],
     rng: np.random.Generator,
 ) -> Query:
     constraints = constraints_for(context["conditions"], context["medications"])

@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from fitsense_luigi import ids
 from fitsense_luigi.contracts.rows import ContextSummary
-from fitsense_luigi.contracts.world import World, as_world, frame, id_keys, uuid_strings
+from fitsense_luigi.contracts.world import World, as_world, frame, id_keys, positions, storage_of, uuid_strings
 from fitsense_luigi.physiology import WOMEN_RELATIVE_STRENGTH, epley_1rm
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
@@ -39,6 +41,7 @@ AGE_BANDS = ((18, 29, "18-29"), (30, 39, "30-39"), (40, 49, "40-49"), (50, 59, "
 LEVEL_EDGES = (0.85, 1.25)  # relative strength vs the intermediate norm: midpoints of the strength-standard ladder
 RECENT_DAYS = 14
 
+POPULATION_TABLES = ("user_profiles", "goals", "user_goals", "user_conditions", "user_medications")  # who may ask
 # The columns this module reads, per table: GenerateQueries loads nothing else.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "user_profiles": ("user_id", "date_of_birth", "sex", "height_cm", "activity_level"),
@@ -76,42 +79,106 @@ def age_band(age: int) -> str:
 
 
 def population(world: World | Mapping[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
-    """Every user with the facts that decide who asks what: slice tags and safety relevance, sorted by id."""
+    """Every user with the facts that decide who asks what: slice tags and safety relevance, sorted by id
+    (and the world part the user is in).
+
+    Computed on the raw columns (ids as bytes, dates as numbers) and turned into text once at the end:
+    each query shard computes it over the whole population.
+    """
     world = as_world(world, COLUMNS)
-    profiles = frame(world.table("user_profiles"))
-    profiles["age"] = _age(profiles["date_of_birth"], as_of)
-    goals = _primary_goals(world)
-    people = profiles[["user_id", "age", "sex", "activity_level"]].merge(goals, on="user_id", how="left")
-    people["goal"] = people["goal"].fillna("general_fitness")
+    profiles = world.table("user_profiles", ["user_id", "date_of_birth", "sex", "activity_level"])
+    part = np.repeat(np.arange(len(sizes := world.part_sizes("user_profiles"))), sizes)  # the world part of each row
+    order = _byte_order(profiles["user_id"])
+    profiles = profiles.take(pa.array(order))
+    ids = profiles["user_id"]
+    people = pd.DataFrame(
+        {
+            "user_id": uuid_strings(ids),
+            "part": part[order],
+            "age": _age(profiles["date_of_birth"], as_of),
+            "sex": profiles["sex"].to_numpy(zero_copy_only=False),
+            "activity_level": profiles["activity_level"].to_numpy(zero_copy_only=False),
+        }
+    )
+    primary, secondary = _primary_goals(world, ids)
+    people["goal"] = np.where(pd.isna(primary), "general_fitness", primary)
+    people["secondary_goal"] = secondary
     people["age_band"] = people["age"].map(age_band)
-    with_condition = set(uuid_strings(world.table("user_conditions")["user_id"]))
-    medicated = _current_medications(frame(world.table("user_medications")), as_of)
-    constrained = medicated.loc[medicated["medication_name"].isin(_CONSTRAINED_MEDICATIONS), "user_id"]
-    people["safety_relevant"] = people["user_id"].isin(with_condition | set(constrained))
-    return people.sort_values("user_id").reset_index(drop=True)
+    relevant = np.zeros(len(people), bool)
+    relevant[_present(world.table("user_conditions", ["user_id"])["user_id"], ids)] = True
+    meds = world.table("user_medications", ["user_id", "medication_name", "start_date", "end_date"])
+    current = _in_effect(meds, "start_date", "end_date", as_of)
+    constrained = pc.is_in(meds["medication_name"], value_set=pa.array(sorted(_CONSTRAINED_MEDICATIONS), pa.string()))
+    taking = np.asarray(current & constrained.fill_null(False).to_numpy(zero_copy_only=False), bool)
+    relevant[_present(meds["user_id"].filter(pa.array(taking)), ids)] = True
+    people["safety_relevant"] = relevant
+    return people
 
 
 _CONSTRAINED_MEDICATIONS = frozenset(m.name for m in MEDICATIONS if m.constraints)
 
 
-def _age(dob: pd.Series, as_of: dt.date) -> pd.Series:
-    born = pd.to_datetime(dob)
-    today = pd.Timestamp(as_of)
-    before_birthday = (born.dt.month > today.month) | ((born.dt.month == today.month) & (born.dt.day > today.day))
-    return (today.year - born.dt.year - before_birthday.astype(int)).astype(int)
+def _byte_order(column: pa.ChunkedArray) -> np.ndarray:
+    """Row order that sorts a uuid column by its bytes (the order of the canonical text)."""
+    raw = ids.from_arrow(column)
+    high = raw[:, :8].copy().view(">u8").ravel()
+    low = raw[:, 8:].copy().view(">u8").ravel()
+    return np.lexsort((low, high))
 
 
-def _primary_goals(world: World) -> pd.DataFrame:
-    goals = frame(world.table("goals")).rename(columns={"name": "goal"})
-    chosen = frame(world.table("user_goals")).merge(goals, on="goal_id").sort_values(["user_id", "priority", "goal"])
-    first = chosen.drop_duplicates("user_id")[["user_id", "goal"]]
-    second = chosen[chosen.duplicated("user_id")].drop_duplicates("user_id")[["user_id", "goal"]]
-    return first.merge(second.rename(columns={"goal": "secondary_goal"}), on="user_id", how="left")
+def _present(values: pa.ChunkedArray, among: pa.ChunkedArray) -> np.ndarray:
+    """Rows of ``among`` that occur in ``values``."""
+    found = positions(values, among)
+    return np.unique(found[found >= 0])
 
 
-def _conditions(world: World, keys: pa.Array) -> pd.DataFrame:
+def _dates(column: pa.ChunkedArray) -> np.ndarray:
+    """A date column as datetime64[D] (NULL -> NaT)."""
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype="datetime64[D]")
+
+
+def _in_effect(table: pa.Table, begins: str, ends: str, as_of: dt.date) -> np.ndarray:
+    """Rows in effect on the as-of date: started (or no start) and not ended before it (or no end)."""
+    day = np.datetime64(as_of, "D")
+    start, end = _dates(table[begins]), _dates(table[ends])
+    return (np.isnat(start) | (start <= day)) & (np.isnat(end) | (end >= day))
+
+
+def _age(dob: pa.ChunkedArray, as_of: dt.date) -> np.ndarray:
+    born = _dates(dob)
+    years = born.astype("datetime64[Y]")
+    months = born.astype("datetime64[M]")
+    year = years.astype(np.int64) + 1970
+    month = (months - years.astype("datetime64[M]")).astype(np.int64) + 1
+    day = (born - months.astype("datetime64[D]")).astype(np.int64) + 1
+    before_birthday = (month > as_of.month) | ((month == as_of.month) & (day > as_of.day))
+    return (as_of.year - year - before_birthday.astype(np.int64)).astype(int)
+
+
+def _primary_goals(world: World, ids: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Each user's first and second goal by priority (then name); None where there is none."""
+    goals = world.table("goals", ["goal_id", "name"])
+    chosen = world.table("user_goals", ["user_id", "goal_id", "priority"])
+    goal = positions(chosen["goal_id"], goals["goal_id"])
+    user = positions(chosen["user_id"], ids)
+    names = goals["name"].to_numpy(zero_copy_only=False).astype(object)
+    keep = (goal >= 0) & (user >= 0)
+    goal, user = goal[keep], user[keep]
+    priority = _numbers(chosen["priority"])[keep]
+    name_rank = np.argsort(np.argsort(names.astype(str), kind="stable"))
+    order = np.lexsort((name_rank[goal], np.nan_to_num(priority, nan=np.inf), user))
+    goal, user = goal[order], user[order]
+    nth = np.arange(user.size) - np.searchsorted(user, user)  # 0 for each user's first goal, 1 for the second
+    primary = np.full(len(ids), None, dtype=object)
+    secondary = np.full(len(ids), np.nan, dtype=object)
+    primary[user[nth == 0]] = names[goal[nth == 0]]
+    secondary[user[nth == 1]] = names[goal[nth == 1]]
+    return primary, secondary
+
+
+def _conditions(world: World, askers: Askers) -> pd.DataFrame:
     names = frame(world.table("conditions")).rename(columns={"name": "condition"})
-    rows = frame(world.rows("user_conditions", "user_id", keys)).merge(names, on="condition_id")
+    rows = askers.frame(world.rows("user_conditions", "user_id", askers.keys)).merge(names, on="condition_id")
     rows = rows.sort_values(["user_id", "condition"])
     rows["severity"] = rows["severity"].fillna("")
     grouped = rows.groupby("user_id")
@@ -130,8 +197,8 @@ def _current_medications(meds: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return current.drop_duplicates(["user_id", "medication_name"])
 
 
-def _medications(world: World, keys: pa.Array, as_of: dt.date) -> pd.DataFrame:
-    meds = _current_medications(frame(world.rows("user_medications", "user_id", keys)), as_of)
+def _medications(world: World, askers: Askers, as_of: dt.date) -> pd.DataFrame:
+    meds = _current_medications(askers.frame(world.rows("user_medications", "user_id", askers.keys)), as_of)
     detail = meds["medication_name"] + " " + meds["dosage"].fillna("").astype(str) + " " + meds["frequency"].fillna("")
     meds = meds.assign(detail=detail.str.split().str.join(" "))
     grouped = meds.groupby("user_id")
@@ -154,31 +221,51 @@ def user_states(
     people: pd.DataFrame,
     user_ids: list[str],
 ) -> pd.DataFrame:
-    """One row of facts per user in ``user_ids`` (index: user_id)."""
+    """One row of facts per user in ``user_ids`` (index: user_id).
+
+    Inside, a user is their number in the sorted list of askers (so ordering by it orders by id), and the
+    ids become text once, on the result: tables of millions of rows never carry a text column of ids.
+    """
     world = as_world(world, COLUMNS)
     wanted = sorted(set(user_ids))
-    keys = id_keys(wanted)
+    askers = Askers(id_keys(wanted))
     window_start = pd.Timestamp(as_of) - pd.Timedelta(days=lookback_days - 1)
-    mine = {name: world.rows(name, "user_id", keys) for name in _PER_USER}
+    mine = {name: world.rows(name, "user_id", askers.keys) for name in _PER_USER}
 
-    state = people.set_index("user_id").loc[wanted].copy()
-    state = state.join(_conditions(world, keys).set_index("user_id"))
-    state = state.join(_medications(world, keys, as_of).set_index("user_id"))
+    state = people.set_index("user_id").loc[wanted].reset_index(drop=True)
+    state = state.join(_conditions(world, askers).set_index("user_id"))
+    state = state.join(_medications(world, askers, as_of).set_index("user_id"))
     for name in ("conditions", "medications", "medication_details"):
         state[name] = state[name].apply(_as_list)
     state["condition_severity"] = state["condition_severity"].apply(lambda v: v if isinstance(v, dict) else {})
-    profiles = frame(mine["user_profiles"]).set_index("user_id")
+    profiles = askers.frame(mine["user_profiles"]).set_index("user_id")
     state["height_cm"] = profiles["height_cm"].astype(float)
-    state = state.join(_medical(mine))
-    state = state.join(_allergies(mine))
-    state = state.join(_body(mine, as_of, window_start))
-    state = state.join(_targets(mine, as_of))
-    plan = _plans(world, mine)
-    state = state.join(plan)
-    state = state.join(_training(world, mine, as_of, window_start, lookback_days))
+    state = state.join(_medical(askers, mine))
+    state = state.join(_allergies(askers, mine))
+    state = state.join(_body(askers, mine, as_of, window_start))
+    state = state.join(_targets(askers, mine, as_of))
+    state = state.join(_plans(world, askers, mine))
+    state = state.join(_training(world, askers, mine, as_of, window_start, lookback_days))
     state["bmi"] = (state["weight_kg"] / (state["height_cm"] / 100) ** 2).round(1)
     state["experience"] = _training_level(state)
+    state.index = pd.Index(wanted, name="user_id")
     return state
+
+
+class Askers:
+    """The asking users: their ids as stored (``keys``, sorted) and each one's number, its place among them."""
+
+    def __init__(self, keys: pa.Array) -> None:
+        self.keys = keys
+
+    def numbers(self, column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+        return positions(column, self.keys)
+
+    def frame(self, table: pa.Table) -> pd.DataFrame:
+        """:func:`frame` with ``user_id`` as the user's number."""
+        df = frame(table.drop_columns(["user_id"]))
+        df.insert(table.column_names.index("user_id"), "user_id", self.numbers(table["user_id"]))
+        return df
 
 
 _PER_USER = (
@@ -195,20 +282,20 @@ _PER_USER = (
 )
 
 
-def _medical(mine: dict[str, pa.Table]) -> pd.DataFrame:
-    medical = frame(mine["user_medical_profiles"]).sort_values("user_id").drop_duplicates("user_id")
+def _medical(askers: Askers, mine: dict[str, pa.Table]) -> pd.DataFrame:
+    medical = askers.frame(mine["user_medical_profiles"]).sort_values("user_id").drop_duplicates("user_id")
     injured = medical["has_injuries"].fillna(False).astype(bool) & medical["injury_details"].notna()
     medical["injury_details"] = medical["injury_details"].where(injured, None)
     return medical.set_index("user_id")[["injury_details"]]
 
 
-def _allergies(mine: dict[str, pa.Table]) -> pd.DataFrame:
-    allergies = frame(mine["user_allergies"]).sort_values(["user_id", "allergen"])
+def _allergies(askers: Askers, mine: dict[str, pa.Table]) -> pd.DataFrame:
+    allergies = askers.frame(mine["user_allergies"]).sort_values(["user_id", "allergen"])
     return allergies.groupby("user_id")["allergen"].agg(list).rename("allergies").to_frame()
 
 
-def _body(mine: dict[str, pa.Table], as_of: dt.date, start: pd.Timestamp) -> pd.DataFrame:
-    weights = frame(mine["weight_logs"])
+def _body(askers: Askers, mine: dict[str, pa.Table], as_of: dt.date, start: pd.Timestamp) -> pd.DataFrame:
+    weights = askers.frame(mine["weight_logs"])
     weights["weight_kg"] = weights["weight_kg"].astype(float)
     weights["day"] = pd.to_datetime(weights["logged_at"]).dt.tz_localize(None).dt.normalize()
     weights = weights[(weights["day"] >= start) & (weights["day"] <= pd.Timestamp(as_of))].sort_values(
@@ -225,12 +312,11 @@ def _body(mine: dict[str, pa.Table], as_of: dt.date, start: pd.Timestamp) -> pd.
             "weigh_ins": by_user.size(),
         }
     )
-    sleep = frame(mine["sleep_duration_logs"])
+    sleep = askers.frame(mine["sleep_duration_logs"])
     sleep["hours"] = sleep["sleep_duration_hours"].astype(float)
-    nights = sleep.groupby("user_id")["hours"]
-    body["avg_sleep_h"] = nights.mean().round(1)
-    body["short_sleep_share"] = nights.apply(lambda h: float((h < 6).mean())).round(2)
-    kcal = frame(mine["calorie_intake_logs"]).groupby("user_id")["calories_consumed"].mean().round(0)
+    body["avg_sleep_h"] = sleep.groupby("user_id")["hours"].mean().round(1)
+    body["short_sleep_share"] = (sleep["hours"] < 6).groupby(sleep["user_id"]).mean().round(2)
+    kcal = askers.frame(mine["calorie_intake_logs"]).groupby("user_id")["calories_consumed"].mean().round(0)
     body["avg_logged_kcal"] = kcal
     return body
 
@@ -244,50 +330,87 @@ def _current(df: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return current.sort_values(["user_id", "_from"]).drop_duplicates("user_id", keep="last").set_index("user_id")
 
 
-def _targets(mine: dict[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
-    kcal = _current(frame(mine["calorie_targets"]), as_of)["maintenance_calories"].astype(float)
-    sleep = _current(frame(mine["sleep_targets"]), as_of)["target_sleep_hours"].astype(float)
+def _targets(askers: Askers, mine: dict[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
+    kcal = _current(askers.frame(mine["calorie_targets"]), as_of)["maintenance_calories"].astype(float)
+    sleep = _current(askers.frame(mine["sleep_targets"]), as_of)["target_sleep_hours"].astype(float)
     return pd.DataFrame({"maintenance_kcal": kcal, "sleep_target_h": sleep})
 
 
-def _plans(world: World, mine: dict[str, pa.Table]) -> pd.DataFrame:
+def _plans(world: World, askers: Askers, mine: dict[str, pa.Table]) -> pd.DataFrame:
     """The active plan: days per week, its exercises in order, and the equipment they need."""
-    plans = frame(mine["workout_plans"])
+    chosen = mine["workout_plans"]
+    plans = askers.frame(chosen.drop_columns(["plan_id"])).assign(plan_row=np.arange(chosen.num_rows))
     plans = plans.sort_values(["user_id", "is_active", "created_at"]).drop_duplicates("user_id", keep="last")
-    items = frame(world.rows("plan_exercises", "plan_id", id_keys(plans["plan_id"])))
-    exercises = frame(world.table("exercises")).rename(columns={"name": "exercise"})
-    items = items.merge(exercises, on="exercise_id").merge(plans[["plan_id", "user_id"]], on="plan_id")
+    chosen = chosen.take(pa.array(plans["plan_row"].to_numpy()))
+    found = world.rows("plan_exercises", "plan_id", storage_of(chosen["plan_id"]))
+    catalogue = world.table("exercises")
+    exercise_row = positions(found["exercise_id"], catalogue["exercise_id"])
+    plan_row = positions(found["plan_id"], chosen["plan_id"])
+    joined = (exercise_row >= 0) & (plan_row >= 0)  # inner joins, in the stored order of the plan exercises
+    exercise_row, plan_row = exercise_row[joined], plan_row[joined]
+    found = found.filter(pa.array(joined))
+    items = pd.DataFrame(
+        {
+            "user_id": plans["user_id"].to_numpy()[plan_row],
+            "exercise_row": exercise_row,
+            "exercise": catalogue["name"].to_numpy(zero_copy_only=False)[exercise_row],
+            "position": found["position"].to_numpy(zero_copy_only=False),
+            "notes": found["notes"].to_pandas(),
+        }
+    )
     items["plan_day"] = pd.to_numeric(items["notes"].str.extract(r"(\d+)", expand=False), errors="coerce").fillna(1)
     items = items.sort_values(["user_id", "plan_day", "position", "exercise"])
-    listed = items.drop_duplicates(["user_id", "exercise"]).groupby("user_id")["exercise"].agg(list)
+    listed = _lists(items.drop_duplicates(["user_id", "exercise"]), "exercise")
     day_count = items.groupby("user_id")["plan_day"].nunique()
 
-    gear = frame(world.table("exercise_equipment")).merge(
-        frame(world.table("equipment")).rename(columns={"name": "equipment"}), on="equipment_id"
+    pairs = world.table("exercise_equipment", ["exercise_id", "equipment_id"])
+    kinds = world.table("equipment", ["equipment_id", "name"])
+    needs = pd.DataFrame(
+        {
+            "exercise_row": positions(pairs["exercise_id"], catalogue["exercise_id"]),
+            "equipment": np.append(kinds["name"].to_numpy(zero_copy_only=False), None)[
+                positions(pairs["equipment_id"], kinds["equipment_id"])
+            ],
+        }
+    ).dropna()
+    used = items[["user_id", "exercise_row"]].merge(needs, on="exercise_row")
+    equipment = _lists(
+        used.drop_duplicates(["user_id", "equipment"]).sort_values(["user_id", "equipment"]), "equipment"
     )
-    used = items[["user_id", "exercise_id"]].merge(gear, on="exercise_id")
-    equipment = used.sort_values("equipment").groupby("user_id")["equipment"].agg(lambda e: sorted(set(e)))
 
     out = plans.set_index("user_id")[["name"]].rename(columns={"name": "plan_name"})
     named_days = pd.Series(plan_names.days_per_week(out["plan_name"]), index=out.index)
     out["days_per_week"] = named_days.fillna(day_count.reindex(out.index)).astype(float)
-    out["plan_exercises"] = listed
-    out["equipment"] = equipment
+    out["plan_exercises"] = pd.Series(listed, dtype=object)
+    out["equipment"] = pd.Series(equipment, dtype=object)
     out["equipment"] = out["equipment"].apply(_as_list)
     out["plan_exercises"] = out["plan_exercises"].apply(_as_list)
     out["training_setting"] = np.where([set(e) <= HOME_EQUIPMENT for e in out["equipment"]], "home", "gym")
     return out
 
 
+def _lists(rows: pd.DataFrame, column: str) -> dict[int, list[Any]]:
+    """Each user's values of ``column``, in the rows' order (rows grouped by user, as sorting leaves them)."""
+    users = rows["user_id"].to_numpy()
+    values = rows[column].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if users.size else np.zeros(0, np.int64)
+    return {int(users[a]): values[a:b].tolist() for a, b in zip(starts, np.r_[starts[1:], users.size], strict=True)}
+
+
 def _training(
-    world: World, mine: dict[str, pa.Table], as_of: dt.date, start: pd.Timestamp, lookback: int
+    world: World, askers: Askers, mine: dict[str, pa.Table], as_of: dt.date, start: pd.Timestamp, lookback: int
 ) -> pd.DataFrame:
-    """Sessions, adherence, session length, effort and lifts over the look-back window."""
-    workouts = frame(mine["workouts"])
+    """Sessions, adherence, session length, effort and lifts over the look-back window.
+
+    The sets of every asker's sessions (millions of rows at 100,000 users) are joined to their exercises and
+    sessions by position (one hash lookup per join, on the raw 16-byte ids), never as text; only the
+    per-user aggregates go through pandas, over the sets in the order they are stored.
+    """
+    table = mine["workouts"]
+    workouts = askers.frame(table.drop_columns(["workout_id"]))
     workouts["started"] = pd.to_datetime(workouts["started_at"]).dt.tz_localize(None)
-    workouts = workouts[
-        (workouts["started"] >= start) & (workouts["started"] < pd.Timestamp(as_of) + pd.Timedelta(1, "D"))
-    ]
+    inside = (workouts["started"] >= start) & (workouts["started"] < pd.Timestamp(as_of) + pd.Timedelta(1, "D"))
+    table, workouts = table.filter(pa.array(inside.to_numpy())), workouts[inside].reset_index(drop=True)
     minutes = (pd.to_datetime(workouts["ended_at"]) - pd.to_datetime(workouts["started_at"])).dt.total_seconds() / 60
     workouts = workouts.assign(minutes=minutes)
     recent_edge = pd.Timestamp(as_of) - pd.Timedelta(days=RECENT_DAYS - 1)
@@ -303,44 +426,66 @@ def _training(
     out["days_since_last_session"] = (pd.Timestamp(as_of) - out["last_session"].dt.normalize()).dt.days
     out = out.drop(columns="last_session")
 
-    done = frame(world.rows("workout_exercises", "workout_id", id_keys(workouts["workout_id"])))
-    sets = frame(world.rows("workout_sets", "workout_exercise_id", id_keys(done["workout_exercise_id"])))
-    sets = sets[~sets["is_warmup"].fillna(False).astype(bool)]
-    sets = sets.merge(done, on="workout_exercise_id").merge(workouts[["workout_id", "user_id", "started"]])
-    out["avg_rir"] = sets.groupby("user_id")["rir"].mean().round(1)
-    out["lift_rows"] = _lifts(world, sets, start, lookback)
+    done = world.rows("workout_exercises", "workout_id", storage_of(table["workout_id"]))
+    sets = world.rows("workout_sets", "workout_exercise_id", storage_of(done["workout_exercise_id"]))
+    sets = sets.filter(pc.invert(pc.fill_null(sets["is_warmup"], False)))
+    exercise_row = positions(sets["workout_exercise_id"], done["workout_exercise_id"])
+    session_row = np.full(exercise_row.size, -1)
+    found = exercise_row >= 0
+    session_row[found] = positions(done["workout_id"], table["workout_id"])[exercise_row[found]]
+    joined = session_row >= 0  # an inner join, in the order of the sets
+    exercise_row, session_row = exercise_row[joined], session_row[joined]
+    sets = sets.filter(pa.array(joined))
+    catalogue = world.table("exercises")
+    exercise_of = positions(done["exercise_id"], catalogue["exercise_id"])[exercise_row]
+    names = np.append(catalogue["name"].to_numpy(zero_copy_only=False), None).astype(object)  # [-1]: unknown
+    performed = pd.DataFrame(
+        {
+            "user_id": workouts["user_id"].to_numpy()[session_row],
+            "started": workouts["started"].to_numpy()[session_row],
+            "exercise": names[exercise_of],
+            "reps": _numbers(sets["reps"]),
+            "weight": _numbers(sets["weight"]),
+            "rir": _numbers(sets["rir"]),
+        }
+    )
+    out["avg_rir"] = performed.groupby("user_id")["rir"].mean().round(1)
+    out["lift_rows"] = _lifts(performed, start, lookback)
     return out
 
 
-def _lifts(world: World, sets: pd.DataFrame, start: pd.Timestamp, lookback: int) -> pd.Series:
+def _numbers(column: pa.ChunkedArray) -> np.ndarray:
+    """A numeric column as float64 (NULL -> NaN; decimals converted exactly as Python's float() does)."""
+    return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def _lifts(sets: pd.DataFrame, start: pd.Timestamp, lookback: int) -> pd.Series:
     """Top three lifts by estimated 1RM (Epley), with the change from the first to the second half of the window."""
-    loaded = sets[sets["weight"].notna()].copy()
+    loaded = sets[~np.isnan(sets["weight"].to_numpy()) & sets["exercise"].notna().to_numpy()]
     if loaded.empty:
         return pd.Series(dtype=object)
-    exercises = frame(world.table("exercises")).rename(columns={"name": "exercise"})
-    loaded = loaded.merge(exercises, on="exercise_id")
     # holds, carries and intervals log seconds in `reps`: an Epley max of them means nothing
     timed = {e.name for e in EXERCISES if e.timed}
     loaded = loaded[~loaded["exercise"].isin(timed)]
     if loaded.empty:
         return pd.Series(dtype=object)
-    reps_to_failure = loaded["reps"].astype(float) + loaded["rir"].fillna(0).clip(0, 5).astype(float)
-    loaded["e1rm"] = epley_1rm(loaded["weight"].astype(float), reps_to_failure)
+    reps_to_failure = loaded["reps"] + loaded["rir"].fillna(0).clip(0, 5)
+    loaded = loaded.assign(e1rm=epley_1rm(loaded["weight"], reps_to_failure))
     half = start + pd.Timedelta(days=lookback // 2)
-    loaded["late"] = loaded["started"] >= half
+    late_half = loaded["started"] >= half
     best = loaded.groupby(["user_id", "exercise"])["e1rm"].max().rename("best")
-    early = loaded[~loaded["late"]].groupby(["user_id", "exercise"])["e1rm"].max().rename("early")
-    late = loaded[loaded["late"]].groupby(["user_id", "exercise"])["e1rm"].max().rename("late")
+    early = loaded[~late_half].groupby(["user_id", "exercise"])["e1rm"].max().rename("early")
+    late = loaded[late_half].groupby(["user_id", "exercise"])["e1rm"].max().rename("late")
     lifts = pd.concat([best, early, late], axis=1).reset_index()
     lifts = lifts.sort_values(["user_id", "best", "exercise"], ascending=[True, False, True])
     top = lifts.groupby("user_id").head(3)
-    records = top.assign(
-        estimated_1rm_kg=top["best"].round(1),
-        change_kg=(top["late"] - top["early"]).round(1),
-    )
-    return records.groupby("user_id")[["exercise", "estimated_1rm_kg", "change_kg"]].apply(
-        lambda g: g.to_dict("records")
-    )
+    rows: dict[int, list[dict[str, Any]]] = {}
+    one_rm, change = top["best"].round(1).to_numpy(), (top["late"] - top["early"]).round(1).to_numpy()
+    for user_id, exercise, kg, delta in zip(top["user_id"], top["exercise"], one_rm, change, strict=True):
+        rows.setdefault(user_id, []).append(
+            {"exercise": exercise, "estimated_1rm_kg": float(kg), "change_kg": float(delta)}
+        )
+    return pd.Series(rows, dtype=object)
 
 
 _NORMS = pd.Series({e.name: e.strength_ratio for e in EXERCISES if e.strength_ratio > 0}, dtype=float)
