@@ -270,9 +270,35 @@ class RunStore:
                     if block < len(rows):
                         yield name, readers[name].take(rows[block])
 
-    def dataset(self) -> dict[str, list[dict[str, Any]]]:
-        """Every JSONL part of the dataset stage: all_records, the splits and rejected."""
-        return {part: self.read_jsonl(files.records(part)) for part in splits.DATASET_FILES}
+    @contextlib.contextmanager
+    def rows(self, file: StageFile) -> Iterator[StoredRows]:
+        """The rows of a JSONL file, verified once and read again on every pass while the block runs."""
+        with self.verified_local(file) as local:
+            entry = self.manifest(file.stage)["files"][self.key(file)]
+            yield StoredRows(local, self.uri(self.key(file)), entry["rows"] or 0)
+
+    @contextlib.contextmanager
+    def dataset(self) -> Iterator[dict[str, StoredRows]]:
+        """Every JSONL part of the dataset stage (all_records, the splits, rejected), streamed on each pass."""
+        with contextlib.ExitStack() as stack:
+            yield {part: stack.enter_context(self.rows(files.records(part))) for part in splits.DATASET_FILES}
+
+
+class StoredRows:
+    """Rows of a verified JSONL file: iterable again and again, never held as a list; ``len`` from the manifest.
+
+    At 100,000 queries the dataset's records are gigabytes as Python objects; a reader that counts,
+    checks or groups them needs one at a time.
+    """
+
+    def __init__(self, path: Path, name: str, rows: int) -> None:
+        self.path, self.name, self.rows = path, name, rows
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter_jsonl(self.path, name=self.name)
+
+    def __len__(self) -> int:
+        return self.rows
 
 
 class _Rechunker:

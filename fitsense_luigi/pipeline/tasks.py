@@ -445,8 +445,8 @@ class ValidateData(PipelineTask):
 
         inputs = self.inputs
         realism = inputs.read_json(files.REALISM_REPORT)
-        with inputs.world() as world:
-            report = validate.validate_run(self.ctx.config, world, inputs.dataset(), realism, as_of=self.ctx.as_of_date)
+        with inputs.world() as world, inputs.dataset() as dataset:
+            report = validate.validate_run(self.ctx.config, world, dataset, realism, as_of=self.ctx.as_of_date)
         out.json(files.VALIDATION_REPORT, report)
         out.summary.update(valid=report["valid"], errors=report["num_errors"], warnings=report["num_warnings"])
 
@@ -469,8 +469,8 @@ class ComputeStats(PipelineTask):
         from fitsense_luigi.quality import stats
 
         inputs = self.inputs
-        with inputs.world() as world:
-            report = stats.compute_stats(world, inputs.dataset(), self.ctx.as_of_date, limits(self.ctx.config))
+        with inputs.world() as world, inputs.dataset() as dataset:
+            report = stats.compute_stats(world, dataset, self.ctx.as_of_date, limits(self.ctx.config))
         out.json(files.STATS_REPORT, report)
         out.summary["records"] = report["splits"][splits.ALL_RECORDS]["count"]
 
@@ -494,16 +494,22 @@ class DetectAnomalies(PipelineTask):
 
         inputs = self.inputs
         previous, notes = previous_successful_run(self.ctx.store)
-        report = anomalies.detect(
-            self.ctx.config,
-            inputs.dataset(),
-            inputs.read_jsonl(files.QUERIES),
-            inputs.read_jsonl(files.RESPONSES),
-            inputs.read_json(files.STATS_REPORT),
-            previous,
-            notes,
-            params=self.ctx.resolved_params(),
-        )
+        # rows are streamed on every pass: at 100,000 queries they are gigabytes as Python objects
+        with (
+            inputs.dataset() as dataset,
+            inputs.rows(files.QUERIES) as queries,
+            inputs.rows(files.RESPONSES) as answers,
+        ):
+            report = anomalies.detect(
+                self.ctx.config,
+                dataset,
+                queries,
+                answers,
+                inputs.read_json(files.STATS_REPORT),
+                previous,
+                notes,
+                params=self.ctx.resolved_params(),
+            )
         out.json(files.ANOMALY_REPORT, report)
         out.summary.update(severity=report["severity"], baseline_run_id=previous.run_id if previous else None)
 
@@ -535,12 +541,12 @@ class BiasSlicing(PipelineTask):
         from fitsense_luigi.quality.publish import gate
 
         inputs, config = self.inputs, self.ctx.config
-        report = bias.slice_report(
-            config,
-            inputs.read_jsonl(files.QUERIES),
-            inputs.read_jsonl(files.RESPONSES),
-            inputs.read_jsonl(files.ALL_RECORDS),
-        )
+        with (
+            inputs.rows(files.QUERIES) as queries,
+            inputs.rows(files.RESPONSES) as answers,
+            inputs.rows(files.ALL_RECORDS) as records,
+        ):
+            report = bias.slice_report(config, queries, answers, records)
         out.json(files.BIAS_REPORT, report)
         run = {
             "run_id": self.run_id,

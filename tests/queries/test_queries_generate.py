@@ -17,16 +17,13 @@ import pyarrow.compute as pc
 import pytest
 
 from fitsense_luigi.config import PROMPT_TYPES, load_config
-from fitsense_luigi.contracts import files
 from fitsense_luigi.contracts import world as world_reader
 from fitsense_luigi.contracts.encoding import iter_jsonl
-from fitsense_luigi.contracts.stages import BY_NAME
 from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.queries import generate, prompts, state
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
 from fitsense_luigi.reference.safety import constraints_for
-from fitsense_luigi.synth import schema
 
 AS_OF = dt.date(2026, 2, 17)
 QUERY_KEYS = {
@@ -45,10 +42,7 @@ QUERY_KEYS = {
 
 def read_world(data_root, run_id):
     store = RunStore(data_root, run_id)
-    return {
-        name: store.read_table(files.world_table(name, BY_NAME[schema.TABLES[name].stage]), list(columns))
-        for name, columns in state.COLUMNS.items()
-    }
+    return {name: store.read_world_table(name, list(columns)) for name, columns in state.COLUMNS.items()}
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ all records with pyarrow; per-split statistics filter it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -34,7 +35,29 @@ TEXT = frozenset({"instruction", "response"})
 TOKEN = r"\w+|[^\w\s]"  # words and punctuation: a tokenizer-free proxy for token counts
 
 
-def record_table(records: list[dict[str, Any]]) -> pa.Table:
+CHUNK = 2000  # records turned into Arrow at a time: the text of 100,000 records is held once, as Arrow
+
+
+def record_table(records: Iterable[dict[str, Any]]) -> pa.Table:
+    chunks = [_record_chunk(chunk) for chunk in _chunks(records)]
+    table = pa.concat_tables(chunks) if chunks else RECORD_FEATURES.empty_table()
+    for name in sorted(TEXT):  # counted once here, so per-split statistics only filter
+        table = table.append_column(f"{name}_tokens", pc.count_substring_regex(table[name], TOKEN).cast(pa.int64()))
+    return table
+
+
+def _chunks(records: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _record_chunk(records: list[dict[str, Any]]) -> pa.Table:
     columns: dict[str, list[Any]] = {name: [] for name in RECORD_FEATURES.names}
     for record in records:
         context = record.get("context") or {}
@@ -51,18 +74,19 @@ def record_table(records: list[dict[str, Any]]) -> pa.Table:
         columns["prompt_tokens"].append(usage.get("prompt_tokens"))
         columns["completion_tokens"].append(usage.get("completion_tokens"))
         columns["cache_hit"].append((record.get("metadata") or {}).get("cache_hit"))
-    table = pa.table(columns, schema=RECORD_FEATURES)
-    for name in sorted(TEXT):  # counted once here, so per-split statistics only filter
-        table = table.append_column(f"{name}_tokens", pc.count_substring_regex(table[name], TOKEN).cast(pa.int64()))
-    return table
+    return pa.table(columns, schema=RECORD_FEATURES)
 
 
-def records_schema(records: list[dict[str, Any]]) -> dict[str, str]:
-    """Every field path of the records with its inferred type (``a.b``, lists as ``a[]``): for schema drift."""
-    if not records:
-        return {}
+def records_schema(records: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Every field path of the records with its inferred type (``a.b``, lists as ``a[]``): for schema drift.
+
+    Inferred chunk by chunk and unified (a field null in one chunk takes its type from the others).
+    """
     try:
-        schema = pa.Table.from_pylist(records).schema
+        schemas = [pa.Table.from_pylist(chunk).schema for chunk in _chunks(records)]
+        if not schemas:
+            return {}
+        schema = schemas[0] if len(schemas) == 1 else pa.unify_schemas(schemas, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         return {"(records)": f"inconsistent types: {str(exc).splitlines()[0][:200]}"}
     out: dict[str, str] = {}

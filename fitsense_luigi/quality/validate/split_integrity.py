@@ -9,6 +9,8 @@ users a 10% split cannot be expected to land within 5 points.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections import Counter
 from typing import Any
@@ -35,11 +37,17 @@ def no_user_in_two_splits(dataset: dict[str, Rows]) -> dict[str, Any]:
 
 
 def splits_partition_records(dataset: dict[str, Rows]) -> dict[str, Any]:
-    """Every record of all_records sits in exactly the split file its ``split`` field names, unchanged."""
+    """Every record of all_records sits in exactly the split file its ``split`` field names, unchanged.
+
+    Records are compared by a digest of their content (keys sorted), so no file is held in memory.
+    """
     everything = files.records(ALL_RECORDS).name
-    by_id = {r["record_id"]: r for r in dataset[ALL_RECORDS]}
+    digest_of: dict[str, str] = {}
+    listed: Counter[str] = Counter()
+    for record in dataset[ALL_RECORDS]:
+        listed[record["record_id"]] += 1
+        digest_of[record["record_id"]] = _digest(record)
     placed: Counter[str] = Counter()
-    listed = Counter(r["record_id"] for r in dataset[ALL_RECORDS])
     problems: list[dict[str, Any]] = [
         {"record_id": rid, "problem": f"{times} times in {everything}"} for rid, times in listed.items() if times > 1
     ]
@@ -48,20 +56,25 @@ def splits_partition_records(dataset: dict[str, Rows]) -> dict[str, Any]:
         for record in dataset[split]:
             rid = record["record_id"]
             placed[rid] += 1
-            original = by_id.get(rid)
+            original = digest_of.get(rid)
             if original is None:
                 problems.append({"record_id": rid, "problem": f"in {part} but not in {everything}"})
             elif record.get("split") != split:
                 problems.append({"record_id": rid, "problem": f"in {part} but its split is {record.get('split')!r}"})
-            elif record != original:
+            elif _digest(record) != original:
                 problems.append({"record_id": rid, "problem": f"differs between {part} and {everything}"})
     for rid, times in placed.items():
         if times > 1:
             problems.append({"record_id": rid, "problem": f"in {times} split files"})
     problems += [
-        {"record_id": rid, "problem": f"in {everything} but in no split file"} for rid in by_id if rid not in placed
+        {"record_id": rid, "problem": f"in {everything} but in no split file"} for rid in digest_of if rid not in placed
     ]
-    return check("split files partition all_records", "split", not problems, len(problems), len(by_id), problems)
+    return check("split files partition all_records", "split", not problems, len(problems), len(digest_of), problems)
+
+
+def _digest(record: dict[str, Any]) -> str:
+    text = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def ratio_checks(config: Config, dataset: dict[str, Rows]) -> list[dict[str, Any]]:

@@ -1,0 +1,243 @@
+"""Scale benchmark: the whole pipeline through the ``luigi`` command, per stage, by users, queries and workers.
+
+Each case runs ``luigi --module fitsense_luigi BiasSlicing --local-scheduler
+--workers W`` in a fresh data root, with config/params.yaml changed only in
+``world.users``, ``queries.per_type`` (a quarter of the queries each) and
+``quality.on_failure: warn`` (so that a gate verdict does not stop the
+figures). While it runs, the resident memory of the whole process tree (luigi
+and the workers it forks) is sampled from /proc every 0.2 s. Afterwards each
+stage's build time is read from its manifests (a fanned-out stage: the span
+from its first part's start to its last part's end, and the sum of its parts'
+times), and its peak RSS is the tree's peak while it was building.
+
+    .venv/bin/python bench/bench_scale.py                                 # the README's table (long)
+    .venv/bin/python bench/bench_scale.py --users 100000 --queries 20000 --workers 1
+    .venv/bin/python bench/bench_scale.py --keep /tmp/bench-root ...      # keep the data root
+
+Figures only, nothing asserted; the machine is shared, so wall times are upper bounds (CPU seconds are printed
+beside them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+RUN_ID = "bench"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+CASES = (  # users, queries, workers
+    (10_000, 20_000, 1),
+    (10_000, 20_000, 2),
+    (100_000, 20_000, 1),
+    (100_000, 20_000, 2),
+    (100_000, 100_000, 1),
+    (100_000, 100_000, 2),
+)
+# stage name in the manifests -> the row of the table (parts and shards are summed into their stage)
+ROWS = (
+    ("profiles", ("profiles_part", "profiles")),
+    ("workouts", ("workouts_part", "workouts")),
+    ("queries", ("queries_shard", "queries")),
+    ("teacher", ("teacher_shard", "teacher")),
+    ("dataset", ("dataset",)),
+    ("validation", ("validation",)),
+    ("stats", ("stats",)),
+    ("anomalies", ("anomalies",)),
+    ("bias", ("bias",)),
+)
+
+
+def params(users: int, queries: int) -> str:
+    """config/params.yaml with the case's users and queries, and a gate that warns."""
+    text = (REPO / "config" / "params.yaml").read_text()
+    lines = []
+    section = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if line and not line.startswith(" ") and stripped.endswith(":"):
+            section = stripped[:-1]
+        key = stripped.split(":", 1)[0]
+        indent = line[: len(line) - len(line.lstrip())]
+        if section == "world" and key == "users":
+            line = f"{indent}users: {users}"
+        elif section == "queries" and key in ("plan_creation", "plan_modification", "safety_adjustment"):
+            line = f"{indent}{key}: {queries // 4}"
+        elif section == "queries" and key == "progress_adaptation":
+            line = f"{indent}{key}: {queries - 3 * (queries // 4)}"
+        elif section == "quality" and key == "on_failure":
+            line = f"{indent}on_failure: warn"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+class TreeMemory:
+    """Samples the summed RSS of a process and its descendants (from /proc) until stopped."""
+
+    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+        self.pid, self.every_s = pid, every_s
+        self.samples: list[tuple[float, int]] = []  # (unix time, bytes)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self._tree_rss()))
+            self._stop.wait(self.every_s)
+
+    def _tree_rss(self) -> int:
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as fh:
+                        parents[int(entry)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+        tree, frontier = {self.pid}, [self.pid]
+        while frontier:
+            parent = frontier.pop()
+            children = [p for p, pp in parents.items() if pp == parent and p not in tree]
+            tree.update(children)
+            frontier.extend(children)
+        total = 0
+        for pid in tree:
+            try:
+                with open(f"/proc/{pid}/statm") as fh:
+                    total += int(fh.read().split()[1]) * PAGE
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float = 0.0, end: float = float("inf")) -> float:
+        inside = [rss for t, rss in self.samples if start - self.every_s <= t <= end + self.every_s]
+        return max(inside, default=0) / 2**20
+
+
+def manifests(root: Path) -> list[dict]:
+    found = []
+    for path in list(root.glob("raw/**/manifest.json")) + list(root.glob("reports/*/manifests/*.json")):
+        found.append(json.loads(path.read_text()))
+    return found
+
+
+def _seconds(stamp: str) -> float:
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def run_case(users: int, queries: int, workers: int, keep: Path | None) -> dict:
+    root = keep or Path(tempfile.mkdtemp(prefix="fitsense-bench-scale-"))
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    params_file = root / "params.yaml"
+    params_file.write_text(params(users, queries))
+    env = dict(os.environ, FITSENSE_PARAMS=str(params_file), FITSENSE_DATA_ROOT=str(root / "data"))
+    command = [str(BIN / "luigi"), "--module", "fitsense_luigi", "BiasSlicing", "--local-scheduler"]
+    command += ["--run-id", RUN_ID, "--workers", str(workers)]
+    t0 = time.perf_counter()
+    with open(root / "run.log", "wb") as log:
+        proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        memory = TreeMemory(proc.pid)
+        _, status, usage = os.wait4(proc.pid, 0)
+        memory.stop()
+    wall = time.perf_counter() - t0
+    stages = {}
+    found = manifests(root / "data")
+    for row, names in ROWS:
+        mine = [m for m in found if m["stage"] in names or m["stage"].rsplit("_", 1)[0] in names]
+        if not mine:
+            continue
+        start = min(_seconds(m["started_at"]) for m in mine)
+        end = max(_seconds(m["finished_at"]) for m in mine)
+        stages[row] = {
+            "span_s": round(end - start, 1),
+            "sum_s": round(sum(m["duration_s"] for m in mine), 1),
+            "tasks": len(mine),
+            "peak_rss_mib": round(memory.peak(start, end)),
+        }
+    gate = next((m["summary"].get("gate_passed") for m in found if m["stage"] == "bias"), None)
+    result = {
+        "users": users,
+        "queries": queries,
+        "workers": workers,
+        "exit_code": os.waitstatus_to_exitcode(status),
+        "wall_s": round(wall, 1),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "peak_tree_rss_mib": round(memory.peak()),
+        "peak_process_rss_mib": round(usage.ru_maxrss / 1024),
+        "gate_passed": gate,
+        "stages": stages,
+        "data_root": str(root) if keep else None,
+    }
+    if not keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return result
+
+
+def table(results: list[dict]) -> str:
+    head = ["stage"] + [f"{r['users'] // 1000}k u / {r['queries'] // 1000}k q / {r['workers']}w" for r in results]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row, _ in ROWS:
+        cells = [row]
+        for r in results:
+            s = r["stages"].get(row)
+            cells.append(f"{s['span_s']:.0f} s, {s['peak_rss_mib']} MiB" if s else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append(
+        "| **whole run** | "
+        + " | ".join(f"**{r['wall_s']:.0f} s**, {r['peak_tree_rss_mib']} MiB" for r in results)
+        + " |"
+    )
+    lines.append(
+        "| CPU s / largest process | "
+        + " | ".join(f"{r['cpu_s']:.0f} s / {r['peak_process_rss_mib']} MiB" for r in results)
+        + " |"
+    )
+    lines.append("| exit code / gate | " + " | ".join(f"{r['exit_code']} / {r['gate_passed']}" for r in results) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, nargs="*", help="world sizes (default: the README's cases)")
+    parser.add_argument("--queries", type=int, nargs="*", help="query counts")
+    parser.add_argument("--workers", type=int, nargs="*", help="luigi --workers values")
+    parser.add_argument("--keep", type=Path, help="data root to keep (one case only)")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if args.users or args.queries or args.workers:
+        cases = [
+            (u, q, w) for u in args.users or [100_000] for q in args.queries or [20_000] for w in args.workers or [1]
+        ]
+    else:
+        cases = list(CASES)
+    results = []
+    for users, queries, workers in cases:
+        print(f"running {users} users, {queries} queries, {workers} worker(s) ...", file=sys.stderr, flush=True)
+        result = run_case(users, queries, workers, args.keep)
+        print(json.dumps(result), file=sys.stderr, flush=True)
+        results.append(result)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print("Per stage: wall span while the stage built (s), peak RSS of the process tree meanwhile (MiB)")
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
