@@ -40,6 +40,7 @@ OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("run", "log_level"),
     ("run", "duckdb_memory_mb"),
     ("run", "duckdb_threads"),
+    ("run", "users_per_part"),  # how the work is split, not what it makes (GenerateProfiles checks the parts agree)
     ("teacher", "api_key_env"),
     ("teacher", "shards"),
     ("teacher", "concurrency"),
@@ -94,6 +95,7 @@ class RunSection:
     log_level: str
     duckdb_memory_mb: int  # memory cap of the out-of-core world reads (they spill to disk beyond it)
     duckdb_threads: int | None  # None: every core
+    users_per_part: int  # world parts (a task each); a multiple of the 1000-user generation block
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ def data_files(root: Path) -> dict[str, bytes]:
 
 def test_every_output_is_present(built_run: BuiltRun) -> None:
     r = built_run.run_id
-    tables = {p.stem for p in built_run.path("raw", "synthetic_profiles", r).glob("*.parquet")}
-    tables |= {p.stem for p in built_run.path("raw", "synthetic_workouts", r).glob("*.parquet")}
-    assert len(tables) == 23
+    tables = {p.stem for p in built_run.path("raw", "synthetic_profiles", r).rglob("*.parquet")}
+    tables |= {p.stem for p in built_run.path("raw", "synthetic_workouts", r).rglob("*.parquet")}
+    assert len(tables) == 23  # the catalogue tables beside the manifest, the users' tables in parts/000/
     assert built_run.path("raw", "synthetic_queries", r, "queries.jsonl").stat().st_size > 0
     assert built_run.path("raw", "teacher_outputs", r, "responses.jsonl").stat().st_size > 0
     for split in ("all_records", "train", "val", "test"):
@@ -101,6 +101,15 @@ def test_operational_change_is_not_a_new_config(built_run: BuiltRun, write_param
     faster = write_params({"teacher": {"concurrency": 3}, "run": {"log_level": "DEBUG"}})
     result = run_luigi("BiasSlicing", built_run.run_id, built_run.data_root, faster)
     assert result.returncode == 0 and "Did not run any tasks" in result.output
+
+
+def test_a_new_part_size_for_the_same_run_id_is_refused(built_run: BuiltRun, write_params) -> None:
+    """users_per_part is operational (not in the fingerprint), but one run's world parts must share one size."""
+    resized = write_params({"run": {"users_per_part": 2000}})
+    result = run_luigi("BiasSlicing", built_run.run_id, built_run.data_root, resized)
+    assert result.returncode == 40
+    errors = [line for line in result.output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "run.users_per_part: 2000" in errors[0] and "use a new --run-id" in errors[0]
 
 
 def test_two_identical_runs_give_byte_identical_data(built_run: BuiltRun, tmp_path: Path) -> None:

@@ -72,6 +72,12 @@ def _open_run(
             f"{str(recorded.get('config_fingerprint'))[:12]}, but {path} now gives {fingerprint[:12]}: "
             f"use a new --run-id (or restore the old params)"
         )
+    recorded_part = ((recorded or {}).get("params") or {}).get("run", {}).get("users_per_part")
+    if recorded_part is not None and recorded_part != config.run.users_per_part:
+        raise RunConflictError(  # operational, but the world's parts of one run must all have one size
+            f"run {run_id!r} under {root.uri()} splits its world into parts of {recorded_part} users, but "
+            f"{path} now says run.users_per_part: {config.run.users_per_part}: restore it, or use a new --run-id"
+        )
     return RunContext(run_id, config, Path(path), as_of, fingerprint, store)
 
 

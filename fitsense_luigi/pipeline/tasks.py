@@ -133,6 +133,11 @@ class Bootstrap(PipelineTask):
         out.summary["as_of_date"] = self.ctx.as_of_date.isoformat()
 
 
+def parts_of(config: Any) -> list[range]:
+    """The run's world parts (``run.users_per_part`` users each)."""
+    return world_parts(config.world.users, config.run.users_per_part)
+
+
 class WorldPart(PipelineTask):
     """One world part (a fixed range of users, ``contracts.parts``) of one world stage: its users' rows.
 
@@ -151,7 +156,7 @@ class WorldPart(PipelineTask):
         return {"bootstrap": Bootstrap(run_id=self.run_id)}
 
     def users(self) -> range:
-        ranges = world_parts(self.ctx.config.world.users)
+        ranges = parts_of(self.ctx.config)
         if not 0 <= self.part < len(ranges):
             raise ConfigError(
                 f"world part {self.part} does not exist: {self.ctx.config.world.users} users make {len(ranges)} parts"
@@ -198,15 +203,21 @@ class WorldStage(PipelineTask):
     part_task: ClassVar[type[WorldPart]]
 
     def parts(self) -> list[WorldPart]:
-        count = len(world_parts(self.ctx.config.world.users))
+        count = len(parts_of(self.ctx.config))
         return [self.part_task(run_id=self.run_id, part=k) for k in range(count)]
 
     def collect(self, out: StageWriter, reference: Any) -> None:
         from fitsense_luigi.synth import schema
 
         rows = out.tables(reference, {n: s.schema for n, s in schema.TABLES.items()})
-        for k, part in enumerate(self.parts()):
+        for k, (part, users) in enumerate(zip(self.parts(), parts_of(self.ctx.config), strict=True)):
             manifest = self.inputs.manifest(part.stage)
+            if manifest["summary"]["users"] != [users.start, users.stop]:  # a part written before a size change
+                first, stop = manifest["summary"]["users"]
+                raise ConfigError(
+                    f"world part {k} of run {self.run_id} holds users {first}..{stop - 1}, but this run's parts "
+                    f"put users {users.start}..{users.stop - 1} there: delete its manifest, or use a new run id"
+                )
             for name, count in manifest["summary"]["rows"].items():
                 entry = manifest["files"][self.ctx.store.key(files.world_table(name, part.stage))]
                 out.adopt(files.world_part(name, self.stage, k), entry)
@@ -315,7 +326,7 @@ class GenerateQueries(PipelineTask):
     stage = stages.QUERIES
 
     def shards(self) -> list[QueryShard]:
-        return [QueryShard(run_id=self.run_id, shard=k) for k in range(len(world_parts(self.ctx.config.world.users)))]
+        return [QueryShard(run_id=self.run_id, shard=k) for k in range(len(parts_of(self.ctx.config)))]
 
     def requires(self) -> dict[str, Any]:
         return {"plan": QueryPlan(run_id=self.run_id), "shards": self.shards()}
