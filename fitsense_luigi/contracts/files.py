@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fitsense_luigi.contracts import splits, stages
-from fitsense_luigi.contracts.rows import DistillationRecord, Query, RejectedRow, TeacherResponse
+from fitsense_luigi.contracts.rows import AskedQuery, DistillationRecord, Query, RejectedRow, TeacherResponse
 from fitsense_luigi.contracts.stages import Stage
 
 
@@ -63,7 +63,7 @@ def records_table(split: str) -> StageFile:
 BOOTSTRAP_RECORD = StageFile(stages.BOOTSTRAP, "phase1_bootstrap.json")  # the run's config, checked by every task
 REALISM_REPORT = StageFile(stages.WORKOUTS, "realism.json", in_reports=True)
 QUERIES = StageFile(stages.QUERIES, "queries.jsonl", rows=Query)
-QUERY_PLAN = StageFile(stages.QUERY_PLAN, "askers.parquet")  # per query: its place, type, user, world part
+QUERY_PLAN = StageFile(stages.QUERY_PLAN, "askers.parquet", rows=AskedQuery)  # per query: place, type, user, part
 SHARD_QUERIES = StageFile(stages.QUERIES_SHARD, "queries.jsonl", rows=Query)  # .sharded(k): one world part's askers
 SHARD_RESPONSES = StageFile(stages.TEACHER_SHARD, "responses.jsonl", rows=TeacherResponse)  # .sharded(k)
 RESPONSES = StageFile(stages.TEACHER, "responses.jsonl", rows=TeacherResponse)  # the shards' rows in query order
@@ -82,6 +82,7 @@ CHARTS_DIR = "charts"  # the BIAS stage's charts: charts/<name>.svg in the repor
 
 # Every file of rows a run writes (the shard's file stands for each shard's).
 ROW_FILES = (
+    QUERY_PLAN,
     SHARD_QUERIES,
     QUERIES,
     SHARD_RESPONSES,

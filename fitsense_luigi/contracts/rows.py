@@ -85,6 +85,23 @@ class ContextSummary(TypedDict):
     window_days: int
 
 
+class AskedQuery(TypedDict):
+    """One query of the plan (plan/askers.parquet): who asks what, drawn once; the shards write the queries."""
+
+    position: int  # place in queries.jsonl
+    prompt_type: str
+    k: int  # the scenario's number within its type
+    user_id: str
+    part: int  # the world part that holds the user (the query shard that writes the query)
+    age: int
+    sex: str
+    activity_level: str
+    goal: str
+    secondary_goal: str | None
+    age_band: str
+    safety_relevant: bool
+
+
 class Query(TypedDict):
     """One user request (queries.jsonl), with the exact messages the teacher receives."""
 

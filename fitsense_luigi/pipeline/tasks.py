@@ -580,6 +580,7 @@ class BiasSlicing(PipelineTask):
         gate.enforce(config, published.verdict, self.run_id, self.ctx.store.uri(self.ctx.store.key(files.REPORT_HTML)))
 
 
+WORLD_PARTS = (ProfilesPart, WorkoutsPart)
 ALL_TASKS = (
     Bootstrap,
     ProfilesPart,

@@ -40,13 +40,22 @@ def test_a_store_reads_only_the_stages_its_task_requires(tmp_path: Path) -> None
 def test_every_task_requires_the_stages_it_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the manifests list as inputs (a changed input stage is visible in the stage built from it)."""
     monkeypatch.setenv("FITSENSE_DATA_ROOT", str(tmp_path))
-    inputs = {cls.__name__: [s.name for s in cls(run_id="r1").required_stages()] for cls in tasks.ALL_TASKS[:4]}
-    assert inputs == {
+    chain = (tasks.Bootstrap, tasks.GenerateProfiles, tasks.GenerateWorkouts, tasks.QueryPlan, tasks.GenerateQueries)
+    inputs = {cls.__name__: [s.name for s in cls(run_id="r1").required_stages()] for cls in chain}
+    assert inputs == {  # the default 1000 users make one world part
         "Bootstrap": [],
-        "GenerateProfiles": ["bootstrap"],
-        "GenerateWorkouts": ["profiles"],
-        "GenerateQueries": ["profiles", "workouts"],
+        "GenerateProfiles": ["bootstrap", "profiles_part_000"],
+        "GenerateWorkouts": ["profiles", "workouts_part_000"],
+        "QueryPlan": ["profiles"],
+        "GenerateQueries": ["query_plan", "queries_shard_000"],
     }
+    parts = {cls.__name__: [s.name for s in cls(run_id="r1", part=0).required_stages()] for cls in tasks.WORLD_PARTS}
+    assert parts == {"ProfilesPart": ["bootstrap"], "WorkoutsPart": ["bootstrap"]}
+    assert [s.name for s in tasks.QueryShard(run_id="r1", shard=0).required_stages()] == [
+        "query_plan",
+        "profiles",
+        "workouts",
+    ]
     assert [s.name for s in tasks.BuildDistillationDataset(run_id="r1").required_stages()] == ["queries", "teacher"]
     assert {"queries", "teacher", "dataset", "validation", "stats", "anomalies"} == {
         s.name for s in tasks.BiasSlicing(run_id="r1").required_stages()

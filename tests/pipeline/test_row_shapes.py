@@ -46,7 +46,12 @@ def declared_row_files(store: RunStore) -> dict[str, StageFile]:
     """Key -> declared file, for every file of rows the contracts list (each shard's file too)."""
     declared = {}
     for file in files.ROW_FILES:
-        variants = [file.sharded(k) for k in range(SHARDS)] if file.stage == stages.TEACHER_SHARD else [file]
+        if file.stage == stages.TEACHER_SHARD:
+            variants = [file.sharded(k) for k in range(SHARDS)]
+        elif file.stage == stages.QUERIES_SHARD:
+            variants = [file.sharded(0)]  # the small world is one part
+        else:
+            variants = [file]
         declared.update({store.key(v): v for v in variants})
     return declared
 
@@ -58,7 +63,7 @@ def rows_of(store: RunStore, file: StageFile) -> list[dict[str, Any]]:
 def test_every_row_of_every_stage_has_its_declared_shape(flawed_run: RunStore) -> None:
     store = flawed_run
     declared = declared_row_files(store)
-    built = [stages.PROFILES, stages.WORKOUTS, stages.QUERIES]
+    built = [stages.PROFILES, stages.WORKOUTS, stages.QUERY_PLAN, stages.QUERIES_SHARD.sharded(0), stages.QUERIES]
     built += [stages.TEACHER_SHARD.sharded(k) for k in range(SHARDS)] + [stages.TEACHER, stages.DATASET]
     checked: dict[str, int] = {}
     for stage in built:

@@ -18,8 +18,6 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from fitsense_luigi.contracts import files
-from fitsense_luigi.contracts.stages import BY_NAME
 from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.synth.schema import TABLES
 
@@ -45,10 +43,12 @@ class WorldRun:
         return RunStore(self.data_root, self.run_id)
 
     def path(self, name: str) -> Path:
-        return self.data_root / self.store.key(files.world_table(name, BY_NAME[TABLES[name].stage]))
+        """The table's file (these worlds are one part: the users' tables are in parts/000/)."""
+        (only,) = self.store.world_files(names=[name])[name]
+        return self.data_root / self.store.key(only)
 
     def table(self, name: str) -> pa.Table:
-        return self.store.read_table(files.world_table(name, BY_NAME[TABLES[name].stage]))
+        return self.store.read_world_table(name)
 
     def world(self) -> dict[str, pa.Table]:
         return {name: self.table(name) for name in TABLES}
