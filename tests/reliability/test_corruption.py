@@ -26,12 +26,18 @@ def test_truncated_file_is_named_and_not_read(run_copy: BuiltRun) -> None:
     assert_no_secret([run_copy.data_root], [result.output])
 
 
+def forget_the_queries(run: BuiltRun) -> None:
+    """Forget the queries stage (its plan and shards too), so that the rerun reads the world again."""
+    for manifest in (run.data_root / "raw" / "synthetic_queries" / run.run_id).rglob("manifest.json"):
+        manifest.unlink()
+
+
 def test_altered_table_is_caught(run_copy: BuiltRun) -> None:
-    table = run_copy.path("raw", "synthetic_profiles", run_copy.run_id, "users.parquet")
+    table = run_copy.path("raw", "synthetic_profiles", run_copy.run_id, "parts", "000", "user_profiles.parquet")
     data = bytearray(table.read_bytes())
     data[100] ^= 0xFF
     table.write_bytes(bytes(data))
-    (run_copy.data_root / "raw" / "synthetic_queries" / run_copy.run_id / "manifest.json").unlink()
+    forget_the_queries(run_copy)
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     assert f"{table}: checksum does not match" in result.output
@@ -53,11 +59,12 @@ def test_malformed_row_is_reported_with_file_and_line(run_copy: BuiltRun) -> Non
 
 def test_undecodable_parquet_with_a_matching_checksum_is_named(run_copy: BuiltRun) -> None:
     stage_dir = run_copy.path("raw", "synthetic_profiles", run_copy.run_id)
-    data = bytearray((stage_dir / "user_profiles.parquet").read_bytes())
+    name = "parts/000/user_profiles.parquet"  # as the profiles stage lists it
+    data = bytearray((stage_dir / name).read_bytes())
     footer = struct.unpack("<i", data[-8:-4])[0] + 8
     data[4 : len(data) - footer] = bytes(len(data) - footer - 4)  # every page zeroed; magic and footer kept
-    table = rewrite_with_matching_checksum(stage_dir, "user_profiles.parquet", bytes(data))
-    (run_copy.data_root / "raw" / "synthetic_queries" / run_copy.run_id / "manifest.json").unlink()
+    table = rewrite_with_matching_checksum(stage_dir, name, bytes(data))
+    forget_the_queries(run_copy)
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     errors = [line for line in result.output.splitlines() if " ERROR " in line]
@@ -70,7 +77,7 @@ def test_undecodable_parquet_with_a_matching_checksum_is_named(run_copy: BuiltRu
 def test_unreadable_manifest_of_an_input_stage_is_named(run_copy: BuiltRun) -> None:
     manifest = run_copy.path("raw", "synthetic_profiles", run_copy.run_id, "manifest.json")
     manifest.write_text('{"stage": "profiles", "files": {')  # cut off
-    (run_copy.data_root / "raw" / "synthetic_queries" / run_copy.run_id / "manifest.json").unlink()
+    forget_the_queries(run_copy)
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     assert f"CorruptInputError: {manifest}: manifest is not valid JSON; delete it to rebuild stage profiles" in (

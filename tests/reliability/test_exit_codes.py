@@ -75,7 +75,8 @@ def test_no_task_waits_for_external_data(tmp_path, monkeypatch) -> None:
 
 
 def extra(task: type) -> dict[str, int]:
-    return {"shard": 0} if task.__name__ == "TeacherShard" else {}
+    """The index parameter of a task that is one of several (a shard or a world part)."""
+    return {name: 0 for name in ("shard", "part") if name in task.get_param_names()}
 
 
 def test_a_permanent_error_is_not_retried(run_copy: BuiltRun) -> None:

@@ -30,15 +30,20 @@ from tests.reliability.fault_harness import (
 )
 from tests.reliability.run_checks import assert_no_secret, data_differences, temporaries
 
-TASKS = {task.__name__ for task in ALL_TASKS}  # the ten stages and TeacherShard
+TASKS = {task.__name__ for task in ALL_TASKS}  # the ten stages, the world's parts, the query plan and shards
 
 EXACT = (
     KillPoint("bootstrap record created", hook="open:reports/*/phase1_bootstrap.json"),
     KillPoint("bootstrap manifest written, not in place", hook="rename:reports/*/manifests/bootstrap.json"),
-    KillPoint("users table written, not in place", hook="rename:raw/synthetic_profiles/*/users.parquet"),
+    # the world's parts need only the bootstrap: luigi runs the workouts part first
+    KillPoint(
+        "workout sets written, not in place", hook="rename:raw/synthetic_workouts/*/parts/*/workout_sets.parquet"
+    ),
+    KillPoint("users table written, not in place", hook="rename:raw/synthetic_profiles/*/parts/*/users.parquet"),
     KillPoint("profiles manifest written, not in place", hook="rename:raw/synthetic_profiles/*/manifest.json"),
-    KillPoint("workout sets written, not in place", hook="rename:raw/synthetic_workouts/*/workout_sets.parquet"),
     KillPoint("realism.json created", hook="open:reports/*/realism.json"),
+    KillPoint("query plan written, not in place", hook="rename:raw/synthetic_queries/*/plan/askers.parquet"),
+    KillPoint("shard queries created", hook="open:raw/synthetic_queries/*/shards/*/queries.jsonl"),
     KillPoint("queries.jsonl written, not in place", hook="rename:raw/synthetic_queries/*/queries.jsonl"),
     KillPoint("shard responses created", hook="open:raw/teacher_outputs/*/shards/*/responses.jsonl"),
     KillPoint("a shard manifest written, not in place", hook="rename:raw/teacher_outputs/*/shards/*/manifest.json"),
@@ -55,10 +60,14 @@ EXACT = (
 )
 
 PROFILES_DONE = "raw/synthetic_profiles/*/manifest.json"
-WORKOUTS_DONE = "raw/synthetic_workouts/*/manifest.json"
-OBSERVED = (
+WORKOUT_PARTS_DONE = "raw/synthetic_workouts/*/parts/*/manifest.json"
+OBSERVED = (  # in the order luigi runs them (the workouts part first: it needs only the bootstrap)
+    KillPoint(
+        "a workouts table being written",
+        temporary="raw/synthetic_workouts/*/parts/*/*.parquet",
+        before=WORKOUT_PARTS_DONE,
+    ),
     KillPoint("GenerateProfiles working", line="GenerateProfiles: building", after_s=0.1, before=PROFILES_DONE),
-    KillPoint("a workouts table being written", temporary="raw/synthetic_workouts/*/*.parquet", before=WORKOUTS_DONE),
     KillPoint("GenerateQueries working", line="GenerateQueries: building", after_s=0.02),
     KillPoint("TeacherShard starts", line="TeacherShard: building", before="raw/teacher_outputs/*/shards/*/manifest*"),
     KillPoint("9 answers delivered", answers=9),

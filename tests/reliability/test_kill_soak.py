@@ -37,8 +37,12 @@ MAX_KILLS = 30
 # task -> (its manifest, how many there are once it is done, the files it writes)
 TASKS = {
     "Bootstrap": ("reports/*/manifests/bootstrap.json", 1, "reports/*/*.json"),
+    "ProfilesPart": ("raw/synthetic_profiles/*/parts/*/manifest.json", 1, "raw/synthetic_profiles/*/parts/*/*"),
     "GenerateProfiles": ("raw/synthetic_profiles/*/manifest.json", 1, "raw/synthetic_profiles/*/*"),
+    "WorkoutsPart": ("raw/synthetic_workouts/*/parts/*/manifest.json", 1, "raw/synthetic_workouts/*/parts/*/*"),
     "GenerateWorkouts": ("raw/synthetic_workouts/*/manifest.json", 1, "raw/synthetic_workouts/*/*"),
+    "QueryPlan": ("raw/synthetic_queries/*/plan/manifest.json", 1, "raw/synthetic_queries/*/plan/*"),
+    "QueryShard": ("raw/synthetic_queries/*/shards/*/manifest.json", 1, "raw/synthetic_queries/*/shards/*/*"),
     "GenerateQueries": ("raw/synthetic_queries/*/manifest.json", 1, "raw/synthetic_queries/*/*"),
     "TeacherShard": ("raw/teacher_outputs/*/shards/*/manifest.json", 2, "raw/teacher_outputs/*/shards/*/*"),
     "CallTeacher": ("raw/teacher_outputs/*/manifest.json", 1, "raw/teacher_outputs/*/*"),
