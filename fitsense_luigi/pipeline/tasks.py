@@ -24,20 +24,24 @@ from fitsense_luigi.contracts import files, splits, stages
 from fitsense_luigi.contracts.manifest import GATE_PASSED
 from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.errors import FitSenseError
-from fitsense_luigi.pipeline import locks, logs, luigi_internals
+from fitsense_luigi.pipeline import locks, logs, luigi_internals, outcome
 from fitsense_luigi.pipeline.identity import check_run_id, default_run_id
 from fitsense_luigi.pipeline.runs import RunContext, open_run
 from fitsense_luigi.pipeline.store import RunStore, StageWriter
 
 logs.install()
+logs.close_luigi_summaries_with(outcome.closing_summary)
 log = logging.getLogger("fitsense.tasks")
 
 
 class RunIdParameter(luigi.Parameter):
-    """Letters, digits, '.', '_' and '-' only; defaults to today's UTC date."""
+    """Letters, digits, '.', '_' and '-' only, a real date if it starts like one; defaults to today's UTC date.
+
+    ``--run-id ""`` is refused (luigi would take it for "not given" and build today's run).
+    """
 
     def normalize(self, x: Any) -> str:
-        return check_run_id(x)
+        return check_run_id("" if luigi_internals.empty_on_command_line("run_id") else x)
 
 
 class ManifestTarget(luigi.Target):
@@ -64,6 +68,7 @@ class PipelineTask(luigi.Task):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ctx: RunContext = open_run(self.run_id)
+        outcome.worked_on(self.ctx.store)
 
     def output(self) -> ManifestTarget:
         return ManifestTarget(self.ctx.store, self.stage)
@@ -96,8 +101,9 @@ class PipelineTask(luigi.Task):
                 if exc.permanent:  # it would fail the same way again: no retries minutes later
                     luigi_internals.stop_retries(self)
                 raise
-        log.info("%s: wrote %d files", self.task_family, len(writer.files))
-        self.progress(1, 1, f"done: wrote {len(writer.files)} files")
+        message = outcome.done_message(self.stage, writer.summary, len(writer.files), store)
+        log.info("%s: %s", self.task_family, message)
+        self.progress(1, 1, message)
 
     def build(self, out: StageWriter) -> None:  # pragma: no cover - every task overrides
         raise NotImplementedError
