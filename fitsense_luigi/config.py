@@ -360,9 +360,9 @@ def param_problems(data: Mapping[str, Any]) -> list[str]:
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(load_schema("params.schema.json"))
-    errors = sorted(validator.iter_errors(data), key=lambda e: (_file_order(data, list(e.absolute_path)), e.validator))
-    problems = [p for e in errors for p in describe_schema_errors(e)]
-    problems = _pair_misspellings(problems)
+    errors = list(validator.iter_errors(data))
+    described = [p for e in sorted(errors, key=lambda e: e.validator) for p in describe_schema_errors(e)]
+    problems = _pair_misspellings(sorted(described, key=lambda p: _file_order(data, p.split(":")[0].split("."))))
     if not errors:  # the cross-field rules read values of the right types
         problems += _cross_field_problems(data)
     problems += _date_problems(data)

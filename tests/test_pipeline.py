@@ -39,7 +39,7 @@ def test_every_output_is_present(built_run: BuiltRun) -> None:
     assert len(tables) == 23
     assert built_run.path("raw", "synthetic_queries", r, "queries.jsonl").stat().st_size > 0
     assert built_run.path("raw", "teacher_outputs", r, "responses.jsonl").stat().st_size > 0
-    for split in ("all_records", "train", "val", "test"):
+    for split in ("train", "val", "test"):
         assert built_run.path("raw", "distillation_dataset", r, f"{split}.jsonl").stat().st_size > 0
     for name in REPORTS:
         assert (built_run.reports / name).is_file(), name
@@ -59,9 +59,10 @@ def test_reports_are_computed_from_the_data(built_run: BuiltRun) -> None:
     validation = json.loads((built_run.reports / "validation_report.json").read_text())
     assert validation["valid"] is True, validation["failed_checks"]
     assert validation["num_checks"] > 50
-    records = (
-        built_run.path("raw", "distillation_dataset", built_run.run_id, "all_records.jsonl").read_text().splitlines()
-    )
+    dataset = built_run.path("raw", "distillation_dataset", built_run.run_id)
+    records = [
+        line for split in ("train", "val", "test") for line in (dataset / f"{split}.jsonl").read_text().splitlines()
+    ]
     stats = json.loads((built_run.reports / "stats_report.json").read_text())
     assert stats["splits"]["all_records"]["count"] == len(records)
     bootstrap = json.loads((built_run.reports / "phase1_bootstrap.json").read_text())
@@ -89,12 +90,19 @@ def test_rerun_runs_no_task(built_run: BuiltRun) -> None:
 
 
 def test_changed_config_for_the_same_run_id_is_refused(built_run: BuiltRun, write_params) -> None:
-    changed = write_params({"world": {"users": 77}})
-    result = run_luigi("BiasSlicing", built_run.run_id, built_run.data_root, changed)
+    changed = write_params({"world": {"users": 77}}, name="changed.yaml")
+    result = run_luigi(
+        "BiasSlicing", built_run.run_id, built_run.data_root, changed, env={"FITSENSE__REPRODUCIBILITY__SEED": "5"}
+    )
     assert result.returncode == 40
-    errors = [line for line in result.output.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "use a new --run-id" in errors[0]
-    assert "Traceback" not in result.output
+    errors = [line.split("RunConflictError: ", 1)[1] for line in result.output.splitlines() if "ERROR" in line]
+    assert "2 keys differ" in errors[0] and "use a new --run-id" in errors[0]
+    # each changed key with its old and new value and where the new one comes from: the file or the environment
+    assert errors[1:] == [
+        "reproducibility.seed: 20260217 when the run was made, 5 now (from FITSENSE__REPRODUCIBILITY__SEED)",
+        f"world.users: 120 when the run was made, 77 now (from {changed}; the run was made with {built_run.params})",
+    ]
+    assert "Traceback" not in result.output and "Uncaught exception" not in result.output
 
 
 def test_operational_change_is_not_a_new_config(built_run: BuiltRun, write_params) -> None:
@@ -127,8 +135,14 @@ def test_bad_params_file(tmp_path: Path) -> None:
     params.write_text("run: {data_root: data}\n")
     result = run_luigi("BiasSlicing", "2026-02-17", root, params)
     assert result.returncode == 40
-    lines = [line for line in result.output.splitlines() if "ConfigError" in line]
-    assert len(lines) == 1 and f"{params}: reproducibility: missing key" in lines[0]
+    said = [line.split("ConfigError: ", 1)[1] for line in result.output.splitlines() if "ConfigError" in line]
+    # every problem at once, one line each, in the file's order (the missing sections after the run section)
+    assert said[:3] == [
+        f"{params}: run.as_of_date: missing key",
+        f"{params}: run.log_level: missing key",
+        f"{params}: reproducibility: missing key",
+    ]
+    assert len(said) == 8 and all(line.startswith(f"{params}: ") for line in said)
     assert "Traceback" not in result.output and not root.exists()
 
 

@@ -206,8 +206,14 @@ class RunStore:
             yield ParquetWorld(paths, columns)
 
     def dataset(self) -> dict[str, list[dict[str, Any]]]:
-        """Every JSONL part of the dataset stage: all_records, the splits and rejected."""
-        return {part: self.read_jsonl(files.records(part)) for part in splits.DATASET_FILES}
+        """Every JSONL part of the dataset stage (the splits and rejected), and ``all_records``: the splits
+        together, in split order (the dataset keeps each record once, in its split's file)."""
+        parts = {part: self.read_jsonl(files.records(part)) for part in splits.DATASET_FILES}
+        return {splits.ALL_RECORDS: [r for split in splits.SPLITS for r in parts[split]], **parts}
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every kept record: the splits together, in split order."""
+        return [record for split in splits.SPLITS for record in self.read_jsonl(files.records(split))]
 
 
 class StageWriter:

@@ -267,8 +267,7 @@ class BuildDistillationDataset(PipelineTask):
         queries = inputs.read_jsonl(files.QUERIES)
         with inputs.streamed_jsonl(files.RESPONSES) as responses:
             result = build.build_dataset(self.ctx.config, queries, responses, provenance, progress=self.progress)
-        out.jsonl(files.ALL_RECORDS, result.records)
-        for split in splits.SPLITS:
+        for split in splits.SPLITS:  # each record once, in its split's file (trainers read these)
             out.jsonl(files.records(split), result.splits[split])
             out.parquet(files.records_table(split), result.table(split))
         out.jsonl(files.REJECTED, result.rejected)
@@ -387,7 +386,7 @@ class BiasSlicing(PipelineTask):
             config,
             inputs.read_jsonl(files.QUERIES),
             inputs.read_jsonl(files.RESPONSES),
-            inputs.read_jsonl(files.ALL_RECORDS),
+            inputs.records(),
         )
         out.json(files.BIAS_REPORT, report)
         run = {

@@ -144,7 +144,8 @@ def test_a_real_http_teacher_with_crafted_answers(teacher, write_params, tmp_pat
     assert result.returncode == 0, result.output[-3000:]
     out = data / "raw" / "distillation_dataset" / RUN_ID
     rejected = {r["query_id"]: r for r in _rows(out / "rejected.jsonl")}
-    kept = {r["metadata"]["query_id"] for r in _rows(out / "all_records.jsonl")}
+    records = [r for split in ("train", "val", "test") for r in _rows(out / f"{split}.jsonl")]
+    kept = {r["metadata"]["query_id"] for r in records}
     for query_id, (reason, duplicate_of) in expected.items():
         if reason:
             assert rejected[query_id]["reason"] == reason, (query_id, rejected[query_id]["detail"])
@@ -158,7 +159,7 @@ def test_a_real_http_teacher_with_crafted_answers(teacher, write_params, tmp_pat
             wanted[reason] = wanted.get(reason, 0) + 1
     assert {k: v for k, v in manifest["summary"]["rejected_by_reason"].items() if v} == wanted
     assert sum(wanted.values()) == 10 and len(wanted) == 9  # every reason; failed_response two ways (500, length)
-    assert all(r["metadata"]["provider"] == "openai_compatible" for r in _rows(out / "all_records.jsonl"))
+    assert all(r["metadata"]["provider"] == "openai_compatible" for r in records)
     card = (out / "README.md").read_text()
     assert "| `safety_flagged` |" in card and "provider `openai_compatible`" in card
 

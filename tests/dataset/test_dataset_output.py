@@ -27,6 +27,11 @@ def rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def every_record(dataset_dir: Path) -> list[dict]:
+    """The kept records: the split files together (each record is stored once, in its split's file)."""
+    return [r for f in SPLIT_FILES.values() for r in rows(dataset_dir / f)]
+
+
 @pytest.fixture(scope="module")
 def dataset_dir(built_run) -> Path:
     return built_run.path("raw", "distillation_dataset", built_run.run_id)
@@ -64,15 +69,14 @@ def merge_shapes(a, b, where="row"):
 
 def test_every_record_matches_the_schema_and_the_files_agree(dataset_dir, manifest):
     validator = Draft202012Validator(load_schema("distillation_record.schema.json"))
-    everything = rows(dataset_dir / "all_records.jsonl")
+    everything = every_record(dataset_dir)
     assert everything, "the small run keeps records"
+    assert not (dataset_dir / "all_records.jsonl").exists(), "the records are stored once, in the split files"
     for record in everything:
         errors = list(validator.iter_errors(record))
         assert not errors, (record["record_id"], errors[0].message)
     by_split = {name: rows(dataset_dir / f) for name, f in SPLIT_FILES.items()}
-    assert sorted(r["record_id"] for part in by_split.values() for r in part) == sorted(
-        r["record_id"] for r in everything
-    )
+    assert len({r["record_id"] for r in everything}) == len(everything)
     for hf_name, part in by_split.items():
         assert all(r["split"] == SPLIT_FILES[hf_name].removesuffix(".jsonl") for r in part)
     summary = manifest["summary"]
@@ -86,7 +90,7 @@ def test_every_record_matches_the_schema_and_the_files_agree(dataset_dir, manife
 
 
 def test_same_keys_and_same_types_on_every_row(dataset_dir):
-    for name in ("all_records.jsonl", "rejected.jsonl", *SPLIT_FILES.values()):
+    for name in ("rejected.jsonl", *SPLIT_FILES.values()):
         common = None
         for k, row in enumerate(rows(dataset_dir / name)):
             common = shape(row) if common is None else merge_shapes(common, shape(row), f"{name}:{k + 1}")
@@ -101,7 +105,7 @@ def test_no_user_is_in_two_splits(dataset_dir):
 
 
 def test_messages_are_system_user_assistant_in_trl_conversational_form(dataset_dir):
-    for record in rows(dataset_dir / "all_records.jsonl"):
+    for record in every_record(dataset_dir):
         assert [m["role"] for m in record["messages"]] == ["system", "user", "assistant"]
         assert all(set(m) == {"role", "content"} and m["content"].strip() for m in record["messages"])
         assert record["messages"][1]["content"] == record["instruction"]

@@ -29,7 +29,6 @@ from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.synth.schema import TABLES
 
 AS_OF = dt.date(2026, 2, 17)
-DATASET_FILES = ("all_records", "train", "val", "test", "rejected")
 Rows = list[dict[str, Any]]
 
 
@@ -57,7 +56,7 @@ def _clean(data_root: Path, run_id: str, params: Path) -> Inputs:
     return Inputs(
         config=load_config(params),
         tables={n: pq.read_table(raw / dirs[s.stage] / run_id / f"{n}.parquet") for n, s in TABLES.items()},
-        dataset={n: read_jsonl(raw / "distillation_dataset" / run_id / f"{n}.jsonl") for n in DATASET_FILES},
+        dataset=RunStore(data_root, run_id).dataset(),  # the splits, rejected, and all_records (the splits together)
         queries=read_jsonl(raw / "synthetic_queries" / run_id / "queries.jsonl"),
         responses=read_jsonl(raw / "teacher_outputs" / run_id / "responses.jsonl"),
         realism=json.loads((data_root / "reports" / run_id / "realism.json").read_text()),

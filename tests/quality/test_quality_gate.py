@@ -101,12 +101,7 @@ def test_failed_gate_exits_non_zero_with_one_line_then_warn_mode_completes(tmp_p
     test = read_jsonl(data_root / store.key(files.records("test")))
     leaked = dict(test[0], user_id=train[0]["user_id"])
     test[0] = leaked
-    all_records = [
-        leaked if r["record_id"] == leaked["record_id"] else r
-        for r in read_jsonl(data_root / store.key(files.ALL_RECORDS))
-    ]
     restamp(store, files.records("test"), jsonl_bytes(test), len(test))
-    restamp(store, files.ALL_RECORDS, jsonl_bytes(all_records), len(all_records))
 
     production = tmp_path / "production-luigi.cfg"
     production.write_text(PRODUCTION_RETRIES)
