@@ -68,6 +68,7 @@ class PipelineTask(luigi.Task):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ctx: RunContext = open_run(self.run_id)
+        locks.hold_shared(self.ctx.store.run_lock_path())  # the run is in use while this process lives: no pruning
         outcome.worked_on(self.ctx.store)
 
     def output(self) -> ManifestTarget:
