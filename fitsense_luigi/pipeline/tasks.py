@@ -379,8 +379,10 @@ class BiasSlicing(PipelineTask):
         }
 
     def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.dataset.filters import REASON_DESCRIPTIONS
         from fitsense_luigi.quality import bias, publish
         from fitsense_luigi.quality.publish import gate
+        from fitsense_luigi.quality.publish.html_report import Filters
 
         inputs, config = self.inputs, self.ctx.config
         report = bias.slice_report(
@@ -403,6 +405,7 @@ class BiasSlicing(PipelineTask):
             inputs.read_json(files.STATS_REPORT),
             inputs.read_json(files.ANOMALY_REPORT),
             report,
+            Filters(inputs.manifest(stages.DATASET)["summary"], REASON_DESCRIPTIONS),
         )
         for file, data in published.files.items():
             out.bytes(file, data)

@@ -48,6 +48,7 @@ def realism_checks(config: Config, report: Any) -> list[dict[str, Any]]:
             "tolerance": item["tolerance"],
             "deviation": deviation,
             "source": item["source"],
+            "basis": item.get("basis"),  # published, derived or assumption: how the report names the figure
             "stage_verdict": item.get("passed"),
         }
         if not enforced:
