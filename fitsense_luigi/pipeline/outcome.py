@@ -1,8 +1,10 @@
 """What a task and a run say when they end.
 
-* Each task's last message in the luigid UI says what it made ("200/200
-  answered, 0 failed", "800 records (train 631, val 80, test 89), 0 rejected",
-  "quality gate passed: report at ..."), not how many files it wrote.
+* Each task's last message in the luigid UI (and its last log line) says what
+  it made ("done: 200/200 answered, 0 not ok; ...", "done: 800 records (train
+  631, val 80, test 89); 0 of 800 answers rejected"), not how many files it
+  wrote; BiasSlicing's is the run's summary on one line (verdict, records,
+  teacher, report path).
 * A run's command ends, after luigi's execution summary, with the run's own
   summary: gate verdict and its first reason, records per split, teacher
   answers and cost, and where ``report.html`` is. It is read back from the
@@ -95,8 +97,10 @@ def _anomalies(summary: Mapping[str, Any], _: RunStore) -> str:
 
 
 def _bias(summary: Mapping[str, Any], store: RunStore) -> str:
-    verdict = "passed" if summary[GATE_PASSED] else "FAILED (quality.on_failure: warn)"
-    return f"quality gate {verdict}: report at {store.uri(store.key(files.REPORT_HTML))}"
+    """The run's closing summary on one line: the luigid UI's last word on the run says what its command says."""
+    if GATE_PASSED not in summary:
+        raise KeyError(GATE_PASSED)
+    return "done: " + "; ".join(run_summary(store)[1:])
 
 
 _PHRASES: dict[str, Callable[[Mapping[str, Any], RunStore], str]] = {
