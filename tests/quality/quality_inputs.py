@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,6 +23,8 @@ from fitsense_luigi import storage
 from fitsense_luigi.config import Config, load_config
 from fitsense_luigi.quality.world import MemoryWorld
 from fitsense_luigi.synth.schema import TABLES
+from tests.support import layout
+from tests.support.layout import RunFiles
 
 AS_OF = dt.date(2026, 2, 17)
 DATASET_FILES = ("all_records", "train", "val", "test", "rejected")
@@ -43,21 +44,16 @@ class Inputs:
         return MemoryWorld(self.tables)
 
 
-def read_jsonl(path: Path) -> Rows:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 @cache
 def _clean(data_root: Path, run_id: str, params: Path) -> Inputs:
-    dirs = {"profiles": "synthetic_profiles", "workouts": "synthetic_workouts"}
-    raw = data_root / "raw"
+    files = RunFiles(data_root, run_id)
     return Inputs(
         config=load_config(params),
-        tables={n: pq.read_table(raw / dirs[s.stage] / run_id / f"{n}.parquet") for n, s in TABLES.items()},
-        dataset={n: read_jsonl(raw / "distillation_dataset" / run_id / f"{n}.jsonl") for n in DATASET_FILES},
-        queries=read_jsonl(raw / "synthetic_queries" / run_id / "queries.jsonl"),
-        responses=read_jsonl(raw / "teacher_outputs" / run_id / "responses.jsonl"),
-        realism=json.loads((data_root / "reports" / run_id / "realism.json").read_text()),
+        tables={name: pq.read_table(files.table(name)) for name in TABLES},
+        dataset={name: files.rows(files.dataset(name)) for name in DATASET_FILES},
+        queries=files.rows(files.queries),
+        responses=files.rows(files.responses),
+        realism=files.document(files.report(layout.REALISM)),
     )
 
 
@@ -72,15 +68,6 @@ def inputs(built_run: Any) -> Inputs:
         copy.deepcopy(clean.responses),
         copy.deepcopy(clean.realism),
     )
-
-
-def restamp(store: storage.RunStore, stage: storage.Stage, name: str, data: bytes, rows: int | None) -> None:
-    """Replace a finished stage's file and its manifest entry, as a buggy upstream stage would have written it."""
-    path = store.path(stage, name)
-    path.write_bytes(data)
-    manifest = store.manifest(stage)
-    manifest["files"][store.relative(path)] = {"rows": rows, "bytes": len(data), "sha256": storage.sha256_file(path)}
-    store.manifest_path(stage).write_text(storage.dumps_document(manifest))
 
 
 def jsonl_bytes(rows: Rows) -> bytes:

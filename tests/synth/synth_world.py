@@ -1,7 +1,6 @@
 """Shared worlds of the synthetic-world tests, each built once per test session by the real `luigi` command.
 
-(A plain module with cached builders rather than a conftest.py, so that the root
-harness stays importable however the test folders are laid out.)
+(A plain module with cached builders rather than fixtures: module-level tests and parametrisations use them.)
 """
 
 from __future__ import annotations
@@ -16,17 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import yaml
 
-from fitsense_luigi.storage import PROFILES, WORKOUTS, RunStore
+from fitsense_luigi.storage import RunStore
 from fitsense_luigi.synth.schema import TABLES
+from tests.support import layout
+from tests.support import params as test_params
+from tests.support.harness import RUN_ID, run_luigi
+from tests.support.layout import RunFiles
 
-try:  # the shared harness: importable as a package where pytest puts the repository on the path
-    from tests.conftest import default_params, run_luigi
-except ModuleNotFoundError:  # otherwise as the root conftest module
-    from conftest import default_params, run_luigi
-
-RUN_ID = "2026-02-17"
 AS_OF = dt.date(2026, 2, 17)
 SMALL_WORLD = {"world": {"users": 150, "lookback_days": 28}}
 
@@ -42,18 +38,23 @@ class WorldRun:
     def store(self) -> RunStore:
         return RunStore(self.data_root, self.run_id)
 
+    @property
+    def files(self) -> RunFiles:
+        return RunFiles(self.data_root, self.run_id)
+
     def path(self, name: str) -> Path:
-        return self.store.path(PROFILES if TABLES[name].stage == "profiles" else WORKOUTS, f"{name}.parquet")
+        return self.files.table(name)
 
     def table(self, name: str) -> pa.Table:
-        return self.store.read_table(PROFILES if TABLES[name].stage == "profiles" else WORKOUTS, f"{name}.parquet")
+        """A table as the pipeline reads it (verified against its manifest)."""
+        return self.store.read_table(layout.table_stage(name), layout.table_file(name))
 
     def world(self) -> dict[str, pa.Table]:
         return {name: self.table(name) for name in TABLES}
 
     @property
     def reports(self) -> Path:
-        return self.data_root / "reports" / self.run_id
+        return self.files.reports
 
 
 def _scratch() -> Path:
@@ -64,15 +65,10 @@ def _scratch() -> Path:
 
 def make_world_run(base: Path, overrides: dict[str, dict[str, Any]] | None = None) -> WorldRun:
     """GenerateWorkouts (and what it needs) through `luigi`, with default params plus ``overrides``."""
-    params = default_params()
-    for section, values in (overrides or {}).items():
-        params[section] = {**params[section], **values}
-    base.mkdir(parents=True, exist_ok=True)
-    path = base / "params.yaml"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    path = test_params.write_params(base / "params.yaml", overrides, small=False)
     result = run_luigi("GenerateWorkouts", RUN_ID, base / "data", path)
     assert result.returncode == 0, result.output[-4000:]
-    return WorldRun(base / "data", path, RUN_ID, params["world"]["lookback_days"])
+    return WorldRun(base / "data", path, RUN_ID, test_params.params(overrides, small=False)["world"]["lookback_days"])
 
 
 @cache
