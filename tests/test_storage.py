@@ -14,6 +14,7 @@ import pytest
 
 from fitsense_luigi.errors import CorruptInputError, MalformedInputError
 from fitsense_luigi.storage import PROFILES, QUERIES, RunStore, atomic_path, iter_jsonl, remove_stale_temporaries
+from tests.support import layout
 
 WRITER = """
 import sys, time
@@ -62,7 +63,7 @@ def test_manifest_is_written_last_and_only_on_success(tmp_path: Path) -> None:
         out.jsonl("queries.jsonl", [{"a": 1}, {"a": 2}])
         out.summary["n"] = 2
     manifest = store.manifest(QUERIES)
-    entry = manifest["files"]["raw/synthetic_queries/r1/queries.jsonl"]
+    entry = manifest["files"][layout.glob(QUERIES, "queries.jsonl", run_id="r1")]
     assert entry["rows"] == 2 and len(entry["sha256"]) == 64
     assert manifest["config_fingerprint"] == "f" and manifest["summary"] == {"n": 2}
     assert store.manifest_path(QUERIES).stat().st_mtime_ns >= store.path(QUERIES, "queries.jsonl").stat().st_mtime_ns

@@ -8,15 +8,16 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from dataset_fakes import PROVENANCE, answer, make_config, make_query
+from dataset_fakes import PROVENANCE, answer, make_query
 from jsonschema import Draft202012Validator
 
 from fitsense_luigi.config import load_schema
 from fitsense_luigi.dataset import records
 from fitsense_luigi.dataset.build import build_dataset
 from fitsense_luigi.errors import FitSenseError, MalformedInputError
+from tests.support import params as test_params
 
-CONFIG = make_config()
+CONFIG = test_params.config()
 
 
 def built(n: int = 12):

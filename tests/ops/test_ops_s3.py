@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -29,6 +28,8 @@ from fitsense_luigi.s3 import S3Path
 from fitsense_luigi.storage import Stage, data_path
 from fitsense_luigi.teacher.cache import ResponseCache
 from fitsense_luigi.teacher.types import TeacherOutcome
+from tests.support import layout
+from tests.support.hashing import object_digests, sha256
 
 BUCKET = "fitsense-test"
 
@@ -91,12 +92,12 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 def test_s3_paths_do_pathlib_arithmetic() -> None:
     root = data_path("s3://bucket/runs/")
     assert isinstance(root, S3Path) and str(root) == "s3://bucket/runs"
-    leaf = root / "raw/synthetic_profiles/r1" / "users.parquet"
-    assert str(leaf) == "s3://bucket/runs/raw/synthetic_profiles/r1/users.parquet"
+    leaf = root / "raw/demo/r1" / "users.parquet"
+    assert str(leaf) == "s3://bucket/runs/raw/demo/r1/users.parquet"
     assert leaf.name == "users.parquet" and leaf.suffix == ".parquet"
-    assert leaf.parent == root / "raw" / "synthetic_profiles" / "r1"
-    assert leaf.relative_to(root) == PurePosixPath("raw/synthetic_profiles/r1/users.parquet")
-    assert str(leaf.with_name("x.json")) == "s3://bucket/runs/raw/synthetic_profiles/r1/x.json"
+    assert leaf.parent == root / "raw" / "demo" / "r1"
+    assert leaf.relative_to(root) == PurePosixPath("raw/demo/r1/users.parquet")
+    assert str(leaf.with_name("x.json")) == "s3://bucket/runs/raw/demo/r1/x.json"
     assert str(data_path("s3://bucket") / "a") == "s3://bucket/a"
     with pytest.raises(ValueError):
         leaf.relative_to(data_path("s3://other/runs"))
@@ -121,7 +122,7 @@ def test_run_store_round_trips_verifies_and_names_corruption_on_s3(s3_server: S3
     assert set(manifest["files"]) == {"raw/demo/r1/t.parquet", "raw/demo/r1/rows.jsonl", "reports/r1/report.json"}
     objects = s3_server.objects("unit/")
     for rel, entry in manifest["files"].items():  # the manifest describes the uploaded bytes exactly
-        assert hashlib.sha256(objects[rel]).hexdigest() == entry["sha256"] and len(objects[rel]) == entry["bytes"]
+        assert sha256(objects[rel]) == entry["sha256"] and len(objects[rel]) == entry["bytes"]
     assert store.read_table(stage, "t.parquet").equals(table)
     assert store.read_jsonl(stage, "rows.jsonl") == [{"k": 1}, {"k": 2}]
     assert store.read_json(stage, "report.json", place="reports") == {"ok": True}
@@ -165,21 +166,19 @@ def test_pipeline_on_an_s3_root_matches_the_local_run_and_reruns_nothing(
     objects = s3_server.objects("runs/")
 
     local = data_digests(built_run.data_root, run_id)
-    remote = {}
-    for key, body in objects.items():
-        top, stage, _run, *rest = key.split("/")
-        if top == "raw" and rest[-1] != "manifest.json" and rest[0] != "shards":
-            remote[f"{stage}/{'/'.join(rest)}"] = hashlib.sha256(body).hexdigest()
-    assert remote == local
-    logs = [key for key in objects if key.startswith(f"reports/{run_id}/run-logs/")]
+    assert object_digests(objects, run_id, every_file=True, shards=False) == local and len(local) > 25
+    logs = [
+        key for key in objects if layout.matches(key, layout.glob(layout.BOOTSTRAP, f"{layout.RUN_LOGS}/*", run_id))
+    ]
     assert logs and all(objects[key].strip() for key in logs)
     assert any(b"building teacher_shard_000" in objects[key] for key in logs)
 
     again = run(launch_command(run_id, "--local-scheduler"), env)
     assert again.returncode == 0, again.stderr[-4000:]
     assert built_lines(again.stderr) == []
-    manifests = {key: body for key, body in s3_server.objects("runs/").items() if key.endswith("manifest.json")}
-    assert manifests == {key: body for key, body in objects.items() if key.endswith("manifest.json")}
+    manifests = {key: body for key, body in s3_server.objects("runs/").items() if layout.is_manifest(key)}
+    assert manifests == {key: body for key, body in objects.items() if layout.is_manifest(key)}
+    assert len(manifests) == len(layout.STAGES) - 1 + 2  # every stage, the teacher's once per shard
 
 
 @pytest.mark.parametrize("problem", ["missing bucket", "unreachable endpoint"])

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib.util
 import json
 import re
-import sys
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pandas as pd
 import pyarrow.compute as pc
 import pytest
 
-from fitsense_luigi import catalog, storage
+from fitsense_luigi import catalog
 from fitsense_luigi.config import PROMPT_TYPES, load_config
 from fitsense_luigi.queries import generate, prompts, state
 from fitsense_luigi.queries import tables as query_tables
 from fitsense_luigi.storage import RunStore, iter_jsonl
 from fitsense_luigi.synth import schema
+from tests.support import layout
+from tests.support.harness import run_luigi
+from tests.support.layout import RunFiles
 
 AS_OF = dt.date(2026, 2, 17)
 QUERY_KEYS = {
@@ -40,16 +40,15 @@ QUERY_KEYS = {
 
 def read_world(data_root, run_id):
     store = RunStore(data_root, run_id)
-    stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
     return {
-        name: store.read_table(stages[schema.TABLES[name].stage], f"{name}.parquet", list(columns))
+        name: store.read_table(layout.table_stage(name), layout.table_file(name), list(columns))
         for name, columns in state.COLUMNS.items()
     }
 
 
 @pytest.fixture(scope="module")
 def queries(built_run):
-    return list(iter_jsonl(built_run.path("raw", "synthetic_queries", built_run.run_id, "queries.jsonl")))
+    return list(iter_jsonl(built_run.files.queries))
 
 
 @pytest.fixture(scope="module")
@@ -126,17 +125,24 @@ def test_context_agrees_with_the_tables(queries, tables):
 
 
 def test_requests_use_the_users_own_numbers(queries):
+    checked = Counter()
     for q in queries:
         text, ctx = q["user_request"], q["context_summary"]
         assert "None" not in text and "nan" not in text and "{" not in text
         for days in re.findall(r"(\d)-day", text):
+            checked["days"] += 1
             assert int(days) == int(ctx["days_per_week"])
         for sessions in re.findall(r"(\d+) (?:sessions|workouts) (?:in|over) the last", text):
+            checked["sessions"] += 1
             assert int(sessions) == ctx["sessions_last_window"]
         if "I'm down" in text or "I've lost" in text:
+            checked["weight"] += 1
             assert ctx["weight_change_kg"] < 0
         if "I'm up" in text or "I've gained" in text:
+            checked["weight"] += 1
             assert ctx["weight_change_kg"] > 0
+    # the shared run's requests say each of these (the round trip in tests/teacher reads every clause back)
+    assert checked["days"] and checked["sessions"] and checked["weight"], checked
 
 
 def test_safety_questions_come_from_users_with_a_constraint(queries):
@@ -183,33 +189,22 @@ def test_population_marks_who_can_ask_for_safety_advice(built_run):
     assert pc.all(pc.is_valid(meds["medication_name"])).as_py()
 
 
-def run_luigi(*args, **kwargs):
-    """tests/conftest.py's runner, loaded by path: ``import conftest`` depends on collection order."""
-    name = "fitsense_tests_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name].run_luigi(*args, **kwargs)
-
-
 def test_default_scale_requests_are_at_least_95_percent_distinct(write_params, tmp_path):
     params = write_params(small=False)
-    data_root = tmp_path / "data"
-    result = run_luigi("GenerateQueries", "2026-02-17", data_root, params)
+    files = RunFiles(tmp_path / "data", "2026-02-17")
+    result = run_luigi("GenerateQueries", files.run_id, files.data_root, params)
     assert result.returncode == 0, result.output[-3000:]
-    rows = list(iter_jsonl(data_root / "raw" / "synthetic_queries" / "2026-02-17" / "queries.jsonl"))
+    rows = list(iter_jsonl(files.queries))
     assert len(rows) == 800
     share = len({r["user_request"] for r in rows}) / len(rows)
     assert share >= 0.95
-    manifest = json.loads((data_root / "raw" / "synthetic_queries" / "2026-02-17" / "manifest.json").read_text())
+    manifest = files.document(files.manifest(layout.QUERIES))
     assert manifest["summary"]["distinct_request_share"] == round(share, 4)
 
 
 def test_streaming_from_parquet_gives_the_same_queries_as_tables_in_memory(built_run):
     store = RunStore(built_run.data_root, built_run.run_id)
-    stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
-    paths = {n: store.verified_path(stages[t.stage], f"{n}.parquet") for n, t in schema.TABLES.items()}
+    paths = {n: store.verified_path(layout.table_stage(n), layout.table_file(n)) for n in schema.TABLES}
     streamed = query_tables.ParquetTables(paths, state.COLUMNS)
     config = load_config(built_run.params)
     in_memory = generate.build_queries(config, AS_OF, read_world(built_run.data_root, built_run.run_id))

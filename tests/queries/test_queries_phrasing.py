@@ -25,7 +25,7 @@ MAY_BE_EMPTY = ("top_lifts", "plan_exercises", "equipment", "conditions", "medic
 
 @pytest.fixture(scope="module")
 def contexts(built_run):
-    rows = iter_jsonl(built_run.path("raw", "synthetic_queries", built_run.run_id, "queries.jsonl"))
+    rows = iter_jsonl(built_run.files.queries)
     return [row["context_summary"] for row in rows]
 
 

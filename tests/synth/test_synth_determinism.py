@@ -12,9 +12,9 @@ import pyarrow as pa
 import synth_world
 
 from fitsense_luigi.config import load_config
-from fitsense_luigi.storage import WORKOUTS
 from fitsense_luigi.synth import population, profiles, workouts
 from fitsense_luigi.synth.schema import TABLES
+from tests.support import layout
 
 
 def _digest(path) -> str:
@@ -26,9 +26,9 @@ def test_same_seed_gives_byte_identical_tables_and_report(tmp_path):
     again = synth_world.make_world_run(tmp_path / "again", synth_world.SMALL_WORLD)
     for name in TABLES:
         assert _digest(first.path(name)) == _digest(again.path(name)), name
-    assert (first.reports / "realism.json").read_bytes() == (again.reports / "realism.json").read_bytes()
-    ours = json.loads(first.store.manifest_path(WORKOUTS).read_text())["files"]
-    theirs = json.loads(again.store.manifest_path(WORKOUTS).read_text())["files"]
+    assert first.files.report(layout.REALISM).read_bytes() == again.files.report(layout.REALISM).read_bytes()
+    ours = json.loads(first.files.manifest(layout.WORKOUTS).read_text())["files"]
+    theirs = json.loads(again.files.manifest(layout.WORKOUTS).read_text())["files"]
     assert {k: v["sha256"] for k, v in ours.items()} == {k: v["sha256"] for k, v in theirs.items()}
 
 

@@ -10,9 +10,9 @@ import pyarrow.compute as pc
 import pytest
 import synth_world
 
-from fitsense_luigi.storage import WORKOUTS
 from fitsense_luigi.synth import health, realism
 from fitsense_luigi.synth import published as pub
+from tests.support import layout
 
 KEYS = {"name", "observed", "expected", "tolerance", "passed", "source"}
 
@@ -20,20 +20,22 @@ KEYS = {"name", "observed", "expected", "tolerance", "passed", "source"}
 @pytest.fixture(scope="module")
 def report() -> dict:
     run = synth_world.default_world()
-    return json.loads((run.reports / "realism.json").read_text())
+    return json.loads(run.files.report(layout.REALISM).read_text())
 
 
 def test_report_is_listed_in_the_workouts_manifest():
     run = synth_world.default_world()
-    manifest = json.loads(run.store.manifest_path(WORKOUTS).read_text())
-    assert f"reports/{run.run_id}/realism.json" in manifest["files"]
+    manifest = json.loads(run.files.manifest(layout.WORKOUTS).read_text())
+    assert run.files.report(layout.REALISM).relative_to(run.data_root).as_posix() in manifest["files"]
     assert manifest["summary"]["realism_passed"] is True
 
 
 def test_realism_passes_at_default_scale(report):
     failed = [c for c in report["checks"] if not c["passed"]]
     assert report["passed"] is True, failed
-    assert report["users"] == 1000 and report["lookback_days"] == 84
+    # the users it judged are the users written, over the window the run was configured for
+    assert report["users"] == synth_world.default_tables()["users"].num_rows
+    assert report["lookback_days"] == synth_world.default_world().lookback_days
 
 
 def test_every_marginal_the_issue_names_is_reported(report):

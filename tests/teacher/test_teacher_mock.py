@@ -24,7 +24,7 @@ SEED = 20260217
 
 @pytest.fixture(scope="module")
 def queries(built_run):
-    return list(iter_jsonl(built_run.path("raw", "synthetic_queries", built_run.run_id, "queries.jsonl")))
+    return list(iter_jsonl(built_run.files.queries))
 
 
 def user_message(query):
