@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from ops_harness import Scheduler, built_lines, free_port, wait_until_up
 
-from fitsense_luigi.config import PROMPT_TYPES
 from tests.support import layout
 from tests.support.harness import REPO
 from tests.support.layout import RunFiles
+from tests.support.params import SMALL, SMALL_QUERIES
 from tests.support.teacher import TeacherServer, files_containing
 
 pytestmark = [pytest.mark.slow, pytest.mark.ops]
@@ -27,11 +27,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.ops]
 IMAGE_UID = 10001
 PODMAN = ["podman", "--runtime", "/usr/sbin/runc"]
 FAMILIES = 10  # tasks in the DAG besides the teacher shards
-# the shared test scale (tests/conftest.py SMALL), given the way an operator would: through the environment
+# the shared test scale (tests/support/params.py SMALL), given the way an operator would: through the environment
 SMALL_WORLD = {
-    "FITSENSE__WORLD__USERS": "120",
-    "FITSENSE__WORLD__LOOKBACK_DAYS": "28",
-    **{f"FITSENSE__QUERIES__PER_TYPE__{kind.upper()}": "12" for kind in PROMPT_TYPES},
+    **{f"FITSENSE__WORLD__{key.upper()}": str(value) for key, value in SMALL["world"].items()},
+    **{f"FITSENSE__QUERIES__PER_TYPE__{kind.upper()}": str(n) for kind, n in SMALL["queries"]["per_type"].items()},
 }
 
 
@@ -171,7 +170,7 @@ def test_teacher_settings_and_key_come_from_the_environment_and_the_key_is_store
         extra=("--network=host",),
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    assert len(fake_teacher.received) == 12 * len(PROMPT_TYPES)
+    assert len(fake_teacher.received) == SMALL_QUERIES
     assert fake_teacher.authorization == {f"Bearer {key}"}
     assert {body["model"] for body in fake_teacher.bodies.values()} == {"coach-from-env"}
     files = RunFiles(data, "env-teacher")

@@ -149,12 +149,12 @@ def test_a_failed_stage_leaves_no_manifest_on_s3(s3_server: S3Server) -> None:
 
 
 def test_teacher_cache_lives_on_s3(s3_server: S3Server) -> None:
-    cache = ResponseCache(data_path(f"s3://{BUCKET}/cache-test") / "cache" / "teacher")
+    cache = ResponseCache(data_path(f"s3://{BUCKET}/cache-test") / layout.TEACHER_CACHE)
     outcome = TeacherOutcome("ok", "stop", '{"plan": 1}', {"id": "x"}, None, {"total_tokens": 9}, 1, 12)
     assert cache.get("ab" * 32) is None
     cache.put("ab" * 32, outcome)
     assert cache.get("ab" * 32) == outcome
-    assert list(s3_server.objects("cache-test/")) == [f"cache/teacher/ab/{'ab' * 32}.json"]
+    assert list(s3_server.objects("cache-test/")) == [f"{layout.TEACHER_CACHE}/ab/{'ab' * 32}.json"]
 
 
 def test_pipeline_on_an_s3_root_matches_the_local_run_and_reruns_nothing(

@@ -2,9 +2,7 @@
 
 Every crafted failure starts from the real, clean output of ``built_run`` and
 changes one thing, so each test shows that exactly that change trips exactly
-the check meant to catch it. A plain module rather than a conftest.py: a second
-conftest.py would take over ``from conftest import ...`` in test folders
-collected after this one.
+the check meant to catch it.
 """
 
 from __future__ import annotations
