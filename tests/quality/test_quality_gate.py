@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import xml.etree.ElementTree as ET
 from html import escape as html_escape
@@ -14,6 +13,7 @@ from quality_inputs import jsonl_bytes
 from fitsense_luigi.config import load_config
 from fitsense_luigi.quality import gate
 from tests.support import layout
+from tests.support import params as test_params
 from tests.support.harness import RUN_ID, run_luigi
 from tests.support.hashing import restamp
 from tests.support.layout import RunFiles
@@ -183,13 +183,7 @@ def test_gate_policy():
     calm = {"bias_alert": False, "alerts": [], "reasons": []}
     assert gate.verdict(default_config, clean, warning, calm)["passed"]  # warnings alone pass by default
     assert not gate.verdict(default_config, clean, {"alerts": []}, alert)["passed"]
-    strict = dataclasses.replace(
-        default_config,
-        quality=dataclasses.replace(
-            default_config.quality,
-            gate=dataclasses.replace(default_config.quality.gate, fail_on_anomaly="warning", fail_on_bias_alert=False),
-        ),
-    )
+    strict = test_params.config({"quality": {"gate": {"fail_on_anomaly": "warning", "fail_on_bias_alert": False}}})
     outcome = gate.verdict(strict, clean, warning, alert)
     assert outcome["reasons"] == ["anomalies: 1 warning alert (feature_drift)"]
     assert outcome["notes"][0].startswith("bias: 1 slice served worse")

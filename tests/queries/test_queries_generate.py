@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import re
@@ -20,6 +19,7 @@ from fitsense_luigi.queries import tables as query_tables
 from fitsense_luigi.storage import RunStore, iter_jsonl
 from fitsense_luigi.synth import schema
 from tests.support import layout
+from tests.support import params as test_params
 from tests.support.harness import run_luigi
 from tests.support.layout import RunFiles
 
@@ -163,19 +163,23 @@ def test_same_seed_same_queries_other_seed_other_queries(built_run):
     config = load_config(built_run.params)
     first = generate.build_queries(config, AS_OF, world)
     assert generate.build_queries(config, AS_OF, world) == first
-    other = dataclasses.replace(config, reproducibility=dataclasses.replace(config.reproducibility, seed=7))
+    other = test_params.config({"reproducibility": {"seed": 7}})
     assert [q["user_request"] for q in generate.build_queries(other, AS_OF, world)] != [
         q["user_request"] for q in first
     ]
 
 
-def test_a_prompt_type_can_be_switched_off(built_run):
+def test_a_prompt_type_can_be_switched_off_and_the_other_requests_stay_as_the_run_wrote_them(built_run, queries):
     world = read_world(built_run.data_root, built_run.run_id)
-    config = load_config(built_run.params)
-    per_type = dict(config.queries.per_type, safety_adjustment=0, plan_creation=3)
-    config = dataclasses.replace(config, queries=dataclasses.replace(config.queries, per_type=per_type))
-    made = Counter(q["prompt_type"] for q in generate.build_queries(config, AS_OF, world))
-    assert made["safety_adjustment"] == 0 and made["plan_creation"] == 3
+    config = test_params.config({"queries": {"per_type": {"safety_adjustment": 0, "plan_creation": 3}}})
+    made = generate.build_queries(config, AS_OF, world)
+    untouched = ("plan_modification", "progress_adaptation")
+    assert Counter(q["prompt_type"] for q in made) == {
+        "plan_creation": 3,
+        **Counter(q["prompt_type"] for q in queries if q["prompt_type"] in untouched),
+    }
+    # the types left alone are exactly what the `luigi` run wrote with the full mix: no type's draws move another's
+    assert [q for q in made if q["prompt_type"] in untouched] == [q for q in queries if q["prompt_type"] in untouched]
 
 
 def test_population_marks_who_can_ask_for_safety_advice(built_run):

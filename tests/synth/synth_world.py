@@ -9,38 +9,32 @@ import atexit
 import datetime as dt
 import shutil
 import tempfile
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import yaml
 
 from fitsense_luigi.storage import RunStore
 from fitsense_luigi.synth.schema import TABLES
 from tests.support import layout
-from tests.support import params as test_params
-from tests.support.harness import RUN_ID, run_luigi
-from tests.support.layout import RunFiles
+from tests.support.harness import BuiltRun, build_run
 
 AS_OF = dt.date(2026, 2, 17)
 SMALL_WORLD = {"world": {"users": 150, "lookback_days": 28}}
 
 
-@dataclass
-class WorldRun:
-    data_root: Path
-    params: Path
-    run_id: str
-    lookback_days: int
+class WorldRun(BuiltRun):
+    """A world written by GenerateWorkouts, read the way the pipeline reads it."""
+
+    @property
+    def lookback_days(self) -> int:
+        return yaml.safe_load(self.params.read_text())["world"]["lookback_days"]
 
     @property
     def store(self) -> RunStore:
         return RunStore(self.data_root, self.run_id)
-
-    @property
-    def files(self) -> RunFiles:
-        return RunFiles(self.data_root, self.run_id)
 
     def path(self, name: str) -> Path:
         return self.files.table(name)
@@ -52,10 +46,6 @@ class WorldRun:
     def world(self) -> dict[str, pa.Table]:
         return {name: self.table(name) for name in TABLES}
 
-    @property
-    def reports(self) -> Path:
-        return self.files.reports
-
 
 def _scratch() -> Path:
     path = Path(tempfile.mkdtemp(prefix="fitsense-synth-tests-"))
@@ -65,10 +55,8 @@ def _scratch() -> Path:
 
 def make_world_run(base: Path, overrides: dict[str, dict[str, Any]] | None = None) -> WorldRun:
     """GenerateWorkouts (and what it needs) through `luigi`, with default params plus ``overrides``."""
-    path = test_params.write_params(base / "params.yaml", overrides, small=False)
-    result = run_luigi("GenerateWorkouts", RUN_ID, base / "data", path)
-    assert result.returncode == 0, result.output[-4000:]
-    return WorldRun(base / "data", path, RUN_ID, test_params.params(overrides, small=False)["world"]["lookback_days"])
+    built = build_run(base, overrides, task="GenerateWorkouts", small=False)
+    return WorldRun(built.data_root, built.params, built.run_id, built.result)
 
 
 @cache

@@ -11,10 +11,10 @@ import numpy as np
 import pyarrow as pa
 import synth_world
 
-from fitsense_luigi.config import load_config
 from fitsense_luigi.synth import population, profiles, workouts
 from fitsense_luigi.synth.schema import TABLES
 from tests.support import layout
+from tests.support import params as test_params
 
 
 def _digest(path) -> str:
@@ -51,8 +51,7 @@ def test_another_seed_gives_other_people(tmp_path):
 
 
 def _generate(users: int, module, as_of=dt.date(2026, 2, 17)) -> dict[str, pa.Table]:
-    config = load_config()
-    config = dataclasses.replace(config, world=dataclasses.replace(config.world, users=users, lookback_days=28))
+    config = test_params.config({"world": {"users": users, "lookback_days": 28}}, small=False)
     out: dict[str, list[pa.Table]] = {}
     for name, table in module.generate(config, as_of):
         out.setdefault(name, []).append(table)

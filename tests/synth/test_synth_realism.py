@@ -13,6 +13,7 @@ import synth_world
 from fitsense_luigi.synth import health, realism
 from fitsense_luigi.synth import published as pub
 from tests.support import layout
+from tests.support import params as test_params
 
 KEYS = {"name", "observed", "expected", "tolerance", "passed", "source"}
 
@@ -119,16 +120,8 @@ def test_health_model_reproduces_the_published_band_rates():
 
 
 def _config(users: int, lookback: int, seed: int):
-    import dataclasses
-
-    from fitsense_luigi.config import load_config
-
-    config = load_config()
-    return dataclasses.replace(
-        config,
-        world=dataclasses.replace(config.world, users=users, lookback_days=lookback),
-        reproducibility=dataclasses.replace(config.reproducibility, seed=seed),
-    )
+    overrides = {"world": {"users": users, "lookback_days": lookback}, "reproducibility": {"seed": seed}}
+    return test_params.config(overrides, small=False)
 
 
 def _streamed_report(users: int, lookback: int, seed: int) -> dict:
