@@ -99,10 +99,11 @@ class BuiltRun:
 
 
 def build_run(
-    base: Path, overrides: dict | None = None, *, task: str = "BiasSlicing", run_id: str = RUN_ID
+    base: Path, overrides: dict | None = None, *, task: str = "BiasSlicing", run_id: str = RUN_ID, small: bool = True
 ) -> BuiltRun:
-    """``task`` (and everything it needs) for ``run_id`` under ``base/data``, at the small scale plus ``overrides``."""
-    params = test_params.write_params(base / "params.yaml", overrides)
+    """``task`` (and everything it needs) for ``run_id`` under ``base/data``: the small scale (or the shipped
+    defaults, ``small=False``) plus ``overrides``."""
+    params = test_params.write_params(base / "params.yaml", overrides, small=small)
     data_root = base / "data"
     result = run_luigi(task, run_id, data_root, params)
     assert result.returncode == 0, result.output[-4000:]
