@@ -106,9 +106,13 @@ def test_s3_paths_do_pathlib_arithmetic() -> None:
     assert isinstance(data_path("data"), Path)
 
 
-def test_run_store_round_trips_verifies_and_names_corruption_on_s3(s3_server: S3Server, tmp_path: Path) -> None:
+def test_run_store_round_trips_verifies_and_names_corruption_on_s3(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fitsense_luigi.storage import RunStore
 
+    # staging files go to a temporary directory of this test's own: other test sessions stage into /tmp meanwhile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     staged_before = staging_files()
     store = RunStore(f"s3://{BUCKET}/unit", "r1")
     stage = Stage("demo", "raw/demo/{run_id}")

@@ -66,9 +66,13 @@ def test_two_invocations_against_one_luigid_share_the_run_and_build_each_task_on
 ) -> None:
     """As from two hosts (``--no-lock``): luigid hands each task to one of them; neither fails, outputs intact.
 
-    The plain ``luigi`` command exits 10 (already running) for a worker that
-    found tasks run by the other, even when the run completed: that is what
-    ``python -m fitsense_luigi`` turns into 0 (tests/ops/test_ops_workers.py).
+    The plain ``luigi`` command exits 10 (already running) or 25 (not granted
+    run permission: a task the other worker was running when this one last
+    asked) for a worker that found tasks run by the other, even when the run
+    completed: that is what ``python -m fitsense_luigi`` turns into 0
+    (tests/ops/test_ops_workers.py). Which of the two a worker sees depends on
+    when it last asked luigid, so both are accepted here; the run itself is
+    checked below (each task once, nothing failed, the same data).
     """
     data = tmp_path / "data"
     with running_luigid(tmp_path, data) as scheduler:
@@ -84,8 +88,9 @@ def test_two_invocations_against_one_luigid_share_the_run_and_build_each_task_on
         done = scheduler.api("task_list", {"status": "DONE"})
         failed = scheduler.api("task_list", {"status": "FAILED"})
 
-    for worker, output in zip(workers, outputs, strict=True):  # [retcode] already_running, never a failure
-        assert worker.returncode == 0 or (worker.returncode == 10 and "run by another worker" in output), output
+    for worker, output in zip(workers, outputs, strict=True):  # [retcode] already_running or not_run, never a failure
+        shared = worker.returncode in (10, 25) and "run by another worker" in output
+        assert worker.returncode == 0 or shared, output
     built = Counter(line.split(":")[0] + line.split("building", 1)[1] for o in outputs for line in built_lines(o))
     assert len(built) == 12 and set(built.values()) == {1}, built  # each task (two shards) exactly once
     assert len(done) == 12 and failed == {}
