@@ -35,6 +35,8 @@ CONDITION_BY_WORDS = {words: name for name, options in phrasing.CONDITION_WORDS.
 AS_OF = dt.date.fromisoformat(RUN_ID)  # the shared run's as-of date
 GOAL_BY_WORDS = {words: goal for goal, options in phrasing.GOAL_WORDS.items() for words in options}
 NEUTRAL_ASK = "Can you tweak the plan for me?"
+SEED = test_params.config().reproducibility.seed
+_CONTROLS: dict[tuple[str, str], dict[str, Any]] = {}
 EFFORT_WORDS = {"too hard|close to failure": "It feels too hard. ", "too easy|plenty left": "It feels too easy. "}
 
 
@@ -55,11 +57,14 @@ def of_type(answered, prompt_type: str):
 
 
 def control_plan(query: dict[str, Any], request: str = NEUTRAL_ASK) -> dict[str, Any]:
-    """The coach's plan for the same user, facts and task, asked without any wish."""
-    message = prompts.user_message(
-        request, query["context_summary"], query["expected_safety_constraints"], query["prompt_type"]
-    )
-    return plan_for(message, test_params.config().reproducibility.seed)
+    """The coach's plan for the same user, facts and task, asked without any wish (made once, when a check needs it)."""
+    key = (query["query_id"], request)
+    if key not in _CONTROLS:
+        message = prompts.user_message(
+            request, query["context_summary"], query["expected_safety_constraints"], query["prompt_type"]
+        )
+        _CONTROLS[key] = plan_for(message, SEED)
+    return _CONTROLS[key]
 
 
 def exercises(plan: dict[str, Any]) -> list[dict[str, Any]]:
@@ -185,7 +190,6 @@ def test_plan_modification_requests_say_the_users_facts_and_the_plan_does_what_t
     for query, _, plan in of_type(answered, "plan_modification"):
         ctx, text = query["context_summary"], query["user_request"]
         days = int(ctx["days_per_week"] or 3)
-        control = control_plan(query)
         current = re.search(r"on a (\d)-day plan|has me training (\d) days a week|following my (\d)-day program", text)
         assert current, text
         assert int(next(g for g in current.groups() if g)) == days, text
@@ -198,12 +202,12 @@ def test_plan_modification_requests_say_the_users_facts_and_the_plan_does_what_t
             seen["fewer days"] += 1
             assert int(fewer[1]) == days - 1, text
             assert plan["days_per_week"] <= int(fewer[1]), (text, plan["days_per_week"])
-            assert plan["days_per_week"] <= control["days_per_week"]
+            assert plan["days_per_week"] <= control_plan(query)["days_per_week"]
         elif more:
             seen["more days"] += 1
             n = int(more[1]) if isinstance(more, re.Match) else days + 1
             assert n == days + 1, text
-            assert control["days_per_week"] <= plan["days_per_week"] <= n, (text, plan["days_per_week"])
+            assert control_plan(query)["days_per_week"] <= plan["days_per_week"] <= n, (text, plan["days_per_week"])
 
         if m := re.search(
             r"about (\d+) minutes but I only have (\d+) now|under (\d+) minutes \(they're around (\d+) now\)", text
@@ -217,14 +221,17 @@ def test_plan_modification_requests_say_the_users_facts_and_the_plan_does_what_t
             assert max(len(d["exercises"]) for d in plan["days"]) <= max(len(d["exercises"]) for d in longer["days"])
             assert longest(plan) <= longest(longer), text
 
-        first, base = plan["days"][0]["exercises"][0], control["days"][0]["exercises"][0]
+        first = plan["days"][0]["exercises"][0]  # sets and reps in reserve are the plan's scheme, the same for all
         if re.search(r"too hard|close to failure", text):
             seen["easier"] += 1
+            base = control_plan(query)["days"][0]["exercises"][0]
             assert ctx["avg_working_set_rir"] is not None and ctx["avg_working_set_rir"] <= 1.5, text
             assert first["rir"] >= base["rir"] and first["sets"] <= base["sets"], text
-            assert (first["rir"], first["sets"]) != (base["rir"], base["sets"]) or base["sets"] == 2 or base["rir"] == 4
+            # easier in at least one way, unless both were already at their limits (2 sets, 4 in reserve)
+            assert (first["rir"], first["sets"]) != (base["rir"], base["sets"]) or (base["sets"], base["rir"]) == (2, 4)
         if re.search(r"too easy|plenty left in the tank", text):
             seen["harder"] += 1
+            base = control_plan(query)["days"][0]["exercises"][0]
             assert ctx["avg_working_set_rir"] is not None and ctx["avg_working_set_rir"] >= 3, text
             assert first["rir"] <= base["rir"] and first["sets"] >= base["sets"], text
 
