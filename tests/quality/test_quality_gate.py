@@ -11,7 +11,7 @@ import pytest
 from quality_inputs import jsonl_bytes
 
 from fitsense_luigi.config import load_config
-from fitsense_luigi.quality import gate
+from fitsense_luigi.quality.publish import gate
 from tests.support import layout
 from tests.support import params as test_params
 from tests.support.harness import RUN_ID, run_luigi
@@ -164,7 +164,7 @@ def test_bad_quality_config_is_one_clear_line(tmp_path, overrides, expected):
 
 
 def test_charts_and_report_are_byte_stable(built_run):
-    from fitsense_luigi.quality import charts
+    from fitsense_luigi.quality.publish import charts
 
     reports = built_run.reports
     stats = json.loads((reports / layout.STATS_REPORT).read_text())

@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 
-from fitsense_luigi import catalog
 from fitsense_luigi.queries import generate, phrasing, prompts, state
+from fitsense_luigi.reference.catalogue import EXERCISES, EXERCISES_BY_NAME
+from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
+from fitsense_luigi.reference.safety import avoided_tags
 from fitsense_luigi.teacher import stage
 from fitsense_luigi.teacher.coach import plan_for
 from tests.support import params as test_params
@@ -29,7 +31,7 @@ from tests.support.harness import RUN_ID
 
 # Many more requests than the shared run's 48 (users repeat, their words do not): every clause gets written.
 PER_TYPE = {"plan_creation": 120, "plan_modification": 360, "safety_adjustment": 120, "progress_adaptation": 240}
-EXERCISE_BY_WORDS = {phrasing.lift_name(e.name).lower(): e.name for e in catalog.EXERCISES}
+EXERCISE_BY_WORDS = {phrasing.lift_name(e.name).lower(): e.name for e in EXERCISES}
 EQUIPMENT_BY_WORDS = {words: name for name, words in phrasing.EQUIPMENT_WORDS.items()}
 CONDITION_BY_WORDS = {words: name for name, options in phrasing.CONDITION_WORDS.items() for words in options}
 AS_OF = dt.date.fromisoformat(RUN_ID)  # the shared run's as-of date
@@ -77,7 +79,7 @@ def longest(plan: dict[str, Any]) -> int:
 
 
 def gear(plan: dict[str, Any]) -> set[str]:
-    return {g for item in exercises(plan) for g in catalog.EXERCISES_BY_NAME[item["name"]].equipment}
+    return {g for item in exercises(plan) for g in EXERCISES_BY_NAME[item["name"]].equipment}
 
 
 def near(said: float, value: float | None, step: float) -> bool:
@@ -116,8 +118,8 @@ def test_every_request_phrasing_writes_gets_a_plan_that_passes_the_post_checks(a
         assert row["post_validation"]["unknown_exercises"] == [], where
         assert row["safety_flags"] == [], (where, row["safety_flags"])
         assert plan["days_per_week"] == len(plan["days"])
-        avoid = catalog.avoided_tags(query["context_summary"]["conditions"], query["context_summary"]["medications"])
-        assert not [i["name"] for i in exercises(plan) if catalog.EXERCISES_BY_NAME[i["name"]].tags & avoid], where
+        avoid = avoided_tags(query["context_summary"]["conditions"], query["context_summary"]["medications"])
+        assert not [i["name"] for i in exercises(plan) if EXERCISES_BY_NAME[i["name"]].tags & avoid], where
 
 
 # ------------------------------------------------------------------ what the words say, read back
@@ -248,7 +250,7 @@ def test_plan_modification_requests_say_the_users_facts_and_the_plan_does_what_t
         if re.search(r"just joined a gym|finally have gym access", text):
             seen["joined a gym"] += 1
             assert ctx["training_setting"] == "home", text
-            assert gear(plan) - catalog.HOME_EQUIPMENT, (text, gear(plan))  # the gym is used
+            assert gear(plan) - HOME_EQUIPMENT, (text, gear(plan))  # the gym is used
         if "training at home for a while with only dumbbells and a band" in text:
             seen["home for a while"] += 1
             assert ctx["training_setting"] == "gym", text
@@ -375,10 +377,10 @@ def test_a_lift_the_user_is_bored_of_stays_out_when_the_catalogue_has_another_of
         m = re.search(r"bored of doing (.+?) and (.+?) every week", text)
         if not m or ctx["training_setting"] != "gym":
             continue
-        avoid = catalog.avoided_tags(ctx["conditions"], ctx["medications"])
+        avoid = avoided_tags(ctx["conditions"], ctx["medications"])
         for name in (EXERCISE_BY_WORDS[m[1].lower()], EXERCISE_BY_WORDS[m[2].lower()]):
-            pattern = catalog.EXERCISES_BY_NAME[name].pattern
-            others = [e for e in catalog.EXERCISES if e.pattern == pattern and e.name != name and not e.tags & avoid]
+            pattern = EXERCISES_BY_NAME[name].pattern
+            others = [e for e in EXERCISES if e.pattern == pattern and e.name != name and not e.tags & avoid]
             if others:
                 checked += 1
                 if name in {i["name"] for i in exercises(plan)}:
