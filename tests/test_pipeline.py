@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fitsense_luigi.contracts import files, splits, stages
 from fitsense_luigi.synth.schema import TABLES
 from tests.support import layout
 from tests.support.harness import RUN_ID, BuiltRun, run_luigi
@@ -15,36 +16,37 @@ from tests.support.hashing import digests
 
 
 def test_every_output_is_present(built_run: BuiltRun) -> None:
-    files = built_run.files
-    tables = {p.stem for stage in layout.WORLD_STAGES.values() for p in files.directory(stage).glob("*.parquet")}
+    run = built_run.files
+    tables = {p.stem for stage in layout.WORLD_STAGES.values() for p in run.directory(stage).glob("*.parquet")}
     assert tables == set(TABLES) and len(tables) == 23
-    assert files.queries.stat().st_size > 0
-    assert files.responses.stat().st_size > 0
-    for name in ("all_records", *layout.SPLIT_FILES):
-        assert files.dataset(name).stat().st_size > 0
-    for name in layout.REPORTS:
-        assert files.report(name).is_file(), name
+    assert run.path(files.QUERIES).stat().st_size > 0
+    assert run.path(files.RESPONSES).stat().st_size > 0
+    for part in splits.RECORD_FILES:
+        assert run.path(files.records(part)).stat().st_size > 0, part
+    for report in layout.REPORTS:
+        assert run.path(report).is_file(), report.name
+    assert run.run_log.is_file()
     for stage in layout.DATA_STAGES:
-        manifest = files.document(files.manifest(stage))
+        manifest = run.document(run.manifest(stage))
         assert manifest["files"], stage.name
         assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
 
 
 def test_reports_are_computed_from_the_data(built_run: BuiltRun) -> None:
-    files = built_run.files
-    validation = files.document(files.report(layout.VALIDATION_REPORT))
+    run = built_run.files
+    validation = run.document(files.VALIDATION_REPORT)
     assert validation["valid"] is True, validation["failed_checks"]
     assert validation["num_checks"] > 50
-    records = files.rows(files.dataset("all_records"))
-    stats = files.document(files.report(layout.STATS_REPORT))
+    records = run.rows(files.ALL_RECORDS)
+    stats = run.document(files.STATS_REPORT)
     assert stats["splits"]["all_records"]["count"] == len(records)
-    bootstrap = files.document(files.report(layout.BOOTSTRAP_RECORD))
+    bootstrap = run.document(files.BOOTSTRAP_RECORD)
     assert bootstrap["as_of_date"] == built_run.run_id  # a run id that is a date stands for that day
     assert len(bootstrap["config_fingerprint"]) == 64
 
 
 def test_one_log_format_to_the_run_log(built_run: BuiltRun) -> None:
-    log = built_run.files.report(layout.RUN_LOG).read_text().splitlines()
+    log = built_run.files.run_log.read_text().splitlines()
     record = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR) [\w.-]+\[\d+\]: ")
     records = [line for line in log if record.match(line)]
     assert any("luigi-interface" in line for line in records)
@@ -54,12 +56,8 @@ def test_one_log_format_to_the_run_log(built_run: BuiltRun) -> None:
 
 
 def test_rerun_runs_no_task(built_run: BuiltRun) -> None:
-    manifests = {
-        p: p.stat().st_mtime_ns
-        for stage in layout.STAGES
-        for p in built_run.data_root.glob(layout.manifest_glob(stage))
-    }
-    assert len(manifests) == len(layout.STAGES) - 1 + 2  # every stage, the teacher's once per shard (2)
+    manifests = {p: p.stat().st_mtime_ns for p in layout.manifest_paths(built_run.data_root)}
+    assert len(manifests) == len(stages.STAGES) - 1 + 2  # every stage, the teacher's once per shard (2)
     again = run_luigi("BiasSlicing", built_run.run_id, built_run.data_root, built_run.params)
     assert again.returncode == 0
     assert "Did not run any tasks" in again.output

@@ -13,8 +13,8 @@ from typing import Any
 
 from dataset_fakes import contraindicated_exercise, good_plan, with_plan_edit
 
+from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.reference.safety import avoided_tags
-from tests.support import layout
 from tests.support.harness import run_luigi
 from tests.support.layout import RunFiles
 from tests.support.teacher import ByMessage, Reply, error, teacher_params
@@ -90,29 +90,29 @@ def test_a_real_http_teacher_with_crafted_answers(server, write_params, tmp_path
     srv = server(teacher)
     retries = {"max_attempts": 1, "max_wait_s": 0.1}
     params = write_params(teacher_params(srv.url, {}, provider="openai_compatible", retries=retries, concurrency=4))
-    files = RunFiles(tmp_path / "data", RUN_ID)
-    first = run_luigi("GenerateQueries", RUN_ID, files.data_root, params)
+    run = RunFiles(tmp_path / "data", RUN_ID)
+    first = run_luigi("GenerateQueries", RUN_ID, run.data_root, params)
     assert first.returncode == 0, first.output[-3000:]
-    queries = files.rows(files.queries)
+    queries = run.rows(files.QUERIES)
     teacher.answers, expected = plan_answers(queries)
 
-    result = run_luigi("BuildDistillationDataset", RUN_ID, files.data_root, params)
+    result = run_luigi("BuildDistillationDataset", RUN_ID, run.data_root, params)
     assert result.returncode == 0, result.output[-3000:]
-    rejected = {r["query_id"]: r for r in files.rows(files.dataset("rejected"))}
-    kept = {r["metadata"]["query_id"] for r in files.rows(files.dataset("all_records"))}
+    rejected = {r["query_id"]: r for r in run.rows(files.REJECTED)}
+    kept = {r["metadata"]["query_id"] for r in run.rows(files.ALL_RECORDS)}
     for query_id, (reason, duplicate_of) in expected.items():
         if reason:
             assert rejected[query_id]["reason"] == reason, (query_id, rejected[query_id]["detail"])
             assert (rejected[query_id]["duplicate_of"] or "") == duplicate_of
         else:
             assert query_id in kept, rejected.get(query_id)
-    manifest = files.document(files.manifest(layout.DATASET))
+    manifest = run.document(run.manifest(stages.DATASET))
     wanted = {}
     for reason, _ in expected.values():
         if reason:
             wanted[reason] = wanted.get(reason, 0) + 1
     assert {k: v for k, v in manifest["summary"]["rejected_by_reason"].items() if v} == wanted
     assert sum(wanted.values()) == 10 and len(wanted) == 9  # every reason; failed_response two ways (500, length)
-    assert all(r["metadata"]["provider"] == "openai_compatible" for r in files.rows(files.dataset("all_records")))
-    card = files.dataset(layout.DATASET_CARD).read_text()
+    assert all(r["metadata"]["provider"] == "openai_compatible" for r in run.rows(files.ALL_RECORDS))
+    card = run.path(files.DATASET_CARD).read_text()
     assert "| `safety_flagged` |" in card and "provider `openai_compatible`" in card

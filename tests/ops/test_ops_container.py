@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from ops_harness import Scheduler, built_lines, free_port, wait_until_up
 
+from fitsense_luigi.contracts import files
 from tests.support import layout
 from tests.support.harness import REPO
 from tests.support.layout import RunFiles
@@ -76,8 +77,7 @@ def podman_run(
 
 
 def manifests(root: Path) -> dict[str, bytes]:
-    found = {path for stage in layout.STAGES for path in root.glob(layout.manifest_glob(stage))}
-    return {str(path.relative_to(root)): path.read_bytes() for path in found}
+    return {str(path.relative_to(root)): path.read_bytes() for path in layout.manifest_paths(root)}
 
 
 def test_image_is_non_root_with_a_data_volume_and_no_secret(image: str) -> None:
@@ -101,14 +101,15 @@ def test_default_command_builds_todays_run_on_the_volume_and_a_rerun_does_no_wor
     first = podman_run(image, data)
     assert first.returncode == 0, first.stderr[-4000:]
     today = dt.datetime.now(dt.UTC).date().isoformat()
-    files = RunFiles(data, today)
-    for name in layout.REPORTS:
-        assert files.report(name).is_file(), name
+    run = RunFiles(data, today)
+    for report in layout.REPORTS:
+        assert run.path(report).is_file(), report.name
+    assert run.run_log.is_file()
     for stage in layout.DATA_STAGES:
-        assert files.manifest(stage).is_file(), stage.name
-    assert files.dataset("train").stat().st_size > 0
+        assert run.manifest(stage).is_file(), stage.name
+    assert run.path(files.records("train")).stat().st_size > 0
     assert {path.stat().st_uid for path in data.rglob("*")} == {IMAGE_UID}  # written by the non-root user
-    bootstrap = files.document(files.report(layout.BOOTSTRAP_RECORD))
+    bootstrap = run.document(files.BOOTSTRAP_RECORD)
     assert bootstrap["run_id"] == today and bootstrap["params"]["run"]["data_root"] == "/data"
     assert "/opt/fitsense/" in bootstrap["params_file"] and "_config" in bootstrap["params_file"]  # from the wheel
     done = manifests(data)
@@ -173,8 +174,7 @@ def test_teacher_settings_and_key_come_from_the_environment_and_the_key_is_store
     assert len(fake_teacher.received) == SMALL_QUERIES
     assert fake_teacher.authorization == {f"Bearer {key}"}
     assert {body["model"] for body in fake_teacher.bodies.values()} == {"coach-from-env"}
-    files = RunFiles(data, "env-teacher")
-    rows = files.rows(files.responses)
+    rows = RunFiles(data, "env-teacher").rows(files.RESPONSES)
     assert {row["provider"] for row in rows} == {"openai_compatible"} and {row["status"] for row in rows} == {"ok"}
     assert files_containing([data], key) == [] and key not in result.stderr + result.stdout
 

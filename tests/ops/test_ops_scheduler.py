@@ -20,7 +20,7 @@ from ops_harness import (
     worker_env,
 )
 
-from fitsense_luigi.tasks import ALL_TASKS
+from fitsense_luigi.pipeline.tasks import ALL_TASKS
 from tests.support.harness import REPO
 
 SHARDS = 4

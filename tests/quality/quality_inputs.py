@@ -17,15 +17,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fitsense_luigi import storage
 from fitsense_luigi.config import Config, load_config
-from fitsense_luigi.quality.world import MemoryWorld
+from fitsense_luigi.contracts import files, splits
+from fitsense_luigi.contracts.encoding import dumps_row
+from fitsense_luigi.contracts.world import MemoryWorld
 from fitsense_luigi.synth.schema import TABLES
-from tests.support import layout
 from tests.support.layout import RunFiles
 
 AS_OF = dt.date(2026, 2, 17)
-DATASET_FILES = ("all_records", "train", "val", "test", "rejected")
 Rows = list[dict[str, Any]]
 
 
@@ -44,14 +43,14 @@ class Inputs:
 
 @cache
 def _clean(data_root: Path, run_id: str, params: Path) -> Inputs:
-    files = RunFiles(data_root, run_id)
+    run = RunFiles(data_root, run_id)
     return Inputs(
         config=load_config(params),
-        tables={name: pq.read_table(files.table(name)) for name in TABLES},
-        dataset={name: files.rows(files.dataset(name)) for name in DATASET_FILES},
-        queries=files.rows(files.queries),
-        responses=files.rows(files.responses),
-        realism=files.document(files.report(layout.REALISM)),
+        tables={name: pq.read_table(run.table(name)) for name in TABLES},
+        dataset={part: run.rows(files.records(part)) for part in splits.DATASET_FILES},
+        queries=run.rows(files.QUERIES),
+        responses=run.rows(files.RESPONSES),
+        realism=run.document(files.REALISM_REPORT),
     )
 
 
@@ -69,4 +68,4 @@ def inputs(built_run: Any) -> Inputs:
 
 
 def jsonl_bytes(rows: Rows) -> bytes:
-    return "".join(storage.dumps_row(r) + "\n" for r in rows).encode()
+    return "".join(dumps_row(r) + "\n" for r in rows).encode()

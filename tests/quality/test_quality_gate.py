@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
 from html import escape as html_escape
 from html.parser import HTMLParser
@@ -11,8 +10,8 @@ import pytest
 from quality_inputs import jsonl_bytes
 
 from fitsense_luigi.config import load_config
+from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.quality.publish import gate
-from tests.support import layout
 from tests.support import params as test_params
 from tests.support.harness import RUN_ID, run_luigi
 from tests.support.hashing import restamp
@@ -53,78 +52,77 @@ class _Links(HTMLParser):
 
 
 def test_charts_are_valid_svg_and_the_report_links_them(built_run):
-    reports = built_run.reports
+    run = built_run.files
     for name in CHARTS:
-        root = ET.parse(reports / layout.CHARTS / name).getroot()
+        root = ET.parse(run.path(files.chart(name))).getroot()
         assert root.tag == "{http://www.w3.org/2000/svg}svg", name
         assert root.get("viewBox") and root.get("width"), name
         assert len(list(root.iter())) > 20, name  # drawn, not an empty canvas
-    html = (reports / layout.REPORT_HTML).read_text()
+    html = run.path(files.REPORT_HTML).read_text()
     parser = _Links()
     parser.feed(html)
-    assert {f"{layout.CHARTS}/{name}" for name in CHARTS} <= set(parser.hrefs)
+    assert {files.chart(name).name for name in CHARTS} <= set(parser.hrefs)
     assert parser.inline_svgs == len(CHARTS)  # self-contained: every chart is also inline
     assert parser.h1[0].startswith("PASS")  # the verdict comes first
     assert "<script" not in html and "<link" not in html and " src=" not in html  # nothing loaded from elsewhere
-    gate = json.loads((reports / layout.QUALITY_GATE).read_text())
+    gate = run.document(files.QUALITY_GATE)
     assert gate["passed"] is True and gate["run_id"] == built_run.run_id
-    manifest = built_run.files.document(built_run.files.manifest(layout.BIAS))
+    manifest = run.document(run.manifest(stages.BIAS))
     assert manifest["summary"]["gate_passed"] is True and manifest["summary"]["bias_alert"] is False
-    report = built_run.files.report(layout.REPORT_HTML).relative_to(built_run.data_root).as_posix()
+    report = run.path(files.REPORT_HTML).relative_to(built_run.data_root).as_posix()
     assert report in manifest["files"]
 
 
 def test_report_names_every_check_and_alert(built_run):
-    html = (built_run.reports / layout.REPORT_HTML).read_text()
-    validation = json.loads((built_run.reports / layout.VALIDATION_REPORT).read_text())
+    run = built_run.files
+    html = run.path(files.REPORT_HTML).read_text()
+    validation = run.document(files.VALIDATION_REPORT)
     for check in validation["checks"]:
         assert html_escape(check["check"]) in html, check["check"]
-    anomalies = json.loads((built_run.reports / layout.ANOMALY_REPORT).read_text())
+    anomalies = run.document(files.ANOMALY_REPORT)
     for alert in anomalies["alerts"]:
         assert alert["alert"] in html
 
 
 def test_failed_gate_exits_non_zero_with_one_line_then_warn_mode_completes(tmp_path):
-    files = RunFiles(tmp_path / "data", RUN_ID)
+    run = RunFiles(tmp_path / "data", RUN_ID)
     params = write_params(tmp_path / "params.yaml")
-    built = run_luigi("BuildDistillationDataset", RUN_ID, files.data_root, params)
+    built = run_luigi("BuildDistillationDataset", RUN_ID, run.data_root, params)
     assert built.returncode == 0, built.output[-3000:]
     # a leak between splits, as a buggy split would write it: a train user's record also in test.jsonl
-    train = files.rows(files.dataset("train"))
-    test = files.rows(files.dataset("test"))
+    train = run.rows(files.records("train"))
+    test = run.rows(files.records("test"))
     leaked = dict(test[0], user_id=train[0]["user_id"])
     test[0] = leaked
-    all_records = [
-        leaked if r["record_id"] == leaked["record_id"] else r for r in files.rows(files.dataset("all_records"))
-    ]
-    restamp(files, layout.DATASET, layout.SPLIT_FILES["test"], jsonl_bytes(test), len(test))
-    restamp(files, layout.DATASET, layout.ALL_RECORDS, jsonl_bytes(all_records), len(all_records))
+    all_records = [leaked if r["record_id"] == leaked["record_id"] else r for r in run.rows(files.ALL_RECORDS)]
+    restamp(run, files.records("test"), jsonl_bytes(test), len(test))
+    restamp(run, files.ALL_RECORDS, jsonl_bytes(all_records), len(all_records))
 
     production = tmp_path / "production-luigi.cfg"
     production.write_text(PRODUCTION_RETRIES)
     env = {"LUIGI_CONFIG_PATH": str(production)}
-    failed = run_luigi("BiasSlicing", RUN_ID, files.data_root, params, env=env, timeout=90)
+    failed = run_luigi("BiasSlicing", RUN_ID, run.data_root, params, env=env, timeout=90)
     assert failed.returncode == TASK_FAILED, failed.output[-3000:]
     lines = [line for line in failed.output.splitlines() if "QualityGateError: quality gate failed" in line]
-    assert lines and "no user in two splits" in lines[0] and layout.REPORT_HTML in lines[0]
+    assert lines and "no user in two splits" in lines[0] and files.REPORT_HTML.name in lines[0]
     assert "Traceback" not in failed.output
-    assert not files.manifest(layout.BIAS).exists()  # the run is not complete
-    assert files.document(files.report(layout.QUALITY_GATE))["passed"] is False
-    html = files.report(layout.REPORT_HTML).read_text()
+    assert not run.manifest(stages.BIAS).exists()  # the run is not complete
+    assert run.document(files.QUALITY_GATE)["passed"] is False
+    html = run.path(files.REPORT_HTML).read_text()
     assert "FAIL: do not train on this run" in html and train[0]["user_id"] in html
 
     # quality.on_failure is operational: the same run id may be finished in warn mode
     warn = write_params(tmp_path / "warn.yaml", {"quality": {"on_failure": "warn"}})
-    warned = run_luigi("BiasSlicing", RUN_ID, files.data_root, warn)
+    warned = run_luigi("BiasSlicing", RUN_ID, run.data_root, warn)
     assert warned.returncode == 0, warned.output[-3000:]
     assert "quality.on_failure=warn: continuing" in warned.output
-    assert files.document(files.manifest(layout.BIAS))["summary"]["gate_passed"] is False
+    assert run.document(run.manifest(stages.BIAS))["summary"]["gate_passed"] is False
 
     # a run that only warned is no baseline for the next one
-    nxt = RunFiles(files.data_root, "2026-02-18")
-    result = run_luigi("DetectAnomalies", nxt.run_id, files.data_root, params)
+    nxt = RunFiles(run.data_root, "2026-02-18")
+    result = run_luigi("DetectAnomalies", nxt.run_id, run.data_root, params)
     assert result.returncode == 0, result.output[-3000:]
-    assert nxt.document(nxt.report(layout.ANOMALY_REPORT))["drift"]["baseline"] is None
+    assert nxt.document(files.ANOMALY_REPORT)["drift"]["baseline"] is None
 
 
 def test_drift_against_the_previous_successful_run(tmp_path):
@@ -138,14 +136,14 @@ def test_drift_against_the_previous_successful_run(tmp_path):
     }
     result = run_luigi("BiasSlicing", second.run_id, second.data_root, write_params(tmp_path / "b.yaml", skewed))
     assert result.returncode == 0, result.output[-3000:]  # drift is a warning: the gate still passes
-    report = second.document(second.report(layout.ANOMALY_REPORT))
+    report = second.document(files.ANOMALY_REPORT)
     drift = report["drift"]
     assert drift["baseline"]["run_id"] == first.run_id
     assert "queries.per_type.plan_creation" in drift["baseline"]["changed_params"]
     drifted = {(a["scope"], a["feature"]) for a in report["alerts"] if a["alert"] == "feature_drift"}
     assert ("records", "prompt_type") in drifted
     assert report["severity"] == "warning"
-    assert f"Compared with run <b>{first.run_id}</b>" in second.report(layout.REPORT_HTML).read_text()
+    assert f"Compared with run <b>{first.run_id}</b>" in second.path(files.REPORT_HTML).read_text()
 
 
 @pytest.mark.parametrize(
@@ -166,13 +164,13 @@ def test_bad_quality_config_is_one_clear_line(tmp_path, overrides, expected):
 def test_charts_and_report_are_byte_stable(built_run):
     from fitsense_luigi.quality.publish import charts
 
-    reports = built_run.reports
-    stats = json.loads((reports / layout.STATS_REPORT).read_text())
-    validation = json.loads((reports / layout.VALIDATION_REPORT).read_text())
-    bias = json.loads((reports / layout.BIAS_REPORT).read_text())
+    run = built_run.files
+    stats = run.document(files.STATS_REPORT)
+    validation = run.document(files.VALIDATION_REPORT)
+    bias = run.document(files.BIAS_REPORT)
     drawn = charts.render_all(stats, validation, bias)
     for name, (_, svg) in drawn.items():
-        assert svg == (reports / layout.CHARTS / name).read_bytes(), name  # no dates, fixed ids: same input, same bytes
+        assert svg == run.path(files.chart(name)).read_bytes(), name  # no dates, fixed ids: same input, same bytes
 
 
 def test_gate_policy():

@@ -13,16 +13,17 @@ import pyarrow.compute as pc
 import pytest
 
 from fitsense_luigi.config import PROMPT_TYPES, load_config
+from fitsense_luigi.contracts import files, stages
+from fitsense_luigi.contracts import world as world_reader
+from fitsense_luigi.contracts.encoding import iter_jsonl
+from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.queries import generate, prompts, state
-from fitsense_luigi.queries import tables as query_tables
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
 from fitsense_luigi.reference.safety import constraints_for
-from fitsense_luigi.storage import RunStore, iter_jsonl
-from fitsense_luigi.synth import schema
 from tests.support import layout
 from tests.support import params as test_params
-from tests.support.harness import run_luigi
+from tests.support.harness import RUN_ID, run_luigi
 from tests.support.layout import RunFiles
 
 AS_OF = dt.date(2026, 2, 17)
@@ -42,21 +43,18 @@ QUERY_KEYS = {
 
 def read_world(data_root, run_id):
     store = RunStore(data_root, run_id)
-    return {
-        name: store.read_table(layout.table_stage(name), layout.table_file(name), list(columns))
-        for name, columns in state.COLUMNS.items()
-    }
+    return {name: store.read_table(layout.table(name), list(columns)) for name, columns in state.COLUMNS.items()}
 
 
 @pytest.fixture(scope="module")
 def queries(built_run):
-    return list(iter_jsonl(built_run.files.queries))
+    return list(iter_jsonl(built_run.files.path(files.QUERIES)))
 
 
 @pytest.fixture(scope="module")
 def tables(built_run):
     return {
-        name: query_tables.frame(table) for name, table in read_world(built_run.data_root, built_run.run_id).items()
+        name: world_reader.frame(table) for name, table in read_world(built_run.data_root, built_run.run_id).items()
     }
 
 
@@ -189,7 +187,7 @@ def test_population_marks_who_can_ask_for_safety_advice(built_run):
     people = state.population(world, AS_OF)
     assert people["user_id"].is_monotonic_increasing and people["user_id"].is_unique
     assert len(people) == world["user_profiles"].num_rows
-    with_condition = set(query_tables.uuid_strings(world["user_conditions"]["user_id"]))
+    with_condition = set(world_reader.uuid_strings(world["user_conditions"]["user_id"]))
     assert set(people.loc[people["safety_relevant"], "user_id"]) >= with_condition
     meds = world["user_medications"]
     assert pc.all(pc.is_valid(meds["medication_name"])).as_py()
@@ -197,24 +195,24 @@ def test_population_marks_who_can_ask_for_safety_advice(built_run):
 
 def test_default_scale_requests_are_at_least_95_percent_distinct(write_params, tmp_path):
     params = write_params(small=False)
-    files = RunFiles(tmp_path / "data", "2026-02-17")
-    result = run_luigi("GenerateQueries", files.run_id, files.data_root, params)
+    run = RunFiles(tmp_path / "data", RUN_ID)
+    result = run_luigi("GenerateQueries", run.run_id, run.data_root, params)
     assert result.returncode == 0, result.output[-3000:]
-    rows = list(iter_jsonl(files.queries))
+    rows = list(iter_jsonl(run.path(files.QUERIES)))
     assert len(rows) == 800
     share = len({r["user_request"] for r in rows}) / len(rows)
     assert share >= 0.95
-    manifest = files.document(files.manifest(layout.QUERIES))
+    manifest = run.document(run.manifest(stages.QUERIES))
     assert manifest["summary"]["distinct_request_share"] == round(share, 4)
 
 
 def test_streaming_from_parquet_gives_the_same_queries_as_tables_in_memory(built_run):
-    store = RunStore(built_run.data_root, built_run.run_id)
-    paths = {n: store.verified_path(layout.table_stage(n), layout.table_file(n)) for n in schema.TABLES}
-    streamed = query_tables.ParquetTables(paths, state.COLUMNS)
     config = load_config(built_run.params)
     in_memory = generate.build_queries(config, AS_OF, read_world(built_run.data_root, built_run.run_id))
-    assert generate.build_queries(config, AS_OF, streamed) == in_memory
-    one = query_tables.id_keys([in_memory[0]["user_id"]])
-    assert streamed.rows("workouts", "user_id", one).num_rows >= in_memory[0]["context_summary"]["sessions_last_window"]
-    assert streamed.rows("workouts", "user_id", query_tables.id_keys([])).num_rows == 0
+    with RunStore(built_run.data_root, built_run.run_id).world(state.COLUMNS) as streamed:
+        assert isinstance(streamed, world_reader.ParquetWorld)
+        assert generate.build_queries(config, AS_OF, streamed) == in_memory
+        one = world_reader.id_keys([in_memory[0]["user_id"]])
+        done = in_memory[0]["context_summary"]["sessions_last_window"]
+        assert streamed.rows("workouts", "user_id", one).num_rows >= done
+        assert streamed.rows("workouts", "user_id", world_reader.id_keys([])).num_rows == 0

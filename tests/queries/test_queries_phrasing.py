@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from fitsense_luigi.config import PROMPT_TYPES
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.encoding import iter_jsonl
 from fitsense_luigi.queries import phrasing, prompts
 from fitsense_luigi.reference.safety import constraints_for
-from fitsense_luigi.storage import iter_jsonl
 from fitsense_luigi.teacher.checks import post_check
 from fitsense_luigi.teacher.coach import plan_for
 
@@ -25,7 +26,7 @@ MAY_BE_EMPTY = ("top_lifts", "plan_exercises", "equipment", "conditions", "medic
 
 @pytest.fixture(scope="module")
 def contexts(built_run):
-    rows = iter_jsonl(built_run.files.queries)
+    rows = iter_jsonl(built_run.files.path(files.QUERIES))
     return [row["context_summary"] for row in rows]
 
 

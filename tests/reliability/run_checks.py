@@ -10,6 +10,7 @@ import os
 import re
 from pathlib import Path
 
+from fitsense_luigi.contracts import stages
 from tests.support import layout
 from tests.support.hashing import sha256
 
@@ -33,14 +34,13 @@ def temporaries(root: Path) -> list[str]:
 def manifest_problems(root: Path) -> list[str]:
     """Every stage manifest under ``root`` that lists a file which is missing or differs from its checksum."""
     problems = []
-    manifests = {path for stage in layout.STAGES for path in root.glob(layout.manifest_glob(stage))}
-    for manifest in sorted(manifests):
+    for manifest in layout.manifest_paths(root):
         try:
-            files = json.loads(manifest.read_text())["files"]
+            listed = json.loads(manifest.read_text())["files"]
         except (ValueError, KeyError) as exc:
             problems.append(f"{manifest}: unreadable ({exc})")
             continue
-        for relative, entry in files.items():
+        for relative, entry in listed.items():
             path = root / relative
             if not path.is_file():
                 problems.append(f"{manifest}: {relative} is missing")
@@ -53,10 +53,7 @@ def manifest_problems(root: Path) -> list[str]:
 
 
 def downstream_manifests(root: Path, run_id: str) -> None:
-    """Forget every stage after the queries, so that the rerun has to read queries.jsonl again."""
-    files = layout.RunFiles(root, run_id)
-    for path in files.directory(layout.TEACHER).rglob(layout.TEACHER.manifest_name):
-        path.unlink()
-    files.manifest(layout.DATASET).unlink()
-    for stage in (layout.VALIDATION, layout.STATS, layout.ANOMALIES, layout.BIAS):
-        files.manifest(stage).unlink(missing_ok=True)
+    """Forget every stage after the queries, so that the rerun has to read the queries again."""
+    for stage in stages.STAGES[stages.STAGES.index(stages.QUERIES) + 1 :]:
+        for path in root.glob(layout.manifest_glob(stage, run_id)):
+            path.unlink()

@@ -8,8 +8,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from fitsense_luigi.contracts import stages
 from tests.ops.ops_harness import built_lines, luigi_command, running_luigid, scheduler_args, worker_env
-from tests.support import layout
 from tests.support.harness import REPO, RUN_ID, BuiltRun, luigi_env
 from tests.support.harness import luigi_command as local_command
 from tests.support.hashing import digests
@@ -31,7 +31,7 @@ def test_two_invocations_build_each_stage_once(tmp_path: Path, write_params) -> 
     assert [p.returncode for p in procs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     built = re.findall(r"fitsense\.tasks\[\d+\]: \w+: building (\w+) for run", "".join(outputs))
     assert sorted(built) == sorted(set(built)), "a stage was built twice"
-    assert {layout.BIAS.name, layout.TEACHER_SHARD.sharded(0).name, layout.TEACHER_SHARD.sharded(1).name} <= set(built)
+    assert {stages.BIAS.name, stages.TEACHER_SHARD.sharded(0).name, stages.TEACHER_SHARD.sharded(1).name} <= set(built)
 
     single = tmp_path / "single"
     one = subprocess.run(BASE, cwd=REPO, env=luigi_env(single, params), capture_output=True, text=True, timeout=300)

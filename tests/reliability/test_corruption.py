@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+from fitsense_luigi.contracts import files, stages
 from tests.reliability.run_checks import downstream_manifests
 from tests.support import layout
 from tests.support.harness import BuiltRun, run_luigi
@@ -12,14 +13,14 @@ from tests.support.teacher import WITH_KEY, assert_no_secret
 
 
 def test_truncated_file_is_named_and_not_read(run_copy: BuiltRun) -> None:
-    queries = run_copy.files.queries
+    queries = run_copy.files.path(files.QUERIES)
     queries.write_bytes(queries.read_bytes()[: queries.stat().st_size // 2])
     downstream_manifests(run_copy.data_root, run_copy.run_id)
     result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     assert f"CorruptInputError: {queries}: checksum does not match the manifest of stage queries" in result.output
     assert "Traceback" not in result.output
-    assert not run_copy.files.manifest(layout.TEACHER).exists()
+    assert not run_copy.files.manifest(stages.TEACHER).exists()
     assert_no_secret([run_copy.data_root], [result.output])
 
 
@@ -28,7 +29,7 @@ def test_altered_table_is_caught(run_copy: BuiltRun) -> None:
     data = bytearray(table.read_bytes())
     data[100] ^= 0xFF
     table.write_bytes(bytes(data))
-    run_copy.files.manifest(layout.QUERIES).unlink()
+    run_copy.files.manifest(stages.QUERIES).unlink()
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     assert f"{table}: checksum does not match" in result.output
@@ -37,9 +38,9 @@ def test_altered_table_is_caught(run_copy: BuiltRun) -> None:
 
 def test_malformed_row_is_reported_with_file_and_line(run_copy: BuiltRun) -> None:
     """A writer bug upstream (bad row, matching checksum) is reported as file:line."""
-    lines = run_copy.files.queries.read_text().splitlines()
+    lines = run_copy.files.path(files.QUERIES).read_text().splitlines()
     lines[2] = "{this is not json"
-    queries = restamp(run_copy.files, layout.QUERIES, layout.QUERIES_FILE, ("\n".join(lines) + "\n").encode())
+    queries = restamp(run_copy.files, files.QUERIES, ("\n".join(lines) + "\n").encode())
     downstream_manifests(run_copy.data_root, run_copy.run_id)
     result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
@@ -51,21 +52,21 @@ def test_undecodable_parquet_with_a_matching_checksum_is_named(run_copy: BuiltRu
     data = bytearray(run_copy.files.table("user_profiles").read_bytes())
     footer = struct.unpack("<i", data[-8:-4])[0] + 8
     data[4 : len(data) - footer] = bytes(len(data) - footer - 4)  # every page zeroed; magic and footer kept
-    table = restamp(run_copy.files, layout.PROFILES, layout.table_file("user_profiles"), bytes(data))
-    run_copy.files.manifest(layout.QUERIES).unlink()
+    table = restamp(run_copy.files, layout.table("user_profiles"), bytes(data))
+    run_copy.files.manifest(stages.QUERIES).unlink()
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     errors = [line for line in result.output.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and f"MalformedInputError: {table}: cannot read this Parquet file" in errors[0], errors
     assert "Traceback" not in result.output
-    assert not run_copy.files.manifest(layout.QUERIES).exists()
+    assert not run_copy.files.manifest(stages.QUERIES).exists()
     assert_no_secret([run_copy.data_root], [result.output])
 
 
 def test_unreadable_manifest_of_an_input_stage_is_named(run_copy: BuiltRun) -> None:
-    manifest = run_copy.files.manifest(layout.PROFILES)
+    manifest = run_copy.files.manifest(stages.PROFILES)
     manifest.write_text('{"stage": "profiles", "files": {')  # cut off
-    run_copy.files.manifest(layout.QUERIES).unlink()
+    run_copy.files.manifest(stages.QUERIES).unlink()
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     assert f"CorruptInputError: {manifest}: manifest is not valid JSON; delete it to rebuild stage profiles" in (
@@ -77,9 +78,9 @@ def test_unreadable_manifest_of_an_input_stage_is_named(run_copy: BuiltRun) -> N
 
 def test_damaged_run_record_stops_the_run_before_any_work(run_copy: BuiltRun, write_params) -> None:
     """phase1_bootstrap.json holds the config fingerprint: unchecked, a changed config would mix into the run."""
-    record = run_copy.files.report(layout.BOOTSTRAP_RECORD)
+    record = run_copy.files.path(files.BOOTSTRAP_RECORD)
     record.write_text(record.read_text().replace('"config_fingerprint": "', '"config_fingerprint": "0'))
-    run_copy.files.manifest(layout.DATASET).unlink()
+    run_copy.files.manifest(stages.DATASET).unlink()
     before = {p: p.read_bytes() for p in run_copy.data_root.rglob("*.jsonl")}
     changed = write_params({"dataset": {"near_duplicate_jaccard": 0.8}})
     result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, changed, env=WITH_KEY)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import luigi.worker
 
-from fitsense_luigi.tasks import ALL_TASKS
+from fitsense_luigi.contracts import files
+from fitsense_luigi.pipeline.tasks import ALL_TASKS
 from tests.ops.ops_harness import luigi_command, running_luigid, scheduler_args, worker_env
 from tests.reliability.fault_harness import RunUnderTest, loopback_params
 from tests.reliability.run_checks import downstream_manifests
@@ -75,7 +76,7 @@ def extra(task: type) -> dict[str, int]:
 
 def test_a_permanent_error_is_not_retried(run_copy: BuiltRun) -> None:
     """Corrupted input fails the same way every time: one attempt and exit 30, not three attempts minutes apart."""
-    queries = run_copy.files.queries
+    queries = run_copy.files.path(files.QUERIES)
     queries.write_bytes(queries.read_bytes()[:-10])
     downstream_manifests(run_copy.data_root, run_copy.run_id)
     env = {**retrying(run_copy.data_root.parent), **WITH_KEY}
@@ -109,7 +110,7 @@ def test_a_storm_is_retried_and_the_retry_resumes_from_the_cache(server: Servers
 
 def test_luigid_keeps_a_permanently_failed_task_disabled(run_copy: BuiltRun, tmp_path: Path) -> None:
     """With luigid the first failure disables the task at once; a rerun is refused (25) until it is re-enabled."""
-    queries = run_copy.files.queries
+    queries = run_copy.files.path(files.QUERIES)
     original = queries.read_bytes()
     queries.write_bytes(original[:-10])
     downstream_manifests(run_copy.data_root, run_copy.run_id)

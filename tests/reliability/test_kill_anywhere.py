@@ -19,7 +19,8 @@ import shutil
 import time
 from pathlib import Path
 
-from fitsense_luigi.tasks import ALL_TASKS
+from fitsense_luigi.contracts import files, stages
+from fitsense_luigi.pipeline.tasks import ALL_TASKS
 from tests.reliability.fault_harness import (
     KillPoint,
     Reference,
@@ -36,36 +37,38 @@ from tests.support.teacher import assert_no_secret
 TASKS = {task.__name__ for task in ALL_TASKS}  # the ten stages and TeacherShard
 
 EXACT = (
-    KillPoint("bootstrap record created", hook=f"open:{at.glob(at.BOOTSTRAP, at.BOOTSTRAP_RECORD)}"),
-    KillPoint("bootstrap manifest written, not in place", hook=f"rename:{at.manifest_glob(at.BOOTSTRAP)}"),
-    KillPoint("users table written, not in place", hook=f"rename:{at.glob(at.PROFILES, at.table_file('users'))}"),
-    KillPoint("profiles manifest written, not in place", hook=f"rename:{at.manifest_glob(at.PROFILES)}"),
-    KillPoint(
-        "workout sets written, not in place", hook=f"rename:{at.glob(at.WORKOUTS, at.table_file('workout_sets'))}"
-    ),
-    KillPoint("realism.json created", hook=f"open:{at.glob(at.BOOTSTRAP, at.REALISM)}"),
-    KillPoint("queries.jsonl written, not in place", hook=f"rename:{at.glob(at.QUERIES, at.QUERIES_FILE)}"),
-    KillPoint("shard responses created", hook=f"open:{at.glob(at.TEACHER_SHARD, at.RESPONSES_FILE)}"),
-    KillPoint("a shard manifest written, not in place", hook=f"rename:{at.manifest_glob(at.TEACHER_SHARD)}"),
-    KillPoint("merged responses created", hook=f"open:{at.glob(at.TEACHER, at.RESPONSES_FILE)}"),
-    KillPoint("teacher manifest written, not in place", hook=f"rename:{at.manifest_glob(at.TEACHER)}"),
-    KillPoint("train.parquet written, not in place", hook=f"rename:{at.glob(at.DATASET, at.SPLIT_TABLES['train'])}"),
-    KillPoint("dataset manifest written, not in place", hook=f"rename:{at.manifest_glob(at.DATASET)}"),
-    KillPoint("validation report written, not in place", hook=f"rename:{at.glob(at.VALIDATION, at.VALIDATION_REPORT)}"),
-    KillPoint("stats report created", hook=f"open:{at.glob(at.STATS, at.STATS_REPORT)}"),
-    KillPoint("anomalies manifest written, not in place", hook=f"rename:{at.manifest_glob(at.ANOMALIES)}"),
-    KillPoint("bias report created", hook=f"open:{at.glob(at.BIAS, at.BIAS_REPORT)}"),
-    KillPoint("report.html written, not in place", hook=f"rename:{at.glob(at.BIAS, at.REPORT_HTML)}"),
-    KillPoint("bias manifest written, not in place", hook=f"rename:{at.manifest_glob(at.BIAS)}"),
+    KillPoint("bootstrap record created", hook=f"open:{at.glob(files.BOOTSTRAP_RECORD)}"),
+    KillPoint("bootstrap manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.BOOTSTRAP)}"),
+    KillPoint("users table written, not in place", hook=f"rename:{at.glob(at.table('users'))}"),
+    KillPoint("profiles manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.PROFILES)}"),
+    KillPoint("workout sets written, not in place", hook=f"rename:{at.glob(at.table('workout_sets'))}"),
+    KillPoint("realism.json created", hook=f"open:{at.glob(files.REALISM_REPORT)}"),
+    KillPoint("queries.jsonl written, not in place", hook=f"rename:{at.glob(files.QUERIES)}"),
+    KillPoint("shard responses created", hook=f"open:{at.glob(files.SHARD_RESPONSES)}"),
+    KillPoint("a shard manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.TEACHER_SHARD)}"),
+    KillPoint("merged responses created", hook=f"open:{at.glob(files.RESPONSES)}"),
+    KillPoint("teacher manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.TEACHER)}"),
+    KillPoint("train.parquet written, not in place", hook=f"rename:{at.glob(files.records_table('train'))}"),
+    KillPoint("dataset manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.DATASET)}"),
+    KillPoint("validation report written, not in place", hook=f"rename:{at.glob(files.VALIDATION_REPORT)}"),
+    KillPoint("stats report created", hook=f"open:{at.glob(files.STATS_REPORT)}"),
+    KillPoint("anomalies manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.ANOMALIES)}"),
+    KillPoint("bias report created", hook=f"open:{at.glob(files.BIAS_REPORT)}"),
+    KillPoint("report.html written, not in place", hook=f"rename:{at.glob(files.REPORT_HTML)}"),
+    KillPoint("bias manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.BIAS)}"),
 )
 
-PROFILES_DONE = at.manifest_glob(at.PROFILES)
-WORKOUTS_DONE = at.manifest_glob(at.WORKOUTS)
+PROFILES_DONE = at.manifest_glob(stages.PROFILES)
+WORKOUTS_DONE = at.manifest_glob(stages.WORKOUTS)
 OBSERVED = (
     KillPoint("GenerateProfiles working", line="GenerateProfiles: building", after_s=0.1, before=PROFILES_DONE),
-    KillPoint("a workouts table being written", temporary=at.glob(at.WORKOUTS, "*.parquet"), before=WORKOUTS_DONE),
+    KillPoint(
+        "a workouts table being written",
+        temporary=at.stage_files_glob(stages.WORKOUTS, name="*.parquet"),
+        before=WORKOUTS_DONE,
+    ),
     KillPoint("GenerateQueries working", line="GenerateQueries: building", after_s=0.02),
-    KillPoint("TeacherShard starts", line="TeacherShard: building", before=at.glob(at.TEACHER_SHARD, "manifest*")),
+    KillPoint("TeacherShard starts", line="TeacherShard: building", before=at.manifest_glob(stages.TEACHER_SHARD)),
     KillPoint("9 answers delivered", answers=9),
     KillPoint("30 answers delivered, 2 workers", answers=30, workers=2),
     KillPoint("BuildDistillationDataset working", line="BuildDistillationDataset: building", after_s=0.02),
@@ -107,7 +110,9 @@ def test_a_kill_between_an_answer_and_its_cache_entry_costs_that_answer_once_mor
     once it is clearly stale.
     """
     run = RunUnderTest(tmp_path / "data", reference.params, reference.teacher)
-    killed = run.attempt(KillPoint("a cache entry written, not in place", hook=f"rename:{at.TEACHER_CACHE}/*/*.json"))
+    killed = run.attempt(
+        KillPoint("a cache entry written, not in place", hook=f"rename:{files.TEACHER_CACHE}/*/*.json")
+    )
     assert killed.killed and 1 <= len(killed.in_flight) <= 3, killed.in_flight
     leftovers = list(run.files.cache_root().rglob(".*.tmp-*"))
     assert leftovers, "the killed write leaves its temporary"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from fitsense_luigi.contracts import stages
 from tests.reliability.fault_harness import KillPoint, Reference, RunUnderTest, assert_same_as_uninterrupted
 from tests.reliability.run_checks import manifest_problems
 from tests.support import layout as at
@@ -32,17 +33,17 @@ MAX_KILLS = 30
 
 # task -> (its manifest, how many there are once it is done, the files it writes)
 TASKS = {
-    "Bootstrap": (at.manifest_glob(at.BOOTSTRAP), 1, at.glob(at.BOOTSTRAP, "*.json")),
-    "GenerateProfiles": (at.manifest_glob(at.PROFILES), 1, at.stage_files_glob(at.PROFILES)),
-    "GenerateWorkouts": (at.manifest_glob(at.WORKOUTS), 1, at.stage_files_glob(at.WORKOUTS)),
-    "GenerateQueries": (at.manifest_glob(at.QUERIES), 1, at.stage_files_glob(at.QUERIES)),
-    "TeacherShard": (at.manifest_glob(at.TEACHER_SHARD), 2, at.stage_files_glob(at.TEACHER_SHARD)),
-    "CallTeacher": (at.manifest_glob(at.TEACHER), 1, at.stage_files_glob(at.TEACHER)),
-    "BuildDistillationDataset": (at.manifest_glob(at.DATASET), 1, at.stage_files_glob(at.DATASET)),
-    "ValidateData": (at.manifest_glob(at.VALIDATION), 1, at.stage_files_glob(at.VALIDATION)),
-    "ComputeStats": (at.manifest_glob(at.STATS), 1, at.stage_files_glob(at.STATS)),
-    "DetectAnomalies": (at.manifest_glob(at.ANOMALIES), 1, at.stage_files_glob(at.ANOMALIES)),
-    "BiasSlicing": (at.manifest_glob(at.BIAS), 1, at.stage_files_glob(at.BIAS)),
+    "Bootstrap": (at.manifest_glob(stages.BOOTSTRAP), 1, at.stage_files_glob(stages.BOOTSTRAP, name="*.json")),
+    "GenerateProfiles": (at.manifest_glob(stages.PROFILES), 1, at.stage_files_glob(stages.PROFILES)),
+    "GenerateWorkouts": (at.manifest_glob(stages.WORKOUTS), 1, at.stage_files_glob(stages.WORKOUTS)),
+    "GenerateQueries": (at.manifest_glob(stages.QUERIES), 1, at.stage_files_glob(stages.QUERIES)),
+    "TeacherShard": (at.manifest_glob(stages.TEACHER_SHARD), 2, at.stage_files_glob(stages.TEACHER_SHARD)),
+    "CallTeacher": (at.manifest_glob(stages.TEACHER), 1, at.stage_files_glob(stages.TEACHER)),
+    "BuildDistillationDataset": (at.manifest_glob(stages.DATASET), 1, at.stage_files_glob(stages.DATASET)),
+    "ValidateData": (at.manifest_glob(stages.VALIDATION), 1, at.stage_files_glob(stages.VALIDATION)),
+    "ComputeStats": (at.manifest_glob(stages.STATS), 1, at.stage_files_glob(stages.STATS)),
+    "DetectAnomalies": (at.manifest_glob(stages.ANOMALIES), 1, at.stage_files_glob(stages.ANOMALIES)),
+    "BiasSlicing": (at.manifest_glob(stages.BIAS), 1, at.stage_files_glob(stages.BIAS)),
 }
 
 

@@ -2,7 +2,8 @@
 
 Tests run the pipeline the way users do (the `luigi` command in a subprocess, real files under a
 temporary data root). ``build_run`` makes one complete run; the ``built_run`` fixture (tests/conftest.py)
-builds one small run per session that read-only tests share.
+builds one small run per session that read-only tests share. ``finish_run`` writes only what a finished
+run leaves for the next one (for tests of the drift baseline, on a local or an S3 data root).
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from fitsense_luigi.contracts import files, stages
+from fitsense_luigi.contracts.dataroot import DataRoot
+from fitsense_luigi.contracts.manifest import GATE_PASSED
+from fitsense_luigi.pipeline.store import RunStore
 from tests.support import params as test_params
 from tests.support.layout import RunFiles
 
@@ -108,3 +113,14 @@ def build_run(
     result = run_luigi(task, run_id, data_root, params)
     assert result.returncode == 0, result.output[-4000:]
     return BuiltRun(data_root, params, run_id, result)
+
+
+def finish_run(root: Path | DataRoot | str, run_id: str, *, gate_passed: bool, stats: dict | None = None) -> None:
+    """What a finished run leaves for the next one's drift baseline: its record, statistics and gate verdict."""
+    store = RunStore(root, run_id)
+    with store.writer(stages.BOOTSTRAP, fingerprint="f") as out:
+        out.json(files.BOOTSTRAP_RECORD, {"run_id": run_id, "params": {"world": {"users": 100}}})
+    with store.writer(stages.STATS, fingerprint="f") as out:
+        out.json(files.STATS_REPORT, stats or {"splits": {}})
+    with store.writer(stages.BIAS, fingerprint="f") as out:
+        out.summary[GATE_PASSED] = gate_passed

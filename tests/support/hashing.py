@@ -17,6 +17,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from fitsense_luigi.contracts import stages
+from fitsense_luigi.contracts.files import StageFile
 from tests.support import layout
 
 ROW_SUFFIXES = (".parquet", ".jsonl")
@@ -34,14 +36,14 @@ def is_data_file(relative: str, run_id: str = "*", *, every_file: bool = False, 
     """
     if layout.is_manifest(relative) or (not every_file and PurePosixPath(relative).suffix not in ROW_SUFFIXES):
         return False
-    stages = (*layout.DATA_STAGES, layout.TEACHER_SHARD) if shards else layout.DATA_STAGES
-    return any(layout.matches(relative, layout.stage_files_glob(stage, run_id)) for stage in stages)
+    kept = (*layout.DATA_STAGES, stages.TEACHER_SHARD) if shards else layout.DATA_STAGES
+    return any(layout.matches(relative, layout.stage_files_glob(stage, run_id)) for stage in kept)
 
 
 def data_files(root: Path, run_id: str = "*", *, every_file: bool = False, shards: bool = True) -> dict[str, Path]:
     """The data files of one run (or of every run) under ``root``, by path relative to it, sorted."""
     found = {}
-    for stage in (*layout.DATA_STAGES, layout.TEACHER_SHARD):
+    for stage in (*layout.DATA_STAGES, stages.TEACHER_SHARD):
         for path in root.glob(layout.stage_files_glob(stage, run_id)):
             relative = path.relative_to(root).as_posix()
             if path.is_file() and is_data_file(relative, run_id, every_file=every_file, shards=shards):
@@ -96,14 +98,14 @@ def differences(root: Path, reference: Path, measurements: tuple[str, ...] = ("l
     return found
 
 
-def restamp(files: layout.RunFiles, stage: layout.Stage, name: str, data: bytes, rows: int | None = None) -> Path:
+def restamp(run: layout.RunFiles, file: StageFile, data: bytes, rows: int | None = None) -> Path:
     """A writer fault: replace a finished stage's file and its manifest entry, as a buggy stage would have
     written them (the checksum taken after the damage, so the manifest agrees with the file)."""
-    path = files.path(stage, name)
+    path = run.path(file)
     path.write_bytes(data)
-    manifest_path = files.manifest(stage)
+    manifest_path = run.manifest(file.stage)
     manifest = json.loads(manifest_path.read_text())
-    entry = manifest["files"][path.relative_to(files.data_root).as_posix()]
+    entry = manifest["files"][path.relative_to(run.data_root).as_posix()]
     entry.update(sha256=sha256(data), bytes=len(data), **({} if rows is None else {"rows": rows}))
     manifest_path.write_text(json.dumps(manifest))
     return path

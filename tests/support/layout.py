@@ -1,15 +1,13 @@
-"""Where a run's files live under a data root, as the test suite sees it: taken from the stage registry.
+"""Where a run's files live under a data root, as the test suite sees it: built from the contracts.
 
-This is the only module of the tests (and the one place besides the pipeline) that knows the data-root
-layout. Stage directories and manifest names come from the pipeline's stage registry, imported once
-below; file names are spelled once here, until the registry owns them too. When the registry moves
-(``fitsense_luigi/contracts``), the import line below is what changes.
+Every stage directory and file name comes from ``fitsense_luigi.contracts`` (``stages``: the stage
+registry; ``files``: every file a stage writes, as a :class:`StageFile`); this module names none of its
+own. It adds only test conveniences: globs over runs and shards (kill points, data-file selection),
+and paths of a run's files on a local data root, so a test never writes ``raw/...`` itself:
 
-Paths are built from a stage's own ``directory`` template, so a test never writes ``raw/...`` itself:
-
-    files = RunFiles(data_root, run_id)
-    files.path(QUERIES, QUERIES_FILE)        # <root>/raw/synthetic_queries/<run>/queries.jsonl
-    glob(PROFILES, "users.parquet")          # "raw/synthetic_profiles/*/users.parquet" (kill points)
+    run = RunFiles(data_root, run_id)
+    run.path(files.QUERIES)                     # <root>/raw/synthetic_queries/<run>/queries.jsonl
+    glob(files.world_table("users", PROFILES))  # "raw/synthetic_profiles/*/users.parquet" (a kill point)
 """
 
 from __future__ import annotations
@@ -23,61 +21,33 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fitsense_luigi import storage as registry  # the stage registry (Stage and one constant per stage)
-from fitsense_luigi.dataset.split import SPLITS  # the dataset's split names, owned by the split
+from fitsense_luigi.contracts import files, stages
+from fitsense_luigi.contracts.files import StageFile
+from fitsense_luigi.contracts.stages import Stage
+from fitsense_luigi.pipeline.roots import LocalRoot
 from fitsense_luigi.synth.schema import TABLES  # the world's tables and the stage each is written by
 from fitsense_luigi.teacher.cache import ResponseCache  # the layout of the teacher's answer cache
 
-Stage = registry.Stage
-BOOTSTRAP = registry.BOOTSTRAP
-PROFILES = registry.PROFILES
-WORKOUTS = registry.WORKOUTS
-QUERIES = registry.QUERIES
-TEACHER_SHARD = registry.TEACHER_SHARD
-TEACHER = registry.TEACHER
-DATASET = registry.DATASET
-VALIDATION = registry.VALIDATION
-STATS = registry.STATS
-ANOMALIES = registry.ANOMALIES
-BIAS = registry.BIAS
+# the stages whose outputs are the run's data (tables and rows); the world's, by synth.schema's stage names
+DATA_STAGES = (stages.PROFILES, stages.WORKOUTS, stages.QUERIES, stages.TEACHER, stages.DATASET)
+WORLD_STAGES = {stage.name: stage for stage in (stages.PROFILES, stages.WORKOUTS)}
 
-# every stage in pipeline order, and those whose outputs are the run's data (tables and rows)
-STAGES = (BOOTSTRAP, PROFILES, WORKOUTS, QUERIES, TEACHER_SHARD, TEACHER, DATASET, VALIDATION, STATS, ANOMALIES, BIAS)
-DATA_STAGES = (PROFILES, WORKOUTS, QUERIES, TEACHER, DATASET)
-WORLD_STAGES = {"profiles": PROFILES, "workouts": WORKOUTS}  # synth.schema's stage names -> stages
-
-# file names (tasks.py spells them today)
-QUERIES_FILE = "queries.jsonl"
-RESPONSES_FILE = "responses.jsonl"
-TEACHER_SUMMARY = "summary.json"
-ALL_RECORDS = "all_records.jsonl"
-REJECTED = "rejected.jsonl"
-SPLIT_REPORT = "split_report.json"
-DATASET_CARD = "README.md"
-SPLIT_FILES = {split: f"{split}.jsonl" for split in SPLITS}
-SPLIT_TABLES = {split: f"{split}.parquet" for split in SPLITS}
-BOOTSTRAP_RECORD = "phase1_bootstrap.json"
-REALISM = "realism.json"
-VALIDATION_REPORT = "validation_report.json"
-STATS_REPORT = "stats_report.json"
-ANOMALY_REPORT = "anomaly_report.json"
-BIAS_REPORT = "bias_report.json"
-QUALITY_GATE = "quality_gate.json"
-REPORT_HTML = "report.html"
-RUN_LOG = "run.log"
-RUN_LOGS = "run-logs"  # logs.py: on an S3 data root, one run log per process in here, beside run.log
-CHARTS = "charts"
-REPORTS = (BOOTSTRAP_RECORD, VALIDATION_REPORT, STATS_REPORT, ANOMALY_REPORT, BIAS_REPORT, REALISM, RUN_LOG)
-TEACHER_CACHE = "cache/teacher"  # tasks.py: <data root>/cache/teacher, shared by every run
+# the run's reports a finished run leaves (the run log too, which no manifest lists)
+REPORTS = (
+    files.BOOTSTRAP_RECORD,
+    files.REALISM_REPORT,
+    files.VALIDATION_REPORT,
+    files.STATS_REPORT,
+    files.ANOMALY_REPORT,
+    files.BIAS_REPORT,
+    files.QUALITY_GATE,
+    files.REPORT_HTML,
+)
 
 
-def table_file(table: str) -> str:
-    return f"{table}.parquet"
-
-
-def table_stage(table: str) -> Stage:
-    """The stage that writes one of the world's tables."""
-    return WORLD_STAGES[TABLES[table].stage]
+def table(name: str) -> StageFile:
+    """The Parquet file of one of the world's tables, bound to the stage that writes it."""
+    return files.world_table(name, WORLD_STAGES[TABLES[name].stage])
 
 
 def stage_directory(stage: Stage, run_id: str = "*", shard: int | str = "*") -> str:
@@ -86,18 +56,33 @@ def stage_directory(stage: Stage, run_id: str = "*", shard: int | str = "*") -> 
     return stage.directory.format(run_id=run_id, shard=shard)
 
 
-def glob(stage: Stage, name: str, run_id: str = "*") -> str:
-    """Relative path (a glob with ``*`` for the run and the shard) of a file of ``stage``."""
-    return f"{stage_directory(stage, run_id)}/{name}"
+def reports_directory(run_id: str = "*") -> str:
+    return stages.REPORTS_DIR.format(run_id=run_id)
+
+
+def glob(file: StageFile, run_id: str = "*") -> str:
+    """Relative path (a glob with ``*`` for the run and the shard) of a file of a stage."""
+    directory = reports_directory(run_id) if file.in_reports else stage_directory(file.stage, run_id)
+    return f"{directory}/{file.name}"
 
 
 def manifest_glob(stage: Stage, run_id: str = "*") -> str:
-    return glob(stage, stage.manifest_name, run_id)
+    return f"{stage_directory(stage, run_id)}/{stage.manifest_name}"
 
 
-def stage_files_glob(stage: Stage, run_id: str = "*") -> str:
-    """Every file directly in the stage's directory."""
-    return glob(stage, "*", run_id)
+def manifest_paths(root: Path, run_id: str = "*") -> list[Path]:
+    """Every stage manifest under a local data root (of one run, or of every run), sorted."""
+    return sorted({path for stage in stages.STAGES for path in root.glob(manifest_glob(stage, run_id))})
+
+
+def stage_files_glob(stage: Stage, run_id: str = "*", name: str = "*") -> str:
+    """Every file directly in the stage's directory (or those whose name matches ``name``, e.g. ``*.parquet``)."""
+    return f"{stage_directory(stage, run_id)}/{name}"
+
+
+def run_logs_glob(run_id: str = "*") -> str:
+    """The per-process run logs an object-store data root keeps beside run.log."""
+    return f"{reports_directory(run_id)}/{files.RUN_LOGS_DIR}/*"
 
 
 def matches(relative: str, pattern: str) -> bool:
@@ -107,7 +92,7 @@ def matches(relative: str, pattern: str) -> bool:
 
 
 def is_manifest(relative: str, run_id: str = "*") -> bool:
-    return any(matches(relative, manifest_glob(stage, run_id)) for stage in STAGES)
+    return any(matches(relative, manifest_glob(stage, run_id)) for stage in stages.STAGES)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -116,7 +101,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RunFiles:
-    """The files of one run under one data root."""
+    """The files of one run under one local data root, read as written (the store's reads verify; these do not)."""
 
     data_root: Path
     run_id: str
@@ -124,53 +109,39 @@ class RunFiles:
     def directory(self, stage: Stage) -> Path:
         return self.data_root / stage_directory(stage, self.run_id)
 
-    def path(self, stage: Stage, name: str) -> Path:
-        return self.directory(stage) / name
+    def path(self, file: StageFile) -> Path:
+        return self.data_root / glob(file, self.run_id)
 
     def manifest(self, stage: Stage) -> Path:
-        return self.directory(stage) / stage.manifest_name
-
-    def shard(self, shard: int) -> Stage:
-        return TEACHER_SHARD.sharded(shard)
+        return self.data_root / manifest_glob(stage, self.run_id)
 
     @property
     def reports(self) -> Path:
-        return self.directory(BOOTSTRAP)
-
-    def report(self, name: str) -> Path:
-        return self.reports / name
+        return self.data_root / reports_directory(self.run_id)
 
     @property
-    def queries(self) -> Path:
-        return self.path(QUERIES, QUERIES_FILE)
+    def run_log(self) -> Path:
+        return self.reports / files.RUN_LOG
 
-    @property
-    def responses(self) -> Path:
-        return self.path(TEACHER, RESPONSES_FILE)
+    def table(self, name: str) -> Path:
+        return self.path(table(name))
 
-    def dataset(self, name: str) -> Path:
-        """A file of the distillation dataset: ``train``, ``val``, ``test``, ``all_records``, ``rejected`` (JSONL)
-        or any other file name."""
-        return self.path(DATASET, name if "." in name else f"{name}.jsonl")
+    def read_table(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        """One of the world's tables as written."""
+        return pq.read_table(self.table(name), columns=columns)
 
-    def table(self, table: str) -> Path:
-        return self.path(table_stage(table), table_file(table))
+    def rows(self, file: StageFile | Path) -> list[dict[str, Any]]:
+        return read_jsonl(self.path(file) if isinstance(file, StageFile) else file)
 
-    def read_table(self, table: str, columns: list[str] | None = None) -> pa.Table:
-        """One of the world's tables as written (not checked against its manifest: the store's reads do that)."""
-        return pq.read_table(self.table(table), columns=columns)
-
-    def rows(self, path: Path) -> list[dict[str, Any]]:
-        return read_jsonl(path)
-
-    def document(self, path: Path) -> Any:
+    def document(self, file: StageFile | Path) -> Any:
+        path = self.path(file) if isinstance(file, StageFile) else file
         return json.loads(path.read_text(encoding="utf-8"))
 
     def cache_root(self) -> Path:
-        return self.data_root / TEACHER_CACHE
+        return self.data_root / files.TEACHER_CACHE
 
     def cache_entry(self, key: str) -> Path:
-        return ResponseCache(self.cache_root()).path(key)
+        return self.cache_root() / ResponseCache(LocalRoot(self.cache_root())).entry_key(key)
 
     def cache_entries(self) -> list[Path]:
         """The teacher cache's entries under this data root (temporaries left out)."""

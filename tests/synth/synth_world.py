@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from fitsense_luigi.storage import RunStore
+from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.synth.schema import TABLES
 from tests.support import layout
 from tests.support.harness import BuiltRun, build_run
@@ -41,7 +41,7 @@ class WorldRun(BuiltRun):
 
     def table(self, name: str) -> pa.Table:
         """A table as the pipeline reads it (verified against its manifest)."""
-        return self.store.read_table(layout.table_stage(name), layout.table_file(name))
+        return self.store.read_table(layout.table(name))
 
     def world(self) -> dict[str, pa.Table]:
         return {name: self.table(name) for name in TABLES}

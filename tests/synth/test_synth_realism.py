@@ -10,9 +10,9 @@ import pyarrow.compute as pc
 import pytest
 import synth_world
 
+from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.synth import health, realism
 from fitsense_luigi.synth import published as pub
-from tests.support import layout
 from tests.support import params as test_params
 
 KEYS = {"name", "observed", "expected", "tolerance", "passed", "source"}
@@ -21,13 +21,13 @@ KEYS = {"name", "observed", "expected", "tolerance", "passed", "source"}
 @pytest.fixture(scope="module")
 def report() -> dict:
     run = synth_world.default_world()
-    return json.loads(run.files.report(layout.REALISM).read_text())
+    return json.loads(run.files.path(files.REALISM_REPORT).read_text())
 
 
 def test_report_is_listed_in_the_workouts_manifest():
     run = synth_world.default_world()
-    manifest = json.loads(run.files.manifest(layout.WORKOUTS).read_text())
-    assert run.files.report(layout.REALISM).relative_to(run.data_root).as_posix() in manifest["files"]
+    manifest = json.loads(run.files.manifest(stages.WORKOUTS).read_text())
+    assert run.files.path(files.REALISM_REPORT).relative_to(run.data_root).as_posix() in manifest["files"]
     assert manifest["summary"]["realism_passed"] is True
 
 

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.support import layout
+from fitsense_luigi.contracts import files, stages
 from tests.support.harness import REPO, RUN_ID, luigi_command, luigi_env, run_luigi
 from tests.support.layout import RunFiles
 from tests.support.params import SMALL_QUERIES
@@ -24,7 +24,7 @@ def test_killed_mid_stage_then_rerun_pays_for_each_request_once(server, write_pa
     srv = server()
     params = teacher_params_file(write_params, srv.url)
     data_root = tmp_path / "data"
-    files, again_files = RunFiles(data_root, RUN_ID), RunFiles(data_root, f"{RUN_ID}-again")
+    run, again_run = RunFiles(data_root, RUN_ID), RunFiles(data_root, f"{RUN_ID}-again")
     env = WITH_KEY
     held_after = 15
     srv.hold_after(held_after)
@@ -39,36 +39,36 @@ def test_killed_mid_stage_then_rerun_pays_for_each_request_once(server, write_pa
         start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    while len(files.cache_entries()) < held_after and time.monotonic() < deadline and proc.poll() is None:
+    while len(run.cache_entries()) < held_after and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    assert len(files.cache_entries()) == held_after, "the first run should have cached 15 answers"
+    assert len(run.cache_entries()) == held_after, "the first run should have cached 15 answers"
     os.killpg(proc.pid, signal.SIGKILL)
     first_output = proc.communicate(timeout=30)[0].decode()
-    assert not files.manifest(layout.TEACHER).exists()
+    assert not run.manifest(stages.TEACHER).exists()
     srv.drop_held()  # what the killed client had sent but the server never processed
 
     # 2. the rerun completes and sends only what is missing
     second = run_luigi("CallTeacher", RUN_ID, data_root, params, env=env)
     assert second.returncode == 0, second.output[-3000:]
-    rows = files.rows(files.responses)
+    rows = run.rows(files.RESPONSES)
     assert len(rows) == SMALL_QUERIES and {r["status"] for r in rows} == {"ok"}
     seen = srv.attempts()
     assert len(seen) == SMALL_QUERIES and set(seen.values()) == {1}, "every request reached the server exactly once"
     assert srv.total_answered() == SMALL_QUERIES
     # the 15 answers the killed attempt received were paid by this run: not cache hits of another run
     assert not any(r["cache_hit"] for r in rows)
-    summary = files.document(files.path(layout.TEACHER, layout.TEACHER_SUMMARY))
+    summary = run.document(files.TEACHER_SUMMARY)
     assert summary["tokens_paid_this_run"] == summary["tokens"] and summary["cache_hits"] == 0
 
     # 3. a new run id with the same requests is served entirely from the cache
-    third = run_luigi("CallTeacher", again_files.run_id, data_root, params, env=env)
+    third = run_luigi("CallTeacher", again_run.run_id, data_root, params, env=env)
     assert third.returncode == 0, third.output[-3000:]
     assert len(srv.received) == SMALL_QUERIES, "nothing new was sent"
-    again = again_files.rows(again_files.responses)
+    again = again_run.rows(files.RESPONSES)
     assert all(r["cache_hit"] for r in again)
     strip = lambda r: {k: v for k, v in r.items() if k != "cache_hit"}  # noqa: E731
     assert [strip(r) for r in again] == [strip(r) for r in rows]
-    summary = again_files.document(again_files.path(layout.TEACHER, layout.TEACHER_SUMMARY))
+    summary = again_run.document(files.TEACHER_SUMMARY)
     assert summary["cache_hit_rate"] == 1.0 and summary["tokens_paid_this_run"]["total_tokens"] == 0
 
     # 4. the key was sent, and went nowhere else
@@ -98,22 +98,22 @@ def test_mock_teacher_output_is_byte_identical_across_fresh_runs_and_worker_coun
     mine = RunFiles(tmp_path / "data", built_run.run_id)
     result = run_luigi("CallTeacher", built_run.run_id, mine.data_root, built_run.params, "--workers", "2")
     assert result.returncode == 0, result.output[-3000:]
-    for name in (layout.RESPONSES_FILE, layout.TEACHER_SUMMARY):
-        theirs = built_run.files.path(layout.TEACHER, name)
-        assert mine.path(layout.TEACHER, name).read_bytes() == theirs.read_bytes(), name
+    for file in (files.RESPONSES, files.TEACHER_SUMMARY):
+        theirs = built_run.files.path(file)
+        assert mine.path(file).read_bytes() == theirs.read_bytes(), file.name
 
 
 def test_shards_are_merged_back_in_query_order(built_run):
-    files = built_run.files
-    queries = files.rows(files.queries)
-    rows = files.rows(files.responses)
+    run = built_run.files
+    queries = run.rows(files.QUERIES)
+    rows = run.rows(files.RESPONSES)
     assert [r["query_id"] for r in rows] == [q["query_id"] for q in queries]
-    shard_rows = [row for k in range(2) for row in files.rows(files.path(files.shard(k), layout.RESPONSES_FILE))]
+    shard_rows = [row for k in range(2) for row in run.rows(files.SHARD_RESPONSES.sharded(k))]
     assert sorted(json.dumps(r, sort_keys=True) for r in shard_rows) == sorted(
         json.dumps(r, sort_keys=True) for r in rows
     )
     assert len({frozenset(r) for r in rows}) == 1, "the same keys on every row"
-    summary = files.document(files.path(layout.TEACHER, layout.TEACHER_SUMMARY))
+    summary = run.document(files.TEACHER_SUMMARY)
     assert summary["responses"] == len(rows) and sum(summary["per_status"].values()) == len(rows)
     assert set(summary) >= {"per_status", "tokens", "cost", "latency_ms", "cache_hit_rate"}
     assert set(summary["latency_ms"]) == {"p50", "p90", "p99", "max"}
