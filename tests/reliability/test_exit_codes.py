@@ -4,13 +4,13 @@ Where each ``[retcode]`` is produced through the real command:
 
 | code | failure class | test |
 |---|---|---|
-| 0 | complete | tests/test_pipeline.py, and every rerun here |
+| 0 | complete | tests/pipeline/test_pipeline.py, and every rerun here |
 | 10 | same run already running | test_concurrent_runs.py (pid lock; two workers on one luigid) |
 | 20 | missing external data | cannot occur: ``test_no_task_waits_for_external_data`` |
 | 25 | not granted permission to run | ``test_luigid_keeps_a_permanently_failed_task_disabled`` |
 | 30 | task failed | test_corruption.py, test_teacher_storms.py, tests/quality (gate), here |
 | 35 | scheduling error | not reproducible here: needs the data root to fail between opening the run and scheduling |
-| 40 | bad input before scheduling | test_config_fuzz.py, tests/test_pipeline.py, test_corruption.py, here |
+| 40 | bad input before scheduling | test_config_fuzz.py, tests/pipeline/test_pipeline.py, test_corruption.py, here |
 """
 
 from __future__ import annotations
