@@ -20,7 +20,7 @@ from fitsense_luigi.contracts import files
 from tests.support import layout
 from tests.support.harness import REPO
 from tests.support.layout import RunFiles
-from tests.support.params import SMALL, SMALL_QUERIES
+from tests.support.params import DEFAULT_PARAMS, SMALL, SMALL_QUERIES
 from tests.support.teacher import TeacherServer, files_containing
 
 pytestmark = [pytest.mark.slow, pytest.mark.ops]
@@ -131,7 +131,7 @@ def test_a_bad_config_exits_non_zero_with_one_line_and_writes_nothing(image: str
         expected = "FITSENSE__WORLD__USERS (overrides world.users in"
     else:
         bad = tmp_path / "params.yaml"
-        params = (REPO / "config" / "params.yaml").read_text().replace("temperature: 0.2", "temperature: hot")
+        params = DEFAULT_PARAMS.read_text().replace("temperature: 0.2", "temperature: hot")
         bad.write_text(params)
         extra += ("-v", f"{bad}:/config/params.yaml:ro")
         env = {"FITSENSE_PARAMS": "/config/params.yaml"}
