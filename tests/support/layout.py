@@ -6,8 +6,8 @@ own. It adds only test conveniences: globs over runs and shards (kill points, da
 and paths of a run's files on a local data root, so a test never writes ``raw/...`` itself:
 
     run = RunFiles(data_root, run_id)
-    run.path(files.QUERIES)                     # <root>/raw/synthetic_queries/<run>/queries.jsonl
-    glob(files.world_table("users", PROFILES))  # "raw/synthetic_profiles/*/users.parquet" (a kill point)
+    run.path(files.QUERIES)   # <root>/raw/synthetic_queries/<run>/queries.jsonl
+    glob(table("users"))      # "raw/synthetic_profiles/*/users.parquet" (a kill point)
 """
 
 from __future__ import annotations
