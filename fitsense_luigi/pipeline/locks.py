@@ -7,10 +7,11 @@ before building; the second process waits, then finds the stage complete and
 does nothing. ``flock`` is released by the kernel when a holder dies, so a
 killed run never leaves a stale lock.
 
-A run in use: every process that schedules or builds a run holds a *shared*
-lock on the run's ``run.lock`` for as long as it lives (:func:`hold_shared`),
-so pruning, which needs the *exclusive* lock to remove a run, never removes a
-run some live process works on, between its tasks included.
+A run in use: every process that schedules a run that exists, or builds any of
+its stages, holds a *shared* lock on the run's ``run.lock`` for as long as it
+lives (:func:`hold_shared`), so pruning, which needs the *exclusive* lock to
+remove a run, never removes a run some live process works on, between its
+tasks included.
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
         os.close(fd)
 
 
-def hold_shared(path: Path) -> None:
+def hold_shared(path: Path, *, create: bool = True) -> None:
     """Hold a shared lock on ``path`` until this process exits (idempotent); waits while a prune removes the run.
 
+    ``create=False``: only if the run already has its lock directory (nothing is written for a run not yet made).
     After the wait the lock file may have been removed with the run: the lock
     is then taken again on the file as it is now, so that it still guards the run.
     """
-    if path in _held:
+    if path in _held or (not create and not path.parent.is_dir()):
         return
     while True:
         path.parent.mkdir(parents=True, exist_ok=True)

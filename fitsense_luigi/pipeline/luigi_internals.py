@@ -58,9 +58,9 @@ def empty_on_command_line(param_name: str) -> bool:
     """
     from luigi.cmdline_parser import CmdlineParser
 
-    parser = CmdlineParser.get_instance()
-    known = vars(getattr(parser, "known_args", None) or {})
-    return any(value == "" for dest, value in known.items() if dest == param_name or dest.endswith(f"_{param_name}"))
+    known = getattr(CmdlineParser.get_instance(), "known_args", None)  # no parser: tasks made in code
+    given = vars(known).items() if known is not None else ()
+    return any(value == "" for dest, value in given if dest == param_name or dest.endswith(f"_{param_name}"))
 
 
 def stop_retries(task: luigi.Task) -> bool:

@@ -9,10 +9,11 @@ runs beyond the newest ``--keep N``, or older than ``--older-than`` (30d, 12h,
 * the drift baseline: the run the next run compares with (the last one whose
   quality gate passed, :func:`fitsense_luigi.pipeline.history.drift_baseline`);
 * a run in progress: one whose run lock a live process holds (every process
-  that schedules or builds a run holds it while it lives, see
-  :func:`fitsense_luigi.pipeline.locks.hold_shared`); the lock is held by the
-  pruner while it removes a run, so a run that starts meanwhile waits and then
-  starts afresh;
+  that schedules an existing run or builds a stage of it holds it while it
+  lives, see :func:`fitsense_luigi.pipeline.locks.hold_shared`); the lock is
+  held by the pruner while it removes a run, so a run that starts meanwhile
+  waits and then starts afresh; and an unfinished run written in the last 6
+  hours, which may be between two tasks or running on another host;
 * what runs share: the teacher cache (``cache/teacher``, never pay twice) and
   luigid's state (``scheduler/``).
 
@@ -33,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fitsense_luigi.contracts.stages import REPORTS_DIR, STAGES
+from fitsense_luigi.contracts.stages import BIAS, REPORTS_DIR, STAGES
 from fitsense_luigi.errors import DataRootError, FitSenseError
 from fitsense_luigi.pipeline import history, locks
 from fitsense_luigi.pipeline.roots import LocalRoot
@@ -42,6 +43,9 @@ from fitsense_luigi.pipeline.store import LOCKS_DIR, RunStore
 from fitsense_luigi.wording import counted
 
 AGE = re.compile(r"^(\d+(?:\.\d+)?)([hdw])$")
+# An unfinished run nobody holds may still be in progress: between two tasks of a --workers N run, or on another
+# host of a shared data root (locks are per host). It stays until it has been quiet this long.
+UNFINISHED_GRACE_S = 6 * 3600
 UNIT_S = {"h": 3600, "d": 86400, "w": 7 * 86400}
 
 
@@ -53,6 +57,7 @@ class Run:
     directories: tuple[Path, ...]
     size: int
     last_write: float
+    finished: bool  # its last stage's manifest exists (whatever the gate said)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,7 @@ def run_directories(root: LocalRoot) -> dict[str, list[Path]]:
     return found
 
 
-def measure(run_id: str, directories: list[Path]) -> Run:
+def measure(root: LocalRoot, run_id: str, directories: list[Path]) -> Run:
     size, newest = 0, 0.0
     for directory in directories:
         for entry in _files(directory):
@@ -86,7 +91,7 @@ def measure(run_id: str, directories: list[Path]) -> Run:
             size += stat.st_size
             newest = max(newest, stat.st_mtime)
         newest = max(newest, directory.stat().st_mtime)
-    return Run(run_id, tuple(directories), size, newest)
+    return Run(run_id, tuple(directories), size, newest, RunStore(root, run_id).is_complete(BIAS))
 
 
 def _files(directory: Path) -> Iterator[os.DirEntry[str]]:
@@ -114,6 +119,8 @@ def decide(
             decisions.append(Decision(run, False, "drift baseline (the last run whose quality gate passed)"))
         elif run.run_id in in_use:
             decisions.append(Decision(run, False, "in use by a running process"))
+        elif not run.finished and age < UNFINISHED_GRACE_S:
+            decisions.append(Decision(run, False, "unfinished and written in the last 6 hours (may be in progress)"))
         elif keep is not None and rank < keep:
             decisions.append(Decision(run, False, f"among the newest {keep}"))
         elif older_than_s is not None and age < older_than_s:
@@ -176,7 +183,7 @@ def main(argv: list[str] | None = None, *, prog: str = "python -m fitsense_luigi
         if not isinstance(root, LocalRoot):
             raise DataRootError(f"{root.uri()}: prune works on local data roots; on S3 use a bucket lifecycle rule")
         found = run_directories(root)
-        runs = [measure(run_id, dirs) for run_id, dirs in found.items()]
+        runs = [measure(root, run_id, dirs) for run_id, dirs in found.items()]
         baseline = history.drift_baseline(root)
         busy = in_use(root, list(found))
     except (FitSenseError, OSError) as exc:

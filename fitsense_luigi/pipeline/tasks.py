@@ -68,7 +68,8 @@ class PipelineTask(luigi.Task):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ctx: RunContext = open_run(self.run_id)
-        locks.hold_shared(self.ctx.store.run_lock_path())  # the run is in use while this process lives: no pruning
+        # the run is in use while this process lives: no pruning (a run not yet made: from its first build on)
+        locks.hold_shared(self.ctx.store.run_lock_path(), create=False)
         outcome.worked_on(self.ctx.store)
 
     def output(self) -> ManifestTarget:
@@ -85,6 +86,7 @@ class PipelineTask(luigi.Task):
 
     def run(self) -> None:
         store = self.ctx.store
+        locks.hold_shared(store.run_lock_path())
         logs.attach_run_log(store.root, store.run_log_key())
         logs.set_level(self.ctx.config.run.log_level)
         with locks.exclusive(store.lock_path(self.stage), f"{self.task_family} of run {self.run_id}"):
