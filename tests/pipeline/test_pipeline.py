@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from fitsense_luigi.contracts import files, splits, stages
 from fitsense_luigi.synth.schema import TABLES
 from tests.support import layout
 from tests.support import params as test_params
-from tests.support.harness import RUN_ID, BuiltRun, run_luigi
+from tests.support.harness import REPO, RUN_ID, BuiltRun, run_luigi
 from tests.support.hashing import digests
 
 
@@ -98,12 +100,16 @@ def test_two_identical_runs_give_byte_identical_data(built_run: BuiltRun, tmp_pa
     assert [k for k in first if first[k] != second[k]] == []
 
 
-@pytest.mark.parametrize("run_id", ["bad id", "../escape", "a/b"])
+@pytest.mark.parametrize("run_id", ["bad id", "../escape", "a/b", "2026-02-30", ""])
 def test_bad_run_id(tmp_path: Path, write_params, run_id: str) -> None:
+    """Refused in one line, exit 40 (the README's exit codes), nothing created: among them a day February does not
+    have (it would otherwise run as of today) and an empty id (luigi would otherwise build today's run)."""
     root = tmp_path / "data"
     result = run_luigi("BiasSlicing", run_id, root, write_params())
     assert result.returncode == 40
-    assert "RunIdError: bad run id" in result.output and "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "RunIdError: bad run id" in errors[0], result.output[-2000:]
+    assert "Traceback" not in result.output and "Uncaught exception" not in result.output
     assert not root.exists()
 
 
@@ -122,6 +128,69 @@ def test_bad_params_file(tmp_path: Path) -> None:
     ]
     assert len(said) == 8 and all(line.startswith(f"{params}: ") for line in said)
     assert "Traceback" not in result.output and not root.exists()
+
+
+def test_three_typos_are_named_at_once_one_line_each(tmp_path: Path, write_params) -> None:
+    """A misspelt key, a word for a number and a word for a float: three lines naming file, key path, expected
+    and seen, in the file's order, and none of luigi's "Uncaught exception" or "logging disabled" lines."""
+    params = write_params()
+    text = params.read_text()
+    for right, wrong in (
+        ("users: 120", "users: many"),
+        ("lookback_days:", "lookbak_days:"),
+        ("top_p: 1.0", "top_p: x"),
+    ):
+        assert text.count(right) == 1, right
+        text = text.replace(right, wrong)
+    params.write_text(text)
+    root = tmp_path / "data"
+    result = run_luigi("BiasSlicing", RUN_ID, root, params)
+    assert result.returncode == 40
+    errors = [line.split("]: ", 1)[1] for line in result.output.splitlines() if " ERROR " in line]
+    assert errors == [
+        f"ConfigError: {params}: world.users: expected integer, got 'many'",
+        f"ConfigError: {params}: world.lookbak_days: unknown key (did you mean lookback_days?)",
+        f"ConfigError: {params}: teacher.top_p: expected number, got 'x'",
+    ]
+    assert result.output.count("\n") == 3, result.output  # nothing else is said
+    assert not root.exists()
+
+
+def test_a_problem_in_the_environment_is_named_beside_those_in_the_file(tmp_path: Path, write_params) -> None:
+    params = write_params({"world": {"users": "many"}})
+    env = {"FITSENSE__TEACHER__SHARDS": "lots", "FITSENSE__WORLD__USER": "3"}
+    result = run_luigi("BiasSlicing", RUN_ID, tmp_path / "data", params, env=env)
+    assert result.returncode == 40
+    errors = [line.split("ConfigError: ", 1)[1] for line in result.output.splitlines() if " ERROR " in line]
+    assert sorted(errors) == sorted(
+        [
+            f"FITSENSE__WORLD__USER: world.user is not a key of {params} (overrides name existing keys)",
+            f"{params}: world.users: expected integer, got 'many'",
+            f"FITSENSE__TEACHER__SHARDS (overrides teacher.shards in {params}): expected integer, got 'lots'",
+        ]
+    )
+
+
+def test_an_unquoted_yaml_date_is_the_as_of_date(tmp_path: Path, write_params) -> None:
+    """How everyone writes a date in YAML: as_of_date: 2026-06-01, which YAML reads as a date."""
+    params = write_params()
+    text = params.read_text()
+    assert text.count("as_of_date: null") == 1
+    params.write_text(text.replace("as_of_date: null", "as_of_date: 2026-06-01"))
+    run = layout.RunFiles(tmp_path / "data", "smoke_1")
+    result = run_luigi("Bootstrap", run.run_id, run.data_root, params)
+    assert result.returncode == 0, result.output[-2000:]
+    assert run.document(files.BOOTSTRAP_RECORD)["as_of_date"] == "2026-06-01"
+
+
+def test_python_m_fitsense_luigi_prints_its_help_once_under_its_own_name() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fitsense_luigi", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("usage: ") == 1, result.stdout
+    assert result.stdout.startswith("usage: python -m fitsense_luigi "), result.stdout[:200]
+    assert "__main__" not in result.stdout + result.stderr
 
 
 def test_unreadable_params_file(tmp_path: Path) -> None:
