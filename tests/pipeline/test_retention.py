@@ -22,7 +22,7 @@ import pytest
 from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.contracts.manifest import GATE_PASSED
 from tests.support import params as test_params
-from tests.support.harness import REPO, BuiltRun, luigi_command, luigi_env, run_luigi
+from tests.support.harness import REPO, BuiltRun, run_luigi, start_luigi
 from tests.support.layout import RunFiles, stage_directory
 from tests.support.teacher import LOOPBACK_TEACHER, WITH_KEY, teacher_params
 
@@ -64,13 +64,8 @@ def in_progress(tmp_path: Path, server) -> Iterator[tuple[Path, subprocess.Popen
     teacher = server()
     teacher.hold_after(1)  # one answer goes through (the server has seen the run), every later request waits
     params = test_params.write_params(tmp_path / "running.yaml", teacher_params(teacher.url, LOOPBACK_TEACHER))
-    proc = subprocess.Popen(
-        luigi_command("BiasSlicing", RUNNING),
-        cwd=REPO,
-        env=luigi_env(data_root, params, WITH_KEY),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
+    proc = start_luigi(
+        "BiasSlicing", RUNNING, data_root, params, env=WITH_KEY, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         deadline = time.monotonic() + 120
