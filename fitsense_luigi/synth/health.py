@@ -67,7 +67,7 @@ def _expected_rate(alpha: np.ndarray, per_year: np.ndarray, per_bmi: np.ndarray,
 def calibrate(figures: dict[str, pub.ConditionFigures]) -> np.ndarray:
     """(condition, band, sex) intercepts that reproduce each band's published rate."""
     names = list(figures)
-    target = np.array([[[f.by_band[b] * f.sex_ratio[s] for s in (0, 1)] for b in range(3)] for f in figures.values()])
+    target = np.array([[[f.target(b, s) for s in (0, 1)] for b in range(3)] for f in figures.values()])
     per_year = np.array([figures[n].per_year for n in names])
     per_bmi = np.array([figures[n].per_bmi for n in names])
     lo, hi = np.full(target.shape, -20.0), np.full(target.shape, 20.0)
