@@ -23,7 +23,7 @@ DAYS_PER_YEAR = 365.2425
 # there are no steps at five-year edges. Shaped like gym membership: most members are young adults, few are
 # past 75 (IHRSA); the knots put the mean at ~37.5 (published.APP_MEAN_AGE: IHRSA, members average 37).
 AGE_KNOTS = np.array([18.0, 22.0, 28.0, 35.0, 45.0, 55.0, 65.0, 75.0, 85.0])
-AGE_DENSITY = np.array([2.8, 3.2, 2.5, 1.4, 0.85, 0.8, 0.68, 0.3, 0.0])
+AGE_DENSITY = np.array([2.9, 3.3, 2.5, 1.4, 0.85, 0.75, 0.6, 0.25, 0.0])
 _AGE_GRID = np.linspace(AGE_KNOTS[0], AGE_KNOTS[-1], 4097)
 _AGE_PDF = np.interp(_AGE_GRID, AGE_KNOTS, AGE_DENSITY)
 _AGE_CDF = np.concatenate([[0.0], np.cumsum(np.diff(_AGE_GRID) * (_AGE_PDF[1:] + _AGE_PDF[:-1]) / 2)])

@@ -51,13 +51,15 @@ WEIGHT_LOSS = int(np.flatnonzero(GOAL_NAMES == "weight_loss")[0])
 DEFICIT_KCAL = (500.0, 750.0)  # AHA/ACC/TOS 2013
 DEFICIT_SHARE = 0.20  # of maintenance, kept inside DEFICIT_KCAL
 ENERGY_FLOOR_KCAL = np.array([1200.0, 1500.0])  # women, men: AHA/ACC/TOS 2013 lower ends of the diet ranges
-WEIGHT_LOSS_MIN_BMI = 20.0  # nobody below this is given weight loss as a goal: BMI < 18.5 is underweight (WHO)
+# Nobody below this is given weight loss as a goal (BMI < 18.5 is underweight, WHO): one BMI unit above the
+# issue's bound of 20 leaves room for scale noise and day-to-day water.
+WEIGHT_LOSS_MIN_BMI = 21.0
 HOME_DUMBBELL_MAX_KG = np.array([20.0, 24.0, 32.0])  # heaviest dumbbell per hand at home
 
 # Primary-goal logits (weight_loss, muscle_gain, strength, endurance, general_fitness) and their shifts; the
 # wish to lose weight rises smoothly with BMI and is never given below WEIGHT_LOSS_MIN_BMI.
 _GOAL_BASE = np.array([0.2, 0.1, -0.5, -0.7, 0.1])
-_GOAL_PER_BMI = np.array([0.30, -0.06, -0.03, -0.03, 0.0])  # per BMI unit above 25, BMI clipped to 17-38
+_GOAL_PER_BMI = np.array([0.20, -0.06, -0.03, -0.03, 0.0])  # per BMI unit above 25, BMI clipped to 17-35
 _GOAL_MALE = np.array([-0.6, 0.6, 0.5, 0.0, -0.2])
 _GOAL_OVER_50 = np.array([-0.1, -0.6, -0.2, 0.0, 0.7])
 _GOAL_ADVANCED = np.array([-0.4, 0.3, 0.8, 0.1, -0.5])
@@ -249,7 +251,7 @@ def _goals(rng: np.random.Generator, bmi: np.ndarray, sex: np.ndarray, age: np.n
     """Goal ranks by the Gumbel top-k trick: a weighted draw without replacement for every user at once."""
     logits = (
         _GOAL_BASE[None, :]
-        + (np.clip(bmi, 17.0, 38.0) - 25.0)[:, None] * _GOAL_PER_BMI
+        + (np.clip(bmi, 17.0, 35.0) - 25.0)[:, None] * _GOAL_PER_BMI
         + sex[:, None] * _GOAL_MALE
         + (age >= 50)[:, None] * _GOAL_OVER_50
         + (experience == 2)[:, None] * _GOAL_ADVANCED

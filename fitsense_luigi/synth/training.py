@@ -46,6 +46,7 @@ from fitsense_luigi.synth.plans import MAX_DAYS, Plan
 from fitsense_luigi.synth.population import People
 
 MAX_SETS = 8
+FADE_WEEKS = 12  # adherence fades over a plan's first three months; after that, stopping is dropout (engagement)
 # Misjudged reps in reserve: sd by experience (novice, intermediate, advanced), widening with the reps left;
 # reps left are under-called further from failure (Zourdos 2016; Hackett 2017). The app's picker runs 0-5.
 RIR_ERROR_SD = np.array([1.2, 0.9, 0.6])
@@ -80,9 +81,9 @@ def attend(
     scheduled_day = plan.day_of_weekday[:, window.weekday]  # (n, days) plan day or -1
     scheduled = (scheduled_day >= 0) & engaged
     base = rng.beta(12.2, 1.8, n)
-    fade = rng.gamma(2.0, 0.006, n)  # relative decline per week since the plan started
+    fade = rng.gamma(2.0, 0.006, n)  # relative decline per week over the plan's first FADE_WEEKS, then steady
     plan_day0 = plan.created.astype("datetime64[D]")
-    weeks = (window.dates[None, :] - plan_day0[:, None]).astype(np.int64) / 7
+    weeks = np.minimum((window.dates[None, :] - plan_day0[:, None]).astype(np.int64) / 7, FADE_WEEKS)
     chance = np.minimum(base[:, None] * np.exp(-fade[:, None] * weeks) * window.effects.attendance[None, :], 1.0)
     has_break = rng.random(n) < 0.3
     break_start = rng.integers(0, days, n)
