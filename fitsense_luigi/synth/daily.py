@@ -198,12 +198,12 @@ def under_reporting(rng: np.random.Generator, bmi: np.ndarray) -> np.ndarray:
     return np.clip(0.93 - 0.012 * (bmi - 22.0) + rng.normal(0, 0.07, bmi.size), 0.4, 1.1)
 
 
-def soft_limits(values: np.ndarray, low: float, high: float, knee: float) -> np.ndarray:
-    """Squash values smoothly into (low, high) within ``knee`` of each limit: no pile-up at a clip."""
-    top = high - knee
-    squashed = np.where(values > top, top + knee * np.tanh((values - top) / knee), values)
-    bottom = low + knee
-    return np.where(squashed < bottom, bottom - knee * np.tanh((bottom - squashed) / knee), squashed)
+def soft_limits(values: np.ndarray, low: float, high: float, low_knee: float, high_knee: float) -> np.ndarray:
+    """Bend values smoothly towards (low, high) within a knee of each limit, never reaching them: no clip, so
+    nothing piles up at a limit."""
+    top, bottom = high - high_knee, low + low_knee
+    bent = np.where(values > top, top + high_knee * -np.expm1(-(values - top) / high_knee), values)
+    return np.where(bent < bottom, bottom - low_knee * -np.expm1(-(bottom - bent) / low_knee), bent)
 
 
 def weight_logs(seed: int, rng: np.random.Generator, people: People, window: Window, body: Body) -> pa.Table:
@@ -243,7 +243,7 @@ def weight_logs(seed: int, rng: np.random.Generator, people: People, window: Win
             "user_id": col.uuid(people.user_id[u]),
             "logged_at": col.timestamp(logged),
             "weight_kg": col.decimal(scale, 5, 2),
-            "body_fat_percentage": col.decimal(soft_limits(fat, 3.0, 70.0, 8.0), 4, 1, present=smart[u]),
+            "body_fat_percentage": col.decimal(soft_limits(fat, 3.0, 72.0, 4.0, 25.0), 4, 1, present=smart[u]),
             "notes": col.nulls(u.size, pa.string()),
         }
     )

@@ -21,9 +21,10 @@ under-predicted further from failure); the app's RIR picker runs 0-5, so sets
 felt further from failure go unrated.
 
 Sessions are not copies of the plan: a set is skipped or added now and then,
-and an exercise is swapped for the plan's alternative for the same slot when the
+an exercise is swapped for the plan's alternative for the same slot when the
 equipment is taken (the workout exercise keeps its ``plan_exercise_id``: it
-fills that slot of the plan).
+fills that slot of the plan), and now and then an exercise from another plan
+day is added at the end (no ``plan_exercise_id``: it is not part of that day).
 
 Timing: sets take reps x tempo, rests follow the prescription (most people rest
 a little longer), the first exercises get warm-up sets, and a session ends
@@ -119,6 +120,7 @@ class Performed:
     session: np.ndarray  # rows: session index
     plan_row: np.ndarray  # rows: index into the plan's exercise rows
     exercise: np.ndarray  # rows: catalogue index of what was done (the plan's, or its alternative when swapped)
+    extra: np.ndarray  # rows: added from another day of the plan, not part of the session's plan day
     position: np.ndarray  # rows: 1-based order in the workout
     short: np.ndarray  # per session: the last exercise was dropped
     set_row: np.ndarray  # sets: row index
@@ -148,7 +150,7 @@ SWAP_CHANCE = 0.04  # an exercise done as the plan's alternative (equipment take
 
 
 def perform(rng: np.random.Generator, people: People, plan: Plan, sessions: Sessions) -> Performed:
-    session, plan_row, position, short = _expand(rng, plan, sessions)
+    session, plan_row, position, short, extra = _expand(rng, plan, sessions)
     planned = plan.sets[plan_row]
     fewer = (planned >= 3) & (rng.random(plan_row.size) < 0.04)
     more = ~fewer & (sessions.form[session] > 1.0) & (planned < MAX_SETS) & (rng.random(plan_row.size) < 0.10)
@@ -158,7 +160,7 @@ def perform(rng: np.random.Generator, people: People, plan: Plan, sessions: Sess
     exercise, load = _swaps(rng, plan, plan_row, load)
     sets = _sets(rng, rows, exercise, load, reps, rir)
     completed, duration = _timeline(rng, rows, sets)
-    return Performed(session, plan_row, exercise, position, short, *sets, completed, duration)
+    return Performed(session, plan_row, exercise, extra, position, short, *sets, completed, duration)
 
 
 def _swaps(rng: np.random.Generator, plan: Plan, plan_row: np.ndarray, load: np.ndarray):
@@ -172,8 +174,12 @@ def _swaps(rng: np.random.Generator, plan: Plan, plan_row: np.ndarray, load: np.
     return other, np.where(swap & np.isfinite(load), swapped_load, load)
 
 
+EXTRA_CHANCE = 0.05  # sessions that end with an exercise from another day of the plan (assumption)
+
+
 def _expand(rng: np.random.Generator, plan: Plan, sessions: Sessions):
-    """The plan day's exercises for every session; 6% of sessions drop the last exercise (short on time)."""
+    """The plan day's exercises for every session; 6% of sessions drop the last exercise (short on time) and
+    5% add one from another day of the plan at the end (an extra, not part of today's plan)."""
     key_plan = plan.user.astype(np.int64) * MAX_DAYS + plan.day
     key = sessions.user.astype(np.int64) * MAX_DAYS + sessions.plan_day
     first = np.searchsorted(key_plan, key, side="left")
@@ -182,7 +188,20 @@ def _expand(rng: np.random.Generator, plan: Plan, sessions: Sessions):
     count = count - short
     session = np.repeat(np.arange(key.size), count)
     within = np.arange(session.size) - np.repeat(np.cumsum(count) - count, count)
-    return session, first[session] + within, within + 1, short
+    plan_row, position = first[session] + within, within + 1
+
+    user_first = np.searchsorted(plan.user, sessions.user, side="left")
+    user_rows = np.searchsorted(plan.user, sessions.user, side="right") - user_first
+    pick = user_first + np.floor(rng.random(key.size) * np.maximum(user_rows, 1)).astype(np.int64)
+    pick = np.minimum(pick, plan.user.size - 1)
+    extra = ~short & (count > 0) & (rng.random(key.size) < EXTRA_CHANCE) & (plan.day[pick] != sessions.plan_day)
+    added = np.flatnonzero(extra)
+    session = np.concatenate([session, added])
+    plan_row = np.concatenate([plan_row, pick[added]])
+    position = np.concatenate([position, count[added] + 1])
+    is_extra = np.concatenate([np.zeros(within.size, bool), np.ones(added.size, bool)])
+    order = np.lexsort((position, session))
+    return session[order], plan_row[order], position[order], short, is_extra[order]
 
 
 def _occurrence(plan_row: np.ndarray) -> np.ndarray:

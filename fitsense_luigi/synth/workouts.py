@@ -28,6 +28,7 @@ Progress = Callable[[int, int, str], None]
 # Bit widths of the packed row keys: user index < 2^27, day < 2^10 (look-back <= 730),
 # plan position < 2^6, workout position < 2^3, set number < 2^4.
 DAY_BITS, PLAN_POSITION_BITS, POSITION_BITS, SET_BITS = 10, 6, 3, 4
+EXTRA_NOTE = "Extra: not on today's plan"
 SWAP_NOTES = np.array([f"{name} (equipment taken)" for name in ex.NAMES], dtype=col.TEXT)
 
 
@@ -171,6 +172,7 @@ def training_tables(
     )
     session = renumber[done.session[row_kept]]
     plan_row, exercise, position = done.plan_row[row_kept], done.exercise[row_kept], done.position[row_kept]
+    extra = done.extra[row_kept]
     we_key = key(workout_key[session], position, POSITION_BITS)
     we_id = ids.uuid_bytes(seed, "workout_exercises", we_key)
     planned = plan.exercise[plan_row]
@@ -182,9 +184,11 @@ def training_tables(
                 "workout_exercise_id": col.uuid(we_id),
                 "workout_id": col.uuid(workout_id[session]),
                 "exercise_id": col.uuid(ex.IDS[exercise]),
-                "plan_exercise_id": col.uuid(pe_id[plan_row]),
+                "plan_exercise_id": col.uuid(pe_id[plan_row], present=~extra),
                 "position": col.int32(position),
-                "notes": col.optional_text(np.where(swapped, col.concat("In place of ", SWAP_NOTES[planned]), "")),
+                "notes": col.optional_text(
+                    np.where(swapped, col.concat("In place of ", SWAP_NOTES[planned]), np.where(extra, EXTRA_NOTE, ""))
+                ),
             }
         ),
     )

@@ -45,6 +45,15 @@ def key64(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.ascontiguousarray(raw[:, :8]).view(np.uint64).ravel()
 
 
+def key64_or_missing(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Like :func:`key64` for a nullable uuid column: NULL becomes key 0, which no row has."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not column.null_count:
+        return key64(column)
+    storage = pc.fill_null(column.storage, pa.scalar(b"\0" * 16, pa.binary(16)))
+    return key64(storage)
+
+
 def floats(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
 
@@ -302,7 +311,7 @@ class Observer:
 
         we = t["workout_exercises"]
         session = Lookup(key64(workouts["workout_id"]))(key64(we["workout_id"]))
-        we_pe = pe_lookup(key64(we["plan_exercise_id"]))
+        we_pe = pe_lookup(key64_or_missing(we["plan_exercise_id"]))
         we_exercise = _EXERCISE(key64(we["exercise_id"]))
         ws = t["workout_sets"]
         working = ~ws["is_warmup"].to_numpy(zero_copy_only=False)
