@@ -256,9 +256,8 @@ def main() -> int:
     db = connect(args.data_root, args.run_id)
     as_of = as_of_date(db)
     users = db.execute("SELECT count(*) FROM users").fetchone()[0]
-    print(
-        f"realism audit (DuckDB {duckdb.__version__}): {args.data_root} run {args.run_id}, {users:,} users, as of {as_of}"
-    )
+    where = f"{args.data_root} run {args.run_id}"
+    print(f"realism audit (DuckDB {duckdb.__version__}): {where}, {users:,} users, as of {as_of}")
     print('\nissue 15 "Done when"')
     broken = 0
     for name, bound, test, sql in DONE_WHEN:
