@@ -67,7 +67,7 @@ def signup_days_before_window(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def draw_career(rng: np.random.Generator, signup_days: np.ndarray) -> Career:
     n = signup_days.size
-    first = -signup_days + rng.integers(0, 15, n)  # the first plan follows sign-up within two weeks
+    first = -signup_days + rng.integers(1, 15, n)  # the first plan follows sign-up within two weeks
     length = np.maximum(np.round(SPELL_SCALE_DAYS * rng.weibull(WEIBULL_SHAPE, (n, SPELLS))), 7).astype(np.int64)
     pause = MIN_BREAK_DAYS + np.round(np.exp(rng.normal(np.log(BREAK_MEDIAN_DAYS), BREAK_SIGMA, (n, SPELLS))))
     comes_back = rng.random((n, SPELLS)) < RETURN_CHANCE

@@ -78,18 +78,6 @@ def calibrate(figures: dict[str, pub.ConditionFigures]) -> np.ndarray:
     return (lo + hi) / 2
 
 
-def rate_among_obese(figures: dict[str, pub.ConditionFigures], name: str) -> float:
-    """Prevalence among adults with BMI >= 30 at the US age structure (checks the diabetes calibration)."""
-    alpha = calibrate(figures)
-    per_year = np.array([f.per_year for f in figures.values()])
-    per_bmi = np.array([f.per_bmi for f in figures.values()])
-    obese = (_BMI >= 30).astype(float)
-    joint = _expected_rate(alpha, per_year, per_bmi, where=obese)[list(figures).index(name)]
-    share = np.einsum("bsz,z->bs", obese, _NODE_WEIGHTS)
-    weights = np.array(pub.US_AGE_WEIGHTS)[:, None] * 0.5
-    return float((weights * joint).sum() / (weights * share).sum())
-
-
 INTERCEPTS = calibrate(pub.CONDITIONS)
 _PER_YEAR = np.array([pub.CONDITIONS[n].per_year for n in CONDITION_NAMES])
 _PER_BMI = np.array([pub.CONDITIONS[n].per_bmi for n in CONDITION_NAMES])

@@ -144,6 +144,7 @@ class _Rows:
     plan_row: np.ndarray  # plan exercise per row
     position: np.ndarray  # 1-based order in the workout
     sets_done: np.ndarray  # working sets done (4% stop one set early, 5% add one on a good day)
+    extra: np.ndarray  # added from another plan day
 
 
 SWAP_CHANCE = 0.04  # an exercise done as the plan's alternative (equipment taken; assumption)
@@ -155,19 +156,20 @@ def perform(rng: np.random.Generator, people: People, plan: Plan, sessions: Sess
     fewer = (planned >= 3) & (rng.random(plan_row.size) < 0.04)
     more = ~fewer & (sessions.form[session] > 1.0) & (planned < MAX_SETS) & (rng.random(plan_row.size) < 0.10)
     sets_done = planned - fewer + more
-    rows = _Rows(people, plan, sessions, session, plan_row, position, sets_done)
+    rows = _Rows(people, plan, sessions, session, plan_row, position, sets_done, extra)
     load, reps, rir = _progress(rng, rows)
-    exercise, load = _swaps(rng, plan, plan_row, load)
+    exercise, load = _swaps(rng, plan, plan_row, load, extra)
     sets = _sets(rng, rows, exercise, load, reps, rir)
     completed, duration = _timeline(rng, rows, sets)
     return Performed(session, plan_row, exercise, extra, position, short, *sets, completed, duration)
 
 
-def _swaps(rng: np.random.Generator, plan: Plan, plan_row: np.ndarray, load: np.ndarray):
-    """Rows done as the slot's alternative: same load kind, the load scaled by the catalogue strength ratios."""
+def _swaps(rng: np.random.Generator, plan: Plan, plan_row: np.ndarray, load: np.ndarray, extra: np.ndarray):
+    """Planned rows done as the slot's alternative: same load kind, the load scaled by the catalogue strength
+    ratios (an extra is chosen freely, so it is never a swap)."""
     planned = plan.exercise[plan_row]
     alternative = plan.alternative[plan_row]
-    swap = (alternative >= 0) & (rng.random(plan_row.size) < SWAP_CHANCE)
+    swap = (alternative >= 0) & ~extra & (rng.random(plan_row.size) < SWAP_CHANCE)
     other = np.where(swap, alternative, planned)
     scaled = load * ex.RATIO[other] / np.where(ex.RATIO[planned] > 0, ex.RATIO[planned], 1.0)
     swapped_load = strength.round_load(np.nan_to_num(scaled, nan=0.0), other)
@@ -271,15 +273,16 @@ def _progress(rng: np.random.Generator, rows: _Rows) -> tuple[np.ndarray, np.nda
         working = set_index < sets_done[idx][:, None]
         beaten = np.all(~working | (done >= goal + 1), axis=1)
         mean_done = (done * working).sum(axis=1) / working.sum(axis=1)
-        struggles[pe] = np.where(mean_done <= target[pe] - 3, struggles[pe] + 1, 0)
+        counts = ~rows.extra[idx]  # an extra from another day is done at today's load but does not move it
+        struggles[pe] = np.where(counts, np.where(mean_done <= target[pe] - 3, struggles[pe] + 1, 0), struggles[pe])
         deload = struggles[pe] >= 2
         heavier = np.maximum(
             strength.round_load(now * (1 + step[pe]), e[pe], ceiling[pe]),
             np.minimum(now + ex.INCREMENT[e[pe]], ceiling[pe]),
         )
         lighter = strength.round_load(now * 0.9, e[pe])
-        state[pe] = np.where(beaten, heavier, np.where(deload, lighter, now))
-        struggles[pe] = np.where(deload, 0, struggles[pe])
+        state[pe] = np.where(counts, np.where(beaten, heavier, np.where(deload, lighter, now)), now)
+        struggles[pe] = np.where(deload & counts, 0, struggles[pe])
 
     rtf1 = rtf1.astype(np.float32)  # one pass over every set of every row: single precision is plenty
     rtf = rtf1[:, None] - _fatigue(plan, plan_row, rtf1).astype(np.float32)[:, None] * set_index
