@@ -11,7 +11,7 @@ an estimate of the person's 1RM (Epley) rounded to real plate steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -72,7 +72,8 @@ HOLD_SECONDS = np.array([30, 45, 60])
 
 @dataclass
 class Plan:
-    """One plan per person plus its exercises (rows), in user, day, slot order."""
+    """One plan per person passed to :func:`design` (``user`` numbers the plans) plus its exercises (rows), in
+    user, day, slot order; :func:`combine` joins a second set, e.g. restart plans, as further users."""
 
     days: np.ndarray  # (n,) training days per week
     day_of_weekday: np.ndarray  # (n, 7) plan day trained on each weekday, -1 = rest day
@@ -94,11 +95,19 @@ class Plan:
     notes: np.ndarray  # text
 
 
-def design(rng: np.random.Generator, people: People, window_start: np.datetime64) -> Plan:
+def design(
+    rng: np.random.Generator,
+    people: People,
+    window_start: np.datetime64,
+    start_day: np.ndarray | None = None,
+    abilities: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Plan:
+    """Plans for ``people``, made on ``start_day`` (days from the window start; by default when the current
+    training spell began) for lifters of the given ``abilities`` (true 1RM, capacity; drawn when not given)."""
     n = len(people)
     days = people.days_per_week
     day_of_weekday = _schedule(rng, days)
-    one_rm, capacity = strength.abilities(rng, people)
+    one_rm, capacity = strength.abilities(rng, people) if abilities is None else abilities
     allowed = _allowed(people) & _feasible(one_rm, capacity)
     preference = _preference(people)
     template_slots = np.where(people.experience == 0, 4, 5)
@@ -117,7 +126,9 @@ def design(rng: np.random.Generator, people: People, window_start: np.datetime64
     first_of_user = np.searchsorted(user, np.arange(n))
     position = np.arange(user.size) - first_of_user[user]
 
-    created = _created(rng, people, window_start)
+    if start_day is None:
+        start_day = people.career.spell_start_before(0)
+    created = _created(rng, people, window_start, start_day)
     rows = _prescribe(rng, people, user, exercise, one_rm[user, exercise], capacity[user, exercise])
     return Plan(
         days=days,
@@ -236,10 +247,10 @@ def _best(score: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.nda
     return choice, np.isfinite(masked[np.arange(score.shape[0]), choice])
 
 
-def _created(rng: np.random.Generator, people: People, window_start: np.datetime64) -> np.ndarray:
-    """The plan was made when the person's current (or, if lapsed, latest) training spell began, at a waking hour
-    of their local day; stored as UTC. Spells begin throughout a user's history, not in the weeks before the window."""
-    day = window_start + people.career.spell_start_before(0).astype("timedelta64[D]")
+def _created(rng: np.random.Generator, people: People, window_start: np.datetime64, start_day: np.ndarray):
+    """The plan was made when a training spell began, at a waking hour of the local day; stored as UTC. Spells
+    begin throughout a user's history, not in the weeks before the window."""
+    day = window_start + start_day.astype("timedelta64[D]")
     seconds = rng.integers(7 * 3600, 22 * 3600, len(people))
     return calendar.to_utc(people.zone, day, seconds)
 
@@ -344,3 +355,13 @@ def _notes(
         | (people.has("lower_back_pain")[user] & (ex.PATTERN[exercise] == "hinge")) << 3
     )
     return _NOTE_TABLE[(label * 7 + weekday) * 2 ** len(_CUES) + cues]
+
+
+def combine(first: Plan, second: Plan) -> Plan:
+    """Two sets of plans as one: the second's plans are numbered after the first's (``user`` is the plan)."""
+    plans_before = first.days.size
+    merged = {}
+    for field in fields(Plan):
+        a, b = getattr(first, field.name), getattr(second, field.name)
+        merged[field.name] = np.concatenate([a, b + plans_before if field.name == "user" else b])
+    return Plan(**merged)

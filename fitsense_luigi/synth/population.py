@@ -153,7 +153,7 @@ def draw_people(seed: int, start: int, stop: int, as_of: dt.date) -> People:
         _slice(_draw_block(seed, b, as_of), max(start, b * BLOCK) - b * BLOCK, min(stop, (b + 1) * BLOCK) - b * BLOCK)
         for b in range(start // BLOCK, (stop - 1) // BLOCK + 1)
     ]
-    return parts[0] if len(parts) == 1 else _concat(parts)
+    return parts[0] if len(parts) == 1 else concat(parts)
 
 
 def _stream(seed: int, block: int, name: str) -> np.random.Generator:
@@ -270,9 +270,14 @@ def _sleep_habit(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.clip(np.where(long_sleeper, rng.normal(10.3, 0.35, n), core), 4.5, 11.5)
 
 
+def take(people: People, rows: np.ndarray) -> People:
+    """The people at ``rows`` (local positions), in that order."""
+    return People(**{f.name: getattr(people, f.name)[rows] for f in fields(People)})
+
+
 def _slice(people: People, lo: int, hi: int) -> People:
     return People(**{f.name: getattr(people, f.name)[lo:hi] for f in fields(People)})
 
 
-def _concat(parts: list[People]) -> People:
+def concat(parts: list[People]) -> People:
     return People(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(People)})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +18,7 @@ import pyarrow as pa
 from fitsense_luigi import ids
 from fitsense_luigi.config import Config
 from fitsense_luigi.rng import stage_rng
-from fitsense_luigi.synth import blockwise, calendar, daily, plans, training
+from fitsense_luigi.synth import blockwise, calendar, daily, plans, population, strength, training
 from fitsense_luigi.synth import columns as col
 from fitsense_luigi.synth import exercises as ex
 from fitsense_luigi.synth.population import People
@@ -50,28 +51,80 @@ def generate(config: Config, as_of: dt.date, progress: Progress | None = None) -
 def block_tables(seed: int, people: People, as_of: dt.date, lookback: int) -> Iterator[tuple[str, pa.Table]]:
     first = int(people.index[0])
     window = daily.Window.ending(col.day(as_of), lookback)
-    plan = plans.design(stage_rng(seed, "workouts.plans", first), people, window.dates[0])
-    plan_id = ids.uuid_bytes(seed, "workout_plans", people.index)
-    pe_key = key(people.index[plan.user], plan.position, PLAN_POSITION_BITS)
+    drafting = stage_rng(seed, "workouts.plans", first)
+    abilities = strength.abilities(drafting, people)
+    plan = plans.design(drafting, people, window.dates[0], abilities=abilities)
+    fresh = restarts(drafting, people, lookback)
+    newer = plans.design(drafting, fresh.people, window.dates[0], fresh.day, fresh.abilities(abilities))
+    trainees = population.concat([people, fresh.people])  # one row per plan: the same person twice for a restart
+    plan = plans.combine(plan, newer)
+    plan_id = np.concatenate(
+        [ids.uuid_bytes(seed, "workout_plans", people.index), ids.uuid_bytes(seed, "restart_plans", fresh.people.index)]
+    )
+    revision = (np.arange(len(trainees)) >= len(people)).astype(np.int64)[plan.user]
+    pe_key = key(trainees.index[plan.user], plan.position + RESTART_POSITION * revision, PLAN_POSITION_BITS)
     pe_id = ids.uuid_bytes(seed, "plan_exercises", pe_key)
-    yield from plan_tables(seed, people, plan, plan_id, pe_key, pe_id)
+    active = ~np.isin(np.arange(len(trainees)), fresh.rows)  # a restart plan replaces the one before it
+    yield from plan_tables(seed, trainees, plan, plan_id, pe_key, pe_id, active)
 
     life = stage_rng(seed, "workouts.daily", first)
     body = daily.simulate(life, people, window)
+    owner = np.concatenate([np.arange(len(people)), fresh.rows])
     gym = stage_rng(seed, "workouts.training", first)
-    sessions = training.attend(gym, people, plan, window, body.sleep_h, body.engaged)
-    done = training.perform(gym, people, plan, sessions)
-    yield from training_tables(seed, gym, people, plan, window, sessions, done, plan_id, pe_id)
+    engaged = body.engaged[owner] & fresh.in_force(len(people), lookback)
+    sessions = training.attend(gym, trainees, plan, window, body.sleep_h[owner], engaged)
+    done = training.perform(gym, trainees, plan, sessions)
+    yield from training_tables(seed, gym, trainees, plan, window, sessions, done, plan_id, pe_id)
 
     yield "calorie_intake_logs", daily.calorie_logs(seed, life, people, window, body)
     yield "sleep_duration_logs", daily.sleep_logs(seed, life, people, window, body)
     yield "weight_logs", daily.weight_logs(seed, life, people, window, body)
 
 
+RESTART_POSITION = 32  # plan-exercise keys of a restart plan start here (a plan has at most 30 exercises)
+DETRAINED = (0.92, 0.90)  # 1RM and body-weight capacity after a lapse of weeks to months (assumption)
+
+
+@dataclass
+class Restarts:
+    """Users who come back from a lapse inside the window: they start over with a new plan on that day."""
+
+    rows: np.ndarray  # local person positions
+    people: People  # those people, training days possibly cut back for the restart
+    day: np.ndarray  # window day of the restart
+
+    def abilities(self, before: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        return before[0][self.rows] * DETRAINED[0], before[1][self.rows] * DETRAINED[1]
+
+    def in_force(self, n: int, days: int) -> np.ndarray:
+        """(plans, days): the first plan until the restart, the restart plan from then on."""
+        t = np.arange(days)[None, :]
+        switch = np.full(n, days)
+        switch[self.rows] = self.day
+        return np.concatenate([t < switch[:, None], t >= self.day[:, None]])
+
+
+def restarts(rng: np.random.Generator, people: People, days: int) -> Restarts:
+    starts = people.spell_start
+    inside = (starts > 0) & (starts < days)
+    rows = np.flatnonzero(inside.any(axis=1))
+    day = np.where(inside, starts, -1).max(axis=1)[rows]
+    fresh = population.take(people, rows)
+    # half ease back in with a day less, never below the ACSM range for their experience (or a cap of 3 days)
+    low = np.minimum(np.array([2, 3, 4])[fresh.experience], fresh.days_per_week)
+    fresh.days_per_week = np.maximum(fresh.days_per_week - (rng.random(rows.size) < 0.5), low)
+    return Restarts(rows, fresh, day)
+
+
 def plan_tables(
-    seed: int, people: People, plan: plans.Plan, plan_id: np.ndarray, pe_key: np.ndarray, pe_id: np.ndarray
+    seed: int,
+    people: People,
+    plan: plans.Plan,
+    plan_id: np.ndarray,
+    pe_key: np.ndarray,
+    pe_id: np.ndarray,
+    active: np.ndarray,
 ) -> Iterator[tuple[str, pa.Table]]:
-    n = len(people)
     yield (
         "workout_plans",
         pa.table(
@@ -79,7 +132,7 @@ def plan_tables(
                 "plan_id": col.uuid(plan_id),
                 "user_id": col.uuid(people.user_id),
                 "name": col.text(plan.name),
-                "is_active": pa.array(np.ones(n, dtype=bool)),
+                "is_active": pa.array(active),
                 "created_at": col.timestamp(plan.created),
             }
         ),

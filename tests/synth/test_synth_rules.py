@@ -146,7 +146,11 @@ def test_plan_names_parse_and_agree_with_the_plan(f):
         assert label.days_per_week == day_count[row.plan_id]
         assert label.experience in plan_names.EXPERIENCE_LEVELS
         assert label.goal in catalog.GOALS
-    assert plans["is_active"].all() and plans["user_id"].is_unique
+    active = plans[plans["is_active"]]
+    assert active["user_id"].is_unique and set(active["user_id"]) == set(plans["user_id"])  # one current plan each
+    replaced = plans[~plans["is_active"]]
+    newer = active.set_index("user_id").loc[replaced["user_id"], "created_at"].to_numpy()
+    assert len(replaced) and (newer > replaced["created_at"].to_numpy()).all()  # a restart plan is the newer one
 
 
 def test_training_happens_inside_the_window_and_each_workout_on_one_day(f):
@@ -161,9 +165,12 @@ def test_training_happens_inside_the_window_and_each_workout_on_one_day(f):
     for table, column in (("calorie_intake_logs", "log_date"), ("sleep_duration_logs", "log_date")):
         dates = pd.to_datetime(f[table][column])
         assert dates.min() >= first_day.tz_localize(None) and dates.max() <= as_of.tz_localize(None)
-    created = f["workout_plans"]["created_at"]
+    plans = f["workout_plans"]
+    created = plans.sort_values("created_at").drop_duplicates("user_id")["created_at"]
     assert (created < first_day + pd.Timedelta(days=1, hours=10)).all()  # made on or before the first local day
     assert (created.max() - created.min()).days > 365  # across the users' histories, not in the same six weeks
+    restart = plans.loc[plans["user_id"].duplicated(keep=False) & plans["is_active"], "created_at"]
+    assert len(restart) and (restart >= first_day).all()  # a user back from a lapse in the window starts over
     joined = f["workout_plans"].merge(f["users"], on="user_id", suffixes=("_plan", "_user"))
     assert (joined["created_at_plan"] > joined["created_at_user"]).all()
 
