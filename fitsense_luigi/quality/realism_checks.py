@@ -46,6 +46,7 @@ def realism_checks(config: Config, report: Any) -> list[dict[str, Any]]:
             "tolerance": item["tolerance"],
             "deviation": deviation,
             "source": item["source"],
+            "kind": item.get("kind", "calibration"),  # held_out (evidence), calibration (aimed at) or rule
             "stage_verdict": item.get("passed"),
         }
         if not enforced:

@@ -207,10 +207,13 @@ def _validation(validation: dict[str, Any]) -> str:
 
 
 def _realism(validation: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str:
+    order = {"held_out": 0, "rule": 1, "calibration": 2}  # the evidence first; aimed-at figures last
     checks = [c for c in validation["checks"] if c["category"] == "realism"]
+    checks = sorted(checks, key=lambda c: order.get(c.get("kind", ""), 3))
     rows = [
         [
             _status(c["passed"], c["severity"]),
+            _e(c.get("kind", "").replace("_", "-")),
             _e(c["check"].removeprefix("realism: ")),
             _num(c.get("observed", "")),
             _num(c.get("expected", "")),
@@ -220,7 +223,8 @@ def _realism(validation: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -
         ]
         for c in checks
     ]
-    table = _table(["status", "marginal", "observed", "expected", "tolerance", "source", "note"], rows, {2, 3, 4})
+    header = ["status", "kind", "marginal", "observed", "expected", "tolerance", "source", "note"]
+    table = _table(header, rows, {3, 4, 5})
     return f"<section id='realism'><h2>Realism</h2>{_figure('realism.svg', *charts['realism.svg'])}{table}</section>"
 
 

@@ -37,8 +37,10 @@ METHOD = (
     "Figures within an age band or sex apply to app users unchanged and are compared directly; "
     "whole-population figures are compared after direct age standardisation of the app's band rates to the "
     f"US adult age structure ({pub.US_AGE_SOURCE}), because app users are younger than US adults. "
-    f"Tolerance = max(the stated model tolerance, {Z:g} standard errors of the observed estimate; for shares the "
-    f"error under the published value if larger), so small runs get wide tolerances and large runs tight ones; "
+    f"Tolerance = the figure's model error + {Z:g} standard errors of the observed estimate (for shares the error "
+    f"under the published value if larger), so it tightens towards the model error as users grow; kind: held_out "
+    "= a figure the generator never reads (the evidence), calibration = a figure it aims at (a unit test), rule = "
+    "a guideline or consistency rule every row keeps; "
     f"groups under {MIN_GROUP} observations are reported but not judged. basis: published = as printed in the "
     "source, derived = computed from published figures, assumption = a modelling choice without a published anchor."
 )
