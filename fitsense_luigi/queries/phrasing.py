@@ -315,6 +315,8 @@ def plan_modification(c: Composer) -> list[str]:
             f"my current plan has me training {days} days a week",
             f"I've been following my {days}-day program",
         )
+        if ctx.get("sessions_last_window")
+        else (f"I was on a {days}-day plan before I stopped", f"my plan had me training {days} days a week")
     )
     restart = comeback(c)
     reasons = c.some(_modification_reasons(c), 1, 2)
@@ -484,7 +486,11 @@ def progress_adaptation(c: Composer) -> list[str]:
         "What would you do in my place?",
     ]
     if restart:
-        asks = ["How do I ease back in without overdoing it?", "Where should I restart my loads?", *asks[:2]]
+        asks = [
+            "How do I ease back in without overdoing it?",
+            "Where should I restart my loads?",
+            "What should my first weeks back look like?",
+        ]
         return [restart, *c.some(clauses, 1, 3), c.pick(asks)]
     ask = c.pick(
         (
