@@ -476,34 +476,25 @@ def progress_adaptation(c: Composer) -> list[str]:
     if ctx.get("days_since_last_session") and ctx["days_since_last_session"] >= 5:
         clauses.append(f"I haven't trained for {ctx['days_since_last_session']} days")
     restart = comeback(c)
-    asks = [
-        "What should I change for the next block?",
-        "How should I progress from here?",
-        "Should I push harder or back off?",
-        "What's the next step?",
-        "Am I on track, and what should I adjust?",
-        "How do I keep this going?",
-        "What would you do in my place?",
-    ]
     if restart:
-        asks = [
-            "How do I ease back in without overdoing it?",
-            "Where should I restart my loads?",
-            "What should my first weeks back look like?",
-        ]
-        return [restart, *c.some(clauses, 1, 3), c.pick(asks)]
-    ask = c.pick(
-        (
-            "What should I change for the next block?",
-            "How should I progress from here?",
-            "Should I push harder or back off?",
-            "What's the next step?",
-            "Am I on track, and what should I adjust?",
-            "How do I keep this going?",
-            "What would you do in my place?",
-        )
-    )
-    return [*c.some(clauses, 2, 4), ask]
+        return [restart, *c.some(clauses, 1, 3), c.pick(_RESTART_ASKS)]
+    return [*c.some(clauses, 2, 4), c.pick(_PROGRESS_ASKS)]
+
+
+_PROGRESS_ASKS = (
+    "What should I change for the next block?",
+    "How should I progress from here?",
+    "Should I push harder or back off?",
+    "What's the next step?",
+    "Am I on track, and what should I adjust?",
+    "How do I keep this going?",
+    "What would you do in my place?",
+)
+_RESTART_ASKS = (
+    "How do I ease back in without overdoing it?",
+    "Where should I restart my loads?",
+    "What should my first weeks back look like?",
+)
 
 
 COMPOSERS: dict[str, Callable[[Composer], list[str]]] = {
