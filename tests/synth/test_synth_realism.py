@@ -279,4 +279,4 @@ def test_realism_holds_at_100k_users_with_tight_tolerances():
     report = _streamed_report(100_000, 84, 20260217)
     assert report["passed"], [c for c in report["checks"] if not c["passed"]]
     prevalence = next(c for c in report["checks"] if c["name"] == "hypertension prevalence, age 18-39")
-    assert prevalence["tolerance"] <= 0.03  # the model floor, not sampling noise, sets the bar
+    assert prevalence["tolerance"] < 0.04  # the model error (0.03) plus little sampling noise sets the bar
