@@ -42,6 +42,7 @@ WEEKLY_LOSS_CAP = 0.009  # share of body weight per week an intended deficit may
 WEEKLY_GAIN_CAP = 0.004
 DIET_STOP_BMI = WEIGHT_LOSS_MIN_BMI + 1.0  # a dieter who reaches it eats at maintenance: never pushed below it
 UNDERWEIGHT_BMI = 18.5  # below it nobody eats less than they spend
+MAX_INTAKE_KCAL = 9000.0  # a day's true intake bends towards this; logged intake (at most 1.1x) stays < 10,000
 
 
 @dataclass
@@ -127,7 +128,8 @@ def simulate(rng: np.random.Generator, people: People, window: Window) -> Body:
         aim = np.where(on_plan, intent, after)
         aim = np.where(dieting & (bmi < DIET_STOP_BMI), np.maximum(aim, 1.0), aim)  # goal reached: stop the deficit
         aim = np.where(bmi < UNDERWEIGHT_BMI, np.maximum(aim, 1.02), aim)  # hunger wins below a healthy weight
-        intake[:, t] = expenditure[:, t] * aim * swing[:, t]
+        # a feast on a big appetite still ends somewhere: bent smoothly below ~9,000 kcal, never clipped
+        intake[:, t] = soft_limits(expenditure[:, t] * aim * swing[:, t], 0.0, MAX_INTAKE_KCAL, 1.0, 3000.0)
         today = today + (intake[:, t] - expenditure[:, t]) / KCAL_PER_KG
     return Body(sleep, intake, expenditure, weight, engaged)
 
@@ -202,8 +204,9 @@ def soft_limits(values: np.ndarray, low: float, high: float, low_knee: float, hi
     """Bend values smoothly towards (low, high) within a knee of each limit, never reaching them: no clip, so
     nothing piles up at a limit."""
     top, bottom = high - high_knee, low + low_knee
-    bent = np.where(values > top, top + high_knee * -np.expm1(-(values - top) / high_knee), values)
-    return np.where(bent < bottom, bottom - low_knee * -np.expm1(-(bottom - bent) / low_knee), bent)
+    above, below = np.maximum(values - top, 0.0), np.maximum(bottom - values, 0.0)
+    bent = np.where(values > top, top - high_knee * np.expm1(-above / high_knee), values)
+    return np.where(bent < bottom, bottom + low_knee * np.expm1(-below / low_knee), bent)
 
 
 def weight_logs(seed: int, rng: np.random.Generator, people: People, window: Window, body: Body) -> pa.Table:

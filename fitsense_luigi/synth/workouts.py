@@ -106,7 +106,8 @@ class Restarts:
 
 def restarts(rng: np.random.Generator, people: People, days: int) -> Restarts:
     starts = people.spell_start
-    inside = (starts > 0) & (starts < days)
+    # a spell starting on the as-of day itself keeps the old plan: tonight's new plan is not in the snapshot yet
+    inside = (starts > 0) & (starts < days - 1)
     rows = np.flatnonzero(inside.any(axis=1))
     day = np.where(inside, starts, -1).max(axis=1)[rows]
     fresh = population.take(people, rows)
