@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from fitsense_luigi.config import params_path, read_params, validate_params
+from fitsense_luigi.pipeline.roots import LocalRoot
 from fitsense_luigi.teacher import stage
 from fitsense_luigi.teacher.mock import MockCoach
 from fitsense_luigi.teacher.types import TeacherRequest
@@ -139,7 +140,7 @@ def main() -> None:
             batch = queries(args.requests)
             with tempfile.TemporaryDirectory() as cache_root:
                 started = time.perf_counter()
-                rows = stage.answer(config, batch, cache_root=Path(cache_root))
+                rows = stage.answer(config, batch, cache_root=LocalRoot(Path(cache_root)))
                 seconds = time.perf_counter() - started
             rate = len(rows) / seconds
             bound = concurrency / latency

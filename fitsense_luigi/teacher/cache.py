@@ -4,8 +4,9 @@ The key hashes everything that can change an answer: the base URL, the full
 request body (model, messages, every generation parameter, the response
 format with its schema), the response schema version and the prompt-template
 version. Entries live under ``<data_root>/cache/teacher/<k[:2]>/<k>.json``
-and are shared by every run and shard under that data root, so a new run id
-with the same requests costs nothing.
+(the runtime hands that directory over as a data root, local or S3) and are
+shared by every run and shard under that data root, so a new run id with the
+same requests costs nothing.
 
 Each entry is written by the worker that received the answer, before it takes
 the next request: to a temporary file that is fsync'ed and then renamed into
@@ -22,18 +23,13 @@ marks it as abandoned). Only answers the endpoint actually produced are stored
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import os
-import secrets
 import threading
-import time
-from pathlib import Path
 from typing import Any
 
-from fitsense_luigi.storage import DataPath, data_path, is_local
+from fitsense_luigi.contracts.dataroot import DataRoot
 from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
 
 log = logging.getLogger("fitsense.teacher.cache")
@@ -52,31 +48,18 @@ def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str, t
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def remove_abandoned_temporaries(directory: Path, older_than_s: float = STALE_TEMPORARY_S) -> None:
-    """Delete the temporaries of writes killed before their rename (a write takes milliseconds).
-
-    Several processes and hosts write here at once, so a temporary's age, not
-    its pid, says that it was abandoned.
-    """
-    cutoff = time.time() - older_than_s
-    for entry in os.scandir(directory):
-        if entry.name.startswith(".") and ".json.tmp-" in entry.name:
-            with contextlib.suppress(FileNotFoundError):
-                if entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-
-
 class ResponseCache:
-    def __init__(self, root: DataPath, enabled: bool = True) -> None:
-        self.root = data_path(root)
+    def __init__(self, root: DataRoot, enabled: bool = True) -> None:
+        self.root = root
         self.enabled = enabled
         self.hits = 0
         self.writes = 0
         self._lock = threading.Lock()
-        self._directories: set[Path] = set()
+        self._directories: set[str] = set()
 
-    def path(self, key: str) -> DataPath:
-        return self.root / key[:2] / f"{key}.json"
+    def entry_key(self, key: str) -> str:
+        """Where the entry for ``key`` lives, relative to the cache's root."""
+        return f"{key[:2]}/{key}.json"
 
     def get(self, key: str) -> TeacherOutcome | None:
         found = self.lookup(key)
@@ -86,15 +69,17 @@ class ResponseCache:
         """The stored outcome and what was recorded about it (``about``: endpoint, versions, paying run)."""
         if not self.enabled:
             return None
-        path = self.path(key)
+        where = self.entry_key(key)
         try:
-            entry = json.loads(path.read_bytes())
+            entry = json.loads(self.root.read_bytes(where))
             outcome = TeacherOutcome.from_dict(entry["outcome"])
             about = entry.get("about") or {}
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("ignoring unreadable cache entry %s (%s); the request will be sent again", path, exc)
+            log.warning(
+                "ignoring unreadable cache entry %s (%s); the request will be sent again", self.root.uri(where), exc
+            )
             return None
         if outcome.status not in FINAL_STATUSES:
             return None
@@ -108,33 +93,19 @@ class ResponseCache:
             return False
         entry = {"format": ENTRY_FORMAT, "about": about or {}, "outcome": outcome.to_dict()}
         data = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        self._write(self.path(key), data)
+        self._write(self.entry_key(key), data)
         with self._lock:
             self.writes += 1
         return True
 
-    def _write(self, final: DataPath, data: bytes) -> None:
-        """fsync'ed temporary file renamed into place; its name is unique to this write (see storage).
+    def _write(self, where: str, data: bytes) -> None:
+        """Durable (fsync'ed) and whole; the first write to a directory sweeps abandoned temporaries there.
 
-        On an S3 data root one PUT makes the object appear whole or not at all.
+        Several processes and hosts write here at once, so a temporary's age,
+        not its pid, says that it was abandoned (a write takes milliseconds).
         """
-        if not is_local(final):
-            final.write_bytes(data)
-            return
-        directory = final.parent
+        directory = where.rsplit("/", 1)[0]
         if directory not in self._directories:
-            directory.mkdir(parents=True, exist_ok=True)
-            remove_abandoned_temporaries(directory)
+            self.root.sweep_temporaries(directory, older_than_s=STALE_TEMPORARY_S)
             self._directories.add(directory)
-        # pid and thread id alone repeat across containers (luigi is pid 1 in each) that share the data root
-        tmp = directory / f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}"
-        try:
-            with tmp.open("wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        self.root.write_bytes(where, data, durable=True)

@@ -19,10 +19,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from fitsense_luigi.config import Config, load_schema
+from fitsense_luigi.contracts.dataroot import DataRoot
+from fitsense_luigi.contracts.progress import Progress
+from fitsense_luigi.contracts.rows import USAGE_KEYS, Query, TeacherResponse
 from fitsense_luigi.errors import TeacherStageError
 from fitsense_luigi.teacher import http_policy
 from fitsense_luigi.teacher.cache import ResponseCache, cache_key
@@ -31,7 +33,6 @@ from fitsense_luigi.teacher.pacing import CircuitBreaker, Pacer
 from fitsense_luigi.teacher.types import TRANSIENT_STATUSES, Provider, TeacherOutcome, TeacherRequest
 
 log = logging.getLogger("fitsense.teacher")
-Progress = Callable[[int, int, str], None]
 PLAN_SCHEMA = "plan_response.schema.json"
 
 
@@ -74,14 +75,14 @@ def schema_version() -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def build_request(config: Config, query: dict[str, Any], fmt: dict[str, Any] | None) -> TeacherRequest:
+def build_request(config: Config, query: Query, fmt: dict[str, Any] | None) -> TeacherRequest:
     t = config.teacher
     return TeacherRequest(
         query["messages"], t.model, t.temperature, t.top_p, t.max_tokens, config.reproducibility.seed, fmt
     )
 
 
-def shard_queries(queries: list[dict[str, Any]], shard: int, shards: int) -> list[dict[str, Any]]:
+def shard_queries(queries: list[Query], shard: int, shards: int) -> list[Query]:
     """Round-robin, so every shard gets a similar mix of prompt types."""
     return queries[shard::shards]
 
@@ -129,11 +130,11 @@ class ProgressReporter:
 
 def answer(
     config: Config,
-    queries: list[dict[str, Any]],
-    cache_root: Path,
+    queries: list[Query],
+    cache_root: DataRoot,
     progress: Progress | None = None,
     run_id: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[TeacherResponse]:
     """One response row per query, in query order; raises TeacherStageError when the endpoint cannot serve.
 
     ``cache_hit`` means "paid for by another run": each cache entry records the
@@ -153,7 +154,7 @@ def answer(
         for r, q in zip(requests, queries, strict=True)
     ]
     cached = [store.lookup(k) if store.enabled else None for k in keys]
-    rows: list[dict[str, Any] | None] = [
+    rows: list[TeacherResponse | None] = [
         response_row(q, provider.name, t.model, c[0], cache_hit=run_id is None or c[1].get("run_id") != run_id)
         if c is not None
         else None
@@ -231,9 +232,7 @@ def _hopeless(
     return None
 
 
-def response_row(
-    query: dict[str, Any], provider: str, model: str, outcome: TeacherOutcome, cache_hit: bool
-) -> dict[str, Any]:
+def response_row(query: Query, provider: str, model: str, outcome: TeacherOutcome, cache_hit: bool) -> TeacherResponse:
     post_validation, flags = post_check(
         outcome.content if outcome.status == "ok" else None,
         query["context_summary"],
@@ -257,7 +256,7 @@ def response_row(
         "response_text": outcome.content or "",
         "raw_response": outcome.raw_response,
         "error": error,
-        "usage": {k: int(outcome.usage.get(k, 0)) for k in ("prompt_tokens", "completion_tokens", "total_tokens")},
+        "usage": {k: int(outcome.usage.get(k, 0)) for k in USAGE_KEYS},
         "safety_flags": flags,
         "post_validation": post_validation,
         "cache_hit": cache_hit,
@@ -272,7 +271,7 @@ def _first_problem(validation: dict[str, Any]) -> str:
     return "see post_validation"
 
 
-def merge_in_query_order(queries: list[dict[str, Any]], parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def merge_in_query_order(queries: list[Query], parts: list[list[TeacherResponse]]) -> list[TeacherResponse]:
     by_id = {row["query_id"]: row for part in parts for row in part}
     missing = [q["query_id"] for q in queries if q["query_id"] not in by_id]
     if missing:

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts.rows import USAGE_KEYS as TOKEN_KEYS
+from fitsense_luigi.contracts.rows import TeacherResponse
 from fitsense_luigi.teacher.types import STATUSES
-
-TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def cost(prompt_tokens: int, completion_tokens: int, config: Config) -> float:
@@ -25,7 +25,7 @@ def cost(prompt_tokens: int, completion_tokens: int, config: Config) -> float:
     )
 
 
-def summarise(rows: list[dict[str, Any]], config: Config) -> dict[str, Any]:
+def summarise(rows: list[TeacherResponse], config: Config) -> dict[str, Any]:
     n = len(rows)
     statuses = Counter(r["status"] for r in rows)
     tokens = {k: sum(r["usage"][k] for r in rows) for k in TOKEN_KEYS}
