@@ -35,7 +35,9 @@ def flawed_run(tmp_path_factory: pytest.TempPathFactory) -> RunStore:
     """The pipeline up to the dataset (the last stage that writes rows), with 30 % flawed teacher answers."""
     base = tmp_path_factory.mktemp("row_shapes")
     params = base / "params.yaml"
-    overrides = {"teacher": {"shards": SHARDS, "mock": {"flaw_rate": 0.3}}}
+    # 25 requests of each type: enough records after the 30% flaws that every split (val and test too) has rows
+    per_type = dict.fromkeys(("plan_creation", "plan_modification", "safety_adjustment", "progress_adaptation"), 25)
+    overrides = {"teacher": {"shards": SHARDS, "mock": {"flaw_rate": 0.3}}, "queries": {"per_type": per_type}}
     params.write_text(yaml.safe_dump(deep_merge(deep_merge(default_params(), SMALL), overrides), sort_keys=False))
     result = run_luigi("BuildDistillationDataset", RUN, base / "data", params)
     assert result.returncode == 0, result.output[-3000:]
