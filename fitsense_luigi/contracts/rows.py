@@ -72,6 +72,7 @@ class ContextSummary(TypedDict):
     adherence_rate: float | None
     adherence_last_14_days: float | None
     days_since_last_session: int | None
+    returned_after_days: int | None  # days off before the latest sessions when that pause was a lapse (>= 21)
     avg_session_min: float | None
     avg_working_set_rir: float | None
     weight_change_kg: float | None

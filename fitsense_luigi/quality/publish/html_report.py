@@ -243,13 +243,16 @@ def _validation(validation: dict[str, Any]) -> str:
 
 
 def _realism(validation: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str:
+    order = {"held_out": 0, "rule": 1, "calibration": 2}  # the evidence first; aimed-at figures last
     checks = [c for c in validation["checks"] if c["category"] == "realism"]
+    checks = sorted(checks, key=lambda c: order.get(c.get("kind", ""), 3))
     rows = []
     for c in checks:
         unit = figures.unit_of(c["check"].removeprefix("realism: "))
         rows.append(
             [
                 _status(c["passed"], c["severity"]),
+                _e(c.get("kind", "").replace("_", "-")),
                 _e(c["check"].removeprefix("realism: ")),
                 _e(figures.number(c.get("observed", ""), unit)),
                 _e(figures.expected(c.get("expected", ""), unit)),
@@ -259,8 +262,8 @@ def _realism(validation: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -
                 _e(c.get("note", "")),
             ]
         )
-    header = ["status", "marginal", "generated", "expected", "tolerance", "basis", "source", "note"]
-    table = _table(header, rows, {2, 3, 4})
+    header = ["status", "kind", "marginal", "generated", "expected", "tolerance", "basis", "source", "note"]
+    table = _table(header, rows, {3, 4, 5})
     return f"<section id='realism'><h2>Realism</h2>{_figure('realism.svg', *charts['realism.svg'])}{table}</section>"
 
 
