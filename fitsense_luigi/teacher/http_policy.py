@@ -126,7 +126,11 @@ def fatal_hint(outcome: TeacherOutcome, key_env: str) -> str:
 
 
 def parse_completion(status_code: int, text: str) -> TeacherOutcome:
-    """A 200 answer -> outcome: ``ok``, ``length``, ``content_filter`` or ``invalid``."""
+    """A 200 answer -> outcome: ``ok``, ``refused``, ``length``, ``content_filter`` or ``invalid``.
+
+    A refusal keeps its text as the outcome's content (``message.refusal`` when
+    ``content`` is null), so that the dataset can show what was refused and why.
+    """
     try:
         body = json.loads(text)
     except ValueError:
@@ -143,6 +147,7 @@ def parse_completion(status_code: int, text: str) -> TeacherOutcome:
         message = choice.get("message") or {}
         content = message.get("content")
         finish = choice.get("finish_reason")
+        refusal = message.get("refusal")
     except (KeyError, IndexError, TypeError, AttributeError):
         raw = body if isinstance(body, dict) else None
         return TeacherOutcome(
@@ -151,6 +156,10 @@ def parse_completion(status_code: int, text: str) -> TeacherOutcome:
     if content is not None and not isinstance(content, str):
         content = json.dumps(content, ensure_ascii=False)
     usage = parse_usage(body.get("usage"))
+    if refusal or finish == "refusal":  # OpenAI: message.refusal with content null; proxies: finish_reason refusal
+        text = refusal if isinstance(refusal, str) and refusal.strip() else content
+        how = "message.refusal" if refusal else "finish_reason=refusal"
+        return TeacherOutcome("refused", finish, text, body, f"the teacher refused ({how})", usage, http_status=status_code)
     if finish == "length":
         status, error = "length", "cut off at max_tokens (finish_reason=length)"
     elif finish == "content_filter":

@@ -10,10 +10,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# The outcome taxonomy, in the order summaries list it.
-STATUSES = ("ok", "length", "content_filter", "invalid", "http_error", "timeout")
+# The outcome taxonomy, in the order summaries list it. ``refused``: the teacher declined to answer
+# (``message.refusal``, ``finish_reason: refusal``, or prose that opens like a refusal).
+STATUSES = ("ok", "refused", "length", "content_filter", "invalid", "http_error", "timeout")
 # Answers the endpoint produced (and billed): worth caching. The others may succeed later.
-FINAL_STATUSES = frozenset({"ok", "length", "content_filter", "invalid"})
+FINAL_STATUSES = frozenset({"ok", "refused", "length", "content_filter", "invalid"})
 TRANSIENT_STATUSES = frozenset({"http_error", "timeout"})
 
 
