@@ -118,6 +118,11 @@ class MockSection:
 
 
 @dataclass(frozen=True)
+class ReaskSection:
+    max_attempts: int
+
+
+@dataclass(frozen=True)
 class TeacherSection:
     provider: str
     model: str
@@ -137,6 +142,9 @@ class TeacherSection:
     prices: Prices
     cache: CacheSection
     mock: MockSection
+    response_format_fallback: bool
+    reask: ReaskSection
+    unusable_warn_share: float
 
 
 @dataclass(frozen=True)

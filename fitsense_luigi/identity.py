@@ -36,6 +36,8 @@ OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("teacher", "timeouts"),
     ("teacher", "retries"),
     ("teacher", "cache"),
+    ("teacher", "response_format_fallback"),
+    ("teacher", "unusable_warn_share"),
     ("quality", "on_failure"),
 )
 

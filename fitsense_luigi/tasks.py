@@ -217,15 +217,26 @@ class TeacherShard(PipelineTask):
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.teacher import stage as teacher_stage
         from fitsense_luigi.teacher.summary import summarise
+        from fitsense_luigi.teacher.workahead import ShardClaims
 
-        queries = self.ctx.store.read_jsonl(storage.QUERIES, "queries.jsonl")
-        mine = teacher_stage.shard_queries(queries, self.shard, self.ctx.config.teacher.shards)
+        store, shards = self.ctx.store, self.ctx.config.teacher.shards
+        queries = store.read_jsonl(storage.QUERIES, "queries.jsonl")
+        mine = teacher_stage.shard_queries(queries, self.shard, shards)
+        others = {k: teacher_stage.shard_queries(queries, k, shards) for k in range(shards) if k != self.shard}
+        claims = ShardClaims(  # work ahead on shards nobody builds, so the endpoint stays busy to the last request
+            others,
+            try_lock=lambda k: locks.try_exclusive(store.lock_path(storage.TEACHER_SHARD.sharded(k))),
+            is_complete=lambda k: store.is_complete(storage.TEACHER_SHARD.sharded(k)),
+        )
+        if not storage.is_local(store.data_root):  # S3 roots span hosts, whose locks are their own
+            claims = None
         rows = teacher_stage.answer(
             self.ctx.config,
             mine,
-            cache_root=self.ctx.store.data_root / "cache" / "teacher",
+            cache_root=store.data_root / "cache" / "teacher",
             progress=self.progress,
             run_id=self.run_id,
+            claims=claims,
         )
         out.jsonl("responses.jsonl", rows)
         out.summary.update(summarise(rows, self.ctx.config))
@@ -260,6 +271,7 @@ class CallTeacher(PipelineTask):
         rows = teacher_stage.merge_in_query_order(queries, parts)
         out.jsonl("responses.jsonl", rows)
         summary = summarise(rows, self.ctx.config)
+        teacher_stage.warn_if_unusable(summary, self.ctx.config)
         out.json("summary.json", summary)
         out.summary.update(summary)
 

@@ -113,6 +113,26 @@ class ResponseCache:
             self.writes += 1
         return True
 
+    def note_path(self, name: str) -> DataPath:
+        return self.root / "notes" / f"{name}.note"
+
+    def get_note(self, name: str) -> dict[str, Any] | None:
+        """A small record shared by every run under this cache (e.g. the response format an endpoint took)."""
+        if not self.enabled:
+            return None
+        try:
+            note = json.loads(self.note_path(name).read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable cache note %s (%s)", self.note_path(name), exc)
+            return None
+        return note if isinstance(note, dict) else None
+
+    def put_note(self, name: str, note: dict[str, Any]) -> None:
+        if self.enabled:
+            self._write(self.note_path(name), json.dumps(note, sort_keys=True).encode("utf-8"))
+
     def _write(self, final: DataPath, data: bytes) -> None:
         """fsync'ed temporary file renamed into place; its name is unique to this write (see storage).
 
@@ -127,14 +147,19 @@ class ResponseCache:
             remove_abandoned_temporaries(directory)
             self._directories.add(directory)
         # pid and thread id alone repeat across containers (luigi is pid 1 in each) that share the data root
-        tmp = directory / f".{final.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}"
+        tmp = f"{directory}/.{final.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}"
         try:
-            with tmp.open("wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
+            # os-level calls: half the CPU of file objects, which counts at a thousand answers a second
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, final)
         except BaseException:
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                os.unlink(tmp)
             raise

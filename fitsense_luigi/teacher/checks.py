@@ -102,10 +102,12 @@ def judge(content: str | None, context: dict[str, Any], expected: list[str]) -> 
     if found.text is None:
         refused = looks_like_refusal(found.prose)
         result["refusal"] = "prose" if refused else None
+        result["schema_errors"] = [] if refused else ["no JSON object in the answer"]
         return Judgement(result, [], "", refused)
     try:
         plan, repairs = parse_with_repairs(found.text)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as exc:
+        result["schema_errors"] = [f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
         return Judgement(result, [], "", False)
     if isinstance(plan, dict):
         plan, value_repairs = normalise(plan, load_schema(PLAN_SCHEMA))

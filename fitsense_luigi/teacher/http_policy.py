@@ -110,6 +110,11 @@ def should_retry(status_code: int, text: str) -> bool:
     return status_code in RETRY_STATUSES and not is_insufficient_quota(text)
 
 
+def is_client_error(error: str) -> bool:
+    """An error text of a request the server rejects as such (400, 422): the same request fails the same way again."""
+    return error.startswith(("HTTP 400", "HTTP 422"))
+
+
 def is_fatal(outcome: TeacherOutcome) -> bool:
     """An answer that says no other request can succeed either: stop the stage at once."""
     if outcome.status != "http_error" or outcome.http_status is None:
@@ -159,7 +164,9 @@ def parse_completion(status_code: int, text: str) -> TeacherOutcome:
     if refusal or finish == "refusal":  # OpenAI: message.refusal with content null; proxies: finish_reason refusal
         text = refusal if isinstance(refusal, str) and refusal.strip() else content
         how = "message.refusal" if refusal else "finish_reason=refusal"
-        return TeacherOutcome("refused", finish, text, body, f"the teacher refused ({how})", usage, http_status=status_code)
+        return TeacherOutcome(
+            "refused", finish, text, body, f"the teacher refused ({how})", usage, http_status=status_code
+        )
     if finish == "length":
         status, error = "length", "cut off at max_tokens (finish_reason=length)"
     elif finish == "content_filter":
@@ -173,9 +180,12 @@ def parse_completion(status_code: int, text: str) -> TeacherOutcome:
     return TeacherOutcome(status, finish, content, body, error, usage, http_status=status_code)
 
 
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
 def parse_usage(raw: Any) -> dict[str, int]:
     """Loose: servers add fields, omit some, or send floats."""
-    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    usage = dict.fromkeys(USAGE_KEYS, 0)
     if isinstance(raw, dict):
         for key in usage:
             value = raw.get(key)

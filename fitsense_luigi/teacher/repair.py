@@ -112,7 +112,13 @@ _SAME = object()
 
 
 def _branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    return schema.get("anyOf") or [schema]
+    """One branch per type a value may take (``anyOf`` branches, or each type of a ``type`` list)."""
+    if "anyOf" in schema:
+        return schema["anyOf"]
+    kinds = schema.get("type")
+    if isinstance(kinds, list):
+        return [dict(schema, type=kind) for kind in kinds]
+    return [schema]
 
 
 def _is_range(value: Any) -> bool:

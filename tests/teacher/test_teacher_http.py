@@ -119,20 +119,21 @@ def test_always_too_slow_ends_as_timeout_and_is_not_cached(server, teacher_confi
 
 
 @pytest.mark.parametrize(
-    ("reply", "status", "error_part"),
+    ("reply", "status", "error_part", "answers"),
     [
-        (Reply(raw=b"<html>502 Bad Gateway</html>"), "invalid", "malformed completion body"),
-        (Reply(raw=b'{"id": "x", "choices": []}'), "invalid", "malformed completion body"),
-        (Reply(content=None), "invalid", "no content"),
-        (Reply(content='{"summary": "cut', finish_reason="length"), "length", "max_tokens"),
-        (Reply(content=None, finish_reason="content_filter"), "content_filter", "content filter"),
-        (Reply(content="Sure! Here is your plan: squat a lot."), "invalid", "not a JSON object"),
-        (Reply(content='{"summary": "only this"}'), "invalid", "plan_response"),
+        (Reply(raw=b"<html>502 Bad Gateway</html>"), "invalid", "malformed completion body", 1),
+        (Reply(raw=b'{"id": "x", "choices": []}'), "invalid", "malformed completion body", 1),
+        (Reply(content=None), "invalid", "no content", 1),
+        (Reply(content='{"summary": "cut', finish_reason="length"), "length", "max_tokens", 1),
+        (Reply(content=None, finish_reason="content_filter"), "content_filter", "content filter", 1),
+        # a delivered answer that is not a plan is asked again with its errors (teacher.reask.max_attempts = 2)
+        (Reply(content="Sure! Here is your plan: squat a lot."), "invalid", "no JSON object", 3),
+        (Reply(content='{"summary": "only this"}'), "invalid", "plan_response", 3),
     ],
     ids=["malformed-body", "no-choices", "null-content", "length", "content-filter", "prose", "schema-invalid"],
 )
 def test_answers_that_are_not_usable_plans_get_their_status(
-    server, teacher_config, tmp_path, reply, status, error_part
+    server, teacher_config, tmp_path, reply, status, error_part, answers
 ):
     srv = server(lambda case, attempt: reply)
     cache_root = tmp_path / "cache"
@@ -140,9 +141,14 @@ def test_answers_that_are_not_usable_plans_get_their_status(
     row = rows[0]
     assert row["status"] == status
     assert error_part in row["error"]
-    assert row["attempt_count"] == 1, "a billed answer is not retried"
-    assert len(list(cache_root.rglob("*.json"))) == 1, "a billed answer is cached: never pay twice"
+    assert row["attempt_count"] == answers, "a billed answer is not retried, only re-asked with its errors"
+    assert row["post_validation"]["reasks"] == answers - 1
+    assert len(list(cache_root.rglob("*.json"))) == answers, "every billed answer is cached: never pay twice"
+    assert srv.total_answered() == answers
     assert set(row) == set(rows_keys())
+    # a rerun pays for none of them again
+    again = run(teacher_config(srv.url), [make_query(0, "odd")], cache_root)
+    assert srv.total_answered() == answers and again[0]["status"] == status and again[0]["cache_hit"]
 
 
 def rows_keys() -> list[str]:
@@ -157,11 +163,13 @@ def rows_keys() -> list[str]:
         "status",
         "finish_reason",
         "response_text",
+        "normalized_text",
         "raw_response",
         "error",
         "usage",
         "safety_flags",
         "post_validation",
+        "response_format",
         "cache_hit",
     ]
 
