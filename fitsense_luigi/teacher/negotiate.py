@@ -115,6 +115,7 @@ class Negotiation:
         if rejects_format(outcome):
             following = FORMATS[FORMATS.index(self.kind) + 1 :]
             if not self.fallback or not following:
+                self.stop.set()  # before the waiting workers are let go: none of them sends
                 self._release()
                 raise TeacherStageError(
                     f"teacher at {self.base_url} does not accept response_format {self.kind} ({outcome.error}): "

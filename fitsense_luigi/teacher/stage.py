@@ -18,6 +18,7 @@ the rerun only sends what is missing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -194,11 +195,11 @@ class StageRun:
             probing = self.formats.acquire()
             if self.stop.is_set():
                 raise _Stopped
+            # built before the probe settled the format (or by the probe, before a fallback): ask in today's format
+            request = dataclasses.replace(request, response_format=negotiate.payload(self.formats.kind))
             outcome = self.provider.complete(request)
-            if probing and self.formats.settle(outcome):  # format rejected: same query, next format
-                request = self.request(query)
-                continue
-            break
+            if not (probing and self.formats.settle(outcome)):  # else the format was rejected: again, next format
+                break
         if self.store.enabled:
             about = {
                 "base_url": self.config.teacher.base_url,
