@@ -8,15 +8,17 @@ and are shared by every run and shard under that data root, so a new run id
 with the same requests costs nothing.
 
 Each entry is written by the worker that received the answer, before it takes
-the next request: to a temporary file that is fsync'ed and then renamed into
-place, so a reader sees a complete entry or none, and a kill loses at most the
-requests in flight. The directory itself is not fsync'ed after each rename
-(that tripled the cost of a write here): after a power cut the last few
-seconds of entries may be missing, and those requests are sent again; an entry
-is never half written. A write killed before its rename leaves a temporary
-that the next writer of that directory removes once it is ten minutes old (a
-write takes milliseconds; several processes share the cache, so age, not pid,
-marks it as abandoned). Only answers the endpoint actually produced are stored
+the next request: to a temporary file that is renamed into place, so a reader
+sees a complete entry or none, and a kill (even ``kill -9``: the kernel keeps
+what the process wrote) loses at most the requests in flight. Entries are not
+fsync'ed: at a thousand answers a second an fsync each cost more CPU than the
+HTTP client on a two-core host (``bench/bench_teacher.py``). After a power cut
+the entries of the last seconds may be missing or empty; an unreadable entry is
+a miss, so those requests are sent again and nothing wrong is ever read. A
+write killed before its rename leaves a temporary that the next writer of that
+directory removes once it is ten minutes old (a write takes well under a
+millisecond; several processes share the cache, so age, not pid, marks it as
+abandoned). Only answers the endpoint actually produced are stored
 (``FINAL_STATUSES``); time-outs and HTTP errors are retried next time.
 """
 
@@ -134,7 +136,7 @@ class ResponseCache:
             self._write(self.note_path(name), json.dumps(note, sort_keys=True).encode("utf-8"))
 
     def _write(self, final: DataPath, data: bytes) -> None:
-        """fsync'ed temporary file renamed into place; its name is unique to this write (see storage).
+        """Temporary file renamed into place; its name is unique to this write (see storage).
 
         On an S3 data root one PUT makes the object appear whole or not at all.
         """
@@ -149,13 +151,12 @@ class ResponseCache:
         # pid and thread id alone repeat across containers (luigi is pid 1 in each) that share the data root
         tmp = f"{directory}/.{final.name}.tmp-{os.getpid()}-{secrets.token_hex(6)}"
         try:
-            # os-level calls: half the CPU of file objects, which counts at a thousand answers a second
+            # os-level calls and no fsync: at a thousand answers a second each costs CPU the HTTP workers need
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.fsync(fd)
             finally:
                 os.close(fd)
             os.replace(tmp, final)

@@ -109,7 +109,7 @@ def judge(content: str | None, context: dict[str, Any], expected: list[str]) -> 
     except json.JSONDecodeError as exc:
         result["schema_errors"] = [f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
         return Judgement(result, [], "", False)
-    if isinstance(plan, dict):
+    if isinstance(plan, dict) and not _fast_validator().is_valid(plan):  # a valid plan needs no value repair
         plan, value_repairs = normalise(plan, load_schema(PLAN_SCHEMA))
         repairs += value_repairs
     result["repairs"] = repairs

@@ -152,6 +152,10 @@ class Attempts:
         self.paid_elsewhere &= cached_from_other_run
 
 
+Found = tuple[TeacherOutcome, bool]  # a cached outcome, and whether another run paid for it
+MISS: Any = ("miss",)  # looked up already: not in the cache
+
+
 class StageRun:
     """One call of :func:`answer`: the provider, cache, pacing, breaker and negotiation it shares between workers."""
 
@@ -195,8 +199,9 @@ class StageRun:
             probing = self.formats.acquire()
             if self.stop.is_set():
                 raise _Stopped
-            # built before the probe settled the format (or by the probe, before a fallback): ask in today's format
-            request = dataclasses.replace(request, response_format=negotiate.payload(self.formats.kind))
+            fmt = negotiate.payload(self.formats.kind)
+            if fmt != request.response_format:  # built before the probe settled the format, or a fallback
+                request = dataclasses.replace(request, response_format=fmt)
             outcome = self.provider.complete(request)
             if not (probing and self.formats.settle(outcome)):  # else the format was rejected: again, next format
                 break
@@ -218,13 +223,16 @@ class StageRun:
         return outcome, request
 
     # -- one query, all its answers
-    def resolve(self, query: dict[str, Any], first: tuple[TeacherOutcome, bool] | None = None) -> dict[str, Any]:
-        """The response row of one query: first answer (cached or sent), then re-asks while it stays invalid."""
+    def resolve(self, query: dict[str, Any], first: Found | None = None) -> dict[str, Any]:
+        """The response row of one query: first answer (cached or sent), then re-asks while it stays invalid.
+
+        ``first``: the first answer's cache lookup when the caller already made it (``MISS``: not cached).
+        """
         t = self.config.teacher
         request = self.request(query)
         spent = Attempts()
         while True:
-            found = first if first is not None else self.lookup(self.key(request, query))
+            found = self.lookup(self.key(request, query)) if first is None else None if first is MISS else first
             first = None
             if found is not None:
                 outcome, elsewhere = found
@@ -276,19 +284,19 @@ def answer(
     t = config.teacher
     stage = StageRun(config, cache_root, run_id)
     rows: list[dict[str, Any] | None] = [None] * len(queries)
-    todo: list[tuple[int, tuple[TeacherOutcome, bool] | None]] = []
+    todo: list[tuple[int, Found]] = []
     for i, query in enumerate(queries):
         found = stage.lookup(stage.key(stage.request(query), query)) if stage.store.enabled else None
         if found is not None and not needs_reask(found[0], judge_outcome(found[0], query)):
             rows[i] = stage.resolve(query, found)  # answered from the cache, nothing to send
         else:
-            todo.append((i, found))
+            todo.append((i, MISS if found is None else found))
     reporter = ProgressReporter(len(queries), len(queries) - len(todo), progress)
     finished: queue.SimpleQueue[tuple[int, dict[str, Any] | BaseException]] = queue.SimpleQueue()
     started = [0]
     counter = threading.Lock()
 
-    def job(index: int, query: dict[str, Any], first: tuple[TeacherOutcome, bool] | None) -> None:
+    def job(index: int, query: dict[str, Any], first: Found | None) -> None:
         with counter:
             started[0] += 1
         try:

@@ -59,7 +59,8 @@ class TeacherOutcome:
     http_status: int | None = None  # of the answering attempt; None without an HTTP answer
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Shallow (the body is serialised at once): ``dataclasses.asdict`` deep-copies the whole raw body."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TeacherOutcome:
