@@ -28,6 +28,7 @@ FLAWS = ("cut_off", "content_filter", "prose", "missing_field", "unsafe_exercise
 class MockCoach:
     name = "mock"
     cacheable = False  # free and deterministic: caching would only add state
+    remote = False
 
     def __init__(self, model: str, seed: int = 0, flaw_rate: float = 0.0) -> None:
         self.model = model

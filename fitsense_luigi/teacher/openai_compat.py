@@ -47,6 +47,7 @@ CHARS_PER_TOKEN = 4
 class OpenAICompatible:
     name = "openai_compatible"
     cacheable = True
+    remote = True  # requests leave the host: they count against teacher.concurrency on it
 
     def __init__(
         self,

@@ -39,6 +39,7 @@ from fitsense_luigi.teacher.cache import ResponseCache, cache_key
 from fitsense_luigi.teacher.checks import Judgement, judge
 from fitsense_luigi.teacher.pacing import CircuitBreaker, Pacer
 from fitsense_luigi.teacher.reask import reask_request
+from fitsense_luigi.teacher.slots import HostSlots
 from fitsense_luigi.teacher.summary import describe_unusable
 from fitsense_luigi.teacher.types import TRANSIENT_STATUSES, Provider, TeacherOutcome, TeacherRequest
 from fitsense_luigi.teacher.workahead import ShardClaims
@@ -172,6 +173,8 @@ class StageRun:
         self.formats = negotiate.Negotiation(
             t.response_format, t.response_format_fallback, self.store, t.base_url, t.model, self.stop
         )
+        remote = getattr(self.provider, "remote", False)
+        self.slots = HostSlots(f"{t.base_url}|{t.model}", t.concurrency, self.stop) if remote else None
         self.verdict: list[TeacherStageError] = []
         self.sent = 0  # answers received from the endpoint by this call (not from the cache)
         self._lock = threading.Lock()
@@ -195,6 +198,8 @@ class StageRun:
 
     def send(self, request: TeacherRequest, query: dict[str, Any]) -> tuple[TeacherOutcome, TeacherRequest]:
         """Send (probing the response format first if nobody has), cache at once, judge the stage's health."""
+        if self.slots is not None and not self.slots.hold():  # this host's share of teacher.concurrency
+            raise _Stopped
         while True:
             probing = self.formats.acquire()
             if self.stop.is_set():
@@ -340,6 +345,8 @@ def answer(
                 raise
     finally:
         stage.provider.close()
+        if stage.slots is not None:
+            stage.slots.release_all()
         if claims is not None:
             claims.release_all()
 

@@ -72,6 +72,7 @@ class TeacherOutcome:
 class Provider(Protocol):
     name: str
     cacheable: bool
+    remote: bool  # requests leave the host (they take one of its teacher.concurrency slots)
 
     def complete(self, request: TeacherRequest) -> TeacherOutcome: ...
 
