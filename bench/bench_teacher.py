@@ -176,8 +176,8 @@ def write_params(workdir: Path, requests: int, url: str, concurrency: int, shard
 
 
 def luigi(task: str, run_id: str, data_root: Path, params: Path) -> tuple[int, float, str]:
+    """The command as a user runs it, from the repository root: (exit code, seconds, stderr)."""
     env = dict(os.environ, FITSENSE_DATA_ROOT=str(data_root), FITSENSE_PARAMS=str(params))
-    env.pop("FITSENSE_TEACHER_API_KEY", None)
     started = time.perf_counter()
     proc = subprocess.run(
         [LUIGI, "--module", "fitsense_luigi", task, "--run-id", run_id, "--local-scheduler"],

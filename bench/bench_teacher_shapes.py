@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -36,6 +33,7 @@ sys.path.insert(0, str(REPO / "tests" / "teacher"))
 LUIGI = str(Path(sys.executable).with_name("luigi"))
 
 from answer_shapes import REALISTIC_MIX, REFUSALS  # noqa: E402
+from bench_teacher import luigi as run_luigi  # noqa: E402
 from realistic_teacher import RealisticTeacher  # noqa: E402
 
 RUN = "2026-03-02"
@@ -51,16 +49,7 @@ def params_file(workdir: Path, url: str, **teacher: object) -> Path:
 
 
 def luigi(task: str, data: Path, params: Path) -> tuple[int, float, str]:
-    env = dict(os.environ, FITSENSE_DATA_ROOT=str(data), FITSENSE_PARAMS=str(params))
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [LUIGI, "--module", "fitsense_luigi", task, "--run-id", RUN, "--local-scheduler"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    return proc.returncode, time.perf_counter() - started, proc.stderr
+    return run_luigi(task, RUN, data, params)
 
 
 def rows(path: Path) -> list[dict]:

@@ -14,6 +14,7 @@ that a dataset can say how much of it needed extracting.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 # <think> ... </think> (also <thinking>, <reasoning>); an unclosed block at the start runs to the first "{"
@@ -57,6 +58,24 @@ def extract(content: str) -> Extraction:
     return Extraction(None, None, reasoning, text)
 
 
+def scan_json(text: str, start: int = 0) -> Iterator[tuple[int, str, bool]]:
+    """(index, character, inside a JSON string?) from ``start``; escapes respected, a closing quote counts as inside."""
+    in_string = escaped = False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            yield i, ch, True
+        else:
+            in_string = ch == '"'
+            yield i, ch, False
+
+
 def outermost_object(text: str) -> str | None:
     """From the first ``{`` to the ``}`` that closes it (strings and escapes respected), else to the last ``}``.
 
@@ -67,19 +86,11 @@ def outermost_object(text: str) -> str | None:
     start = text.find("{")
     if start < 0:
         return None
-    depth, in_string, escaped = 0, False, False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
+    depth = 0
+    for i, ch, quoted in scan_json(text, start):
+        if quoted:
+            continue
+        if ch == "{":
             depth += 1
         elif ch == "}":
             depth -= 1

@@ -23,6 +23,8 @@ import json
 import re
 from typing import Any
 
+from fitsense_luigi.teacher.extract import scan_json
+
 _NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds|kg|kgs)?\s*$", re.IGNORECASE)
 _RANGE = re.compile(r"^\s*(\d{1,2})\s*(?:-|–|—|to)\s*(\d{1,2})\s*(?:reps)?\s*$", re.IGNORECASE)
 
@@ -42,33 +44,21 @@ def parse_with_repairs(text: str) -> tuple[Any, list[str]]:
 def remove_trailing_commas(text: str) -> str:
     """Drop every comma that only whitespace separates from a closing ``}`` or ``]`` (never inside a string)."""
     out: list[str] = []
-    in_string = escaped = False
     pending: list[str] = []  # a comma and the whitespace after it, held until we know what follows
-    for ch in text:
-        if in_string:
+    for _, ch, quoted in scan_json(text):
+        if quoted:
             out.append(ch)
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
             continue
         if pending:
             if ch.isspace():
                 pending.append(ch)
                 continue
-            if ch in "}]":
-                out.extend(pending[1:])  # the comma goes, the whitespace stays
-            else:
-                out.extend(pending)
+            out.extend(pending[1:] if ch in "}]" else pending)  # before a closing bracket the comma goes
             pending = []
         if ch == ",":
             pending = [ch]
-            continue
-        out.append(ch)
-        if ch == '"':
-            in_string = True
+        else:
+            out.append(ch)
     out.extend(pending)
     return "".join(out)
 
