@@ -106,7 +106,8 @@ class Negotiation:
                     return True
                 if self._prober == threading.get_ident():
                     return True
-            if self.stop.wait(0.02):
+            # woken by the settlement itself; the timeout only lets a stopping stage through
+            if not self._settled.wait(0.25) and self.stop.is_set():
                 return False
         return False
 
@@ -139,4 +140,4 @@ class Negotiation:
         return False
 
     def _release(self) -> None:
-        self._settled.set()
+        self._settled.set()  # wakes every waiting worker
