@@ -108,6 +108,7 @@ class ProgressReporter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total, self.cached, self.done, self.failed = total, cached, cached, 0
+        self.ahead_total = self.ahead_done = 0  # other shards' requests answered ahead into the cache
         self.callback, self.every_s, self.log_every_s, self.clock = callback, every_s, log_every_s, clock
         self.started = self.last_shown = self.last_logged = clock()
         self.show(force=True)
@@ -115,15 +116,21 @@ class ProgressReporter:
     def message(self) -> str:
         elapsed = max(self.clock() - self.started, 1e-9)
         rate = (self.done - self.cached) / elapsed
+        ahead = f", working ahead: {self.ahead_done}/{self.ahead_total} of other shards" if self.ahead_total else ""
         return (
             f"teacher: {self.done}/{self.total} answered ({self.cached} from cache), "
-            f"{rate:.1f} req/s, {self.failed} failed"
+            f"{rate:.1f} req/s, {self.failed} failed{ahead}"
         )
 
     def update(self, status: str) -> None:
         self.done += 1
         self.failed += status in TRANSIENT_STATUSES
         self.show(force=self.done == self.total)
+
+    def work_ahead(self, added: int = 0, done: int = 0) -> None:
+        self.ahead_total += added
+        self.ahead_done += done
+        self.show()
 
     def show(self, force: bool = False) -> None:
         now = self.clock()
@@ -328,6 +335,7 @@ def answer(
                                 pool.submit(job, -1, query, None)
                             submitted += len(extra)
                             outstanding += len(extra)
+                            reporter.work_ahead(added=len(extra))
                     index, result = finished.get()
                     outstanding -= 1
                     if isinstance(result, _Stopped):
@@ -337,6 +345,8 @@ def answer(
                     elif index >= 0:
                         rows[index] = result
                         reporter.update(result["status"])
+                    else:
+                        reporter.work_ahead(done=1)
                     if stage.verdict:
                         raise stage.verdict[0]
             except BaseException:
