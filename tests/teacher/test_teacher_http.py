@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,20 @@ def test_circuit_breaker_stops_an_error_storm(server, teacher_config, tmp_path):
     assert "circuit breaker" in message and "HTTP 503: overloaded" in message
     # 6 failed requests trip it; at most the 4 workers' requests in flight add to that
     assert srv.cases()["storm"] <= (6 + 4) * 3
+
+
+def test_a_storm_of_400s_is_permanent_and_a_storm_of_503s_is_not(server, teacher_config, tmp_path):
+    """The same request rejected as such (400, 422) fails the same way again: no Luigi retry minutes later."""
+    breaker = {"window": 10, "min_calls": 6, "failure_ratio": 0.5}
+    bad = server(lambda case, attempt: Reply(400, raw=b'{"error":{"message":"temperature must be <= 1"}}'))
+    with pytest.raises(TeacherStageError) as caught:
+        run(teacher_config(bad.url, circuit_breaker=breaker), make_queries(50, "bad"), tmp_path / "a")
+    assert caught.value.permanent and "the same way every time" in str(caught.value)
+    assert max(Counter(d for _, _, d in bad.received).values()) == 1, "a 400 is never retried"
+    busy = server(lambda case, attempt: Reply(503, raw=b'{"error":{"message":"overloaded"}}'))
+    with pytest.raises(TeacherStageError) as caught:
+        run(teacher_config(busy.url, circuit_breaker=breaker), make_queries(50, "busy"), tmp_path / "b")
+    assert not caught.value.permanent and "rerun when the endpoint is healthy" in str(caught.value)
 
 
 def test_mostly_healthy_endpoint_does_not_trip_the_breaker(server, teacher_config, tmp_path):
