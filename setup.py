@@ -4,6 +4,8 @@ The canonical parameter file and JSON Schemas live in the repository's
 ``config/`` directory; ``build_py`` copies them into the package as
 ``fitsense_luigi/_config`` so that an installed wheel (the container image) runs
 on the same embedded defaults as a checkout.
+The reference data files under ``fitsense_luigi/reference/data`` ship as
+package data (and in sdists through MANIFEST.in).
 """
 
 import shutil
@@ -31,6 +33,8 @@ setup(
     version=VERSION["__version__"],
     description="Luigi pipeline that builds distillation data for the FitSense coaching model",
     packages=find_packages(include=["fitsense_luigi", "fitsense_luigi.*"]),
+    # reference data files (catalogue, conditions, medications, ...), read with importlib.resources
+    package_data={"fitsense_luigi.reference": ["data/*.csv"]},
     python_requires=">=3.11",
     install_requires=[
         "luigi>=3.5,<4",

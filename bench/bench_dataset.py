@@ -24,12 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fitsense_luigi import catalog
 from fitsense_luigi.config import PROMPT_TYPES, load_config
 from fitsense_luigi.queries import prompts
+from fitsense_luigi.reference import goals
+from fitsense_luigi.reference.safety import constraints_for
 from fitsense_luigi.storage import dumps_row
 
-GOALS = tuple(catalog.GOALS)
+GOALS = tuple(goals.GOALS)
 CONDITIONS = ("hypertension", "knee_osteoarthritis", "asthma", "lower_back_pain", "type_2_diabetes")
 
 
@@ -54,7 +55,7 @@ def make_inputs(count: int, directory: Path) -> None:
                 "top_lifts": [{"exercise": "Goblet Squat", "estimated_1rm_kg": float(10 + user % 60)}],
                 "window_days": 84,
             }  # fmt: skip
-            constraints = catalog.constraints_for(conditions, [])
+            constraints = constraints_for(conditions, [])
             request = f"Request {n}: build me a plan to improve my {goal.replace('_', ' ')}."
             messages = prompts.messages(request, context, constraints)
             query = {

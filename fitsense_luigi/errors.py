@@ -57,3 +57,7 @@ class TeacherStageError(FitSenseError):
 
 class QualityGateError(FitSenseError):
     """The dataset failed the quality gate and the config says to fail the run."""
+
+
+class ReferenceDataError(FitSenseError):
+    """A packaged reference data file (catalogue, conditions, medications, ...) has a bad entry."""

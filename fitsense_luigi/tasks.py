@@ -369,7 +369,8 @@ class DetectAnomalies(PipelineTask):
         return [storage.QUERIES, storage.TEACHER, storage.DATASET, storage.STATS]
 
     def build(self, out: StageWriter) -> None:
-        from fitsense_luigi.quality import anomalies, baseline
+        from fitsense_luigi.quality import anomalies
+        from fitsense_luigi.quality.anomalies import baseline
 
         store = self.ctx.store
         previous, notes = baseline.previous_successful_run(store.data_root, self.run_id)
@@ -411,7 +412,8 @@ class BiasSlicing(PipelineTask):
 
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi import __version__
-        from fitsense_luigi.quality import bias, gate, publish
+        from fitsense_luigi.quality import bias, publish
+        from fitsense_luigi.quality.publish import gate
 
         store, config = self.ctx.store, self.ctx.config
         report = bias.slice_report(

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from fitsense_luigi import catalog
 from fitsense_luigi.config import PROMPT_TYPES, Config
 from fitsense_luigi.queries import phrasing, prompts, state
 from fitsense_luigi.queries.tables import Tables, as_tables
+from fitsense_luigi.reference.safety import constraints_for
 from fitsense_luigi.rng import stage_rng
 
 QUERY_NAMESPACE = uuid.UUID("0f6f4a52-7d5e-4c4b-8f3e-3b1f3a9d2c61")
@@ -73,7 +73,7 @@ def _query(
     person: pd.Series,
     rng: np.random.Generator,
 ) -> dict[str, Any]:
-    constraints = catalog.constraints_for(context["conditions"], context["medications"])
+    constraints = constraints_for(context["conditions"], context["medications"])
     request = phrasing.request_text(prompt_type, context, rng)
     scenario_id = f"{prompt_type}-{k:05d}"
     return {

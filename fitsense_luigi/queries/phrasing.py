@@ -17,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from fitsense_luigi import catalog
+from fitsense_luigi.reference.catalogue import EXERCISES_BY_NAME
+from fitsense_luigi.reference.medications import MEDICATIONS_BY_NAME
+from fitsense_luigi.reference.safety import avoided_tags
 
 Context = dict[str, Any]
 
@@ -365,7 +367,7 @@ def safety_adjustment(c: Composer) -> list[str]:
             )
         )
     for detail, name in zip(ctx["medication_details"], ctx["medications"], strict=True):
-        med = catalog.MEDICATIONS_BY_NAME.get(name)
+        med = MEDICATIONS_BY_NAME.get(name)
         reason = MEDICATION_REASON.get(med.treats, "it") if med else "it"
         clauses.append(c.pick((f"I take {detail}", f"I'm on {name} for {reason}", f"my doctor has me on {detail}")))
     injury = injury_news(ctx)
@@ -390,9 +392,9 @@ def safety_adjustment(c: Composer) -> list[str]:
 
 
 def _plan_exercise_to_question(ctx: Context) -> str | None:
-    avoid = catalog.avoided_tags(ctx["conditions"], ctx["medications"])
+    avoid = avoided_tags(ctx["conditions"], ctx["medications"])
     for name in ctx["plan_exercises"]:
-        exercise = catalog.EXERCISES_BY_NAME.get(name)
+        exercise = EXERCISES_BY_NAME.get(name)
         if exercise and exercise.tags & avoid:
             return name
     return None

@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fitsense_luigi import catalog
+from fitsense_luigi.reference.catalogue import EXERCISES
+from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
 
 TASK_LINES = {
     "plan_creation": "a new weekly training plan",
@@ -30,7 +31,7 @@ CONSTRAINTS_HEADER = "Safety constraints to address:"
 
 def _catalogue() -> str:
     lines = []
-    for exercise in catalog.EXERCISES:
+    for exercise in EXERCISES:
         gear = ", ".join(exercise.equipment) or "no equipment"
         lines.append(f"- {exercise.name} ({exercise.pattern}; {gear})")
     return "\n".join(lines)
@@ -65,7 +66,7 @@ def user_message(request: str, context: dict[str, Any], constraints: list[str], 
     lines.append(FACTS_PREFIX + facts)
     if constraints:
         lines.append(CONSTRAINTS_HEADER)
-        lines.extend(f"- {cid}: {catalog.SAFETY_CONSTRAINTS[cid].text}" for cid in constraints)
+        lines.extend(f"- {cid}: {SAFETY_CONSTRAINTS[cid].text}" for cid in constraints)
     return "\n".join(lines)
 
 

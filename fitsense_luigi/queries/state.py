@@ -13,7 +13,8 @@ the app schema; they are read off the equipment of the exercises in the
 user's active plan (``exercise_equipment``). The training level is estimated
 from relative strength against the catalogue's norms (an intermediate man's
 1RM / body weight per exercise; women's norms about 0.62 of men's, Cooper
-Institute), falling back to the plan's days per week.
+Institute: ``physiology.WOMEN_RELATIVE_STRENGTH``), falling back to the plan's
+days per week.
 """
 
 from __future__ import annotations
@@ -26,11 +27,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from fitsense_luigi import catalog
+from fitsense_luigi.physiology import WOMEN_RELATIVE_STRENGTH, epley_1rm
 from fitsense_luigi.queries.tables import Tables, as_tables, frame, id_keys, uuid_strings
+from fitsense_luigi.reference.catalogue import EXERCISES
+from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
+from fitsense_luigi.reference.medications import MEDICATIONS
+from fitsense_luigi.synth import plan_names
 
 AGE_BANDS = ((18, 29, "18-29"), (30, 39, "30-39"), (40, 49, "40-49"), (50, 59, "50-59"), (60, 200, "60+"))
-FEMALE_STRENGTH_FACTOR = 0.62  # Cooper Institute norms: women's relative strength vs men's
 LEVEL_EDGES = (0.85, 1.25)  # relative strength vs the intermediate norm: midpoints of the strength-standard ladder
 RECENT_DAYS = 14
 
@@ -91,7 +95,7 @@ def population(world: Tables | Mapping[str, pa.Table], as_of: dt.date) -> pd.Dat
     return people.sort_values("user_id").reset_index(drop=True)
 
 
-_CONSTRAINED_MEDICATIONS = frozenset(m.name for m in catalog.MEDICATIONS if m.constraints)
+_CONSTRAINED_MEDICATIONS = frozenset(m.name for m in MEDICATIONS if m.constraints)
 
 
 def _age(dob: pd.Series, as_of: dt.date) -> pd.Series:
@@ -269,13 +273,13 @@ def _plans(world: Tables, mine: dict[str, pa.Table]) -> pd.DataFrame:
     equipment = used.sort_values("equipment").groupby("user_id")["equipment"].agg(lambda e: sorted(set(e)))
 
     out = plans.set_index("user_id")[["name"]].rename(columns={"name": "plan_name"})
-    named_days = pd.to_numeric(out["plan_name"].str.extract(r"(\d+)\s*days?\s*/\s*week", expand=False), "coerce")
+    named_days = pd.Series(plan_names.days_per_week(out["plan_name"]), index=out.index)
     out["days_per_week"] = named_days.fillna(day_count.reindex(out.index)).astype(float)
     out["plan_exercises"] = listed
     out["equipment"] = equipment
     out["equipment"] = out["equipment"].apply(_as_list)
     out["plan_exercises"] = out["plan_exercises"].apply(_as_list)
-    out["training_setting"] = np.where([set(e) <= catalog.HOME_EQUIPMENT for e in out["equipment"]], "home", "gym")
+    out["training_setting"] = np.where([set(e) <= HOME_EQUIPMENT for e in out["equipment"]], "home", "gym")
     return out
 
 
@@ -320,12 +324,12 @@ def _lifts(world: Tables, sets: pd.DataFrame, start: pd.Timestamp, lookback: int
     exercises = frame(world.read("exercises")).rename(columns={"name": "exercise"})
     loaded = loaded.merge(exercises, on="exercise_id")
     # holds, carries and intervals log seconds in `reps`: an Epley max of them means nothing
-    timed = {e.name for e in catalog.EXERCISES if e.timed}
+    timed = {e.name for e in EXERCISES if e.timed}
     loaded = loaded[~loaded["exercise"].isin(timed)]
     if loaded.empty:
         return pd.Series(dtype=object)
     reps_to_failure = loaded["reps"].astype(float) + loaded["rir"].fillna(0).clip(0, 5).astype(float)
-    loaded["e1rm"] = loaded["weight"].astype(float) * (1 + reps_to_failure / 30)
+    loaded["e1rm"] = epley_1rm(loaded["weight"].astype(float), reps_to_failure)
     half = start + pd.Timedelta(days=lookback // 2)
     loaded["late"] = loaded["started"] >= half
     best = loaded.groupby(["user_id", "exercise"])["e1rm"].max().rename("best")
@@ -343,7 +347,7 @@ def _lifts(world: Tables, sets: pd.DataFrame, start: pd.Timestamp, lookback: int
     )
 
 
-_NORMS = pd.Series({e.name: e.strength_ratio for e in catalog.EXERCISES if e.strength_ratio > 0}, dtype=float)
+_NORMS = pd.Series({e.name: e.strength_ratio for e in EXERCISES if e.strength_ratio > 0}, dtype=float)
 
 
 def _training_level(state: pd.DataFrame) -> pd.Series:
@@ -354,7 +358,7 @@ def _training_level(state: pd.DataFrame) -> pd.Series:
         table = pd.DataFrame(lifts.tolist(), index=lifts.index)
         norm = table["exercise"].map(_NORMS)
         body = state.loc[table.index, "weight_kg"].astype(float)
-        sex = np.where(state.loc[table.index, "sex"] == "female", FEMALE_STRENGTH_FACTOR, 1.0)
+        sex = np.where(state.loc[table.index, "sex"] == "female", WOMEN_RELATIVE_STRENGTH, 1.0)
         ratio = (table["estimated_1rm_kg"] / (norm * body * sex)).dropna()
         level = ratio.groupby(level=0).median().reindex(state.index)
     by_strength = np.select(

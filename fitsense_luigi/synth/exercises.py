@@ -12,17 +12,18 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow as pa
 
-from fitsense_luigi import catalog
+from fitsense_luigi.reference import catalogue, equipment
+from fitsense_luigi.reference.conditions import CONDITION_AVOIDS, CONDITIONS
+from fitsense_luigi.reference.medications import MEDICATIONS
+from fitsense_luigi.reference.row_ids import catalog_id
 from fitsense_luigi.synth import columns as col
 
-EXERCISES = catalog.EXERCISES
+EXERCISES = catalogue.EXERCISES
 NAMES = np.array([e.name for e in EXERCISES])
 COUNT = len(EXERCISES)
 IDS = np.frombuffer(b"".join(e.exercise_id.bytes for e in EXERCISES), dtype=np.uint8).reshape(-1, 16)
-EQUIPMENT = list(catalog.EQUIPMENT)
-EQUIPMENT_IDS = np.frombuffer(b"".join(catalog.catalog_id("equipment", q).bytes for q in EQUIPMENT), np.uint8).reshape(
-    -1, 16
-)
+EQUIPMENT = list(equipment.EQUIPMENT)
+EQUIPMENT_IDS = np.frombuffer(b"".join(catalog_id("equipment", q).bytes for q in EQUIPMENT), np.uint8).reshape(-1, 16)
 
 PATTERN = np.array([e.pattern for e in EXERCISES])
 MUSCLE = np.array([e.primary_muscle for e in EXERCISES])
@@ -70,7 +71,7 @@ BODYWEIGHT_CAPACITY = {
 CAPACITY = np.array([BODYWEIGHT_CAPACITY.get(e.name, 0.0) for e in EXERCISES], dtype=np.float64)
 
 # Avoided contraindication tags, as a boolean (exercise, tag) matrix.
-TAGS = sorted({t for e in EXERCISES for t in e.tags} | {t for s in catalog.CONDITION_AVOIDS.values() for t in s})
+TAGS = sorted({t for e in EXERCISES for t in e.tags} | {t for s in CONDITION_AVOIDS.values() for t in s})
 TAG_MATRIX = np.array([[t in e.tags for t in TAGS] for e in EXERCISES])
 
 
@@ -91,10 +92,10 @@ def kind_mask(*kinds: str) -> np.ndarray:
 def banned_tags(conditions: np.ndarray, medications: np.ndarray) -> np.ndarray:
     """(n, tags) bool: tags a person must avoid because of a condition or a medication."""
     avoid = np.zeros((conditions.shape[0], len(TAGS)), dtype=bool)
-    for j, name in enumerate(catalog.CONDITIONS):
-        row = np.array([t in catalog.CONDITION_AVOIDS[name] for t in TAGS])
+    for j, name in enumerate(CONDITIONS):
+        row = np.array([t in CONDITION_AVOIDS[name] for t in TAGS])
         avoid |= conditions[:, j : j + 1] & row[None, :]
-    for k, med in enumerate(catalog.MEDICATIONS):
+    for k, med in enumerate(MEDICATIONS):
         row = np.array([t in med.avoids for t in TAGS])
         avoid |= medications[:, k : k + 1] & row[None, :]
     return avoid
@@ -104,7 +105,7 @@ def reference_tables() -> Iterator[tuple[str, pa.Table]]:
     yield (
         "equipment",
         pa.table(
-            {"equipment_id": col.uuid(EQUIPMENT_IDS), "name": EQUIPMENT, "category": list(catalog.EQUIPMENT.values())}
+            {"equipment_id": col.uuid(EQUIPMENT_IDS), "name": EQUIPMENT, "category": list(equipment.EQUIPMENT.values())}
         ),
     )
     yield (

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from fitsense_luigi import catalog
+from fitsense_luigi.reference.conditions import CONDITIONS
+from fitsense_luigi.reference.medications import MEDICATIONS
 from fitsense_luigi.synth import demography
 from fitsense_luigi.synth import published as pub
 
-CONDITION_NAMES: tuple[str, ...] = tuple(catalog.CONDITIONS)
-MEDICATION_NAMES: tuple[str, ...] = tuple(m.name for m in catalog.MEDICATIONS)
+CONDITION_NAMES: tuple[str, ...] = tuple(CONDITIONS)
+MEDICATION_NAMES: tuple[str, ...] = tuple(m.name for m in MEDICATIONS)
 SEVERITIES = np.array(["mild", "moderate", "severe"])
 BMI_PIVOT = 27.0
 

@@ -18,7 +18,9 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from fitsense_luigi import catalog, ids
+from fitsense_luigi import ids
+from fitsense_luigi.reference.equipment import EQUIPMENT
+from fitsense_luigi.reference.goals import GOALS
 from fitsense_luigi.rng import stage_rng
 from fitsense_luigi.synth import demography, health
 from fitsense_luigi.synth import published as pub
@@ -30,10 +32,10 @@ ACTIVITY_LEVELS = np.array(["sedentary", "lightly_active", "moderately_active", 
 ACTIVITY_FACTORS = np.array([1.2, 1.375, 1.55, 1.725, 1.9])
 EXPERIENCE = np.array(["novice", "intermediate", "advanced"])
 SETTINGS = np.array(["home", "gym"])
-GOAL_NAMES = np.array(list(catalog.GOALS))
+GOAL_NAMES = np.array(list(GOALS))
 CONDITION_NAMES = health.CONDITION_NAMES
 MEDICATION_NAMES = health.MEDICATION_NAMES
-EQUIPMENT_NAMES = np.array(list(catalog.EQUIPMENT))
+EQUIPMENT_NAMES = np.array(list(EQUIPMENT))
 
 # Home gyms: chance that a home trainer owns each item (assumption); a gym has everything.
 HOME_EQUIPMENT_ODDS = {

@@ -12,8 +12,12 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from fitsense_luigi import catalog, ids
+from fitsense_luigi import ids
 from fitsense_luigi.config import Config
+from fitsense_luigi.reference.conditions import CONDITIONS
+from fitsense_luigi.reference.goals import GOALS
+from fitsense_luigi.reference.medications import MEDICATIONS
+from fitsense_luigi.reference.row_ids import catalog_id
 from fitsense_luigi.rng import stage_rng
 from fitsense_luigi.synth import blockwise, medical, names
 from fitsense_luigi.synth import columns as col
@@ -34,12 +38,12 @@ Progress = Callable[[int, int, str], None]
 
 def catalog_ids(kind: str, keys: list[str]) -> np.ndarray:
     """(n, 16) ids of reference rows; stable across seeds (the app's fixed catalogue)."""
-    return np.frombuffer(b"".join(catalog.catalog_id(kind, k).bytes for k in keys), dtype=np.uint8).reshape(-1, 16)
+    return np.frombuffer(b"".join(catalog_id(kind, k).bytes for k in keys), dtype=np.uint8).reshape(-1, 16)
 
 
 GOAL_IDS = catalog_ids("goal", list(GOAL_NAMES))
 CONDITION_IDS = catalog_ids("condition", list(CONDITION_NAMES))
-_MEDICATIONS = catalog.MEDICATIONS
+_MEDICATIONS = MEDICATIONS
 _CONDITION_LABEL = {
     "hypertension": "hypertension",
     "type_2_diabetes": "type 2 diabetes",
@@ -52,17 +56,15 @@ _CONDITION_LABEL = {
 def reference_tables() -> Iterator[tuple[str, pa.Table]]:
     yield (
         "goals",
-        pa.table(
-            {"goal_id": col.uuid(GOAL_IDS), "name": list(catalog.GOALS), "description": list(catalog.GOALS.values())}
-        ),
+        pa.table({"goal_id": col.uuid(GOAL_IDS), "name": list(GOALS), "description": list(GOALS.values())}),
     )
     yield (
         "conditions",
         pa.table(
             {
                 "condition_id": col.uuid(CONDITION_IDS),
-                "name": list(catalog.CONDITIONS),
-                "description": list(catalog.CONDITIONS.values()),
+                "name": list(CONDITIONS),
+                "description": list(CONDITIONS.values()),
             }
         ),
     )

@@ -25,8 +25,11 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from fitsense_luigi import catalog
 from fitsense_luigi.config import load_schema
+from fitsense_luigi.reference.catalogue import EXERCISES
+from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
+from fitsense_luigi.reference.medications import BETA_BLOCKERS
+from fitsense_luigi.reference.safety import avoided_tags
 from fitsense_luigi.teacher.extract import extract
 from fitsense_luigi.teacher.refusal import looks_like_refusal
 from fitsense_luigi.teacher.repair import normalise, parse_with_repairs
@@ -36,7 +39,7 @@ _HEART_RATE_ZONES = re.compile(
     r"heart[- ]rate zone|hr zone|zone [1-5]\b|% of (?:your )?max(?:imum)? heart rate|\b220 ?- ?age|\bmax hr\b|\bbpm\b",
     re.IGNORECASE,
 )
-_BY_LOWER_NAME = {e.name.lower(): e for e in catalog.EXERCISES}
+_BY_LOWER_NAME = {e.name.lower(): e for e in EXERCISES}
 PLAN_SCHEMA = "plan_response.schema.json"
 
 
@@ -159,7 +162,7 @@ def rule_errors(plan: dict[str, Any]) -> list[str]:
 
 def contraindications(plan: dict[str, Any], context: dict[str, Any], unknown: list[str]) -> list[str]:
     """``contraindicated:<exercise>:<tag>`` for every prescribed exercise the user's health rules out."""
-    avoid = catalog.avoided_tags(context.get("conditions", []), context.get("medications", []))
+    avoid = avoided_tags(context.get("conditions", []), context.get("medications", []))
     flags = []
     for day in plan["days"]:
         for item in day["exercises"]:
@@ -173,7 +176,7 @@ def contraindications(plan: dict[str, Any], context: dict[str, Any], unknown: li
 
 def rule_breaches(plan: dict[str, Any], context: dict[str, Any], expected: list[str]) -> list[str]:
     flags = []
-    if set(context.get("medications", [])) & catalog.BETA_BLOCKERS:
+    if set(context.get("medications", [])) & BETA_BLOCKERS:
         # only where effort is prescribed: safety notes may rightly say "RPE instead of heart-rate zones"
         prescribed = [plan.get("progression", "")] + [
             f"{d.get('focus', '')} {e.get('notes', '')}" for d in plan["days"] for e in d["exercises"]
@@ -199,5 +202,5 @@ def constraints_addressed(plan: dict[str, Any], expected: list[str]) -> list[str
     cited = {n.get("constraint_id") for n in notes}
     text = " ".join([plan.get("explanation", ""), plan.get("progression", "")] + [n.get("note", "") for n in notes])
     text = text.lower()
-    known = catalog.SAFETY_CONSTRAINTS
+    known = SAFETY_CONSTRAINTS
     return [c for c in expected if c in cited or (c in known and any(k in text for k in known[c].keywords))]

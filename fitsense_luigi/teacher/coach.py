@@ -32,8 +32,19 @@ from typing import Any
 
 import numpy as np
 
-from fitsense_luigi import catalog
+from fitsense_luigi.physiology import WOMEN_RELATIVE_STRENGTH, epley_load
 from fitsense_luigi.queries.prompts import CONSTRAINTS_HEADER, FACTS_PREFIX, TASK_LINE_PREFIX, TASK_LINES
+from fitsense_luigi.reference.catalogue import EXERCISES, EXERCISES_BY_NAME, Exercise
+from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
+from fitsense_luigi.reference.safety import avoided_tags
+from fitsense_luigi.reference.tags import (
+    DEEP_LOADED_KNEE_FLEXION,
+    HEART_RATE_ZONES,
+    HEAVY_SPINAL_LOADING,
+    HIGH_IMPACT,
+    LOADED_SPINAL_FLEXION,
+    MAXIMAL_VALSALVA,
+)
 from fitsense_luigi.rng import stage_rng
 
 _CONSTRAINT_LINE = re.compile(r"^- ([a-z_]+): ", re.MULTILINE)
@@ -97,9 +108,9 @@ DAY_FOCUS = {
 }
 # Injury notes -> tags a prudent coach keeps away from, even without a diagnosed condition.
 INJURY_AVOIDS = {
-    "knee": frozenset({catalog.HIGH_IMPACT, catalog.DEEP_LOADED_KNEE_FLEXION}),
-    "back": frozenset({catalog.HEAVY_SPINAL_LOADING, catalog.LOADED_SPINAL_FLEXION}),
-    "ankle": frozenset({catalog.HIGH_IMPACT}),
+    "knee": frozenset({HIGH_IMPACT, DEEP_LOADED_KNEE_FLEXION}),
+    "back": frozenset({HEAVY_SPINAL_LOADING, LOADED_SPINAL_FLEXION}),
+    "ankle": frozenset({HIGH_IMPACT}),
 }
 HOME_BASICS = ("dumbbells", "resistance_band", "exercise_mat")
 
@@ -169,7 +180,7 @@ def _read_wishes(asked: Asked) -> Asked:
 
 def _exercise_named(words: str) -> str | None:
     words = words.strip().lower()
-    return next((e.name for e in catalog.EXERCISES if e.name.lower() == words), None)
+    return next((e.name for e in EXERCISES if e.name.lower() == words), None)
 
 
 # ---------------------------------------------------------------- the plan
@@ -242,7 +253,7 @@ class Coach:
         return frozenset(self.facts.get("equipment") or HOME_BASICS) | {"exercise_mat"}  # a mat is always at hand
 
     def avoided(self) -> frozenset[str]:
-        tags = set(catalog.avoided_tags(self.facts.get("conditions", []), self.facts.get("medications", [])))
+        tags = set(avoided_tags(self.facts.get("conditions", []), self.facts.get("medications", [])))
         injury = (self.facts.get("injury_details") or "").lower()
         for word, more in INJURY_AVOIDS.items():
             if word in injury:
@@ -269,7 +280,7 @@ def plan_for(user_message: str, seed: int) -> dict[str, Any]:
     gear, avoid = coach.equipment(), coach.avoided()
     allowed = [
         e
-        for e in catalog.EXERCISES
+        for e in EXERCISES
         if not (e.tags & avoid) and (gear is None or set(e.equipment) <= gear) and e.pattern != "conditioning"
     ]
     swap_out = {asked.stalled, *asked.bored} - {None}
@@ -309,7 +320,7 @@ def _first_sentence(text: str) -> str:
 
 
 def _tags(name: str) -> frozenset[str]:
-    exercise = catalog.EXERCISES_BY_NAME.get(name)
+    exercise = EXERCISES_BY_NAME.get(name)
     return exercise.tags if exercise else frozenset()
 
 
@@ -319,24 +330,24 @@ _LEVEL_RANK = {"beginner": 0, "intermediate": 1, "advanced": 2}
 
 def _choose(
     coach: Coach,
-    allowed: list[catalog.Exercise],
+    allowed: list[Exercise],
     patterns: tuple[str, ...],
     count: int,
     keep: list[str],
     used: set[str],
     full_gym: bool,
-) -> list[catalog.Exercise]:
+) -> list[Exercise]:
     """Up to ``count`` exercises, one per pattern in order: the user's current one where allowed, else the
     best fit for their level (and loaded main lifts in a gym); a random pick among equally good ones."""
     ceiling = _LEVELS.index(coach.level)
 
-    def fit(e: catalog.Exercise) -> int:
+    def fit(e: Exercise) -> int:
         gap = _LEVEL_RANK[e.level] - ceiling
         score = 0 if -1 <= gap <= 0 else 1 if gap < -1 else 3
         score += full_gym and e.pattern in MAIN_PATTERNS and e.load in ("bodyweight", "band")
         return score - 2 * (e.name in keep)
 
-    chosen: list[catalog.Exercise] = []
+    chosen: list[Exercise] = []
     for pattern in patterns:
         if len(chosen) == count:
             break
@@ -360,7 +371,7 @@ def _finisher(coach: Coach, avoid: frozenset[str], gear: frozenset[str] | None) 
         return None  # a finisher is for goals that need it, and only when time allows
     options = [
         e
-        for e in catalog.EXERCISES
+        for e in EXERCISES
         if e.pattern == "conditioning" and not (e.tags & avoid) and (gear is None or set(e.equipment) <= gear)
     ]
     if not options:
@@ -378,7 +389,7 @@ def _finisher(coach: Coach, avoid: frozenset[str], gear: frozenset[str] | None) 
     }
 
 
-def _prescribe(coach: Coach, exercise: catalog.Exercise, scheme: Scheme, lifts: dict[str, Any]) -> dict[str, Any]:
+def _prescribe(coach: Coach, exercise: Exercise, scheme: Scheme, lifts: dict[str, Any]) -> dict[str, Any]:
     reps, rir = scheme.reps, scheme.rir
     load, note = _load(coach, exercise, reps, rir, lifts.get(exercise.name))
     return {
@@ -394,7 +405,7 @@ def _prescribe(coach: Coach, exercise: catalog.Exercise, scheme: Scheme, lifts: 
 
 
 def _load(
-    coach: Coach, exercise: catalog.Exercise, reps: int, rir: int, lift: dict[str, Any] | None
+    coach: Coach, exercise: Exercise, reps: int, rir: int, lift: dict[str, Any] | None
 ) -> tuple[float | None, str]:
     step = 1.0 if exercise.load in ("dumbbell", "kettlebell") else 2.5
     cues = (
@@ -413,7 +424,7 @@ def _load(
             factor = 0.9  # stalled: deload and build back
         elif coach.asked.task == "progress_adaptation" and (coach.facts.get("adherence_rate") or 0) >= 0.8:
             factor = 1.025
-        load = max(round(one_rm / (1 + (reps + rir) / 30) * factor / step) * step, step)
+        load = max(round(epley_load(one_rm, reps + rir) * factor / step) * step, step)
         percent = round(100 * load / one_rm)
         if factor < 1:
             return load, f"Deload to {load:g} kg (~{percent}% of your {one_rm:g} kg estimate) and build back up."
@@ -421,10 +432,10 @@ def _load(
     weight = coach.facts.get("weight_kg")
     if not weight or exercise.strength_ratio <= 0:
         return None, "Pick a load you could lift for " + f"{reps + rir} reps; " + coach.pick(cues).lower()
-    sex = 0.62 if coach.facts.get("sex") == "female" else 1.0
+    sex = WOMEN_RELATIVE_STRENGTH if coach.facts.get("sex") == "female" else 1.0
     level = {"novice": 0.7, "intermediate": 1.0, "advanced": 1.25}[coach.level]
     one_rm = exercise.strength_ratio * float(weight) * sex * level * 0.85  # conservative first guess
-    load = max(round(one_rm / (1 + (reps + rir) / 30) / step) * step, step)
+    load = max(round(epley_load(one_rm, reps + rir) / step) * step, step)
     return load, f"Suggested start: {load:g} kg; adjust so that {rir} reps stay in reserve."
 
 
@@ -502,7 +513,7 @@ def _safety_note(coach: Coach, constraint_id: str) -> str:
     notes = SAFETY_NOTES.get(constraint_id)
     if notes:
         return coach.pick(notes)
-    known = catalog.SAFETY_CONSTRAINTS.get(constraint_id)
+    known = SAFETY_CONSTRAINTS.get(constraint_id)
     return f"Handled conservatively: {known.text}" if known else "Handled conservatively."
 
 
@@ -593,12 +604,12 @@ def _explanation(coach: Coach, scheme: Scheme, days: int, unsafe_now: list[str])
 
 
 AVOIDED_WORDS = {
-    catalog.HIGH_IMPACT: "jumping and other high-impact drills",
-    catalog.DEEP_LOADED_KNEE_FLEXION: "deep loaded knee bends",
-    catalog.HEAVY_SPINAL_LOADING: "heavy bar-on-back loading",
-    catalog.LOADED_SPINAL_FLEXION: "loaded sit-ups and crunches",
-    catalog.MAXIMAL_VALSALVA: "maximal, breath-holding lifts",
-    catalog.HEART_RATE_ZONES: "heart-rate-zone intervals",
+    HIGH_IMPACT: "jumping and other high-impact drills",
+    DEEP_LOADED_KNEE_FLEXION: "deep loaded knee bends",
+    HEAVY_SPINAL_LOADING: "heavy bar-on-back loading",
+    LOADED_SPINAL_FLEXION: "loaded sit-ups and crunches",
+    MAXIMAL_VALSALVA: "maximal, breath-holding lifts",
+    HEART_RATE_ZONES: "heart-rate-zone intervals",
 }
 
 

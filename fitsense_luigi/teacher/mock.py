@@ -17,7 +17,9 @@ import hashlib
 import json
 from typing import Any
 
-from fitsense_luigi import catalog
+from fitsense_luigi.reference.catalogue import EXERCISES
+from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
+from fitsense_luigi.reference.safety import avoided_tags
 from fitsense_luigi.teacher.coach import plan_for, read_message
 from fitsense_luigi.teacher.types import TeacherOutcome, TeacherRequest
 
@@ -100,8 +102,8 @@ def apply_flaw(flaw: str, plan: dict[str, Any], user_message: str) -> tuple[str 
         return json.dumps(broken, ensure_ascii=False), "stop"
     asked = read_message(user_message)
     if flaw == "unsafe_exercise":
-        avoid = catalog.avoided_tags(asked.facts.get("conditions", []), asked.facts.get("medications", []))
-        unsafe = next((e for e in catalog.EXERCISES if e.tags & avoid), None)
+        avoid = avoided_tags(asked.facts.get("conditions", []), asked.facts.get("medications", []))
+        unsafe = next((e for e in EXERCISES if e.tags & avoid), None)
         if unsafe is not None:
             plan["days"][0]["exercises"][0] = dict(plan["days"][0]["exercises"][0], name=unsafe.name)
             return json.dumps(plan, ensure_ascii=False), "stop"
@@ -109,6 +111,6 @@ def apply_flaw(flaw: str, plan: dict[str, Any], user_message: str) -> tuple[str 
         plan = dict(plan, safety_notes=[], explanation=plan["explanation"].split(".")[0] + ".")
         left = f"{plan['explanation']} {plan['progression']}".lower()
         # a flaw only counts if a constraint really goes unaddressed (the progression may still name one)
-        if any(not any(k in left for k in catalog.SAFETY_CONSTRAINTS[c].keywords) for c in asked.constraints):
+        if any(not any(k in left for k in SAFETY_CONSTRAINTS[c].keywords) for c in asked.constraints):
             return json.dumps(plan, ensure_ascii=False), "stop"
     return text[: len(text) // 2], "length"

@@ -15,15 +15,17 @@ from typing import Any
 
 import yaml
 
-from fitsense_luigi import catalog
 from fitsense_luigi.config import PROMPT_TYPES, Config, params_path, validate_params
 from fitsense_luigi.dataset.records import Provenance
 from fitsense_luigi.queries import prompts
+from fitsense_luigi.reference import goals
+from fitsense_luigi.reference.catalogue import EXERCISES
+from fitsense_luigi.reference.safety import avoided_tags, constraints_for
 from fitsense_luigi.teacher.mock import coach
 from fitsense_luigi.teacher.stage import response_row
 from fitsense_luigi.teacher.types import TeacherOutcome
 
-GOALS = tuple(catalog.GOALS)
+GOALS = tuple(goals.GOALS)
 MODEL = "fitsense-mock-coach-v1"
 PROVENANCE = Provenance(
     run_id="test-run",
@@ -71,7 +73,7 @@ def make_query(
         "top_lifts": [{"exercise": "Goblet Squat", "estimated_1rm_kg": 20.0 + user % 30}],
         "window_days": 28,
     }
-    constraints = catalog.constraints_for(context["conditions"], context["medications"])
+    constraints = constraints_for(context["conditions"], context["medications"])
     request = f"Query {n}: please build me a plan for {goal.replace('_', ' ')}, {int(context['days_per_week'])} days."
     return {
         "query_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"query-{n}")),
@@ -123,5 +125,5 @@ def with_plan_edit(query: dict[str, Any], edit: Any) -> dict[str, Any]:
 
 
 def contraindicated_exercise(query: dict[str, Any]) -> str:
-    avoid = catalog.avoided_tags(query["context_summary"]["conditions"], query["context_summary"]["medications"])
-    return next(e.name for e in catalog.EXERCISES if e.tags & avoid)
+    avoid = avoided_tags(query["context_summary"]["conditions"], query["context_summary"]["medications"])
+    return next(e.name for e in EXERCISES if e.tags & avoid)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from dataset_fakes import contraindicated_exercise, good_plan, with_plan_edit
 
-from fitsense_luigi import catalog
+from fitsense_luigi.reference.safety import avoided_tags
 from tests.conftest import run_luigi
 
 RUN_ID = "crafted-1"
@@ -87,7 +87,7 @@ def plan_answers(queries: list[dict[str, Any]]) -> tuple[dict[str, tuple[int, di
     others = plain[3:9]
     used = {q["query_id"] for q in plain[:9]}
     context = [(q, q["context_summary"]) for q in queries if q["query_id"] not in used]
-    unsafe = [q for q, c in context if catalog.avoided_tags(c["conditions"], c["medications"])]
+    unsafe = [q for q, c in context if avoided_tags(c["conditions"], c["medications"])]
     bound = [q for q, _ in context if q["expected_safety_constraints"] and q is not unsafe[0]]
     crafted = {
         others[0]["query_id"]: ("failed_response", 500, {"error": {"message": "overloaded"}}),

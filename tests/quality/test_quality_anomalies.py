@@ -13,8 +13,8 @@ import pytest
 from quality_inputs import AS_OF, Inputs, inputs
 
 from fitsense_luigi.quality import anomalies, stats
-from fitsense_luigi.quality.baseline import Baseline
-from fitsense_luigi.quality.drift import js_divergence, linf_distance
+from fitsense_luigi.quality.anomalies.baseline import Baseline
+from fitsense_luigi.quality.anomalies.drift import js_divergence, linf_distance
 
 
 @pytest.fixture

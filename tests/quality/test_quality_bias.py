@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from types import MappingProxyType
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from scipy import stats
 
 from fitsense_luigi.config import Config, load_config
 from fitsense_luigi.quality import bias
-from fitsense_luigi.quality.significance import (
+from fitsense_luigi.quality.bias.significance import (
     RankedSample,
     benjamini_hochberg,
     bootstrap_mean_interval,
@@ -220,3 +222,43 @@ def test_a_protected_gap_inside_one_context_is_named(default_config):
     flagged = {(a["slice"], a["metric"]): a for a in report["alerts"]}
     alert = flagged[("female & very_active", "response_chars")]
     assert "others with activity_level=very_active" in alert["reason"]
+
+
+def _intervals(report: dict) -> dict[tuple[str, str, str], list[float]]:
+    return {
+        (s["dimension"], s["slice"], name): m["ci"]
+        for s in report["slices"]
+        for name, m in s["metrics"].items()
+        if m["tested"]
+    }
+
+
+def test_adding_or_removing_a_metric_leaves_every_other_interval_unchanged(default_config, monkeypatch):
+    """Each bootstrap draws from its own (dimension, slice, metric) stream of the run seed, not a running count."""
+    from fitsense_luigi.quality.bias import slicing
+
+    data = population(n=400, seed=11)
+    before = _intervals(bias.slice_report(default_config, *data))
+    assert len({k[2] for k in before}) == len(slicing.METRICS) and len(before) > 100
+
+    # remove the first metric: with a running count every later interval would move
+    monkeypatch.setattr(slicing, "METRICS", slicing.METRICS[1:])
+    fewer = _intervals(bias.slice_report(default_config, *data))
+    assert fewer == {k: v for k, v in before.items() if k[2] != "response_chars"}
+
+    # add one in front (a copy of an existing metric under a new name): the others stay, the new one has its own
+    extra = slicing.Metric("relative_volume_again", "numeric", "relative volume, again", "x")
+    monkeypatch.setattr(slicing, "METRICS", (extra, *slicing.METRICS))
+    observe = slicing.observations
+    monkeypatch.setattr(
+        slicing, "observations", lambda *args: (lambda o: o | {extra.name: o["relative_volume"]})(observe(*args))
+    )
+    settings = default_config.quality.bias
+    explained = MappingProxyType({**settings.explained_by, extra.name: ()})
+    quality = replace(default_config.quality, bias=replace(settings, explained_by=explained))
+    config = replace(default_config, quality=quality)
+    more = _intervals(bias.slice_report(config, *data))
+    assert {k: v for k, v in more.items() if k[2] != extra.name} == fewer
+    copies = {k[:2]: v for k, v in more.items() if k[2] == extra.name}
+    originals = {k[:2]: v for k, v in more.items() if k[2] == "relative_volume"}
+    assert copies.keys() == originals.keys() and copies != originals  # same data, an independent stream

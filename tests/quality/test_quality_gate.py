@@ -15,7 +15,7 @@ from quality_inputs import jsonl_bytes, read_jsonl, restamp
 
 from fitsense_luigi import storage
 from fitsense_luigi.config import load_config
-from fitsense_luigi.quality import gate
+from fitsense_luigi.quality.publish import gate
 from tests.conftest import SMALL, deep_merge, default_params, run_luigi
 
 CHARTS = (
@@ -172,7 +172,7 @@ def test_bad_quality_config_is_one_clear_line(tmp_path, overrides, expected):
 
 
 def test_charts_and_report_are_byte_stable(built_run):
-    from fitsense_luigi.quality import charts
+    from fitsense_luigi.quality.publish import charts
 
     reports = built_run.reports
     stats = json.loads((reports / "stats_report.json").read_text())

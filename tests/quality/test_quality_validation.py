@@ -13,8 +13,8 @@ import pytest
 from quality_inputs import AS_OF, Inputs, inputs
 
 from fitsense_luigi.quality import validate
-from fitsense_luigi.quality.realism_checks import judge, realism_checks
-from fitsense_luigi.quality.splits import allowed_deviation
+from fitsense_luigi.quality.validate.realism_checks import judge, realism_checks
+from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
 
 
 @pytest.fixture

@@ -16,10 +16,13 @@ import pandas as pd
 import pyarrow.compute as pc
 import pytest
 
-from fitsense_luigi import catalog, storage
+from fitsense_luigi import storage
 from fitsense_luigi.config import PROMPT_TYPES, load_config
 from fitsense_luigi.queries import generate, prompts, state
 from fitsense_luigi.queries import tables as query_tables
+from fitsense_luigi.reference.catalogue import EXERCISES
+from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
+from fitsense_luigi.reference.safety import constraints_for
 from fitsense_luigi.storage import RunStore, iter_jsonl
 from fitsense_luigi.synth import schema
 
@@ -87,7 +90,7 @@ def test_messages_are_exactly_what_the_teacher_reads(queries):
 
 
 def test_system_prompt_lists_the_catalogue_with_equipment():
-    for exercise in catalog.EXERCISES:
+    for exercise in EXERCISES:
         assert f"- {exercise.name} ({exercise.pattern};" in prompts.SYSTEM_PROMPT
     assert "Barbell Back Squat (squat; barbell, squat_rack)" in prompts.SYSTEM_PROMPT
 
@@ -95,7 +98,7 @@ def test_system_prompt_lists_the_catalogue_with_equipment():
 def test_safety_constraints_derive_from_conditions_and_medications(queries):
     for q in queries:
         ctx = q["context_summary"]
-        assert q["expected_safety_constraints"] == catalog.constraints_for(ctx["conditions"], ctx["medications"])
+        assert q["expected_safety_constraints"] == constraints_for(ctx["conditions"], ctx["medications"])
     on_beta_blocker = [q for q in queries if "metoprolol succinate" in q["context_summary"]["medications"]]
     assert all("rpe_not_heart_rate" in q["expected_safety_constraints"] for q in on_beta_blocker)
     assert all(q["expected_safety_constraints"] for q in queries if q["prompt_type"] == "safety_adjustment")
@@ -118,7 +121,7 @@ def test_context_agrees_with_the_tables(queries, tables):
         assert ctx["conditions"] == sorted(conditions.loc[conditions["user_id"] == user, "name"])
         plan_gear = set(gear[gear["exercise_id"].isin(plans.loc[plans["user_id"] == user, "exercise_id"])]["name"])
         assert set(ctx["equipment"]) == plan_gear
-        assert ctx["training_setting"] == ("home" if plan_gear <= catalog.HOME_EQUIPMENT else "gym")
+        assert ctx["training_setting"] == ("home" if plan_gear <= HOME_EQUIPMENT else "gym")
         assert ctx["experience"] in ("novice", "intermediate", "advanced")
         assert len(ctx["top_lifts"]) <= 3
         lifts = [lift["estimated_1rm_kg"] for lift in ctx["top_lifts"]]

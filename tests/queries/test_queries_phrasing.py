@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pytest
 
-from fitsense_luigi import catalog
 from fitsense_luigi.config import PROMPT_TYPES
 from fitsense_luigi.queries import phrasing, prompts
+from fitsense_luigi.reference.safety import constraints_for
 from fitsense_luigi.storage import iter_jsonl
 from fitsense_luigi.teacher.checks import post_check
 from fitsense_luigi.teacher.coach import plan_for
@@ -49,7 +49,7 @@ def test_requests_and_plans_survive_missing_facts(contexts):
         text = phrasing.request_text(prompt_type, ctx, np.random.default_rng(n))
         assert not re.search(r"None|nan|\b0 kg|[{}]|  ", text), text
         assert (text[0].isupper() or text[0].isdigit()) and text.rstrip()[-1] in ".?!", text
-        constraints = catalog.constraints_for(ctx["conditions"], ctx["medications"])
+        constraints = constraints_for(ctx["conditions"], ctx["medications"])
         plan = plan_for(prompts.user_message(text, ctx, constraints, prompt_type), n)
         validation, flags = post_check(json.dumps(plan), ctx, constraints)
         assert validation["valid"] and not flags and not validation["constraints_missing"], (validation, flags)

@@ -8,7 +8,10 @@ import pytest
 import synth_world
 from faker.providers.person.en_US import Provider as PersonNames
 
-from fitsense_luigi import catalog
+from fitsense_luigi.reference.catalogue import EXERCISES_BY_NAME
+from fitsense_luigi.reference.goals import GOALS
+from fitsense_luigi.reference.medications import BETA_BLOCKERS, MEDICATIONS
+from fitsense_luigi.reference.safety import avoided_tags
 from fitsense_luigi.synth import plan_names
 from fitsense_luigi.synth.population import ACTIVITY_FACTORS, ACTIVITY_LEVELS
 
@@ -34,7 +37,7 @@ def test_a_workouts_plan_belongs_to_its_user(f):
 
 def test_beta_blockers_only_with_a_condition_that_warrants_them(f):
     meds, conditions = f["user_medications"], _named(f, "user_conditions", "conditions", "condition_id")
-    beta = set(meds.loc[meds["medication_name"].isin(catalog.BETA_BLOCKERS), "user_id"])
+    beta = set(meds.loc[meds["medication_name"].isin(BETA_BLOCKERS), "user_id"])
     hypertensive = set(conditions.loc[conditions["name"] == "hypertension", "user_id"])
     assert beta and beta <= hypertensive
 
@@ -43,10 +46,10 @@ def test_every_medication_treats_a_condition_of_its_user_and_started_after_diagn
     conditions = _named(f, "user_conditions", "conditions", "condition_id")
     held = set(zip(conditions["user_id"], conditions["name"], strict=True))
     meds = f["user_medications"]
-    treats = meds["medication_name"].map({m.name: m.treats for m in catalog.MEDICATIONS})
+    treats = meds["medication_name"].map({m.name: m.treats for m in MEDICATIONS})
     assert treats.notna().all()
     assert all(pair in held for pair in zip(meds["user_id"], treats, strict=True))
-    dosages = {m.name: m.dosages for m in catalog.MEDICATIONS}
+    dosages = {m.name: m.dosages for m in MEDICATIONS}
     assert all(d in dosages[n] for n, d in zip(meds["medication_name"], meds["dosage"], strict=True))
     assert (pd.to_datetime(meds["start_date"]) <= pd.Timestamp(synth_world.AS_OF)).all()
     assert meds["end_date"].isna().all()
@@ -109,10 +112,10 @@ def test_plans_respect_contraindications_and_equipment(f):
     conditions = _named(f, "user_conditions", "conditions", "condition_id").groupby("user_id")["name"].agg(list)
     meds = f["user_medications"].groupby("user_id")["medication_name"].agg(list)
     for user, rows in pe.groupby("user_id"):
-        avoid = catalog.avoided_tags(conditions.get(user, []), meds.get(user, []))
+        avoid = avoided_tags(conditions.get(user, []), meds.get(user, []))
         label = plan_names.parse(rows["name"].iloc[0])
         for name in rows["exercise"]:
-            exercise = catalog.EXERCISES_BY_NAME[name]
+            exercise = EXERCISES_BY_NAME[name]
             assert not (exercise.tags & avoid), (user, name, avoid)
             if label.setting == "home":
                 assert set(exercise.equipment) <= set(label.equipment), (user, name, label.equipment)
@@ -126,7 +129,7 @@ def test_plan_names_parse_and_agree_with_the_plan(f):
         label = plan_names.parse(row.name)
         assert label.days_per_week == day_count[row.plan_id]
         assert label.experience in plan_names.EXPERIENCE_LEVELS
-        assert label.goal in catalog.GOALS
+        assert label.goal in GOALS
     assert plans["is_active"].all() and plans["user_id"].is_unique
 
 

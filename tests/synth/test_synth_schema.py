@@ -6,8 +6,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import synth_world
 
-from fitsense_luigi import catalog
 from fitsense_luigi.config import load_schema
+from fitsense_luigi.reference.catalogue import EXERCISES
+from fitsense_luigi.reference.equipment import EQUIPMENT
+from fitsense_luigi.reference.tags import HEAVY_SPINAL_LOADING, HIGH_IMPACT, MAXIMAL_VALSALVA
 from fitsense_luigi.synth import exercises, plans, training, workouts
 from fitsense_luigi.synth.schema import TABLES
 
@@ -41,16 +43,16 @@ def test_logical_types_are_the_apps():
 
 
 def test_exercise_catalogue_has_forty_tagged_exercises():
-    assert len(catalog.EXERCISES) >= 40
-    for e in catalog.EXERCISES:
+    assert len(EXERCISES) >= 40
+    for e in EXERCISES:
         assert (
             e.primary_muscle and e.pattern and e.impact in {"low", "moderate", "high"} and e.unit in {"reps", "seconds"}
         )
-        assert set(e.equipment) <= set(catalog.EQUIPMENT)
-    tagged = {tag: {e.name for e in catalog.EXERCISES if tag in e.tags} for tag in exercises.TAGS}
-    assert "Box Jump" in tagged[catalog.HIGH_IMPACT]
-    assert "Conventional Deadlift" in tagged[catalog.HEAVY_SPINAL_LOADING]
-    assert "Barbell Bench Press" in tagged[catalog.MAXIMAL_VALSALVA]
+        assert set(e.equipment) <= set(EQUIPMENT)
+    tagged = {tag: {e.name for e in EXERCISES if tag in e.tags} for tag in exercises.TAGS}
+    assert "Box Jump" in tagged[HIGH_IMPACT]
+    assert "Conventional Deadlift" in tagged[HEAVY_SPINAL_LOADING]
+    assert "Barbell Bench Press" in tagged[MAXIMAL_VALSALVA]
     table = synth_world.default_tables()["exercises"].to_pylist()
     notes = {row["name"]: row["notes"] for row in table}
     assert "high_impact" in notes["Box Jump"] and "unit=seconds" in notes["Plank"]

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from fitsense_luigi import catalog
+from fitsense_luigi.reference.medications import MEDICATIONS_BY_NAME
 from fitsense_luigi.synth import columns as col
 from fitsense_luigi.synth import daily, names, plan_names, plans, population
 from fitsense_luigi.synth.population import CONDITION_NAMES, MEDICATION_NAMES
@@ -42,7 +42,7 @@ def test_conditions_rise_with_age_and_bmi_and_medications_follow_them(people):
         assert old > 1.5 * young and heavy > 1.3 * lean, name
     for k, name in enumerate(MEDICATION_NAMES):
         med = people.medications[:, k]
-        treats = catalog.MEDICATIONS_BY_NAME[name].treats
+        treats = MEDICATIONS_BY_NAME[name].treats
         assert not (med & ~people.has(treats)).any(), name
     insulin = people.takes("insulin glargine")
     severity = people.severity[:, CONDITION_NAMES.index("type_2_diabetes")]

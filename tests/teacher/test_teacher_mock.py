@@ -9,9 +9,11 @@ from collections import Counter
 
 import pytest
 
-from fitsense_luigi import catalog
 from fitsense_luigi.config import load_config
 from fitsense_luigi.queries import prompts
+from fitsense_luigi.reference.catalogue import EXERCISES_BY_NAME
+from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
+from fitsense_luigi.reference.safety import constraints_for
 from fitsense_luigi.storage import iter_jsonl
 from fitsense_luigi.teacher import stage
 from fitsense_luigi.teacher.checks import post_check
@@ -61,13 +63,13 @@ def test_home_users_only_get_exercises_their_equipment_allows(queries):
         gear = set(q["context_summary"]["equipment"]) | {"exercise_mat"}
         for day in plan_for(user_message(q), SEED)["days"]:
             for item in day["exercises"]:
-                assert set(catalog.EXERCISES_BY_NAME[item["name"]].equipment) <= gear, (item["name"], gear)
+                assert set(EXERCISES_BY_NAME[item["name"]].equipment) <= gear, (item["name"], gear)
 
 
 def test_diabetes_means_at_most_three_days_never_back_to_back(queries):
     for q in queries[:12]:
         ctx = dict(q["context_summary"], conditions=["type_2_diabetes"], medications=[], days_per_week=5.0)
-        constraints = catalog.constraints_for(ctx["conditions"], ctx["medications"])
+        constraints = constraints_for(ctx["conditions"], ctx["medications"])
         message = prompts.user_message(q["user_request"], ctx, constraints, q["prompt_type"])
         days = [WEEKDAYS.index(d["day"]) for d in plan_for(message, SEED)["days"]]
         assert len(days) <= 3
@@ -128,8 +130,8 @@ def test_the_coach_reads_the_request(queries):
 def test_joining_a_gym_opens_the_gym_catalogue(queries):
     q = next(q for q in queries if q["context_summary"]["training_setting"] == "home")
     plan = plan_for(ask(q, "I just joined a gym. Can you adjust my plan?"), SEED)
-    gear = {g for d in plan["days"] for e in d["exercises"] for g in catalog.EXERCISES_BY_NAME[e["name"]].equipment}
-    assert gear - catalog.HOME_EQUIPMENT
+    gear = {g for d in plan["days"] for e in d["exercises"] for g in EXERCISES_BY_NAME[e["name"]].equipment}
+    assert gear - HOME_EQUIPMENT
 
 
 def test_safety_answers_say_what_to_avoid(queries):

@@ -15,11 +15,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fitsense_luigi import catalog, ids
-from fitsense_luigi.synth import demography
+from fitsense_luigi import ids
+from fitsense_luigi.physiology import epley_1rm
+from fitsense_luigi.reference.conditions import CONDITIONS
+from fitsense_luigi.reference.medications import MEDICATIONS
+from fitsense_luigi.synth import demography, plan_names
 from fitsense_luigi.synth import exercises as ex
 from fitsense_luigi.synth import published as pub
-from fitsense_luigi.synth.plan_names import EXPERIENCE_LEVELS
 
 PROFILE_TABLES = (
     "users",
@@ -33,7 +35,6 @@ PROFILE_TABLES = (
     "calorie_targets",
 )
 TRAINING_TABLES = ("workout_plans", "plan_exercises", "plan_sets", "workouts", "workout_exercises", "workout_sets")
-_PLAN_NAME = r"^(?P<goal>[A-Za-z ]+) - [a-z/+ ]+, (?P<days>\d) days/week, (?P<experience>[a-z]+), (?P<setting>gym|home)"
 _US_PER_DAY = 86_400_000_000
 _FOOD = set(pub.FOOD_ALLERGEN_PREVALENCE)
 BENCH = list(ex.NAMES).index("Barbell Bench Press")
@@ -90,7 +91,7 @@ class Lookup:
         return np.repeat(self._find(keys[starts]), np.diff(np.r_[starts, keys.size]))
 
 
-# exercise ids are the catalogue's stable ids (catalog.catalog_id), so the catalogue interprets them
+# exercise ids are the catalogue's stable ids (reference.row_ids.catalog_id), so the catalogue interprets them
 _EXERCISE = Lookup(key64(ids.to_arrow(ex.IDS)))
 
 
@@ -146,14 +147,14 @@ class Observer:
         names = dict(zip(key64(p["conditions"]["condition_id"]), p["conditions"]["name"].to_pylist(), strict=True))
         uc = p["user_conditions"]
         who, which = self.user(key64(uc["user_id"])), key64(uc["condition_id"])
-        self.conditions = {c: np.zeros(self.n, bool) for c in catalog.CONDITIONS}
+        self.conditions = {c: np.zeros(self.n, bool) for c in CONDITIONS}
         for k, c in names.items():
             self.conditions.setdefault(c, np.zeros(self.n, bool))[who[which == k]] = True
 
         meds = p["user_medications"]
         med_user = self.user(key64(meds["user_id"]))
         med_name = meds["medication_name"].to_numpy(zero_copy_only=False)
-        self.medications = {m.name: np.zeros(self.n, bool) for m in catalog.MEDICATIONS}
+        self.medications = {m.name: np.zeros(self.n, bool) for m in MEDICATIONS}
         for name in np.unique(med_name):
             self.medications.setdefault(str(name), np.zeros(self.n, bool))[med_user[med_name == name]] = True
 
@@ -235,12 +236,10 @@ class Observer:
     def _training(self, t: dict[str, pa.Table]) -> None:
         plans = t["workout_plans"]
         plan_user = self.user(key64(plans["user_id"]))
-        fields = pc.extract_regex(plans["name"].combine_chunks(), _PLAN_NAME)
-        self.plan_days[plan_user] = floats(fields.field("days"))
-        experience = fields.field("experience").to_numpy(zero_copy_only=False)
-        levels = [experience == level for level in EXPERIENCE_LEVELS]
-        self.plan_experience[plan_user] = np.select(levels, range(len(EXPERIENCE_LEVELS)), -1)
-        self.plan_setting[plan_user] = fields.field("setting").to_numpy(zero_copy_only=False)
+        named = plan_names.fields(plans["name"])
+        self.plan_days[plan_user] = floats(named["days"])
+        self.plan_experience[plan_user] = plan_names.experience_levels(plans["name"])
+        self.plan_setting[plan_user] = named["setting"].fill_null("").to_numpy(zero_copy_only=False)
         plan_of = Lookup(key64(plans["plan_id"]))
 
         pe = t["plan_exercises"]
@@ -280,7 +279,7 @@ class Observer:
         np.minimum.at(fewest, row, reps)
 
         bench = (we_exercise[row] == BENCH) & (day[session[row]] < 21) & np.isfinite(rir)
-        e1rm = weight[bench] * (1 + (reps[bench] + rir[bench]) / 30)  # Epley on reps + reps in reserve
+        e1rm = epley_1rm(weight[bench], reps[bench] + rir[bench])  # Epley on reps + reps in reserve
         self._add(self.bench, w_user[session[row[bench]]], sum=e1rm, n=1.0)
         fine_steps = load >= 10 * ex.INCREMENT[we_exercise]  # one plate step is at most 10% of the load
         self._progression(np.where(fine_steps, we_pe, -1), start[session], load, fewest, target)

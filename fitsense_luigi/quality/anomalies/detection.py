@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi.config import Config
-from fitsense_luigi.quality.baseline import Baseline
-from fitsense_luigi.quality.drift import feature_drift, schema_drift
-from fitsense_luigi.quality.splits import allowed_deviation
-from fitsense_luigi.quality.tablecheck import EXAMPLES
+from fitsense_luigi.quality.anomalies.baseline import Baseline
+from fitsense_luigi.quality.anomalies.drift import feature_drift, schema_drift
+from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
+from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
 from fitsense_luigi.teacher.summary import FAILED_CALL_STATUSES, describe_unusable, unusable_cause, usability
 
 Rows = list[dict[str, Any]]

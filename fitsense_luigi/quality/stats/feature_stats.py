@@ -12,7 +12,7 @@ Every feature gets a kind and the statistics that kind supports:
 
 Besides the readable quantiles, each distribution is kept as 101 percentiles
 and each categorical feature with all its counts: the next run's drift check
-compares against exactly these (see :mod:`fitsense_luigi.quality.drift`).
+compares against exactly these (see :mod:`fitsense_luigi.quality.anomalies.drift`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fitsense_luigi.quality.features import IDENTIFIERS, TEXT, TOKEN, record_table, records_schema
+from fitsense_luigi.quality.stats.features import IDENTIFIERS, TEXT, TOKEN, record_table, records_schema
 from fitsense_luigi.quality.world import World
 
 MAX_CATEGORIES = 50

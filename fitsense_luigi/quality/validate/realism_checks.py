@@ -14,7 +14,7 @@ from numbers import Real
 from typing import Any
 
 from fitsense_luigi.config import Config
-from fitsense_luigi.quality.tablecheck import check
+from fitsense_luigi.quality.validate.tablecheck import check
 
 REQUIRED = ("name", "observed", "expected", "tolerance", "source")
 

@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fitsense_luigi.quality.tablecheck import check, key_rows, lookup, render
+from fitsense_luigi.quality.validate.tablecheck import check, key_rows, lookup, render
 from fitsense_luigi.quality.world import World
 
 MAX_WORKOUT_HOURS = 6

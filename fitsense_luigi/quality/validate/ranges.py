@@ -16,9 +16,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fitsense_luigi import catalog
-from fitsense_luigi.quality.tablecheck import check, identifying_columns, render
+from fitsense_luigi.quality.validate.tablecheck import check, identifying_columns, render
 from fitsense_luigi.quality.world import World
+from fitsense_luigi.reference.catalogue import EXERCISES
+from fitsense_luigi.reference.conditions import CONDITIONS
+from fitsense_luigi.reference.equipment import EQUIPMENT
+from fitsense_luigi.reference.goals import GOALS
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,7 @@ class Vocabulary:
 
 RANGES: tuple[Range, ...] = (
     Range("user_profiles", "height_cm", 120, 230, "adult heights"),
-    Range("user_goals", "priority", 1, len(catalog.GOALS), "one priority per goal"),
+    Range("user_goals", "priority", 1, len(GOALS), "one priority per goal"),
     # Mifflin-St Jeor x activity gives ~900 kcal for the smallest, oldest sedentary women
     Range("calorie_targets", "maintenance_calories", 800, 6000, "adult energy needs"),
     Range("sleep_targets", "target_sleep_hours", 4, 12, "sleep targets"),
@@ -73,10 +76,10 @@ VOCABULARIES: tuple[Vocabulary, ...] = (
     ),
     Vocabulary("user_conditions", "severity", SEVERITIES, "severity scale"),
     Vocabulary("user_allergies", "severity", SEVERITIES, "severity scale"),
-    Vocabulary("goals", "name", frozenset(catalog.GOALS), "goal catalogue"),
-    Vocabulary("conditions", "name", frozenset(catalog.CONDITIONS), "condition catalogue"),
-    Vocabulary("equipment", "name", frozenset(catalog.EQUIPMENT), "equipment catalogue"),
-    Vocabulary("exercises", "name", frozenset(e.name for e in catalog.EXERCISES), "exercise catalogue"),
+    Vocabulary("goals", "name", frozenset(GOALS), "goal catalogue"),
+    Vocabulary("conditions", "name", frozenset(CONDITIONS), "condition catalogue"),
+    Vocabulary("equipment", "name", frozenset(EQUIPMENT), "equipment catalogue"),
+    Vocabulary("exercises", "name", frozenset(e.name for e in EXERCISES), "exercise catalogue"),
 )
 
 

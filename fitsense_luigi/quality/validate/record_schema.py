@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema_rs
 
 from fitsense_luigi.config import load_schema
-from fitsense_luigi.quality.tablecheck import EXAMPLES, check
+from fitsense_luigi.quality.validate.tablecheck import EXAMPLES, check
 
 Rows = list[dict[str, Any]]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fitsense_luigi.config import Config
-from fitsense_luigi.quality import charts, gate, report
+from fitsense_luigi.quality.publish import charts, gate, html_report
 from fitsense_luigi.storage import dumps_document
 
 
@@ -32,5 +32,5 @@ def publish(
     drawn = charts.render_all(stats, validation, bias)
     files = {f"charts/{name}": svg for name, (_, svg) in drawn.items()}
     files["quality_gate.json"] = dumps_document(dict(outcome, run_id=run["run_id"])).encode("utf-8")
-    files["report.html"] = report.render(run, outcome, validation, stats, anomalies, bias, drawn).encode("utf-8")
+    files["report.html"] = html_report.render(run, outcome, validation, stats, anomalies, bias, drawn).encode("utf-8")
     return Publication(outcome, files)

@@ -18,7 +18,8 @@ refusal_rate        rate     the teacher refused to answer (who gets refused mat
 ==================  =======  =========================================================
 
 For each slice and metric with at least ``min_slice_size`` observations: the
-value with a percentile bootstrap interval, the value of the rest, a test of
+value with a percentile bootstrap interval (its resamples drawn from a stream of
+the run seed keyed by dimension, slice and metric), the value of the rest, a test of
 slice against rest (Kruskal-Wallis for numeric metrics, chi-square for rates)
 and a disparity ratio. Across dimensions, an omnibus test per dimension and
 metric is reported too. All slice p-values of the run form one family and are
@@ -58,8 +59,7 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi.config import BiasSection, Config
-from fitsense_luigi.quality.features import SLICE_KEYS
-from fitsense_luigi.quality.significance import (
+from fitsense_luigi.quality.bias.significance import (
     RankedSample,
     benjamini_hochberg,
     bootstrap_mean_interval,
@@ -67,6 +67,7 @@ from fitsense_luigi.quality.significance import (
     chi_square,
     kruskal_groups,
 )
+from fitsense_luigi.quality.stats.features import SLICE_KEYS
 from fitsense_luigi.rng import stage_rng
 
 Rows = list[dict[str, Any]]
@@ -104,7 +105,8 @@ def observations(queries: Rows, responses: Rows, records: Rows) -> dict[str, np.
     kept = {r["metadata"]["query_id"]: r for r in records}
     n = len(queries)
     out: dict[str, np.ndarray] = {key: np.empty(n, dtype=object) for key in SLICE_KEYS}
-    for name in (m.name for m in METRICS):
+    for name in ("response_chars", "relative_volume", "relative_intensity", "rejection_rate", "safety_flag_rate",
+                 "refusal_rate"):  # fmt: skip
         out[name] = np.full(n, np.nan)
     for i, query in enumerate(queries):
         tags = query.get("slice_tags") or {}
@@ -160,7 +162,6 @@ def slice_report(config: Config, queries: Rows, responses: Rows, records: Rows) 
     ranked = {m.name: RankedSample(obs[m.name][~np.isnan(obs[m.name])]) for m in METRICS if m.kind == "numeric"}
     seed = config.reproducibility.seed
     slices, omnibus, below = [], [], []
-    draw = 0
     for dims in dimensions():
         labels = _labels(obs, dims)
         groups: dict[str, list[np.ndarray]] = {m.name: [] for m in METRICS}
@@ -176,8 +177,7 @@ def slice_report(config: Config, queries: Rows, responses: Rows, records: Rows) 
                 "metrics": {},
             }
             for metric in METRICS:
-                draw += 1
-                rng = stage_rng(seed, "bias", draw)
+                rng = bootstrap_rng(seed, row["dimension"], value, metric.name)
                 explained = [d for d in dims if d in settings.explained_by[metric.name]]
                 reference, versus = ~mask, "the rest"
                 if explained and len(explained) < len(dims):  # compare within the explaining values
@@ -238,6 +238,15 @@ def slice_report(config: Config, queries: Rows, responses: Rows, records: Rows) 
             "metric; slices fully explained are reported without alerts",
         },
     }
+
+
+def bootstrap_rng(seed: int, dimension: str, slice_value: str, metric: str) -> np.random.Generator:
+    """The bootstrap's own random stream for one (dimension, slice, metric), derived from the run seed.
+
+    Keyed by the names rather than by a running count, so adding or removing a
+    metric, a dimension or a slice leaves every other interval as it was.
+    """
+    return stage_rng(seed, f"bias:{dimension}:{slice_value}:{metric}")
 
 
 def _labels(obs: dict[str, np.ndarray], dims: tuple[str, ...]) -> np.ndarray:

@@ -3,7 +3,7 @@
 The report lists every check (category, pass/fail, severity, how many rows were
 looked at, how many broke the rule, a few of them). ``valid`` is false when any
 check of severity ``error`` fails; ``warning`` checks are shown but do not count.
-The verdict is enforced at the end of the run (see :mod:`fitsense_luigi.quality.gate`),
+The verdict is enforced at the end of the run (see :mod:`fitsense_luigi.quality.publish.gate`),
 after the other reports and the HTML report exist, so a failing run still
 explains itself.
 """
@@ -15,12 +15,12 @@ from collections import Counter
 from typing import Any
 
 from fitsense_luigi.config import Config
-from fitsense_luigi.quality.ranges import range_checks
-from fitsense_luigi.quality.realism_checks import realism_checks
-from fitsense_luigi.quality.records import record_checks
-from fitsense_luigi.quality.rules import implied_rules
-from fitsense_luigi.quality.splits import split_checks
-from fitsense_luigi.quality.tablecheck import table_checks
+from fitsense_luigi.quality.validate.ranges import range_checks
+from fitsense_luigi.quality.validate.realism_checks import realism_checks
+from fitsense_luigi.quality.validate.record_schema import record_checks
+from fitsense_luigi.quality.validate.rules import implied_rules
+from fitsense_luigi.quality.validate.split_integrity import split_checks
+from fitsense_luigi.quality.validate.tablecheck import table_checks
 from fitsense_luigi.quality.world import World
 
 CATEGORY_ORDER = (

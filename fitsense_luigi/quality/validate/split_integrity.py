@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Any
 
 from fitsense_luigi.config import Config
-from fitsense_luigi.quality.tablecheck import EXAMPLES, check
+from fitsense_luigi.quality.validate.tablecheck import EXAMPLES, check
 
 SPLITS = ("train", "val", "test")
 Rows = list[dict[str, Any]]

@@ -13,7 +13,7 @@ import re
 from html import escape
 from typing import Any
 
-from fitsense_luigi.quality.tablecheck import EXAMPLES
+from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#212121;background:#fafafa}
