@@ -56,9 +56,11 @@ test-image: image
 test-ops: ops-deps image
 	FITSENSE_TEST_IMAGE=$(IMAGE) $(BIN)/pytest -q -m ops
 
+## lint: ruff, and import-linter for the architecture (pyproject.toml: runtime above domain above contracts; no luigi in the domain)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache --no-logo
 
 format: install
 	$(BIN)/ruff format .

@@ -25,10 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fitsense_luigi.config import PROMPT_TYPES, load_config
+from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.queries import prompts
 from fitsense_luigi.reference import goals
 from fitsense_luigi.reference.safety import constraints_for
-from fitsense_luigi.storage import dumps_row
 
 GOALS = tuple(goals.GOALS)
 CONDITIONS = ("hypertension", "knee_osteoarthritis", "asthma", "lower_back_pain", "type_2_diabetes")
@@ -101,9 +101,9 @@ def measure_stage(directory: Path) -> None:
 
     import pyarrow.parquet as pq
 
+    from fitsense_luigi.contracts.encoding import iter_jsonl
     from fitsense_luigi.dataset import build
     from fitsense_luigi.dataset.split import SPLITS
-    from fitsense_luigi.storage import iter_jsonl
 
     config = load_config()
     t0 = time.perf_counter()
@@ -140,8 +140,8 @@ def measure_stage(directory: Path) -> None:
 
 def measure_dedup(directory: Path) -> None:
     """Runs in a fresh process: deduplicate every ok answer of the input, nothing else."""
+    from fitsense_luigi.contracts.encoding import iter_jsonl
     from fitsense_luigi.dataset import dedup
-    from fitsense_luigi.storage import iter_jsonl
 
     config = load_config()
     texts = [r["response_text"] for r in iter_jsonl(directory / "responses.jsonl") if r["status"] == "ok"]

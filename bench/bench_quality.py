@@ -39,10 +39,13 @@ def peak_rss_mib() -> float:
 def build_inputs(users: int, records: int, workdir: Path):
     """A real world on disk (Parquet) and `records` distillation records shaped like the pipeline's."""
     from fitsense_luigi.config import load_config
+    from fitsense_luigi.contracts import files
+    from fitsense_luigi.contracts.stages import BY_NAME, PROFILES, WORKOUTS
+    from fitsense_luigi.contracts.world import ParquetWorld
     from fitsense_luigi.dataset import build
-    from fitsense_luigi.quality.world import ParquetWorld
+    from fitsense_luigi.pipeline.roots import LocalRoot
+    from fitsense_luigi.pipeline.store import RunStore
     from fitsense_luigi.queries import generate
-    from fitsense_luigi.storage import RunStore
     from fitsense_luigi.synth import profiles, schema, workouts
     from fitsense_luigi.teacher import stage as teacher_stage
 
@@ -50,17 +53,16 @@ def build_inputs(users: int, records: int, workdir: Path):
     config = dataclasses.replace(config, world=dataclasses.replace(config.world, users=users))
     store = RunStore(workdir, "bench")
     schemas = {n: s.schema for n, s in schema.TABLES.items()}
-    from fitsense_luigi import storage
-
-    for stage, generator in ((storage.PROFILES, profiles), (storage.WORKOUTS, workouts)):
+    for stage, generator in ((PROFILES, profiles), (WORKOUTS, workouts)):
         with store.writer(stage, fingerprint="bench") as out:
             out.tables(generator.generate(config, AS_OF), schemas)
-    stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
-    world = ParquetWorld({n: store.path(stages[s.stage], f"{n}.parquet") for n, s in schema.TABLES.items()})
+    world = ParquetWorld(  # the files as the runtime hands them over once verified (RunStore.world)
+        {n: workdir / store.key(files.world_table(n, BY_NAME[s.stage])) for n, s in schema.TABLES.items()}
+    )
     tables = {n: world.table(n) for n in schema.TABLES}
     base_queries = generate.build_queries(config, AS_OF, tables)
     del tables
-    base_responses = teacher_stage.answer(config, base_queries, cache_root=workdir / "cache", progress=None)
+    base_responses = teacher_stage.answer(config, base_queries, cache_root=LocalRoot(workdir / "cache"), progress=None)
     provenance = build.records.Provenance("bench", {"queries": "bench", "teacher": "bench"})
     base = build.build_dataset(config, base_queries, base_responses, provenance)
     by_query = {r["query_id"]: r for r in base_responses}
@@ -94,6 +96,7 @@ def build_inputs(users: int, records: int, workdir: Path):
 
 
 def measure(users: int, records: int) -> dict:
+    from fitsense_luigi.contracts import files
     from fitsense_luigi.quality import anomalies, bias, publish, stats, validate
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,7 +133,7 @@ def measure(users: int, records: int) -> dict:
         "checks": validation["num_checks"],
         "valid": validation["valid"],
         "bias_slices": len(sliced["slices"]),
-        "report_kib": round(len(published.files["report.html"]) / 1024),
+        "report_kib": round(len(published.files[files.REPORT_HTML]) / 1024),
         "peak_rss_mib": round(peak_rss_mib()),
     }
 

@@ -36,10 +36,10 @@ def _cpu() -> float:
 
 def child(users: int, observe: bool) -> dict:
     """Generate and write one world; runs in its own process."""
-    import pyarrow.parquet as pq
-
     from fitsense_luigi.config import load_config
-    from fitsense_luigi.storage import PROFILES, WORKOUTS, RunStore
+    from fitsense_luigi.contracts import files
+    from fitsense_luigi.contracts.stages import PROFILES, WORKOUTS
+    from fitsense_luigi.pipeline.store import RunStore
     from fitsense_luigi.synth import profiles, realism, schema, workouts
 
     config = load_config()
@@ -53,7 +53,7 @@ def child(users: int, observe: bool) -> dict:
         pieces = workouts.generate(config, AS_OF)
         observer = None
         if observe:
-            tables = {n: pq.read_table(store.path(PROFILES, f"{n}.parquet")) for n in realism.PROFILE_TABLES}
+            tables = {n: store.read_table(files.world_table(n, PROFILES)) for n in realism.PROFILE_TABLES}
             observer = realism.Observer(tables, AS_OF, config.world.lookback_days)
             del tables  # as in GenerateWorkouts: the observer keeps per-user arrays, not the tables
             pieces = observer.watch(pieces)

@@ -5,7 +5,7 @@ Importing the package registers every Luigi task, so that
 """
 
 from fitsense_luigi._version import __version__
-from fitsense_luigi.tasks import (
+from fitsense_luigi.pipeline.tasks import (
     BiasSlicing,
     Bootstrap,
     BuildDistillationDataset,

@@ -32,6 +32,37 @@ OVERRIDE_PREFIX = "FITSENSE__"
 
 PROMPT_TYPES = ("plan_creation", "plan_modification", "safety_adjustment", "progress_adaptation")
 
+# Keys that change how a run is executed but not what it produces. They are
+# left out of the fingerprint so that, e.g., more teacher concurrency or a new
+# data root does not turn an existing run into a "different config".
+OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
+    ("run", "data_root"),
+    ("run", "log_level"),
+    ("teacher", "api_key_env"),
+    ("teacher", "shards"),
+    ("teacher", "concurrency"),
+    ("teacher", "requests_per_minute"),
+    ("teacher", "tokens_per_minute"),
+    ("teacher", "circuit_breaker"),
+    ("teacher", "timeouts"),
+    ("teacher", "retries"),
+    ("teacher", "cache"),
+    ("teacher", "response_format_fallback"),
+    ("teacher", "unusable_warn_share"),
+    ("quality", "on_failure"),
+)
+
+
+def significant_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The params that shape the data: everything but OPERATIONAL_KEYS."""
+    out = json.loads(json.dumps(params))
+    for path in OPERATIONAL_KEYS:
+        node = out
+        for key in path[:-1]:
+            node = node.get(key, {})
+        node.pop(path[-1], None)
+    return out
+
 
 def config_dir() -> Path:
     """The packaged copy of ``config/`` in a wheel, else the checkout's."""

@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from fitsense_luigi import identity
 from fitsense_luigi.config import load_config
 from fitsense_luigi.errors import RunIdError
+from fitsense_luigi.pipeline import identity
 
 
 @pytest.mark.parametrize("run_id", ["2026-02-17", "20260217T000000", "smoke_1", "a.b-c", "R"])

@@ -12,14 +12,21 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.encoding import iter_jsonl
+from fitsense_luigi.contracts.stages import PROFILES, QUERIES
 from fitsense_luigi.errors import CorruptInputError, MalformedInputError
-from fitsense_luigi.storage import PROFILES, QUERIES, RunStore, atomic_path, iter_jsonl, remove_stale_temporaries
+from fitsense_luigi.pipeline.roots import LocalRoot
+from fitsense_luigi.pipeline.store import RunStore
+
+USERS = files.world_table("users", PROFILES)
 
 WRITER = """
 import sys, time
 from pathlib import Path
-from fitsense_luigi.storage import atomic_path
-with atomic_path(Path(sys.argv[1])) as tmp:
+from fitsense_luigi.pipeline.roots import LocalRoot
+root = LocalRoot(Path(sys.argv[1]).parent)
+with root.staged(Path(sys.argv[1]).name) as tmp:
     with open(tmp, "wb") as fh:
         fh.write(b"partial")
         fh.flush()
@@ -38,13 +45,12 @@ def test_kill_mid_write_leaves_no_final_file(tmp_path: Path) -> None:
     assert not final.exists()
     leftovers = list(final.parent.iterdir())
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".table.parquet.tmp-")
-    remove_stale_temporaries(final.parent)
+    LocalRoot(tmp_path).sweep_temporaries("out")
     assert list(final.parent.iterdir()) == []
 
 
 def test_failed_write_removes_its_temporary(tmp_path: Path) -> None:
-    final = tmp_path / "x.json"
-    with pytest.raises(RuntimeError), atomic_path(final) as tmp:
+    with pytest.raises(RuntimeError), LocalRoot(tmp_path).staged("x.json") as tmp:
         tmp.write_text("half")
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
@@ -53,34 +59,35 @@ def test_failed_write_removes_its_temporary(tmp_path: Path) -> None:
 def test_manifest_is_written_last_and_only_on_success(tmp_path: Path) -> None:
     store = RunStore(tmp_path, "r1")
     with pytest.raises(RuntimeError), store.writer(QUERIES, fingerprint="f") as out:
-        out.jsonl("queries.jsonl", [{"a": 1}])
+        out.jsonl(files.QUERIES, [{"a": 1}])
         raise RuntimeError("killed")
-    assert store.path(QUERIES, "queries.jsonl").exists()
+    assert (tmp_path / store.key(files.QUERIES)).exists()
     assert not store.is_complete(QUERIES)
 
     with store.writer(QUERIES, fingerprint="f") as out:
-        out.jsonl("queries.jsonl", [{"a": 1}, {"a": 2}])
+        out.jsonl(files.QUERIES, [{"a": 1}, {"a": 2}])
         out.summary["n"] = 2
     manifest = store.manifest(QUERIES)
     entry = manifest["files"]["raw/synthetic_queries/r1/queries.jsonl"]
     assert entry["rows"] == 2 and len(entry["sha256"]) == 64
     assert manifest["config_fingerprint"] == "f" and manifest["summary"] == {"n": 2}
-    assert store.manifest_path(QUERIES).stat().st_mtime_ns >= store.path(QUERIES, "queries.jsonl").stat().st_mtime_ns
-    assert store.read_jsonl(QUERIES, "queries.jsonl") == [{"a": 1}, {"a": 2}]
+    manifest_written = (tmp_path / store.manifest_key(QUERIES)).stat().st_mtime_ns
+    assert manifest_written >= (tmp_path / store.key(files.QUERIES)).stat().st_mtime_ns
+    assert store.read_jsonl(files.QUERIES) == [{"a": 1}, {"a": 2}]
 
 
 def test_verified_read_names_a_changed_file(tmp_path: Path) -> None:
     store = RunStore(tmp_path, "r1")
     with store.writer(PROFILES, fingerprint="f") as out:
-        out.parquet("users.parquet", pa.table({"x": [1, 2, 3]}))
-    path = store.path(PROFILES, "users.parquet")
-    assert store.read_table(PROFILES, "users.parquet").num_rows == 3
+        out.parquet(USERS, pa.table({"x": [1, 2, 3]}))
+    path = tmp_path / store.key(USERS)
+    assert store.read_table(USERS).num_rows == 3
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(CorruptInputError, match=r"users\.parquet: checksum does not match"):
-        store.read_table(PROFILES, "users.parquet")
+        store.read_table(USERS)
     path.unlink()
     with pytest.raises(CorruptInputError, match="missing"):
-        store.read_table(PROFILES, "users.parquet")
+        store.read_table(USERS)
 
 
 def test_streamed_tables_count_rows(tmp_path: Path) -> None:
@@ -89,7 +96,7 @@ def test_streamed_tables_count_rows(tmp_path: Path) -> None:
     pieces = [("t", pa.table({"x": pa.array([1, 2], pa.int32())})), ("t", pa.table({"x": pa.array([3], pa.int32())}))]
     with store.writer(PROFILES, fingerprint="f") as out:
         assert out.tables(pieces, {"t": schema}) == {"t": 3}
-    assert store.read_table(PROFILES, "t.parquet").column("x").to_pylist() == [1, 2, 3]
+    assert store.read_table(files.world_table("t", PROFILES)).column("x").to_pylist() == [1, 2, 3]
 
 
 def test_malformed_jsonl_line_is_reported_with_file_and_line(tmp_path: Path) -> None:
@@ -104,14 +111,14 @@ def test_stale_temporaries_of_live_processes_are_kept(tmp_path: Path) -> None:
     mine.write_text("in progress")
     dead = tmp_path / ".b.json.tmp-999999999-abcd1234"
     dead.write_text("left behind")
-    remove_stale_temporaries(tmp_path)
+    LocalRoot(tmp_path).sweep_temporaries("")
     assert mine.exists() and not dead.exists()
 
 
 def test_a_rebuild_removes_the_temporaries_of_a_killed_build_even_under_its_own_pid(tmp_path: Path) -> None:
     """Containers repeat pids (luigi is pid 1 in each): a leftover named after our own pid is still a leftover."""
     store = RunStore(tmp_path, "r1")
-    directory = store.directory(QUERIES)
+    directory = tmp_path / store.directory(QUERIES)
     directory.mkdir(parents=True)
     leftovers = [directory / f".queries.jsonl.tmp-{os.getpid()}-abcd1234", directory / ".manifest.json.tmp-1-0badf00d"]
     for path in leftovers:
@@ -119,7 +126,7 @@ def test_a_rebuild_removes_the_temporaries_of_a_killed_build_even_under_its_own_
     unrelated = directory / f".other.jsonl.tmp-{os.getpid()}-abcd1234"
     unrelated.write_text("another file's temporary, in progress")
     with store.writer(QUERIES, fingerprint="f") as out:
-        out.jsonl("queries.jsonl", [{"a": 1}])
+        out.jsonl(files.QUERIES, [{"a": 1}])
     assert not any(path.exists() for path in leftovers)
     assert unrelated.exists()
     assert sorted(p.name for p in directory.iterdir()) == [unrelated.name, "manifest.json", "queries.jsonl"]

@@ -11,29 +11,31 @@ record per survivor and give it its user's split (:mod:`.records`,
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.progress import Progress
+from fitsense_luigi.contracts.rows import DistillationRecord, Query, RejectedRow, TeacherResponse
+from fitsense_luigi.contracts.splits import SPLITS
 from fitsense_luigi.dataset import dedup, records, split
 from fitsense_luigi.dataset.card import dataset_card
 from fitsense_luigi.dataset.filters import REASONS, Rejection, quality_rejection
 from fitsense_luigi.dataset.records import Provenance
 
-Progress = Callable[[int, int, str], None]
-
-# The response fields the dataset uses; ``raw_response`` (the provider's whole body) is left behind on reading.
-RESPONSE_FIELDS = (*records.RESPONSE_KEYS, "scenario_id", "prompt_type", "finish_reason")
+# The response fields the dataset keeps; ``raw_response`` (the provider's whole body) is left behind on reading.
+RESPONSE_FIELDS = tuple(k for k in records.RESPONSE_KEYS if k != "raw_response")
 
 
 @dataclass
 class DatasetResult:
-    records: list[dict[str, Any]]
-    splits: dict[str, list[dict[str, Any]]]
-    rejected: list[dict[str, Any]]
+    records: list[DistillationRecord]
+    splits: dict[str, list[DistillationRecord]]
+    rejected: list[RejectedRow]
     summary: dict[str, Any]
     split_report: dict[str, Any]
     schema: pa.Schema
@@ -50,8 +52,8 @@ def slim_response(row: dict[str, Any]) -> dict[str, Any]:
 
 def build_dataset(
     config: Config,
-    queries: list[dict[str, Any]],
-    responses: Iterable[dict[str, Any]],
+    queries: list[Query],
+    responses: Iterable[TeacherResponse],
     provenance: Provenance,
     progress: Progress | None = None,
 ) -> DatasetResult:
@@ -72,7 +74,7 @@ def build_dataset(
     for record in kept:
         validator.check(record)
     report(len(queries), len(queries), "dataset: card")
-    splits = {name: [r for r in kept if r["split"] == name] for name in split.SPLITS}
+    splits = {name: [r for r in kept if r["split"] == name] for name in SPLITS}
     split_report = split.split_report(kept, config.dataset.split.as_dict())
     summary = summarise(queries, by_query, kept, rejected, split_report, found)
     card = dataset_card(config, summary, split_report, provenance, schema)
@@ -84,7 +86,7 @@ def _judge(config: Config, queries: list[dict[str, Any]], by_query: dict[str, di
     """Query position -> rejection, for the answers that fail a quality check on their own."""
     rejections: dict[int, Rejection] = {}
     for i, query in enumerate(queries):
-        records.check_row(query, records.QUERY_KEYS, "queries.jsonl", i + 1)
+        records.check_row(query, records.QUERY_KEYS, files.QUERIES.name, i + 1)
         rejection = quality_rejection(by_query.get(query["query_id"]), config.dataset.response_chars)
         if rejection:
             rejections[i] = rejection
@@ -135,13 +137,13 @@ def _index_responses(queries: list[dict[str, Any]], responses: Iterable[dict[str
     wanted = {q["query_id"] for q in queries}
     by_query: dict[str, dict[str, Any]] = {}
     for line, row in enumerate(responses, start=1):
-        records.check_row(row, records.RESPONSE_KEYS, "responses.jsonl", line)
+        records.check_row(row, records.RESPONSE_KEYS, files.RESPONSES.name, line)
         if row["query_id"] in wanted:
             by_query[row["query_id"]] = slim_response(row)
     return by_query
 
 
-def _rejected_row(query: dict[str, Any], response: dict[str, Any] | None, rejection: Rejection) -> dict[str, Any]:
+def _rejected_row(query: Query, response: dict[str, Any] | None, rejection: Rejection) -> RejectedRow:
     """Enough to trace a dropped example back to its query, user and answer; same keys on every row."""
     text = (response or {}).get("response_text") or ""
     return {

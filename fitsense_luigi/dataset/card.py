@@ -15,10 +15,12 @@ import pyarrow as pa
 import yaml
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.splits import SPLITS
 from fitsense_luigi.dataset.dedup import NUM_PERM, SHINGLE_WORDS
 from fitsense_luigi.dataset.filters import REASON_DESCRIPTIONS, REASONS
 from fitsense_luigi.dataset.records import Provenance
-from fitsense_luigi.dataset.split import HF_SPLIT_NAMES, SPLITS
+from fitsense_luigi.dataset.split import HF_SPLIT_NAMES
 
 FIELDS = (
     ("record_id", "string", "Stable UUID (v5 of the query id): the same query gives the same id in every run."),
@@ -70,17 +72,19 @@ def dataset_card(
             "",
             "Supervised fine-tuning or distillation of a coaching model that answers with structured weekly plans, "
             "and evaluation of such a model on the `test` split (users it has never seen). Out of scope: medical "
-            "decisions, claims about real populations, and training on `rejected.jsonl` as if it were good data.",
+            f"decisions, claims about real populations, and training on `{files.REJECTED.name}` as if it were good "
+            "data.",
             "",
             "## Files",
             "",
             "| file | content |",
             "|---|---|",
-            "| `train.jsonl`, `val.jsonl`, `test.jsonl` | the splits (Hugging Face names: train, validation, test) |",
-            "| `train.parquet`, `val.parquet`, `test.parquet` | the same rows, typed and compressed |",
-            "| `all_records.jsonl` | every kept record, all splits, in query order |",
-            "| `rejected.jsonl` | every dropped example with `reason`, `detail` and, for duplicates, the kept copy |",
-            "| `split_report.json` | achieved split ratios per `prompt_type\\|goal_type` stratum |",
+            f"| {_names(files.records)} | the splits (Hugging Face names: {', '.join(HF_SPLIT_NAMES.values())}) |",
+            f"| {_names(files.records_table)} | the same rows, typed and compressed |",
+            f"| `{files.ALL_RECORDS.name}` | every kept record, all splits, in query order |",
+            f"| `{files.REJECTED.name}` | every dropped example with `reason`, `detail` and, for duplicates, the kept "
+            "copy |",
+            f"| `{files.SPLIT_REPORT.name}` | achieved split ratios per `prompt_type\\|goal_type` stratum |",
             "| `manifest.json` | files, row counts, checksums, config fingerprint and the summary counts |",
             "",
         ]
@@ -100,7 +104,7 @@ def _front_matter(summary: dict[str, Any], schema: pa.Schema) -> dict[str, Any]:
         "configs": [
             {
                 "config_name": "default",
-                "data_files": [{"split": HF_SPLIT_NAMES[s], "path": f"{s}.jsonl"} for s in present],
+                "data_files": [{"split": HF_SPLIT_NAMES[s], "path": files.records(s).name} for s in present],
             }
         ],
         "dataset_info": {
@@ -135,6 +139,11 @@ def _hf_type(kind: pa.DataType) -> dict[str, Any]:
     return {"dtype": str(kind)}  # string, large_string, int64, ...
 
 
+def _names(file_of: Any) -> str:
+    """The split files' names, in split order: `train.jsonl`, `val.jsonl`, `test.jsonl`."""
+    return ", ".join(f"`{file_of(split).name}`" for split in SPLITS)
+
+
 def _size_category(n: int) -> str:
     for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
         if n < limit:
@@ -143,7 +152,7 @@ def _size_category(n: int) -> str:
 
 
 def _usage_section(summary: dict[str, Any]) -> list[str]:
-    files = ", ".join(f'"{HF_SPLIT_NAMES[s]}": "{s}.jsonl"' for s in _present(summary))
+    data_files = ", ".join(f'"{HF_SPLIT_NAMES[s]}": "{files.records(s).name}"' for s in _present(summary))
     return [
         "## Use",
         "",
@@ -152,7 +161,7 @@ def _usage_section(summary: dict[str, Any]) -> list[str]:
         "",
         'ds = load_dataset("path/to/this/directory")  # train / validation / test, typed by this card',
         "# or, without the card:",
-        f'ds = load_dataset("json", data_files={{{files}}})',
+        f'ds = load_dataset("json", data_files={{{data_files}}})',
         "",
         "from trl import SFTTrainer  # `messages` is TRL's conversational format: nothing to convert",
         'trainer = SFTTrainer(model="<student model>", train_dataset=ds["train"], eval_dataset=ds["validation"])',
@@ -164,7 +173,7 @@ def _usage_section(summary: dict[str, Any]) -> list[str]:
 def _size_section(summary: dict[str, Any], split_report: dict[str, Any]) -> list[str]:
     overall = split_report["overall"]
     rows = [
-        f"| {HF_SPLIT_NAMES[s]} | `{s}.jsonl` | {overall['records'][s]} | {overall['users'][s]} | "
+        f"| {HF_SPLIT_NAMES[s]} | `{files.records(s).name}` | {overall['records'][s]} | {overall['users'][s]} | "
         f"{overall['ratios'][s]:.3f} | {split_report['target'][s]:.2f} |"
         for s in SPLITS
     ]
@@ -214,7 +223,7 @@ def _filters_section(config: Config, summary: dict[str, Any]) -> list[str]:
         "## Filters",
         "",
         "Checked in this order; an example is dropped for the first reason that applies, so the counts add up "
-        f"to the {summary['rejected']} rows of `rejected.jsonl`.",
+        f"to the {summary['rejected']} rows of `{files.REJECTED.name}`.",
         "",
         "| # | reason | dropped when | dropped |",
         "|---|---|---|---|",

@@ -19,17 +19,22 @@ from typing import Any
 import pyarrow as pa
 
 from fitsense_luigi.config import load_schema
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.rows import (
+    SLICE_KEYS,
+    SOURCE_STAGES,
+    USAGE_KEYS,
+    DistillationRecord,
+    Query,
+    TeacherResponse,
+)
 from fitsense_luigi.errors import MalformedInputError
 
 RECORD_NAMESPACE = uuid.UUID("c9a1d6e4-1b7f-4e0e-b1d5-8f0d2b6e9a33")
 RECORD_SCHEMA = "distillation_record.schema.json"
-QUERY_KEYS = ("query_id", "user_id", "scenario_id", "prompt_type", "slice_tags", "expected_safety_constraints",
-              "context_summary", "messages", "template_version")  # fmt: skip
-RESPONSE_KEYS = ("query_id", "provider", "model_name", "attempt_count", "latency_ms", "status", "response_text",
-                 "normalized_text", "error", "usage", "safety_flags", "post_validation", "cache_hit")  # fmt: skip
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
-SLICE_KEYS = ("age_band", "sex", "goal_type", "activity_level", "condition_flag")
-SOURCE_STAGES = ("queries", "teacher")
+# The keys every input row must have: the producers' declared shapes (contracts.rows), checked on reading.
+QUERY_KEYS = tuple(Query.__annotations__)
+RESPONSE_KEYS = tuple(TeacherResponse.__annotations__)
 
 
 @dataclass(frozen=True)
@@ -58,9 +63,7 @@ def check_row(row: Mapping[str, Any], keys: tuple[str, ...], source: str, line: 
         raise MalformedInputError(f"{source}:{line}: query {name}: missing key {missing[0]!r}")
 
 
-def build_record(
-    query: Mapping[str, Any], response: Mapping[str, Any], split: str, provenance: Provenance
-) -> dict[str, Any]:
+def build_record(query: Query, response: Mapping[str, Any], split: str, provenance: Provenance) -> DistillationRecord:
     system, user = _prompt(query)
     text = training_text(response)
     usage = response["usage"] or {}
@@ -105,11 +108,13 @@ def training_text(response: Mapping[str, Any]) -> str:
     return response["normalized_text"]
 
 
-def _prompt(query: Mapping[str, Any]) -> tuple[str, str]:
+def _prompt(query: Query) -> tuple[str, str]:
     by_role = {m.get("role"): m.get("content") for m in query["messages"]}
     system, user = by_role.get("system"), by_role.get("user")
     if not system or not user:
-        raise MalformedInputError(f"queries.jsonl: query {query['query_id']}: messages need a system and a user turn")
+        raise MalformedInputError(
+            f"{files.QUERIES.name}: query {query['query_id']}: messages need a system and a user turn"
+        )
     return system, user
 
 
@@ -173,7 +178,9 @@ def unify_context_summaries(records: list[dict[str, Any]], summaries: list[Any] 
         return pa.null()
     inferred = pa.array(source).type
     if not pa.types.is_struct(inferred):
-        raise MalformedInputError(f"queries.jsonl: context_summary must be an object, got Arrow type {inferred}")
+        raise MalformedInputError(
+            f"{files.QUERIES.name}: context_summary must be an object, got Arrow type {inferred}"
+        )
     declared = _storable(inferred)
     column = pa.array([r["context"]["context_summary"] for r in records], type=declared)
     for record, value in zip(records, column.to_pylist(), strict=True):

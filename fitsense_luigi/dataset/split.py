@@ -27,7 +27,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-SPLITS = ("train", "val", "test")
+from fitsense_luigi.contracts.splits import SPLITS
+
 HF_SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}  # Hugging Face's names for our splits
 
 

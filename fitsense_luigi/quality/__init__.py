@@ -8,6 +8,6 @@
 - :mod:`bias` (BiasSlicing): is any group of users served worse;
 - :mod:`publish`: the gate's verdict, charts and ``report.html``, and the gate's enforcement.
 
-Each subpackage's ``__init__`` names the entry point its task calls. :mod:`world` is how the quality stages
-read the app tables.
+Each subpackage's ``__init__`` names the entry point its task calls. The quality stages read the app tables
+through :mod:`fitsense_luigi.contracts.world`.
 """

@@ -21,8 +21,9 @@ import pandas as pd
 import pyarrow as pa
 
 from fitsense_luigi.config import PROMPT_TYPES, Config
+from fitsense_luigi.contracts.rows import ContextSummary, Query
+from fitsense_luigi.contracts.world import World, as_world
 from fitsense_luigi.queries import phrasing, prompts, state
-from fitsense_luigi.queries.tables import Tables, as_tables
 from fitsense_luigi.reference.safety import constraints_for
 from fitsense_luigi.rng import stage_rng
 
@@ -42,9 +43,9 @@ def pick_users(people: pd.DataFrame, prompt_type: str, count: int, seed: int) ->
     return pool["user_id"].to_numpy()[picks].tolist()
 
 
-def build_queries(config: Config, as_of: dt.date, world: Tables | Mapping[str, pa.Table]) -> list[dict[str, Any]]:
+def build_queries(config: Config, as_of: dt.date, world: World | Mapping[str, pa.Table]) -> list[Query]:
     seed = config.reproducibility.seed
-    world = as_tables(world, state.COLUMNS)
+    world = as_world(world, state.COLUMNS)
     people = state.population(world, as_of)
     picks = {t: pick_users(people, t, config.queries.per_type[t], seed) for t in PROMPT_TYPES}
     askers = sorted({u for users in picks.values() for u in users})
@@ -69,10 +70,10 @@ def _query(
     prompt_type: str,
     k: int,
     user_id: str,
-    context: dict[str, Any],
+    context: ContextSummary,
     person: pd.Series,
     rng: np.random.Generator,
-) -> dict[str, Any]:
+) -> Query:
     constraints = constraints_for(context["conditions"], context["medications"])
     request = phrasing.request_text(prompt_type, context, rng)
     scenario_id = f"{prompt_type}-{k:05d}"
@@ -96,7 +97,7 @@ def _query(
     }
 
 
-def summarise(queries: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(queries: list[Query]) -> dict[str, Any]:
     """Counts and variety figures for the manifest (and the lead's eye)."""
     requests = [q["user_request"] for q in queries]
     by_type: dict[str, list[str]] = {}

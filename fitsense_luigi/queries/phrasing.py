@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from fitsense_luigi.contracts.rows import ContextSummary
 from fitsense_luigi.reference.catalogue import EXERCISES_BY_NAME
 from fitsense_luigi.reference.medications import MEDICATIONS_BY_NAME
 from fitsense_luigi.reference.safety import avoided_tags
 
-Context = dict[str, Any]
+Context = ContextSummary
 
 OPENERS = (
     "Hi coach,",

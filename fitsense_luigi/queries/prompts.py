@@ -13,8 +13,8 @@ changing the wording here must come with a new ``queries.template_version``.
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from fitsense_luigi.contracts.rows import ContextSummary
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
 
@@ -58,7 +58,7 @@ Exercise catalogue (name (movement pattern; equipment needed)):
 {_catalogue()}"""
 
 
-def user_message(request: str, context: dict[str, Any], constraints: list[str], prompt_type: str | None = None) -> str:
+def user_message(request: str, context: ContextSummary, constraints: list[str], prompt_type: str | None = None) -> str:
     facts = json.dumps(context, ensure_ascii=False, sort_keys=True)
     lines = [request, ""]
     if prompt_type:
@@ -71,7 +71,7 @@ def user_message(request: str, context: dict[str, Any], constraints: list[str], 
 
 
 def messages(
-    request: str, context: dict[str, Any], constraints: list[str], prompt_type: str | None = None
+    request: str, context: ContextSummary, constraints: list[str], prompt_type: str | None = None
 ) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": SYSTEM_PROMPT},

@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from fitsense_luigi.contracts.rows import ContextSummary
+from fitsense_luigi.contracts.world import World, as_world, frame, id_keys, uuid_strings
 from fitsense_luigi.physiology import WOMEN_RELATIVE_STRENGTH, epley_1rm
-from fitsense_luigi.queries.tables import Tables, as_tables, frame, id_keys, uuid_strings
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
 from fitsense_luigi.reference.medications import MEDICATIONS
@@ -64,11 +65,6 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _frame(table: pa.Table, uuid_columns: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Former name of :func:`tables.frame` (synth/realism.py on main imports it); converts every uuid column."""
-    return frame(table)
-
-
 def age_band(age: int) -> str:
     for lo, hi, label in AGE_BANDS:
         if lo <= age <= hi:
@@ -79,17 +75,17 @@ def age_band(age: int) -> str:
 # ---------------------------------------------------------------- who may ask
 
 
-def population(world: Tables | Mapping[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
+def population(world: World | Mapping[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
     """Every user with the facts that decide who asks what: slice tags and safety relevance, sorted by id."""
-    world = as_tables(world, COLUMNS)
-    profiles = frame(world.read("user_profiles"))
+    world = as_world(world, COLUMNS)
+    profiles = frame(world.table("user_profiles"))
     profiles["age"] = _age(profiles["date_of_birth"], as_of)
     goals = _primary_goals(world)
     people = profiles[["user_id", "age", "sex", "activity_level"]].merge(goals, on="user_id", how="left")
     people["goal"] = people["goal"].fillna("general_fitness")
     people["age_band"] = people["age"].map(age_band)
-    with_condition = set(uuid_strings(world.read("user_conditions")["user_id"]))
-    medicated = _current_medications(frame(world.read("user_medications")), as_of)
+    with_condition = set(uuid_strings(world.table("user_conditions")["user_id"]))
+    medicated = _current_medications(frame(world.table("user_medications")), as_of)
     constrained = medicated.loc[medicated["medication_name"].isin(_CONSTRAINED_MEDICATIONS), "user_id"]
     people["safety_relevant"] = people["user_id"].isin(with_condition | set(constrained))
     return people.sort_values("user_id").reset_index(drop=True)
@@ -105,16 +101,16 @@ def _age(dob: pd.Series, as_of: dt.date) -> pd.Series:
     return (today.year - born.dt.year - before_birthday.astype(int)).astype(int)
 
 
-def _primary_goals(world: Tables) -> pd.DataFrame:
-    goals = frame(world.read("goals")).rename(columns={"name": "goal"})
-    chosen = frame(world.read("user_goals")).merge(goals, on="goal_id").sort_values(["user_id", "priority", "goal"])
+def _primary_goals(world: World) -> pd.DataFrame:
+    goals = frame(world.table("goals")).rename(columns={"name": "goal"})
+    chosen = frame(world.table("user_goals")).merge(goals, on="goal_id").sort_values(["user_id", "priority", "goal"])
     first = chosen.drop_duplicates("user_id")[["user_id", "goal"]]
     second = chosen[chosen.duplicated("user_id")].drop_duplicates("user_id")[["user_id", "goal"]]
     return first.merge(second.rename(columns={"goal": "secondary_goal"}), on="user_id", how="left")
 
 
-def _conditions(world: Tables, keys: pa.Array) -> pd.DataFrame:
-    names = frame(world.read("conditions")).rename(columns={"name": "condition"})
+def _conditions(world: World, keys: pa.Array) -> pd.DataFrame:
+    names = frame(world.table("conditions")).rename(columns={"name": "condition"})
     rows = frame(world.rows("user_conditions", "user_id", keys)).merge(names, on="condition_id")
     rows = rows.sort_values(["user_id", "condition"])
     rows["severity"] = rows["severity"].fillna("")
@@ -134,7 +130,7 @@ def _current_medications(meds: pd.DataFrame, as_of: dt.date) -> pd.DataFrame:
     return current.drop_duplicates(["user_id", "medication_name"])
 
 
-def _medications(world: Tables, keys: pa.Array, as_of: dt.date) -> pd.DataFrame:
+def _medications(world: World, keys: pa.Array, as_of: dt.date) -> pd.DataFrame:
     meds = _current_medications(frame(world.rows("user_medications", "user_id", keys)), as_of)
     detail = meds["medication_name"] + " " + meds["dosage"].fillna("").astype(str) + " " + meds["frequency"].fillna("")
     meds = meds.assign(detail=detail.str.split().str.join(" "))
@@ -152,14 +148,14 @@ def _as_list(value: Any) -> list:
 
 
 def user_states(
-    world: Tables | Mapping[str, pa.Table],
+    world: World | Mapping[str, pa.Table],
     as_of: dt.date,
     lookback_days: int,
     people: pd.DataFrame,
     user_ids: list[str],
 ) -> pd.DataFrame:
     """One row of facts per user in ``user_ids`` (index: user_id)."""
-    world = as_tables(world, COLUMNS)
+    world = as_world(world, COLUMNS)
     wanted = sorted(set(user_ids))
     keys = id_keys(wanted)
     window_start = pd.Timestamp(as_of) - pd.Timedelta(days=lookback_days - 1)
@@ -254,20 +250,20 @@ def _targets(mine: dict[str, pa.Table], as_of: dt.date) -> pd.DataFrame:
     return pd.DataFrame({"maintenance_kcal": kcal, "sleep_target_h": sleep})
 
 
-def _plans(world: Tables, mine: dict[str, pa.Table]) -> pd.DataFrame:
+def _plans(world: World, mine: dict[str, pa.Table]) -> pd.DataFrame:
     """The active plan: days per week, its exercises in order, and the equipment they need."""
     plans = frame(mine["workout_plans"])
     plans = plans.sort_values(["user_id", "is_active", "created_at"]).drop_duplicates("user_id", keep="last")
     items = frame(world.rows("plan_exercises", "plan_id", id_keys(plans["plan_id"])))
-    exercises = frame(world.read("exercises")).rename(columns={"name": "exercise"})
+    exercises = frame(world.table("exercises")).rename(columns={"name": "exercise"})
     items = items.merge(exercises, on="exercise_id").merge(plans[["plan_id", "user_id"]], on="plan_id")
     items["plan_day"] = pd.to_numeric(items["notes"].str.extract(r"(\d+)", expand=False), errors="coerce").fillna(1)
     items = items.sort_values(["user_id", "plan_day", "position", "exercise"])
     listed = items.drop_duplicates(["user_id", "exercise"]).groupby("user_id")["exercise"].agg(list)
     day_count = items.groupby("user_id")["plan_day"].nunique()
 
-    gear = frame(world.read("exercise_equipment")).merge(
-        frame(world.read("equipment")).rename(columns={"name": "equipment"}), on="equipment_id"
+    gear = frame(world.table("exercise_equipment")).merge(
+        frame(world.table("equipment")).rename(columns={"name": "equipment"}), on="equipment_id"
     )
     used = items[["user_id", "exercise_id"]].merge(gear, on="exercise_id")
     equipment = used.sort_values("equipment").groupby("user_id")["equipment"].agg(lambda e: sorted(set(e)))
@@ -284,7 +280,7 @@ def _plans(world: Tables, mine: dict[str, pa.Table]) -> pd.DataFrame:
 
 
 def _training(
-    world: Tables, mine: dict[str, pa.Table], as_of: dt.date, start: pd.Timestamp, lookback: int
+    world: World, mine: dict[str, pa.Table], as_of: dt.date, start: pd.Timestamp, lookback: int
 ) -> pd.DataFrame:
     """Sessions, adherence, session length, effort and lifts over the look-back window."""
     workouts = frame(mine["workouts"])
@@ -316,12 +312,12 @@ def _training(
     return out
 
 
-def _lifts(world: Tables, sets: pd.DataFrame, start: pd.Timestamp, lookback: int) -> pd.Series:
+def _lifts(world: World, sets: pd.DataFrame, start: pd.Timestamp, lookback: int) -> pd.Series:
     """Top three lifts by estimated 1RM (Epley), with the change from the first to the second half of the window."""
     loaded = sets[sets["weight"].notna()].copy()
     if loaded.empty:
         return pd.Series(dtype=object)
-    exercises = frame(world.read("exercises")).rename(columns={"name": "exercise"})
+    exercises = frame(world.table("exercises")).rename(columns={"name": "exercise"})
     loaded = loaded.merge(exercises, on="exercise_id")
     # holds, carries and intervals log seconds in `reps`: an Epley max of them means nothing
     timed = {e.name for e in EXERCISES if e.timed}
@@ -372,7 +368,7 @@ def _training_level(state: pd.DataFrame) -> pd.Series:
 # ---------------------------------------------------------------- one user's facts, JSON-ready
 
 
-def context_summary(row: Mapping[str, Any], lookback_days: int) -> dict[str, Any]:
+def context_summary(row: Mapping[str, Any], lookback_days: int) -> ContextSummary:
     """The facts a coach (and the mock coach) reads; numbers rounded the way the app shows them."""
     days = _num(row["days_per_week"])
     weeks = lookback_days / 7

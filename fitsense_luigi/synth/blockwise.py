@@ -19,12 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts.progress import Progress
 from fitsense_luigi.synth import columns as col
 from fitsense_luigi.synth.ahead import ahead
 from fitsense_luigi.synth.population import BLOCK, People, blocks, draw_people
 from fitsense_luigi.synth.schema import TABLES, conform
 
-Progress = Callable[[int, int, str], None]
 BlockTables = Callable[[int, People, dt.date, int], Iterable[tuple[str, pa.Table]]]
 
 

@@ -7,13 +7,14 @@ them into Parquet, so memory stays bounded by the block size.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from fitsense_luigi import ids
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts.progress import Progress
 from fitsense_luigi.reference.conditions import CONDITIONS
 from fitsense_luigi.reference.goals import GOALS
 from fitsense_luigi.reference.medications import MEDICATIONS
@@ -32,8 +33,6 @@ from fitsense_luigi.synth.population import (
     People,
 )
 from fitsense_luigi.synth.schema import conform
-
-Progress = Callable[[int, int, str], None]
 
 
 def catalog_ids(kind: str, keys: list[str]) -> np.ndarray:

@@ -13,12 +13,11 @@ itself rejects a violation:
 Loading with ``PRAGMA foreign_keys = ON`` in parent-before-child order makes
 SQLite check every row as it arrives. Use it to demo the app on synthetic data:
 
-    python -m fitsense_luigi.synth.sqlite --data-root data --run-id 2026-02-17 fitsense.db
+    python -m fitsense_luigi.pipeline.sqlite --data-root data --run-id 2026-02-17 fitsense.db
 """
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -150,30 +149,3 @@ def load(connection: sqlite3.Connection, world: dict[str, pa.Table] | Iterable[t
     with connection:
         for name in load_order():
             insert(connection, name, tables[name])
-
-
-def main(argv: list[str] | None = None) -> None:
-    from fitsense_luigi.errors import FitSenseError
-    from fitsense_luigi.storage import PROFILES, WORKOUTS, RunStore
-
-    parser = argparse.ArgumentParser(description="Load a run's synthetic tables into a new SQLite database.")
-    parser.add_argument("--data-root", default="data")
-    parser.add_argument("--run-id", required=True)
-    parser.add_argument("database", type=Path)
-    args = parser.parse_args(argv)
-    if args.database.exists():
-        parser.error(f"{args.database} exists; choose a new file")
-    store = RunStore(Path(args.data_root), args.run_id)
-    stages = {"profiles": PROFILES, "workouts": WORKOUTS}
-    try:
-        world = {name: store.read_table(stages[spec.stage], f"{name}.parquet") for name, spec in TABLES.items()}
-    except FitSenseError as exc:
-        raise SystemExit(f"{type(exc).__name__}: {exc}") from None
-    connection = connect(args.database)
-    load(connection, world)
-    connection.close()
-    print(f"{args.database}: {sum(t.num_rows for t in world.values())} rows in {len(world)} tables")
-
-
-if __name__ == "__main__":
-    main()

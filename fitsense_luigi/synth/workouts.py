@@ -9,21 +9,20 @@ hashing (see :func:`key`), so ids cost one hash per row and stay stable.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from fitsense_luigi import ids
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts.progress import Progress
 from fitsense_luigi.rng import stage_rng
 from fitsense_luigi.synth import blockwise, daily, plans, training
 from fitsense_luigi.synth import columns as col
 from fitsense_luigi.synth import exercises as ex
 from fitsense_luigi.synth.population import People
 from fitsense_luigi.synth.schema import conform
-
-Progress = Callable[[int, int, str], None]
 
 # Bit widths of the packed row keys: user index < 2^27, day < 2^10 (look-back <= 730),
 # plan position < 2^6, workout position < 2^3, set number < 2^4.

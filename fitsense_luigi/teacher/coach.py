@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from fitsense_luigi.contracts.rows import ContextSummary
 from fitsense_luigi.physiology import WOMEN_RELATIVE_STRENGTH, epley_load
 from fitsense_luigi.queries.prompts import CONSTRAINTS_HEADER, FACTS_PREFIX, TASK_LINE_PREFIX, TASK_LINES
 from fitsense_luigi.reference.catalogue import EXERCISES, EXERCISES_BY_NAME, Exercise
@@ -121,7 +122,7 @@ class Asked:
 
     task: str
     request: str
-    facts: dict[str, Any]
+    facts: ContextSummary  # as the request's facts line carries it; empty when a message has none
     constraints: tuple[str, ...]
     days: int | None = None  # days a week the request asks for
     minutes: int | None = None  # session length the request asks for
@@ -613,6 +614,6 @@ AVOIDED_WORDS = {
 }
 
 
-def _condition_words(facts: dict[str, Any]) -> str:
+def _condition_words(facts: ContextSummary) -> str:
     names = [c.replace("_", " ") for c in facts.get("conditions", [])]
     return " and ".join(names) or "health"

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from fitsense_luigi.contracts.rows import USAGE_KEYS
 from fitsense_luigi.teacher.types import TeacherOutcome
 
 # Worth another try: the server may answer later.
@@ -178,9 +179,6 @@ def parse_completion(status_code: int, text: str) -> TeacherOutcome:
     else:
         status, error = "ok", None
     return TeacherOutcome(status, finish, content, body, error, usage, http_status=status_code)
-
-
-USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
 def parse_usage(raw: Any) -> dict[str, int]:

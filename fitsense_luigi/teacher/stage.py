@@ -29,10 +29,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from fitsense_luigi.config import Config, load_schema
+from fitsense_luigi.contracts.dataroot import DataRoot
+from fitsense_luigi.contracts.progress import Progress
+from fitsense_luigi.contracts.rows import USAGE_KEYS, Query, TeacherResponse
 from fitsense_luigi.errors import TeacherStageError
 from fitsense_luigi.teacher import http_policy, negotiate
 from fitsense_luigi.teacher.cache import ResponseCache, cache_key
@@ -45,7 +47,6 @@ from fitsense_luigi.teacher.types import TRANSIENT_STATUSES, Provider, TeacherOu
 from fitsense_luigi.teacher.workahead import ShardClaims
 
 log = logging.getLogger("fitsense.teacher")
-Progress = Callable[[int, int, str], None]
 PLAN_SCHEMA = "plan_response.schema.json"
 
 
@@ -82,14 +83,14 @@ def schema_version() -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def build_request(config: Config, query: dict[str, Any], fmt: dict[str, Any] | None) -> TeacherRequest:
+def build_request(config: Config, query: Query, fmt: dict[str, Any] | None) -> TeacherRequest:
     t = config.teacher
     return TeacherRequest(
         query["messages"], t.model, t.temperature, t.top_p, t.max_tokens, config.reproducibility.seed, fmt
     )
 
 
-def shard_queries(queries: list[dict[str, Any]], shard: int, shards: int) -> list[dict[str, Any]]:
+def shard_queries(queries: list[Query], shard: int, shards: int) -> list[Query]:
     """Round-robin, so every shard gets a similar mix of prompt types."""
     return queries[shard::shards]
 
@@ -146,7 +147,7 @@ class ProgressReporter:
 class Attempts:
     """What one query cost across its re-asks: summed usage, latency and HTTP attempts, and who paid."""
 
-    usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(http_policy.USAGE_KEYS, 0))
+    usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_KEYS, 0))
     latency_ms: int = 0
     http_attempts: int = 0
     paid_elsewhere: bool = True  # every answer came from the cache, paid by another run
@@ -167,7 +168,7 @@ MISS: Any = ("miss",)  # looked up already: not in the cache
 class StageRun:
     """One call of :func:`answer`: the provider, cache, pacing, breaker and negotiation it shares between workers."""
 
-    def __init__(self, config: Config, cache_root: Path, run_id: str | None) -> None:
+    def __init__(self, config: Config, cache_root: DataRoot, run_id: str | None) -> None:
         t = config.teacher
         self.config, self.run_id = config, run_id
         self.stop = threading.Event()
@@ -279,12 +280,12 @@ def needs_reask(outcome: TeacherOutcome, verdict: Judgement) -> bool:
 
 def answer(
     config: Config,
-    queries: list[dict[str, Any]],
-    cache_root: Path,
+    queries: list[Query],
+    cache_root: DataRoot,
     progress: Progress | None = None,
     run_id: str | None = None,
     claims: ShardClaims | None = None,
-) -> list[dict[str, Any]]:
+) -> list[TeacherResponse]:
     """One response row per query, in query order; raises TeacherStageError when the endpoint cannot serve.
 
     ``cache_hit`` means "paid for by another run": each cache entry records the
@@ -295,7 +296,7 @@ def answer(
     """
     t = config.teacher
     stage = StageRun(config, cache_root, run_id)
-    rows: list[dict[str, Any] | None] = [None] * len(queries)
+    rows: list[TeacherResponse | None] = [None] * len(queries)
     todo: list[tuple[int, Found]] = []
     for i, query in enumerate(queries):
         found = stage.lookup(stage.key(stage.request(query), query)) if stage.store.enabled else None
@@ -402,9 +403,7 @@ def _hopeless(
     return None
 
 
-def response_row(
-    query: dict[str, Any], provider: str, model: str, outcome: TeacherOutcome, cache_hit: bool
-) -> dict[str, Any]:
+def response_row(query: Query, provider: str, model: str, outcome: TeacherOutcome, cache_hit: bool) -> TeacherResponse:
     """The row of one answer on its own (no re-asks): what the dataset tests and tools build from an outcome."""
     spent = Attempts()
     spent.add(outcome, cache_hit)
@@ -412,14 +411,14 @@ def response_row(
 
 
 def build_row(
-    query: dict[str, Any],
+    query: Query,
     provider: str,
     model: str,
     outcome: TeacherOutcome,
     verdict: Judgement,
     spent: Attempts,
     fmt: str | None,
-) -> dict[str, Any]:
+) -> TeacherResponse:
     post_validation = dict(verdict.validation, reasks=len(spent.reask_errors), reask_errors=spent.reask_errors)
     status, error = outcome.status, outcome.error
     if status == "refused":
@@ -494,7 +493,7 @@ def warn_if_unusable(summary: dict[str, Any], config: Config) -> None:
         )
 
 
-def merge_in_query_order(queries: list[dict[str, Any]], parts: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def merge_in_query_order(queries: list[Query], parts: list[list[TeacherResponse]]) -> list[TeacherResponse]:
     by_id = {row["query_id"]: row for part in parts for row in part}
     missing = [q["query_id"] for q in queries if q["query_id"] not in by_id]
     if missing:

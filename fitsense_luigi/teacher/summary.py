@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts.rows import USAGE_KEYS as TOKEN_KEYS
+from fitsense_luigi.contracts.rows import TeacherResponse
 from fitsense_luigi.teacher.types import STATUSES
 
-TOKEN_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 FAILED_CALL_STATUSES = ("http_error", "timeout")  # no answer came back: the call failed
 # Why an answer that came back cannot be trained on, in the order they are reported.
 UNUSABLE_CAUSES = ("refused", "cut_off", "filtered", "not_json", "schema_invalid")
@@ -78,7 +79,7 @@ def cost(prompt_tokens: int, completion_tokens: int, config: Config) -> float:
     )
 
 
-def summarise(rows: list[dict[str, Any]], config: Config) -> dict[str, Any]:
+def summarise(rows: list[TeacherResponse], config: Config) -> dict[str, Any]:
     n = len(rows)
     statuses = Counter(r["status"] for r in rows)
     tokens = {k: sum(r["usage"][k] for r in rows) for k in TOKEN_KEYS}

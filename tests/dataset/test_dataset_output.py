@@ -13,9 +13,9 @@ from dataset_fakes import PROVENANCE, answer, make_config, make_query
 from jsonschema import Draft202012Validator
 
 from fitsense_luigi.config import load_schema
+from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.dataset.build import build_dataset
 from fitsense_luigi.dataset.filters import REASONS
-from fitsense_luigi.storage import dumps_row
 from tests.conftest import run_luigi
 
 SPLIT_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "test": "test.jsonl"}

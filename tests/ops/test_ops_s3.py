@@ -6,7 +6,7 @@ import hashlib
 import sys
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -23,14 +23,17 @@ from ops_harness import (
     worker_env,
 )
 
-from fitsense_luigi import s3
+from fitsense_luigi.contracts.files import StageFile
+from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.errors import CorruptInputError, DataRootError
-from fitsense_luigi.s3 import S3Path
-from fitsense_luigi.storage import Stage, data_path
+from fitsense_luigi.pipeline.roots import LocalRoot, open_data_root, s3
+from fitsense_luigi.pipeline.roots.s3 import S3Root
+from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.teacher.cache import ResponseCache
 from fitsense_luigi.teacher.types import TeacherOutcome
 
 BUCKET = "fitsense-test"
+DEMO = Stage("demo", "raw/demo/{run_id}")
 
 
 def staging_files() -> set[Path]:
@@ -88,67 +91,81 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         stop(proc)
 
 
-def test_s3_paths_do_pathlib_arithmetic() -> None:
-    root = data_path("s3://bucket/runs/")
-    assert isinstance(root, S3Path) and str(root) == "s3://bucket/runs"
-    leaf = root / "raw/synthetic_profiles/r1" / "users.parquet"
-    assert str(leaf) == "s3://bucket/runs/raw/synthetic_profiles/r1/users.parquet"
-    assert leaf.name == "users.parquet" and leaf.suffix == ".parquet"
-    assert leaf.parent == root / "raw" / "synthetic_profiles" / "r1"
-    assert leaf.relative_to(root) == PurePosixPath("raw/synthetic_profiles/r1/users.parquet")
-    assert str(leaf.with_name("x.json")) == "s3://bucket/runs/raw/synthetic_profiles/r1/x.json"
-    assert str(data_path("s3://bucket") / "a") == "s3://bucket/a"
+def test_an_s3_root_is_chosen_by_its_spelling_and_names_objects_by_key() -> None:
+    root = open_data_root("s3://bucket/runs/")
+    assert isinstance(root, S3Root) and root.uri() == "s3://bucket/runs"
+    assert (
+        root.uri("raw/synthetic_profiles/r1/users.parquet")
+        == "s3://bucket/runs/raw/synthetic_profiles/r1/users.parquet"
+    )
+    assert root.object_key("raw/x") == "runs/raw/x"
+    assert root.scoped("cache/teacher").uri("ab/c.json") == "s3://bucket/runs/cache/teacher/ab/c.json"
+    assert open_data_root("s3://bucket").uri("a") == "s3://bucket/a"
     with pytest.raises(ValueError):
-        leaf.relative_to(data_path("s3://other/runs"))
+        root.uri("../other/x")
     with pytest.raises(DataRootError, match="expected s3://bucket"):
-        S3Path.from_uri("s3:///no-bucket")
-    assert isinstance(data_path("data"), Path)
+        S3Root.from_uri("s3:///no-bucket")
+    assert isinstance(open_data_root("data"), LocalRoot) and open_data_root("data").uri() == str(
+        Path("data").absolute()
+    )
+    lock = root.lock_path("locks/r1/queries.lock")
+    assert lock.parts[-6:] == ("fitsense-locks", "bucket", "runs", "locks", "r1", "queries.lock")
 
 
 def test_run_store_round_trips_verifies_and_names_corruption_on_s3(s3_server: S3Server, tmp_path: Path) -> None:
-    from fitsense_luigi.storage import RunStore
-
     staged_before = staging_files()
     store = RunStore(f"s3://{BUCKET}/unit", "r1")
-    stage = Stage("demo", "raw/demo/{run_id}")
+    stage = DEMO
+    table_file, rows_file = StageFile(DEMO, "t.parquet"), StageFile(DEMO, "rows.jsonl")
+    report_file = StageFile(DEMO, "report.json", in_reports=True)
     table = pa.table({"user_id": ["a", "b", "c"], "weight_kg": [70.5, 80.0, 65.2]})
     with store.writer(stage, fingerprint="f" * 64) as out:
-        out.parquet("t.parquet", table)
-        out.jsonl("rows.jsonl", [{"k": 1}, {"k": 2}])
-        out.json("report.json", {"ok": True}, place="reports")
+        out.parquet(table_file, table)
+        out.jsonl(rows_file, [{"k": 1}, {"k": 2}])
+        out.json(report_file, {"ok": True})
     assert store.is_complete(stage)
     manifest = store.manifest(stage)
     assert set(manifest["files"]) == {"raw/demo/r1/t.parquet", "raw/demo/r1/rows.jsonl", "reports/r1/report.json"}
     objects = s3_server.objects("unit/")
     for rel, entry in manifest["files"].items():  # the manifest describes the uploaded bytes exactly
         assert hashlib.sha256(objects[rel]).hexdigest() == entry["sha256"] and len(objects[rel]) == entry["bytes"]
-    assert store.read_table(stage, "t.parquet").equals(table)
-    assert store.read_jsonl(stage, "rows.jsonl") == [{"k": 1}, {"k": 2}]
-    assert store.read_json(stage, "report.json", place="reports") == {"ok": True}
+    assert store.read_table(table_file).equals(table)
+    assert store.read_jsonl(rows_file) == [{"k": 1}, {"k": 2}]
+    assert store.read_json(report_file) == {"ok": True}
     assert staging_files() <= staged_before  # every local staging or download file was removed
 
     s3_server.client().put_object(Bucket=BUCKET, Key="unit/raw/demo/r1/rows.jsonl", Body=b'{"k": 3}\n')
-    with pytest.raises(CorruptInputError, match="checksum does not match"):
-        store.read_jsonl(stage, "rows.jsonl")
+    with pytest.raises(CorruptInputError, match=r"s3://fitsense-test/unit/raw/demo/r1/rows\.jsonl: checksum does not"):
+        store.read_jsonl(rows_file)
     s3_server.client().delete_object(Bucket=BUCKET, Key="unit/raw/demo/r1/t.parquet")
     with pytest.raises(CorruptInputError, match="listed in the manifest of stage demo but missing"):
-        store.read_table(stage, "t.parquet")
+        store.read_table(table_file)
 
 
 def test_a_failed_stage_leaves_no_manifest_on_s3(s3_server: S3Server) -> None:
-    from fitsense_luigi.storage import RunStore
-
     store = RunStore(f"s3://{BUCKET}/failed", "r1")
-    stage = Stage("demo", "raw/demo/{run_id}")
+    stage = DEMO
     with pytest.raises(RuntimeError), store.writer(stage, fingerprint="f" * 64) as out:
-        out.jsonl("rows.jsonl", [{"k": 1}])
+        out.jsonl(StageFile(DEMO, "rows.jsonl"), [{"k": 1}])
         raise RuntimeError("killed mid-stage")
     assert not store.is_complete(stage)
     assert "raw/demo/r1/manifest.json" not in s3_server.objects("failed/")
 
 
+def test_earlier_runs_are_found_on_s3(s3_server: S3Server) -> None:
+    from fitsense_luigi.pipeline.history import previous_successful_run
+    from tests.pipeline.test_data_roots import finish_run
+
+    root = f"s3://{BUCKET}/history"
+    finish_run(root, "2026-01-01", gate_passed=True)
+    finish_run(root, "2026-01-02", gate_passed=False)
+    assert list(open_data_root(root).subdirectories("reports")) == ["2026-01-01", "2026-01-02"]
+    baseline, notes = previous_successful_run(RunStore(root, "2026-01-03"))
+    assert baseline is not None and baseline.run_id == "2026-01-01" and notes == []
+
+
 def test_teacher_cache_lives_on_s3(s3_server: S3Server) -> None:
-    cache = ResponseCache(data_path(f"s3://{BUCKET}/cache-test") / "cache" / "teacher")
+    cache = ResponseCache(open_data_root(f"s3://{BUCKET}/cache-test").scoped("cache/teacher"))
     outcome = TeacherOutcome("ok", "stop", '{"plan": 1}', {"id": "x"}, None, {"total_tokens": 9}, 1, 12)
     assert cache.get("ab" * 32) is None
     cache.put("ab" * 32, outcome)
@@ -204,8 +221,6 @@ def test_the_endpoint_can_come_from_luigi_cfg(s3_server: S3Server, monkeypatch: 
     """luigi's [s3] section (what luigi.contrib.s3 reads) instead of AWS_ENDPOINT_URL."""
     from luigi.configuration import get_config
 
-    from fitsense_luigi.storage import RunStore
-
     config = get_config()
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     if not config.has_section("s3"):
@@ -214,10 +229,9 @@ def test_the_endpoint_can_come_from_luigi_cfg(s3_server: S3Server, monkeypatch: 
     try:
         config.set("s3", "endpoint_url", s3_server.endpoint)
         store = RunStore(f"s3://{BUCKET}/from-cfg", "r1")
-        stage = Stage("demo", "raw/demo/{run_id}")
-        with store.writer(stage, fingerprint="f" * 64) as out:
-            out.json("x.json", {"via": "luigi.cfg"})
-        assert store.read_json(stage, "x.json") == {"via": "luigi.cfg"}
+        with store.writer(DEMO, fingerprint="f" * 64) as out:
+            out.json(StageFile(DEMO, "x.json"), {"via": "luigi.cfg"})
+        assert store.read_json(StageFile(DEMO, "x.json")) == {"via": "luigi.cfg"}
     finally:
         config.remove_option("s3", "endpoint_url")
     assert "from-cfg/raw/demo/r1/manifest.json" in s3_server.objects("")

@@ -21,7 +21,7 @@ from ops_harness import (
     worker_env,
 )
 
-from fitsense_luigi.tasks import ALL_TASKS
+from fitsense_luigi.pipeline.tasks import ALL_TASKS
 
 SHARDS = 4
 OUTPUT_DIR = REPO / "test-output" / "ops"  # git-ignored; CI keeps what lands here

@@ -11,8 +11,7 @@ from ops_harness import REPO
 
 from fitsense_luigi.config import load_config
 from fitsense_luigi.errors import ConfigError
-from fitsense_luigi.scheduler import default_state_path
-from fitsense_luigi.storage import data_path
+from fitsense_luigi.pipeline.roots import open_data_root
 
 PARAMS = REPO / "config" / "params.yaml"
 
@@ -58,7 +57,7 @@ def test_a_bad_override_is_one_line_naming_the_variable(name: str, value: str, m
 
 
 def test_overrides_change_the_fingerprint_like_the_file_would(tmp_path: Path) -> None:
-    from fitsense_luigi import identity
+    from fitsense_luigi.pipeline import identity
 
     via_env = load_config(PARAMS, {"FITSENSE__WORLD__USERS": "77"})
     edited = tmp_path / "params.yaml"
@@ -70,11 +69,11 @@ def test_overrides_change_the_fingerprint_like_the_file_would(tmp_path: Path) ->
 
 
 def test_scheduler_state_goes_under_a_local_root_and_to_local_disk_for_s3(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert default_state_path(data_path("/srv/fitsense/data")) == Path(
+    assert open_data_root("/srv/fitsense/data").scheduler_state_path() == Path(
         "/srv/fitsense/data/scheduler/luigi-state.pickle"
     )
     monkeypatch.setenv("XDG_STATE_HOME", "/var/lib/fitsense-state")
-    assert default_state_path(data_path("s3://bucket/runs")) == Path(
+    assert open_data_root("s3://bucket/runs").scheduler_state_path() == Path(
         "/var/lib/fitsense-state/fitsense/luigi-state.pickle"
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
@@ -20,9 +21,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fitsense_luigi import storage
 from fitsense_luigi.config import Config, load_config
-from fitsense_luigi.quality.world import MemoryWorld
+from fitsense_luigi.contracts.encoding import dumps_document, dumps_row
+from fitsense_luigi.contracts.files import StageFile
+from fitsense_luigi.contracts.world import MemoryWorld
+from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.synth.schema import TABLES
 
 AS_OF = dt.date(2026, 2, 17)
@@ -74,14 +77,14 @@ def inputs(built_run: Any) -> Inputs:
     )
 
 
-def restamp(store: storage.RunStore, stage: storage.Stage, name: str, data: bytes, rows: int | None) -> None:
+def restamp(store: RunStore, file: StageFile, data: bytes, rows: int | None) -> None:
     """Replace a finished stage's file and its manifest entry, as a buggy upstream stage would have written it."""
-    path = store.path(stage, name)
-    path.write_bytes(data)
-    manifest = store.manifest(stage)
-    manifest["files"][store.relative(path)] = {"rows": rows, "bytes": len(data), "sha256": storage.sha256_file(path)}
-    store.manifest_path(stage).write_text(storage.dumps_document(manifest))
+    key = store.key(file)
+    Path(store.uri(key)).write_bytes(data)
+    manifest = store.manifest(file.stage)
+    manifest["files"][key] = {"rows": rows, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    Path(store.uri(store.manifest_key(file.stage))).write_text(dumps_document(manifest))
 
 
 def jsonl_bytes(rows: Rows) -> bytes:
-    return "".join(storage.dumps_row(r) + "\n" for r in rows).encode()
+    return "".join(dumps_row(r) + "\n" for r in rows).encode()

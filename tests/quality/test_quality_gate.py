@@ -13,8 +13,9 @@ import pytest
 import yaml
 from quality_inputs import jsonl_bytes, read_jsonl, restamp
 
-from fitsense_luigi import storage
 from fitsense_luigi.config import load_config
+from fitsense_luigi.contracts import files
+from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.quality.publish import gate
 from tests.conftest import SMALL, deep_merge, default_params, run_luigi
 
@@ -95,17 +96,17 @@ def test_failed_gate_exits_non_zero_with_one_line_then_warn_mode_completes(tmp_p
     built = run_luigi("BuildDistillationDataset", run_id, data_root, params)
     assert built.returncode == 0, built.output[-3000:]
     # a leak between splits, as a buggy split would write it: a train user's record also in test.jsonl
-    store = storage.RunStore(data_root, run_id)
-    train = read_jsonl(store.path(storage.DATASET, "train.jsonl"))
-    test = read_jsonl(store.path(storage.DATASET, "test.jsonl"))
+    store = RunStore(data_root, run_id)
+    train = read_jsonl(data_root / store.key(files.records("train")))
+    test = read_jsonl(data_root / store.key(files.records("test")))
     leaked = dict(test[0], user_id=train[0]["user_id"])
     test[0] = leaked
     all_records = [
         leaked if r["record_id"] == leaked["record_id"] else r
-        for r in read_jsonl(store.path(storage.DATASET, "all_records.jsonl"))
+        for r in read_jsonl(data_root / store.key(files.ALL_RECORDS))
     ]
-    restamp(store, storage.DATASET, "test.jsonl", jsonl_bytes(test), len(test))
-    restamp(store, storage.DATASET, "all_records.jsonl", jsonl_bytes(all_records), len(all_records))
+    restamp(store, files.records("test"), jsonl_bytes(test), len(test))
+    restamp(store, files.ALL_RECORDS, jsonl_bytes(all_records), len(all_records))
 
     production = tmp_path / "production-luigi.cfg"
     production.write_text(PRODUCTION_RETRIES)

@@ -16,14 +16,16 @@ import pandas as pd
 import pyarrow.compute as pc
 import pytest
 
-from fitsense_luigi import storage
 from fitsense_luigi.config import PROMPT_TYPES, load_config
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts import world as world_reader
+from fitsense_luigi.contracts.encoding import iter_jsonl
+from fitsense_luigi.contracts.stages import BY_NAME
+from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.queries import generate, prompts, state
-from fitsense_luigi.queries import tables as query_tables
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
 from fitsense_luigi.reference.safety import constraints_for
-from fitsense_luigi.storage import RunStore, iter_jsonl
 from fitsense_luigi.synth import schema
 
 AS_OF = dt.date(2026, 2, 17)
@@ -43,9 +45,8 @@ QUERY_KEYS = {
 
 def read_world(data_root, run_id):
     store = RunStore(data_root, run_id)
-    stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
     return {
-        name: store.read_table(stages[schema.TABLES[name].stage], f"{name}.parquet", list(columns))
+        name: store.read_table(files.world_table(name, BY_NAME[schema.TABLES[name].stage]), list(columns))
         for name, columns in state.COLUMNS.items()
     }
 
@@ -58,7 +59,7 @@ def queries(built_run):
 @pytest.fixture(scope="module")
 def tables(built_run):
     return {
-        name: query_tables.frame(table) for name, table in read_world(built_run.data_root, built_run.run_id).items()
+        name: world_reader.frame(table) for name, table in read_world(built_run.data_root, built_run.run_id).items()
     }
 
 
@@ -180,7 +181,7 @@ def test_population_marks_who_can_ask_for_safety_advice(built_run):
     people = state.population(world, AS_OF)
     assert people["user_id"].is_monotonic_increasing and people["user_id"].is_unique
     assert len(people) == world["user_profiles"].num_rows
-    with_condition = set(query_tables.uuid_strings(world["user_conditions"]["user_id"]))
+    with_condition = set(world_reader.uuid_strings(world["user_conditions"]["user_id"]))
     assert set(people.loc[people["safety_relevant"], "user_id"]) >= with_condition
     meds = world["user_medications"]
     assert pc.all(pc.is_valid(meds["medication_name"])).as_py()
@@ -210,13 +211,12 @@ def test_default_scale_requests_are_at_least_95_percent_distinct(write_params, t
 
 
 def test_streaming_from_parquet_gives_the_same_queries_as_tables_in_memory(built_run):
-    store = RunStore(built_run.data_root, built_run.run_id)
-    stages = {"profiles": storage.PROFILES, "workouts": storage.WORKOUTS}
-    paths = {n: store.verified_path(stages[t.stage], f"{n}.parquet") for n, t in schema.TABLES.items()}
-    streamed = query_tables.ParquetTables(paths, state.COLUMNS)
     config = load_config(built_run.params)
     in_memory = generate.build_queries(config, AS_OF, read_world(built_run.data_root, built_run.run_id))
-    assert generate.build_queries(config, AS_OF, streamed) == in_memory
-    one = query_tables.id_keys([in_memory[0]["user_id"]])
-    assert streamed.rows("workouts", "user_id", one).num_rows >= in_memory[0]["context_summary"]["sessions_last_window"]
-    assert streamed.rows("workouts", "user_id", query_tables.id_keys([])).num_rows == 0
+    with RunStore(built_run.data_root, built_run.run_id).world(state.COLUMNS) as streamed:
+        assert isinstance(streamed, world_reader.ParquetWorld)
+        assert generate.build_queries(config, AS_OF, streamed) == in_memory
+        one = world_reader.id_keys([in_memory[0]["user_id"]])
+        done = in_memory[0]["context_summary"]["sessions_last_window"]
+        assert streamed.rows("workouts", "user_id", one).num_rows >= done
+        assert streamed.rows("workouts", "user_id", world_reader.id_keys([])).num_rows == 0

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from fitsense_luigi.config import PROMPT_TYPES
+from fitsense_luigi.contracts.encoding import iter_jsonl
 from fitsense_luigi.queries import phrasing, prompts
 from fitsense_luigi.reference.safety import constraints_for
-from fitsense_luigi.storage import iter_jsonl
 from fitsense_luigi.teacher.checks import post_check
 from fitsense_luigi.teacher.coach import plan_for
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import luigi.worker
 
-from fitsense_luigi.tasks import ALL_TASKS
+from fitsense_luigi.pipeline.tasks import ALL_TASKS
 from tests.conftest import REPO, BuiltRun, run_luigi
 from tests.ops.ops_harness import luigi_command, running_luigid, scheduler_args, worker_env
 from tests.reliability.fault_harness import RunUnderTest, loopback_params

@@ -19,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from fitsense_luigi.tasks import ALL_TASKS
+from fitsense_luigi.pipeline.tasks import ALL_TASKS
 from tests.reliability.fault_harness import (
     KillPoint,
     Reference,

@@ -18,7 +18,9 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
-from fitsense_luigi.storage import PROFILES, WORKOUTS, RunStore
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.stages import BY_NAME
+from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.synth.schema import TABLES
 
 try:  # the shared harness: importable as a package where pytest puts the repository on the path
@@ -43,10 +45,10 @@ class WorldRun:
         return RunStore(self.data_root, self.run_id)
 
     def path(self, name: str) -> Path:
-        return self.store.path(PROFILES if TABLES[name].stage == "profiles" else WORKOUTS, f"{name}.parquet")
+        return self.data_root / self.store.key(files.world_table(name, BY_NAME[TABLES[name].stage]))
 
     def table(self, name: str) -> pa.Table:
-        return self.store.read_table(PROFILES if TABLES[name].stage == "profiles" else WORKOUTS, f"{name}.parquet")
+        return self.store.read_table(files.world_table(name, BY_NAME[TABLES[name].stage]))
 
     def world(self) -> dict[str, pa.Table]:
         return {name: self.table(name) for name in TABLES}

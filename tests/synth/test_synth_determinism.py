@@ -12,7 +12,7 @@ import pyarrow as pa
 import synth_world
 
 from fitsense_luigi.config import load_config
-from fitsense_luigi.storage import WORKOUTS
+from fitsense_luigi.contracts.stages import WORKOUTS
 from fitsense_luigi.synth import population, profiles, workouts
 from fitsense_luigi.synth.schema import TABLES
 
@@ -27,8 +27,8 @@ def test_same_seed_gives_byte_identical_tables_and_report(tmp_path):
     for name in TABLES:
         assert _digest(first.path(name)) == _digest(again.path(name)), name
     assert (first.reports / "realism.json").read_bytes() == (again.reports / "realism.json").read_bytes()
-    ours = json.loads(first.store.manifest_path(WORKOUTS).read_text())["files"]
-    theirs = json.loads(again.store.manifest_path(WORKOUTS).read_text())["files"]
+    ours = json.loads(first.store.root.read_bytes(first.store.manifest_key(WORKOUTS)))["files"]
+    theirs = json.loads(again.store.root.read_bytes(again.store.manifest_key(WORKOUTS)))["files"]
     assert {k: v["sha256"] for k, v in ours.items()} == {k: v["sha256"] for k, v in theirs.items()}
 
 

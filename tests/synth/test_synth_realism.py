@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 import synth_world
 
-from fitsense_luigi.storage import WORKOUTS
+from fitsense_luigi.contracts.stages import WORKOUTS
 from fitsense_luigi.synth import health, realism
 from fitsense_luigi.synth import published as pub
 
@@ -25,7 +25,7 @@ def report() -> dict:
 
 def test_report_is_listed_in_the_workouts_manifest():
     run = synth_world.default_world()
-    manifest = json.loads(run.store.manifest_path(WORKOUTS).read_text())
+    manifest = json.loads(run.store.root.read_bytes(run.store.manifest_key(WORKOUTS)))
     assert f"reports/{run.run_id}/realism.json" in manifest["files"]
     assert manifest["summary"]["realism_passed"] is True
 

@@ -138,16 +138,18 @@ def test_database_rejects_an_exercise_from_another_plan_and_a_backwards_workout(
 
 
 def test_command_line_export(tmp_path, capsys):
+    from fitsense_luigi.pipeline import sqlite as command  # the runtime reads the run; synth.sqlite loads it
+
     run = synth_world.small_world()
     target = tmp_path / "fitsense.db"
-    sql.main(["--data-root", str(run.data_root), "--run-id", run.run_id, str(target)])
+    command.main(["--data-root", str(run.data_root), "--run-id", run.run_id, str(target)])
     assert "in 23 tables" in capsys.readouterr().out
     connection = sqlite3.connect(target)
     assert connection.execute("SELECT COUNT(*) FROM users").fetchone() == (150,)
     connection.close()
     with pytest.raises(SystemExit):
-        sql.main(["--data-root", str(run.data_root), "--run-id", run.run_id, str(target)])
+        command.main(["--data-root", str(run.data_root), "--run-id", run.run_id, str(target)])
     assert "exists; choose a new file" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="manifest missing"):
-        sql.main(["--data-root", str(tmp_path), "--run-id", "nope", str(tmp_path / "other.db")])
+        command.main(["--data-root", str(tmp_path), "--run-id", "nope", str(tmp_path / "other.db")])
     assert not (tmp_path / "other.db").exists()

@@ -16,11 +16,12 @@ import pytest
 from teacher_server import KEY_ENV, TEST_KEY, Reply, make_queries, make_query, server_fixture, teacher_config_fixture  # noqa: F401
 
 from fitsense_luigi.errors import TeacherStageError
+from fitsense_luigi.pipeline.roots import LocalRoot
 from fitsense_luigi.teacher import stage
 
 
 def run(config, queries, cache_root: Path):
-    return stage.answer(config, queries, cache_root=cache_root)
+    return stage.answer(config, queries, cache_root=LocalRoot(cache_root))
 
 
 def test_success_sends_the_documented_request_and_fills_every_field(server, teacher_config, tmp_path):
@@ -318,14 +319,14 @@ def test_progress_reports_done_total_rate_and_failures(server, teacher_config, t
     srv = server(lambda case, attempt: Reply(400, raw=b"{}") if case == "bad" else Reply())
     calls = []
     queries = [make_query(i, "bad" if i == 0 else "") for i in range(5)]
-    stage.answer(teacher_config(srv.url), queries, tmp_path / "cache", progress=lambda *a: calls.append(a))
+    stage.answer(teacher_config(srv.url), queries, LocalRoot(tmp_path / "cache"), progress=lambda *a: calls.append(a))
     assert calls[0][:2] == (0, 5)
     done, total, message = calls[-1]
     assert (done, total) == (5, 5)
     assert message.startswith("teacher: 5/5 answered (0 from cache), ") and message.endswith("req/s, 1 failed")
 
     calls.clear()
-    stage.answer(teacher_config(srv.url), queries, tmp_path / "cache", progress=lambda *a: calls.append(a))
+    stage.answer(teacher_config(srv.url), queries, LocalRoot(tmp_path / "cache"), progress=lambda *a: calls.append(a))
     assert calls[0][2].startswith("teacher: 4/5 answered (4 from cache)"), "the 400 was not cached"
 
 
@@ -336,7 +337,7 @@ def test_a_shard_without_queries_is_an_empty_result(server, teacher_config, tmp_
     config = teacher_config(srv.url, shards=8)
     queries = make_queries(3)
     assert stage.shard_queries(queries, 5, 8) == []
-    assert stage.answer(config, [], tmp_path / "cache") == []
+    assert stage.answer(config, [], LocalRoot(tmp_path / "cache")) == []
     summary = summarise([], config)
     assert summary["responses"] == 0 and summary["cache_hit_rate"] == 0.0
     assert [q["query_id"] for k in range(8) for q in stage.shard_queries(queries, k, 8)] == [

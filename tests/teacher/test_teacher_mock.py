@@ -10,11 +10,11 @@ from collections import Counter
 import pytest
 
 from fitsense_luigi.config import load_config
+from fitsense_luigi.contracts.encoding import iter_jsonl
 from fitsense_luigi.queries import prompts
 from fitsense_luigi.reference.catalogue import EXERCISES_BY_NAME
 from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
 from fitsense_luigi.reference.safety import constraints_for
-from fitsense_luigi.storage import iter_jsonl
 from fitsense_luigi.teacher import stage
 from fitsense_luigi.teacher.checks import post_check
 from fitsense_luigi.teacher.coach import WEEKDAYS, plan_for

@@ -1,11 +1,9 @@
-"""The baseline for drift: the previous successful run under the same data root.
+"""The baseline for drift: the statistics of the previous successful run under the same data root.
 
-A run counts as successful when its last stage (BiasSlicing) finished and its
-quality gate passed (``gate_passed`` in that stage's manifest summary): a run
-that failed the gate, or only warned, is not a trustworthy reference. Among
-those, the one that finished last wins. Its statistics are read through its own
-manifest, so a baseline altered after the fact is skipped with a note instead
-of being trusted.
+The runtime finds it (``pipeline.history.previous_successful_run``): the last
+run whose final stage passed the quality gate, read through its own manifests.
+``changed_params`` names what changed since, leaving out the as-of date and the
+operational keys (those that change how a run executes, not what it produces).
 """
 
 from __future__ import annotations
@@ -13,10 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fitsense_luigi import storage
-from fitsense_luigi.errors import FitSenseError
-from fitsense_luigi.identity import significant_params
-from fitsense_luigi.runs import BOOTSTRAP_RECORD
+from fitsense_luigi.config import significant_params
 
 
 @dataclass(frozen=True)
@@ -49,35 +44,3 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     for key, value in tree.items():
         out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
     return out
-
-
-def previous_successful_run(data_root: storage.DataPath, run_id: str) -> tuple[Baseline | None, list[str]]:
-    """(the baseline or None, notes on candidates that were passed over)."""
-    reports = data_root / "reports"
-    candidates, notes = [], []
-    for directory in sorted(reports.iterdir()) if reports.is_dir() else []:
-        if directory.name == run_id or not directory.is_dir():
-            continue
-        store = storage.RunStore(data_root, directory.name)
-        if not store.is_complete(storage.BIAS):
-            continue
-        try:
-            manifest = store.manifest(storage.BIAS)
-        except FitSenseError as exc:
-            notes.append(f"{directory.name}: {exc}")
-            continue
-        if manifest.get("summary", {}).get("gate_passed") is True:
-            candidates.append((str(manifest.get("finished_at", "")), directory.name, manifest))
-    for finished_at, other, manifest in sorted(candidates, reverse=True):
-        store = storage.RunStore(data_root, other)
-        try:
-            stats = store.read_json(storage.STATS, "stats_report.json")
-        except (FitSenseError, ValueError) as exc:
-            notes.append(f"{other}: statistics unusable as a baseline: {exc}")
-            continue
-        try:
-            params = store.read_json(storage.BOOTSTRAP, BOOTSTRAP_RECORD).get("params", {})
-        except (FitSenseError, ValueError):
-            params = {}
-        return Baseline(other, finished_at, str(manifest.get("config_fingerprint", "")), stats, params), notes
-    return None, notes

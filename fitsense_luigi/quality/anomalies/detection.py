@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts.rows import Rows
+from fitsense_luigi.contracts.splits import ALL_RECORDS, REJECTED, SPLITS
 from fitsense_luigi.quality.anomalies.baseline import Baseline
 from fitsense_luigi.quality.anomalies.drift import feature_drift, schema_drift
 from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
 from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
 from fitsense_luigi.teacher.summary import FAILED_CALL_STATUSES, describe_unusable, unusable_cause, usability
 
-Rows = list[dict[str, Any]]
-SPLITS = ("train", "val", "test")
 MIN_EXPECTED_IN_SPLIT = 10  # an empty split is critical only when it should have held at least this many
 
 
@@ -56,7 +56,7 @@ def detect(
     baseline_notes: list[str] | None = None,
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    records = dataset["all_records"]
+    records = dataset[ALL_RECORDS]
     alerts = (
         duplicates(records)
         + missing_responses(config, dataset, queries, responses)
@@ -110,14 +110,12 @@ def missing_responses(config: Config, dataset: dict[str, Rows], queries: Rows, r
             alert("missing_responses", "critical", len(lost), f"{len(lost)} queries have no teacher response", lost)
         )
     out += teacher_outcomes(config, responses)
-    empty = [r["record_id"] for r in dataset["all_records"] if not str(r.get("response", "")).strip()]
+    empty = [r["record_id"] for r in dataset[ALL_RECORDS] if not str(r.get("response", "")).strip()]
     if empty:
         out.append(
             alert("empty_responses", "critical", len(empty), f"{len(empty)} records have an empty response", empty)
         )
-    accounted = {r["metadata"]["query_id"] for r in dataset["all_records"]} | {
-        r["query_id"] for r in dataset["rejected"]
-    }
+    accounted = {r["metadata"]["query_id"] for r in dataset[ALL_RECORDS]} | {r["query_id"] for r in dataset[REJECTED]}
     unaccounted = [q["query_id"] for q in queries if q["query_id"] not in accounted]
     if unaccounted:
         out.append(

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi.config import DriftSection
+from fitsense_luigi.contracts.splits import ALL_RECORDS
 
 JS_BINS = 20
 
@@ -71,7 +72,7 @@ def _basis(feature: Mapping[str, Any]) -> tuple[str, Any] | None:
 
 def _scopes(stats: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     scopes = {f"table {name}": t.get("features", {}) for name, t in stats.get("tables", {}).items()}
-    records = stats.get("splits", {}).get("all_records")
+    records = stats.get("splits", {}).get(ALL_RECORDS)
     if records:
         scopes["records"] = records.get("features", {})
     return scopes

@@ -59,6 +59,7 @@ from typing import Any
 import numpy as np
 
 from fitsense_luigi.config import BiasSection, Config
+from fitsense_luigi.contracts.rows import SLICE_KEYS, Rows
 from fitsense_luigi.quality.bias.significance import (
     RankedSample,
     benjamini_hochberg,
@@ -67,10 +68,8 @@ from fitsense_luigi.quality.bias.significance import (
     chi_square,
     kruskal_groups,
 )
-from fitsense_luigi.quality.stats.features import SLICE_KEYS
 from fitsense_luigi.rng import stage_rng
 
-Rows = list[dict[str, Any]]
 GRID = 1e-3  # ratios are bootstrapped on this grid (exact for lengths); point estimates use exact values
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
-SPLITS = ("train", "val", "test")
+from fitsense_luigi.contracts.splits import RECORD_FILES, SPLITS
+
 PASS, FAIL, WARN, NEUTRAL, BAND = "#2e7d32", "#c62828", "#ef6c00", "#1565c0", "#e8f5e9"
 STYLE = {
     "svg.hashsalt": "fitsense-quality",
@@ -80,7 +81,7 @@ def category_shares(stats: dict[str, Any], feature: str, title: str) -> bytes:
 
 def response_lengths(stats: dict[str, Any]) -> bytes:
     boxes = []
-    for split in ("all_records", *SPLITS):
+    for split in RECORD_FILES:
         feature = stats["splits"][split]["features"].get("response", {})
         q = feature.get("length", {}).get("quantiles")
         if q:

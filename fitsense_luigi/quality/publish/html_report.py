@@ -13,6 +13,7 @@ import re
 from html import escape
 from typing import Any
 
+from fitsense_luigi.contracts.splits import ALL_RECORDS, RECORD_FILES
 from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
 
 CSS = """
@@ -127,7 +128,7 @@ def _verdict(run: dict[str, Any], outcome: dict[str, Any], stats: dict[str, Any]
     return (
         f"<header class='verdict {css}'><h1>{_e(title)}</h1>"
         f"<p>Run <b>{_e(run['run_id'])}</b>, as of {_e(run['as_of_date'])}: "
-        f"{splits['all_records']['count']} records from {splits['all_records']['users']} users "
+        f"{splits[ALL_RECORDS]['count']} records from {splits[ALL_RECORDS]['users']} users "
         f"(train {splits['train']['count']} / val {splits['val']['count']} / test {splits['test']['count']}), "
         f"{stats['rejected']['count']} rejected.</p>"
         f"<p>Config fingerprint {_e(run['fingerprint'][:12])}, fitsense-luigi {_e(run['version'])}.</p>"
@@ -171,7 +172,7 @@ def _summary(validation: dict[str, Any], stats: dict[str, Any], anomalies: dict[
             f"{len(bias['alerts'])} slices flagged",
             not bias["bias_alert"],
         ),
-        _card("Records", str(stats["splits"]["all_records"]["count"]), f"{stats['rejected']['count']} rejected", None),
+        _card("Records", str(stats["splits"][ALL_RECORDS]["count"]), f"{stats['rejected']['count']} rejected", None),
     ]
     return f"<section id='summary'><h2>Summary</h2><div class='cards'>{''.join(cards)}</div></section>"
 
@@ -236,7 +237,7 @@ def _dataset(stats: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str
         else "<p class='ok'>No query was rejected.</p>"
     )
     rows = []
-    for split in ("all_records", "train", "val", "test"):
+    for split in RECORD_FILES:
         s = stats["splits"][split]
         response = s["features"].get("response", {})
         tokens = s["features"].get("completion_tokens", {})

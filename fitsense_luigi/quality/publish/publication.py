@@ -10,14 +10,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.encoding import dumps_document
+from fitsense_luigi.contracts.files import StageFile
 from fitsense_luigi.quality.publish import charts, gate, html_report
-from fitsense_luigi.storage import dumps_document
 
 
 @dataclass(frozen=True)
 class Publication:
     verdict: dict[str, Any]
-    files: dict[str, bytes]  # paths relative to reports/<run_id>/
+    files: dict[StageFile, bytes]  # the files of the last stage, in the run's reports directory
 
 
 def publish(
@@ -30,7 +32,9 @@ def publish(
 ) -> Publication:
     outcome = gate.verdict(config, validation, anomalies, bias)
     drawn = charts.render_all(stats, validation, bias)
-    files = {f"charts/{name}": svg for name, (_, svg) in drawn.items()}
-    files["quality_gate.json"] = dumps_document(dict(outcome, run_id=run["run_id"])).encode("utf-8")
-    files["report.html"] = html_report.render(run, outcome, validation, stats, anomalies, bias, drawn).encode("utf-8")
-    return Publication(outcome, files)
+    written = {files.chart(name): svg for name, (_, svg) in drawn.items()}
+    written[files.QUALITY_GATE] = dumps_document(dict(outcome, run_id=run["run_id"])).encode("utf-8")
+    written[files.REPORT_HTML] = html_report.render(run, outcome, validation, stats, anomalies, bias, drawn).encode(
+        "utf-8"
+    )
+    return Publication(outcome, written)

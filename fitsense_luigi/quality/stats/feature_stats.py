@@ -25,14 +25,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fitsense_luigi.contracts.splits import ALL_RECORDS, RECORD_FILES, REJECTED
+from fitsense_luigi.contracts.world import World
 from fitsense_luigi.quality.stats.features import IDENTIFIERS, TEXT, TOKEN, record_table, records_schema
-from fitsense_luigi.quality.world import World
 
 MAX_CATEGORIES = 50
 TOP_VALUES = 10
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 PERCENTILES = np.linspace(0.0, 1.0, 101)
-SPLITS = ("all_records", "train", "val", "test")
+SPLITS = RECORD_FILES  # all_records, then the splits
 
 
 def _round(value: float) -> float:
@@ -177,14 +178,14 @@ def split_stats(table: pa.Table, as_of: dt.date) -> dict[str, Any]:
 
 def compute_stats(world: World, dataset: dict[str, list[dict[str, Any]]], as_of: dt.date) -> dict[str, Any]:
     tables, table_schemas = table_stats(world, as_of)
-    records = record_table(dataset["all_records"])  # the split files partition these (checked by ValidateData)
-    rejected = dataset["rejected"]
+    records = record_table(dataset[ALL_RECORDS])  # the split files partition these (checked by ValidateData)
+    rejected = dataset[REJECTED]
     return {
         "as_of_date": as_of.isoformat(),
         "tables": tables,
         "splits": {
             name: split_stats(
-                records if name == "all_records" else records.filter(pc.equal(records["split"], name)), as_of
+                records if name == ALL_RECORDS else records.filter(pc.equal(records["split"], name)), as_of
             )
             for name in SPLITS
         },
@@ -193,5 +194,5 @@ def compute_stats(world: World, dataset: dict[str, list[dict[str, Any]]], as_of:
             "by_reason": dict(sorted(Counter(r.get("reason", "?") for r in rejected).items())),
             "by_prompt_type": dict(sorted(Counter(r.get("prompt_type", "?") for r in rejected).items())),
         },
-        "schema": {"tables": table_schemas, "records": records_schema(dataset["all_records"])},
+        "schema": {"tables": table_schemas, "records": records_schema(dataset[ALL_RECORDS])},
     }

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SLICE_KEYS = ("age_band", "sex", "goal_type", "activity_level", "condition_flag")
+from fitsense_luigi.contracts.rows import SLICE_KEYS
 
 RECORD_FEATURES = pa.schema(
     [

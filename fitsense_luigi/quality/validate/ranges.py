@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fitsense_luigi.contracts.world import World
 from fitsense_luigi.quality.validate.tablecheck import check, identifying_columns, render
-from fitsense_luigi.quality.world import World
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.conditions import CONDITIONS
 from fitsense_luigi.reference.equipment import EQUIPMENT

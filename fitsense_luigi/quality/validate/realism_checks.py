@@ -14,6 +14,7 @@ from numbers import Real
 from typing import Any
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts import files
 from fitsense_luigi.quality.validate.tablecheck import check
 
 REQUIRED = ("name", "observed", "expected", "tolerance", "source")
@@ -21,7 +22,8 @@ REQUIRED = ("name", "observed", "expected", "tolerance", "source")
 
 def realism_checks(config: Config, report: Any) -> list[dict[str, Any]]:
     if not isinstance(report, dict) or not isinstance(report.get("checks"), list):
-        return [check("realism report is readable", "realism", False, 1, 1, ["realism.json has no 'checks' list"])]
+        unreadable = f"{files.REALISM_REPORT.name} has no 'checks' list"
+        return [check("realism report is readable", "realism", False, 1, 1, [unreadable])]
     enforced = config.world.users >= config.quality.realism_min_users
     severity = "error" if enforced else "warning"
     out = []

@@ -15,9 +15,9 @@ from typing import Any
 import jsonschema_rs
 
 from fitsense_luigi.config import load_schema
+from fitsense_luigi.contracts.rows import Rows
+from fitsense_luigi.contracts.splits import ALL_RECORDS
 from fitsense_luigi.quality.validate.tablecheck import EXAMPLES, check
-
-Rows = list[dict[str, Any]]
 
 
 def _validator(name: str) -> Any:
@@ -34,7 +34,7 @@ def _errors(validator: Any, instance: Any) -> Iterator[str]:
 
 
 def record_checks(dataset: dict[str, Rows]) -> list[dict[str, Any]]:
-    records = dataset["all_records"]
+    records = dataset[ALL_RECORDS]
     record_schema = _validator("distillation_record.schema.json")
     plan_schema = _validator("plan_response.schema.json")
     bad_records: list[dict[str, Any]] = []

@@ -17,8 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fitsense_luigi.contracts.world import World
 from fitsense_luigi.quality.validate.tablecheck import check, key_rows, lookup, render
-from fitsense_luigi.quality.world import World
 
 MAX_WORKOUT_HOURS = 6
 ADULT_AGE = (18, 100)

@@ -14,10 +14,10 @@ from collections import Counter
 from typing import Any
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.rows import Rows
+from fitsense_luigi.contracts.splits import ALL_RECORDS, SPLITS
 from fitsense_luigi.quality.validate.tablecheck import EXAMPLES, check
-
-SPLITS = ("train", "val", "test")
-Rows = list[dict[str, Any]]
 
 
 def split_checks(config: Config, dataset: dict[str, Rows]) -> list[dict[str, Any]]:
@@ -36,32 +36,30 @@ def no_user_in_two_splits(dataset: dict[str, Rows]) -> dict[str, Any]:
 
 def splits_partition_records(dataset: dict[str, Rows]) -> dict[str, Any]:
     """Every record of all_records sits in exactly the split file its ``split`` field names, unchanged."""
-    by_id = {r["record_id"]: r for r in dataset["all_records"]}
+    everything = files.records(ALL_RECORDS).name
+    by_id = {r["record_id"]: r for r in dataset[ALL_RECORDS]}
     placed: Counter[str] = Counter()
-    listed = Counter(r["record_id"] for r in dataset["all_records"])
+    listed = Counter(r["record_id"] for r in dataset[ALL_RECORDS])
     problems: list[dict[str, Any]] = [
-        {"record_id": rid, "problem": f"{times} times in all_records.jsonl"}
-        for rid, times in listed.items()
-        if times > 1
+        {"record_id": rid, "problem": f"{times} times in {everything}"} for rid, times in listed.items() if times > 1
     ]
     for split in SPLITS:
+        part = files.records(split).name
         for record in dataset[split]:
             rid = record["record_id"]
             placed[rid] += 1
             original = by_id.get(rid)
             if original is None:
-                problems.append({"record_id": rid, "problem": f"in {split}.jsonl but not in all_records.jsonl"})
+                problems.append({"record_id": rid, "problem": f"in {part} but not in {everything}"})
             elif record.get("split") != split:
-                problems.append(
-                    {"record_id": rid, "problem": f"in {split}.jsonl but its split is {record.get('split')!r}"}
-                )
+                problems.append({"record_id": rid, "problem": f"in {part} but its split is {record.get('split')!r}"})
             elif record != original:
-                problems.append({"record_id": rid, "problem": f"differs between {split}.jsonl and all_records.jsonl"})
+                problems.append({"record_id": rid, "problem": f"differs between {part} and {everything}"})
     for rid, times in placed.items():
         if times > 1:
             problems.append({"record_id": rid, "problem": f"in {times} split files"})
     problems += [
-        {"record_id": rid, "problem": "in all_records.jsonl but in no split file"} for rid in by_id if rid not in placed
+        {"record_id": rid, "problem": f"in {everything} but in no split file"} for rid in by_id if rid not in placed
     ]
     return check("split files partition all_records", "split", not problems, len(problems), len(by_id), problems)
 

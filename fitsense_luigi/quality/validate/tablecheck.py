@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fitsense_luigi.quality.world import World
+from fitsense_luigi.contracts.world import World
 from fitsense_luigi.synth.schema import TABLES
 
 EXAMPLES = 5

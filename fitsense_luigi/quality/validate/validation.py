@@ -15,13 +15,13 @@ from collections import Counter
 from typing import Any
 
 from fitsense_luigi.config import Config
+from fitsense_luigi.contracts.world import World
 from fitsense_luigi.quality.validate.ranges import range_checks
 from fitsense_luigi.quality.validate.realism_checks import realism_checks
 from fitsense_luigi.quality.validate.record_schema import record_checks
 from fitsense_luigi.quality.validate.rules import implied_rules
 from fitsense_luigi.quality.validate.split_integrity import split_checks
 from fitsense_luigi.quality.validate.tablecheck import table_checks
-from fitsense_luigi.quality.world import World
 
 CATEGORY_ORDER = (
     "not null",

@@ -3,25 +3,27 @@
 Everything that can be wrong with the input is checked here, when a task is
 first instantiated, before Luigi schedules any work and before any directory is
 created: a bad params file, a bad run id, an unwritable data root, or an
-existing run id asked for with a different config.
+existing run id asked for with a different config. This is also where the data
+root is resolved, once, into a local or S3 root.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fitsense_luigi import identity
 from fitsense_luigi.config import DATA_ROOT_ENV, Config, env_overrides, load_config, params_path
-from fitsense_luigi.errors import CorruptInputError, DataRootError, RunConflictError
-from fitsense_luigi.storage import BOOTSTRAP, DataPath, RunStore, data_path, is_local
-
-BOOTSTRAP_RECORD = "phase1_bootstrap.json"
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.manifest import BootstrapRecord
+from fitsense_luigi.contracts.stages import BOOTSTRAP
+from fitsense_luigi.errors import CorruptInputError, RunConflictError
+from fitsense_luigi.pipeline import identity
+from fitsense_luigi.pipeline.roots import open_data_root
+from fitsense_luigi.pipeline.store import RunStore
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class RunContext:
 
     def resolved_params(self) -> dict[str, Any]:
         params = self.config.as_dict()
-        params["run"] = dict(params["run"], as_of_date=self.as_of_date.isoformat(), data_root=str(self.store.data_root))
+        params["run"] = dict(params["run"], as_of_date=self.as_of_date.isoformat(), data_root=self.store.uri(""))
         return params
 
 
@@ -58,22 +60,22 @@ def _open_run(
     run_id: str, path: str, _stamp: int, root_env: str, overrides: tuple[tuple[str, str], ...] = ()
 ) -> RunContext:
     config = load_config(Path(path), dict(overrides))
-    data_root = data_path(root_env or config.run.data_root).absolute()
-    check_data_root(data_root)
-    store = RunStore(data_root, run_id)
+    root = open_data_root(root_env or config.run.data_root)
+    root.check()
+    store = RunStore(root, run_id)
     recorded = read_bootstrap_record(store)
     as_of = identity.resolve_as_of_date(config.run.as_of_date, run_id, recorded.get("as_of_date") if recorded else None)
     fingerprint = identity.fingerprint(config.as_dict(), as_of)
     if recorded and recorded.get("config_fingerprint") != fingerprint:
         raise RunConflictError(
-            f"run {run_id!r} under {data_root} was made with config fingerprint "
+            f"run {run_id!r} under {root.uri()} was made with config fingerprint "
             f"{str(recorded.get('config_fingerprint'))[:12]}, but {path} now gives {fingerprint[:12]}: "
             f"use a new --run-id (or restore the old params)"
         )
     return RunContext(run_id, config, Path(path), as_of, fingerprint, store)
 
 
-def read_bootstrap_record(store: RunStore) -> dict[str, Any] | None:
+def read_bootstrap_record(store: RunStore) -> BootstrapRecord | None:
     """The run's record of its config, verified against the bootstrap manifest; None before Bootstrap finished.
 
     A damaged record must stop the run: without it a changed config would go
@@ -82,41 +84,15 @@ def read_bootstrap_record(store: RunStore) -> dict[str, Any] | None:
     """
     if not store.is_complete(BOOTSTRAP):
         return None
-    path = store.path(BOOTSTRAP, BOOTSTRAP_RECORD)
+    where = store.uri(store.key(files.BOOTSTRAP_RECORD))
     try:
-        record = store.read_json(BOOTSTRAP, BOOTSTRAP_RECORD)
+        record = store.read_json(files.BOOTSTRAP_RECORD)
     except (CorruptInputError, ValueError) as exc:
-        reason = str(exc).removeprefix(f"{path}: ").split(";")[0]
+        reason = str(exc).removeprefix(f"{where}: ").split(";")[0]
         raise CorruptInputError(
-            f"{path}: {reason}; this record is how run {store.run_id!r} checks its config, so nothing more is "
+            f"{where}: {reason}; this record is how run {store.run_id!r} checks its config, so nothing more is "
             f"built: restore it, or use a new --run-id"
         ) from None
     if not isinstance(record, dict):
-        raise CorruptInputError(f"{path}: expected a JSON object; restore it, or use a new --run-id")
+        raise CorruptInputError(f"{where}: expected a JSON object; restore it, or use a new --run-id")
     return record
-
-
-def check_data_root(root: DataPath) -> None:
-    """Fail early, creating nothing, when the data root cannot be written (or its bucket reached)."""
-    if not is_local(root):
-        from fitsense_luigi.s3 import check_bucket
-
-        check_bucket(root)
-        return
-    probe = root
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if probe.exists() and not probe.is_dir():
-        raise DataRootError(f"data root {root}: {probe} is a file, not a directory")
-    what = "data root" if probe == root else f"data root {root}: parent directory"
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise DataRootError(f"{what} {probe} is not writable (set {DATA_ROOT_ENV} or run.data_root)")
-    try:  # os.access says yes to root even on read-only mounts: try for real, leave nothing behind
-        with tempfile.TemporaryFile(dir=probe, prefix=".fitsense-probe-"):
-            pass
-    except OSError as exc:
-        raise DataRootError(
-            f"{what} {probe} is not writable: {exc.strerror} (set {DATA_ROOT_ENV} or run.data_root)"
-        ) from None

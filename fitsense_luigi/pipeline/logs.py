@@ -13,23 +13,15 @@ from __future__ import annotations
 
 import atexit
 import logging
-import multiprocessing
-import os
-import secrets
-import socket
 import sys
-import tempfile
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from fitsense_luigi.contracts.dataroot import DataRoot, RunLog
 from fitsense_luigi.errors import FitSenseError
-
-if TYPE_CHECKING:
-    from fitsense_luigi.storage import DataPath
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 _LOGGERS = ("fitsense", "luigi", "luigi-interface")
+_attached: dict[str, RunLog] = {}  # run log location -> this process's handler (a forked child inherits them)
 
 
 class UTCFormatter(logging.Formatter):
@@ -86,62 +78,26 @@ def set_level(level: str) -> None:
     logging.getLogger("fitsense").setLevel(level)
 
 
-def attach_run_log(path: DataPath) -> None:
-    """Append this process's log to the run's log file (once per path).
+def attach_run_log(root: DataRoot, key: str) -> None:
+    """Append this process's log to the run's log at ``key`` (once per log).
 
-    On an S3 data root (no appends) each process spools its log to a local file
-    and uploads it as ``<reports>/run-logs/<host>-<pid>-<token>.log`` whenever
-    :func:`sync_run_logs` is called (after every task) and at exit.
+    The data root decides how: a local file appended to in place, or on S3 (no
+    appends) a local spool uploaded as ``<reports>/run-logs/<host>-<pid>-<token>.log``
+    whenever :func:`sync_run_logs` is called (after every task) and at exit.
     """
-    if not isinstance(path, Path):
-        _attach_spooled(path)
+    where = root.uri(key)
+    if where in _attached and _attached[where] in logging.getLogger().handlers:
         return
-    root = logging.getLogger()
-    target = str(path.resolve())
-    if any(getattr(h, "baseFilename", None) == target for h in root.handlers):
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _add_run_handler(logging.FileHandler(target, encoding="utf-8"))
+    handler = root.run_log(key)
+    _attached[where] = handler
+    _add_run_handler(handler)
+    atexit.register(handler.sync, final=True)
 
 
 def sync_run_logs() -> None:
-    """Upload the spooled run logs of this process (no-op for local data roots)."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, SpooledRunLog):
-            handler.sync()
-
-
-class SpooledRunLog(logging.FileHandler):
-    """A local log file that is uploaded whole to an object store (which cannot append)."""
-
-    def __init__(self, run_log: Any) -> None:
-        token = secrets.token_hex(3)
-        name = f"{socket.gethostname()}-{os.getpid()}-{token}.log"
-        spool = Path(tempfile.gettempdir()) / f"fitsense-{run_log.bucket}-{name}"
-        super().__init__(spool, encoding="utf-8")
-        self.run_log = str(run_log)
-        self.remote = run_log.parent / f"{Path(run_log.name).stem}-logs" / name
-
-    def sync(self, final: bool = False) -> None:
-        """Upload the spool; a forked task process (it exits after its task) or an exiting one removes it."""
-        self.flush()
-        spool = Path(self.baseFilename)
-        try:
-            self.remote.upload(spool)
-        except Exception as exc:  # a log upload must never fail the task that wrote the log
-            logging.getLogger("fitsense.logs").warning("could not upload the run log to %s: %s", self.remote, exc)
-            return
-        if final or multiprocessing.parent_process() is not None:
-            spool.unlink(missing_ok=True)
-
-
-def _attach_spooled(run_log: Any) -> None:
-    root = logging.getLogger()
-    if any(isinstance(h, SpooledRunLog) and h.run_log == str(run_log) for h in root.handlers):
-        return
-    handler = SpooledRunLog(run_log)
-    _add_run_handler(handler)
-    atexit.register(handler.sync, final=True)
+    """Make this process's run logs visible in their data roots (an upload on S3, a flush on disk)."""
+    for handler in _attached.values():
+        handler.sync()
 
 
 def _add_run_handler(handler: logging.Handler) -> None:

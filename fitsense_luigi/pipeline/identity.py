@@ -2,7 +2,8 @@
 
 A run is keyed by its id; its data depend on the seed, the config and the run's
 ``as_of_date`` (the last day of the synthetic history), never on the wall clock.
-A daily cron job uses the default run id (today's UTC date), so a new day means
+The fingerprint hashes the params that shape the data (``config.significant_params``)
+with the as-of date. A daily cron job uses the default run id (today's UTC date), so a new day means
 a new run whose history window ends on that day: the same synthetic population
 (ids, names, birth dates come from the seed alone), observed one day later.
 """
@@ -16,30 +17,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from fitsense_luigi.config import significant_params
 from fitsense_luigi.errors import RunIdError
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _LEADING_DATE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})(?![0-9])")
-
-# Keys that change how a run is executed but not what it produces. They are
-# left out of the fingerprint so that, e.g., more teacher concurrency or a new
-# data root does not turn an existing run into a "different config".
-OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
-    ("run", "data_root"),
-    ("run", "log_level"),
-    ("teacher", "api_key_env"),
-    ("teacher", "shards"),
-    ("teacher", "concurrency"),
-    ("teacher", "requests_per_minute"),
-    ("teacher", "tokens_per_minute"),
-    ("teacher", "circuit_breaker"),
-    ("teacher", "timeouts"),
-    ("teacher", "retries"),
-    ("teacher", "cache"),
-    ("teacher", "response_format_fallback"),
-    ("teacher", "unusable_warn_share"),
-    ("quality", "on_failure"),
-)
 
 
 def check_run_id(run_id: str) -> str:
@@ -79,17 +61,6 @@ def resolve_as_of_date(
     if recorded:
         return dt.date.fromisoformat(recorded)
     return today or dt.datetime.now(dt.UTC).date()
-
-
-def significant_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The params that shape the data: everything but OPERATIONAL_KEYS."""
-    out = json.loads(json.dumps(params))
-    for path in OPERATIONAL_KEYS:
-        node = out
-        for key in path[:-1]:
-            node = node.get(key, {})
-        node.pop(path[-1], None)
-    return out
 
 
 def fingerprint(params: Mapping[str, Any], as_of_date: dt.date) -> str:

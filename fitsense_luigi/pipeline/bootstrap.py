@@ -9,11 +9,11 @@ from __future__ import annotations
 import platform
 import sys
 from importlib import metadata
-from typing import Any
 
 from fitsense_luigi._version import __version__
-from fitsense_luigi.runs import RunContext
-from fitsense_luigi.storage import utc_now
+from fitsense_luigi.contracts.manifest import BootstrapRecord
+from fitsense_luigi.pipeline.runs import RunContext
+from fitsense_luigi.pipeline.store import utc_now
 
 LIBRARIES = ("luigi", "numpy", "pandas", "pyarrow", "faker", "requests", "backoff", "jsonschema", "PyYAML")
 
@@ -28,7 +28,7 @@ def library_versions() -> dict[str, str | None]:
     return versions
 
 
-def bootstrap_record(ctx: RunContext) -> dict[str, Any]:
+def bootstrap_record(ctx: RunContext) -> BootstrapRecord:
     return {
         "run_id": ctx.run_id,
         "as_of_date": ctx.as_of_date.isoformat(),

@@ -1,0 +1,65 @@
+"""How rows and documents are written as JSON, and how JSONL is read back.
+
+The byte-for-byte determinism of the data files rests on this one encoding:
+compact rows (one JSON object per line, keys in the producer's order, UTF-8 as
+is), and indented documents for reports and manifests.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fitsense_luigi.errors import MalformedInputError
+
+
+def json_default(value: Any) -> Any:
+    """JSON for the numpy, date and decimal values that domain code hands over."""
+    import numpy as np
+
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def dumps_row(row: Any) -> str:
+    return json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=json_default)
+
+
+def dumps_document(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=2, default=json_default) + "\n"
+
+
+def iter_jsonl(path: Path | str, *, name: str | None = None) -> Iterator[dict[str, Any]]:
+    """Rows of a local JSONL file; a malformed line is reported with file and line.
+
+    ``name`` is what messages call the file when ``path`` is a local copy (of an object on S3).
+    """
+    label = name or path
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise MalformedInputError(f"{label}:{number}: not a JSON object: {exc.msg}") from None
+            if not isinstance(row, dict):
+                raise MalformedInputError(f"{label}:{number}: expected a JSON object, got {type(row).__name__}")
+            yield row

@@ -1,0 +1,89 @@
+"""Every file a stage writes, bound to the stage that writes it.
+
+The writer of a stage and every reader of its files use these constants, so a
+file name is spelled once. A :class:`StageFile` knows its stage, so a reader
+cannot look for queries.jsonl in the teacher's directory, and the runtime can
+check that a task reads only the stages it requires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fitsense_luigi.contracts import splits, stages
+from fitsense_luigi.contracts.rows import DistillationRecord, Query, RejectedRow, TeacherResponse
+from fitsense_luigi.contracts.stages import Stage
+
+
+@dataclass(frozen=True)
+class StageFile:
+    """One file of a stage: in the stage's directory, or (``in_reports``) in the run's reports directory.
+
+    ``rows`` is the shape of every row of a JSONL or Parquet file of rows (a
+    TypedDict of :mod:`.rows`); None for documents and for the world's tables,
+    whose Arrow schemas ``synth.schema.TABLES`` declares.
+    """
+
+    stage: Stage
+    name: str
+    in_reports: bool = False
+    rows: Any = None
+
+    def sharded(self, shard: int) -> StageFile:
+        return replace(self, stage=self.stage.sharded(shard))
+
+
+def world_table(name: str, stage: Stage) -> StageFile:
+    """The Parquet file of one app table (``synth.schema.TABLES[name].stage`` says which stage writes it)."""
+    return StageFile(stage, f"{name}.parquet")
+
+
+def records(part: str) -> StageFile:
+    """The JSONL file of one part of the dataset: a split or ``all_records`` (records), or ``rejected``."""
+    return StageFile(
+        stages.DATASET, f"{part}.jsonl", rows=RejectedRow if part == splits.REJECTED else DistillationRecord
+    )
+
+
+def records_table(split: str) -> StageFile:
+    """The Parquet copy of one split, typed by the record schema."""
+    return StageFile(stages.DATASET, f"{split}.parquet", rows=DistillationRecord)
+
+
+BOOTSTRAP_RECORD = StageFile(stages.BOOTSTRAP, "phase1_bootstrap.json")  # the run's config, checked by every task
+REALISM_REPORT = StageFile(stages.WORKOUTS, "realism.json", in_reports=True)
+QUERIES = StageFile(stages.QUERIES, "queries.jsonl", rows=Query)
+SHARD_RESPONSES = StageFile(stages.TEACHER_SHARD, "responses.jsonl", rows=TeacherResponse)  # .sharded(k)
+RESPONSES = StageFile(stages.TEACHER, "responses.jsonl", rows=TeacherResponse)  # the shards' rows in query order
+TEACHER_SUMMARY = StageFile(stages.TEACHER, "summary.json")
+ALL_RECORDS = records(splits.ALL_RECORDS)
+REJECTED = records(splits.REJECTED)
+SPLIT_REPORT = StageFile(stages.DATASET, "split_report.json")
+DATASET_CARD = StageFile(stages.DATASET, "README.md")
+VALIDATION_REPORT = StageFile(stages.VALIDATION, "validation_report.json")
+STATS_REPORT = StageFile(stages.STATS, "stats_report.json")
+ANOMALY_REPORT = StageFile(stages.ANOMALIES, "anomaly_report.json")
+BIAS_REPORT = StageFile(stages.BIAS, "bias_report.json")
+QUALITY_GATE = StageFile(stages.BIAS, "quality_gate.json")
+REPORT_HTML = StageFile(stages.BIAS, "report.html")
+CHARTS_DIR = "charts"  # the BIAS stage's charts: charts/<name>.svg in the reports directory
+
+# Every file of rows a run writes (the shard's file stands for each shard's).
+ROW_FILES = (
+    QUERIES,
+    SHARD_RESPONSES,
+    RESPONSES,
+    *(records(part) for part in splits.DATASET_FILES),
+    *(records_table(split) for split in splits.SPLITS),
+)
+
+
+def chart(name: str) -> StageFile:
+    return StageFile(stages.BIAS, f"{CHARTS_DIR}/{name}")
+
+
+# Beside the runs, under the data root
+TEACHER_CACHE = "cache/teacher"  # answers shared by every run and shard (teacher.cache)
+RUN_LOG = "run.log"  # in the reports directory, appended to by every process of the run; not in any manifest
+RUN_LOGS_DIR = "run-logs"  # on an object store (no appends): one uploaded log per process, beside run.log

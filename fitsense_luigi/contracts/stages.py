@@ -1,0 +1,50 @@
+"""The stage registry: where each task writes.
+
+A stage is a run-scoped directory under the data root, complete when its
+manifest exists (the manifest is written last). The quality stages share the
+run's reports directory and keep their manifests under ``manifests/``. The
+files each stage writes are in :mod:`fitsense_luigi.contracts.files`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+REPORTS_ROOT = "reports"  # one directory per run id below it
+REPORTS_DIR = REPORTS_ROOT + "/{run_id}"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Where one task writes: a run-scoped directory and the manifest that closes it."""
+
+    name: str
+    directory: str  # relative to the data root; may use {run_id} and {shard}
+    manifest_name: str = "manifest.json"
+
+    def sharded(self, shard: int) -> Stage:
+        return Stage(f"{self.name}_{shard:03d}", self.directory.replace("{shard}", f"{shard:03d}"))
+
+    def directory_of(self, run_id: str) -> str:
+        return self.directory.format(run_id=run_id)
+
+
+def _report_stage(name: str) -> Stage:
+    return Stage(name, REPORTS_DIR, f"manifests/{name}.json")
+
+
+BOOTSTRAP = _report_stage("bootstrap")
+PROFILES = Stage("profiles", "raw/synthetic_profiles/{run_id}")
+WORKOUTS = Stage("workouts", "raw/synthetic_workouts/{run_id}")
+QUERIES = Stage("queries", "raw/synthetic_queries/{run_id}")
+TEACHER_SHARD = Stage("teacher_shard", "raw/teacher_outputs/{run_id}/shards/{shard}")
+TEACHER = Stage("teacher", "raw/teacher_outputs/{run_id}")
+DATASET = Stage("dataset", "raw/distillation_dataset/{run_id}")
+VALIDATION = _report_stage("validation")
+STATS = _report_stage("stats")
+ANOMALIES = _report_stage("anomalies")
+BIAS = _report_stage("bias")
+
+# In pipeline order; TEACHER_SHARD stands for its shards (``TEACHER_SHARD.sharded(k)``).
+STAGES = (BOOTSTRAP, PROFILES, WORKOUTS, QUERIES, TEACHER_SHARD, TEACHER, DATASET, VALIDATION, STATS, ANOMALIES, BIAS)
+BY_NAME = {stage.name: stage for stage in STAGES}

@@ -1,0 +1,336 @@
+"""One run's files under one data root: atomic writes, manifests written last, verified reads.
+
+Every file the pipeline produces is staged and moved into place whole (see the
+data root), so a reader never sees half a file. A stage is complete only when
+its manifest (files, row counts, sha256, config fingerprint, timings) exists,
+and the manifest is written last. Readers verify a file against its manifest
+before using it, so a file changed after it was written is caught by name
+instead of silently feeding the next stage.
+
+Besides single files, the store knows the run's composite inputs: the world's
+23 tables (:meth:`RunStore.world`) and the dataset's parts
+(:meth:`RunStore.dataset`). A store made with ``readable=`` stages (what a
+task requires) refuses to read any other stage, so a task's reads cannot drift
+from its ``requires()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fitsense_luigi._version import __version__
+from fitsense_luigi.contracts import files, splits
+from fitsense_luigi.contracts.dataroot import DataRoot
+from fitsense_luigi.contracts.encoding import dumps_document, dumps_row, iter_jsonl
+from fitsense_luigi.contracts.files import StageFile
+from fitsense_luigi.contracts.manifest import FileEntry, Manifest
+from fitsense_luigi.contracts.stages import BY_NAME, REPORTS_DIR, Stage
+from fitsense_luigi.errors import CorruptInputError, DataRootError
+from fitsense_luigi.pipeline.roots import open_data_root
+
+if TYPE_CHECKING:  # pyarrow and pandas load only when a task reads tables: a rerun with nothing to do stays fast
+    import pyarrow as pa
+
+    from fitsense_luigi.contracts.world import Columns, ParquetWorld
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parquet_options(schema: pa.Schema) -> dict[str, Any]:
+    """zstd, and dictionary encoding only where values can repeat.
+
+    A uuid or a timestamp is (nearly) unique per row, so trying a dictionary
+    for it only costs time before Parquet falls back to plain encoding: leaving
+    those columns out writes the big tables about twice as fast, and smaller.
+    """
+    import pyarrow as pa
+
+    def unique_per_row(kind: pa.DataType) -> bool:
+        return (
+            isinstance(kind, pa.BaseExtensionType) or pa.types.is_fixed_size_binary(kind) or pa.types.is_timestamp(kind)
+        )
+
+    return {"compression": "zstd", "use_dictionary": [f.name for f in schema if not unique_per_row(f.type)]}
+
+
+def utc_now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class RunStore:
+    """All reads and writes of one run under one data root."""
+
+    def __init__(
+        self, root: str | os.PathLike[str] | DataRoot, run_id: str, *, readable: Iterable[Stage] | None = None
+    ) -> None:
+        self.root = open_data_root(root)
+        self.run_id = run_id
+        self.readable = None if readable is None else frozenset(s.name for s in readable)  # None: any stage
+
+    def reading_only(self, stages: Iterable[Stage]) -> RunStore:
+        """This store, refusing to read any stage but ``stages`` (a task's requirements)."""
+        return RunStore(self.root, self.run_id, readable=stages)
+
+    # -- locations (keys relative to the data root)
+    def directory(self, stage: Stage) -> str:
+        return stage.directory_of(self.run_id)
+
+    def reports_dir(self) -> str:
+        return REPORTS_DIR.format(run_id=self.run_id)
+
+    def key(self, file: StageFile) -> str:
+        return f"{self.reports_dir() if file.in_reports else self.directory(file.stage)}/{file.name}"
+
+    def manifest_key(self, stage: Stage) -> str:
+        return f"{self.directory(stage)}/{stage.manifest_name}"
+
+    def run_log_key(self) -> str:
+        return f"{self.reports_dir()}/{files.RUN_LOG}"
+
+    def uri(self, key: str) -> str:
+        return self.root.uri(key)
+
+    def lock_path(self, stage: Stage) -> Path:
+        return self.root.lock_path(f"locks/{self.run_id}/{stage.name}.lock")
+
+    # -- completion
+    def is_complete(self, stage: Stage) -> bool:
+        key = self.manifest_key(stage)
+        try:
+            return self.root.is_file(key)
+        except OSError as exc:  # e.g. EIO or EACCES (ENOENT and the like just mean "no")
+            raise DataRootError(
+                f"{self.uri(key)}: cannot check whether stage {stage.name} is complete: {exc.strerror or exc}",
+                permanent=False,
+            ) from None
+
+    def manifest(self, stage: Stage) -> Manifest:
+        where = self.uri(self.manifest_key(stage))
+        try:
+            return json.loads(self.root.read_bytes(self.manifest_key(stage)))
+        except FileNotFoundError:
+            raise CorruptInputError(f"{where}: manifest missing; stage {stage.name} has not finished") from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CorruptInputError(
+                f"{where}: manifest is not valid JSON; delete it to rebuild stage {stage.name}"
+            ) from None
+
+    def manifest_digest(self, stage: Stage) -> str:
+        return hashlib.sha256(self.root.read_bytes(self.manifest_key(stage))).hexdigest()
+
+    # -- writing
+    def writer(self, stage: Stage, *, fingerprint: str, inputs: Iterable[Stage] = ()) -> StageWriter:
+        return StageWriter(self, stage, fingerprint, {s.name: self.manifest_digest(s) for s in inputs})
+
+    # -- verified reading
+    @contextlib.contextmanager
+    def verified_local(self, file: StageFile) -> Iterator[Path]:
+        """A local file whose sha256 matches the stage's manifest: the file itself, or one download."""
+        stage = file.stage
+        if self.readable is not None and stage.name not in self.readable:
+            raise RuntimeError(f"reads {file.name} of stage {stage.name}, which its task does not require")
+        key = self.key(file)
+        where = self.uri(key)
+        entry = self.manifest(stage).get("files", {}).get(key)
+        if entry is None:
+            raise CorruptInputError(f"{where}: not listed in the manifest of stage {stage.name}")
+        with contextlib.ExitStack() as stack:
+            try:
+                local = stack.enter_context(self.root.local_copy(key))
+                digest = sha256_file(local)
+            except FileNotFoundError:
+                raise CorruptInputError(
+                    f"{where}: listed in the manifest of stage {stage.name} but missing; "
+                    f"delete {self.uri(self.manifest_key(stage))} to rebuild it"
+                ) from None
+            if digest != entry["sha256"]:
+                raise CorruptInputError(
+                    f"{where}: checksum does not match the manifest of stage {stage.name} (changed after it "
+                    f"was written); delete {self.uri(self.manifest_key(stage))} to rebuild it"
+                )
+            yield local
+
+    def read_table(self, file: StageFile, columns: list[str] | None = None) -> pa.Table:
+        import pyarrow.parquet as pq
+
+        from fitsense_luigi.contracts.world import parquet_reading
+
+        with self.verified_local(file) as local, parquet_reading(self.uri(self.key(file))):
+            return pq.read_table(local, columns=columns)
+
+    def read_json(self, file: StageFile) -> Any:
+        with self.verified_local(file) as local:
+            return json.loads(local.read_text(encoding="utf-8"))
+
+    def read_jsonl(self, file: StageFile) -> list[dict[str, Any]]:
+        with self.verified_local(file) as local:
+            return list(iter_jsonl(local, name=self.uri(self.key(file))))
+
+    @contextlib.contextmanager
+    def streamed_jsonl(self, file: StageFile) -> Iterator[Iterator[dict[str, Any]]]:
+        """The rows one at a time while the block runs (a big file need not be held as a list)."""
+        with self.verified_local(file) as local:
+            yield iter_jsonl(local, name=self.uri(self.key(file)))
+
+    # -- composite inputs
+    @contextlib.contextmanager
+    def world(self, columns: Columns | None = None) -> Iterator[ParquetWorld]:
+        """The 23 app tables, each verified against its manifest once, read lazily column by column.
+
+        On an S3 root each table is downloaded once and kept until the block ends.
+        """
+        from fitsense_luigi.contracts.world import ParquetWorld
+        from fitsense_luigi.synth.schema import TABLES
+
+        with contextlib.ExitStack() as stack:
+            paths = {
+                name: stack.enter_context(self.verified_local(files.world_table(name, BY_NAME[spec.stage])))
+                for name, spec in TABLES.items()
+            }
+            yield ParquetWorld(paths, columns)
+
+    def dataset(self) -> dict[str, list[dict[str, Any]]]:
+        """Every JSONL part of the dataset stage: all_records, the splits and rejected."""
+        return {part: self.read_jsonl(files.records(part)) for part in splits.DATASET_FILES}
+
+
+class StageWriter:
+    """Collects a stage's files and closes the stage with its manifest.
+
+    Use as a context manager: the manifest is written on a clean exit only, so
+    an exception or a kill leaves the stage incomplete and the next run redoes it.
+    Its user holds the stage's lock (``PipelineTask.run``), so it is the stage's
+    only writer.
+    """
+
+    def __init__(self, store: RunStore, stage: Stage, fingerprint: str, inputs: dict[str, str]) -> None:
+        self.store = store
+        self.stage = stage
+        self.fingerprint = fingerprint
+        self.inputs = inputs
+        self.files: dict[str, FileEntry] = {}
+        self.summary: dict[str, Any] = {}
+        self._started = utc_now()
+        self._t0 = time.monotonic()
+
+    def __enter__(self) -> StageWriter:
+        root = self.store.root
+        root.sweep_temporaries(self.store.directory(self.stage))
+        root.sweep_temporaries(self.store.reports_dir())
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self._write_manifest()
+
+    def _target(self, file: StageFile) -> str:
+        """Where ``file`` goes; leftovers of an earlier, killed build of it are removed first."""
+        if file.stage != self.stage:
+            raise ValueError(f"stage {self.stage.name} cannot write {file.name} of stage {file.stage.name}")
+        key = self.store.key(file)
+        self.store.root.discard_temporaries_of(key)
+        return key
+
+    def _record(self, key: str, rows: int | None, digest: str, size: int) -> str:
+        self.files[key] = {"rows": rows, "bytes": size, "sha256": digest}
+        return key
+
+    def bytes(self, file: StageFile, data: bytes, *, rows: int | None = None) -> str:
+        key = self._target(file)
+        self.store.root.write_bytes(key, data)
+        return self._record(key, rows, hashlib.sha256(data).hexdigest(), len(data))
+
+    def text(self, file: StageFile, text: str) -> str:
+        return self.bytes(file, text.encode("utf-8"))
+
+    def json(self, file: StageFile, obj: Any) -> str:
+        return self.text(file, dumps_document(obj))
+
+    def jsonl(self, file: StageFile, rows: Iterable[Any]) -> str:
+        buffer = io.StringIO()
+        count = 0
+        for row in rows:
+            buffer.write(dumps_row(row))
+            buffer.write("\n")
+            count += 1
+        return self.bytes(file, buffer.getvalue().encode("utf-8"), rows=count)
+
+    def parquet(self, file: StageFile, table: pa.Table) -> str:
+        import pyarrow.parquet as pq
+
+        key = self._target(file)
+        with self.store.root.staged(key) as tmp:
+            pq.write_table(table, tmp, **parquet_options(table.schema))
+            digest, size = sha256_file(tmp), tmp.stat().st_size
+        return self._record(key, table.num_rows, digest, size)
+
+    @contextlib.contextmanager
+    def parquet_stream(self, file: StageFile, schema: pa.Schema) -> Iterator[Any]:
+        """Write a table chunk by chunk (one row group per chunk) so memory stays flat."""
+        import pyarrow.parquet as pq
+
+        key = self._target(file)
+        rows = 0
+        with self.store.root.staged(key) as tmp:
+            with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as sink:
+
+                class _Sink:
+                    def write(self, table: pa.Table) -> None:
+                        nonlocal rows
+                        sink.write_table(table.cast(schema) if table.schema != schema else table)
+                        rows += table.num_rows
+
+                yield _Sink()
+            digest, size = sha256_file(tmp), tmp.stat().st_size
+        self._record(key, rows, digest, size)
+
+    def tables(self, pieces: Iterable[tuple[str, pa.Table]], schemas: dict[str, pa.Schema]) -> dict[str, int]:
+        """Stream (name, table) pieces into this stage's ``<name>.parquet`` files, one row group per piece.
+
+        Generators yield their tables chunk by chunk; every file stays open until
+        the last piece, then all are moved into place together.
+        """
+        counts: dict[str, int] = {}
+        with contextlib.ExitStack() as stack:
+            sinks: dict[str, Any] = {}
+            for name, table in pieces:
+                if name not in sinks:
+                    sink = self.parquet_stream(files.world_table(name, self.stage), schemas[name])
+                    sinks[name] = stack.enter_context(sink)
+                    counts[name] = 0
+                sinks[name].write(table)
+                counts[name] += table.num_rows
+        return counts
+
+    def _write_manifest(self) -> None:
+        manifest: Manifest = {
+            "stage": self.stage.name,
+            "run_id": self.store.run_id,
+            "config_fingerprint": self.fingerprint,
+            "package_version": __version__,
+            "started_at": self._started,
+            "finished_at": utc_now(),
+            "duration_s": round(time.monotonic() - self._t0, 3),
+            "inputs": self.inputs,
+            "files": self.files,
+            "summary": self.summary,
+        }
+        key = self.store.manifest_key(self.stage)
+        self.store.root.discard_temporaries_of(key)
+        self.store.root.write_bytes(key, dumps_document(manifest).encode())

@@ -1,0 +1,433 @@
+"""The whole pipeline as Luigi tasks: read inputs, call one domain function, write outputs.
+
+    Bootstrap -> GenerateProfiles -> GenerateWorkouts -> GenerateQueries
+              -> CallTeacher (fans out to TeacherShard) -> BuildDistillationDataset
+              -> ValidateData -> ComputeStats -> DetectAnomalies -> BiasSlicing (the quality gate)
+
+Every task is keyed by ``run_id`` and completes when its stage manifest exists
+(see :mod:`fitsense_luigi.pipeline.store`), so ``luigi --module fitsense_luigi
+BiasSlicing --run-id R`` builds exactly what run R is missing. A task's
+``requires()`` names every stage it reads: its manifest lists exactly those
+inputs, and ``self.inputs`` reads only those. Domain modules are imported
+inside ``build()`` so that a rerun with nothing to do stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+import luigi
+
+from fitsense_luigi._version import __version__
+from fitsense_luigi.contracts import files, splits, stages
+from fitsense_luigi.contracts.manifest import GATE_PASSED
+from fitsense_luigi.contracts.stages import Stage
+from fitsense_luigi.errors import FitSenseError
+from fitsense_luigi.pipeline import locks, logs, luigi_internals
+from fitsense_luigi.pipeline.identity import check_run_id, default_run_id
+from fitsense_luigi.pipeline.runs import RunContext, open_run
+from fitsense_luigi.pipeline.store import RunStore, StageWriter
+
+logs.install()
+log = logging.getLogger("fitsense.tasks")
+
+
+class RunIdParameter(luigi.Parameter):
+    """Letters, digits, '.', '_' and '-' only; defaults to today's UTC date."""
+
+    def normalize(self, x: Any) -> str:
+        return check_run_id(x)
+
+
+class ManifestTarget(luigi.Target):
+    """A stage is done when its manifest exists (it is written last)."""
+
+    def __init__(self, store: RunStore, stage: Stage) -> None:
+        self.store = store
+        self.stage = stage
+
+    def exists(self) -> bool:
+        return self.store.is_complete(self.stage)
+
+    @property
+    def path(self) -> str:
+        return self.store.uri(self.store.manifest_key(self.stage))
+
+
+class PipelineTask(luigi.Task):
+    """Base of every task: opens the run (validating all input) when instantiated."""
+
+    run_id = RunIdParameter(default=default_run_id(), description="Run id; default: today's UTC date")
+    stage: ClassVar[Stage]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.ctx: RunContext = open_run(self.run_id)
+
+    def output(self) -> ManifestTarget:
+        return ManifestTarget(self.ctx.store, self.stage)
+
+    def required_stages(self) -> list[Stage]:
+        """The stages of ``requires()``: what the task reads, and what its manifest lists as inputs."""
+        return [task.stage for task in luigi.task.flatten(self.requires())]
+
+    @property
+    def inputs(self) -> RunStore:
+        """The run's store, reading only the stages this task requires."""
+        return self.ctx.store.reading_only(self.required_stages())
+
+    def run(self) -> None:
+        store = self.ctx.store
+        logs.attach_run_log(store.root, store.run_log_key())
+        logs.set_level(self.ctx.config.run.log_level)
+        with locks.exclusive(store.lock_path(self.stage), f"{self.task_family} of run {self.run_id}"):
+            if self.complete():
+                log.info("%s: already built by another process", self.task_family)
+                self.progress(1, 1, "done: built by another process")
+                return
+            log.info("%s: building %s for run %s", self.task_family, self.stage.name, self.run_id)
+            self.progress(0, 1, f"building {self.stage.name}")
+            writer = store.writer(self.stage, fingerprint=self.ctx.fingerprint, inputs=self.required_stages())
+            try:
+                with writer:
+                    self.build(writer)
+            except FitSenseError as exc:
+                if exc.permanent:  # it would fail the same way again: no retries minutes later
+                    luigi_internals.stop_retries(self)
+                raise
+        log.info("%s: wrote %d files", self.task_family, len(writer.files))
+        self.progress(1, 1, f"done: wrote {len(writer.files)} files")
+
+    def build(self, out: StageWriter) -> None:  # pragma: no cover - every task overrides
+        raise NotImplementedError
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        """Shown in the central scheduler's UI; cheap enough to call per item."""
+        percent = int(100 * done / total) if total else 100
+        self.set_progress_percentage(percent)
+        self.set_status_message(message or f"{done}/{total}")
+
+    def on_success(self) -> None:
+        logs.sync_run_logs()  # S3 data roots: upload this process's run log
+        return super().on_success()
+
+    def on_failure(self, exception: BaseException) -> str:
+        logs.sync_run_logs()
+        if isinstance(exception, FitSenseError):
+            return f"{type(exception).__name__}: {exception}"
+        return super().on_failure(exception)
+
+
+class Bootstrap(PipelineTask):
+    """Record the run: resolved params, fingerprint, as-of date, software versions."""
+
+    stage = stages.BOOTSTRAP
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.pipeline.bootstrap import bootstrap_record
+
+        out.json(files.BOOTSTRAP_RECORD, bootstrap_record(self.ctx))
+        out.summary["as_of_date"] = self.ctx.as_of_date.isoformat()
+
+
+class GenerateProfiles(PipelineTask):
+    """Users, profiles, goals, medical context, calorie and sleep targets."""
+
+    stage = stages.PROFILES
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {"bootstrap": Bootstrap(run_id=self.run_id)}
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.synth import profiles, schema
+
+        pieces = profiles.generate(self.ctx.config, self.ctx.as_of_date, progress=self.progress)
+        out.summary["rows"] = out.tables(pieces, {n: s.schema for n, s in schema.TABLES.items()})
+
+
+class GenerateWorkouts(PipelineTask):
+    """Exercise catalogue, plans, executed workouts and sets, daily logs."""
+
+    stage = stages.WORKOUTS
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {"profiles": GenerateProfiles(run_id=self.run_id)}
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.synth import realism, schema, workouts
+
+        config, as_of = self.ctx.config, self.ctx.as_of_date
+        profiles = {
+            name: self.inputs.read_table(files.world_table(name, stages.PROFILES)) for name in realism.PROFILE_TABLES
+        }
+        observer = realism.Observer(profiles, as_of, config.world.lookback_days)  # keeps per-user sums only
+        pieces = observer.watch(workouts.generate(config, as_of, progress=self.progress))
+        out.summary["rows"] = out.tables(pieces, {n: s.schema for n, s in schema.TABLES.items()})
+        report = realism.report(observer)
+        out.json(files.REALISM_REPORT, report)
+        out.summary["realism_passed"] = report["passed"]
+
+
+class GenerateQueries(PipelineTask):
+    """Natural-language requests of the four prompt types, built from each user's state."""
+
+    stage = stages.QUERIES
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {"profiles": GenerateProfiles(run_id=self.run_id), "workouts": GenerateWorkouts(run_id=self.run_id)}
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.queries import generate
+
+        # every table is verified against its manifest; the state reads only the rows and columns it needs
+        with self.inputs.world() as world:
+            queries = generate.build_queries(self.ctx.config, self.ctx.as_of_date, world)
+        out.jsonl(files.QUERIES, queries)
+        out.summary.update(generate.summarise(queries))
+
+
+class TeacherShard(PipelineTask):
+    """One slice of the teacher calls, so that workers and hosts can share the stage."""
+
+    shard = luigi.IntParameter(description="Shard index, 0-based")
+
+    @property
+    def stage(self) -> Stage:  # type: ignore[override]
+        return stages.TEACHER_SHARD.sharded(self.shard)
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {"queries": GenerateQueries(run_id=self.run_id)}
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.teacher import stage as teacher_stage
+        from fitsense_luigi.teacher.summary import summarise
+        from fitsense_luigi.teacher.workahead import ShardClaims
+
+        store, shards = self.ctx.store, self.ctx.config.teacher.shards
+        queries = self.inputs.read_jsonl(files.QUERIES)
+        mine = teacher_stage.shard_queries(queries, self.shard, shards)
+        others = {k: teacher_stage.shard_queries(queries, k, shards) for k in range(shards) if k != self.shard}
+        claims = ShardClaims(  # work ahead on shards nobody builds, so the endpoint stays busy to the last request
+            others,
+            try_lock=lambda k: locks.try_exclusive(store.lock_path(stages.TEACHER_SHARD.sharded(k))),
+            is_complete=lambda k: store.is_complete(stages.TEACHER_SHARD.sharded(k)),
+        )
+        rows = teacher_stage.answer(
+            self.ctx.config,
+            mine,
+            cache_root=store.root.scoped(files.TEACHER_CACHE),
+            progress=self.progress,
+            run_id=self.run_id,
+            # an object store spans hosts, whose locks are their own: no work-ahead there
+            claims=None if store.root.uri().startswith("s3://") else claims,
+        )
+        out.jsonl(files.SHARD_RESPONSES.sharded(self.shard), rows)
+        out.summary.update(summarise(rows, self.ctx.config))
+
+
+class CallTeacher(PipelineTask):
+    """Merge the shards' responses back into query order, with a run summary."""
+
+    stage = stages.TEACHER
+
+    def requires(self) -> dict[str, Any]:
+        return {
+            "queries": GenerateQueries(run_id=self.run_id),
+            "shards": [TeacherShard(run_id=self.run_id, shard=k) for k in range(self.ctx.config.teacher.shards)],
+        }
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.teacher import stage as teacher_stage
+        from fitsense_luigi.teacher.summary import summarise
+
+        inputs = self.inputs
+        parts = [inputs.read_jsonl(files.SHARD_RESPONSES.sharded(k)) for k in range(self.ctx.config.teacher.shards)]
+        rows = teacher_stage.merge_in_query_order(inputs.read_jsonl(files.QUERIES), parts)
+        out.jsonl(files.RESPONSES, rows)
+        summary = summarise(rows, self.ctx.config)
+        teacher_stage.warn_if_unusable(summary, self.ctx.config)
+        out.json(files.TEACHER_SUMMARY, summary)
+        out.summary.update(summary)
+
+
+class BuildDistillationDataset(PipelineTask):
+    """Filter, deduplicate, build chat-format records and split them by user; write the dataset card."""
+
+    stage = stages.DATASET
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {"queries": GenerateQueries(run_id=self.run_id), "teacher": CallTeacher(run_id=self.run_id)}
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.dataset import build
+
+        inputs = self.inputs
+        provenance = build.Provenance(
+            run_id=self.run_id,
+            source_run_ids={s.name: inputs.manifest(s)["run_id"] for s in self.required_stages()},
+            config_fingerprint=self.ctx.fingerprint,
+            package_version=__version__,
+        )
+        queries = inputs.read_jsonl(files.QUERIES)
+        with inputs.streamed_jsonl(files.RESPONSES) as responses:
+            result = build.build_dataset(self.ctx.config, queries, responses, provenance, progress=self.progress)
+        out.jsonl(files.ALL_RECORDS, result.records)
+        for split in splits.SPLITS:
+            out.jsonl(files.records(split), result.splits[split])
+            out.parquet(files.records_table(split), result.table(split))
+        out.jsonl(files.REJECTED, result.rejected)
+        out.json(files.SPLIT_REPORT, result.split_report)
+        out.text(files.DATASET_CARD, result.card)
+        out.summary.update(result.summary)
+
+
+class ValidateData(PipelineTask):
+    """Schema, table, rule, realism and split checks, each with counts and examples (enforced by the gate)."""
+
+    stage = stages.VALIDATION
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {
+            "profiles": GenerateProfiles(run_id=self.run_id),
+            "workouts": GenerateWorkouts(run_id=self.run_id),
+            "dataset": BuildDistillationDataset(run_id=self.run_id),
+        }
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.quality import validate
+
+        inputs = self.inputs
+        realism = inputs.read_json(files.REALISM_REPORT)
+        with inputs.world() as world:
+            report = validate.validate_run(self.ctx.config, world, inputs.dataset(), realism, as_of=self.ctx.as_of_date)
+        out.json(files.VALIDATION_REPORT, report)
+        out.summary.update(valid=report["valid"], errors=report["num_errors"], warnings=report["num_warnings"])
+
+
+class ComputeStats(PipelineTask):
+    """Per split and per table statistics in the spirit of TFDV (after validation: the quality tasks run as a chain)."""
+
+    stage = stages.STATS
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {
+            "profiles": GenerateProfiles(run_id=self.run_id),
+            "workouts": GenerateWorkouts(run_id=self.run_id),
+            "dataset": BuildDistillationDataset(run_id=self.run_id),
+            "validation": ValidateData(run_id=self.run_id),
+        }
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.quality import stats
+
+        inputs = self.inputs
+        with inputs.world() as world:
+            report = stats.compute_stats(world, inputs.dataset(), self.ctx.as_of_date)
+        out.json(files.STATS_REPORT, report)
+        out.summary["records"] = report["splits"][splits.ALL_RECORDS]["count"]
+
+
+class DetectAnomalies(PipelineTask):
+    """Duplicates, missing or odd-length responses, split imbalance, drift against the last good run."""
+
+    stage = stages.ANOMALIES
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {
+            "queries": GenerateQueries(run_id=self.run_id),
+            "teacher": CallTeacher(run_id=self.run_id),
+            "dataset": BuildDistillationDataset(run_id=self.run_id),
+            "stats": ComputeStats(run_id=self.run_id),
+        }
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.pipeline.history import previous_successful_run
+        from fitsense_luigi.quality import anomalies
+
+        inputs = self.inputs
+        previous, notes = previous_successful_run(self.ctx.store)
+        report = anomalies.detect(
+            self.ctx.config,
+            inputs.dataset(),
+            inputs.read_jsonl(files.QUERIES),
+            inputs.read_jsonl(files.RESPONSES),
+            inputs.read_json(files.STATS_REPORT),
+            previous,
+            notes,
+            params=self.ctx.resolved_params(),
+        )
+        out.json(files.ANOMALY_REPORT, report)
+        out.summary.update(severity=report["severity"], baseline_run_id=previous.run_id if previous else None)
+
+
+class BiasSlicing(PipelineTask):
+    """Is any group of users served worse? Then charts, report.html and the quality gate: the run's last word.
+
+    Asking for it builds the whole run. The gate is enforced after every report
+    is written; its failure is deterministic, so Luigi does not retry it.
+    """
+
+    stage = stages.BIAS
+    # a failed gate fails the same way again: no retries, cron sees the exit code at once (QualityGateError is
+    # permanent too; this also covers --workers N with the local scheduler)
+    retry_count = 1
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {
+            "queries": GenerateQueries(run_id=self.run_id),
+            "teacher": CallTeacher(run_id=self.run_id),
+            "dataset": BuildDistillationDataset(run_id=self.run_id),
+            "validation": ValidateData(run_id=self.run_id),
+            "stats": ComputeStats(run_id=self.run_id),
+            "anomalies": DetectAnomalies(run_id=self.run_id),
+        }
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.quality import bias, publish
+        from fitsense_luigi.quality.publish import gate
+
+        inputs, config = self.inputs, self.ctx.config
+        report = bias.slice_report(
+            config,
+            inputs.read_jsonl(files.QUERIES),
+            inputs.read_jsonl(files.RESPONSES),
+            inputs.read_jsonl(files.ALL_RECORDS),
+        )
+        out.json(files.BIAS_REPORT, report)
+        run = {
+            "run_id": self.run_id,
+            "as_of_date": self.ctx.as_of_date.isoformat(),
+            "fingerprint": self.ctx.fingerprint,
+            "version": __version__,
+        }
+        published = publish.publish(
+            config,
+            run,
+            inputs.read_json(files.VALIDATION_REPORT),
+            inputs.read_json(files.STATS_REPORT),
+            inputs.read_json(files.ANOMALY_REPORT),
+            report,
+        )
+        for file, data in published.files.items():
+            out.bytes(file, data)
+        out.summary["bias_alert"] = report["bias_alert"]
+        out.summary[GATE_PASSED] = published.verdict["passed"]
+        gate.enforce(config, published.verdict, self.run_id, self.ctx.store.uri(self.ctx.store.key(files.REPORT_HTML)))
+
+
+ALL_TASKS = (
+    Bootstrap,
+    GenerateProfiles,
+    GenerateWorkouts,
+    GenerateQueries,
+    TeacherShard,
+    CallTeacher,
+    BuildDistillationDataset,
+    ValidateData,
+    ComputeStats,
+    DetectAnomalies,
+    BiasSlicing,
+)
+
+__all__ = [t.__name__ for t in ALL_TASKS] + ["PipelineTask", "RunIdParameter"]
