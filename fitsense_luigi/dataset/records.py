@@ -178,9 +178,7 @@ def unify_context_summaries(records: list[dict[str, Any]], summaries: list[Any] 
         return pa.null()
     inferred = pa.array(source).type
     if not pa.types.is_struct(inferred):
-        raise MalformedInputError(
-            f"{files.QUERIES.name}: context_summary must be an object, got Arrow type {inferred}"
-        )
+        raise MalformedInputError(f"{files.QUERIES.name}: context_summary must be an object, got Arrow type {inferred}")
     declared = _storable(inferred)
     column = pa.array([r["context"]["context_summary"] for r in records], type=declared)
     for record, value in zip(records, column.to_pylist(), strict=True):
