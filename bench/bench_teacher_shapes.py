@@ -1,6 +1,6 @@
 """What reaches the dataset when the teacher answers the way real models do, through the `luigi` command.
 
-A loopback teacher (``tests/teacher/realistic_teacher.py``) answers each query
+A loopback teacher (``tests/support/realistic_teacher.py``) answers each query
 in one of the shapes measured through a LiteLLM proxy (``answer_shapes``:
 clean 60 %, fenced, after a preamble, after inline ``<think>``, reasoning in
 its own field, trailing commas, numbers as strings, rep ranges, extra keys, a
@@ -29,12 +29,12 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "teacher"))
 LUIGI = str(Path(sys.executable).with_name("luigi"))
 
-from answer_shapes import REALISTIC_MIX, REFUSALS  # noqa: E402
 from bench_teacher import luigi as run_luigi  # noqa: E402
-from realistic_teacher import RealisticTeacher  # noqa: E402
+
+from tests.support.answer_shapes import REALISTIC_MIX, REFUSALS  # noqa: E402
+from tests.support.realistic_teacher import RealisticTeacher  # noqa: E402
 
 RUN = "2026-03-02"
 

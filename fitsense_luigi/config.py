@@ -446,7 +446,7 @@ def _show(value: Any) -> str:
 
 
 def _build(cls: type, data: Mapping[str, Any]) -> Any:
-    """Build a frozen dataclass tree from validated data (mappings become read-only)."""
+    """Build a frozen dataclass tree from validated data (mappings and lists, at any depth, become read-only)."""
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for field in dataclasses.fields(cls):
@@ -455,14 +455,22 @@ def _build(cls: type, data: Mapping[str, Any]) -> Any:
         value, hint = data[field.name], hints[field.name]
         if dataclasses.is_dataclass(hint):
             value = _build(hint, value)
-        elif isinstance(value, dict):
-            value = types.MappingProxyType(dict(value))
-        elif isinstance(value, list):
-            value = tuple(value)
+        elif isinstance(value, dict | list):
+            value = _frozen(value)
         elif hint in (float, float | None) and isinstance(value, int):
             value = float(value)
         kwargs[field.name] = value
     return cls(**kwargs)
+
+
+def _frozen(value: Any) -> Any:
+    """A read-only copy: mappings become read-only mappings and lists tuples, all the way down (a config that
+    one stage could change under another would break the fingerprint's promise)."""
+    if isinstance(value, dict):
+        return types.MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 def _plain(value: Any) -> Any:

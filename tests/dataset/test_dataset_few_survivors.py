@@ -11,12 +11,13 @@ import io
 
 import pyarrow.parquet as pq
 import pytest
-from dataset_fakes import PROVENANCE, answer, make_config, make_query
+from dataset_fakes import PROVENANCE, answer, make_query
 
 from fitsense_luigi.dataset.build import build_dataset
 from fitsense_luigi.dataset.split import SPLITS
+from tests.support import params as test_params
 
-CONFIG = make_config()
+CONFIG = test_params.config()
 REFUSAL = "I'm sorry, but I can't provide medical advice. Please consult your doctor."
 
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from dataset_fakes import PROVENANCE, answer, contraindicated_exercise, make_config, make_query, with_plan_edit
+from dataset_fakes import PROVENANCE, answer, contraindicated_exercise, make_query, with_plan_edit
 
 from fitsense_luigi.dataset.build import build_dataset
 from fitsense_luigi.dataset.filters import REASON_DESCRIPTIONS, REASONS
+from tests.support import params as test_params
 
-CONFIG = make_config()
+CONFIG = test_params.config()
 
 
 def _build(pairs):
@@ -153,7 +154,7 @@ def test_rejected_rows_have_the_same_keys_and_enough_to_trace():
 
 @pytest.mark.parametrize("limit", [{"min": 3000, "max": 12000}, {"min": 10, "max": 1500}])
 def test_length_limits_come_from_the_config(limit):
-    config = make_config({"dataset": {"response_chars": limit}})
+    config = test_params.config({"dataset": {"response_chars": limit}})
     q = make_query(40)
     result = build_dataset(config, [q], [answer(q)], PROVENANCE)
     expected = "too_short" if limit["min"] == 3000 else "too_long"

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from ops_harness import (
-    REPO,
     Scheduler,
     built_lines,
     data_digests,
@@ -22,6 +21,7 @@ from ops_harness import (
 )
 
 from fitsense_luigi.pipeline.tasks import ALL_TASKS
+from tests.support.harness import REPO
 
 SHARDS = 4
 OUTPUT_DIR = REPO / "test-output" / "ops"  # git-ignored; CI keeps what lands here

@@ -23,8 +23,8 @@ import pytest
 from luigi.configuration import get_config
 
 from fitsense_luigi.pipeline import luigi_internals
+from tests.support.harness import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "fitsense_luigi"
 DOOR = PACKAGE / "pipeline" / "luigi_internals.py"
 PRIVATE_MODULES = {"cmdline_parser", "worker", "rpc", "interface", "scheduler", "execution_summary", "task_register"}

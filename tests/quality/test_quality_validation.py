@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from typing import Any
@@ -15,6 +14,7 @@ from quality_inputs import AS_OF, Inputs, inputs
 from fitsense_luigi.quality import validate
 from fitsense_luigi.quality.validate.realism_checks import judge, realism_checks
 from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
+from tests.support import params as test_params
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_ratio_tolerance_widens_only_for_few_users():
 
 
 def test_unrealistic_marginal_fails_at_full_scale(inp):
-    config = dataclasses.replace(inp.config, quality=dataclasses.replace(inp.config.quality, realism_min_users=1))
+    config = test_params.config({"quality": {"realism_min_users": 1}})
     skewed = json.loads(json.dumps(inp.realism))
     skewed["checks"][0]["observed"] = skewed["checks"][0]["expected"] + 10 * skewed["checks"][0]["tolerance"]
     skewed["checks"][0]["passed"] = True  # the stage's own verdict is not trusted

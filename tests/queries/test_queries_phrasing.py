@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fitsense_luigi.config import PROMPT_TYPES
+from fitsense_luigi.contracts import files
 from fitsense_luigi.contracts.encoding import iter_jsonl
 from fitsense_luigi.queries import phrasing, prompts
 from fitsense_luigi.reference.safety import constraints_for
@@ -25,7 +26,7 @@ MAY_BE_EMPTY = ("top_lifts", "plan_exercises", "equipment", "conditions", "medic
 
 @pytest.fixture(scope="module")
 def contexts(built_run):
-    rows = iter_jsonl(built_run.path("raw", "synthetic_queries", built_run.run_id, "queries.jsonl"))
+    rows = iter_jsonl(built_run.files.path(files.QUERIES))
     return [row["context_summary"] for row in rows]
 
 

@@ -10,9 +10,10 @@ import pyarrow.compute as pc
 import pytest
 import synth_world
 
-from fitsense_luigi.contracts.stages import WORKOUTS
+from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.synth import health, realism
 from fitsense_luigi.synth import published as pub
+from tests.support import params as test_params
 
 KEYS = {"name", "observed", "expected", "tolerance", "passed", "source"}
 
@@ -20,20 +21,22 @@ KEYS = {"name", "observed", "expected", "tolerance", "passed", "source"}
 @pytest.fixture(scope="module")
 def report() -> dict:
     run = synth_world.default_world()
-    return json.loads((run.reports / "realism.json").read_text())
+    return json.loads(run.files.path(files.REALISM_REPORT).read_text())
 
 
 def test_report_is_listed_in_the_workouts_manifest():
     run = synth_world.default_world()
-    manifest = json.loads(run.store.root.read_bytes(run.store.manifest_key(WORKOUTS)))
-    assert f"reports/{run.run_id}/realism.json" in manifest["files"]
+    manifest = json.loads(run.files.manifest(stages.WORKOUTS).read_text())
+    assert run.files.path(files.REALISM_REPORT).relative_to(run.data_root).as_posix() in manifest["files"]
     assert manifest["summary"]["realism_passed"] is True
 
 
 def test_realism_passes_at_default_scale(report):
     failed = [c for c in report["checks"] if not c["passed"]]
     assert report["passed"] is True, failed
-    assert report["users"] == 1000 and report["lookback_days"] == 84
+    # the users it judged are the users written, over the window the run was configured for
+    assert report["users"] == synth_world.default_tables()["users"].num_rows
+    assert report["lookback_days"] == synth_world.default_world().lookback_days
 
 
 def test_every_marginal_the_issue_names_is_reported(report):
@@ -117,16 +120,8 @@ def test_health_model_reproduces_the_published_band_rates():
 
 
 def _config(users: int, lookback: int, seed: int):
-    import dataclasses
-
-    from fitsense_luigi.config import load_config
-
-    config = load_config()
-    return dataclasses.replace(
-        config,
-        world=dataclasses.replace(config.world, users=users, lookback_days=lookback),
-        reproducibility=dataclasses.replace(config.reproducibility, seed=seed),
-    )
+    overrides = {"world": {"users": users, "lookback_days": lookback}, "reproducibility": {"seed": seed}}
+    return test_params.config(overrides, small=False)
 
 
 def _streamed_report(users: int, lookback: int, seed: int) -> dict:

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from fitsense_luigi.contracts import files
 from fitsense_luigi.teacher.checks import post_check
 
 PLAN = {
@@ -162,10 +163,7 @@ def test_fast_and_reference_validators_agree(built_run):
     from fitsense_luigi.teacher.checks import schema_errors
 
     reference = Draft202012Validator(load_schema("plan_response.schema.json"))
-    rows = [
-        json.loads(x)
-        for x in built_run.path("raw", "teacher_outputs", built_run.run_id, "responses.jsonl").read_text().splitlines()
-    ]
+    rows = built_run.files.rows(files.RESPONSES)
     rng = random.Random(7)
     mutations = [
         lambda p: p.pop("summary"),

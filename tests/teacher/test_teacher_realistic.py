@@ -17,13 +17,13 @@ from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from answer_shapes import REFUSALS, SHAPES, first_user_message
-from realistic_teacher import RealisticTeacher
-from teacher_server import FAST_TEACHER, KEY_ENV, TEST_KEY, Reply, TeacherServer, harness
 
 from fitsense_luigi.teacher.checks import schema_errors
+from tests.support.answer_shapes import REFUSALS, SHAPES, first_user_message
+from tests.support.harness import run_luigi
+from tests.support.realistic_teacher import RealisticAnswers, RealisticTeacher
+from tests.support.teacher import FAST_TEACHER, KEY_ENV, TEST_KEY, Call, Reply, TeacherServer
 
-run_luigi = harness.run_luigi
 RUN = "2026-03-02"
 # every shape about equally often, refusals 6 % of the answers (gate: unusable answers critical above 10 % here)
 EVEN_MIX = {name: (0.02 if name in REFUSALS else 0.94 / (len(SHAPES) - len(REFUSALS))) for name in SHAPES}
@@ -123,19 +123,16 @@ def test_a_teacher_that_refuses_almost_everyone_leaves_valid_files_and_a_gate_th
         "usage": {},
     }  # fmt: skip
 
-    class Refuser(RealisticTeacher):
+    realistic = RealisticAnswers({"clean": 1.0})
+
+    def refuser(call: Call) -> Reply:
         """Answers two users without a condition; refuses everyone else."""
+        user = first_user_message(call.body["messages"])
+        if len(allowed) < 2 and '"conditions": []' in user:
+            allowed.add(user)
+        return realistic(call) if user in allowed else Reply(raw=json.dumps(refusal).encode())
 
-        def reply_for(self, case: str, attempt: int, digest: str) -> Reply:
-            user = first_user_message(self.bodies[digest]["messages"])
-            with self._lock:
-                if len(allowed) < 2 and '"conditions": []' in user:
-                    allowed.add(user)
-            if user in allowed:
-                return super().reply_for(case, attempt, digest)
-            return Reply(raw=json.dumps(refusal).encode())
-
-    with Refuser({"clean": 1.0}) as teacher:
+    with TeacherServer(refuser) as teacher:
         params = params_for(write_params, teacher.url, concurrency=1)
         data = tmp_path / "data"
         built = run_luigi("BuildDistillationDataset", RUN, data, params, env={KEY_ENV: TEST_KEY})
@@ -162,19 +159,16 @@ def test_one_worker_keeps_requests_in_flight_across_shards(write_params, tmp_pat
     arrived_other = threading.Event()
     order: list[str] = []
 
-    class Waiting(TeacherServer):
-        def reply_for(self, case: str, attempt: int, digest: str) -> Reply:
-            user = first_user_message(self.bodies[digest]["messages"])
-            with self._lock:
-                order.append(user)
-                first = len(order) == 1
-            if first:  # the stage's first request (shard 0's): answered only once shard 1 is being asked
-                return Reply(delay_s=0.0) if arrived_other.wait(60) else Reply(500, raw=b'{"error": "no work-ahead"}')
-            if user in shard1:
-                arrived_other.set()
-            return Reply()
+    def waiting(call: Call) -> Reply:
+        user = first_user_message(call.body["messages"])
+        order.append(user)
+        if len(order) == 1:  # the stage's first request (shard 0's): answered only once shard 1 is being asked
+            return Reply() if arrived_other.wait(60) else Reply(500, raw=b'{"error": "no work-ahead"}')
+        if user in shard1:
+            arrived_other.set()
+        return Reply()
 
-    with Waiting() as teacher:
+    with TeacherServer(waiting) as teacher:
         params = params_for(write_params, teacher.url, concurrency=2, shards=2)
         data = tmp_path / "data"
         first = run_luigi("GenerateQueries", RUN, data, params)

@@ -12,9 +12,8 @@ endpoint would (60 % clean). A shape is picked per request from its first user
 message, so a rerun meets the same shape, and a re-ask (the request carries an
 earlier answer) gets a clean answer, as a real model usually mends it.
 
-Nothing here depends on the server; ``RealisticTeacher`` in
-``realistic_teacher.py`` plugs it into the tests' HTTP server and the
-benchmark into its own.
+Nothing here depends on the server; :mod:`tests.support.realistic_teacher`
+plugs it into the tests' fake teacher (and so into the benchmarks).
 """
 
 from __future__ import annotations

@@ -2,75 +2,51 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import BuiltRun, run_luigi
-
-DATA_SUFFIXES = (".parquet", ".jsonl")
-REPORTS = (
-    "phase1_bootstrap.json",
-    "validation_report.json",
-    "stats_report.json",
-    "anomaly_report.json",
-    "bias_report.json",
-    "realism.json",
-    "run.log",
-)
-
-
-def data_files(root: Path) -> dict[str, bytes]:
-    """Every data file (tables and JSONL) by path relative to the data root."""
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.suffix in DATA_SUFFIXES and "/cache/" not in p.as_posix()
-    }
+from fitsense_luigi.contracts import files, splits, stages
+from fitsense_luigi.synth.schema import TABLES
+from tests.support import layout
+from tests.support.harness import RUN_ID, BuiltRun, run_luigi
+from tests.support.hashing import digests
 
 
 def test_every_output_is_present(built_run: BuiltRun) -> None:
-    r = built_run.run_id
-    tables = {p.stem for p in built_run.path("raw", "synthetic_profiles", r).glob("*.parquet")}
-    tables |= {p.stem for p in built_run.path("raw", "synthetic_workouts", r).glob("*.parquet")}
-    assert len(tables) == 23
-    assert built_run.path("raw", "synthetic_queries", r, "queries.jsonl").stat().st_size > 0
-    assert built_run.path("raw", "teacher_outputs", r, "responses.jsonl").stat().st_size > 0
-    for split in ("all_records", "train", "val", "test"):
-        assert built_run.path("raw", "distillation_dataset", r, f"{split}.jsonl").stat().st_size > 0
-    for name in REPORTS:
-        assert (built_run.reports / name).is_file(), name
-    for stage_dir in (
-        "synthetic_profiles",
-        "synthetic_workouts",
-        "synthetic_queries",
-        "teacher_outputs",
-        "distillation_dataset",
-    ):
-        manifest = json.loads(built_run.path("raw", stage_dir, r, "manifest.json").read_text())
-        assert manifest["files"], stage_dir
+    run = built_run.files
+    tables = {p.stem for stage in layout.WORLD_STAGES.values() for p in run.directory(stage).glob("*.parquet")}
+    assert tables == set(TABLES) and len(tables) == 23
+    assert run.path(files.QUERIES).stat().st_size > 0
+    assert run.path(files.RESPONSES).stat().st_size > 0
+    for part in splits.RECORD_FILES:
+        assert run.path(files.records(part)).stat().st_size > 0, part
+    for report in layout.REPORTS:
+        assert run.path(report).is_file(), report.name
+    assert run.run_log.is_file()
+    for stage in layout.DATA_STAGES:
+        manifest = run.document(run.manifest(stage))
+        assert manifest["files"], stage.name
         assert all(len(f["sha256"]) == 64 for f in manifest["files"].values())
 
 
 def test_reports_are_computed_from_the_data(built_run: BuiltRun) -> None:
-    validation = json.loads((built_run.reports / "validation_report.json").read_text())
+    run = built_run.files
+    validation = run.document(files.VALIDATION_REPORT)
     assert validation["valid"] is True, validation["failed_checks"]
     assert validation["num_checks"] > 50
-    records = (
-        built_run.path("raw", "distillation_dataset", built_run.run_id, "all_records.jsonl").read_text().splitlines()
-    )
-    stats = json.loads((built_run.reports / "stats_report.json").read_text())
+    records = run.rows(files.ALL_RECORDS)
+    stats = run.document(files.STATS_REPORT)
     assert stats["splits"]["all_records"]["count"] == len(records)
-    bootstrap = json.loads((built_run.reports / "phase1_bootstrap.json").read_text())
-    assert bootstrap["as_of_date"] == "2026-02-17"
+    bootstrap = run.document(files.BOOTSTRAP_RECORD)
+    assert bootstrap["as_of_date"] == built_run.run_id  # a run id that is a date stands for that day
     assert len(bootstrap["config_fingerprint"]) == 64
 
 
 def test_one_log_format_to_the_run_log(built_run: BuiltRun) -> None:
-    log = (built_run.reports / "run.log").read_text().splitlines()
+    log = built_run.files.run_log.read_text().splitlines()
     record = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR) [\w.-]+\[\d+\]: ")
     records = [line for line in log if record.match(line)]
     assert any("luigi-interface" in line for line in records)
@@ -80,8 +56,8 @@ def test_one_log_format_to_the_run_log(built_run: BuiltRun) -> None:
 
 
 def test_rerun_runs_no_task(built_run: BuiltRun) -> None:
-    manifests = {p: p.stat().st_mtime_ns for p in built_run.data_root.rglob("manifest*.json")}
-    manifests |= {p: p.stat().st_mtime_ns for p in built_run.reports.glob("manifests/*.json")}
+    manifests = {p: p.stat().st_mtime_ns for p in layout.manifest_paths(built_run.data_root)}
+    assert len(manifests) == len(stages.STAGES) - 1 + 2  # every stage, the teacher's once per shard (2)
     again = run_luigi("BiasSlicing", built_run.run_id, built_run.data_root, built_run.params)
     assert again.returncode == 0
     assert "Did not run any tasks" in again.output
@@ -107,7 +83,7 @@ def test_two_identical_runs_give_byte_identical_data(built_run: BuiltRun, tmp_pa
     other_root = tmp_path / "data"
     result = run_luigi("BiasSlicing", built_run.run_id, other_root, built_run.params)
     assert result.returncode == 0, result.output[-3000:]
-    first, second = data_files(built_run.data_root), data_files(other_root)
+    first, second = digests(built_run.data_root), digests(other_root)
     assert first.keys() == second.keys() and len(first) > 25
     assert [k for k in first if first[k] != second[k]] == []
 
@@ -125,7 +101,7 @@ def test_bad_params_file(tmp_path: Path) -> None:
     root = tmp_path / "data"
     params = tmp_path / "params.yaml"
     params.write_text("run: {data_root: data}\n")
-    result = run_luigi("BiasSlicing", "2026-02-17", root, params)
+    result = run_luigi("BiasSlicing", RUN_ID, root, params)
     assert result.returncode == 40
     lines = [line for line in result.output.splitlines() if "ConfigError" in line]
     assert len(lines) == 1 and f"{params}: reproducibility: missing key" in lines[0]
@@ -133,7 +109,7 @@ def test_bad_params_file(tmp_path: Path) -> None:
 
 
 def test_unreadable_params_file(tmp_path: Path) -> None:
-    result = run_luigi("BiasSlicing", "2026-02-17", tmp_path / "data", tmp_path / "missing.yaml")
+    result = run_luigi("BiasSlicing", RUN_ID, tmp_path / "data", tmp_path / "missing.yaml")
     assert result.returncode == 40 and "params file not found" in result.output
     assert not (tmp_path / "data").exists()
 
@@ -144,7 +120,7 @@ def test_unwritable_data_root(tmp_path: Path, write_params) -> None:
     else:
         parent = tmp_path / "locked"
         parent.mkdir(mode=0o500)
-    result = run_luigi("BiasSlicing", "2026-02-17", parent / "data", write_params())
+    result = run_luigi("BiasSlicing", RUN_ID, parent / "data", write_params())
     assert result.returncode == 40 and "is not writable" in result.output, result.output[-2000:]
     assert "DataRootError" in result.output and "Traceback" not in result.output
     assert not (parent / "data").exists()
@@ -153,6 +129,6 @@ def test_unwritable_data_root(tmp_path: Path, write_params) -> None:
 def test_data_root_that_is_a_file(tmp_path: Path, write_params) -> None:
     blocker = tmp_path / "data"
     blocker.write_text("not a directory")
-    result = run_luigi("BiasSlicing", "2026-02-17", blocker / "sub", write_params())
+    result = run_luigi("BiasSlicing", RUN_ID, blocker / "sub", write_params())
     assert result.returncode == 40 and "DataRootError" in result.output and "is a file" in result.output
     assert "Traceback" not in result.output
