@@ -14,7 +14,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger("fitsense.locks")
@@ -33,3 +33,18 @@ def exclusive(path: Path, what: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def try_exclusive(path: Path) -> Callable[[], None] | None:
+    """The lock at ``path`` if no other holder has it (the caller releases it), else None; never waits.
+
+    The teacher stage uses it to work ahead on another shard that nobody is building.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return lambda: os.close(fd)
