@@ -50,6 +50,8 @@ OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("teacher", "timeouts"),
     ("teacher", "retries"),
     ("teacher", "cache"),
+    ("teacher", "response_format_fallback"),
+    ("teacher", "unusable_warn_share"),
     ("quality", "on_failure"),
 )
 
@@ -177,6 +179,11 @@ class MockSection:
 
 
 @dataclass(frozen=True)
+class ReaskSection:
+    max_attempts: int
+
+
+@dataclass(frozen=True)
 class TeacherSection:
     provider: str
     model: str
@@ -196,6 +203,9 @@ class TeacherSection:
     prices: Prices
     cache: CacheSection
     mock: MockSection
+    response_format_fallback: bool
+    reask: ReaskSection
+    unusable_warn_share: float
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,12 @@ class PostValidation(TypedDict):
     constraints_addressed: list[str]
     constraints_missing: list[str]
     valid: bool
+    extracted: str | None  # as_is | fenced | object: where the JSON was found (teacher.extract)
+    reasoning: str | None  # inline_think | reasoning_content: reasoning the answer carried (never trained on)
+    repairs: list[str]  # safe repairs made, kind:path (teacher.repair)
+    refusal: str | None  # message | finish_reason | prose: how a refusal was recognised
+    reasks: int  # times the answer was asked again with its errors
+    reask_errors: list[str]  # the first error of each re-asked answer
 
 
 class TeacherResponse(TypedDict):
@@ -129,14 +135,16 @@ class TeacherResponse(TypedDict):
     model_name: str
     attempt_count: int
     latency_ms: int
-    status: str  # one of teacher.types.STATUSES
+    status: str  # one of teacher.types.STATUSES (ok, refused, length, content_filter, invalid, http_error, timeout)
     finish_reason: str | None
-    response_text: str
+    response_text: str  # the raw answer (a refusal's text when message.refusal came with content null)
+    normalized_text: str  # the training target: the extracted, repaired plan as canonical JSON ("" if unusable)
     raw_response: dict[str, Any] | None  # the provider's whole body; the dataset leaves it behind
     error: str | None
     usage: Usage
     safety_flags: list[str]  # kind:detail
     post_validation: PostValidation
+    response_format: str | None  # json_schema | json_object | none as negotiated (None: judged outside a stage)
     cache_hit: bool  # paid for by another run
 
 

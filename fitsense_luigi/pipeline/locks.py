@@ -20,7 +20,7 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger("fitsense.locks")
@@ -83,3 +83,18 @@ def exclusive_if_free(path: Path) -> Iterator[bool]:
         yield True
     finally:
         os.close(fd)
+
+
+def try_exclusive(path: Path) -> Callable[[], None] | None:
+    """The lock at ``path`` if no other holder has it (the caller releases it), else None; never waits.
+
+    The teacher stage uses it to work ahead on another shard that nobody is building.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return lambda: os.close(fd)

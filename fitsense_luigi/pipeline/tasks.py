@@ -211,15 +211,25 @@ class TeacherShard(PipelineTask):
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.teacher import stage as teacher_stage
         from fitsense_luigi.teacher.summary import summarise
+        from fitsense_luigi.teacher.workahead import ShardClaims
 
+        store, shards = self.ctx.store, self.ctx.config.teacher.shards
         queries = self.inputs.read_jsonl(files.QUERIES)
-        mine = teacher_stage.shard_queries(queries, self.shard, self.ctx.config.teacher.shards)
+        mine = teacher_stage.shard_queries(queries, self.shard, shards)
+        others = {k: teacher_stage.shard_queries(queries, k, shards) for k in range(shards) if k != self.shard}
+        claims = ShardClaims(  # work ahead on shards nobody builds, so the endpoint stays busy to the last request
+            others,
+            try_lock=lambda k: locks.try_exclusive(store.lock_path(stages.TEACHER_SHARD.sharded(k))),
+            is_complete=lambda k: store.is_complete(stages.TEACHER_SHARD.sharded(k)),
+        )
         rows = teacher_stage.answer(
             self.ctx.config,
             mine,
-            cache_root=self.ctx.store.root.scoped(files.TEACHER_CACHE),
+            cache_root=store.root.scoped(files.TEACHER_CACHE),
             progress=self.progress,
             run_id=self.run_id,
+            # an object store spans hosts, whose locks are their own: no work-ahead there
+            claims=None if store.root.uri().startswith("s3://") else claims,
         )
         out.jsonl(files.SHARD_RESPONSES.sharded(self.shard), rows)
         out.summary.update(summarise(rows, self.ctx.config))
@@ -245,6 +255,7 @@ class CallTeacher(PipelineTask):
         rows = teacher_stage.merge_in_query_order(inputs.read_jsonl(files.QUERIES), parts)
         out.jsonl(files.RESPONSES, rows)
         summary = summarise(rows, self.ctx.config)
+        teacher_stage.warn_if_unusable(summary, self.ctx.config)
         out.json(files.TEACHER_SUMMARY, summary)
         out.summary.update(summary)
 

@@ -48,9 +48,13 @@ def plan_answers(queries: list[dict[str, Any]]) -> tuple[dict[str, Reply], dict[
         others[0]["query_id"]: ("failed_response", error(500, "overloaded")),
         others[1]["query_id"]: ("failed_response", completion('{"summary": "Day 1: squ', "length")),
         others[2]["query_id"]: ("empty_response", completion("")),
-        others[3]["query_id"]: ("too_short", completion('{"summary": "Rest."}')),
+        others[3]["query_id"]: ("too_short", completion(TOO_SHORT)),
         others[4]["query_id"]: ("too_long", completion(with_plan_edit(others[4], _pad))),
         others[5]["query_id"]: ("schema_invalid", completion(with_plan_edit(others[5], _drop_days))),
+        bound[1]["query_id"]: (
+            "refused",
+            completion("I'm sorry, but I can't provide a training plan without clearance from your doctor."),
+        ),
         unsafe[0]["query_id"]: ("safety_flagged", completion(with_plan_edit(unsafe[0], _unsafe_for(unsafe[0])))),
         bound[0]["query_id"]: ("constraints_not_addressed", completion(with_plan_edit(bound[0], _silent))),
     }
@@ -68,8 +72,13 @@ def plan_answers(queries: list[dict[str, Any]]) -> tuple[dict[str, Reply], dict[
     return answers, expected
 
 
+# a valid v3 answer (no plan: days_per_week 0), shorter than dataset.response_chars.min
+TOO_SHORT = {"answer": "Rest.", "summary": "Rest.", "days_per_week": 0, "days": [], "progression": "None.",
+             "safety_notes": [], "explanation": "Rest."}  # fmt: skip
+
+
 def _pad(plan: dict[str, Any]) -> None:
-    plan["explanation"] += " Stay consistent." * 800
+    plan["days"][0]["exercises"][0]["notes"] += " Stay consistent." * 800  # notes have no length limit
 
 
 def _drop_days(plan: dict[str, Any]) -> None:
@@ -112,7 +121,9 @@ def test_a_real_http_teacher_with_crafted_answers(server, write_params, tmp_path
         if reason:
             wanted[reason] = wanted.get(reason, 0) + 1
     assert {k: v for k, v in manifest["summary"]["rejected_by_reason"].items() if v} == wanted
-    assert sum(wanted.values()) == 10 and len(wanted) == 9  # every reason; failed_response two ways (500, length)
+    assert sum(wanted.values()) == 11 and len(wanted) == 10  # every reason; failed_response two ways (500, length)
+    refused = next(r for r in rejected.values() if r["reason"] == "refused")
+    assert refused["status"] == "refused" and refused["response_text"].startswith("I'm sorry, but I can't")
     assert all(r["metadata"]["provider"] == "openai_compatible" for r in run.records())
     card = run.path(files.DATASET_CARD).read_text()
     assert "| `safety_flagged` |" in card and "provider `openai_compatible`" in card

@@ -47,9 +47,18 @@ def _crafted():
     q = make_query(5)
     cases.append((q, answer(q, "   \n"), "empty_response"))
     q = make_query(6)
-    cases.append((q, answer(q, '{"summary": "Rest."}'), "too_short"))  # also schema-invalid: length comes first
+    short = {"answer": "Rest.", "summary": "Rest.", "days_per_week": 0, "days": [], "progression": "None.",
+             "safety_notes": [], "explanation": "Rest."}  # fmt: skip
+    cases.append((q, answer(q, json.dumps(short)), "too_short"))  # a valid answer (no plan), shorter than the min
+
+    def pad(plan):
+        plan["days"][0]["exercises"][0]["notes"] = "x " * 7000  # notes have no length limit in the schema
+
     q = make_query(7)
-    cases.append((q, answer(q, with_plan_edit(q, lambda p: p.update(explanation="x " * 7000))), "too_long"))
+    cases.append((q, answer(q, with_plan_edit(q, pad)), "too_long"))
+    q = make_query(12)
+    refusal = "I'm sorry, but I can't provide medical advice. Please consult your doctor before training."
+    cases.append((q, answer(q, refusal), "refused"))  # recognised in prose: status refused, text kept
     q = make_query(8)
     cases.append((q, answer(q, with_plan_edit(q, lambda p: p.pop("explanation"))), "schema_invalid"))
     q = make_query(9)

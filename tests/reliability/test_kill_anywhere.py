@@ -104,7 +104,7 @@ def test_a_kill_between_an_answer_and_its_cache_entry_costs_that_answer_once_mor
 ) -> None:
     """The window no client can close: an answer has arrived, the process dies before it is stored.
 
-    The entry is written (fsync, rename) as soon as the answer is read, so what
+    The entry is written (temporary file, rename) as soon as the answer is read, so what
     is lost is at most the answers of the ``teacher.concurrency`` workers at that
     moment; exactly those are sent again, and the abandoned temporary is removed
     once it is clearly stale.

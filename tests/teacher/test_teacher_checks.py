@@ -11,6 +11,7 @@ from fitsense_luigi.contracts import files
 from fitsense_luigi.teacher.checks import post_check
 
 PLAN = {
+    "answer": "Here is a simple two-day start.",
     "summary": "3-day plan",
     "days_per_week": 2,
     "days": [
@@ -22,6 +23,7 @@ PLAN = {
                     "name": "Goblet Squat",
                     "sets": 3,
                     "reps": 10,
+                    "seconds": None,
                     "rir": 2,
                     "rest_seconds": 90,
                     "load_kg": 16,
@@ -33,7 +35,16 @@ PLAN = {
             "day": "Thursday",
             "focus": "Full body",
             "exercises": [
-                {"name": "Push-Up", "sets": 3, "reps": 10, "rir": 2, "rest_seconds": 90, "load_kg": None, "notes": ""},
+                {
+                    "name": "Push-Up",
+                    "sets": 3,
+                    "reps": 10,
+                    "seconds": None,
+                    "rir": 2,
+                    "rest_seconds": 90,
+                    "load_kg": None,
+                    "notes": "",
+                },
             ],
         },
     ],
@@ -64,6 +75,12 @@ def test_a_clean_plan_passes():
         "constraints_addressed": [],
         "constraints_missing": [],
         "valid": True,
+        "extracted": "as_is",
+        "reasoning": None,
+        "repairs": [],
+        "refusal": None,
+        "reasks": 0,
+        "reask_errors": [],
     }
     assert flags == []
 

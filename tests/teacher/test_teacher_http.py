@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -123,20 +124,21 @@ def test_always_too_slow_ends_as_timeout_and_is_not_cached(server, teacher_confi
 
 
 @pytest.mark.parametrize(
-    ("reply", "status", "error_part"),
+    ("reply", "status", "error_part", "answers"),
     [
-        (Reply(raw=b"<html>502 Bad Gateway</html>"), "invalid", "malformed completion body"),
-        (Reply(raw=b'{"id": "x", "choices": []}'), "invalid", "malformed completion body"),
-        (Reply(content=None), "invalid", "no content"),
-        (Reply(content='{"summary": "cut', finish_reason="length"), "length", "max_tokens"),
-        (Reply(content=None, finish_reason="content_filter"), "content_filter", "content filter"),
-        (Reply(content="Sure! Here is your plan: squat a lot."), "invalid", "not a JSON object"),
-        (Reply(content='{"summary": "only this"}'), "invalid", "plan_response"),
+        (Reply(raw=b"<html>502 Bad Gateway</html>"), "invalid", "malformed completion body", 1),
+        (Reply(raw=b'{"id": "x", "choices": []}'), "invalid", "malformed completion body", 1),
+        (Reply(content=None), "invalid", "no content", 1),
+        (Reply(content='{"summary": "cut', finish_reason="length"), "length", "max_tokens", 1),
+        (Reply(content=None, finish_reason="content_filter"), "content_filter", "content filter", 1),
+        # a delivered answer that is not a plan is asked again with its errors (teacher.reask.max_attempts = 2)
+        (Reply(content="Sure! Here is your plan: squat a lot."), "invalid", "no JSON object", 3),
+        (Reply(content='{"summary": "only this"}'), "invalid", "plan_response", 3),
     ],
     ids=["malformed-body", "no-choices", "null-content", "length", "content-filter", "prose", "schema-invalid"],
 )
 def test_answers_that_are_not_usable_plans_get_their_status(
-    server, teacher_config, tmp_path, reply, status, error_part
+    server, teacher_config, tmp_path, reply, status, error_part, answers
 ):
     srv = server(lambda call: reply)
     cache_root = tmp_path / "cache"
@@ -144,9 +146,14 @@ def test_answers_that_are_not_usable_plans_get_their_status(
     row = rows[0]
     assert row["status"] == status
     assert error_part in row["error"]
-    assert row["attempt_count"] == 1, "a billed answer is not retried"
-    assert len(list(cache_root.rglob("*.json"))) == 1, "a billed answer is cached: never pay twice"
+    assert row["attempt_count"] == answers, "a billed answer is not retried, only re-asked with its errors"
+    assert row["post_validation"]["reasks"] == answers - 1
+    assert len(list(cache_root.rglob("*.json"))) == answers, "every billed answer is cached: never pay twice"
+    assert srv.total_answered() == answers
     assert set(row) == set(rows_keys())
+    # a rerun pays for none of them again
+    again = run(teacher_config(srv.url), [scripted_query(0, "odd")], cache_root)
+    assert srv.total_answered() == answers and again[0]["status"] == status and again[0]["cache_hit"]
 
 
 def rows_keys() -> list[str]:
@@ -161,11 +168,13 @@ def rows_keys() -> list[str]:
         "status",
         "finish_reason",
         "response_text",
+        "normalized_text",
         "raw_response",
         "error",
         "usage",
         "safety_flags",
         "post_validation",
+        "response_format",
         "cache_hit",
     ]
 
@@ -207,6 +216,20 @@ def test_circuit_breaker_stops_an_error_storm(server, teacher_config, tmp_path):
     assert "circuit breaker" in message and "HTTP 503: overloaded" in message
     # 6 failed requests trip it; at most the 4 workers' requests in flight add to that
     assert srv.cases()["storm"] <= (6 + 4) * 3
+
+
+def test_a_storm_of_400s_is_permanent_and_a_storm_of_503s_is_not(server, teacher_config, tmp_path):
+    """The same request rejected as such (400, 422) fails the same way again: no Luigi retry minutes later."""
+    breaker = {"window": 10, "min_calls": 6, "failure_ratio": 0.5}
+    bad = server(lambda call: error(400, "temperature must be <= 1"))
+    with pytest.raises(TeacherStageError) as caught:
+        run(teacher_config(bad.url, circuit_breaker=breaker), scripted_queries(50, "bad"), tmp_path / "a")
+    assert caught.value.permanent and "the same way every time" in str(caught.value)
+    assert max(Counter(d for _, _, d in bad.received).values()) == 1, "a 400 is never retried"
+    busy = server(lambda call: error(503, "overloaded"))
+    with pytest.raises(TeacherStageError) as caught:
+        run(teacher_config(busy.url, circuit_breaker=breaker), scripted_queries(50, "busy"), tmp_path / "b")
+    assert not caught.value.permanent and "rerun when the endpoint is healthy" in str(caught.value)
 
 
 def test_mostly_healthy_endpoint_does_not_trip_the_breaker(server, teacher_config, tmp_path):

@@ -21,6 +21,7 @@ from fitsense_luigi.wording import counted
 log = logging.getLogger("fitsense.quality")
 
 SEVERITY_RANK = {"none": 0, "warning": 1, "critical": 2, "never": 3}
+TEACHER_ALERTS = ("unusable_answers", "failed_calls")
 
 
 def verdict(
@@ -28,6 +29,10 @@ def verdict(
 ) -> dict[str, Any]:
     gate = config.quality.gate
     reasons, notes = [], []
+    # the teacher is the root cause of what follows (an empty split, a failed ratio): say it first
+    for a in anomalies["alerts"]:
+        if a["alert"] in TEACHER_ALERTS and SEVERITY_RANK[a["severity"]] >= SEVERITY_RANK[gate.fail_on_anomaly]:
+            reasons.append(f"teacher: {a['message']}")
     if validation["num_errors"]:
         failed = validation["failed_checks"]
         more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
