@@ -1,6 +1,6 @@
 """``python -m fitsense_luigi prune``: remove old runs from a data root, keeping what must stay.
 
-A daily cron run adds a run a day (about 47 MiB at the default scale), so a
+A daily cron run adds a run a day (about 56 MiB at the default scale), so a
 data root needs pruning. A run is every directory its id names: its stages
 under ``raw/``, ``reports/<run_id>/`` and ``locks/<run_id>/``. What is removed:
 runs beyond the newest ``--keep N``, or older than ``--older-than`` (30d, 12h,
