@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -172,7 +173,8 @@ def test_a_day_the_calendar_does_not_have_is_named(tmp_path: Path, written: str)
 
 
 def test_a_yaml_date_where_text_is_expected_says_to_quote_it(tmp_path: Path) -> None:
-    text = shipped_text().replace("template_version: v2", "template_version: 2026-01-01")
+    text, replaced = re.subn(r"template_version: \S+", "template_version: 2026-01-01", shipped_text())
+    assert replaced == 1
     (problem,) = problems_for(tmp_path, text)
     assert problem.endswith(
         "queries.template_version: expected string, got 2026-01-01 (YAML reads it as a date: quote it)"
