@@ -43,6 +43,8 @@ setup(
         "numpy>=1.26",
         "faker>=20",
         "requests>=2.31",
+        "urllib3>=2",
+        "certifi",
         "backoff>=2.2",
         "jsonschema>=4.20",
         "pyyaml>=6",

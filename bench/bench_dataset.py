@@ -25,12 +25,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fitsense_luigi.config import PROMPT_TYPES, load_config
+from fitsense_luigi.contracts import files
 from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.queries import prompts
 from fitsense_luigi.reference import goals
 from fitsense_luigi.reference.safety import constraints_for
 
 GOALS = tuple(goals.GOALS)
+QUERIES, RESPONSES = files.QUERIES.name, files.RESPONSES.name  # the stages' inputs, side by side in one directory
 CONDITIONS = ("hypertension", "knee_osteoarthritis", "asthma", "lower_back_pain", "type_2_diabetes")
 
 
@@ -41,7 +43,7 @@ def make_inputs(count: int, directory: Path) -> None:
 
     rng = random.Random(20260217)
     users = max(count // 2, 1)
-    with (directory / "queries.jsonl").open("w") as qf, (directory / "responses.jsonl").open("w") as rf:
+    with (directory / QUERIES).open("w") as qf, (directory / RESPONSES).open("w") as rf:
         previous = ""
         for n in range(count):
             user = rng.randrange(users)
@@ -107,8 +109,8 @@ def measure_stage(directory: Path) -> None:
 
     config = load_config()
     t0 = time.perf_counter()
-    queries = list(iter_jsonl(directory / "queries.jsonl"))
-    responses = iter_jsonl(directory / "responses.jsonl")
+    queries = list(iter_jsonl(directory / QUERIES))
+    responses = iter_jsonl(directory / RESPONSES)
     provenance = build.Provenance("bench", {"queries": "bench", "teacher": "bench"}, "0" * 64, "bench")
     phases: dict[str, float] = {}
     current = ["read queries", t0]
@@ -144,7 +146,7 @@ def measure_dedup(directory: Path) -> None:
     from fitsense_luigi.dataset import dedup
 
     config = load_config()
-    texts = [r["response_text"] for r in iter_jsonl(directory / "responses.jsonl") if r["status"] == "ok"]
+    texts = [r["response_text"] for r in iter_jsonl(directory / RESPONSES) if r["status"] == "ok"]
     keys = [f"{k:08d}" for k in range(len(texts))]
     before = _peak_mb()
     t0 = time.perf_counter()

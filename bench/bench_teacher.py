@@ -1,39 +1,64 @@
-"""Teacher stage throughput against a loopback OpenAI-compatible server with a fixed latency.
+"""Teacher stage throughput through the `luigi` command, against a loopback server with a chosen latency.
 
-The server runs in its own process (asyncio, keep-alive, one precomputed
-answer) and holds every request for ``--latency-ms`` before answering, so the
-best any client can do at concurrency c is c / latency requests per second.
-The client is the real stage path (``teacher.stage.answer``): request
-building, cache lookup and durable cache write, HTTP with pacing and retry
-logic, post-checks and response rows. Prints requests/s beside that bound.
+For each latency model and concurrency, a fresh data root gets its queries
+(`luigi ... GenerateQueries`), then the README's one-worker command is timed:
 
-    .venv/bin/python bench/bench_teacher.py [--requests 2000] [--latency-ms 200] [--concurrency 8 32 64]
+    luigi --module fitsense_luigi CallTeacher --run-id R --local-scheduler
+
+with ``teacher.shards`` shards (4 by default: Luigi runs them one after
+another) and ``teacher.concurrency`` C. The server runs in its own process
+(asyncio, keep-alive, one precomputed valid answer) and holds each request
+for its drawn latency: ``fixed`` (every request the median) or ``lognormal``
+(median m, p99 = 5 x m, i.e. sigma = ln 5 / 2.326). It records when the first
+request arrived, when the last answer left, the most requests it held at once
+and every latency it drew.
+
+Printed per run: the command's wall time; the endpoint's busy span (first
+request in -> last answer out: the stage itself, without Python start-up and
+the other tasks' checks); requests/s over that span against the bound C / L
+(L = the mean drawn latency: no client can beat it on average); and against
+the best any client could do with these very latencies (``ideal``: C slots,
+each request started the moment a slot frees, no client overhead). For a long
+tail and few rounds (2,000 requests at 256 in flight is under 8 latencies
+deep) the last requests' tail alone keeps the ideal well under C / L.
+
+    .venv/bin/python bench/bench_teacher.py [--requests 2000] [--median-ms 200]
+        [--latency fixed lognormal] [--concurrency 32 256] [--shards 4]
+    .venv/bin/python bench/bench_teacher.py --client-overhead   # CPU per request: requests vs urllib3
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import json
-import logging
+import math
 import multiprocessing
-import resource
+import os
+import random
 import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from fitsense_luigi.config import params_path, read_params, validate_params
-from fitsense_luigi.pipeline.roots import LocalRoot
-from fitsense_luigi.teacher import stage
-from fitsense_luigi.teacher.mock import MockCoach
-from fitsense_luigi.teacher.types import TeacherRequest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+LUIGI = str(Path(sys.executable).with_name("luigi"))
+SIGMA_P99_5X = math.log(5) / 2.3263  # lognormal sigma whose p99 is 5 times the median
 
 # ---------------------------------------------------------------- the loopback server (own process)
 
 
 def _answer_bytes() -> bytes:
+    from fitsense_luigi.teacher.mock import MockCoach
+    from fitsense_luigi.teacher.types import TeacherRequest
+
     user = 'Build me a plan.\n\nMy profile and recent history: {"goal": "strength", "days_per_week": 4}'
     plan = MockCoach("bench").complete(TeacherRequest([{"role": "user", "content": user}], "m", 0, 1, 1, 0)).content
     body = json.dumps(
@@ -46,110 +71,231 @@ def _answer_bytes() -> bytes:
             "usage": {"prompt_tokens": 900, "completion_tokens": 700, "total_tokens": 1600},
         }
     ).encode()
-    head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-    return head + body
+    return f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
 
 
-def serve(sock: socket.socket, latency_s: float) -> None:
+def serve(sock: socket.socket, median_s: float, model: str, seed: int) -> None:
+    """Answer every POST after its drawn latency; ``GET /stats`` tells what the server saw."""
     answer = _answer_bytes()
+    rng = random.Random(seed)
+    stats: dict[str, Any] = {"first_in": None, "last_out": None, "held": 0, "max_held": 0, "latencies": []}
+
+    def draw() -> float:
+        return median_s if model == "fixed" else median_s * math.exp(rng.gauss(0.0, SIGMA_P99_5X))
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
+                if head.startswith(b"GET /stats"):
+                    body = json.dumps(stats).encode()
+                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+                    await writer.drain()
+                    continue
                 length = 0
                 for line in head.split(b"\r\n"):
                     if line[:15].lower() == b"content-length:":
                         length = int(line[15:])
                 await reader.readexactly(length)
-                await asyncio.sleep(latency_s)
+                now = loop.time()
+                stats["first_in"] = stats["first_in"] or now
+                stats["held"] += 1
+                stats["max_held"] = max(stats["max_held"], stats["held"])
+                latency = draw()
+                stats["latencies"].append(latency)
+                await asyncio.sleep(latency)
+                stats["held"] -= 1
                 writer.write(answer)
                 await writer.drain()
+                stats["last_out"] = loop.time()
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
 
     async def main() -> None:
-        server = await asyncio.start_server(handle, sock=sock, backlog=512)
+        server = await asyncio.start_server(handle, sock=sock, backlog=1024)
         async with server:
             await server.serve_forever()
 
     asyncio.run(main())
 
 
-# ---------------------------------------------------------------- the client (this process)
-
-
-def queries(n: int) -> list[dict[str, Any]]:
-    """Distinct requests of realistic size (~3 KB of messages, like GenerateQueries' output)."""
-    system = "You are FitSense, a coach. " + "Answer with one JSON plan. " * 60
-    out = []
-    for i in range(n):
-        facts = {"age": 20 + i % 50, "goal": "strength", "days_per_week": 3 + i % 3, "weight_kg": 60 + i % 40}
-        user = f"Request {i}: please adapt my plan.\n\nMy profile and recent history: {json.dumps(facts)}" + (
-            " Some more context." * 40
-        )
-        out.append(
-            {
-                "query_id": f"q{i}",
-                "user_id": f"u{i}",
-                "scenario_id": f"s{i}",
-                "prompt_type": "plan_modification",
-                "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
-                "context_summary": {"conditions": [], "medications": []},
-                "expected_safety_constraints": [],
-                "template_version": "bench",
-            }
-        )
-    return out
-
-
-def config_for(url: str, concurrency: int):
-    params = read_params(params_path())
-    params["teacher"].update(
-        provider="openai_compatible", base_url=url, model="bench-teacher", concurrency=concurrency, shards=1
+def start_server(median_s: float, model: str, seed: int = 7) -> tuple[str, multiprocessing.Process, int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    port = sock.getsockname()[1]
+    process = multiprocessing.get_context("spawn").Process(
+        target=serve, args=(sock, median_s, model, seed), daemon=True
     )
-    return validate_params(params, "bench")
+    process.start()
+    return f"http://127.0.0.1:{port}/v1", process, port
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def server_stats(port: int) -> dict[str, Any]:
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(65536)
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(next(ln for ln in head.split(b"\r\n") if ln.lower().startswith(b"content-length"))[15:])
+        while len(body) < length:
+            body += conn.recv(1 << 20)
+    return json.loads(body)
+
+
+# ---------------------------------------------------------------- the pipeline, as a user runs it
+
+
+def ideal_makespan(latencies: list[float], concurrency: int) -> float:
+    """The best any client can do with these latencies: C slots, each request started as soon as one frees."""
+    slots = [0.0] * min(concurrency, len(latencies))
+    for latency in latencies:
+        heapq.heappush(slots, heapq.heappop(slots) + latency)
+    return max(slots) if slots else 0.0
+
+
+def write_params(workdir: Path, requests: int, url: str, concurrency: int, shards: int) -> Path:
+    params = yaml.safe_load((REPO / "config" / "params.yaml").read_text())
+    per_type = requests // 4
+    params["queries"]["per_type"] = {
+        k: per_type + (i < requests % 4) for i, k in enumerate(params["queries"]["per_type"])
+    }
+    params["teacher"].update(
+        provider="openai_compatible",
+        base_url=url,
+        model="bench-teacher",
+        concurrency=concurrency,
+        shards=shards,
+        timeouts={"connect_s": 10.0, "read_s": 60.0},
+    )
+    path = workdir / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def luigi(task: str, run_id: str, data_root: Path, params: Path) -> tuple[int, float, str]:
+    """The command as a user runs it, from the repository root: (exit code, seconds, stderr)."""
+    env = dict(os.environ, FITSENSE_DATA_ROOT=str(data_root), FITSENSE_PARAMS=str(params))
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [LUIGI, "--module", "fitsense_luigi", task, "--run-id", run_id, "--local-scheduler"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    return proc.returncode, time.perf_counter() - started, proc.stderr
+
+
+def measure(requests: int, model: str, median_s: float, concurrency: int, shards: int) -> dict[str, Any]:
+    url, server, port = start_server(median_s, model)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-teacher-") as tmp:
+            workdir = Path(tmp)
+            params = write_params(workdir, requests, url, concurrency, shards)
+            run_id = "bench-2026-02-17"
+            code, _, err = luigi("GenerateQueries", run_id, workdir / "data", params)
+            if code:
+                raise SystemExit(f"GenerateQueries failed ({code}):\n{err[-2000:]}")
+            code, wall, err = luigi("CallTeacher", run_id, workdir / "data", params)
+            if code:
+                raise SystemExit(f"CallTeacher failed ({code}):\n{err[-2000:]}")
+            summary = json.loads((workdir / "data" / "raw" / "teacher_outputs" / run_id / "summary.json").read_text())
+        stats = server_stats(port)
+    finally:
+        server.terminate()
+        server.join(5)
+    latencies = stats["latencies"]
+    span = stats["last_out"] - stats["first_in"]
+    mean = sum(latencies) / len(latencies)
+    bound = concurrency / mean
+    ideal = ideal_makespan(latencies, concurrency)
+    return {
+        "latency": model,
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "ok": summary["per_status"]["ok"],
+        "wall_s": wall,
+        "span_s": span,
+        "rate": len(latencies) / span,
+        "bound": bound,
+        "of_bound": len(latencies) / span / bound,
+        "of_ideal": ideal / span,
+        "ideal_of_bound": len(latencies) / ideal / bound,
+        "command_of_bound": len(latencies) / wall / bound,
+        "max_in_flight": stats["max_held"],
+        "mean_ms": mean * 1000,
+        "p99_ms": sorted(latencies)[int(0.99 * len(latencies))] * 1000,
+    }
+
+
+# ---------------------------------------------------------------- client CPU per request
+
+
+def client_overhead(requests: int = 2000) -> None:
+    """CPU milliseconds per request, one thread, zero latency: the HTTP client alone."""
+    import requests as requests_lib
+    import urllib3
+
+    url, server, _ = start_server(0.0, "fixed")
+    payload = json.dumps({"messages": [{"role": "user", "content": "x" * 3000}]}).encode()
+    time.sleep(1.0)
+    try:
+        session = requests_lib.Session()
+        pool = urllib3.PoolManager(num_pools=1, maxsize=1, retries=False)
+        timeout = urllib3.Timeout(connect=5, read=60)
+        clients = {
+            "requests.Session.post": lambda: (
+                session.post(url + "/chat/completions", data=payload, timeout=(5, 60)).content
+            ),
+            "urllib3 (this client)": lambda: (
+                pool.request("POST", url + "/chat/completions", body=payload, timeout=timeout, retries=False).data
+            ),
+        }
+        print(f"{'client':>24} {'CPU ms/request':>15}")
+        for name, call in clients.items():
+            call()
+            started = time.process_time()
+            for _ in range(requests):
+                call()
+            print(f"{name:>24} {(time.process_time() - started) / requests * 1000:>15.3f}")
+    finally:
+        server.terminate()
+        server.join(5)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--latency-ms", type=float, default=200.0)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[8, 32, 64])
+    parser.add_argument("--median-ms", type=float, default=200.0)
+    parser.add_argument("--latency", nargs="+", default=["fixed", "lognormal"], choices=["fixed", "lognormal"])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[32, 256])
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--client-overhead", action="store_true")
     args = parser.parse_args()
-    logging.getLogger("fitsense").setLevel(logging.ERROR)  # the figures, not the progress lines
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(512)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-    server = multiprocessing.get_context("spawn").Process(
-        target=serve, args=(sock, args.latency_ms / 1000), daemon=True
+    if args.client_overhead:
+        client_overhead()
+        return
+    print(
+        f"CallTeacher through luigi (one worker, {args.shards} shards): {args.requests} requests, "
+        f"median latency {args.median_ms:g} ms"
     )
-    server.start()
-    latency = args.latency_ms / 1000
-    print(f"teacher stage vs loopback server: {args.requests} requests, {args.latency_ms:g} ms latency")
-    print(f"{'concurrency':>11} {'seconds':>8} {'req/s':>8} {'bound':>8} {'of bound':>9} {'ok':>6}")
-    try:
+    header = (
+        f"{'latency':>9} {'C':>4} {'mean ms':>8} {'p99 ms':>7} {'command s':>9} {'span s':>7} {'req/s':>7} "
+        f"{'C/L':>7} {'of C/L':>7} {'of ideal':>8} {'ideal/(C/L)':>11} {'max held':>8}"
+    )
+    print(header)
+    for model in args.latency:
         for concurrency in args.concurrency:
-            config = config_for(url, concurrency)
-            batch = queries(args.requests)
-            with tempfile.TemporaryDirectory() as cache_root:
-                started = time.perf_counter()
-                rows = stage.answer(config, batch, cache_root=LocalRoot(Path(cache_root)))
-                seconds = time.perf_counter() - started
-            rate = len(rows) / seconds
-            bound = concurrency / latency
-            ok = sum(r["status"] == "ok" for r in rows)
-            print(f"{concurrency:>11} {seconds:>8.2f} {rate:>8.1f} {bound:>8.1f} {rate / bound:>9.1%} {ok:>6}")
-    finally:
-        server.terminate()
-        server.join(5)
-    print(f"peak RSS of the client process: {peak_rss_mb():.0f} MB")
+            r = measure(args.requests, model, args.median_ms / 1000, concurrency, args.shards)
+            print(
+                f"{r['latency']:>9} {r['concurrency']:>4} {r['mean_ms']:>8.0f} {r['p99_ms']:>7.0f} {r['wall_s']:>9.2f} "
+                f"{r['span_s']:>7.2f} {r['rate']:>7.1f} {r['bound']:>7.1f} {r['of_bound']:>7.1%} {r['of_ideal']:>8.1%} "
+                f"{r['ideal_of_bound']:>11.1%} {r['max_in_flight']:>8}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

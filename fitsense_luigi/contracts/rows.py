@@ -72,6 +72,7 @@ class ContextSummary(TypedDict):
     adherence_rate: float | None
     adherence_last_14_days: float | None
     days_since_last_session: int | None
+    returned_after_days: int | None  # days off before the latest sessions when that pause was a lapse (>= 21)
     avg_session_min: float | None
     avg_working_set_rir: float | None
     weight_change_kg: float | None
@@ -133,6 +134,12 @@ class PostValidation(TypedDict):
     constraints_addressed: list[str]
     constraints_missing: list[str]
     valid: bool
+    extracted: str | None  # as_is | fenced | object: where the JSON was found (teacher.extract)
+    reasoning: str | None  # inline_think | reasoning_content: reasoning the answer carried (never trained on)
+    repairs: list[str]  # safe repairs made, kind:path (teacher.repair)
+    refusal: str | None  # message | finish_reason | prose: how a refusal was recognised
+    reasks: int  # times the answer was asked again with its errors
+    reask_errors: list[str]  # the first error of each re-asked answer
 
 
 class TeacherResponse(TypedDict):
@@ -145,14 +152,16 @@ class TeacherResponse(TypedDict):
     model_name: str
     attempt_count: int
     latency_ms: int
-    status: str  # one of teacher.types.STATUSES
+    status: str  # one of teacher.types.STATUSES (ok, refused, length, content_filter, invalid, http_error, timeout)
     finish_reason: str | None
-    response_text: str
+    response_text: str  # the raw answer (a refusal's text when message.refusal came with content null)
+    normalized_text: str  # the training target: the extracted, repaired plan as canonical JSON ("" if unusable)
     raw_response: dict[str, Any] | None  # the provider's whole body; the dataset leaves it behind
     error: str | None
     usage: Usage
     safety_flags: list[str]  # kind:detail
     post_validation: PostValidation
+    response_format: str | None  # json_schema | json_object | none as negotiated (None: judged outside a stage)
     cache_hit: bool  # paid for by another run
 
 

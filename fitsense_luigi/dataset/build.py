@@ -63,12 +63,13 @@ def build_dataset(
     rejections = _judge(config, queries, by_query)
     report(0, len(queries) - len(rejections), "dataset: duplicates")
     ids = [q["query_id"] for q in queries]
-    passed = [(i, ids[i], by_query[ids[i]]["response_text"]) for i in range(len(ids)) if i not in rejections]
+    passed = [(i, ids[i], records.training_text(by_query[ids[i]])) for i in range(len(ids)) if i not in rejections]
     found = _find_duplicates(config.dataset.near_duplicate_jaccard, passed, rejections, report)
     report(0, len(queries), "dataset: records")
     kept, rejected = _assemble(config, queries, by_query, rejections, provenance)
     report(0, len(kept), "dataset: schema check")
-    schema = records.arrow_schema(records.unify_context_summaries(kept))  # the one free-form field, typed by Arrow
+    # the one free-form field, typed by Arrow from every query (not only the survivors)
+    schema = records.arrow_schema(records.unify_context_summaries(kept, [q["context_summary"] for q in queries]))
     validator = records.RecordValidator()  # every other field is typed by the JSON Schema
     for record in kept:
         validator.check(record)

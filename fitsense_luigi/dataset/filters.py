@@ -17,15 +17,16 @@ from typing import Any
 from fitsense_luigi.config import CharRange
 
 # Statuses whose text is worth judging; every other status means the teacher did
-# not deliver a complete answer (time-out, HTTP error, truncated, filtered).
+# not deliver a complete answer (time-out, HTTP error, truncated, filtered) or refused.
 JUDGED_STATUSES = frozenset({"ok", "invalid"})
 
 REASONS: tuple[str, ...] = (
     "failed_response",  # no response row, or the call failed / was truncated / was filtered
+    "refused",  # the teacher declined to answer (its text is kept in rejected.jsonl)
     "empty_response",  # the call returned, but with no text
-    "too_short",  # fewer characters than dataset.response_chars.min
-    "too_long",  # more characters than dataset.response_chars.max
-    "schema_invalid",  # not JSON, or not a plan_response.schema.json document
+    "schema_invalid",  # no JSON found, or not a plan_response.schema.json document after the safe repairs
+    "too_short",  # the training target has fewer characters than dataset.response_chars.min
+    "too_long",  # the training target has more characters than dataset.response_chars.max
     "safety_flagged",  # prescribes an exercise the user's conditions or medications rule out
     "constraints_not_addressed",  # skips an expected safety constraint
     "exact_duplicate",  # same text as a kept answer (after Unicode, case and whitespace normalisation)
@@ -33,11 +34,14 @@ REASONS: tuple[str, ...] = (
 )
 
 REASON_DESCRIPTIONS: dict[str, str] = {
-    "failed_response": "no response, or status other than ok/invalid (http_error, timeout, length, content_filter)",
+    "failed_response": "no response, or status http_error, timeout, length or content_filter",
+    "refused": "the teacher refused (`message.refusal`, `finish_reason: refusal`, or an answer that opens like a "
+    "refusal and holds no JSON)",
     "empty_response": "response text empty or only whitespace",
-    "too_short": "response shorter than `dataset.response_chars.min` characters",
-    "too_long": "response longer than `dataset.response_chars.max` characters",
-    "schema_invalid": "not parseable JSON, or fails `plan_response.schema.json`",
+    "schema_invalid": "no JSON object found, or fails `plan_response.schema.json` (or its rules) after the safe "
+    "repairs",
+    "too_short": "training target (the normalised JSON) shorter than `dataset.response_chars.min` characters",
+    "too_long": "training target (the normalised JSON) longer than `dataset.response_chars.max` characters",
     "safety_flagged": "prescribes an exercise contraindicated by the user's conditions or medications",
     "constraints_not_addressed": "leaves an expected safety constraint unaddressed",
     "exact_duplicate": "same text as a kept response after NFKC, case and whitespace normalisation",
@@ -62,18 +66,22 @@ def quality_rejection(response: dict[str, Any] | None, chars: CharRange) -> Reje
     if response is None:
         return Rejection("failed_response", "no teacher response for this query")
     status = response["status"]
+    if status == "refused":
+        text = " ".join((response.get("response_text") or "").split())
+        return Rejection("refused", (f"refused: {text}" if text else "refused (no text)")[:300])
     if status not in JUDGED_STATUSES:
         return Rejection("failed_response", f"status {status}: {response.get('error') or 'no error text'}"[:300])
     text = response["response_text"] or ""
     if not text.strip():
         return Rejection("empty_response", f"status {status}, no text")
-    if len(text) < chars.min:
-        return Rejection("too_short", f"{len(text)} chars < min {chars.min}")
-    if len(text) > chars.max:
-        return Rejection("too_long", f"{len(text)} chars > max {chars.max}")
     validation = response["post_validation"]
     if status == "invalid" or not validation.get("valid") or not validation.get("schema_valid"):
-        return Rejection("schema_invalid", _schema_detail(validation))
+        return Rejection("schema_invalid", _schema_detail(validation, text))
+    target = response.get("normalized_text") or ""
+    if len(target) < chars.min:
+        return Rejection("too_short", f"{len(target)} chars < min {chars.min}")
+    if len(target) > chars.max:
+        return Rejection("too_long", f"{len(target)} chars > max {chars.max}")
     if response["safety_flags"]:
         return Rejection("safety_flagged", ", ".join(response["safety_flags"])[:300])
     missing = validation.get("constraints_missing") or []
@@ -82,8 +90,9 @@ def quality_rejection(response: dict[str, Any] | None, chars: CharRange) -> Reje
     return None
 
 
-def _schema_detail(validation: dict[str, Any]) -> str:
-    if not validation.get("parsed"):
-        return "not valid JSON"
+def _schema_detail(validation: dict[str, Any], text: str) -> str:
     errors = validation.get("schema_errors") or []
+    opening = " ".join(text.split())[:40]
+    if not validation.get("parsed"):
+        return f"not JSON ({errors[0] if errors else 'no object found'}); starts with {opening!r}"[:300]
     return "; ".join(errors[:2])[:300] if errors else "does not match plan_response.schema.json"

@@ -65,7 +65,7 @@ def check_row(row: Mapping[str, Any], keys: tuple[str, ...], source: str, line: 
 
 def build_record(query: Query, response: Mapping[str, Any], split: str, provenance: Provenance) -> DistillationRecord:
     system, user = _prompt(query)
-    text = response["response_text"]
+    text = training_text(response)
     usage = response["usage"] or {}
     return {
         "record_id": record_id(query["query_id"]),
@@ -98,6 +98,14 @@ def build_record(query: Query, response: Mapping[str, Any], split: str, provenan
             "template_version": str(query["template_version"]),
         },
     }
+
+
+def training_text(response: Mapping[str, Any]) -> str:
+    """What the student learns from an answer: the extracted, repaired plan as canonical JSON.
+
+    Never the raw text (reasoning, fences, preambles and the like stay in responses.jsonl).
+    """
+    return response["normalized_text"]
 
 
 def _prompt(query: Query) -> tuple[str, str]:
@@ -154,23 +162,39 @@ def arrow_schema(context_summary: pa.DataType) -> pa.Schema:
     )
 
 
-def unify_context_summaries(records: list[dict[str, Any]]) -> pa.DataType:
+def unify_context_summaries(records: list[dict[str, Any]], summaries: list[Any] | None = None) -> pa.DataType:
     """Give every record's ``context_summary`` the same keys and types; return that Arrow type.
 
-    Arrow infers one type for the column (ints widen to floats where a key holds
-    both, missing keys become null), and writing the values back from that array
-    makes the JSON rows agree with it. An empty dataset has no summaries to type.
+    The type is inferred by Arrow from ``summaries`` (every query of the run,
+    so that it does not depend on which answers survived the filters: a dataset
+    of 0, 1 or 2 records gets the type a full one does) or else from the
+    records; ints widen to floats where a key holds both, missing keys become
+    null. A key that only ever holds ``{}`` would be a struct without fields,
+    which Parquet cannot store, so it is typed null. Writing the values back
+    from the typed array makes the JSON rows agree with the Parquet files.
     """
-    if not records:
+    source = summaries if summaries is not None else [r["context"]["context_summary"] for r in records]
+    if not source:
         return pa.null()
-    column = pa.array([r["context"]["context_summary"] for r in records])
-    if not pa.types.is_struct(column.type):
-        raise MalformedInputError(
-            f"{files.QUERIES.name}: context_summary must be an object, got Arrow type {column.type}"
-        )
+    inferred = pa.array(source).type
+    if not pa.types.is_struct(inferred):
+        raise MalformedInputError(f"{files.QUERIES.name}: context_summary must be an object, got Arrow type {inferred}")
+    declared = _storable(inferred)
+    column = pa.array([r["context"]["context_summary"] for r in records], type=declared)
     for record, value in zip(records, column.to_pylist(), strict=True):
         record["context"]["context_summary"] = value
-    return column.type
+    return declared
+
+
+def _storable(kind: pa.DataType) -> pa.DataType:
+    """``kind`` with every struct that has no fields (Parquet cannot write one) replaced by null."""
+    if pa.types.is_struct(kind):
+        if kind.num_fields == 0:
+            return pa.null()
+        return pa.struct([pa.field(f.name, _storable(f.type)) for f in kind])
+    if pa.types.is_list(kind):
+        return pa.list_(_storable(kind.value_type))
+    return kind
 
 
 def to_table(records: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:

@@ -41,6 +41,10 @@ if TYPE_CHECKING:  # pyarrow and pandas load only when a task reads tables: a re
     from fitsense_luigi.contracts.world import Columns, ParquetWorld
 
 
+LOCKS_DIR = "locks"  # per run id: one lock per stage, and the run lock
+RUN_LOCK = "run.lock"
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -106,7 +110,11 @@ class RunStore:
         return self.root.uri(key)
 
     def lock_path(self, stage: Stage) -> Path:
-        return self.root.lock_path(f"locks/{self.run_id}/{stage.name}.lock")
+        return self.root.lock_path(f"{LOCKS_DIR}/{self.run_id}/{stage.name}.lock")
+
+    def run_lock_path(self) -> Path:
+        """Held shared by every live process that works on the run (see ``locks.hold_shared``)."""
+        return self.root.lock_path(f"{LOCKS_DIR}/{self.run_id}/{RUN_LOCK}")
 
     # -- completion
     def is_complete(self, stage: Stage) -> bool:
@@ -278,10 +286,19 @@ class RunStore:
             yield StoredRows(local, self.uri(self.key(file)), entry["rows"] or 0)
 
     @contextlib.contextmanager
-    def dataset(self) -> Iterator[dict[str, StoredRows]]:
-        """Every JSONL part of the dataset stage (all_records, the splits, rejected), streamed on each pass."""
+    def dataset(self) -> Iterator[dict[str, Rows]]:
+        """Every JSONL part of the dataset stage (the splits and rejected), and ``all_records``: the splits
+        together, in split order (the dataset keeps each record once, in its split's file); streamed on each
+        pass, never held as a list."""
         with contextlib.ExitStack() as stack:
-            yield {part: stack.enter_context(self.rows(files.records(part))) for part in splits.DATASET_FILES}
+            parts = {part: stack.enter_context(self.rows(files.records(part))) for part in splits.DATASET_FILES}
+            yield {splits.ALL_RECORDS: ChainedRows([parts[split] for split in splits.SPLITS]), **parts}
+
+    @contextlib.contextmanager
+    def records(self) -> Iterator[ChainedRows]:
+        """Every kept record: the splits together, in split order, streamed on each pass."""
+        with self.dataset() as dataset:
+            yield dataset[splits.ALL_RECORDS]
 
 
 class StoredRows:
@@ -299,6 +316,22 @@ class StoredRows:
 
     def __len__(self) -> int:
         return self.rows
+
+
+class ChainedRows:
+    """Several files of rows read one after the other as one (the splits as all records); ``len`` summed."""
+
+    def __init__(self, parts: list[StoredRows]) -> None:
+        self.parts = parts
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (row for part in self.parts for row in part)
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+
+Rows = StoredRows | ChainedRows
 
 
 class _Rechunker:

@@ -26,20 +26,24 @@ from fitsense_luigi.contracts.manifest import GATE_PASSED
 from fitsense_luigi.contracts.parts import world_parts
 from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.errors import ConfigError, FitSenseError
-from fitsense_luigi.pipeline import locks, logs, luigi_internals
+from fitsense_luigi.pipeline import locks, logs, luigi_internals, outcome
 from fitsense_luigi.pipeline.identity import check_run_id, default_run_id
 from fitsense_luigi.pipeline.runs import RunContext, open_run
 from fitsense_luigi.pipeline.store import RunStore, StageWriter
 
 logs.install()
+logs.close_luigi_summaries_with(outcome.closing_summary)
 log = logging.getLogger("fitsense.tasks")
 
 
 class RunIdParameter(luigi.Parameter):
-    """Letters, digits, '.', '_' and '-' only; defaults to today's UTC date."""
+    """Letters, digits, '.', '_' and '-' only, a real date if it starts like one; defaults to today's UTC date.
+
+    ``--run-id ""`` is refused (luigi would take it for "not given" and build today's run).
+    """
 
     def normalize(self, x: Any) -> str:
-        return check_run_id(x)
+        return check_run_id("" if luigi_internals.empty_on_command_line("run_id") else x)
 
 
 class ManifestTarget(luigi.Target):
@@ -66,6 +70,9 @@ class PipelineTask(luigi.Task):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ctx: RunContext = open_run(self.run_id)
+        # the run is in use while this process lives: no pruning (a run not yet made: from its first build on)
+        locks.hold_shared(self.ctx.store.run_lock_path(), create=False)
+        outcome.worked_on(self.ctx.store)
 
     def output(self) -> ManifestTarget:
         return ManifestTarget(self.ctx.store, self.stage)
@@ -81,6 +88,7 @@ class PipelineTask(luigi.Task):
 
     def run(self) -> None:
         store = self.ctx.store
+        locks.hold_shared(store.run_lock_path())
         logs.attach_run_log(store.root, store.run_log_key())
         logs.set_level(self.ctx.config.run.log_level)
         with locks.exclusive(store.lock_path(self.stage), f"{self.task_family} of run {self.run_id}"):
@@ -98,8 +106,9 @@ class PipelineTask(luigi.Task):
                 if exc.permanent:  # it would fail the same way again: no retries minutes later
                     luigi_internals.stop_retries(self)
                 raise
-        log.info("%s: wrote %d files", self.task_family, len(writer.files))
-        self.progress(1, 1, f"done: wrote {len(writer.files)} files")
+        message = outcome.done_message(self.stage, writer.summary, len(writer.files), store)
+        log.info("%s: %s", self.task_family, message)
+        self.progress(1, 1, message)
 
     def build(self, out: StageWriter) -> None:  # pragma: no cover - every task overrides
         raise NotImplementedError
@@ -370,15 +379,25 @@ class TeacherShard(PipelineTask):
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.teacher import stage as teacher_stage
         from fitsense_luigi.teacher.summary import summarise
+        from fitsense_luigi.teacher.workahead import ShardClaims
 
+        store, shards = self.ctx.store, self.ctx.config.teacher.shards
         queries = self.inputs.read_jsonl(files.QUERIES)
-        mine = teacher_stage.shard_queries(queries, self.shard, self.ctx.config.teacher.shards)
+        mine = teacher_stage.shard_queries(queries, self.shard, shards)
+        others = {k: teacher_stage.shard_queries(queries, k, shards) for k in range(shards) if k != self.shard}
+        claims = ShardClaims(  # work ahead on shards nobody builds, so the endpoint stays busy to the last request
+            others,
+            try_lock=lambda k: locks.try_exclusive(store.lock_path(stages.TEACHER_SHARD.sharded(k))),
+            is_complete=lambda k: store.is_complete(stages.TEACHER_SHARD.sharded(k)),
+        )
         rows = teacher_stage.answer(
             self.ctx.config,
             mine,
-            cache_root=self.ctx.store.root.scoped(files.TEACHER_CACHE),
+            cache_root=store.root.scoped(files.TEACHER_CACHE),
             progress=self.progress,
             run_id=self.run_id,
+            # an object store spans hosts, whose locks are their own: no work-ahead there
+            claims=None if store.root.uri().startswith("s3://") else claims,
         )
         out.jsonl(files.SHARD_RESPONSES.sharded(self.shard), rows)
         out.summary.update(summarise(rows, self.ctx.config))
@@ -404,6 +423,7 @@ class CallTeacher(PipelineTask):
         rows = teacher_stage.merge_in_query_order(inputs.read_jsonl(files.QUERIES), parts)
         out.jsonl(files.RESPONSES, rows)
         summary = summarise(rows, self.ctx.config)
+        teacher_stage.warn_if_unusable(summary, self.ctx.config)
         out.json(files.TEACHER_SUMMARY, summary)
         out.summary.update(summary)
 
@@ -429,8 +449,7 @@ class BuildDistillationDataset(PipelineTask):
         queries = inputs.read_jsonl(files.QUERIES)
         with inputs.streamed_jsonl(files.RESPONSES) as responses:
             result = build.build_dataset(self.ctx.config, queries, responses, provenance, progress=self.progress)
-        out.jsonl(files.ALL_RECORDS, result.records)
-        for split in splits.SPLITS:
+        for split in splits.SPLITS:  # each record once, in its split's file (trainers read these)
             out.jsonl(files.records(split), result.splits[split])
             out.parquet(files.records_table(split), result.table(split))
         out.jsonl(files.REJECTED, result.rejected)
@@ -548,14 +567,16 @@ class BiasSlicing(PipelineTask):
         }
 
     def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.dataset.filters import REASON_DESCRIPTIONS
         from fitsense_luigi.quality import bias, publish
         from fitsense_luigi.quality.publish import gate
+        from fitsense_luigi.quality.publish.html_report import Filters
 
         inputs, config = self.inputs, self.ctx.config
         with (
             inputs.rows(files.QUERIES) as queries,
             inputs.rows(files.RESPONSES) as answers,
-            inputs.rows(files.ALL_RECORDS) as records,
+            inputs.records() as records,
         ):
             report = bias.slice_report(config, queries, answers, records)
         out.json(files.BIAS_REPORT, report)
@@ -572,6 +593,7 @@ class BiasSlicing(PipelineTask):
             inputs.read_json(files.STATS_REPORT),
             inputs.read_json(files.ANOMALY_REPORT),
             report,
+            Filters(inputs.manifest(stages.DATASET)["summary"], REASON_DESCRIPTIONS),
         )
         for file, data in published.files.items():
             out.bytes(file, data)

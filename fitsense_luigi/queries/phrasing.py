@@ -265,8 +265,36 @@ def _moving_lift(ctx: Context) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- the four prompt types
 
 
+def comeback(c: Composer) -> str:
+    """A lapse the user came back from, or a stop they want to end: what the history says about them."""
+    ctx = c.ctx
+    back = ctx.get("returned_after_days")
+    if back:
+        weeks = max(round(back / 7), 3)
+        return c.pick(
+            (
+                f"I'm coming back after {weeks} weeks off",
+                f"I just got back into training after about {weeks} weeks away",
+                f"I took {weeks} weeks off and only restarted recently",
+            )
+        )
+    if not ctx.get("sessions_last_window"):
+        weeks = ctx["window_days"] // 7
+        return c.pick(
+            (
+                f"I stopped training and haven't worked out at all in the last {weeks} weeks",
+                "I fell off the wagon a while ago and want to restart",
+                f"it's been more than {weeks} weeks since my last workout",
+            )
+        )
+    return ""
+
+
 def plan_creation(c: Composer) -> list[str]:
     intro = c.some([about_me(c), experience(c), activity(c)], 1, 2)
+    restart = comeback(c)
+    if restart:
+        intro = [*intro, restart]
     situation = c.some([schedule(c), equipment(c), conditions_in_passing(c)], 1, 3)
     ask = c.pick(
         (
@@ -290,8 +318,12 @@ def plan_modification(c: Composer) -> list[str]:
             f"my current plan has me training {days} days a week",
             f"I've been following my {days}-day program",
         )
+        if ctx.get("sessions_last_window")
+        else (f"I was on a {days}-day plan before I stopped", f"my plan had me training {days} days a week")
     )
-    return [current, *c.some(_modification_reasons(c), 1, 2), c.pick(_MODIFY_ASKS)]
+    restart = comeback(c)
+    reasons = c.some(_modification_reasons(c), 1, 2)
+    return [current, *([restart] if restart else []), *reasons, c.pick(_MODIFY_ASKS)]
 
 
 _MODIFY_ASKS = (
@@ -446,18 +478,26 @@ def progress_adaptation(c: Composer) -> list[str]:
         clauses.append(f"I'm logging around {int(round(kcal / 50) * 50)} kcal a day")
     if ctx.get("days_since_last_session") and ctx["days_since_last_session"] >= 5:
         clauses.append(f"I haven't trained for {ctx['days_since_last_session']} days")
-    ask = c.pick(
-        (
-            "What should I change for the next block?",
-            "How should I progress from here?",
-            "Should I push harder or back off?",
-            "What's the next step?",
-            "Am I on track, and what should I adjust?",
-            "How do I keep this going?",
-            "What would you do in my place?",
-        )
-    )
-    return [*c.some(clauses, 2, 4), ask]
+    restart = comeback(c)
+    if restart:
+        return [restart, *c.some(clauses, 1, 3), c.pick(_RESTART_ASKS)]
+    return [*c.some(clauses, 2, 4), c.pick(_PROGRESS_ASKS)]
+
+
+_PROGRESS_ASKS = (
+    "What should I change for the next block?",
+    "How should I progress from here?",
+    "Should I push harder or back off?",
+    "What's the next step?",
+    "Am I on track, and what should I adjust?",
+    "How do I keep this going?",
+    "What would you do in my place?",
+)
+_RESTART_ASKS = (
+    "How do I ease back in without overdoing it?",
+    "Where should I restart my loads?",
+    "What should my first weeks back look like?",
+)
 
 
 COMPOSERS: dict[str, Callable[[Composer], list[str]]] = {

@@ -425,6 +425,7 @@ def _training(
     )
     out["days_since_last_session"] = (pd.Timestamp(as_of) - out["last_session"].dt.normalize()).dt.days
     out = out.drop(columns="last_session")
+    out["returned_after_days"] = _return_gaps(workouts)
 
     done = world.rows("workout_exercises", "workout_id", storage_of(table["workout_id"]))
     sets = world.rows("workout_sets", "workout_exercise_id", storage_of(done["workout_exercise_id"]))
@@ -452,6 +453,17 @@ def _training(
     out["avg_rir"] = performed.groupby("user_id")["rir"].mean().round(1)
     out["lift_rows"] = _lifts(performed, start, lookback)
     return out
+
+
+RETURN_GAP_DAYS = 21  # a pause this long before the latest sessions is a lapse the user came back from
+
+
+def _return_gaps(workouts: pd.DataFrame) -> pd.Series:
+    """Days off before the user's latest run of sessions, where that pause was a lapse (>= 3 weeks)."""
+    days = workouts.assign(day=workouts["started"].dt.normalize()).sort_values(["user_id", "day"])
+    gap = days.groupby("user_id")["day"].diff().dt.days
+    lapses = days.assign(gap=gap)[gap >= RETURN_GAP_DAYS]
+    return lapses.groupby("user_id")["gap"].last()
 
 
 def _numbers(column: pa.ChunkedArray) -> np.ndarray:
@@ -555,6 +567,7 @@ def context_summary(row: Mapping[str, Any], lookback_days: int) -> ContextSummar
         "adherence_rate": adherence,
         "adherence_last_14_days": adherence_recent,
         "days_since_last_session": _int(row["days_since_last_session"]),
+        "returned_after_days": _int(row.get("returned_after_days")),
         "avg_session_min": _num(row["avg_session_min"]),
         "avg_working_set_rir": _num(row["avg_rir"]),
         "weight_change_kg": _num(row["weight_change_kg"]),

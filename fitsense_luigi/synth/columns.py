@@ -12,8 +12,14 @@ from fitsense_luigi import ids
 TEXT = np.dtypes.StringDType()
 
 
-def uuid(values: np.ndarray) -> pa.Array:
-    return ids.to_arrow(values)
+def uuid(values: np.ndarray, present: np.ndarray | None = None) -> pa.Array:
+    """uuid column; where ``present`` is False the row is NULL (a nullable foreign key)."""
+    if present is None or bool(np.all(present)):
+        return ids.to_arrow(values)
+    validity = pa.py_buffer(np.packbits(present, bitorder="little").tobytes())
+    data = pa.py_buffer(np.ascontiguousarray(values).tobytes())
+    storage = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), values.shape[0], [validity, data])
+    return pa.ExtensionArray.from_storage(pa.uuid(), storage)
 
 
 def decimal(values: np.ndarray, precision: int, scale: int, present: np.ndarray | None = None) -> pa.Array:

@@ -68,7 +68,7 @@ def _expected_rate(alpha: np.ndarray, per_year: np.ndarray, per_bmi: np.ndarray,
 def calibrate(figures: dict[str, pub.ConditionFigures]) -> np.ndarray:
     """(condition, band, sex) intercepts that reproduce each band's published rate."""
     names = list(figures)
-    target = np.array([[[f.by_band[b] * f.sex_ratio[s] for s in (0, 1)] for b in range(3)] for f in figures.values()])
+    target = np.array([[[f.target(b, s) for s in (0, 1)] for b in range(3)] for f in figures.values()])
     per_year = np.array([figures[n].per_year for n in names])
     per_bmi = np.array([figures[n].per_bmi for n in names])
     lo, hi = np.full(target.shape, -20.0), np.full(target.shape, 20.0)
@@ -77,18 +77,6 @@ def calibrate(figures: dict[str, pub.ConditionFigures]) -> np.ndarray:
         low = _expected_rate(mid, per_year, per_bmi) < target
         lo, hi = np.where(low, mid, lo), np.where(low, hi, mid)
     return (lo + hi) / 2
-
-
-def rate_among_obese(figures: dict[str, pub.ConditionFigures], name: str) -> float:
-    """Prevalence among adults with BMI >= 30 at the US age structure (checks the diabetes calibration)."""
-    alpha = calibrate(figures)
-    per_year = np.array([f.per_year for f in figures.values()])
-    per_bmi = np.array([f.per_bmi for f in figures.values()])
-    obese = (_BMI >= 30).astype(float)
-    joint = _expected_rate(alpha, per_year, per_bmi, where=obese)[list(figures).index(name)]
-    share = np.einsum("bsz,z->bs", obese, _NODE_WEIGHTS)
-    weights = np.array(pub.US_AGE_WEIGHTS)[:, None] * 0.5
-    return float((weights * joint).sum() / (weights * share).sum())
 
 
 INTERCEPTS = calibrate(pub.CONDITIONS)

@@ -29,11 +29,17 @@ class History:
     knee_side: np.ndarray  # index into SIDES
 
 
+# Earliest age at diagnosis: asthma is often diagnosed in childhood; the others in adult life.
+ONSET_AGE = np.array([4.0 if name == "asthma" else 18.0 for name in CONDITION_NAMES])
+# Age-related conditions are mostly diagnosed later in life: the age at diagnosis leans towards the current age.
+ONSET_SKEW = np.array([1.0 if name == "asthma" else 0.7 for name in CONDITION_NAMES])
+
+
 def history(rng: np.random.Generator, people: People, as_of: dt.date) -> History:
-    """Diagnoses fall between the 18th birthday (or 15 years back) and the as-of date."""
+    """Diagnoses fall anywhere in a lifetime: between the condition's onset age and the as-of date."""
     n = len(people)
-    adult_years = np.maximum(people.age - 18, 0.3)
-    years_ago = rng.random((n, len(CONDITION_NAMES))) * np.minimum(adult_years, 15)[:, None] + 0.1
+    span = np.maximum(people.age[:, None] - ONSET_AGE[None, :], 0.3)
+    years_ago = span * (1 - rng.random((n, len(CONDITION_NAMES))) ** ONSET_SKEW[None, :]) + 0.1
     diagnosed = col.day(as_of) - np.round(years_ago * demography.DAYS_PER_YEAR).astype("timedelta64[D]")
     return History(diagnosed, rng.choice(3, n, p=[0.4, 0.4, 0.2]))
 

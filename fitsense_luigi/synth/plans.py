@@ -11,13 +11,13 @@ an estimate of the person's 1RM (Epley) rounded to real plate steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
+from fitsense_luigi.synth import calendar, plan_names, strength
 from fitsense_luigi.synth import columns as col
 from fitsense_luigi.synth import exercises as ex
-from fitsense_luigi.synth import plan_names, strength
 from fitsense_luigi.synth import published as pub
 from fitsense_luigi.synth.population import EQUIPMENT_NAMES, EXPERIENCE, GOAL_NAMES, SETTINGS, People
 
@@ -72,7 +72,8 @@ HOLD_SECONDS = np.array([30, 45, 60])
 
 @dataclass
 class Plan:
-    """One plan per person plus its exercises (rows), in user, day, slot order."""
+    """One plan per person passed to :func:`design` (``user`` numbers the plans) plus its exercises (rows), in
+    user, day, slot order; :func:`combine` joins a second set, e.g. restart plans, as further users."""
 
     days: np.ndarray  # (n,) training days per week
     day_of_weekday: np.ndarray  # (n, 7) plan day trained on each weekday, -1 = rest day
@@ -83,6 +84,7 @@ class Plan:
     slot: np.ndarray  # position within the day (0-based)
     position: np.ndarray  # position within the plan (0-based, user-wide)
     exercise: np.ndarray  # catalogue index
+    alternative: np.ndarray  # next-best exercise for the slot with the same load kind, -1 if none (for swaps)
     sets: np.ndarray
     reps: np.ndarray  # target reps, or seconds for timed work
     rir: np.ndarray  # target reps in reserve; NaN where not prescribed (timed and conditioning work)
@@ -93,11 +95,19 @@ class Plan:
     notes: np.ndarray  # text
 
 
-def design(rng: np.random.Generator, people: People, window_start: np.datetime64) -> Plan:
+def design(
+    rng: np.random.Generator,
+    people: People,
+    window_start: np.datetime64,
+    start_day: np.ndarray | None = None,
+    abilities: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Plan:
+    """Plans for ``people``, made on ``start_day`` (days from the window start; by default when the current
+    training spell began) for lifters of the given ``abilities`` (true 1RM, capacity; drawn when not given)."""
     n = len(people)
-    days = _days_per_week(rng, people)
+    days = people.days_per_week
     day_of_weekday = _schedule(rng, days)
-    one_rm, capacity = strength.abilities(rng, people)
+    one_rm, capacity = strength.abilities(rng, people) if abilities is None else abilities
     allowed = _allowed(people) & _feasible(one_rm, capacity)
     preference = _preference(people)
     template_slots = np.where(people.experience == 0, 4, 5)
@@ -110,13 +120,15 @@ def design(rng: np.random.Generator, people: People, window_start: np.datetime64
             parts.append(
                 _fill(rng, group, day_names, allowed[group], preference[group], template_slots[group], finisher[group])
             )
-    user, day, slot, exercise = (np.concatenate([p[k] for p in parts]) for k in range(4))
+    user, day, slot, exercise, alternative = (np.concatenate([p[k] for p in parts]) for k in range(5))
     order = np.lexsort((slot, day, user))
-    user, day, slot, exercise = user[order], day[order], slot[order], exercise[order]
+    user, day, slot, exercise, alternative = user[order], day[order], slot[order], exercise[order], alternative[order]
     first_of_user = np.searchsorted(user, np.arange(n))
     position = np.arange(user.size) - first_of_user[user]
 
-    created = _created(rng, people, window_start)
+    if start_day is None:
+        start_day = people.career.spell_start_before(0)
+    created = _created(rng, people, window_start, start_day)
     rows = _prescribe(rng, people, user, exercise, one_rm[user, exercise], capacity[user, exercise])
     return Plan(
         days=days,
@@ -128,16 +140,10 @@ def design(rng: np.random.Generator, people: People, window_start: np.datetime64
         slot=slot,
         position=position,
         exercise=exercise,
+        alternative=alternative,
         notes=_notes(people, user, day, slot, exercise, day_of_weekday, days),
         **rows,
     )
-
-
-def _days_per_week(rng: np.random.Generator, people: People) -> np.ndarray:
-    low = np.array([2, 3, 4])[people.experience]
-    days = low + (rng.random(len(people)) < np.array([0.6, 0.45, 0.4])[people.experience])
-    capped = people.has("type_2_diabetes") | (people.age >= 65)
-    return np.where(capped, np.minimum(days, 3), days)
 
 
 def _schedule(rng: np.random.Generator, days: np.ndarray) -> np.ndarray:
@@ -202,7 +208,7 @@ def _fill(
     base = rng.random((m, ex.COUNT)) + preference
     used_in_plan = np.zeros((m, ex.COUNT), dtype=bool)
     strength_work = allowed & ~ex.CONDITIONING[None, :]
-    out_user, out_day, out_slot, out_ex = [], [], [], []
+    out_user, out_day, out_slot, out_ex, out_alt = [], [], [], [], []
     for d, day_name in enumerate(day_names):
         used_today = np.zeros((m, ex.COUNT), dtype=bool)
         kinds = [*DAY_TEMPLATES[day_name], ("conditioning",)]
@@ -210,9 +216,18 @@ def _fill(
         for s, kind in enumerate(kinds):
             last = s == len(kinds) - 1
             active = finisher if last else template_slots > s
-            choice, ok = _best(score, allowed & ex.kind_mask(*kind)[None, :] & ~used_today)
+            fits = allowed & ex.kind_mask(*kind)[None, :] & ~used_today
+            choice, ok = _best(score, fits)
+            alike = (ex.LOAD_KIND[None, :] == ex.LOAD_KIND[choice][:, None]) & (
+                ex.TIMED[None, :] == ex.TIMED[choice][:, None]
+            )
+            alternative, has_alternative = _best(
+                score, fits & alike & (np.arange(ex.COUNT)[None, :] != choice[:, None])
+            )
+            alternative = np.where(has_alternative & ex.LOADED[choice], alternative, -1)
             if not last:  # an empty strength slot takes any other strength exercise; a finisher is optional
                 spare, spare_ok = _best(score, strength_work & ~used_today)
+                alternative = np.where(ok, alternative, -1)
                 choice, ok = np.where(ok, choice, spare), ok | spare_ok
             ok &= active
             rows = np.nonzero(ok)[0]
@@ -222,7 +237,8 @@ def _fill(
             out_day.append(np.full(rows.size, d))
             out_slot.append(np.full(rows.size, s))
             out_ex.append(choice[rows])
-    return tuple(np.concatenate(parts) for parts in (out_user, out_day, out_slot, out_ex))
+            out_alt.append(alternative[rows])
+    return tuple(np.concatenate(parts) for parts in (out_user, out_day, out_slot, out_ex, out_alt))
 
 
 def _best(score: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -231,12 +247,12 @@ def _best(score: np.ndarray, candidates: np.ndarray) -> tuple[np.ndarray, np.nda
     return choice, np.isfinite(masked[np.arange(score.shape[0]), choice])
 
 
-def _created(rng: np.random.Generator, people: People, window_start: np.datetime64) -> np.ndarray:
-    """The plan was made up to six weeks before the window opened (never before sign-up)."""
-    lead = rng.integers(1, 43, len(people))
-    lead = np.minimum(lead, np.maximum(people.signup_days_before_window - 1, 0))
-    day = window_start - lead.astype("timedelta64[D]")
-    return day.astype("datetime64[s]") + rng.integers(7 * 3600, 22 * 3600, len(people)).astype("timedelta64[s]")
+def _created(rng: np.random.Generator, people: People, window_start: np.datetime64, start_day: np.ndarray):
+    """The plan was made when a training spell began, at a waking hour of the local day; stored as UTC. Spells
+    begin throughout a user's history, not in the weeks before the window."""
+    day = window_start + start_day.astype("timedelta64[D]")
+    seconds = rng.integers(7 * 3600, 22 * 3600, len(people))
+    return calendar.to_utc(people.zone, day, seconds)
 
 
 def _prescribe(
@@ -339,3 +355,13 @@ def _notes(
         | (people.has("lower_back_pain")[user] & (ex.PATTERN[exercise] == "hinge")) << 3
     )
     return _NOTE_TABLE[(label * 7 + weekday) * 2 ** len(_CUES) + cues]
+
+
+def combine(first: Plan, second: Plan) -> Plan:
+    """Two sets of plans as one: the second's plans are numbered after the first's (``user`` is the plan)."""
+    plans_before = first.days.size
+    merged = {}
+    for field in fields(Plan):
+        a, b = getattr(first, field.name), getattr(second, field.name)
+        merged[field.name] = np.concatenate([a, b + plans_before if field.name == "user" else b])
+    return Plan(**merged)

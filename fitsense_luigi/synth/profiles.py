@@ -20,16 +20,17 @@ from fitsense_luigi.reference.goals import GOALS
 from fitsense_luigi.reference.medications import MEDICATIONS
 from fitsense_luigi.reference.row_ids import catalog_id
 from fitsense_luigi.rng import stage_rng
-from fitsense_luigi.synth import blockwise, medical, names
+from fitsense_luigi.synth import blockwise, calendar, medical, names
 from fitsense_luigi.synth import columns as col
 from fitsense_luigi.synth.health import MEDICATION_NAMES, SEVERITIES
 from fitsense_luigi.synth.population import (
     ACTIVITY_FACTORS,
     ACTIVITY_LEVELS,
     CONDITION_NAMES,
-    GOAL_KCAL_ADJUST,
+    ENERGY_FLOOR_KCAL,
     GOAL_NAMES,
     SEXES,
+    WEIGHT_LOSS,
     People,
 )
 from fitsense_luigi.synth.schema import conform
@@ -85,9 +86,9 @@ def reference() -> Iterator[tuple[str, pa.Table]]:
 
 
 def signup_times(people: People, window_start: np.datetime64, rng: np.random.Generator) -> np.ndarray:
-    """Account creation (datetime64[s]): days before the look-back window plus a waking-hours time of day."""
+    """Account creation (datetime64[s], UTC): days before the look-back window at a waking hour of the local day."""
     day = window_start - people.signup_days_before_window.astype("timedelta64[D]")
-    return day.astype("datetime64[s]") + rng.integers(7 * 3600, 23 * 3600, len(people)).astype("timedelta64[s]")
+    return calendar.to_utc(people.zone, day, rng.integers(7 * 3600, 23 * 3600, len(people)))
 
 
 def between(rng: np.random.Generator, start: np.ndarray, end: np.datetime64) -> np.ndarray:
@@ -176,32 +177,106 @@ def people_tables(seed: int, people: People, as_of: dt.date, lookback: int) -> I
     yield "sleep_targets", sleep_targets(seed, people, created)
 
 
+# Drugs stopped in the past, each with why: an earlier antihypertensive switched for a side effect, or a
+# finished painkiller course (assumptions; the side effects are the classes' best-known ones).
+_SWITCHED_FROM = {
+    "lisinopril": "stopped: dry cough",
+    "amlodipine": "stopped: ankle swelling",
+    "metoprolol succinate": "stopped: tiredness",
+}
+_HYPERTENSION_DRUGS = list(_SWITCHED_FROM)
+_SWITCH_REASON = np.array([_SWITCHED_FROM.get(name, "") for name in MEDICATION_NAMES], dtype=col.TEXT)
+_PAST_COURSE = {"knee_osteoarthritis": "naproxen", "lower_back_pain": "acetaminophen"}
+
+
 def medications(seed: int, people: People, story: medical.History, rng: np.random.Generator, as_of: dt.date):
-    """One row per drug taken; it started after the diagnosis it treats and is still taken (no end date)."""
+    """Current drugs (started after the diagnosis they treat, no end date) and stopped ones (with an end date)."""
+    today = col.day(as_of)
     m_user, m_which = np.nonzero(people.medications)
     treats = np.array([CONDITION_NAMES.index(m.treats) for m in _MEDICATIONS])[m_which]
     diagnosed = story.diagnosed[m_user, treats]
-    since = (col.day(as_of) - diagnosed).astype(np.int64)
+    since = (today - diagnosed).astype(np.int64)
     started = diagnosed + np.floor(rng.random(m_user.size) ** 2 * np.minimum(since, 730)).astype("timedelta64[D]")
-    dose_count = np.array([len(m.dosages) for m in _MEDICATIONS])[m_which]
-    dose_index = np.floor(rng.random(m_user.size) * dose_count).astype(np.int64)
+    statin = m_which == MEDICATION_NAMES.index("atorvastatin")
+    notes = np.where(statin, "cardiovascular protection with diabetes", col.concat("for ", _LABEL[m_which]))
+    past = _stopped(rng, people, story, m_user, m_which, started, today)
+    user = np.concatenate([m_user, past["user"]])
+    which = np.concatenate([m_which, past["which"]])
+    order = np.lexsort((which, user))
+    dose_count = np.array([len(m.dosages) for m in _MEDICATIONS])[which]
+    dose_index = np.floor(rng.random(which.size) * dose_count).astype(np.int64)
     dosage_table = np.array([[*m.dosages, *[""] * (3 - len(m.dosages))] for m in _MEDICATIONS], dtype=col.TEXT)
     frequency = np.array([m.frequency for m in _MEDICATIONS], dtype=col.TEXT)
-    label = np.array([_CONDITION_LABEL[m.treats] for m in _MEDICATIONS], dtype=col.TEXT)
-    statin = m_which == MEDICATION_NAMES.index("atorvastatin")
-    notes = np.where(statin, "cardiovascular protection with diabetes", col.concat("for ", label[m_which]))
+    ended = np.concatenate([np.full(m_user.size, np.datetime64("NaT"), "datetime64[D]"), past["end"]])
+    slot = np.concatenate([m_which, past["which"] + len(MEDICATION_NAMES)])  # a stopped drug has its own id
+    pick = lambda values: np.asarray(values)[order]  # noqa: E731
+    user, which, ended = pick(user), pick(which), pick(ended)
     return pa.table(
         {
-            "medication_id": col.uuid(ids.uuid_bytes(seed, "user_medications", people.index[m_user], m_which)),
-            "user_id": col.uuid(people.user_id[m_user]),
-            "medication_name": col.text(np.array(MEDICATION_NAMES, dtype=col.TEXT)[m_which]),
-            "dosage": col.text(dosage_table[m_which, dose_index]),
-            "frequency": col.text(frequency[m_which]),
-            "start_date": col.date(started),
-            "end_date": col.nulls(m_user.size, pa.date32()),
-            "notes": col.text(notes),
+            "medication_id": col.uuid(ids.uuid_bytes(seed, "user_medications", people.index[user], pick(slot))),
+            "user_id": col.uuid(people.user_id[user]),
+            "medication_name": col.text(np.array(MEDICATION_NAMES, dtype=col.TEXT)[which]),
+            "dosage": col.text(dosage_table[which, pick(dose_index)]),
+            "frequency": col.text(frequency[which]),
+            "start_date": col.date(pick(np.concatenate([started, past["start"]]))),
+            "end_date": col.date(ended, present=~np.isnat(ended)),
+            "notes": col.text(pick(np.concatenate([notes, past["notes"]]).astype(col.TEXT))),
         }
     )
+
+
+_LABEL = np.array([_CONDITION_LABEL[m.treats] for m in _MEDICATIONS], dtype=col.TEXT)
+
+
+def _stopped(
+    rng: np.random.Generator,
+    people: People,
+    story: medical.History,
+    m_user: np.ndarray,
+    m_which: np.ndarray,
+    started: np.ndarray,
+    today: np.datetime64,
+) -> dict[str, np.ndarray]:
+    """Rows for drugs taken before: a switched antihypertensive (a quarter of treated people whose current drug
+    began at least two months after the diagnosis) and past painkiller courses (40% of those with joint or back
+    pain who take none now), each ending before the as-of date."""
+    users, whiches, starts, ends, notes = [], [], [], [], []
+    hypertension = CONDITION_NAMES.index("hypertension")
+    current = {name: MEDICATION_NAMES.index(name) for name in _HYPERTENSION_DRUGS}
+    is_htn = np.isin(m_which, list(current.values()))
+    first_htn = is_htn & np.r_[True, m_user[1:] != m_user[:-1]]  # the antihypertensives lead each user's rows
+    diagnosed = story.diagnosed[m_user, hypertension]
+    lead = (started - diagnosed).astype(np.int64)
+    switch = first_htn & (lead >= 60) & (rng.random(m_user.size) < 0.25)
+    taking = people.medications[:, [current[n] for n in _HYPERTENSION_DRUGS]]
+    choice = rng.random((m_user.size, len(_HYPERTENSION_DRUGS))) + taking[m_user] * 2.0  # never one taken now
+    earlier = np.array([current[n] for n in _HYPERTENSION_DRUGS])[np.argmin(choice, axis=1)]
+    rows = np.flatnonzero(switch)
+    users.append(m_user[rows])
+    whiches.append(earlier[rows])
+    starts.append(diagnosed[rows])
+    ends.append(started[rows] - np.timedelta64(1, "D"))
+    notes.append(_SWITCH_REASON[earlier[rows]])
+
+    for condition, drug in _PAST_COURSE.items():
+        c, d = CONDITION_NAMES.index(condition), MEDICATION_NAMES.index(drug)
+        who = np.flatnonzero(people.conditions[:, c] & ~people.medications[:, d] & (rng.random(len(people)) < 0.4))
+        known = (today - story.diagnosed[who, c]).astype(np.int64)
+        begin = story.diagnosed[who, c] + np.floor(rng.random(who.size) * np.maximum(known - 90, 1)).astype(
+            "timedelta64[D]"
+        )
+        users.append(who)
+        whiches.append(np.full(who.size, d))
+        starts.append(begin)
+        ends.append(begin + rng.integers(14, 61, who.size).astype("timedelta64[D]"))
+        notes.append(np.full(who.size, "course finished", dtype=col.TEXT))
+    return {
+        "user": np.concatenate(users).astype(np.int64),
+        "which": np.concatenate(whiches).astype(np.int64),
+        "start": np.concatenate(starts).astype("datetime64[D]"),
+        "end": np.concatenate(ends).astype("datetime64[D]"),
+        "notes": np.concatenate(notes).astype(col.TEXT),
+    }
 
 
 def allergies(seed: int, people: People, rng: np.random.Generator) -> pa.Table:
@@ -229,18 +304,21 @@ def calorie_targets(seed: int, people: People, updated: np.ndarray) -> pa.Table:
     """
     n = len(people)
     maintenance = np.round(people.maintenance_kcal() / 10) * 10
-    adjust = GOAL_KCAL_ADJUST[people.goal]
-    percent = np.round(adjust * 100).astype(np.int64)
+    target = np.round(people.target_kcal() / 10) * 10
+    percent = np.round((target / maintenance - 1) * 100).astype(np.int64)
     sign = np.where(percent > 0, "+", "")
+    floored = (people.goal == WEIGHT_LOSS) & (target <= ENERGY_FLOOR_KCAL[people.sex])
     notes = col.concat(
         "target ",
-        col.numbers(np.round(people.target_kcal() / 10) * 10),
+        col.numbers(target),
         " kcal/day (",
         GOAL_NAMES[people.goal].astype(col.TEXT),
         ": ",
         sign,
         col.numbers(percent),
-        "%)",
+        "%",
+        np.where(floored, ", held at the AHA/ACC/TOS minimum", ""),
+        ")",
     )
     factor = ACTIVITY_FACTORS[people.activity].astype(col.TEXT)
     since = updated.astype("datetime64[D]")

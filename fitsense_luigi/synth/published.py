@@ -54,6 +54,7 @@ HEIGHT_SD_CM = {"male": 7.4, "female": 7.0}
 # ------------------------------------------------------------------------------- BMI
 OBESITY_BY_BAND = Figure((0.355, 0.464, 0.389), "NCHS Data Brief 508 (2021-23), BMI >= 30 by age band")
 OBESITY = Figure(0.403, "NCHS Data Brief 508 (2021-23), BMI >= 30")
+UNDERWEIGHT = Figure(0.016, "NCHS Health E-Stat (NHANES 2017-18): 1.6% of adults have BMI < 18.5")
 SEVERE_OBESITY = Figure(0.09, "NCHS Data Brief 508: lognormal(3.34, 0.27) gives ~9% with BMI >= 40", "derived")
 BMI_SIGMA = Figure(0.27, "NCHS Data Brief 508: lognormal shape, sigma ~0.27", "derived")
 BMI_MEAN = {
@@ -82,6 +83,13 @@ class ConditionFigures:
     source: str
     basis: str = "published"
     by_sex: tuple[float, float] | None = None  # published female, male totals
+    # (female, male) multipliers per band where the sex gap changes with age; overrides ``sex_ratio``
+    sex_ratio_by_band: tuple[tuple[float, float], ...] | None = None
+
+    def target(self, band: int, sex: int) -> float:
+        """The rate the generator aims at for one band and sex (0 female, 1 male)."""
+        ratio = self.sex_ratio_by_band[band] if self.sex_ratio_by_band else self.sex_ratio
+        return self.by_band[band] * ratio[sex]
 
 
 CONDITIONS: dict[str, ConditionFigures] = {
@@ -91,17 +99,21 @@ CONDITIONS: dict[str, ConditionFigures] = {
         (0.446 / 0.477, 0.508 / 0.477),
         0.045,
         0.05,
-        "NCHS 2024: 47.7% (men 50.8, women 44.6); 18-39/40-59/60+ = 23.4/52.5/71.6%",
+        "NCHS 2024: 47.7% (men 50.8, women 44.6); 18-39/40-59/60+ = 23.4/52.5/71.6%; the sex gap by band: "
+        "18-39 women/men = 13/31 (NCHS Data Brief 364, NHANES 2017-18), 40-59 men ~9 points above women, 60+ equal "
+        "(women catch up after menopause; assumption)",
         by_sex=(0.446, 0.508),
+        sex_ratio_by_band=((0.138 / 0.234, 0.330 / 0.234), (0.48 / 0.525, 0.57 / 0.525), (1.0, 1.0)),
     ),
     "type_2_diabetes": ConditionFigures(
         (0.022, 0.129, 0.205),
         0.113,
         (1.0, 1.0),
         0.05,
-        0.1824,
+        0.10,
         "NCHS 2024: 11.3% diagnosed; 2.2% at 20-39, 20.5% at 60+; 40-59 = 12.9% derived from the total and "
-        "the US age structure; BMI slope calibrated so that 24% of adults with BMI >= 30 have diabetes",
+        "the US age structure; BMI slope 0.10 per unit on the logit from the adjusted odds ratios of diagnosed "
+        "diabetes by BMI class (Mokdad 2003, JAMA: 3.44 at BMI 30-39.9, 7.37 at >= 40, vs normal weight)",
         "derived",
     ),
     "asthma": ConditionFigures(
@@ -126,18 +138,19 @@ CONDITIONS: dict[str, ConditionFigures] = {
     "lower_back_pain": ConditionFigures(
         (0.32, 0.44, 0.43),
         0.39,
-        (1.0, 1.0),
+        (0.406 / 0.390, 0.372 / 0.390),
         0.015,
         0.025,
-        "NCHS Data Brief 415: back pain in the past 3 months 39.0%; band split derived (rises with age)",
+        "NCHS Data Brief 415: back pain in the past 3 months 39.0% (women 40.6, men 37.2); band split derived "
+        "from 18-29/30-44/45-64/65+ = 28.4/35.2/44.3/45.6%",
         "derived",
+        by_sex=(0.406, 0.372),
     ),
 }
 
 HYPERTENSION_TREATED = Figure(0.512, "NCHS 2024: 51.2% of adults with hypertension take medication for it")
 # Treated share by band: an age gradient (assumption) that reproduces the published 51.2% at US weights.
 HYPERTENSION_TREATED_BY_BAND = (0.26, 0.49, 0.63)
-DIABETES_AMONG_OBESE = Figure(0.24, "NCHS 2024: 24% of adults with BMI >= 30 have diagnosed diabetes")
 
 # ------------------------------------------------------------------------- allergies
 # Adult prevalence of convincing food allergy by allergen (Gupta 2019, JAMA Netw Open); drawn independently
@@ -170,7 +183,11 @@ UNDER_REPORTING = Figure(0.80, "IOM DRI: adults under-report intake by ~20% (log
 WEEKEND_INTAKE_RATIO = Figure((1.10, 1.15), "people eat more at weekends (Sat/Sun vs Mon-Thu ~ +10-15%)", "assumption")
 DIET_CEILING_PCT_WEEK = Figure(1.0, "Garthe 2011: 0.5-1% of body weight per week is a realistic ceiling when dieting")
 DIET_PCT_WEEK = Figure((-1.0, 0.0), "Garthe 2011: a realistic dieter loses between 0 and 1% of body weight a week")
-BULK_GAIN_PCT_WEEK = Figure(0.25, "Garthe 2011 and reviews: ~0.25% of body weight per week when bulking")
+BULK_GAIN_PCT_WEEK = Figure(
+    (0.0, 0.25),
+    "Garthe 2011 and reviews: ~0.25% of body weight per week when bulking as prescribed; app users keep to a "
+    "surplus only in part, so their median lies between maintenance and that pace",
+)
 
 # -------------------------------------------------------------------------- training
 ADHERENCE = Figure(
@@ -199,4 +216,12 @@ REP_RANGES = {
 }
 REP_RANGES_SOURCE = "ACSM 2009 position stand: rep ranges by goal and training status"
 SESSION_MINUTES = Figure((45.0, 75.0), "a typical resistance session lasts 45-75 minutes", "assumption")
-ADHERENCE_FADE = Figure(0.9, "sessions in the last 4 weeks vs the first 4: adherence fades over time", "assumption")
+DROPOUT_BY_6_MONTHS = Figure(
+    0.5, "Dishman 1988; ACSM: about half of people who start an exercise programme stop within 6 months"
+)
+ADHERENCE_FADE = Figure(
+    (0.85, 1.0),
+    "sessions in the last 4 weeks vs the first 4 among users who stayed: adherence fades a little over a "
+    "programme (stopping altogether is dropout, judged on its own)",
+    "assumption",
+)

@@ -1,9 +1,11 @@
 """Executed training: which planned sessions happen, what the lifter does in them, and when.
 
 Attendance: each scheduled session happens with the person's adherence
-(~87% at the plan's start, fading a little every week), nothing happens during
-a break (illness, travel), and some missed sessions are made up the next day
-when that keeps a rest day before the next one.
+(~87% at the plan's start, fading a little every week), only inside a training
+spell (``engagement``: dropout, lapses and returns), less on holidays and in
+summer, more in January (``calendar``); nothing happens during a short break
+(illness, travel), and some missed sessions are made up the next day when that
+keeps a rest day before the next one.
 
 Performance: a lifter's true strength grows with every session of an exercise
 (fast for novices); reps to failure at the working load follow Epley; the
@@ -11,7 +13,18 @@ lifter stops with about the prescribed reps in reserve, does up to two extra
 reps when the weight feels light, and fatigue costs reps set by set. When every
 working set beats the target by a rep or more the next session's load rises
 2.5-5% (at least one plate step, ACSM), two bad sessions in a row bring a 10%
-deload. Reported RIR carries the ~1 rep misjudgement of Zourdos 2016.
+deload. A lifter who cannot reach the target stops short of failure rather than
+grinding into it. Reported RIR carries a misjudgement that shrinks with
+experience and grows with the reps actually left (Zourdos 2016: experienced
+lifters within ~1 rep, novices worse; Hackett 2017: reps left are
+under-predicted further from failure); the app's RIR picker runs 0-5, so sets
+felt further from failure go unrated.
+
+Sessions are not copies of the plan: a set is skipped or added now and then,
+an exercise is swapped for the plan's alternative for the same slot when the
+equipment is taken (the workout exercise keeps its ``plan_exercise_id``: it
+fills that slot of the plan), and now and then an exercise from another plan
+day is added at the end (no ``plan_exercise_id``: it is not part of that day).
 
 Timing: sets take reps x tempo, rests follow the prescription (most people rest
 a little longer), the first exercises get warm-up sets, and a session ends
@@ -34,6 +47,12 @@ from fitsense_luigi.synth.plans import MAX_DAYS, Plan
 from fitsense_luigi.synth.population import People
 
 MAX_SETS = 8
+FADE_WEEKS = 12  # adherence fades over a plan's first three months; after that, stopping is dropout (engagement)
+# Misjudged reps in reserve: sd by experience (novice, intermediate, advanced), widening with the reps left;
+# reps left are under-called further from failure (Zourdos 2016; Hackett 2017). The app's picker runs 0-5.
+RIR_ERROR_SD = np.array([1.2, 0.9, 0.6])
+RIR_UNDERCALL = 0.12
+RIR_PICKER_MAX = 5
 _PROGRESS_STEP = np.array([0.05, 0.035, 0.025])  # relative load increase after a beaten session, by experience
 # Working loads from which a lifter bothers with warm-up sets (lighter work is its own warm-up).
 WARM_UP_FROM_KG = np.array(
@@ -56,15 +75,17 @@ class Sessions:
     tired: np.ndarray  # slept at least 1.5 h less than usual
 
 
-def attend(rng: np.random.Generator, people: People, plan: Plan, window: Window, sleep_h: np.ndarray) -> Sessions:
+def attend(
+    rng: np.random.Generator, people: People, plan: Plan, window: Window, sleep_h: np.ndarray, engaged: np.ndarray
+) -> Sessions:
     n, days = len(people), len(window)
     scheduled_day = plan.day_of_weekday[:, window.weekday]  # (n, days) plan day or -1
-    scheduled = scheduled_day >= 0
+    scheduled = (scheduled_day >= 0) & engaged
     base = rng.beta(12.2, 1.8, n)
-    fade = rng.gamma(2.0, 0.006, n)  # relative decline per week since the plan started
+    fade = rng.gamma(2.0, 0.006, n)  # relative decline per week over the plan's first FADE_WEEKS, then steady
     plan_day0 = plan.created.astype("datetime64[D]")
-    weeks = (window.dates[None, :] - plan_day0[:, None]).astype(np.int64) / 7
-    chance = base[:, None] * np.exp(-fade[:, None] * weeks)
+    weeks = np.minimum((window.dates[None, :] - plan_day0[:, None]).astype(np.int64) / 7, FADE_WEEKS)
+    chance = np.minimum(base[:, None] * np.exp(-fade[:, None] * weeks) * window.effects.attendance[None, :], 1.0)
     has_break = rng.random(n) < 0.3
     break_start = rng.integers(0, days, n)
     break_len = rng.integers(4, 13, n)
@@ -73,9 +94,11 @@ def attend(rng: np.random.Generator, people: People, plan: Plan, window: Window,
     done = scheduled & ~away & (rng.random((n, days)) < chance)
 
     # make-ups: the next day, only if it and the day after are rest days (keeps a rest day before the next session)
-    free = np.concatenate([~scheduled[:, 1:], np.zeros((n, 1), bool)], axis=1)
-    free2 = np.concatenate([~scheduled[:, 2:], np.ones((n, 2), bool)], axis=1)
-    missed = scheduled & ~done & ~away & free & free2 & (t < days - 1) & (rng.random((n, days)) < 0.3)
+    planned = scheduled_day >= 0
+    free = np.concatenate([~planned[:, 1:], np.zeros((n, 1), bool)], axis=1)
+    free2 = np.concatenate([~planned[:, 2:], np.ones((n, 2), bool)], axis=1)
+    later = np.concatenate([engaged[:, 1:], np.zeros((n, 1), bool)], axis=1)
+    missed = scheduled & ~done & ~away & free & free2 & later & (t < days - 1) & (rng.random((n, days)) < 0.3)
     mu, mt = np.nonzero(missed)
     du, dt_ = np.nonzero(done)
     user = np.concatenate([du, mu])
@@ -96,6 +119,8 @@ class Performed:
 
     session: np.ndarray  # rows: session index
     plan_row: np.ndarray  # rows: index into the plan's exercise rows
+    exercise: np.ndarray  # rows: catalogue index of what was done (the plan's, or its alternative when swapped)
+    extra: np.ndarray  # rows: added from another day of the plan, not part of the session's plan day
     position: np.ndarray  # rows: 1-based order in the workout
     short: np.ndarray  # per session: the last exercise was dropped
     set_row: np.ndarray  # sets: row index
@@ -118,22 +143,45 @@ class _Rows:
     session: np.ndarray  # session index per row
     plan_row: np.ndarray  # plan exercise per row
     position: np.ndarray  # 1-based order in the workout
-    sets_done: np.ndarray  # working sets done (4% stop one set early)
+    sets_done: np.ndarray  # working sets done (4% stop one set early, 5% add one on a good day)
+    extra: np.ndarray  # added from another plan day
+
+
+SWAP_CHANCE = 0.04  # an exercise done as the plan's alternative (equipment taken; assumption)
 
 
 def perform(rng: np.random.Generator, people: People, plan: Plan, sessions: Sessions) -> Performed:
-    session, plan_row, position, short = _expand(rng, plan, sessions)
+    session, plan_row, position, short, extra = _expand(rng, plan, sessions)
     planned = plan.sets[plan_row]
-    sets_done = planned - ((planned >= 3) & (rng.random(plan_row.size) < 0.04))
-    rows = _Rows(people, plan, sessions, session, plan_row, position, sets_done)
+    fewer = (planned >= 3) & (rng.random(plan_row.size) < 0.04)
+    more = ~fewer & (sessions.form[session] > 1.0) & (planned < MAX_SETS) & (rng.random(plan_row.size) < 0.10)
+    sets_done = planned - fewer + more
+    rows = _Rows(people, plan, sessions, session, plan_row, position, sets_done, extra)
     load, reps, rir = _progress(rng, rows)
-    sets = _sets(rng, rows, load, reps, rir)
+    exercise, load = _swaps(rng, plan, plan_row, load, extra)
+    sets = _sets(rng, rows, exercise, load, reps, rir)
     completed, duration = _timeline(rng, rows, sets)
-    return Performed(session, plan_row, position, short, *sets, completed, duration)
+    return Performed(session, plan_row, exercise, extra, position, short, *sets, completed, duration)
+
+
+def _swaps(rng: np.random.Generator, plan: Plan, plan_row: np.ndarray, load: np.ndarray, extra: np.ndarray):
+    """Planned rows done as the slot's alternative: same load kind, the load scaled by the catalogue strength
+    ratios (an extra is chosen freely, so it is never a swap)."""
+    planned = plan.exercise[plan_row]
+    alternative = plan.alternative[plan_row]
+    swap = (alternative >= 0) & ~extra & (rng.random(plan_row.size) < SWAP_CHANCE)
+    other = np.where(swap, alternative, planned)
+    scaled = load * ex.RATIO[other] / np.where(ex.RATIO[planned] > 0, ex.RATIO[planned], 1.0)
+    swapped_load = strength.round_load(np.nan_to_num(scaled, nan=0.0), other)
+    return other, np.where(swap & np.isfinite(load), swapped_load, load)
+
+
+EXTRA_CHANCE = 0.05  # sessions that end with an exercise from another day of the plan (assumption)
 
 
 def _expand(rng: np.random.Generator, plan: Plan, sessions: Sessions):
-    """The plan day's exercises for every session; 6% of sessions drop the last exercise (short on time)."""
+    """The plan day's exercises for every session; 6% of sessions drop the last exercise (short on time) and
+    5% add one from another day of the plan at the end (an extra, not part of today's plan)."""
     key_plan = plan.user.astype(np.int64) * MAX_DAYS + plan.day
     key = sessions.user.astype(np.int64) * MAX_DAYS + sessions.plan_day
     first = np.searchsorted(key_plan, key, side="left")
@@ -142,7 +190,20 @@ def _expand(rng: np.random.Generator, plan: Plan, sessions: Sessions):
     count = count - short
     session = np.repeat(np.arange(key.size), count)
     within = np.arange(session.size) - np.repeat(np.cumsum(count) - count, count)
-    return session, first[session] + within, within + 1, short
+    plan_row, position = first[session] + within, within + 1
+
+    user_first = np.searchsorted(plan.user, sessions.user, side="left")
+    user_rows = np.searchsorted(plan.user, sessions.user, side="right") - user_first
+    pick = user_first + np.floor(rng.random(key.size) * np.maximum(user_rows, 1)).astype(np.int64)
+    pick = np.minimum(pick, plan.user.size - 1)
+    extra = ~short & (count > 0) & (rng.random(key.size) < EXTRA_CHANCE) & (plan.day[pick] != sessions.plan_day)
+    added = np.flatnonzero(extra)
+    session = np.concatenate([session, added])
+    plan_row = np.concatenate([plan_row, pick[added]])
+    position = np.concatenate([position, count[added] + 1])
+    is_extra = np.concatenate([np.zeros(within.size, bool), np.ones(added.size, bool)])
+    order = np.lexsort((position, session))
+    return session[order], plan_row[order], position[order], short, is_extra[order]
 
 
 def _occurrence(plan_row: np.ndarray) -> np.ndarray:
@@ -158,9 +219,11 @@ def _occurrence(plan_row: np.ndarray) -> np.ndarray:
 
 def _reps_done(rtf: np.ndarray, goal: np.ndarray, reserve: np.ndarray, noise: np.ndarray, timed: np.ndarray):
     """Reps (or seconds) done per set: stop with about ``reserve`` left, up to two extra when it feels light,
-    grind towards failure when the target is out of reach; timed work is held in 5 s steps."""
+    and when the target is out of reach stop a rep or two short of failure (one less in reserve than planned);
+    timed work is held in 5 s steps."""
     aimed = rtf - reserve + noise
-    done = np.where(aimed >= goal, np.minimum(np.floor(aimed), goal + 2), np.minimum(goal, np.floor(rtf)))
+    short = np.floor(rtf - np.maximum(reserve - 1, 0) + noise)
+    done = np.where(aimed >= goal, np.minimum(np.floor(aimed), goal + 2), np.minimum(goal, short))
     held = np.floor(np.minimum(goal + 10, rtf * 0.85) / 5) * 5
     return np.where(timed, np.maximum(held, 5), np.maximum(done, 1))
 
@@ -174,7 +237,7 @@ def _progress(rng: np.random.Generator, rows: _Rows) -> tuple[np.ndarray, np.nda
     people, plan, sessions, session, plan_row = rows.people, rows.plan, rows.sessions, rows.session, rows.plan_row
     sets_done = rows.sets_done
     m = plan_row.size
-    width = int(min(MAX_SETS, plan.sets.max(initial=1)))
+    width = int(min(MAX_SETS, plan.sets.max(initial=1) + 1))
     e = plan.exercise
     level = people.experience[plan.user]
     loaded, timed = ex.LOADED[e], ex.TIMED[e]
@@ -182,9 +245,9 @@ def _progress(rng: np.random.Generator, rows: _Rows) -> tuple[np.ndarray, np.nda
     reserve = np.nan_to_num(plan.rir, nan=2.0)
     step = _PROGRESS_STEP[level]
     ceiling = np.where(ex.LOAD_KIND[e] == "dumbbell", people.dumbbell_max_kg[plan.user], np.inf)
-    bias = rng.normal(0, 0.5, len(people))[plan.user]
+    bias = rng.normal(0, 0.4, len(people))[plan.user]
     noise = rng.standard_normal((m, width), dtype=np.float32) * np.float32(0.7) + np.float32(0.3)
-    misjudge = rng.standard_normal((m, width), dtype=np.float32) * np.float32(0.8)
+    misjudge = rng.standard_normal((m, width), dtype=np.float32)
     set_index = np.arange(width)[None, :]
 
     occurrence = _occurrence(plan_row)
@@ -210,23 +273,26 @@ def _progress(rng: np.random.Generator, rows: _Rows) -> tuple[np.ndarray, np.nda
         working = set_index < sets_done[idx][:, None]
         beaten = np.all(~working | (done >= goal + 1), axis=1)
         mean_done = (done * working).sum(axis=1) / working.sum(axis=1)
-        struggles[pe] = np.where(mean_done <= target[pe] - 3, struggles[pe] + 1, 0)
+        counts = ~rows.extra[idx]  # an extra from another day is done at today's load but does not move it
+        struggles[pe] = np.where(counts, np.where(mean_done <= target[pe] - 3, struggles[pe] + 1, 0), struggles[pe])
         deload = struggles[pe] >= 2
         heavier = np.maximum(
             strength.round_load(now * (1 + step[pe]), e[pe], ceiling[pe]),
             np.minimum(now + ex.INCREMENT[e[pe]], ceiling[pe]),
         )
         lighter = strength.round_load(now * 0.9, e[pe])
-        state[pe] = np.where(beaten, heavier, np.where(deload, lighter, now))
-        struggles[pe] = np.where(deload, 0, struggles[pe])
+        state[pe] = np.where(counts, np.where(beaten, heavier, np.where(deload, lighter, now)), now)
+        struggles[pe] = np.where(deload & counts, 0, struggles[pe])
 
     rtf1 = rtf1.astype(np.float32)  # one pass over every set of every row: single precision is plenty
     rtf = rtf1[:, None] - _fatigue(plan, plan_row, rtf1).astype(np.float32)[:, None] * set_index
     goal = target[plan_row].astype(np.float32)[:, None]
     reps = _reps_done(rtf, goal, reserve[plan_row].astype(np.float32)[:, None], noise, timed[plan_row][:, None])
-    felt = np.clip(np.round(rtf - reps + bias[plan_row][:, None] + misjudge), 0, 6)
-    no_rir = (timed | ex.CONDITIONING[e])[plan_row]
-    return load, reps, np.where(no_rir[:, None], np.nan, felt)
+    left = np.maximum(rtf - reps, 0)
+    spread = RIR_ERROR_SD[level[plan_row]][:, None] * (1 + 0.1 * left)
+    felt = np.maximum(np.round(left * (1 - RIR_UNDERCALL) + bias[plan_row][:, None] + misjudge * spread), 0)
+    no_rir = (timed | ex.CONDITIONING[e])[plan_row][:, None] | (felt > RIR_PICKER_MAX)
+    return load, reps, np.where(no_rir, np.nan, felt)
 
 
 def _fatigue(plan: Plan, pe: np.ndarray, rtf1: np.ndarray) -> np.ndarray:
@@ -236,12 +302,11 @@ def _fatigue(plan: Plan, pe: np.ndarray, rtf1: np.ndarray) -> np.ndarray:
 
 
 def _sets(
-    rng: np.random.Generator, rows: _Rows, load: np.ndarray, reps: np.ndarray, rir: np.ndarray
+    rng: np.random.Generator, rows: _Rows, e: np.ndarray, load: np.ndarray, reps: np.ndarray, rir: np.ndarray
 ) -> tuple[np.ndarray, ...]:
     """Flat sets: warm-ups (ramping to ~70% of the working load) before the working sets."""
     people, plan, sessions, session, plan_row = rows.people, rows.plan, rows.sessions, rows.session, rows.plan_row
     position, sets = rows.position, rows.sets_done
-    e = plan.exercise[plan_row]
     user = sessions.user[session]
     asthma = people.has("asthma")[user]
     heavy = ex.LOADED[e] & ex.COMPOUND[e] & (load >= WARM_UP_FROM_KG[e])

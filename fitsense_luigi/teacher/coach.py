@@ -303,7 +303,7 @@ def plan_for(user_message: str, seed: int) -> dict[str, Any]:
     if replaced:
         coach.changes.append("swapped " + " and ".join(replaced) + " for fresh variations")
     unsafe_now = [n for n in coach.facts.get("plan_exercises", []) if _tags(n) & avoid]
-    return {
+    plan = {
         "summary": _summary(coach, days_per_week, scheme, days),
         "days_per_week": days_per_week,
         "days": days,
@@ -311,6 +311,13 @@ def plan_for(user_message: str, seed: int) -> dict[str, Any]:
         "safety_notes": [{"constraint_id": c, "note": _safety_note(coach, c)} for c in asked.constraints],
         "explanation": _explanation(coach, scheme, days_per_week, unsafe_now),
     }
+    return {"answer": _first_sentence(plan["explanation"]), **plan}  # schema v3: the direct reply comes first
+
+
+def _first_sentence(text: str) -> str:
+    """The explanation's opening line, which introduces the plan (schema v3's ``answer``)."""
+    match = re.match(r"(.+?[.!?])(?:\s|$)", text)
+    return (match.group(1) if match else text)[:800]
 
 
 def _tags(name: str) -> frozenset[str]:
@@ -374,8 +381,9 @@ def _finisher(coach: Coach, avoid: frozenset[str], gear: frozenset[str] | None) 
     return {
         "name": exercise.name,
         "sets": 6,
-        "reps": 1,
-        "rir": 2,
+        "reps": None,
+        "seconds": 30,  # schema v3: interval work is timed
+        "rir": None,
         "rest_seconds": 60,
         "load_kg": None,
         "notes": "Intervals: each set is 30 seconds hard, 60 seconds easy; effort about 7 out of 10 (RPE).",
@@ -388,8 +396,9 @@ def _prescribe(coach: Coach, exercise: Exercise, scheme: Scheme, lifts: dict[str
     return {
         "name": exercise.name,
         "sets": scheme.sets,
-        "reps": reps,
-        "rir": rir,
+        "reps": None if exercise.timed else reps,  # schema v3: holds and carries in seconds, without RIR
+        "seconds": reps if exercise.timed else None,
+        "rir": None if exercise.timed else rir,
         "rest_seconds": scheme.rest_s if exercise.pattern not in ("isolation", "core") else min(scheme.rest_s, 60),
         "load_kg": load,
         "notes": note,

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from fitsense_luigi.contracts.rows import USAGE_KEYS
 from fitsense_luigi.teacher.types import TeacherOutcome
 
 # Worth another try: the server may answer later.
@@ -110,6 +111,11 @@ def should_retry(status_code: int, text: str) -> bool:
     return status_code in RETRY_STATUSES and not is_insufficient_quota(text)
 
 
+def is_client_error(error: str) -> bool:
+    """An error text of a request the server rejects as such (400, 422): the same request fails the same way again."""
+    return error.startswith(("HTTP 400", "HTTP 422"))
+
+
 def is_fatal(outcome: TeacherOutcome) -> bool:
     """An answer that says no other request can succeed either: stop the stage at once."""
     if outcome.status != "http_error" or outcome.http_status is None:
@@ -126,7 +132,11 @@ def fatal_hint(outcome: TeacherOutcome, key_env: str) -> str:
 
 
 def parse_completion(status_code: int, text: str) -> TeacherOutcome:
-    """A 200 answer -> outcome: ``ok``, ``length``, ``content_filter`` or ``invalid``."""
+    """A 200 answer -> outcome: ``ok``, ``refused``, ``length``, ``content_filter`` or ``invalid``.
+
+    A refusal keeps its text as the outcome's content (``message.refusal`` when
+    ``content`` is null), so that the dataset can show what was refused and why.
+    """
     try:
         body = json.loads(text)
     except ValueError:
@@ -143,6 +153,7 @@ def parse_completion(status_code: int, text: str) -> TeacherOutcome:
         message = choice.get("message") or {}
         content = message.get("content")
         finish = choice.get("finish_reason")
+        refusal = message.get("refusal")
     except (KeyError, IndexError, TypeError, AttributeError):
         raw = body if isinstance(body, dict) else None
         return TeacherOutcome(
@@ -151,6 +162,12 @@ def parse_completion(status_code: int, text: str) -> TeacherOutcome:
     if content is not None and not isinstance(content, str):
         content = json.dumps(content, ensure_ascii=False)
     usage = parse_usage(body.get("usage"))
+    if refusal or finish == "refusal":  # OpenAI: message.refusal with content null; proxies: finish_reason refusal
+        text = refusal if isinstance(refusal, str) and refusal.strip() else content
+        how = "message.refusal" if refusal else "finish_reason=refusal"
+        return TeacherOutcome(
+            "refused", finish, text, body, f"the teacher refused ({how})", usage, http_status=status_code
+        )
     if finish == "length":
         status, error = "length", "cut off at max_tokens (finish_reason=length)"
     elif finish == "content_filter":
@@ -166,7 +183,7 @@ def parse_completion(status_code: int, text: str) -> TeacherOutcome:
 
 def parse_usage(raw: Any) -> dict[str, int]:
     """Loose: servers add fields, omit some, or send floats."""
-    usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    usage = dict.fromkeys(USAGE_KEYS, 0)
     if isinstance(raw, dict):
         for key in usage:
             value = raw.get(key)

@@ -6,7 +6,9 @@ With ``teacher.mock.flaw_rate`` above zero, that share of answers gets one
 realistic flaw (cut off at max_tokens, withheld by a content filter, prose
 instead of JSON, a missing field, a contraindicated exercise, no safety
 notes), chosen per request from its content, so that every downstream filter
-and check has real cases to catch offline.
+and check has real cases to catch offline. The coach takes the same path as a
+real teacher: its text is extracted, repaired and judged, and an invalid answer
+is re-asked.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ FLAWS = ("cut_off", "content_filter", "prose", "missing_field", "unsafe_exercise
 class MockCoach:
     name = "mock"
     cacheable = False  # free and deterministic: caching would only add state
+    remote = False
 
     def __init__(self, model: str, seed: int = 0, flaw_rate: float = 0.0) -> None:
         self.model = model
@@ -40,7 +43,8 @@ class MockCoach:
     def complete(self, request: TeacherRequest) -> TeacherOutcome:
         user = next((m["content"] for m in request.messages if m["role"] == "user"), "")
         plan = plan_for(user, request.seed)
-        flaw = self.flaw_for(user, request.seed)
+        reasks = sum(m["role"] == "assistant" for m in request.messages)  # a re-ask carries the earlier answer
+        flaw = self.flaw_for(user, request.seed, reasks)
         finish = "stop"
         content: str | None = json.dumps(plan, ensure_ascii=False)
         if flaw:
@@ -63,11 +67,16 @@ class MockCoach:
         error = None if status == "ok" else f"mock flaw: {flaw}"
         return TeacherOutcome(status, finish, content, raw, error, usage, attempt_count=1, latency_ms=0)
 
-    def flaw_for(self, user_message: str, seed: int) -> str | None:
-        """The flaw this request gets, if any: a pure function of the request."""
+    def flaw_for(self, user_message: str, seed: int, reasks: int = 0) -> str | None:
+        """The flaw this request gets, if any: a pure function of the request.
+
+        A re-ask (the conversation carries the earlier answer and its errors) is
+        a new draw, so that, like a real teacher, the coach usually mends it.
+        """
         if self.flaw_rate <= 0:
             return None
-        digest = hashlib.sha256(f"{seed}:{self.seed}:{user_message}".encode()).digest()
+        key = f"{seed}:{self.seed}:{user_message}" + (f":reask{reasks}" if reasks else "")
+        digest = hashlib.sha256(key.encode()).digest()
         draw = int.from_bytes(digest[:8], "little") / 2**64
         if draw >= self.flaw_rate:
             return None

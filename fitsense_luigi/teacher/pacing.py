@@ -114,6 +114,7 @@ class CircuitBreaker:
         self._recent: collections.deque[str | None] = collections.deque(maxlen=window)
         self._lock = threading.Lock()
         self.reason: str | None = None
+        self.commonest: str | None = None  # the commonest failure when it tripped
 
     def record(self, error: str | None) -> str | None:
         """Record one finished request (``error`` None = success); returns the trip reason once tripped."""
@@ -123,6 +124,7 @@ class CircuitBreaker:
                 failures = [e for e in self._recent if e is not None]
                 if len(failures) >= self.failure_ratio * len(self._recent):
                     common, _ = collections.Counter(failures).most_common(1)[0]
+                    self.commonest = common
                     self.reason = (
                         f"{len(failures)} of the last {len(self._recent)} requests failed after their retries "
                         f"(most often: {common})"

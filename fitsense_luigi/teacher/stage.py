@@ -1,23 +1,33 @@
 """The teacher stage: queries in, one response row per query out, in query order.
 
-Every query takes the same path whoever the provider is: cache lookup, call
-(on a worker pool of ``teacher.concurrency`` threads, paced by one shared
-:class:`Pacer`), cache write by the worker as soon as the answer arrives,
-post-checks, response row. A fatal answer (bad key, wrong URL or model, no
-quota) or a tripped circuit breaker stops the stage with one clear
+Every query takes the same path whoever the provider is (the mock coach
+included): cache lookup, call on a pool of ``teacher.concurrency`` worker
+threads paced by one shared :class:`Pacer`, cache write by the worker as soon
+as the answer arrives, then extraction, repairs and the post-checks
+(:mod:`.checks`). An answer that is still invalid is asked again with its
+errors (:mod:`.reask`), up to ``teacher.reask.max_attempts`` times, each
+attempt cached under its own key. The first request of the stage settles the
+response format (:mod:`.negotiate`). When the shard's own queue runs low the
+pool works ahead on other shards nobody is building (:mod:`.workahead`), so
+the endpoint stays busy until the stage's last request. A fatal answer (bad
+key, wrong URL or model, no quota, a rejected response format without
+fallback) or a tripped circuit breaker stops the stage with one clear
 ``TeacherStageError``; everything answered before that is already cached, so
 the rerun only sends what is missing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -26,11 +36,16 @@ from fitsense_luigi.contracts.dataroot import DataRoot
 from fitsense_luigi.contracts.progress import Progress
 from fitsense_luigi.contracts.rows import USAGE_KEYS, Query, TeacherResponse
 from fitsense_luigi.errors import TeacherStageError
-from fitsense_luigi.teacher import http_policy
+from fitsense_luigi.teacher import http_policy, negotiate
 from fitsense_luigi.teacher.cache import ResponseCache, cache_key
-from fitsense_luigi.teacher.checks import post_check
+from fitsense_luigi.teacher.checks import Judgement, judge
 from fitsense_luigi.teacher.pacing import CircuitBreaker, Pacer
+from fitsense_luigi.teacher.reask import reask_request
+from fitsense_luigi.teacher.slots import HostSlots
+from fitsense_luigi.teacher.summary import describe_unusable
 from fitsense_luigi.teacher.types import TRANSIENT_STATUSES, Provider, TeacherOutcome, TeacherRequest
+from fitsense_luigi.teacher.workahead import ShardClaims
+from fitsense_luigi.wording import counted
 
 log = logging.getLogger("fitsense.teacher")
 PLAN_SCHEMA = "plan_response.schema.json"
@@ -58,14 +73,8 @@ def make_provider(config: Config, pacer: Pacer | None = None) -> Provider:
 
 
 def response_format(config: Config) -> dict[str, Any] | None:
-    """What the endpoint is told about the answer's shape (``teacher.response_format``)."""
-    kind = config.teacher.response_format
-    if kind == "json_object":
-        return {"type": "json_object"}
-    if kind == "json_schema":
-        schema = {k: v for k, v in load_schema(PLAN_SCHEMA).items() if not k.startswith("$")}
-        return {"type": "json_schema", "json_schema": {"name": "plan_response", "schema": schema}}
-    return None
+    """What the endpoint is told about the answer's shape (``teacher.response_format``, before negotiation)."""
+    return negotiate.payload(config.teacher.response_format)
 
 
 @cache
@@ -101,6 +110,7 @@ class ProgressReporter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.total, self.cached, self.done, self.failed = total, cached, cached, 0
+        self.ahead_total = self.ahead_done = 0  # other shards' requests answered ahead into the cache
         self.callback, self.every_s, self.log_every_s, self.clock = callback, every_s, log_every_s, clock
         self.started = self.last_shown = self.last_logged = clock()
         self.show(force=True)
@@ -108,15 +118,21 @@ class ProgressReporter:
     def message(self) -> str:
         elapsed = max(self.clock() - self.started, 1e-9)
         rate = (self.done - self.cached) / elapsed
+        ahead = f", working ahead: {self.ahead_done}/{self.ahead_total} of other shards" if self.ahead_total else ""
         return (
             f"teacher: {self.done}/{self.total} answered ({self.cached} from cache), "
-            f"{rate:.1f} req/s, {self.failed} failed"
+            f"{rate:.1f} req/s, {self.failed} failed{ahead}"
         )
 
-    def update(self, outcome: TeacherOutcome) -> None:
+    def update(self, status: str) -> None:
         self.done += 1
-        self.failed += outcome.status in TRANSIENT_STATUSES
+        self.failed += status in TRANSIENT_STATUSES
         self.show(force=self.done == self.total)
+
+    def work_ahead(self, added: int = 0, done: int = 0) -> None:
+        self.ahead_total += added
+        self.ahead_done += done
+        self.show()
 
     def show(self, force: bool = False) -> None:
         now = self.clock()
@@ -128,77 +144,226 @@ class ProgressReporter:
             self.last_logged = now
 
 
+@dataclass
+class Attempts:
+    """What one query cost across its re-asks: summed usage, latency and HTTP attempts, and who paid."""
+
+    usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(USAGE_KEYS, 0))
+    latency_ms: int = 0
+    http_attempts: int = 0
+    paid_elsewhere: bool = True  # every answer came from the cache, paid by another run
+    reask_errors: list[str] = field(default_factory=list)
+
+    def add(self, outcome: TeacherOutcome, cached_from_other_run: bool) -> None:
+        for k in self.usage:
+            self.usage[k] += int(outcome.usage.get(k, 0))
+        self.latency_ms += int(outcome.latency_ms)
+        self.http_attempts += int(outcome.attempt_count)
+        self.paid_elsewhere &= cached_from_other_run
+
+
+Found = tuple[TeacherOutcome, bool]  # a cached outcome, and whether another run paid for it
+MISS: Any = ("miss",)  # looked up already: not in the cache
+
+
+class StageRun:
+    """One call of :func:`answer`: the provider, cache, pacing, breaker and negotiation it shares between workers."""
+
+    def __init__(self, config: Config, cache_root: DataRoot, run_id: str | None) -> None:
+        t = config.teacher
+        self.config, self.run_id = config, run_id
+        self.stop = threading.Event()
+        self.pacer = Pacer(t.requests_per_minute, t.tokens_per_minute, self.stop)
+        self.provider = make_provider(config, self.pacer)
+        self.store = ResponseCache(cache_root, enabled=t.cache.enabled and self.provider.cacheable)
+        self.breaker = CircuitBreaker(
+            t.circuit_breaker.window, t.circuit_breaker.min_calls, t.circuit_breaker.failure_ratio
+        )
+        self.formats = negotiate.Negotiation(
+            t.response_format, t.response_format_fallback, self.store, t.base_url, t.model, self.stop
+        )
+        remote = getattr(self.provider, "remote", False)
+        self.slots = HostSlots(f"{t.base_url}|{t.model}", t.concurrency, self.stop) if remote else None
+        self.verdict: list[TeacherStageError] = []
+        self.sent = 0  # answers received from the endpoint by this call (not from the cache)
+        self._lock = threading.Lock()
+
+    # -- requests and their cache entries
+    def request(self, query: dict[str, Any]) -> TeacherRequest:
+        return build_request(self.config, query, negotiate.payload(self.formats.kind))
+
+    def key(self, request: TeacherRequest, query: dict[str, Any]) -> str:
+        if not self.store.enabled:
+            return ""
+        return cache_key(self.config.teacher.base_url, request.body(), schema_version(), query["template_version"])
+
+    def lookup(self, key: str) -> tuple[TeacherOutcome, bool] | None:
+        """(cached outcome, paid by another run?) or None."""
+        found = self.store.lookup(key) if self.store.enabled else None
+        if found is None:
+            return None
+        outcome, about = found
+        return outcome, self.run_id is None or about.get("run_id") != self.run_id
+
+    def send(self, request: TeacherRequest, query: dict[str, Any]) -> tuple[TeacherOutcome, TeacherRequest]:
+        """Send (probing the response format first if nobody has), cache at once, judge the stage's health."""
+        if self.slots is not None and not self.slots.hold():  # this host's share of teacher.concurrency
+            raise _Stopped
+        while True:
+            probing = self.formats.acquire()
+            if self.stop.is_set():
+                raise _Stopped
+            fmt = negotiate.payload(self.formats.kind)
+            if fmt != request.response_format:  # built before the probe settled the format, or a fallback
+                request = dataclasses.replace(request, response_format=fmt)
+            outcome = self.provider.complete(request)
+            if not (probing and self.formats.settle(outcome)):  # else the format was rejected: again, next format
+                break
+        if self.store.enabled:
+            about = {
+                "base_url": self.config.teacher.base_url,
+                "model": self.config.teacher.model,
+                "schema_version": schema_version(),
+                "run_id": self.run_id,
+                "template_version": query["template_version"],
+            }
+            self.store.put(self.key(request, query), outcome, about)
+        with self._lock:
+            self.sent += outcome.status not in TRANSIENT_STATUSES
+        problem = _hopeless(self.config, outcome, self.breaker, self.store)
+        if problem:  # decided here, so that no worker picks up another request meanwhile
+            self.verdict.append(problem)
+            self.stop.set()
+        return outcome, request
+
+    # -- one query, all its answers
+    def resolve(self, query: dict[str, Any], first: Found | None = None) -> dict[str, Any]:
+        """The response row of one query: first answer (cached or sent), then re-asks while it stays invalid.
+
+        ``first``: the first answer's cache lookup when the caller already made it (``MISS``: not cached).
+        """
+        t = self.config.teacher
+        request = self.request(query)
+        spent = Attempts()
+        while True:
+            found = self.lookup(self.key(request, query)) if first is None else None if first is MISS else first
+            first = None
+            if found is not None:
+                outcome, elsewhere = found
+            else:
+                if self.stop.is_set():
+                    raise _Stopped
+                outcome, request = self.send(request, query)
+                elsewhere = False
+            spent.add(outcome, elsewhere)
+            verdict = judge_outcome(outcome, query)
+            if len(spent.reask_errors) >= t.reask.max_attempts or not needs_reask(outcome, verdict):
+                break
+            errors = verdict.validation["schema_errors"] or ["the answer holds no JSON object"]
+            spent.reask_errors.append(errors[0])
+            request = reask_request(request, outcome.content or "", errors)
+        return build_row(query, self.provider.name, t.model, outcome, verdict, spent, self.formats.kind)
+
+
+class _Stopped(Exception):
+    """The stage is stopping: this query is left for the rerun."""
+
+
+def judge_outcome(outcome: TeacherOutcome, query: dict[str, Any]) -> Judgement:
+    text = outcome.content if outcome.status == "ok" else None
+    return judge(text, query["context_summary"], query["expected_safety_constraints"])
+
+
+def needs_reask(outcome: TeacherOutcome, verdict: Judgement) -> bool:
+    """An answer the endpoint delivered in full that is neither a usable plan nor a refusal."""
+    return outcome.status == "ok" and bool(outcome.content) and not verdict.validation["valid"] and not verdict.refused
+
+
 def answer(
     config: Config,
     queries: list[Query],
     cache_root: DataRoot,
     progress: Progress | None = None,
     run_id: str | None = None,
+    claims: ShardClaims | None = None,
 ) -> list[TeacherResponse]:
     """One response row per query, in query order; raises TeacherStageError when the endpoint cannot serve.
 
     ``cache_hit`` means "paid for by another run": each cache entry records the
     run that paid for it, so the answers a killed attempt of ``run_id`` already
     received count as this run's (a resumed run reports what an uninterrupted
-    one does: same rows, same tokens paid this run).
+    one does: same rows, same tokens paid this run). ``claims``: other shards
+    this call may answer ahead into the cache once its own queue runs low.
     """
     t = config.teacher
-    stop = threading.Event()
-    pacer = Pacer(t.requests_per_minute, t.tokens_per_minute, stop)
-    provider = make_provider(config, pacer)
-    store = ResponseCache(cache_root, enabled=t.cache.enabled and provider.cacheable)
-    fmt = response_format(config)
-    requests = [build_request(config, q, fmt) for q in queries]
-    keys = [
-        cache_key(t.base_url, r.body(), schema_version(), q["template_version"]) if store.enabled else ""
-        for r, q in zip(requests, queries, strict=True)
-    ]
-    cached = [store.lookup(k) if store.enabled else None for k in keys]
-    rows: list[TeacherResponse | None] = [
-        response_row(q, provider.name, t.model, c[0], cache_hit=run_id is None or c[1].get("run_id") != run_id)
-        if c is not None
-        else None
-        for q, c in zip(queries, cached, strict=True)
-    ]
-    todo = [i for i, c in enumerate(cached) if c is None]
+    stage = StageRun(config, cache_root, run_id)
+    rows: list[TeacherResponse | None] = [None] * len(queries)
+    todo: list[tuple[int, Found]] = []
+    for i, query in enumerate(queries):
+        found = stage.lookup(stage.key(stage.request(query), query)) if stage.store.enabled else None
+        if found is not None and not needs_reask(found[0], judge_outcome(found[0], query)):
+            rows[i] = stage.resolve(query, found)  # answered from the cache, nothing to send
+        else:
+            todo.append((i, MISS if found is None else found))
     reporter = ProgressReporter(len(queries), len(queries) - len(todo), progress)
-    breaker = CircuitBreaker(t.circuit_breaker.window, t.circuit_breaker.min_calls, t.circuit_breaker.failure_ratio)
-    about = {"base_url": t.base_url, "model": t.model, "schema_version": schema_version(), "run_id": run_id}
+    finished: queue.SimpleQueue[tuple[int, dict[str, Any] | BaseException]] = queue.SimpleQueue()
+    started = [0]
+    counter = threading.Lock()
 
-    verdict: list[TeacherStageError] = []
+    def job(index: int, query: dict[str, Any], first: Found | None) -> None:
+        with counter:
+            started[0] += 1
+        try:
+            finished.put((index, stage.resolve(query, first)))
+        except BaseException as exc:  # handed to the main thread, which raises it
+            finished.put((index, exc))
 
-    def call(i: int) -> TeacherOutcome | None:
-        """One request on a worker: send, cache at once, judge, and post-check while others wait on the network."""
-        if stop.is_set():
-            return None
-        outcome = provider.complete(requests[i])
-        if store.enabled:
-            store.put(keys[i], outcome, dict(about, template_version=queries[i]["template_version"]))
-        problem = _hopeless(config, outcome, breaker, store)
-        if problem:  # decided here, so that no worker picks up another request meanwhile
-            verdict.append(problem)
-            stop.set()
-        rows[i] = response_row(queries[i], provider.name, t.model, outcome, cache_hit=False)
-        return outcome
-
+    ahead = claims if (claims is not None and stage.store.enabled) else None  # uncached answers cannot be shared
+    submitted = outstanding = 0
     try:
         with ThreadPoolExecutor(max_workers=t.concurrency, thread_name_prefix="teacher") as pool:
-            futures = [pool.submit(call, i) for i in todo]
             try:
-                for future in as_completed(futures):
-                    outcome = future.result()
-                    if outcome is not None:
-                        reporter.update(outcome)
-                    if verdict:
-                        raise verdict[0]
+                for i, first in todo:
+                    pool.submit(job, i, queries[i], first)
+                submitted = outstanding = len(todo)
+                while outstanding:
+                    if ahead is not None and submitted - started[0] < t.concurrency and not stage.stop.is_set():
+                        extra = ahead.claim_next()
+                        if extra is None:
+                            ahead = None
+                        else:
+                            log.info("teacher: working ahead on %d requests of shard %d", len(extra), ahead.claimed[-1])
+                            for query in extra:
+                                pool.submit(job, -1, query, None)
+                            submitted += len(extra)
+                            outstanding += len(extra)
+                            reporter.work_ahead(added=len(extra))
+                    index, result = finished.get()
+                    outstanding -= 1
+                    if isinstance(result, _Stopped):
+                        pass
+                    elif isinstance(result, BaseException):
+                        raise result
+                    elif index >= 0:
+                        rows[index] = result
+                        reporter.update(result["status"])
+                    else:
+                        reporter.work_ahead(done=1)
+                    if stage.verdict:
+                        raise stage.verdict[0]
             except BaseException:
-                stop.set()
-                for future in futures:
-                    future.cancel()
+                stage.stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
                 raise
     finally:
-        provider.close()
+        stage.provider.close()
+        if stage.slots is not None:
+            stage.slots.release_all()
+        if claims is not None:
+            claims.release_all()
 
+    if stage.verdict:
+        raise stage.verdict[0]
     failed = reporter.failed
     if failed:
         log.warning(
@@ -224,56 +389,116 @@ def _hopeless(
         )
     reason = breaker.record(outcome.error if outcome.status in TRANSIENT_STATUSES else None)
     if reason:
+        deterministic = http_policy.is_client_error(breaker.commonest or "")
         return TeacherStageError(
-            f"teacher at {t.base_url}: {reason}; circuit breaker stopped the stage ({saved}; rerun when the "
-            f"endpoint is healthy, teacher.circuit_breaker sets the threshold)",
-            permanent=False,  # storms pass: Luigi's retries (minutes apart) resume from the cache
+            f"teacher at {t.base_url}: {reason}; circuit breaker stopped the stage ({saved}; "
+            + (
+                "the endpoint rejects these requests the same way every time: fix the request or the endpoint, "
+                "then rerun)"
+                if deterministic
+                else "rerun when the endpoint is healthy, teacher.circuit_breaker sets the threshold)"
+            ),
+            # storms pass (Luigi's retries, minutes apart, resume from the cache); a 400 answers the same again
+            permanent=deterministic,
         )
     return None
 
 
 def response_row(query: Query, provider: str, model: str, outcome: TeacherOutcome, cache_hit: bool) -> TeacherResponse:
-    post_validation, flags = post_check(
-        outcome.content if outcome.status == "ok" else None,
-        query["context_summary"],
-        query["expected_safety_constraints"],
-    )
-    status = outcome.status
-    error = outcome.error
-    if status == "ok" and not post_validation["valid"]:
+    """The row of one answer on its own (no re-asks): what the dataset tests and tools build from an outcome."""
+    spent = Attempts()
+    spent.add(outcome, cache_hit)
+    return build_row(query, provider, model, outcome, judge_outcome(outcome, query), spent, None)
+
+
+def build_row(
+    query: Query,
+    provider: str,
+    model: str,
+    outcome: TeacherOutcome,
+    verdict: Judgement,
+    spent: Attempts,
+    fmt: str | None,
+) -> TeacherResponse:
+    post_validation = dict(verdict.validation, reasks=len(spent.reask_errors), reask_errors=spent.reask_errors)
+    status, error = outcome.status, outcome.error
+    if status == "refused":
+        post_validation["refusal"] = (
+            "finish_reason" if outcome.finish_reason == "refusal" and not _has_refusal_field(outcome) else "message"
+        )
+    elif status == "ok" and verdict.refused:
+        status, error = "refused", "the teacher refused (recognised in the answer's text)"
+    elif status == "ok" and not verdict.validation["valid"]:
         status = "invalid"
-        error = "answer failed the plan_response checks: " + _first_problem(post_validation)
+        error = "answer failed the plan_response checks: " + _first_problem(verdict.validation)
+    if post_validation["reasoning"] is None and _has_reasoning_field(outcome):
+        post_validation["reasoning"] = "reasoning_content"
     return {
         "query_id": query["query_id"],
         "scenario_id": query["scenario_id"],
         "prompt_type": query["prompt_type"],
         "provider": provider,
         "model_name": model,
-        "attempt_count": int(outcome.attempt_count),
-        "latency_ms": int(outcome.latency_ms),
+        "attempt_count": max(int(spent.http_attempts), 1),
+        "latency_ms": int(spent.latency_ms),
         "status": status,
         "finish_reason": outcome.finish_reason,
         "response_text": outcome.content or "",
+        "normalized_text": verdict.normalized_text,
         "raw_response": outcome.raw_response,
         "error": error,
-        "usage": {k: int(outcome.usage.get(k, 0)) for k in USAGE_KEYS},
-        "safety_flags": flags,
+        "usage": dict(spent.usage),
+        "safety_flags": verdict.flags,
         "post_validation": post_validation,
-        "cache_hit": cache_hit,
+        "response_format": fmt,
+        "cache_hit": spent.paid_elsewhere,
     }
+
+
+def _message(outcome: TeacherOutcome) -> dict[str, Any]:
+    try:
+        message = (outcome.raw_response or {})["choices"][0]["message"]
+    except (KeyError, IndexError, TypeError):
+        return {}
+    return message if isinstance(message, dict) else {}
+
+
+def _has_reasoning_field(outcome: TeacherOutcome) -> bool:
+    """vLLM, llama.cpp and others with a reasoning parser put the reasoning beside the content."""
+    message = _message(outcome)
+    return bool(message.get("reasoning_content") or message.get("reasoning"))
+
+
+def _has_refusal_field(outcome: TeacherOutcome) -> bool:
+    return bool(_message(outcome).get("refusal"))
 
 
 def _first_problem(validation: dict[str, Any]) -> str:
     if not validation["parsed"]:
-        return "not a JSON object"
+        return validation["schema_errors"][0] if validation["schema_errors"] else "not a JSON object"
     if validation["schema_errors"]:
         return validation["schema_errors"][0]
     return "see post_validation"
+
+
+def warn_if_unusable(summary: dict[str, Any], config: Config) -> None:
+    """One warning line when more than ``teacher.unusable_warn_share`` of the delivered answers cannot be used."""
+    usable = summary["answers"]
+    if usable["delivered"] and usable["unusable_share"] > config.teacher.unusable_warn_share:
+        log.warning(
+            "teacher: %s (%.0f%% of the answers; commonest: %s; above teacher.unusable_warn_share %.0f%%)",
+            describe_unusable(usable),
+            100 * usable["unusable_share"],
+            usable["commonest_cause"],
+            100 * config.teacher.unusable_warn_share,
+        )
 
 
 def merge_in_query_order(queries: list[Query], parts: list[list[TeacherResponse]]) -> list[TeacherResponse]:
     by_id = {row["query_id"]: row for part in parts for row in part}
     missing = [q["query_id"] for q in queries if q["query_id"] not in by_id]
     if missing:
-        raise TeacherStageError(f"{len(missing)} queries have no teacher response (first: {missing[0]})")
+        raise TeacherStageError(
+            f"no teacher response for {counted(len(missing), 'query', 'queries')} (first: {missing[0]})"
+        )
     return [by_id[q["query_id"]] for q in queries]

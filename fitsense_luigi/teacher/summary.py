@@ -1,4 +1,4 @@
-"""summary.json of the teacher stage: outcomes per status, tokens, cost, latency, cache use.
+"""summary.json of the teacher stage: outcomes per status, usable answers, tokens, cost, latency, cache use.
 
 Computed from the response rows alone, so a shard's manifest and the merged
 run summary agree, and a rerun served from the cache reports the same
@@ -16,6 +16,60 @@ from fitsense_luigi.config import Config
 from fitsense_luigi.contracts.rows import USAGE_KEYS as TOKEN_KEYS
 from fitsense_luigi.contracts.rows import TeacherResponse
 from fitsense_luigi.teacher.types import STATUSES
+
+FAILED_CALL_STATUSES = ("http_error", "timeout")  # no answer came back: the call failed
+# Why an answer that came back cannot be trained on, in the order they are reported.
+UNUSABLE_CAUSES = ("refused", "cut_off", "filtered", "not_json", "schema_invalid")
+
+
+def unusable_cause(row: dict[str, Any]) -> str | None:
+    """Why this delivered answer is unusable (None: usable, or the call failed and nothing was delivered)."""
+    status = row["status"]
+    if status in FAILED_CALL_STATUSES or row["post_validation"].get("valid"):
+        return None
+    if status == "refused":
+        return "refused"
+    if status == "length":
+        return "cut_off"
+    if status == "content_filter":
+        return "filtered"
+    return "schema_invalid" if row["post_validation"].get("parsed") else "not_json"
+
+
+def usability(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Usable and unusable answers, by cause, with the first unusable one's opening (what a user looks at first)."""
+    causes = [(r, unusable_cause(r)) for r in rows]
+    unusable = [(r, c) for r, c in causes if c]
+    counts = Counter(c for _, c in unusable)
+    delivered = sum(r["status"] not in FAILED_CALL_STATUSES for r in rows)
+    first = None
+    if unusable:
+        row, cause = unusable[0]
+        text = " ".join((row.get("response_text") or "").split())
+        first = {"query_id": row["query_id"], "cause": cause, "starts_with": text[:40]}
+    commonest = counts.most_common(1)[0][0] if counts else None
+    return {
+        "delivered": delivered,
+        "usable": sum(1 for r in rows if r["post_validation"].get("valid")),
+        "unusable": len(unusable),
+        "unusable_share": round(len(unusable) / delivered, 4) if delivered else 0.0,
+        "unusable_by_cause": {c: counts.get(c, 0) for c in UNUSABLE_CAUSES},
+        "commonest_cause": commonest,
+        "first_unusable": first,
+        "calls_failed": len(rows) - delivered,
+    }
+
+
+def describe_unusable(usable: dict[str, Any]) -> str:
+    """One line: '97/100 answers unusable: 95 not JSON, 2 refused; first starts with ```json'."""
+    parts = [
+        f"{n} {c.replace('_', ' ')}" for c, n in sorted(usable["unusable_by_cause"].items(), key=lambda x: -x[1]) if n
+    ]
+    line = f"{usable['unusable']}/{usable['delivered']} answers unusable: {', '.join(parts)}"
+    first = usable["first_unusable"]
+    if first is not None:
+        line += f"; first ({first['query_id']}) starts with {first['starts_with']!r}" if first["starts_with"] else ""
+    return line
 
 
 def cost(prompt_tokens: int, completion_tokens: int, config: Config) -> float:
@@ -40,6 +94,24 @@ def summarise(rows: list[TeacherResponse], config: Config) -> dict[str, Any]:
         "responses": n,
         "per_status": {s: statuses.get(s, 0) for s in STATUSES},
         "valid_plans": sum(1 for r in rows if r["post_validation"]["valid"]),
+        "answers": usability(rows),
+        "extraction": {
+            "extracted": dict(sorted(Counter(str(r["post_validation"]["extracted"]) for r in rows).items())),
+            "reasoning_stripped": sum(1 for r in rows if r["post_validation"]["reasoning"]),
+            "repaired": sum(1 for r in rows if r["post_validation"]["repairs"]),
+            "repairs": dict(
+                sorted(Counter(k.split(":")[0] for r in rows for k in r["post_validation"]["repairs"]).items())
+            ),
+        },
+        "reasks": {
+            "answers_reasked": sum(1 for r in rows if r["post_validation"]["reasks"]),
+            "reasks_sent": sum(r["post_validation"]["reasks"] for r in rows),
+            "mended": sum(1 for r in rows if r["post_validation"]["reasks"] and r["post_validation"]["valid"]),
+            "still_unusable": sum(
+                1 for r in rows if r["post_validation"]["reasks"] and not r["post_validation"]["valid"]
+            ),
+        },
+        "response_formats": dict(sorted(Counter(str(r.get("response_format")) for r in rows).items())),
         "safety_flagged": sum(1 for r in rows if r["safety_flags"]),
         "constraints_missing": sum(1 for r in rows if r["post_validation"]["constraints_missing"]),
         "tokens": tokens,

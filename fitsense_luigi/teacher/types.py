@@ -10,10 +10,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# The outcome taxonomy, in the order summaries list it.
-STATUSES = ("ok", "length", "content_filter", "invalid", "http_error", "timeout")
+# The outcome taxonomy, in the order summaries list it. ``refused``: the teacher declined to answer
+# (``message.refusal``, ``finish_reason: refusal``, or prose that opens like a refusal).
+STATUSES = ("ok", "refused", "length", "content_filter", "invalid", "http_error", "timeout")
 # Answers the endpoint produced (and billed): worth caching. The others may succeed later.
-FINAL_STATUSES = frozenset({"ok", "length", "content_filter", "invalid"})
+FINAL_STATUSES = frozenset({"ok", "refused", "length", "content_filter", "invalid"})
 TRANSIENT_STATUSES = frozenset({"http_error", "timeout"})
 
 
@@ -58,7 +59,8 @@ class TeacherOutcome:
     http_status: int | None = None  # of the answering attempt; None without an HTTP answer
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Shallow (the body is serialised at once): ``dataclasses.asdict`` deep-copies the whole raw body."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TeacherOutcome:
@@ -70,6 +72,7 @@ class TeacherOutcome:
 class Provider(Protocol):
     name: str
     cacheable: bool
+    remote: bool  # requests leave the host (they take one of its teacher.concurrency slots)
 
     def complete(self, request: TeacherRequest) -> TeacherOutcome: ...
 

@@ -13,9 +13,7 @@ import json
 import uuid
 from typing import Any
 
-import yaml
-
-from fitsense_luigi.config import PROMPT_TYPES, Config, params_path, validate_params
+from fitsense_luigi.config import PROMPT_TYPES
 from fitsense_luigi.dataset.records import Provenance
 from fitsense_luigi.queries import prompts
 from fitsense_luigi.reference import goals
@@ -33,13 +31,6 @@ PROVENANCE = Provenance(
     config_fingerprint="0" * 64,
     package_version="test",
 )
-
-
-def make_config(overrides: dict[str, Any] | None = None) -> Config:
-    params = yaml.safe_load(params_path().read_text())
-    for section, values in (overrides or {}).items():
-        params[section] = {**params[section], **values}
-    return validate_params(params, "test-params")
 
 
 def user_id(n: int) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from dataset_fakes import PROVENANCE, answer, contraindicated_exercise, make_config, make_query, with_plan_edit
+from dataset_fakes import PROVENANCE, answer, contraindicated_exercise, make_query, with_plan_edit
 
 from fitsense_luigi.dataset.build import build_dataset
 from fitsense_luigi.dataset.filters import REASON_DESCRIPTIONS, REASONS
+from tests.support import params as test_params
 
-CONFIG = make_config()
+CONFIG = test_params.config()
 
 
 def _build(pairs):
@@ -46,9 +47,18 @@ def _crafted():
     q = make_query(5)
     cases.append((q, answer(q, "   \n"), "empty_response"))
     q = make_query(6)
-    cases.append((q, answer(q, '{"summary": "Rest."}'), "too_short"))  # also schema-invalid: length comes first
+    short = {"answer": "Rest.", "summary": "Rest.", "days_per_week": 0, "days": [], "progression": "None.",
+             "safety_notes": [], "explanation": "Rest."}  # fmt: skip
+    cases.append((q, answer(q, json.dumps(short)), "too_short"))  # a valid answer (no plan), shorter than the min
+
+    def pad(plan):
+        plan["days"][0]["exercises"][0]["notes"] = "x " * 7000  # notes have no length limit in the schema
+
     q = make_query(7)
-    cases.append((q, answer(q, with_plan_edit(q, lambda p: p.update(explanation="x " * 7000))), "too_long"))
+    cases.append((q, answer(q, with_plan_edit(q, pad)), "too_long"))
+    q = make_query(12)
+    refusal = "I'm sorry, but I can't provide medical advice. Please consult your doctor before training."
+    cases.append((q, answer(q, refusal), "refused"))  # recognised in prose: status refused, text kept
     q = make_query(8)
     cases.append((q, answer(q, with_plan_edit(q, lambda p: p.pop("explanation"))), "schema_invalid"))
     q = make_query(9)
@@ -144,7 +154,7 @@ def test_rejected_rows_have_the_same_keys_and_enough_to_trace():
 
 @pytest.mark.parametrize("limit", [{"min": 3000, "max": 12000}, {"min": 10, "max": 1500}])
 def test_length_limits_come_from_the_config(limit):
-    config = make_config({"dataset": {"response_chars": limit}})
+    config = test_params.config({"dataset": {"response_chars": limit}})
     q = make_query(40)
     result = build_dataset(config, [q], [answer(q)], PROVENANCE)
     expected = "too_short" if limit["min"] == 3000 else "too_long"

@@ -5,36 +5,37 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dataset_fakes import PROVENANCE, answer, make_config, make_query
+from dataset_fakes import PROVENANCE, answer, make_query
 from jsonschema import Draft202012Validator
 
 from fitsense_luigi.config import load_schema
+from fitsense_luigi.contracts import files, splits, stages
 from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.dataset.build import build_dataset
 from fitsense_luigi.dataset.filters import REASONS
-from tests.conftest import run_luigi
+from tests.support import params as test_params
+from tests.support.harness import run_luigi
+from tests.support.layout import RunFiles, read_jsonl
 
-SPLIT_FILES = {"train": "train.jsonl", "validation": "val.jsonl", "test": "test.jsonl"}
 HF_NAMES = {"train": "train", "validation": "val", "test": "test"}  # Hugging Face split -> our split
+SPLIT_FILES = {hf: files.records(split).name for hf, split in HF_NAMES.items()}
 TRL_KEYS = ("prompt", "chosen", "rejected", "completion", "messages", "label")  # keys TRL's data utils dispatch on
-
-
-def rows(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+rows = read_jsonl
 
 
 @pytest.fixture(scope="module")
 def dataset_dir(built_run) -> Path:
-    return built_run.path("raw", "distillation_dataset", built_run.run_id)
+    return built_run.files.directory(stages.DATASET)
 
 
 @pytest.fixture(scope="module")
-def manifest(dataset_dir) -> dict:
-    return json.loads((dataset_dir / "manifest.json").read_text())
+def manifest(built_run) -> dict:
+    return built_run.files.document(built_run.files.manifest(stages.DATASET))
 
 
 def shape(value):
@@ -62,34 +63,71 @@ def merge_shapes(a, b, where="row"):
     return a
 
 
-def test_every_record_matches_the_schema_and_the_files_agree(dataset_dir, manifest):
+def test_every_record_matches_the_schema_and_the_files_agree(built_run, dataset_dir, manifest):
     validator = Draft202012Validator(load_schema("distillation_record.schema.json"))
-    everything = rows(dataset_dir / "all_records.jsonl")
+    everything = built_run.files.records()
     assert everything, "the small run keeps records"
+    assert not (dataset_dir / "all_records.jsonl").exists(), "the records are stored once, in the split files"
     for record in everything:
         errors = list(validator.iter_errors(record))
         assert not errors, (record["record_id"], errors[0].message)
     by_split = {name: rows(dataset_dir / f) for name, f in SPLIT_FILES.items()}
-    assert sorted(r["record_id"] for part in by_split.values() for r in part) == sorted(
-        r["record_id"] for r in everything
-    )
+    assert len({r["record_id"] for r in everything}) == len(everything)
     for hf_name, part in by_split.items():
-        assert all(r["split"] == SPLIT_FILES[hf_name].removesuffix(".jsonl") for r in part)
+        assert all(r["split"] == HF_NAMES[hf_name] for r in part)
     summary = manifest["summary"]
     assert summary["records"] == len(everything)
     assert summary["records"] + summary["rejected"] == summary["input_queries"]
     assert list(summary["rejected_by_reason"]) == list(REASONS)
     assert summary["split_sizes"] == {s: len(by_split[hf]) for hf, s in HF_NAMES.items()}
     record = everything[0]
-    assert record["metadata"]["source_run_ids"] == {"queries": "2026-02-17", "teacher": "2026-02-17"}
-    assert record["metadata"]["source_run_id"] == "2026-02-17"
+    run_id = built_run.run_id
+    assert record["metadata"]["source_run_ids"] == {"queries": run_id, "teacher": run_id}
+    assert record["metadata"]["source_run_id"] == run_id
 
 
-def test_same_keys_and_same_types_on_every_row(dataset_dir):
-    for name in ("all_records.jsonl", "rejected.jsonl", *SPLIT_FILES.values()):
-        common = None
-        for k, row in enumerate(rows(dataset_dir / name)):
-            common = shape(row) if common is None else merge_shapes(common, shape(row), f"{name}:{k + 1}")
+def common_shape(named_rows):
+    """The one shape of every (file name, row): an AssertionError names the first row and key that differ."""
+    common = None
+    for where, row in named_rows:
+        common = shape(row) if common is None else merge_shapes(common, shape(row), where)
+    return common
+
+
+def test_every_split_has_the_same_keys_and_types_and_rejected_rows_agree_among_themselves(dataset_dir):
+    """One shape across the three splits (a trainer concatenates them), not only within a file."""
+    names = tuple(files.records(split).name for split in splits.SPLITS)
+    shaped = [(f"{name}:{k + 1}", row) for name in names for k, row in enumerate(rows(dataset_dir / name))]
+    assert {where.split(":")[0] for where, _ in shaped} == set(names), "every split holds records"
+    common_shape(shaped)
+    rejected = rows(dataset_dir / files.REJECTED.name)
+    common_shape((f"{files.REJECTED.name}:{k + 1}", row) for k, row in enumerate(rejected))
+
+
+def test_each_record_is_stored_once_in_the_split_its_field_names(dataset_dir, manifest):
+    """The split files together are every kept record, each once (no second copy such as an all_records file), in
+    the split its ``split`` field names; nothing else is in the dataset's directory but what the card lists."""
+    in_splits: Counter[str] = Counter()
+    for split in splits.SPLITS:
+        name = files.records(split).name
+        part = rows(dataset_dir / name)
+        assert {r["split"] for r in part} <= {split}, name
+        in_splits.update(r["record_id"] for r in part)
+    assert max(in_splits.values()) == 1, "a record is stored twice"
+    assert sum(in_splits.values()) == manifest["summary"]["records"]
+    jsonl = sorted(p.name for p in dataset_dir.glob("*.jsonl"))
+    assert jsonl == sorted(files.records(part).name for part in splits.DATASET_FILES)
+
+
+def test_the_split_tables_share_one_schema(dataset_dir):
+    """Parquet copies: the same column types in every split, so that they load as one dataset."""
+    schemas = {
+        split: pq.read_schema(dataset_dir / files.records_table(split).name).remove_metadata()
+        for split in splits.SPLITS
+    }
+    first = schemas["train"]
+    for split, schema in schemas.items():
+        assert schema.equals(first), (split, schema.to_string())
 
 
 def test_no_user_is_in_two_splits(dataset_dir):
@@ -97,11 +135,11 @@ def test_no_user_is_in_two_splits(dataset_dir):
     for name, f in SPLIT_FILES.items():
         for r in rows(dataset_dir / f):
             owners.setdefault(r["user_id"], set()).add(name)
-    assert owners and all(len(splits) == 1 for splits in owners.values())
+    assert owners and all(len(held) == 1 for held in owners.values())
 
 
-def test_messages_are_system_user_assistant_in_trl_conversational_form(dataset_dir):
-    for record in rows(dataset_dir / "all_records.jsonl"):
+def test_messages_are_system_user_assistant_in_trl_conversational_form(built_run):
+    for record in built_run.files.records():
         assert [m["role"] for m in record["messages"]] == ["system", "user", "assistant"]
         assert all(set(m) == {"role", "content"} and m["content"].strip() for m in record["messages"])
         assert record["messages"][1]["content"] == record["instruction"]
@@ -112,9 +150,9 @@ def test_messages_are_system_user_assistant_in_trl_conversational_form(dataset_d
 
 
 def test_parquet_copies_hold_the_same_rows(dataset_dir):
-    for split in ("train", "val", "test"):
-        table = pq.read_table(dataset_dir / f"{split}.parquet")
-        assert table.to_pylist() == rows(dataset_dir / f"{split}.jsonl")
+    for split in splits.SPLITS:
+        table = pq.read_table(dataset_dir / files.records_table(split).name)
+        assert table.to_pylist() == rows(dataset_dir / files.records(split).name)
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +173,8 @@ def offline_hf(tmp_path_factory):
 
 def test_datasets_loads_the_json_files_with_the_expected_split_sizes(dataset_dir, manifest, offline_hf):
     datasets, cache = offline_hf
-    files = {name: str(dataset_dir / f) for name, f in SPLIT_FILES.items()}
-    loaded = datasets.load_dataset("json", data_files=files, cache_dir=str(cache))
+    data_files = {name: str(dataset_dir / f) for name, f in SPLIT_FILES.items()}
+    loaded = datasets.load_dataset("json", data_files=data_files, cache_dir=str(cache))
     sizes = manifest["summary"]["split_sizes"]
     assert {k: v.num_rows for k, v in loaded.items()} == {hf: sizes[s] for hf, s in HF_NAMES.items()}
     for part in loaded.values():
@@ -159,17 +197,17 @@ def test_a_run_that_fills_only_some_splits_still_loads_through_the_card(tmp_path
     """One user: every record lands in one split, and the card declares only that one."""
     datasets, cache = offline_hf
     queries = [make_query(k, user=0) for k in range(3)]
-    result = build_dataset(make_config(), queries, [answer(q) for q in queries], PROVENANCE)
+    result = build_dataset(test_params.config(), queries, [answer(q) for q in queries], PROVENANCE)
     for split, part in result.splits.items():
-        (tmp_path / f"{split}.jsonl").write_text("".join(dumps_row(r) + "\n" for r in part))
-    (tmp_path / "README.md").write_text(result.card)
+        (tmp_path / files.records(split).name).write_text("".join(dumps_row(r) + "\n" for r in part))
+    (tmp_path / files.DATASET_CARD.name).write_text(result.card)
     loaded = datasets.load_dataset(str(tmp_path), cache_dir=str(cache))
     filled = [hf for hf, s in HF_NAMES.items() if result.splits[s]]
     assert len(filled) == 1 and {k: v.num_rows for k, v in loaded.items()} == {filled[0]: 3}
 
 
 def test_the_card_reports_the_counts(dataset_dir, manifest):
-    card = (dataset_dir / "README.md").read_text()
+    card = (dataset_dir / files.DATASET_CARD.name).read_text()
     summary = manifest["summary"]
     assert card.startswith("---\n") and "\n---\n" in card[4:]
     assert "Synthetic data." in card and "## Known limits" in card and "## Intended use" in card
@@ -182,11 +220,11 @@ def test_the_card_reports_the_counts(dataset_dir, manifest):
 def test_rebuilding_gives_byte_identical_files(built_run, dataset_dir, tmp_path):
     copy = tmp_path / "data"
     shutil.copytree(built_run.data_root, copy)
-    rebuilt_dir = copy / "raw" / "distillation_dataset" / built_run.run_id
+    rebuilt_dir = RunFiles(copy, built_run.run_id).directory(stages.DATASET)
     shutil.rmtree(rebuilt_dir)
     result = run_luigi("BuildDistillationDataset", built_run.run_id, copy, built_run.params)
     assert result.returncode == 0, result.output[-3000:]
-    names = sorted(p.name for p in dataset_dir.iterdir() if p.name != "manifest.json")
-    assert names == sorted(p.name for p in rebuilt_dir.iterdir() if p.name != "manifest.json")
+    names = sorted(p.name for p in dataset_dir.iterdir() if p.name != stages.DATASET.manifest_name)
+    assert names == sorted(p.name for p in rebuilt_dir.iterdir() if p.name != stages.DATASET.manifest_name)
     for name in names:
         assert (rebuilt_dir / name).read_bytes() == (dataset_dir / name).read_bytes(), name

@@ -5,18 +5,20 @@ from __future__ import annotations
 import copy
 import io
 import json
+import uuid
 
 import pyarrow.parquet as pq
 import pytest
-from dataset_fakes import PROVENANCE, answer, make_config, make_query
+from dataset_fakes import PROVENANCE, answer, make_query
 from jsonschema import Draft202012Validator
 
 from fitsense_luigi.config import load_schema
 from fitsense_luigi.dataset import records
 from fitsense_luigi.dataset.build import build_dataset
 from fitsense_luigi.errors import FitSenseError, MalformedInputError
+from tests.support import params as test_params
 
-CONFIG = make_config()
+CONFIG = test_params.config()
 
 
 def built(n: int = 12):
@@ -30,6 +32,9 @@ def test_record_ids_are_stable_and_follow_the_query():
     for r in first.records:
         assert r["record_id"] == records.record_id(r["metadata"]["query_id"])
     assert len({r["record_id"] for r in first.records}) == len(first.records)
+    # pinned: a record keeps its id across releases (a trainer's earlier runs refer to it), a UUID v5 of its query
+    pinned = uuid.UUID(records.record_id("0b4273d0-be12-55b7-b519-2a2a50504717"))
+    assert str(pinned) == "3093542f-a821-5bb7-9060-9f5968c6bcfb" and pinned.version == 5
 
 
 def test_context_summaries_get_one_type_per_field():

@@ -6,11 +6,12 @@ import hashlib
 
 import numpy as np
 import pytest
-from dataset_fakes import PROVENANCE, answer, make_config, make_query, user_id
+from dataset_fakes import PROVENANCE, answer, make_query, user_id
 
 from fitsense_luigi.config import PROMPT_TYPES
 from fitsense_luigi.dataset import split
 from fitsense_luigi.dataset.build import build_dataset
+from tests.support import params as test_params
 
 RATIOS = {"train": 0.8, "val": 0.1, "test": 0.1}
 GOALS = ("weight_loss", "muscle_gain", "strength", "endurance", "general_fitness")
@@ -82,7 +83,7 @@ def test_z_is_the_deviation_in_binomial_standard_deviations():
 
 
 def test_no_user_is_in_two_splits_even_with_several_prompt_types():
-    config = make_config()
+    config = test_params.config()
     queries = [make_query(n, user=n % 40, prompt_type=PROMPT_TYPES[n // 40]) for n in range(160)]
     result = build_dataset(config, queries, [answer(q) for q in queries], PROVENANCE)
     owners: dict[str, set[str]] = {}

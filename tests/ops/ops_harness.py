@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import json
 import os
 import signal
@@ -25,7 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.harness import REPO
+from tests.support.hashing import digests
+
 BIN = Path(sys.executable).parent
 SERVER_LIFETIME_S = 900
 
@@ -41,14 +42,6 @@ wait_jitter = 0.0
 retry_delay = 0
 retry_count = 1
 """
-
-DATA_STAGES = (
-    "synthetic_profiles",
-    "synthetic_workouts",
-    "synthetic_queries",
-    "teacher_outputs",
-    "distillation_dataset",
-)
 
 
 def free_port() -> int:
@@ -153,15 +146,9 @@ def run(command: list[str], env: dict[str, str], timeout: float = 300) -> subpro
 
 
 def data_digests(root: Path, run_id: str) -> dict[str, str]:
-    """sha256 of every data file of a local run (stage manifests and per-shard outputs left out)."""
-    out = {}
-    for stage in DATA_STAGES:
-        directory = root / "raw" / stage / run_id
-        for path in sorted(directory.rglob("*")):
-            rel = path.relative_to(directory)
-            if path.is_file() and path.name != "manifest.json" and rel.parts[0] != "shards":
-                out[f"{stage}/{rel.as_posix()}"] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
+    """sha256 of every file of a local run's data stages (manifests and per-shard outputs left out: runs with
+    other shard counts compare equal)."""
+    return digests(root, run_id, every_file=True, shards=False)
 
 
 def built_lines(output: str, marker: str = ": building ") -> list[str]:

@@ -10,30 +10,28 @@ import datetime as dt
 import json
 import os
 import subprocess
-import threading
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-from ops_harness import REPO, Scheduler, built_lines, free_port, wait_until_up
+from ops_harness import Scheduler, built_lines, free_port, wait_until_up
 
-from fitsense_luigi.config import PROMPT_TYPES
-from fitsense_luigi.teacher.mock import MockCoach
-from fitsense_luigi.teacher.types import TeacherRequest
+from fitsense_luigi.contracts import files
+from tests.support import layout
+from tests.support.harness import REPO
+from tests.support.layout import RunFiles
+from tests.support.params import DEFAULT_PARAMS, SMALL, SMALL_QUERIES
+from tests.support.teacher import TeacherServer, files_containing
 
 pytestmark = [pytest.mark.slow, pytest.mark.ops]
 
 IMAGE_UID = 10001
 PODMAN = ["podman", "--runtime", "/usr/sbin/runc"]
 FAMILIES = 10  # tasks in the DAG besides the teacher shards
-# the shared test scale (tests/conftest.py SMALL), given the way an operator would: through the environment
+# the shared test scale (tests/support/params.py SMALL), given the way an operator would: through the environment
 SMALL_WORLD = {
-    "FITSENSE__WORLD__USERS": "120",
-    "FITSENSE__WORLD__LOOKBACK_DAYS": "28",
-    **{f"FITSENSE__QUERIES__PER_TYPE__{kind.upper()}": "12" for kind in PROMPT_TYPES},
+    **{f"FITSENSE__WORLD__{key.upper()}": str(value) for key, value in SMALL["world"].items()},
+    **{f"FITSENSE__QUERIES__PER_TYPE__{kind.upper()}": str(n) for kind, n in SMALL["queries"]["per_type"].items()},
 }
 
 
@@ -79,12 +77,7 @@ def podman_run(
 
 
 def manifests(root: Path) -> dict[str, bytes]:
-    found = [
-        *root.glob("raw/*/*/manifest.json"),
-        *root.glob("raw/*/*/shards/*/manifest.json"),
-        *root.glob("reports/*/manifests/*.json"),
-    ]
-    return {str(path.relative_to(root)): path.read_bytes() for path in found}
+    return {str(path.relative_to(root)): path.read_bytes() for path in layout.manifest_paths(root)}
 
 
 def test_image_is_non_root_with_a_data_volume_and_no_secret(image: str) -> None:
@@ -108,27 +101,15 @@ def test_default_command_builds_todays_run_on_the_volume_and_a_rerun_does_no_wor
     first = podman_run(image, data)
     assert first.returncode == 0, first.stderr[-4000:]
     today = dt.datetime.now(dt.UTC).date().isoformat()
-    reports = data / "reports" / today
-    for name in (
-        "phase1_bootstrap.json",
-        "validation_report.json",
-        "stats_report.json",
-        "anomaly_report.json",
-        "bias_report.json",
-        "run.log",
-    ):
-        assert (reports / name).is_file(), name
-    for stage in (
-        "synthetic_profiles",
-        "synthetic_workouts",
-        "synthetic_queries",
-        "teacher_outputs",
-        "distillation_dataset",
-    ):
-        assert (data / "raw" / stage / today / "manifest.json").is_file(), stage
-    assert (data / "raw" / "distillation_dataset" / today / "train.jsonl").stat().st_size > 0
+    run = RunFiles(data, today)
+    for report in layout.REPORTS:
+        assert run.path(report).is_file(), report.name
+    assert run.run_log.is_file()
+    for stage in layout.DATA_STAGES:
+        assert run.manifest(stage).is_file(), stage.name
+    assert run.path(files.records("train")).stat().st_size > 0
     assert {path.stat().st_uid for path in data.rglob("*")} == {IMAGE_UID}  # written by the non-root user
-    bootstrap = json.loads((reports / "phase1_bootstrap.json").read_text())
+    bootstrap = run.document(files.BOOTSTRAP_RECORD)
     assert bootstrap["run_id"] == today and bootstrap["params"]["run"]["data_root"] == "/data"
     assert "/opt/fitsense/" in bootstrap["params_file"] and "_config" in bootstrap["params_file"]  # from the wheel
     done = manifests(data)
@@ -150,7 +131,7 @@ def test_a_bad_config_exits_non_zero_with_one_line_and_writes_nothing(image: str
         expected = "FITSENSE__WORLD__USERS (overrides world.users in"
     else:
         bad = tmp_path / "params.yaml"
-        params = (REPO / "config" / "params.yaml").read_text().replace("temperature: 0.2", "temperature: hot")
+        params = DEFAULT_PARAMS.read_text().replace("temperature: 0.2", "temperature: hot")
         bad.write_text(params)
         extra += ("-v", f"{bad}:/config/params.yaml:ro")
         env = {"FITSENSE_PARAMS": "/config/params.yaml"}
@@ -163,56 +144,16 @@ def test_a_bad_config_exits_non_zero_with_one_line_and_writes_nothing(image: str
     assert list(data.iterdir()) == []
 
 
-class FakeTeacher(ThreadingHTTPServer):
-    """An OpenAI-compatible endpoint on the host's loopback that answers like the mock coach and records requests."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", free_port()), _TeacherHandler)
-        self.requests: list[tuple[str, dict[str, Any]]] = []
-        self.lock = threading.Lock()
-
-
-class _TeacherHandler(BaseHTTPRequestHandler):
-    server: FakeTeacher
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with self.server.lock:
-            self.server.requests.append((self.headers.get("Authorization", ""), body))
-        fields = ("messages", "model", "temperature", "top_p", "max_tokens", "seed")
-        outcome = MockCoach(body["model"]).complete(TeacherRequest(*(body[k] for k in fields)))
-        payload = json.dumps(outcome.raw_response).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def fake_teacher() -> Iterator[FakeTeacher]:
-    server = FakeTeacher()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_teacher_settings_and_key_come_from_the_environment_and_the_key_is_stored_nowhere(
-    image: str, tmp_path: Path, fake_teacher: FakeTeacher
+    image: str, tmp_path: Path, server
 ) -> None:
+    fake_teacher: TeacherServer = server()  # on the host's loopback; the container shares the host's network
     data = data_dir(tmp_path)
     key = f"sk-test-{uuid.uuid4().hex}"
     env = {
         **SMALL_WORLD,
         "FITSENSE__TEACHER__PROVIDER": "openai_compatible",
-        "FITSENSE__TEACHER__BASE_URL": f"http://127.0.0.1:{fake_teacher.server_port}/v1",
+        "FITSENSE__TEACHER__BASE_URL": fake_teacher.url,
         "FITSENSE__TEACHER__MODEL": "coach-from-env",
         "FITSENSE_TEACHER_API_KEY": key,
     }
@@ -230,13 +171,12 @@ def test_teacher_settings_and_key_come_from_the_environment_and_the_key_is_store
         extra=("--network=host",),
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    assert len(fake_teacher.requests) == 12 * len(PROMPT_TYPES)
-    assert {auth for auth, _ in fake_teacher.requests} == {f"Bearer {key}"}
-    assert {body["model"] for _, body in fake_teacher.requests} == {"coach-from-env"}
-    rows = [json.loads(line) for line in (data / "raw/teacher_outputs/env-teacher/responses.jsonl").open()]
+    assert len(fake_teacher.received) == SMALL_QUERIES
+    assert fake_teacher.authorization == {f"Bearer {key}"}
+    assert {body["model"] for body in fake_teacher.bodies.values()} == {"coach-from-env"}
+    rows = RunFiles(data, "env-teacher").rows(files.RESPONSES)
     assert {row["provider"] for row in rows} == {"openai_compatible"} and {row["status"] for row in rows} == {"ok"}
-    leaked = [str(p) for p in data.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
-    assert leaked == [] and key not in result.stderr + result.stdout
+    assert files_containing([data], key) == [] and key not in result.stderr + result.stdout
 
 
 def test_the_image_runs_luigid_and_workers_in_containers_report_to_it(image: str, tmp_path: Path) -> None:

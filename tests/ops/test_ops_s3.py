@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from ops_harness import (
     worker_env,
 )
 
+from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.contracts.files import StageFile
 from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.errors import CorruptInputError, DataRootError
@@ -31,6 +31,9 @@ from fitsense_luigi.pipeline.roots.s3 import S3Root
 from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.teacher.cache import ResponseCache
 from fitsense_luigi.teacher.types import TeacherOutcome
+from tests.support import layout
+from tests.support.harness import finish_run
+from tests.support.hashing import object_digests, sha256
 
 BUCKET = "fitsense-test"
 DEMO = Stage("demo", "raw/demo/{run_id}")
@@ -94,12 +97,9 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
 def test_an_s3_root_is_chosen_by_its_spelling_and_names_objects_by_key() -> None:
     root = open_data_root("s3://bucket/runs/")
     assert isinstance(root, S3Root) and root.uri() == "s3://bucket/runs"
-    assert (
-        root.uri("raw/synthetic_profiles/r1/users.parquet")
-        == "s3://bucket/runs/raw/synthetic_profiles/r1/users.parquet"
-    )
+    assert root.uri("raw/demo/r1/users.parquet") == "s3://bucket/runs/raw/demo/r1/users.parquet"
     assert root.object_key("raw/x") == "runs/raw/x"
-    assert root.scoped("cache/teacher").uri("ab/c.json") == "s3://bucket/runs/cache/teacher/ab/c.json"
+    assert root.scoped(files.TEACHER_CACHE).uri("ab/c.json") == f"s3://bucket/runs/{files.TEACHER_CACHE}/ab/c.json"
     assert open_data_root("s3://bucket").uri("a") == "s3://bucket/a"
     with pytest.raises(ValueError):
         root.uri("../other/x")
@@ -112,7 +112,11 @@ def test_an_s3_root_is_chosen_by_its_spelling_and_names_objects_by_key() -> None
     assert lock.parts[-6:] == ("fitsense-locks", "bucket", "runs", "locks", "r1", "queries.lock")
 
 
-def test_run_store_round_trips_verifies_and_names_corruption_on_s3(s3_server: S3Server, tmp_path: Path) -> None:
+def test_run_store_round_trips_verifies_and_names_corruption_on_s3(
+    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # staging files go to a temporary directory of this test's own: other test sessions stage into /tmp meanwhile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     staged_before = staging_files()
     store = RunStore(f"s3://{BUCKET}/unit", "r1")
     stage = DEMO
@@ -128,7 +132,7 @@ def test_run_store_round_trips_verifies_and_names_corruption_on_s3(s3_server: S3
     assert set(manifest["files"]) == {"raw/demo/r1/t.parquet", "raw/demo/r1/rows.jsonl", "reports/r1/report.json"}
     objects = s3_server.objects("unit/")
     for rel, entry in manifest["files"].items():  # the manifest describes the uploaded bytes exactly
-        assert hashlib.sha256(objects[rel]).hexdigest() == entry["sha256"] and len(objects[rel]) == entry["bytes"]
+        assert sha256(objects[rel]) == entry["sha256"] and len(objects[rel]) == entry["bytes"]
     assert store.read_table(table_file).equals(table)
     assert store.read_jsonl(rows_file) == [{"k": 1}, {"k": 2}]
     assert store.read_json(report_file) == {"ok": True}
@@ -154,7 +158,6 @@ def test_a_failed_stage_leaves_no_manifest_on_s3(s3_server: S3Server) -> None:
 
 def test_earlier_runs_are_found_on_s3(s3_server: S3Server) -> None:
     from fitsense_luigi.pipeline.history import previous_successful_run
-    from tests.pipeline.test_data_roots import finish_run
 
     root = f"s3://{BUCKET}/history"
     finish_run(root, "2026-01-01", gate_passed=True)
@@ -165,12 +168,12 @@ def test_earlier_runs_are_found_on_s3(s3_server: S3Server) -> None:
 
 
 def test_teacher_cache_lives_on_s3(s3_server: S3Server) -> None:
-    cache = ResponseCache(open_data_root(f"s3://{BUCKET}/cache-test").scoped("cache/teacher"))
+    cache = ResponseCache(open_data_root(f"s3://{BUCKET}/cache-test").scoped(files.TEACHER_CACHE))
     outcome = TeacherOutcome("ok", "stop", '{"plan": 1}', {"id": "x"}, None, {"total_tokens": 9}, 1, 12)
     assert cache.get("ab" * 32) is None
     cache.put("ab" * 32, outcome)
     assert cache.get("ab" * 32) == outcome
-    assert list(s3_server.objects("cache-test/")) == [f"cache/teacher/ab/{'ab' * 32}.json"]
+    assert list(s3_server.objects("cache-test/")) == [f"{files.TEACHER_CACHE}/ab/{'ab' * 32}.json"]
 
 
 def test_pipeline_on_an_s3_root_matches_the_local_run_and_reruns_nothing(
@@ -182,21 +185,17 @@ def test_pipeline_on_an_s3_root_matches_the_local_run_and_reruns_nothing(
     objects = s3_server.objects("runs/")
 
     local = data_digests(built_run.data_root, run_id)
-    remote = {}
-    for key, body in objects.items():
-        top, stage, _run, *rest = key.split("/")
-        if top == "raw" and rest[-1] != "manifest.json" and rest[0] != "shards":
-            remote[f"{stage}/{'/'.join(rest)}"] = hashlib.sha256(body).hexdigest()
-    assert remote == local
-    logs = [key for key in objects if key.startswith(f"reports/{run_id}/run-logs/")]
+    assert object_digests(objects, run_id, every_file=True, shards=False) == local and len(local) > 25
+    logs = [key for key in objects if layout.matches(key, layout.run_logs_glob(run_id))]
     assert logs and all(objects[key].strip() for key in logs)
     assert any(b"building teacher_shard_000" in objects[key] for key in logs)
 
     again = run(launch_command(run_id, "--local-scheduler"), env)
     assert again.returncode == 0, again.stderr[-4000:]
     assert built_lines(again.stderr) == []
-    manifests = {key: body for key, body in s3_server.objects("runs/").items() if key.endswith("manifest.json")}
-    assert manifests == {key: body for key, body in objects.items() if key.endswith("manifest.json")}
+    manifests = {key: body for key, body in s3_server.objects("runs/").items() if layout.is_manifest(key)}
+    assert manifests == {key: body for key, body in objects.items() if layout.is_manifest(key)}
+    assert len(manifests) == len(stages.STAGES) - 1 + 2  # every stage, the teacher's once per shard
 
 
 @pytest.mark.parametrize("problem", ["missing bucket", "unreachable endpoint"])

@@ -7,35 +7,46 @@ import sys
 from pathlib import Path
 
 import pytest
-from ops_harness import REPO
 
 from fitsense_luigi.config import load_config
 from fitsense_luigi.errors import ConfigError
 from fitsense_luigi.pipeline.roots import open_data_root
+from tests.support.params import DEFAULT_PARAMS as PARAMS
 
-PARAMS = REPO / "config" / "params.yaml"
+# each override, and the line an operator would edit in params.yaml instead (before, after)
+OVERRIDES = {
+    "FITSENSE__TEACHER__PROVIDER": ("openai_compatible", "  provider: mock", "  provider: openai_compatible"),
+    "FITSENSE__TEACHER__BASE_URL": (
+        "http://127.0.0.1:8000/v1",
+        "  base_url: null",
+        "  base_url: http://127.0.0.1:8000/v1",
+    ),
+    "FITSENSE__TEACHER__TEMPERATURE": ("0.7", "  temperature: 0.2", "  temperature: 0.7"),
+    "FITSENSE__TEACHER__CACHE__ENABLED": ("false", "    enabled: true", "    enabled: false"),
+    "FITSENSE__QUERIES__PER_TYPE__PLAN_CREATION": ("3", "    plan_creation: 200", "    plan_creation: 3"),
+    "FITSENSE__RUN__AS_OF_DATE": ("2026-01-31", "  as_of_date: null", '  as_of_date: "2026-01-31"'),
+}
 
 
-def test_overrides_set_nested_keys_with_yaml_scalars() -> None:
-    config = load_config(
-        PARAMS,
-        {
-            "FITSENSE__TEACHER__PROVIDER": "openai_compatible",
-            "FITSENSE__TEACHER__BASE_URL": "http://127.0.0.1:8000/v1",
-            "FITSENSE__TEACHER__TEMPERATURE": "0.7",
-            "FITSENSE__TEACHER__CACHE__ENABLED": "false",
-            "FITSENSE__QUERIES__PER_TYPE__PLAN_CREATION": "3",
-            "FITSENSE__RUN__AS_OF_DATE": "2026-01-31",
-            "FITSENSE_DATA_ROOT": "/elsewhere",  # a plain variable, not an override
-        },
-    )
-    assert config.teacher.provider == "openai_compatible"
-    assert config.teacher.base_url == "http://127.0.0.1:8000/v1"
-    assert config.teacher.temperature == 0.7
-    assert config.teacher.cache.enabled is False
-    assert config.queries.per_type["plan_creation"] == 3
-    assert config.run.as_of_date == "2026-01-31"  # text, as the schema wants, not a YAML date
-    assert config.teacher.model == load_config(PARAMS, {}).teacher.model  # untouched keys keep the file's value
+def test_overrides_set_nested_keys_with_yaml_scalars(tmp_path: Path) -> None:
+    """An override means what the same value typed into params.yaml means: the expected config is the file's."""
+    environ = {name: value for name, (value, _, _) in OVERRIDES.items()}
+    environ["FITSENSE_DATA_ROOT"] = "/elsewhere"  # a plain variable, not an override
+    via_env = load_config(PARAMS, environ)
+
+    text = PARAMS.read_text()
+    for name, (_, before, after) in OVERRIDES.items():
+        lines = text.split("\n")
+        assert sum(line.split("#")[0].rstrip() == before for line in lines) == 1, name  # one line to edit
+        text = "\n".join(after if line.split("#")[0].rstrip() == before else line for line in lines)
+    edited = tmp_path / "params.yaml"
+    edited.write_text(text)
+    via_file = load_config(edited, {})
+
+    assert via_env.as_dict() == via_file.as_dict() != load_config(PARAMS, {}).as_dict()
+    # the types YAML gives the typed-in values, not the strings of the environment
+    assert via_env.teacher.temperature == 0.7 and via_env.teacher.cache.enabled is False
+    assert via_env.queries.per_type["plan_creation"] == 3 and via_env.run.as_of_date == "2026-01-31"
 
 
 @pytest.mark.parametrize(

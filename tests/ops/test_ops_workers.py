@@ -6,9 +6,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from ops_harness import REPO, built_lines, data_digests, launch_command, run, running_luigid, scheduler_args, worker_env
+from ops_harness import built_lines, data_digests, launch_command, run, running_luigid, scheduler_args, worker_env
 
 from fitsense_luigi.config import PROMPT_TYPES
+from tests.support.harness import REPO
 
 SHARDS = 10
 TASKS = 10 + SHARDS

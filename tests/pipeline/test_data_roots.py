@@ -10,22 +10,12 @@ from pathlib import Path
 import pytest
 
 from fitsense_luigi.contracts import files, stages
-from fitsense_luigi.contracts.manifest import GATE_PASSED
 from fitsense_luigi.pipeline import tasks
 from fitsense_luigi.pipeline.history import previous_successful_run
-from fitsense_luigi.pipeline.roots import LocalRoot, open_data_root
+from fitsense_luigi.pipeline.roots import open_data_root
 from fitsense_luigi.pipeline.store import RunStore
-
-
-def finish_run(root: Path | LocalRoot | str, run_id: str, *, gate_passed: bool, stats: dict | None = None) -> None:
-    """What a finished run leaves for the next one's drift baseline: its record, statistics and gate verdict."""
-    store = RunStore(root, run_id)
-    with store.writer(stages.BOOTSTRAP, fingerprint="f") as out:
-        out.json(files.BOOTSTRAP_RECORD, {"run_id": run_id, "params": {"world": {"users": 100}}})
-    with store.writer(stages.STATS, fingerprint="f") as out:
-        out.json(files.STATS_REPORT, stats or {"splits": {}})
-    with store.writer(stages.BIAS, fingerprint="f") as out:
-        out.summary[GATE_PASSED] = gate_passed
+from tests.support.harness import finish_run
+from tests.support.layout import RunFiles
 
 
 def test_a_store_reads_only_the_stages_its_task_requires(tmp_path: Path) -> None:
@@ -88,11 +78,12 @@ def test_temporaries_are_swept_by_pid_or_by_age(tmp_path: Path) -> None:
 
 
 def test_a_durable_write_appears_whole_and_leaves_no_temporary(tmp_path: Path) -> None:
-    root = open_data_root(tmp_path).scoped("cache/teacher")
+    root = open_data_root(tmp_path).scoped(files.TEACHER_CACHE)
     root.write_bytes("ab/abc.json", b"{}", durable=True)
-    assert (tmp_path / "cache/teacher/ab/abc.json").read_bytes() == b"{}"
-    assert [p.name for p in (tmp_path / "cache/teacher/ab").iterdir()] == ["abc.json"]
-    assert root.uri("ab/abc.json") == str(tmp_path / "cache/teacher/ab/abc.json")
+    directory = tmp_path / files.TEACHER_CACHE / "ab"
+    assert (directory / "abc.json").read_bytes() == b"{}"
+    assert [p.name for p in directory.iterdir()] == ["abc.json"]
+    assert root.uri("ab/abc.json") == str(directory / "abc.json")
 
 
 def test_the_baseline_is_the_last_run_that_passed_its_gate(tmp_path: Path) -> None:
@@ -101,7 +92,7 @@ def test_the_baseline_is_the_last_run_that_passed_its_gate(tmp_path: Path) -> No
     baseline, notes = previous_successful_run(RunStore(tmp_path, "2026-01-03"))
     assert baseline is not None and baseline.run_id == "2026-01-01" and notes == []
     assert baseline.stats == {"splits": {"n": 1}} and baseline.params == {"world": {"users": 100}}
-    stats = tmp_path / "reports/2026-01-01/stats_report.json"
+    stats = RunFiles(tmp_path, "2026-01-01").path(files.STATS_REPORT)
     stats.write_text('{"splits": {"n": 2}}\n')  # altered after the fact: skipped with a note, not trusted
     baseline, notes = previous_successful_run(RunStore(tmp_path, "2026-01-03"))
     assert baseline is None and len(notes) == 1 and "checksum does not match" in notes[0]

@@ -16,7 +16,6 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.contracts.files import StageFile
@@ -24,22 +23,20 @@ from fitsense_luigi.contracts.rows import Query
 from fitsense_luigi.contracts.shapes import shape_problems
 from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.synth.schema import TABLES
-from tests.conftest import SMALL, deep_merge, default_params, run_luigi
+from tests.support.harness import build_run
+from tests.support.params import SMALL
 
-RUN = "2026-02-17"
-SHARDS = 2
+SHARDS = SMALL["teacher"]["shards"]
 
 
 @pytest.fixture(scope="module")
 def flawed_run(tmp_path_factory: pytest.TempPathFactory) -> RunStore:
     """The pipeline up to the dataset (the last stage that writes rows), with 30 % flawed teacher answers."""
-    base = tmp_path_factory.mktemp("row_shapes")
-    params = base / "params.yaml"
-    overrides = {"teacher": {"shards": SHARDS, "mock": {"flaw_rate": 0.3}}}
-    params.write_text(yaml.safe_dump(deep_merge(deep_merge(default_params(), SMALL), overrides), sort_keys=False))
-    result = run_luigi("BuildDistillationDataset", RUN, base / "data", params)
-    assert result.returncode == 0, result.output[-3000:]
-    return RunStore(base / "data", RUN)
+    # 25 requests of each type: enough records after the 30% flaws that every split (val and test too) has rows
+    per_type = dict.fromkeys(("plan_creation", "plan_modification", "safety_adjustment", "progress_adaptation"), 25)
+    overrides = {"teacher": {"mock": {"flaw_rate": 0.3}}, "queries": {"per_type": per_type}}
+    run = build_run(tmp_path_factory.mktemp("row_shapes"), overrides, task="BuildDistillationDataset")
+    return RunStore(run.data_root, run.run_id)
 
 
 def declared_row_files(store: RunStore) -> dict[str, StageFile]:

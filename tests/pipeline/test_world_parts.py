@@ -7,43 +7,36 @@ dataset and reports are byte-identical to theirs, and its tables hold the same r
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
-import yaml
-from conftest import SMALL, deep_merge, default_params, run_luigi
 
+from fitsense_luigi.contracts import files, stages
+from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.synth.schema import TABLES
+from tests.support import layout
+from tests.support import params as test_params
+from tests.support.harness import RUN_ID, run_luigi
+from tests.support.hashing import digests, sha256
 
-RUN_ID = "2026-02-17"
 # 3 parts of 1000, 1000 and 500 users; the gate only warns (a 28-day world this small misses published figures)
 WHOLE = {"world": {"users": 2500}, "quality": {"on_failure": "warn"}}
 PARTS = {**WHOLE, "run": {"users_per_part": 1000}}
-MANIFESTS_AND_LOGS = ("manifest.json", "run.log", "phase1_bootstrap.json")
+# the run's reports but the bootstrap record (it holds the params file, whose part size differs on purpose)
+REPORTS = tuple(report for report in layout.REPORTS if report != files.BOOTSTRAP_RECORD)
 
 
 def run(tmp_path: Path, name: str, overrides: dict, *args: str) -> Path:
     root = tmp_path / name / "data"
-    params = tmp_path / f"{name}.yaml"
-    params.write_text(yaml.safe_dump(deep_merge(deep_merge(default_params(), SMALL), overrides), sort_keys=False))
+    params = test_params.write_params(tmp_path / f"{name}.yaml", overrides)
     result = run_luigi("BiasSlicing", RUN_ID, root, params, *args, timeout=900)
     assert result.returncode == 0, result.output[-3000:]
     return root
 
 
-def data_files(root: Path) -> dict[str, str]:
-    """sha256 of every data file (manifests and logs hold times; locks and the teacher cache are not data)."""
-    return {
-        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-        and p.name not in MANIFESTS_AND_LOGS
-        and "manifests" not in p.parts
-        and p.parts[len(root.parts)] not in ("locks", "cache")
-    }
+def report_digests(root: Path) -> dict[str, str]:
+    run = layout.RunFiles(root, RUN_ID)
+    return {report.name: sha256(run.path(report)) for report in REPORTS}
 
 
 @pytest.fixture(scope="module")
@@ -56,28 +49,26 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def table_rows(root: Path, name: str) -> list[dict]:
-    """A table's rows, its part files read in order (the catalogue tables are one file)."""
-    directory = root / "raw" / f"synthetic_{TABLES[name].stage}" / RUN_ID
-    files = sorted(directory.glob(f"parts/*/{name}.parquet")) or [directory / f"{name}.parquet"]
-    return [row for path in files for row in pq.read_table(path).to_pylist()]
-
-
 def test_workers_change_no_byte(runs):
-    two, one = data_files(runs["parts, 2 workers"]), data_files(runs["parts, 1 worker"])
-    assert sum("/parts/002/" in name for name in one) == 18  # the third part holds every per-user table
-    assert two.keys() == one.keys()
-    assert [name for name in one if one[name] != two[name]] == []
+    two, one = runs["parts, 2 workers"], runs["parts, 1 worker"]
+    data_two, data_one = digests(two, RUN_ID, every_file=True), digests(one, RUN_ID, every_file=True)
+    third = tuple(layout.stage_directory(stage, RUN_ID, 2) + "/" for stage in layout.WORLD_PART_STAGES)
+    per_user = len(TABLES) - len(layout.catalogue_tables())
+    assert sum(name.startswith(third) for name in data_one) == per_user  # the third part holds its users' tables
+    assert data_two.keys() == data_one.keys()
+    assert [name for name in data_one if data_one[name] != data_two[name]] == []
+    assert report_digests(two) == report_digests(one)
 
 
 def test_parts_change_no_row(runs):
     parted, whole = runs["parts, 1 worker"], runs["one part"]
-    split, single = data_files(parted), data_files(whole)
-    world = ("raw/synthetic_profiles/", "raw/synthetic_workouts/", "raw/synthetic_queries/2026-02-17/plan/")
-    outside_world = [n for n in single if not n.startswith(world) and "synthetic_queries/2026-02-17/shards" not in n]
-    assert len(outside_world) >= 25  # the queries, answers, the dataset, every report and chart
-    assert [n for n in outside_world if split.get(n) != single[n]] == []
+    world = tuple(layout.stage_directory(stage, RUN_ID) + "/" for stage in layout.WORLD_STAGES.values())
+    split, single = digests(parted, RUN_ID, shards=False), digests(whole, RUN_ID, shards=False)
+    outside_world = [name for name in single if not name.startswith(world)]
+    assert len(outside_world) >= 8  # the queries, the answers, the dataset's splits, tables and rejections
+    assert [name for name in outside_world if split.get(name) != single[name]] == []
+    assert report_digests(parted) == report_digests(whole)  # every check, statistic and chart
     for name in TABLES:
-        assert table_rows(parted, name) == table_rows(whole, name), name
-    manifest = json.loads((parted / "raw" / "synthetic_workouts" / RUN_ID / "manifest.json").read_text())
+        assert RunStore(parted, RUN_ID).read_world_table(name) == RunStore(whole, RUN_ID).read_world_table(name), name
+    manifest = layout.RunFiles(parted, RUN_ID).document(layout.RunFiles(parted, RUN_ID).manifest(stages.WORKOUTS))
     assert manifest["summary"]["parts"] == 3

@@ -2,17 +2,13 @@
 
 Every crafted failure starts from the real, clean output of ``built_run`` and
 changes one thing, so each test shows that exactly that change trips exactly
-the check meant to catch it. A plain module rather than a conftest.py: a second
-conftest.py would take over ``from conftest import ...`` in test folders
-collected after this one.
+the check meant to catch it.
 """
 
 from __future__ import annotations
 
 import copy
 import datetime as dt
-import hashlib
-import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,14 +17,15 @@ from typing import Any
 import pyarrow as pa
 
 from fitsense_luigi.config import Config, load_config
-from fitsense_luigi.contracts.encoding import dumps_document, dumps_row
-from fitsense_luigi.contracts.files import StageFile
+from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.encoding import dumps_row
+from fitsense_luigi.contracts.splits import ALL_RECORDS, DATASET_FILES, SPLITS
 from fitsense_luigi.contracts.world import MemoryWorld
 from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.synth.schema import TABLES
+from tests.support.layout import RunFiles
 
 AS_OF = dt.date(2026, 2, 17)
-DATASET_FILES = ("all_records", "train", "val", "test", "rejected")
 Rows = list[dict[str, Any]]
 
 
@@ -45,22 +42,23 @@ class Inputs:
         return MemoryWorld(self.tables)
 
 
-def read_jsonl(path: Path) -> Rows:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 @cache
 def _clean(data_root: Path, run_id: str, params: Path) -> Inputs:
-    raw = data_root / "raw"
-    store = RunStore(data_root, run_id)
+    run = RunFiles(data_root, run_id)
     return Inputs(
         config=load_config(params),
-        tables={n: store.read_world_table(n) for n in TABLES},
-        dataset={n: read_jsonl(raw / "distillation_dataset" / run_id / f"{n}.jsonl") for n in DATASET_FILES},
-        queries=read_jsonl(raw / "synthetic_queries" / run_id / "queries.jsonl"),
-        responses=read_jsonl(raw / "teacher_outputs" / run_id / "responses.jsonl"),
-        realism=json.loads((data_root / "reports" / run_id / "realism.json").read_text()),
+        tables={name: RunStore(data_root, run_id).read_world_table(name) for name in TABLES},
+        dataset=dataset(run),
+        queries=run.rows(files.QUERIES),
+        responses=run.rows(files.RESPONSES),
+        realism=run.document(files.REALISM_REPORT),
     )
+
+
+def dataset(run: RunFiles) -> dict[str, Rows]:
+    """The splits, rejected, and all_records: the splits together, in split order (as the store hands them out)."""
+    parts = {part: run.rows(files.records(part)) for part in DATASET_FILES}
+    return {ALL_RECORDS: [record for split in SPLITS for record in parts[split]], **parts}
 
 
 def inputs(built_run: Any) -> Inputs:
@@ -74,15 +72,6 @@ def inputs(built_run: Any) -> Inputs:
         copy.deepcopy(clean.responses),
         copy.deepcopy(clean.realism),
     )
-
-
-def restamp(store: RunStore, file: StageFile, data: bytes, rows: int | None) -> None:
-    """Replace a finished stage's file and its manifest entry, as a buggy upstream stage would have written it."""
-    key = store.key(file)
-    Path(store.uri(key)).write_bytes(data)
-    manifest = store.manifest(file.stage)
-    manifest["files"][key] = {"rows": rows, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    Path(store.uri(store.manifest_key(file.stage))).write_text(dumps_document(manifest))
 
 
 def jsonl_bytes(rows: Rows) -> bytes:

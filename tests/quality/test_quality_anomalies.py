@@ -102,17 +102,30 @@ def test_missing_and_failed_responses(inp, clean_stats):
     report = detect(inp.config, inp.dataset, inp.queries, responses, clean_stats)
     found = names(report)
     assert found["missing_responses"]["examples"] == [lost["query_id"]]
-    failed = found["failed_responses"]
+    failed = found["failed_calls"]
     assert failed["count"] == 5 and failed["by_status"] == {"timeout": 5}
     assert failed["severity"] == "critical"  # 5 of 47 is above the 5% share
+    assert "calls failed" in failed["message"] and "unusable_answers" not in found
     assert report["severity"] == "critical"
+
+
+def test_unusable_answers_are_not_called_failed_calls(inp, clean_stats):
+    responses = copy.deepcopy(inp.responses)
+    for row in responses[:6]:
+        row.update(status="refused", response_text="I'm sorry, I can't help with that.")
+        row["post_validation"] = dict(row["post_validation"], valid=False)
+    found = names(detect(inp.config, inp.dataset, inp.queries, responses, clean_stats))
+    unusable = found["unusable_answers"]
+    assert "failed_calls" not in found and "calls failed" not in unusable["message"]
+    assert unusable["message"].startswith(f"6/{len(responses)} answers unusable: 6 refused")
+    assert unusable["by_cause"]["refused"] == 6 and unusable["severity"] == "critical"
 
 
 def test_few_failed_responses_are_a_warning(inp, clean_stats):
     responses = copy.deepcopy(inp.responses)
     responses[0]["status"] = "http_error"
     assert (
-        names(detect(inp.config, inp.dataset, inp.queries, responses, clean_stats))["failed_responses"]["severity"]
+        names(detect(inp.config, inp.dataset, inp.queries, responses, clean_stats))["failed_calls"]["severity"]
         == "warning"
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import uuid
 from typing import Any
@@ -15,6 +14,7 @@ from quality_inputs import AS_OF, Inputs, inputs
 from fitsense_luigi.quality import validate
 from fitsense_luigi.quality.validate.realism_checks import judge, realism_checks
 from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
+from tests.support import params as test_params
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def test_leak_between_splits(inp):
     bad = failed(run(inp))
     leak = bad["no user in two splits"]
     assert leak["count"] == 1 and leak["examples"] == [{"user_id": leaked["user_id"], "splits": ["train", "test"]}]
-    assert bad["split files partition all_records"]["count"] >= 1
+    assert bad["each record once, in its own split's file"]["count"] >= 1  # the copy is the same record, twice
 
 
 def test_split_ratios_off_target(inp):
@@ -174,8 +174,10 @@ def test_ratio_tolerance_widens_only_for_few_users():
 
 
 def test_unrealistic_marginal_fails_at_full_scale(inp):
-    config = dataclasses.replace(inp.config, quality=dataclasses.replace(inp.config.quality, realism_min_users=1))
+    config = test_params.config({"quality": {"realism_min_users": 1}})
     skewed = json.loads(json.dumps(inp.realism))
+    k = next(i for i, c in enumerate(skewed["checks"]) if c["name"] == "mean age of app users (years)")
+    skewed["checks"] = [skewed["checks"][k], *skewed["checks"][:k], *skewed["checks"][k + 1 :]]
     skewed["checks"][0]["observed"] = skewed["checks"][0]["expected"] + 10 * skewed["checks"][0]["tolerance"]
     skewed["checks"][0]["passed"] = True  # the stage's own verdict is not trusted
     checks = realism_checks(config, skewed)
@@ -197,10 +199,14 @@ def test_realism_judge_accepts_ranges():
     assert judge(7.1, 7.2, 0.2)[0] and not judge("7", 7.2, 0.2)[0]
 
 
-def test_record_listed_twice_breaks_the_partition(inp):
-    inp.dataset["all_records"].append(dict(inp.dataset["all_records"][0]))
-    check = failed(run(inp))["split files partition all_records"]
-    assert check["examples"][0] == {
-        "record_id": inp.dataset["all_records"][0]["record_id"],
-        "problem": "2 times in all_records.jsonl",
+def test_record_stored_twice_or_in_another_split_file_is_named(inp):
+    twice, misplaced = inp.dataset["train"][0], dict(inp.dataset["train"][1])
+    inp.dataset["val"].append(dict(twice))
+    inp.dataset["test"].append(misplaced)
+    inp.dataset["train"].remove(inp.dataset["train"][1])
+    check = failed(run(inp))["each record once, in its own split's file"]
+    assert {(e["record_id"], e["problem"]) for e in check["examples"]} == {
+        (twice["record_id"], "in val.jsonl but its split is 'train'"),
+        (misplaced["record_id"], "in test.jsonl but its split is 'train'"),
+        (twice["record_id"], "2 times in the split files"),
     }

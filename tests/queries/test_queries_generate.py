@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import importlib.util
 import json
 import re
-import sys
 import uuid
 from collections import Counter
-from pathlib import Path
 
 import pandas as pd
 import pyarrow.compute as pc
 import pytest
 
 from fitsense_luigi.config import PROMPT_TYPES, load_config
+from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.contracts import world as world_reader
 from fitsense_luigi.contracts.encoding import iter_jsonl
 from fitsense_luigi.pipeline.store import RunStore
@@ -24,6 +21,10 @@ from fitsense_luigi.queries import generate, prompts, state
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
 from fitsense_luigi.reference.safety import constraints_for
+from tests.support import layout
+from tests.support import params as test_params
+from tests.support.harness import RUN_ID, run_luigi
+from tests.support.layout import RunFiles
 
 AS_OF = dt.date(2026, 2, 17)
 QUERY_KEYS = {
@@ -42,12 +43,12 @@ QUERY_KEYS = {
 
 def read_world(data_root, run_id):
     store = RunStore(data_root, run_id)
-    return {name: store.read_world_table(name, list(columns)) for name, columns in state.COLUMNS.items()}
+    return {name: store.read_table(layout.table(name), list(columns)) for name, columns in state.COLUMNS.items()}
 
 
 @pytest.fixture(scope="module")
 def queries(built_run):
-    return list(iter_jsonl(built_run.path("raw", "synthetic_queries", built_run.run_id, "queries.jsonl")))
+    return list(iter_jsonl(built_run.files.path(files.QUERIES)))
 
 
 @pytest.fixture(scope="module")
@@ -124,17 +125,24 @@ def test_context_agrees_with_the_tables(queries, tables):
 
 
 def test_requests_use_the_users_own_numbers(queries):
+    checked = Counter()
     for q in queries:
         text, ctx = q["user_request"], q["context_summary"]
         assert "None" not in text and "nan" not in text and "{" not in text
         for days in re.findall(r"(\d)-day", text):
+            checked["days"] += 1
             assert int(days) == int(ctx["days_per_week"])
         for sessions in re.findall(r"(\d+) (?:sessions|workouts) (?:in|over) the last", text):
+            checked["sessions"] += 1
             assert int(sessions) == ctx["sessions_last_window"]
         if "I'm down" in text or "I've lost" in text:
+            checked["weight"] += 1
             assert ctx["weight_change_kg"] < 0
         if "I'm up" in text or "I've gained" in text:
+            checked["weight"] += 1
             assert ctx["weight_change_kg"] > 0
+    # the shared run's requests say each of these (the round trip in tests/teacher reads every clause back)
+    assert checked["days"] and checked["sessions"] and checked["weight"], checked
 
 
 def test_safety_questions_come_from_users_with_a_constraint(queries):
@@ -155,19 +163,23 @@ def test_same_seed_same_queries_other_seed_other_queries(built_run):
     config = load_config(built_run.params)
     first = generate.build_queries(config, AS_OF, world)
     assert generate.build_queries(config, AS_OF, world) == first
-    other = dataclasses.replace(config, reproducibility=dataclasses.replace(config.reproducibility, seed=7))
+    other = test_params.config({"reproducibility": {"seed": 7}})
     assert [q["user_request"] for q in generate.build_queries(other, AS_OF, world)] != [
         q["user_request"] for q in first
     ]
 
 
-def test_a_prompt_type_can_be_switched_off(built_run):
+def test_a_prompt_type_can_be_switched_off_and_the_other_requests_stay_as_the_run_wrote_them(built_run, queries):
     world = read_world(built_run.data_root, built_run.run_id)
-    config = load_config(built_run.params)
-    per_type = dict(config.queries.per_type, safety_adjustment=0, plan_creation=3)
-    config = dataclasses.replace(config, queries=dataclasses.replace(config.queries, per_type=per_type))
-    made = Counter(q["prompt_type"] for q in generate.build_queries(config, AS_OF, world))
-    assert made["safety_adjustment"] == 0 and made["plan_creation"] == 3
+    config = test_params.config({"queries": {"per_type": {"safety_adjustment": 0, "plan_creation": 3}}})
+    made = generate.build_queries(config, AS_OF, world)
+    untouched = ("plan_modification", "progress_adaptation")
+    assert Counter(q["prompt_type"] for q in made) == {
+        "plan_creation": 3,
+        **Counter(q["prompt_type"] for q in queries if q["prompt_type"] in untouched),
+    }
+    # the types left alone are exactly what the `luigi` run wrote with the full mix: no type's draws move another's
+    assert [q for q in made if q["prompt_type"] in untouched] == [q for q in queries if q["prompt_type"] in untouched]
 
 
 def test_population_marks_who_can_ask_for_safety_advice(built_run):
@@ -181,26 +193,16 @@ def test_population_marks_who_can_ask_for_safety_advice(built_run):
     assert pc.all(pc.is_valid(meds["medication_name"])).as_py()
 
 
-def run_luigi(*args, **kwargs):
-    """tests/conftest.py's runner, loaded by path: ``import conftest`` depends on collection order."""
-    name = "fitsense_tests_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
-        sys.modules[name] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[name])
-    return sys.modules[name].run_luigi(*args, **kwargs)
-
-
 def test_default_scale_requests_are_at_least_95_percent_distinct(write_params, tmp_path):
     params = write_params(small=False)
-    data_root = tmp_path / "data"
-    result = run_luigi("GenerateQueries", "2026-02-17", data_root, params)
+    run = RunFiles(tmp_path / "data", RUN_ID)
+    result = run_luigi("GenerateQueries", run.run_id, run.data_root, params)
     assert result.returncode == 0, result.output[-3000:]
-    rows = list(iter_jsonl(data_root / "raw" / "synthetic_queries" / "2026-02-17" / "queries.jsonl"))
+    rows = list(iter_jsonl(run.path(files.QUERIES)))
     assert len(rows) == 800
     share = len({r["user_request"] for r in rows}) / len(rows)
     assert share >= 0.95
-    manifest = json.loads((data_root / "raw" / "synthetic_queries" / "2026-02-17" / "manifest.json").read_text())
+    manifest = run.document(run.manifest(stages.QUERIES))
     assert manifest["summary"]["distinct_request_share"] == round(share, 4)
 
 

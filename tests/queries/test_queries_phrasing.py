@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fitsense_luigi.config import PROMPT_TYPES
+from fitsense_luigi.contracts import files
 from fitsense_luigi.contracts.encoding import iter_jsonl
 from fitsense_luigi.queries import phrasing, prompts
 from fitsense_luigi.reference.safety import constraints_for
@@ -19,13 +20,13 @@ from fitsense_luigi.teacher.coach import plan_for
 MAY_BE_MISSING = ("weight_kg", "bmi", "secondary_goal", "days_per_week", "adherence_rate", "adherence_last_14_days",
                   "days_since_last_session", "avg_session_min", "avg_working_set_rir", "weight_change_kg",
                   "weekly_weight_change_pct", "avg_sleep_h", "sleep_target_h", "short_sleep_share", "avg_logged_kcal",
-                  "maintenance_kcal", "injury_details")  # fmt: skip
+                  "maintenance_kcal", "injury_details", "returned_after_days")  # fmt: skip
 MAY_BE_EMPTY = ("top_lifts", "plan_exercises", "equipment", "conditions", "medications", "allergies")
 
 
 @pytest.fixture(scope="module")
 def contexts(built_run):
-    rows = iter_jsonl(built_run.path("raw", "synthetic_queries", built_run.run_id, "queries.jsonl"))
+    rows = iter_jsonl(built_run.files.path(files.QUERIES))
     return [row["context_summary"] for row in rows]
 
 
@@ -75,3 +76,17 @@ def test_kilograms_round_to_plate_steps_and_lift_names_read_naturally():
     assert phrasing.lift_name("Barbell Back Squat") == "barbell back squat"
     assert phrasing.lift_name("Romanian Deadlift") == "Romanian deadlift"
     assert phrasing.join_words(["a", "b", "c"]) == "a, b and c"
+
+
+def test_requests_speak_from_a_lapse_or_a_stop(contexts):
+    """A user back from weeks off says so; a user who stopped asks to restart (and never to 'progress')."""
+    active = next(c for c in contexts if c["sessions_last_window"] and c["days_per_week"])
+    back = {**active, "returned_after_days": 43}
+    stopped = {**active, "returned_after_days": None, "sessions_last_window": 0, "sessions_last_14_days": 0}
+    for prompt_type in ("plan_creation", "plan_modification", "progress_adaptation"):
+        said = [phrasing.request_text(prompt_type, back, np.random.default_rng(k)) for k in range(20)]
+        assert all(re.search(r"\b6 weeks (off|away)\b", text) for text in said), (prompt_type, said[0])
+        restart = [phrasing.request_text(prompt_type, stopped, np.random.default_rng(k)) for k in range(20)]
+        assert all(re.search(r"stopped|fell off|since my last workout", text) for text in restart), restart[0]
+        assert not any("following my" in text or "progress from here" in text for text in restart)
+    assert not any(c.get("returned_after_days") for c in contexts if not c["sessions_last_window"])

@@ -1,7 +1,7 @@
 """Fault injection for the reliability suite: the real `luigi` command, killed with SIGKILL at chosen points.
 
 A ``RunUnderTest`` is one run id under one data root, answered by one loopback
-OpenAI-compatible teacher (``tests/teacher/teacher_server.py``). Each
+OpenAI-compatible teacher (``tests.support.teacher``). Each
 ``attempt(point)`` starts the pipeline in its own process group and kills the
 whole group when the ``KillPoint`` is reached:
 
@@ -16,12 +16,12 @@ a pipe to a busy test process), possibly past a later point; ``passed`` says
 whether a point can no longer be reached (its ``before`` file exists), so that a
 chain of outside kills skips it instead of letting the run finish.
 
-What counts as paid: an answer the server wrote out completely while a process
+What counts as paid: an answer the server committed and wrote out while a process
 of the run was alive to receive it (``paid``). A kill lands while answers are
 on their way, so before an outside kill the teacher is frozen (no answer
-leaves) until the run has cached every answer it was sent; then the requests
-still in flight are dropped unanswered, as a real endpoint drops the requests of
-a client that went away. Without that (``coordinated=False``, the soak's raw
+leaves once ``freeze(); settle()`` return) until the run has cached every answer it
+was sent; then the requests still in flight are dropped unanswered, as a real
+endpoint drops the requests of a client that went away. Without that (``coordinated=False``, the soak's raw
 kills, and the in-process hooks) an answer can be delivered and lost with the
 process before it reaches the cache: the attempt records those as
 ``in_flight``, the only requests that may honestly be paid twice.
@@ -36,31 +36,27 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from fitsense_luigi.teacher.cache import cache_key
 from fitsense_luigi.teacher.stage import schema_version
-from tests.conftest import LUIGI, REPO, SMALL, deep_merge, default_params, luigi_env
 from tests.reliability.killpoint.sitecustomize import matches
-from tests.reliability.run_checks import assert_no_secret, data_differences, manifest_problems, temporaries
-from tests.teacher.teacher_server import FAST_TEACHER, KEY_ENV, TEST_KEY, Reply, TeacherServer
+from tests.reliability.run_checks import manifest_problems, temporaries
+from tests.support.harness import REPO, RUN_ID, luigi_command, luigi_env
+from tests.support.hashing import differences
+from tests.support.layout import RunFiles
+from tests.support.teacher import LOOPBACK_TEACHER, TEST_KEY, WITH_KEY, TeacherServer, assert_no_secret, teacher_params
 
-RUN = "2026-02-17"
 KILLPOINT_DIR = Path(__file__).resolve().parent / "killpoint"
-
-# A generous read time-out: on a loaded 2-core box a slow answer must not turn into a retry (a second send).
-LOOPBACK_TEACHER = dict(FAST_TEACHER, concurrency=3, shards=2, timeouts={"connect_s": 5.0, "read_s": 30.0})
 
 
 def loopback_params(write_params: Any, url: str, *, name: str = "params.yaml", **teacher: Any) -> Path:
     """Small-scale params whose teacher is the loopback server at ``url``."""
-    return write_params({"teacher": dict(LOOPBACK_TEACHER, base_url=url, **teacher)}, name=name)
+    return write_params(teacher_params(url, LOOPBACK_TEACHER, **teacher), name=name)
 
 
 @dataclass(frozen=True)
@@ -93,10 +89,10 @@ class Attempt:
 
 
 def interrupted_task(output: str) -> str | None:
-    """The last task that logged ``<Task>: building`` without its ``<Task>: wrote`` line."""
+    """The last task that logged ``<Task>: building`` without its ``<Task>: done: ...`` line."""
     open_tasks: list[str] = []
     for line in output.splitlines():
-        match = re.search(r"fitsense\.tasks\[\d+\]: (\w+): (building|wrote) ", line)
+        match = re.search(r"fitsense\.tasks\[\d+\]: (\w+): (building|done:) ", line)
         if match and match[2] == "building":
             open_tasks.append(match[1])
         elif match and match[1] in open_tasks:
@@ -113,14 +109,15 @@ class RunUnderTest:
         params: Path,
         server: TeacherServer,
         *,
-        run_id: str = RUN,
+        run_id: str = RUN_ID,
         task: str = "BiasSlicing",
         env: dict[str, str] | None = None,
     ) -> None:
         self.data_root, self.params, self.server = data_root, params, server
         self.run_id, self.task = run_id, task
-        self.env = {KEY_ENV: TEST_KEY, **(env or {})}
-        self.mark = len(server.deliveries)  # answers delivered before this run are someone else's
+        self.env = {**WITH_KEY, **(env or {})}
+        self.files = RunFiles(data_root, run_id)
+        self.mark = server.sent_mark()  # answers delivered before this run are someone else's
         self.template_version = yaml.safe_load(params.read_text())["queries"]["template_version"]
         self.attempts: list[Attempt] = []
 
@@ -140,8 +137,9 @@ class RunUnderTest:
 
     def is_cached(self, digest: str) -> bool:
         body = self.server.bodies[digest]
-        key = cache_key(self.server.url, body, schema_version(), self.template_version)
-        return (self.data_root / "cache" / "teacher" / key[:2] / f"{key}.json").is_file()
+        return self.files.cache_entry(
+            cache_key(self.server.url, body, schema_version(), self.template_version)
+        ).is_file()
 
     def _uncached(self, before: float | None = None) -> set[str]:
         return {d for t, d in self.server.delivered_since(self.mark) if (before is None or t < before)} - {
@@ -150,8 +148,8 @@ class RunUnderTest:
 
     def _wait_until_cached(self, timeout_s: float = 15.0) -> None:
         """With the teacher frozen: until every answer delivered so far is in the run's cache."""
+        self.server.settle()  # answers already committed when the freeze came are written (or lost) now
         deadline = time.monotonic() + timeout_s
-        time.sleep(0.02)  # answers already being written when the freeze came
         while self._uncached() and time.monotonic() < deadline:
             time.sleep(0.005)
 
@@ -162,8 +160,7 @@ class RunUnderTest:
 
     # -- one invocation
     def command(self, workers: int = 1) -> list[str]:
-        args = [LUIGI, "--module", "fitsense_luigi", self.task, "--local-scheduler", "--run-id", self.run_id]
-        return args + (["--workers", str(workers)] if workers > 1 else [])
+        return luigi_command(self.task, self.run_id, *(["--workers", str(workers)] if workers > 1 else []))
 
     def attempt(self, point: KillPoint | None = None, timeout_s: float = 240) -> Attempt:
         env = luigi_env(self.data_root, self.params, self.env)
@@ -207,6 +204,7 @@ class RunUnderTest:
             if point and point.hook and proc.returncode == -signal.SIGKILL:
                 # it killed itself: hold what the teacher has not sent yet, then see what was lost
                 self.server.freeze()
+                self.server.settle()
                 died_at = time.monotonic()
                 in_flight = self._uncached()
         finally:
@@ -244,6 +242,7 @@ class RunUnderTest:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
         self.server.freeze()  # a raw kill: nothing more leaves for the dead client
+        self.server.settle()
         return self._uncached(before=killed_at), killed_at
 
     @property
@@ -259,22 +258,6 @@ class Reference:
     teacher: TeacherServer
     params: Path
     run: RunUnderTest
-
-
-@pytest.fixture(scope="module", name="reference")
-def reference_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
-    """The uninterrupted run; the kill chains are compared with it and share its teacher."""
-    base = tmp_path_factory.mktemp("kill_anywhere")
-    # 30 ms an answer: a shard takes a few hundred milliseconds, long enough to be killed mid-way
-    with TeacherServer(lambda case, attempt: Reply(delay_s=0.03)) as teacher:
-        params = base / "params.yaml"
-        teacher_params = dict(LOOPBACK_TEACHER, base_url=teacher.url)
-        params.write_text(yaml.safe_dump(deep_merge(default_params(), {**SMALL, "teacher": teacher_params})))
-        run = RunUnderTest(base / "reference", params, teacher)
-        first = run.attempt()
-        assert first.returncode == 0, first.output[-3000:]
-        assert len(run.delivered()) == 48 and set(run.delivered().values()) == {1}
-        yield Reference(teacher, params, run)
 
 
 def kill_until_complete(reference: Reference, root: Path, chain: tuple[KillPoint, ...]) -> RunUnderTest:
@@ -296,7 +279,7 @@ def kill_until_complete(reference: Reference, root: Path, chain: tuple[KillPoint
 
 def assert_same_as_uninterrupted(run: RunUnderTest, reference: Reference, *, in_flight_allowed: bool = False) -> None:
     """Same data files; each request answered once in total, or (raw kills) once more per kill it was lost in."""
-    assert data_differences(run.data_root, reference.run.data_root) == []
+    assert differences(run.data_root, reference.run.data_root) == []
     paid, requests = run.paid(), set(reference.run.delivered())
     assert set(paid) == requests, "every request was answered, and no other"
     lost = Counter(digest for attempt in run.attempts for digest in attempt.in_flight)

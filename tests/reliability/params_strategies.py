@@ -8,12 +8,13 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from tests.conftest import default_params
+from tests.support.params import default_params
 
 DEFAULT = default_params()
 
 
 def key_paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every key of every section, at every depth (list items are values, not keys)."""
     paths = []
     if isinstance(node, dict):
         for key, value in node.items():
@@ -36,7 +37,8 @@ JUNK = st.one_of(
 
 @st.composite
 def mutated_params(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
-    """The default params with one key deleted, replaced by junk, or joined by an unknown sibling or child."""
+    """The default params with one key deleted, replaced by junk, or joined by an unknown sibling or child;
+    and the dotted path of the key that changed (for an unknown key, the new key's own path)."""
     params = copy.deepcopy(DEFAULT)
     path = draw(st.sampled_from(PATHS))
     parent = params
@@ -48,8 +50,11 @@ def mutated_params(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
     elif action == "replace":
         parent[path[-1]] = draw(JUNK)
     else:
-        target = parent[path[-1]] if isinstance(parent[path[-1]], dict) else parent
-        target[draw(st.text(alphabet="abcxyz_", min_size=1, max_size=8)) + "_extra"] = draw(JUNK)
+        child = isinstance(parent[path[-1]], dict)
+        target = parent[path[-1]] if child else parent
+        name = draw(st.text(alphabet="abcxyz_", min_size=1, max_size=8)) + "_extra"
+        target[name] = draw(JUNK)
+        path = (*(path if child else path[:-1]), name)
     return params, ".".join(path)
 
 

@@ -4,36 +4,35 @@ from __future__ import annotations
 
 import struct
 
-from tests.conftest import BuiltRun, run_luigi
-from tests.reliability.run_checks import (
-    WITH_KEY,
-    assert_no_secret,
-    downstream_manifests,
-    rewrite_with_matching_checksum,
-    run_copy_fixture,  # noqa: F401 (the fixture)
-)
+from fitsense_luigi.contracts import files, stages
+from tests.reliability.run_checks import downstream_manifests
+from tests.support import layout
+from tests.support.harness import BuiltRun, run_luigi
+from tests.support.hashing import restamp
+from tests.support.teacher import WITH_KEY, assert_no_secret
 
 
 def test_truncated_file_is_named_and_not_read(run_copy: BuiltRun) -> None:
-    queries = run_copy.path("raw", "synthetic_queries", run_copy.run_id, "queries.jsonl")
+    queries = run_copy.files.path(files.QUERIES)
     queries.write_bytes(queries.read_bytes()[: queries.stat().st_size // 2])
     downstream_manifests(run_copy.data_root, run_copy.run_id)
     result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     assert f"CorruptInputError: {queries}: checksum does not match the manifest of stage queries" in result.output
     assert "Traceback" not in result.output
-    assert not run_copy.path("raw", "teacher_outputs", run_copy.run_id, "manifest.json").exists()
+    assert not run_copy.files.manifest(stages.TEACHER).exists()
     assert_no_secret([run_copy.data_root], [result.output])
 
 
 def forget_the_queries(run: BuiltRun) -> None:
     """Forget the queries stage (its plan and shards too), so that the rerun reads the world again."""
-    for manifest in (run.data_root / "raw" / "synthetic_queries" / run.run_id).rglob("manifest.json"):
-        manifest.unlink()
+    for stage in (stages.QUERY_PLAN, stages.QUERIES_SHARD, stages.QUERIES):
+        for manifest in run.data_root.glob(layout.manifest_glob(stage, run.run_id)):
+            manifest.unlink()
 
 
 def test_altered_table_is_caught(run_copy: BuiltRun) -> None:
-    table = run_copy.path("raw", "synthetic_profiles", run_copy.run_id, "parts", "000", "user_profiles.parquet")
+    table = run_copy.files.table("users")
     data = bytearray(table.read_bytes())
     data[100] ^= 0xFF
     table.write_bytes(bytes(data))
@@ -46,10 +45,9 @@ def test_altered_table_is_caught(run_copy: BuiltRun) -> None:
 
 def test_malformed_row_is_reported_with_file_and_line(run_copy: BuiltRun) -> None:
     """A writer bug upstream (bad row, matching checksum) is reported as file:line."""
-    stage_dir = run_copy.path("raw", "synthetic_queries", run_copy.run_id)
-    lines = (stage_dir / "queries.jsonl").read_text().splitlines()
+    lines = run_copy.files.path(files.QUERIES).read_text().splitlines()
     lines[2] = "{this is not json"
-    queries = rewrite_with_matching_checksum(stage_dir, "queries.jsonl", ("\n".join(lines) + "\n").encode())
+    queries = restamp(run_copy.files, files.QUERIES, ("\n".join(lines) + "\n").encode())
     downstream_manifests(run_copy.data_root, run_copy.run_id)
     result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
@@ -58,24 +56,22 @@ def test_malformed_row_is_reported_with_file_and_line(run_copy: BuiltRun) -> Non
 
 
 def test_undecodable_parquet_with_a_matching_checksum_is_named(run_copy: BuiltRun) -> None:
-    stage_dir = run_copy.path("raw", "synthetic_profiles", run_copy.run_id)
-    name = "parts/000/user_profiles.parquet"  # as the profiles stage lists it
-    data = bytearray((stage_dir / name).read_bytes())
+    data = bytearray(run_copy.files.table("user_profiles").read_bytes())
     footer = struct.unpack("<i", data[-8:-4])[0] + 8
     data[4 : len(data) - footer] = bytes(len(data) - footer - 4)  # every page zeroed; magic and footer kept
-    table = rewrite_with_matching_checksum(stage_dir, name, bytes(data))
+    table = restamp(run_copy.files, layout.table("user_profiles"), bytes(data))
     forget_the_queries(run_copy)
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
     errors = [line for line in result.output.splitlines() if " ERROR " in line]
     assert len(errors) == 1 and f"MalformedInputError: {table}: cannot read this Parquet file" in errors[0], errors
     assert "Traceback" not in result.output
-    assert not (run_copy.data_root / "raw" / "synthetic_queries" / run_copy.run_id / "manifest.json").exists()
+    assert not run_copy.files.manifest(stages.QUERIES).exists()
     assert_no_secret([run_copy.data_root], [result.output])
 
 
 def test_unreadable_manifest_of_an_input_stage_is_named(run_copy: BuiltRun) -> None:
-    manifest = run_copy.path("raw", "synthetic_profiles", run_copy.run_id, "manifest.json")
+    manifest = run_copy.files.manifest(stages.PROFILES)
     manifest.write_text('{"stage": "profiles", "files": {')  # cut off
     forget_the_queries(run_copy)
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
@@ -89,9 +85,9 @@ def test_unreadable_manifest_of_an_input_stage_is_named(run_copy: BuiltRun) -> N
 
 def test_damaged_run_record_stops_the_run_before_any_work(run_copy: BuiltRun, write_params) -> None:
     """phase1_bootstrap.json holds the config fingerprint: unchecked, a changed config would mix into the run."""
-    record = run_copy.reports / "phase1_bootstrap.json"
+    record = run_copy.files.path(files.BOOTSTRAP_RECORD)
     record.write_text(record.read_text().replace('"config_fingerprint": "', '"config_fingerprint": "0'))
-    (run_copy.data_root / "raw" / "distillation_dataset" / run_copy.run_id / "manifest.json").unlink()
+    run_copy.files.manifest(stages.DATASET).unlink()
     before = {p: p.read_bytes() for p in run_copy.data_root.rglob("*.jsonl")}
     changed = write_params({"dataset": {"near_duplicate_jaccard": 0.8}})
     result = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, changed, env=WITH_KEY)

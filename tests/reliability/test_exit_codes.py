@@ -4,13 +4,13 @@ Where each ``[retcode]`` is produced through the real command:
 
 | code | failure class | test |
 |---|---|---|
-| 0 | complete | tests/test_pipeline.py, and every rerun here |
+| 0 | complete | tests/pipeline/test_pipeline.py, and every rerun here |
 | 10 | same run already running | test_concurrent_runs.py (pid lock; two workers on one luigid) |
 | 20 | missing external data | cannot occur: ``test_no_task_waits_for_external_data`` |
 | 25 | not granted permission to run | ``test_luigid_keeps_a_permanently_failed_task_disabled`` |
 | 30 | task failed | test_corruption.py, test_teacher_storms.py, tests/quality (gate), here |
 | 35 | scheduling error | not reproducible here: needs the data root to fail between opening the run and scheduling |
-| 40 | bad input before scheduling | test_config_fuzz.py, tests/test_pipeline.py, test_corruption.py, here |
+| 40 | bad input before scheduling | test_config_fuzz.py, tests/pipeline/test_pipeline.py, test_corruption.py, here |
 """
 
 from __future__ import annotations
@@ -23,17 +23,13 @@ from pathlib import Path
 
 import luigi.worker
 
+from fitsense_luigi.contracts import files
 from fitsense_luigi.pipeline.tasks import ALL_TASKS
-from tests.conftest import REPO, BuiltRun, run_luigi
 from tests.ops.ops_harness import luigi_command, running_luigid, scheduler_args, worker_env
 from tests.reliability.fault_harness import RunUnderTest, loopback_params
-from tests.reliability.run_checks import (
-    WITH_KEY,
-    assert_no_secret,
-    downstream_manifests,
-    run_copy_fixture,  # noqa: F401 (the fixture)
-)
-from tests.reliability.stormy_teacher import StormyTeacher
+from tests.reliability.run_checks import downstream_manifests
+from tests.support.harness import REPO, RUN_ID, BuiltRun, run_luigi
+from tests.support.teacher import WITH_KEY, Servers, Weather, assert_no_secret
 
 # the production retry policy (keep_alive, 3 attempts), one second apart instead of two minutes
 RETRYING_CFG = """
@@ -71,7 +67,7 @@ def test_readme_and_luigi_cfg_agree_on_the_codes() -> None:
 def test_no_task_waits_for_external_data(tmp_path, monkeypatch) -> None:
     """missing_data (20) is for external tasks whose data is not there: every task here builds its own output."""
     monkeypatch.setenv("FITSENSE_DATA_ROOT", str(tmp_path))
-    assert not any(luigi.worker._is_external(task(run_id="2026-02-17", **extra(task))) for task in ALL_TASKS)
+    assert not any(luigi.worker._is_external(task(run_id=RUN_ID, **extra(task))) for task in ALL_TASKS)
 
 
 def extra(task: type) -> dict[str, int]:
@@ -81,7 +77,7 @@ def extra(task: type) -> dict[str, int]:
 
 def test_a_permanent_error_is_not_retried(run_copy: BuiltRun) -> None:
     """Corrupted input fails the same way every time: one attempt and exit 30, not three attempts minutes apart."""
-    queries = run_copy.path("raw", "synthetic_queries", run_copy.run_id, "queries.jsonl")
+    queries = run_copy.files.path(files.QUERIES)
     queries.write_bytes(queries.read_bytes()[:-10])
     downstream_manifests(run_copy.data_root, run_copy.run_id)
     env = {**retrying(run_copy.data_root.parent), **WITH_KEY}
@@ -93,28 +89,29 @@ def test_a_permanent_error_is_not_retried(run_copy: BuiltRun) -> None:
     assert_no_secret([run_copy.data_root], [result.output])
 
 
-def test_a_storm_is_retried_and_the_retry_resumes_from_the_cache(write_params, tmp_path: Path) -> None:
+def test_a_storm_is_retried_and_the_retry_resumes_from_the_cache(server: Servers, write_params, tmp_path: Path) -> None:
     """The breaker's stop is not permanent: Luigi retries the shard (keep_alive), without re-sending answers."""
-    with StormyTeacher() as teacher:
-        teacher.mode = "down"  # ten good answers, then every request fails
-        params = loopback_params(
-            write_params,
-            teacher.url,
-            shards=1,
-            retries={"max_attempts": 2, "initial_wait_s": 0.01, "max_wait_s": 0.02, "retry_after_cap_s": 1.0},
-        )
-        run = RunUnderTest(tmp_path / "data", params, teacher, task="CallTeacher", env=retrying(tmp_path))
-        result = run.attempt(timeout_s=120)
-        assert result.returncode == 30, result.output[-3000:]
-        assert list(attempts(result.output, "TeacherShard").values()) == [3]  # retry_count: each attempt tripped
-        assert result.output.count("circuit breaker stopped the stage") == 3
-        assert set(run.delivered().values()) == {1}, "a retry re-sent an answer it had"
-        assert_no_secret([run.data_root], run.outputs)
+    weather = Weather()
+    weather.mode = "down"  # ten good answers, then every request fails
+    teacher = server(weather)
+    params = loopback_params(
+        write_params,
+        teacher.url,
+        shards=1,
+        retries={"max_attempts": 2, "initial_wait_s": 0.01, "max_wait_s": 0.02, "retry_after_cap_s": 1.0},
+    )
+    run = RunUnderTest(tmp_path / "data", params, teacher, task="CallTeacher", env=retrying(tmp_path))
+    result = run.attempt(timeout_s=120)
+    assert result.returncode == 30, result.output[-3000:]
+    assert list(attempts(result.output, "TeacherShard").values()) == [3]  # retry_count: each attempt tripped
+    assert result.output.count("circuit breaker stopped the stage") == 3
+    assert set(run.delivered().values()) == {1}, "a retry re-sent an answer it had"
+    assert_no_secret([run.data_root], run.outputs)
 
 
 def test_luigid_keeps_a_permanently_failed_task_disabled(run_copy: BuiltRun, tmp_path: Path) -> None:
     """With luigid the first failure disables the task at once; a rerun is refused (25) until it is re-enabled."""
-    queries = run_copy.path("raw", "synthetic_queries", run_copy.run_id, "queries.jsonl")
+    queries = run_copy.files.path(files.QUERIES)
     original = queries.read_bytes()
     queries.write_bytes(original[:-10])
     downstream_manifests(run_copy.data_root, run_copy.run_id)

@@ -19,6 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
+from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.pipeline.tasks import ALL_TASKS
 from tests.reliability.fault_harness import (
     KillPoint,
@@ -26,50 +27,51 @@ from tests.reliability.fault_harness import (
     RunUnderTest,
     assert_same_as_uninterrupted,
     kill_until_complete,
-    reference_fixture,  # noqa: F401 (the fixture)
 )
-from tests.reliability.run_checks import assert_no_secret, data_differences, temporaries
+from tests.reliability.run_checks import temporaries
+from tests.support import layout as at
+from tests.support.hashing import differences
+from tests.support.params import SMALL_QUERIES
+from tests.support.teacher import assert_no_secret
 
 TASKS = {task.__name__ for task in ALL_TASKS}  # the ten stages, the world's parts, the query plan and shards
 
 EXACT = (
-    KillPoint("bootstrap record created", hook="open:reports/*/phase1_bootstrap.json"),
-    KillPoint("bootstrap manifest written, not in place", hook="rename:reports/*/manifests/bootstrap.json"),
+    KillPoint("bootstrap record created", hook=f"open:{at.glob(files.BOOTSTRAP_RECORD)}"),
+    KillPoint("bootstrap manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.BOOTSTRAP)}"),
     # the world's parts need only the bootstrap: luigi runs the workouts part first
-    KillPoint(
-        "workout sets written, not in place", hook="rename:raw/synthetic_workouts/*/parts/*/workout_sets.parquet"
-    ),
-    KillPoint("users table written, not in place", hook="rename:raw/synthetic_profiles/*/parts/*/users.parquet"),
-    KillPoint("profiles manifest written, not in place", hook="rename:raw/synthetic_profiles/*/manifest.json"),
-    KillPoint("realism.json created", hook="open:reports/*/realism.json"),
-    KillPoint("query plan written, not in place", hook="rename:raw/synthetic_queries/*/plan/askers.parquet"),
-    KillPoint("shard queries created", hook="open:raw/synthetic_queries/*/shards/*/queries.jsonl"),
-    KillPoint("queries.jsonl written, not in place", hook="rename:raw/synthetic_queries/*/queries.jsonl"),
-    KillPoint("shard responses created", hook="open:raw/teacher_outputs/*/shards/*/responses.jsonl"),
-    KillPoint("a shard manifest written, not in place", hook="rename:raw/teacher_outputs/*/shards/*/manifest.json"),
-    KillPoint("merged responses created", hook="open:raw/teacher_outputs/*/responses.jsonl"),
-    KillPoint("teacher manifest written, not in place", hook="rename:raw/teacher_outputs/*/manifest.json"),
-    KillPoint("train.parquet written, not in place", hook="rename:raw/distillation_dataset/*/train.parquet"),
-    KillPoint("dataset manifest written, not in place", hook="rename:raw/distillation_dataset/*/manifest.json"),
-    KillPoint("validation report written, not in place", hook="rename:reports/*/validation_report.json"),
-    KillPoint("stats report created", hook="open:reports/*/stats_report.json"),
-    KillPoint("anomalies manifest written, not in place", hook="rename:reports/*/manifests/anomalies.json"),
-    KillPoint("bias report created", hook="open:reports/*/bias_report.json"),
-    KillPoint("report.html written, not in place", hook="rename:reports/*/report.html"),
-    KillPoint("bias manifest written, not in place", hook="rename:reports/*/manifests/bias.json"),
+    KillPoint("workout sets written, not in place", hook=f"rename:{at.glob(at.table('workout_sets'))}"),
+    KillPoint("users table written, not in place", hook=f"rename:{at.glob(at.table('users'))}"),
+    KillPoint("profiles manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.PROFILES)}"),
+    KillPoint("realism.json created", hook=f"open:{at.glob(files.REALISM_REPORT)}"),
+    KillPoint("query plan written, not in place", hook=f"rename:{at.glob(files.QUERY_PLAN)}"),
+    KillPoint("shard queries created", hook=f"open:{at.glob(files.SHARD_QUERIES)}"),
+    KillPoint("queries.jsonl written, not in place", hook=f"rename:{at.glob(files.QUERIES)}"),
+    KillPoint("shard responses created", hook=f"open:{at.glob(files.SHARD_RESPONSES)}"),
+    KillPoint("a shard manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.TEACHER_SHARD)}"),
+    KillPoint("merged responses created", hook=f"open:{at.glob(files.RESPONSES)}"),
+    KillPoint("teacher manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.TEACHER)}"),
+    KillPoint("train.parquet written, not in place", hook=f"rename:{at.glob(files.records_table('train'))}"),
+    KillPoint("dataset manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.DATASET)}"),
+    KillPoint("validation report written, not in place", hook=f"rename:{at.glob(files.VALIDATION_REPORT)}"),
+    KillPoint("stats report created", hook=f"open:{at.glob(files.STATS_REPORT)}"),
+    KillPoint("anomalies manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.ANOMALIES)}"),
+    KillPoint("bias report created", hook=f"open:{at.glob(files.BIAS_REPORT)}"),
+    KillPoint("report.html written, not in place", hook=f"rename:{at.glob(files.REPORT_HTML)}"),
+    KillPoint("bias manifest written, not in place", hook=f"rename:{at.manifest_glob(stages.BIAS)}"),
 )
 
-PROFILES_DONE = "raw/synthetic_profiles/*/manifest.json"
-WORKOUT_PARTS_DONE = "raw/synthetic_workouts/*/parts/*/manifest.json"
+PROFILES_DONE = at.manifest_glob(stages.PROFILES)
+WORKOUT_PARTS_DONE = at.manifest_glob(stages.WORKOUTS_PART)
 OBSERVED = (  # in the order luigi runs them (the workouts part first: it needs only the bootstrap)
     KillPoint(
         "a workouts table being written",
-        temporary="raw/synthetic_workouts/*/parts/*/*.parquet",
+        temporary=at.stage_files_glob(stages.WORKOUTS_PART, name="*.parquet"),
         before=WORKOUT_PARTS_DONE,
     ),
     KillPoint("GenerateProfiles working", line="GenerateProfiles: building", after_s=0.1, before=PROFILES_DONE),
     KillPoint("GenerateQueries working", line="GenerateQueries: building", after_s=0.02),
-    KillPoint("TeacherShard starts", line="TeacherShard: building", before="raw/teacher_outputs/*/shards/*/manifest*"),
+    KillPoint("TeacherShard starts", line="TeacherShard: building", before=at.manifest_glob(stages.TEACHER_SHARD)),
     KillPoint("9 answers delivered", answers=9),
     KillPoint("30 answers delivered, 2 workers", answers=30, workers=2),
     KillPoint("BuildDistillationDataset working", line="BuildDistillationDataset: building", after_s=0.02),
@@ -87,9 +89,9 @@ def test_killed_inside_every_task_then_rerun(reference: Reference, tmp_path: Pat
 
     # byte for byte, latencies included: an uninterrupted run of the same id, given the same answers (its cache)
     replay = RunUnderTest(tmp_path / "replay", reference.params, reference.teacher)
-    shutil.copytree(run.data_root / "cache", replay.data_root / "cache")
+    shutil.copytree(run.files.cache_root(), replay.files.cache_root())
     assert replay.attempt().returncode == 0 and not replay.delivered(), "every answer came from the cache"
-    assert data_differences(run.data_root, replay.data_root, measurements=()) == []
+    assert differences(run.data_root, replay.data_root, measurements=()) == []
 
 
 def test_killed_from_outside_while_it_works_then_rerun(reference: Reference, tmp_path: Path) -> None:
@@ -105,15 +107,17 @@ def test_a_kill_between_an_answer_and_its_cache_entry_costs_that_answer_once_mor
 ) -> None:
     """The window no client can close: an answer has arrived, the process dies before it is stored.
 
-    The entry is written (fsync, rename) as soon as the answer is read, so what
+    The entry is written (temporary file, rename) as soon as the answer is read, so what
     is lost is at most the answers of the ``teacher.concurrency`` workers at that
     moment; exactly those are sent again, and the abandoned temporary is removed
     once it is clearly stale.
     """
     run = RunUnderTest(tmp_path / "data", reference.params, reference.teacher)
-    killed = run.attempt(KillPoint("a cache entry written, not in place", hook="rename:cache/teacher/*/*.json"))
+    killed = run.attempt(
+        KillPoint("a cache entry written, not in place", hook=f"rename:{files.TEACHER_CACHE}/*/*.json")
+    )
     assert killed.killed and 1 <= len(killed.in_flight) <= 3, killed.in_flight
-    leftovers = list((run.data_root / "cache").rglob(".*.tmp-*"))
+    leftovers = list(run.files.cache_root().rglob(".*.tmp-*"))
     assert leftovers, "the killed write leaves its temporary"
     ten_minutes_ago = time.time() - 601
     for path in leftovers:
@@ -121,8 +125,8 @@ def test_a_kill_between_an_answer_and_its_cache_entry_costs_that_answer_once_mor
 
     assert run.attempt().returncode == 0
     paid = run.delivered()
-    assert len(paid) == 48
+    assert len(paid) == SMALL_QUERIES
     assert {digest for digest, n in paid.items() if n > 1} == killed.in_flight and max(paid.values()) == 2
-    assert data_differences(run.data_root, reference.run.data_root) == []
+    assert differences(run.data_root, reference.run.data_root) == []
     assert temporaries(run.data_root) == []
     assert_no_secret([run.data_root], run.outputs)

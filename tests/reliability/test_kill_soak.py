@@ -19,14 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.fault_harness import (
-    KillPoint,
-    Reference,
-    RunUnderTest,
-    assert_same_as_uninterrupted,
-    reference_fixture,  # noqa: F401 (the fixture)
-)
-from tests.reliability.run_checks import assert_no_secret, manifest_problems
+from fitsense_luigi.contracts import stages
+from tests.reliability.fault_harness import KillPoint, Reference, RunUnderTest, assert_same_as_uninterrupted
+from tests.reliability.run_checks import manifest_problems
+from tests.support import layout as at
+from tests.support.teacher import assert_no_secret
 
 pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
@@ -36,21 +33,21 @@ MAX_KILLS = 30
 
 # task -> (its manifest, how many there are once it is done, the files it writes)
 TASKS = {
-    "Bootstrap": ("reports/*/manifests/bootstrap.json", 1, "reports/*/*.json"),
-    "ProfilesPart": ("raw/synthetic_profiles/*/parts/*/manifest.json", 1, "raw/synthetic_profiles/*/parts/*/*"),
-    "GenerateProfiles": ("raw/synthetic_profiles/*/manifest.json", 1, "raw/synthetic_profiles/*/*"),
-    "WorkoutsPart": ("raw/synthetic_workouts/*/parts/*/manifest.json", 1, "raw/synthetic_workouts/*/parts/*/*"),
-    "GenerateWorkouts": ("raw/synthetic_workouts/*/manifest.json", 1, "raw/synthetic_workouts/*/*"),
-    "QueryPlan": ("raw/synthetic_queries/*/plan/manifest.json", 1, "raw/synthetic_queries/*/plan/*"),
-    "QueryShard": ("raw/synthetic_queries/*/shards/*/manifest.json", 1, "raw/synthetic_queries/*/shards/*/*"),
-    "GenerateQueries": ("raw/synthetic_queries/*/manifest.json", 1, "raw/synthetic_queries/*/*"),
-    "TeacherShard": ("raw/teacher_outputs/*/shards/*/manifest.json", 2, "raw/teacher_outputs/*/shards/*/*"),
-    "CallTeacher": ("raw/teacher_outputs/*/manifest.json", 1, "raw/teacher_outputs/*/*"),
-    "BuildDistillationDataset": ("raw/distillation_dataset/*/manifest.json", 1, "raw/distillation_dataset/*/*"),
-    "ValidateData": ("reports/*/manifests/validation.json", 1, "reports/*/*"),
-    "ComputeStats": ("reports/*/manifests/stats.json", 1, "reports/*/*"),
-    "DetectAnomalies": ("reports/*/manifests/anomalies.json", 1, "reports/*/*"),
-    "BiasSlicing": ("reports/*/manifests/bias.json", 1, "reports/*/*"),
+    "Bootstrap": (at.manifest_glob(stages.BOOTSTRAP), 1, at.stage_files_glob(stages.BOOTSTRAP, name="*.json")),
+    "ProfilesPart": (at.manifest_glob(stages.PROFILES_PART), 1, at.stage_files_glob(stages.PROFILES_PART)),
+    "GenerateProfiles": (at.manifest_glob(stages.PROFILES), 1, at.stage_files_glob(stages.PROFILES)),
+    "WorkoutsPart": (at.manifest_glob(stages.WORKOUTS_PART), 1, at.stage_files_glob(stages.WORKOUTS_PART)),
+    "GenerateWorkouts": (at.manifest_glob(stages.WORKOUTS), 1, at.stage_files_glob(stages.WORKOUTS)),
+    "QueryPlan": (at.manifest_glob(stages.QUERY_PLAN), 1, at.stage_files_glob(stages.QUERY_PLAN)),
+    "QueryShard": (at.manifest_glob(stages.QUERIES_SHARD), 1, at.stage_files_glob(stages.QUERIES_SHARD)),
+    "GenerateQueries": (at.manifest_glob(stages.QUERIES), 1, at.stage_files_glob(stages.QUERIES)),
+    "TeacherShard": (at.manifest_glob(stages.TEACHER_SHARD), 2, at.stage_files_glob(stages.TEACHER_SHARD)),
+    "CallTeacher": (at.manifest_glob(stages.TEACHER), 1, at.stage_files_glob(stages.TEACHER)),
+    "BuildDistillationDataset": (at.manifest_glob(stages.DATASET), 1, at.stage_files_glob(stages.DATASET)),
+    "ValidateData": (at.manifest_glob(stages.VALIDATION), 1, at.stage_files_glob(stages.VALIDATION)),
+    "ComputeStats": (at.manifest_glob(stages.STATS), 1, at.stage_files_glob(stages.STATS)),
+    "DetectAnomalies": (at.manifest_glob(stages.ANOMALIES), 1, at.stage_files_glob(stages.ANOMALIES)),
+    "BiasSlicing": (at.manifest_glob(stages.BIAS), 1, at.stage_files_glob(stages.BIAS)),
 }
 
 

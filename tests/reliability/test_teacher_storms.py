@@ -12,64 +12,70 @@ teacher completes without re-sending what had been answered.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from tests.reliability.fault_harness import RunUnderTest, loopback_params
-from tests.reliability.run_checks import assert_no_secret, data_differences, temporaries
-from tests.reliability.stormy_teacher import FAILURES, READ_S, RETRY_AFTER_S, StormyTeacher
-from tests.teacher.teacher_server import TEST_KEY, TeacherServer
+from tests.reliability.run_checks import temporaries
+from tests.support.hashing import differences
+from tests.support.params import SMALL_QUERIES
+from tests.support.teacher import (
+    FAILURES,
+    RETRY_AFTER_S,
+    STORM_READ_S,
+    TEST_KEY,
+    Servers,
+    TeacherServer,
+    Weather,
+    assert_no_secret,
+)
 
 # one shard, so that one process (one pacer) sends every request: the pause a 429 imposes is visible as a gap
 STORM_TEACHER = {
     "shards": 1,
-    "timeouts": {"connect_s": 5.0, "read_s": READ_S},
+    "timeouts": {"connect_s": 5.0, "read_s": STORM_READ_S},
     "retries": {"max_attempts": 4, "initial_wait_s": 0.01, "max_wait_s": 0.05, "retry_after_cap_s": 5.0},
 }
 
 
 @pytest.fixture
-def teacher() -> StormyTeacher:
-    with StormyTeacher() as server:
-        yield server
+def weather() -> Weather:
+    return Weather()
 
 
-def arrivals(server: TeacherServer, mark: int = 0) -> dict[str, list[float]]:
-    by_body: dict[str, list[float]] = defaultdict(list)
-    for at, _, digest in server.received[mark:]:
-        by_body[digest].append(at)
-    return by_body
+@pytest.fixture
+def teacher(server: Servers, weather: Weather) -> TeacherServer:
+    return server(weather)
 
 
 def test_a_storm_of_failures_still_gives_the_healthy_result_and_honours_retry_after(
-    teacher: StormyTeacher, write_params, tmp_path: Path
+    teacher: TeacherServer, weather: Weather, write_params, tmp_path: Path
 ) -> None:
     params = loopback_params(write_params, teacher.url, **STORM_TEACHER)
     healthy = RunUnderTest(tmp_path / "healthy", params, teacher, task="BuildDistillationDataset")
     assert healthy.attempt().returncode == 0, healthy.outputs[-1][-3000:]
 
-    teacher.mode = "storm"
+    weather.mode = "storm"
     mark = len(teacher.received)
     stormy = RunUnderTest(tmp_path / "stormy", params, teacher, task="BuildDistillationDataset")
     result = stormy.attempt()
     assert result.returncode == 0, result.output[-3000:]
 
-    sent = arrivals(teacher, mark)
-    failed = sum(len(f) for f in teacher.failures.values())
+    sent = teacher.arrivals_by_body(mark)
+    failed = sum(len(f) for f in weather.failures.values())
     total = sum(len(times) for times in sent.values())
     assert 0.2 <= failed / total <= 0.4, (failed, total)  # "about 30 %"
-    assert {kind for f in teacher.failures.values() for _, kind in f} == set(FAILURES)
+    assert {kind for f in weather.failures.values() for _, kind in f} == set(FAILURES)
     # the same data as with a healthy teacher: only the measurements of each call differ
-    assert data_differences(stormy.data_root, healthy.data_root, ("latency_ms", "attempt_count")) == []
+    assert differences(stormy.data_root, healthy.data_root, ("latency_ms", "attempt_count")) == []
     retried = [r for r in stormy.attempts[0].output.splitlines() if "still failed" in r]
     assert retried == [], "every request succeeded in the end"
 
     # Retry-After: the rate-limited request waited at least that long, and no other request left meanwhile
     limited = 0
     all_arrivals = sorted(t for times in sent.values() for t in times)
-    for digest, failures in teacher.failures.items():
+    for digest, failures in weather.failures.items():
         for attempt, kind in failures:
             if kind != "429":
                 continue
@@ -84,11 +90,11 @@ def test_a_storm_of_failures_still_gives_the_healthy_result_and_honours_retry_af
 
 
 def test_an_outage_trips_the_breaker_in_one_line_and_the_rerun_sends_only_what_was_missing(
-    teacher: StormyTeacher, write_params, tmp_path: Path
+    teacher: TeacherServer, weather: Weather, write_params, tmp_path: Path
 ) -> None:
     params = loopback_params(write_params, teacher.url, **STORM_TEACHER)
     run = RunUnderTest(tmp_path / "data", params, teacher, task="CallTeacher")
-    teacher.mode = "down"
+    weather.mode = "down"
     down = run.attempt()
     assert down.returncode == 30, down.output[-3000:]  # [retcode] task_failed
     errors = [line for line in down.output.splitlines() if "TeacherStageError" in line]
@@ -99,13 +105,13 @@ def test_an_outage_trips_the_breaker_in_one_line_and_the_rerun_sends_only_what_w
     answered_before = set(run.delivered())
     assert len(answered_before) == 10
 
-    teacher.mode = "healthy"
+    weather.mode = "healthy"
     mark = len(teacher.received)
     again = run.attempt()
     assert again.returncode == 0, again.output[-3000:]
-    resent = {digest for _, _, digest in teacher.received[mark:]}
+    resent = set(teacher.arrivals_by_body(mark))
     assert resent.isdisjoint(answered_before), "an answer the run had received was asked for again"
-    assert len(resent) == 48 - 10
-    assert set(run.delivered().values()) == {1} and len(run.delivered()) == 48
+    assert len(resent) == SMALL_QUERIES - 10
+    assert set(run.delivered().values()) == {1} and len(run.delivered()) == SMALL_QUERIES
     assert temporaries(run.data_root) == []
     assert_no_secret([run.data_root], run.outputs)

@@ -1,7 +1,6 @@
 """Shared worlds of the synthetic-world tests, each built once per test session by the real `luigi` command.
 
-(A plain module with cached builders rather than a conftest.py, so that the root
-harness stays importable however the test folders are laid out.)
+(A plain module with cached builders rather than fixtures: module-level tests and parametrisations use them.)
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ import atexit
 import datetime as dt
 import shutil
 import tempfile
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,42 +18,33 @@ import yaml
 
 from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.synth.schema import TABLES
+from tests.support import layout
+from tests.support.harness import BuiltRun, build_run
 
-try:  # the shared harness: importable as a package where pytest puts the repository on the path
-    from tests.conftest import default_params, run_luigi
-except ModuleNotFoundError:  # otherwise as the root conftest module
-    from conftest import default_params, run_luigi
-
-RUN_ID = "2026-02-17"
 AS_OF = dt.date(2026, 2, 17)
 SMALL_WORLD = {"world": {"users": 150, "lookback_days": 28}}
 
 
-@dataclass
-class WorldRun:
-    data_root: Path
-    params: Path
-    run_id: str
-    lookback_days: int
+class WorldRun(BuiltRun):
+    """A world written by GenerateWorkouts, read the way the pipeline reads it."""
+
+    @property
+    def lookback_days(self) -> int:
+        return yaml.safe_load(self.params.read_text())["world"]["lookback_days"]
 
     @property
     def store(self) -> RunStore:
         return RunStore(self.data_root, self.run_id)
 
     def path(self, name: str) -> Path:
-        """The table's file (these worlds are one part: the users' tables are in parts/000/)."""
-        (only,) = self.store.world_files(names=[name])[name]
-        return self.data_root / self.store.key(only)
+        return self.files.table(name)
 
     def table(self, name: str) -> pa.Table:
-        return self.store.read_world_table(name)
+        """A table as the pipeline reads it (verified against its manifest)."""
+        return self.store.read_table(layout.table(name))
 
     def world(self) -> dict[str, pa.Table]:
         return {name: self.table(name) for name in TABLES}
-
-    @property
-    def reports(self) -> Path:
-        return self.data_root / "reports" / self.run_id
 
 
 def _scratch() -> Path:
@@ -66,15 +55,8 @@ def _scratch() -> Path:
 
 def make_world_run(base: Path, overrides: dict[str, dict[str, Any]] | None = None) -> WorldRun:
     """GenerateWorkouts (and what it needs) through `luigi`, with default params plus ``overrides``."""
-    params = default_params()
-    for section, values in (overrides or {}).items():
-        params[section] = {**params[section], **values}
-    base.mkdir(parents=True, exist_ok=True)
-    path = base / "params.yaml"
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    result = run_luigi("GenerateWorkouts", RUN_ID, base / "data", path)
-    assert result.returncode == 0, result.output[-4000:]
-    return WorldRun(base / "data", path, RUN_ID, params["world"]["lookback_days"])
+    built = build_run(base, overrides, task="GenerateWorkouts", small=False)
+    return WorldRun(built.data_root, built.params, built.run_id, built.result)
 
 
 @cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pyarrow as pa
@@ -31,18 +32,34 @@ def test_every_table_loads_with_foreign_keys_on(loaded):
     assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def create_statements() -> dict[str, str]:
+    found = {}
+    for statement in sql.ddl():
+        match = re.match(r"CREATE TABLE (\w+) \(", statement)
+        if match:
+            found[match.group(1)] = statement
+    return found
+
+
 def test_ddl_declares_every_key_and_rule():
     statements = "\n".join(sql.ddl())
+    tables = create_statements()
+    assert set(tables) == set(TABLES)
     for name, spec in TABLES.items():
-        assert f"CREATE TABLE {name} (" in statements
+        table = tables[name]  # each rule in its own table's statement, not anywhere in the DDL
         if spec.primary_key:
-            assert f"PRIMARY KEY ({', '.join(spec.primary_key)})" in statements
+            assert f"PRIMARY KEY ({', '.join(spec.primary_key)})" in table
         for column, parent, parent_column in spec.foreign_keys:
-            assert f"FOREIGN KEY ({column}) REFERENCES {parent} ({parent_column})" in statements
+            assert f"FOREIGN KEY ({column}) REFERENCES {parent} ({parent_column})" in table
         for unique in spec.unique:
-            assert f"UNIQUE ({', '.join(unique)})" in statements
-        for column in spec.not_null:
-            assert f"{column} " in statements and "NOT NULL" in statements
+            assert f"UNIQUE ({', '.join(unique)})" in table
+        columns = {
+            m.group(1): "NOT NULL" in line
+            for line in table.splitlines()[1:]
+            if (m := re.match(r"  (\w+) [A-Z]", line)) and m.group(1) not in ("PRIMARY", "UNIQUE", "FOREIGN", "CHECK")
+        }
+        assert set(columns) == set(spec.schema.names), name
+        assert {c for c, not_null in columns.items() if not_null} == set(spec.not_null), name
     assert "FOREIGN KEY (plan_id, user_id) REFERENCES workout_plans (plan_id, user_id)" in statements
     assert "CHECK (ended_at > started_at)" in statements
 

@@ -7,9 +7,11 @@ import json
 
 import pytest
 
+from fitsense_luigi.contracts import files
 from fitsense_luigi.teacher.checks import post_check
 
 PLAN = {
+    "answer": "Here is a simple two-day start.",
     "summary": "3-day plan",
     "days_per_week": 2,
     "days": [
@@ -21,6 +23,7 @@ PLAN = {
                     "name": "Goblet Squat",
                     "sets": 3,
                     "reps": 10,
+                    "seconds": None,
                     "rir": 2,
                     "rest_seconds": 90,
                     "load_kg": 16,
@@ -32,7 +35,16 @@ PLAN = {
             "day": "Thursday",
             "focus": "Full body",
             "exercises": [
-                {"name": "Push-Up", "sets": 3, "reps": 10, "rir": 2, "rest_seconds": 90, "load_kg": None, "notes": ""},
+                {
+                    "name": "Push-Up",
+                    "sets": 3,
+                    "reps": 10,
+                    "seconds": None,
+                    "rir": 2,
+                    "rest_seconds": 90,
+                    "load_kg": None,
+                    "notes": "",
+                },
             ],
         },
     ],
@@ -63,6 +75,12 @@ def test_a_clean_plan_passes():
         "constraints_addressed": [],
         "constraints_missing": [],
         "valid": True,
+        "extracted": "as_is",
+        "reasoning": None,
+        "repairs": [],
+        "refusal": None,
+        "reasks": 0,
+        "reask_errors": [],
     }
     assert flags == []
 
@@ -145,10 +163,7 @@ def test_fast_and_reference_validators_agree(built_run):
     from fitsense_luigi.teacher.checks import schema_errors
 
     reference = Draft202012Validator(load_schema("plan_response.schema.json"))
-    rows = [
-        json.loads(x)
-        for x in built_run.path("raw", "teacher_outputs", built_run.run_id, "responses.jsonl").read_text().splitlines()
-    ]
+    rows = built_run.files.rows(files.RESPONSES)
     rng = random.Random(7)
     mutations = [
         lambda p: p.pop("summary"),

@@ -9,14 +9,24 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
-from teacher_server import KEY_ENV, TEST_KEY, Reply, make_queries, make_query, server_fixture, teacher_config_fixture  # noqa: F401
 
 from fitsense_luigi.errors import TeacherStageError
 from fitsense_luigi.pipeline.roots import LocalRoot
 from fitsense_luigi.teacher import stage
+from tests.support.teacher import (
+    FAST_TEACHER,
+    KEY_ENV,
+    TEST_KEY,
+    Reply,
+    error,
+    refusing_url,
+    scripted_queries,
+    scripted_query,
+)
 
 
 def run(config, queries, cache_root: Path):
@@ -26,7 +36,7 @@ def run(config, queries, cache_root: Path):
 def test_success_sends_the_documented_request_and_fills_every_field(server, teacher_config, tmp_path):
     srv = server()
     config = teacher_config(srv.url)
-    queries = make_queries(6)
+    queries = scripted_queries(6)
     rows = run(config, queries, tmp_path / "cache")
 
     assert [r["query_id"] for r in rows] == [q["query_id"] for q in queries]
@@ -47,8 +57,8 @@ def test_success_sends_the_documented_request_and_fills_every_field(server, teac
 
 def test_response_format_follows_the_config(server, teacher_config, tmp_path):
     srv = server()
-    run(teacher_config(srv.url, response_format="json_object"), make_queries(1), tmp_path / "a")
-    run(teacher_config(srv.url, response_format="none"), [make_query(1)], tmp_path / "b")
+    run(teacher_config(srv.url, response_format="json_object"), scripted_queries(1), tmp_path / "a")
+    run(teacher_config(srv.url, response_format="none"), [scripted_query(1)], tmp_path / "b")
     formats = [b.get("response_format") for b in srv.bodies.values()]
     assert {"type": "json_object"} in formats and None in formats
 
@@ -64,11 +74,11 @@ def _in_two_seconds() -> dict[str, str]:
 )
 def test_429_waits_as_long_as_retry_after_says(server, teacher_config, tmp_path, header):
     srv = server(
-        lambda case, attempt: (
-            Reply(429, raw=b'{"error":{"message":"slow down"}}', headers=header()) if attempt == 1 else Reply()
+        lambda call: (
+            Reply(429, raw=b'{"error":{"message":"slow down"}}', headers=header()) if call.attempt == 1 else Reply()
         )
     )
-    rows = run(teacher_config(srv.url), [make_query(0, "limited")], tmp_path / "cache")
+    rows = run(teacher_config(srv.url), [scripted_query(0, "limited")], tmp_path / "cache")
 
     assert rows[0]["status"] == "ok" and rows[0]["attempt_count"] == 2
     first, second = srv.arrivals("limited")
@@ -76,42 +86,36 @@ def test_429_waits_as_long_as_retry_after_says(server, teacher_config, tmp_path,
 
 
 def test_retry_after_is_capped(server, teacher_config, tmp_path):
-    srv = server(
-        lambda case, attempt: Reply(429, raw=b"{}", headers={"Retry-After": "3600"}) if attempt == 1 else Reply()
-    )
-    config = teacher_config(srv.url, retries={**teacher_retries(), "retry_after_cap_s": 0.2})
-    rows = run(config, [make_query(0, "capped")], tmp_path / "cache")
+    srv = server(lambda call: Reply(429, raw=b"{}", headers={"Retry-After": "3600"}) if call.attempt == 1 else Reply())
+    config = teacher_config(srv.url, retries={**FAST_TEACHER["retries"], "retry_after_cap_s": 0.2})
+    rows = run(config, [scripted_query(0, "capped")], tmp_path / "cache")
     assert rows[0]["status"] == "ok" and rows[0]["attempt_count"] == 2
     first, second = srv.arrivals("capped")
     assert second - first < 60  # an hour was asked; the cap says 0.2 s
 
 
-def teacher_retries() -> dict:
-    return {"max_attempts": 3, "initial_wait_s": 0.01, "max_wait_s": 0.05, "retry_after_cap_s": 5.0}
-
-
 def test_500_then_success_is_retried(server, teacher_config, tmp_path):
-    srv = server(lambda case, attempt: Reply(500, raw=b'{"error":{"message":"boom"}}') if attempt == 1 else Reply())
-    rows = run(teacher_config(srv.url), make_queries(3, "flaky"), tmp_path / "cache")
+    srv = server(lambda call: error(500, "boom") if call.attempt == 1 else Reply())
+    rows = run(teacher_config(srv.url), scripted_queries(3, "flaky"), tmp_path / "cache")
     assert [r["status"] for r in rows] == ["ok"] * 3
     assert [r["attempt_count"] for r in rows] == [2] * 3
     assert srv.cases()["flaky"] == 6
 
 
 def test_a_response_slower_than_the_read_timeout_is_retried(server, teacher_config, tmp_path):
-    srv = server(lambda case, attempt: Reply(delay_s=1.5) if attempt == 1 else Reply())
+    srv = server(lambda call: Reply(delay_s=1.5) if call.attempt == 1 else Reply())
     config = teacher_config(srv.url, timeouts={"connect_s": 2.0, "read_s": 0.3})
-    rows = run(config, [make_query(0, "slow")], tmp_path / "cache")
+    rows = run(config, [scripted_query(0, "slow")], tmp_path / "cache")
     assert rows[0]["status"] == "ok" and rows[0]["attempt_count"] == 2
 
 
 def test_always_too_slow_ends_as_timeout_and_is_not_cached(server, teacher_config, tmp_path):
-    srv = server(lambda case, attempt: Reply(delay_s=1.0))
+    srv = server(lambda call: Reply(delay_s=1.0))
     config = teacher_config(
-        srv.url, timeouts={"connect_s": 2.0, "read_s": 0.2}, retries={**teacher_retries(), "max_attempts": 2}
+        srv.url, timeouts={"connect_s": 2.0, "read_s": 0.2}, retries={**FAST_TEACHER["retries"], "max_attempts": 2}
     )
     cache_root = tmp_path / "cache"
-    rows = run(config, [make_query(0, "slow")], cache_root)
+    rows = run(config, [scripted_query(0, "slow")], cache_root)
     row = rows[0]
     assert row["status"] == "timeout" and row["attempt_count"] == 2
     assert "read" in row["error"] and row["response_text"] == ""
@@ -120,30 +124,36 @@ def test_always_too_slow_ends_as_timeout_and_is_not_cached(server, teacher_confi
 
 
 @pytest.mark.parametrize(
-    ("reply", "status", "error_part"),
+    ("reply", "status", "error_part", "answers"),
     [
-        (Reply(raw=b"<html>502 Bad Gateway</html>"), "invalid", "malformed completion body"),
-        (Reply(raw=b'{"id": "x", "choices": []}'), "invalid", "malformed completion body"),
-        (Reply(content=None), "invalid", "no content"),
-        (Reply(content='{"summary": "cut', finish_reason="length"), "length", "max_tokens"),
-        (Reply(content=None, finish_reason="content_filter"), "content_filter", "content filter"),
-        (Reply(content="Sure! Here is your plan: squat a lot."), "invalid", "not a JSON object"),
-        (Reply(content='{"summary": "only this"}'), "invalid", "plan_response"),
+        (Reply(raw=b"<html>502 Bad Gateway</html>"), "invalid", "malformed completion body", 1),
+        (Reply(raw=b'{"id": "x", "choices": []}'), "invalid", "malformed completion body", 1),
+        (Reply(content=None), "invalid", "no content", 1),
+        (Reply(content='{"summary": "cut', finish_reason="length"), "length", "max_tokens", 1),
+        (Reply(content=None, finish_reason="content_filter"), "content_filter", "content filter", 1),
+        # a delivered answer that is not a plan is asked again with its errors (teacher.reask.max_attempts = 2)
+        (Reply(content="Sure! Here is your plan: squat a lot."), "invalid", "no JSON object", 3),
+        (Reply(content='{"summary": "only this"}'), "invalid", "plan_response", 3),
     ],
     ids=["malformed-body", "no-choices", "null-content", "length", "content-filter", "prose", "schema-invalid"],
 )
 def test_answers_that_are_not_usable_plans_get_their_status(
-    server, teacher_config, tmp_path, reply, status, error_part
+    server, teacher_config, tmp_path, reply, status, error_part, answers
 ):
-    srv = server(lambda case, attempt: reply)
+    srv = server(lambda call: reply)
     cache_root = tmp_path / "cache"
-    rows = run(teacher_config(srv.url), [make_query(0, "odd")], cache_root)
+    rows = run(teacher_config(srv.url), [scripted_query(0, "odd")], cache_root)
     row = rows[0]
     assert row["status"] == status
     assert error_part in row["error"]
-    assert row["attempt_count"] == 1, "a billed answer is not retried"
-    assert len(list(cache_root.rglob("*.json"))) == 1, "a billed answer is cached: never pay twice"
+    assert row["attempt_count"] == answers, "a billed answer is not retried, only re-asked with its errors"
+    assert row["post_validation"]["reasks"] == answers - 1
+    assert len(list(cache_root.rglob("*.json"))) == answers, "every billed answer is cached: never pay twice"
+    assert srv.total_answered() == answers
     assert set(row) == set(rows_keys())
+    # a rerun pays for none of them again
+    again = run(teacher_config(srv.url), [scripted_query(0, "odd")], cache_root)
+    assert srv.total_answered() == answers and again[0]["status"] == status and again[0]["cache_hit"]
 
 
 def rows_keys() -> list[str]:
@@ -158,34 +168,32 @@ def rows_keys() -> list[str]:
         "status",
         "finish_reason",
         "response_text",
+        "normalized_text",
         "raw_response",
         "error",
         "usage",
         "safety_flags",
         "post_validation",
+        "response_format",
         "cache_hit",
     ]
 
 
 def test_401_stops_at_once_without_retry_and_names_the_env_var(server, teacher_config, tmp_path):
-    srv = server(
-        lambda case, attempt: Reply(
-            401, raw=b'{"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}}'
-        )
-    )
+    srv = server(lambda call: error(401, "Incorrect API key provided", code="invalid_api_key"))
     with pytest.raises(TeacherStageError) as caught:
-        run(teacher_config(srv.url), make_queries(12, "denied"), tmp_path / "cache")
+        run(teacher_config(srv.url), scripted_queries(12, "denied"), tmp_path / "cache")
     message = str(caught.value)
     assert "HTTP 401" in message and f"${KEY_ENV}" in message
     assert TEST_KEY not in message and "\n" not in message
     assert srv.cases()["denied"] <= 4, "no retries, and the stage stops instead of sending the rest"
-    assert max(srv._attempts.values()) == 1
+    assert max(srv.attempts().values()) == 1
 
 
 @pytest.mark.parametrize("code", [400, 422])
 def test_client_errors_are_not_retried(server, teacher_config, tmp_path, code):
-    srv = server(lambda case, attempt: Reply(code, raw=b'{"error":{"message":"context too long"}}'))
-    rows = run(teacher_config(srv.url), [make_query(0, "bad")], tmp_path / "cache")
+    srv = server(lambda call: error(code, "context too long"))
+    rows = run(teacher_config(srv.url), [scripted_query(0, "bad")], tmp_path / "cache")
     assert rows[0]["status"] == "http_error" and rows[0]["attempt_count"] == 1
     assert rows[0]["error"] == f"HTTP {code}: context too long"
     assert rows[0]["raw_response"] == {"error": {"message": "context too long"}}
@@ -193,37 +201,50 @@ def test_client_errors_are_not_retried(server, teacher_config, tmp_path, code):
 
 def test_insufficient_quota_is_fatal_even_on_429(server, teacher_config, tmp_path):
     body = b'{"error":{"message":"You exceeded your current quota","type":"insufficient_quota"}}'
-    srv = server(lambda case, attempt: Reply(429, raw=body, headers={"Retry-After": "1"}))
+    srv = server(lambda call: Reply(429, raw=body, headers={"Retry-After": "1"}))
     with pytest.raises(TeacherStageError, match="quota"):
-        run(teacher_config(srv.url), [make_query(0, "broke")], tmp_path / "cache")
+        run(teacher_config(srv.url), [scripted_query(0, "broke")], tmp_path / "cache")
     assert srv.cases()["broke"] == 1
 
 
 def test_circuit_breaker_stops_an_error_storm(server, teacher_config, tmp_path):
-    srv = server(lambda case, attempt: Reply(503, raw=b'{"error":{"message":"overloaded"}}'))
+    srv = server(lambda call: error(503, "overloaded"))
     config = teacher_config(srv.url, circuit_breaker={"window": 10, "min_calls": 6, "failure_ratio": 0.5})
     with pytest.raises(TeacherStageError) as caught:
-        run(config, make_queries(200, "storm"), tmp_path / "cache")
+        run(config, scripted_queries(200, "storm"), tmp_path / "cache")
     message = str(caught.value)
     assert "circuit breaker" in message and "HTTP 503: overloaded" in message
     # 6 failed requests trip it; at most the 4 workers' requests in flight add to that
     assert srv.cases()["storm"] <= (6 + 4) * 3
 
 
+def test_a_storm_of_400s_is_permanent_and_a_storm_of_503s_is_not(server, teacher_config, tmp_path):
+    """The same request rejected as such (400, 422) fails the same way again: no Luigi retry minutes later."""
+    breaker = {"window": 10, "min_calls": 6, "failure_ratio": 0.5}
+    bad = server(lambda call: error(400, "temperature must be <= 1"))
+    with pytest.raises(TeacherStageError) as caught:
+        run(teacher_config(bad.url, circuit_breaker=breaker), scripted_queries(50, "bad"), tmp_path / "a")
+    assert caught.value.permanent and "the same way every time" in str(caught.value)
+    assert max(Counter(d for _, _, d in bad.received).values()) == 1, "a 400 is never retried"
+    busy = server(lambda call: error(503, "overloaded"))
+    with pytest.raises(TeacherStageError) as caught:
+        run(teacher_config(busy.url, circuit_breaker=breaker), scripted_queries(50, "busy"), tmp_path / "b")
+    assert not caught.value.permanent and "rerun when the endpoint is healthy" in str(caught.value)
+
+
 def test_mostly_healthy_endpoint_does_not_trip_the_breaker(server, teacher_config, tmp_path):
     broken = {"q3", "q7"}
-    srv = server(lambda case, attempt: Reply(500, raw=b"{}") if case in broken else Reply())
-    queries = [make_query(i, f"q{i}") for i in range(24)]
+    srv = server(lambda call: Reply(500, raw=b"{}") if call.case in broken else Reply())
+    queries = [scripted_query(i, f"q{i}") for i in range(24)]
     rows = run(teacher_config(srv.url), queries, tmp_path / "cache")
     statuses = [r["status"] for r in rows]
     assert statuses.count("http_error") == 2 and statuses.count("ok") == 22
 
 
 def test_connection_refused_is_an_http_error_after_retries(teacher_config, tmp_path):
-    config = teacher_config(
-        "http://127.0.0.1:9/v1", circuit_breaker={"window": 50, "min_calls": 50, "failure_ratio": 1.0}
-    )
-    rows = run(config, [make_query(0)], tmp_path / "cache")
+    with refusing_url() as url:
+        config = teacher_config(url, circuit_breaker={"window": 50, "min_calls": 50, "failure_ratio": 1.0})
+        rows = run(config, [scripted_query(0)], tmp_path / "cache")
     assert rows[0]["status"] == "http_error" and rows[0]["attempt_count"] == 3
     assert rows[0]["error"].startswith("connection error")
 
@@ -231,7 +252,7 @@ def test_connection_refused_is_an_http_error_after_retries(teacher_config, tmp_p
 def test_requests_per_minute_spaces_requests(server, teacher_config, tmp_path):
     srv = server()
     config = teacher_config(srv.url, requests_per_minute=300, concurrency=4)  # 5 per second, bursts of 5
-    run(config, make_queries(11, "paced"), tmp_path / "cache")
+    run(config, scripted_queries(11, "paced"), tmp_path / "cache")
     times = srv.arrivals("paced")
     assert times[-1] - times[0] >= 1.0  # 11 requests: 5 at once, then one every 0.2 s
 
@@ -239,7 +260,7 @@ def test_requests_per_minute_spaces_requests(server, teacher_config, tmp_path):
 def test_cache_serves_identical_requests_and_can_be_switched_off(server, teacher_config, tmp_path):
     srv = server()
     cache_root = tmp_path / "cache"
-    queries = make_queries(5)
+    queries = scripted_queries(5)
     first = run(teacher_config(srv.url), queries, cache_root)
     assert len(list(cache_root.rglob("*.json"))) == 5
 
@@ -265,10 +286,10 @@ def test_cache_serves_identical_requests_and_can_be_switched_off(server, teacher
 def test_unreadable_cache_entry_is_a_miss(server, teacher_config, tmp_path):
     srv = server()
     cache_root = tmp_path / "cache"
-    run(teacher_config(srv.url), [make_query(0)], cache_root)
+    run(teacher_config(srv.url), [scripted_query(0)], cache_root)
     (entry,) = cache_root.rglob("*.json")
     entry.write_text("{truncated")
-    rows = run(teacher_config(srv.url), [make_query(0)], cache_root)
+    rows = run(teacher_config(srv.url), [scripted_query(0)], cache_root)
     assert rows[0]["status"] == "ok" and not rows[0]["cache_hit"]
     assert srv.total_answered() == 2
     assert json.loads(entry.read_text())["outcome"]["status"] == "ok"
@@ -276,8 +297,8 @@ def test_unreadable_cache_entry_is_a_miss(server, teacher_config, tmp_path):
 
 def test_key_is_redacted_from_anything_the_server_echoes(server, teacher_config, tmp_path):
     echo = json.dumps({"error": {"message": f"bad header Authorization: Bearer {TEST_KEY}"}}).encode()
-    srv = server(lambda case, attempt: Reply(400, raw=echo))
-    rows = run(teacher_config(srv.url), [make_query(0)], tmp_path / "cache")
+    srv = server(lambda call: Reply(400, raw=echo))
+    rows = run(teacher_config(srv.url), [scripted_query(0)], tmp_path / "cache")
     assert TEST_KEY not in json.dumps(rows)
     assert "[redacted]" in rows[0]["error"]
 
@@ -293,9 +314,9 @@ def test_provider_repr_does_not_show_the_key(teacher_config, server):
 
 
 def test_progress_reports_done_total_rate_and_failures(server, teacher_config, tmp_path):
-    srv = server(lambda case, attempt: Reply(400, raw=b"{}") if case == "bad" else Reply())
+    srv = server(lambda call: Reply(400, raw=b"{}") if call.case == "bad" else Reply())
     calls = []
-    queries = [make_query(i, "bad" if i == 0 else "") for i in range(5)]
+    queries = [scripted_query(i, "bad" if i == 0 else "") for i in range(5)]
     stage.answer(teacher_config(srv.url), queries, LocalRoot(tmp_path / "cache"), progress=lambda *a: calls.append(a))
     assert calls[0][:2] == (0, 5)
     done, total, message = calls[-1]
@@ -312,7 +333,7 @@ def test_a_shard_without_queries_is_an_empty_result(server, teacher_config, tmp_
 
     srv = server()
     config = teacher_config(srv.url, shards=8)
-    queries = make_queries(3)
+    queries = scripted_queries(3)
     assert stage.shard_queries(queries, 5, 8) == []
     assert stage.answer(config, [], LocalRoot(tmp_path / "cache")) == []
     summary = summarise([], config)

@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 
 from fitsense_luigi.config import load_config
+from fitsense_luigi.contracts import files
 from fitsense_luigi.contracts.encoding import iter_jsonl
 from fitsense_luigi.queries import prompts
 from fitsense_luigi.reference.catalogue import EXERCISES_BY_NAME
@@ -26,7 +27,7 @@ SEED = 20260217
 
 @pytest.fixture(scope="module")
 def queries(built_run):
-    return list(iter_jsonl(built_run.path("raw", "synthetic_queries", built_run.run_id, "queries.jsonl")))
+    return list(iter_jsonl(built_run.files.path(files.QUERIES)))
 
 
 def user_message(query):
@@ -106,7 +107,7 @@ def test_the_coach_reads_the_request(queries):
         and q["context_summary"]["days_per_week"] >= 3
         and len(q["context_summary"]["plan_exercises"]) >= 4
         and not q["expected_safety_constraints"]
-        and (q["context_summary"]["adherence_rate"] or 0) >= 0.7
+        and (q["context_summary"]["adherence_rate"] or 0) >= 0.5
         and q["context_summary"]["training_setting"] == "gym"  # a gym offers an alternative for every swapped lift
     )
     ctx = q["context_summary"]

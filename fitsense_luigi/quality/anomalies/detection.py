@@ -6,8 +6,12 @@ Each finding is an alert with a severity:
   queries lost between stages, responses the dataset filters should have
   removed, an empty split, a removed field or changed type);
 - ``warning``: worth a look but not wrong in itself (repeated texts, failed
-  teacher calls below the configured share, length outliers, split ratios off
-  target, feature drift, an added field).
+  teacher calls or unusable answers below the configured share, length
+  outliers, split ratios off target, feature drift, an added field).
+
+A call that failed (no answer came back: ``failed_calls``) and an answer that
+came back but cannot be trained on (refused, cut off, filtered, not JSON, not
+a plan: ``unusable_answers``) are different alerts with different wording.
 
 The run's severity is the worst alert's, or ``none``.
 """
@@ -26,6 +30,8 @@ from fitsense_luigi.quality.anomalies.baseline import Baseline
 from fitsense_luigi.quality.anomalies.drift import feature_drift, schema_drift
 from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
 from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
+from fitsense_luigi.teacher.summary import FAILED_CALL_STATUSES, describe_unusable, unusable_cause, usability
+from fitsense_luigi.wording import counted
 
 MIN_EXPECTED_IN_SPLIT = 10  # an empty split is critical only when it should have held at least this many
 
@@ -102,29 +108,25 @@ def missing_responses(config: Config, dataset: dict[str, Rows], queries: Rows, r
     lost = [q["query_id"] for q in queries if q["query_id"] not in answered]
     if lost:
         out.append(
-            alert("missing_responses", "critical", len(lost), f"{len(lost)} queries have no teacher response", lost)
-        )
-    failed = [r for r in responses if r.get("status") != "ok"]
-    if failed:
-        share = len(failed) / len(responses)
-        limit = config.quality.anomalies.max_failed_response_share
-        severity = "critical" if share > limit else "warning"
-        by_status = dict(sorted(Counter(r.get("status") for r in failed).items()))
-        out.append(
             alert(
-                "failed_responses",
-                severity,
-                len(failed),
-                f"{len(failed)} teacher calls failed ({share:.1%}; critical above {limit:.0%})",
-                [r["query_id"] for r in failed],
-                share=round(share, 4),
-                by_status=by_status,
+                "missing_responses",
+                "critical",
+                len(lost),
+                f"no teacher response for {counted(len(lost), 'query', 'queries')}",
+                lost,
             )
         )
+    out += teacher_outcomes(config, responses)
     empty = [r["record_id"] for r in dataset[ALL_RECORDS] if not str(r.get("response", "")).strip()]
     if empty:
         out.append(
-            alert("empty_responses", "critical", len(empty), f"{len(empty)} records have an empty response", empty)
+            alert(
+                "empty_responses",
+                "critical",
+                len(empty),
+                f"an empty response in {counted(len(empty), 'record')}",
+                empty,
+            )
         )
     accounted = {r["metadata"]["query_id"] for r in dataset[ALL_RECORDS]} | {r["query_id"] for r in dataset[REJECTED]}
     unaccounted = [q["query_id"] for q in queries if q["query_id"] not in accounted]
@@ -134,8 +136,48 @@ def missing_responses(config: Config, dataset: dict[str, Rows], queries: Rows, r
                 "unaccounted_queries",
                 "critical",
                 len(unaccounted),
-                f"{len(unaccounted)} queries are neither a record nor a rejection",
+                f"neither a record nor a rejection: {counted(len(unaccounted), 'query', 'queries')}",
                 unaccounted,
+            )
+        )
+    return out
+
+
+def teacher_outcomes(config: Config, responses: Rows) -> list[dict[str, Any]]:
+    """Two different failures, worded apart: calls that got no answer, and answers that cannot be used."""
+    if not responses:
+        return []
+    limit = config.quality.anomalies.max_failed_response_share
+    out = []
+    failed = [r for r in responses if r.get("status") in FAILED_CALL_STATUSES]
+    if failed:
+        share = len(failed) / len(responses)
+        by_status = dict(sorted(Counter(r.get("status") for r in failed).items()))
+        out.append(
+            alert(
+                "failed_calls",
+                "critical" if share > limit else "warning",
+                len(failed),
+                f"{len(failed)}/{len(responses)} teacher calls failed, no answer came back ({share:.1%}; "
+                f"critical above {limit:.0%}): {', '.join(f'{n} {s}' for s, n in by_status.items())}",
+                [r["query_id"] for r in failed],
+                share=round(share, 4),
+                by_status=by_status,
+            )
+        )
+    usable = usability(responses)
+    if usable["unusable"]:
+        share = usable["unusable_share"]
+        out.append(
+            alert(
+                "unusable_answers",
+                "critical" if share > limit else "warning",
+                usable["unusable"],
+                f"{describe_unusable(usable)} (every call answered; {share:.1%} of the answers, critical above "
+                f"{limit:.0%})",
+                [r["query_id"] for r in responses if unusable_cause(r)],
+                share=share,
+                by_cause=usable["unusable_by_cause"],
             )
         )
     return out
@@ -158,7 +200,7 @@ def odd_lengths(config: Config, records: Rows) -> list[dict[str, Any]]:
                     name,
                     "critical",
                     mask.sum(),
-                    f"{mask.sum()} records are {what}: the length filter let them in",
+                    f"{counted(int(mask.sum()), 'record')} {what}: the length filter let them in",
                     ids[mask].tolist(),
                 )
             )

@@ -14,6 +14,7 @@ relative_intensity  numeric  prescribed load / the user's estimated 1RM, average
                              the exercises the user has a recorded max for
 rejection_rate      rate     the query produced no training record
 safety_flag_rate    rate     the teacher's answer carried a safety flag
+refusal_rate        rate     the teacher refused to answer (who gets refused matters most)
 ==================  =======  =========================================================
 
 For each slice and metric with at least ``min_slice_size`` observations: the
@@ -60,11 +61,15 @@ import numpy as np
 from fitsense_luigi.config import BiasSection, Config
 from fitsense_luigi.contracts.rows import SLICE_KEYS, Rows
 from fitsense_luigi.quality.bias.significance import (
+    CRAMERS_V,
+    EPSILON_SQUARED,
     RankedSample,
     benjamini_hochberg,
     bootstrap_mean_interval,
     bootstrap_rate_interval,
     chi_square,
+    cramers_v,
+    epsilon_squared,
     kruskal_groups,
 )
 from fitsense_luigi.rng import stage_rng
@@ -86,6 +91,7 @@ METRICS = (
     Metric("relative_intensity", "numeric", "relative intensity (load / est. 1RM)", "x"),
     Metric("rejection_rate", "rate", "rejection rate", ""),
     Metric("safety_flag_rate", "rate", "safety-flag rate", ""),
+    Metric("refusal_rate", "rate", "refusal rate", ""),
 )
 
 
@@ -102,7 +108,8 @@ def observations(queries: Rows, responses: Rows, records: Rows) -> dict[str, np.
     kept = {r["metadata"]["query_id"]: r for r in records}
     n = len(queries)
     out: dict[str, np.ndarray] = {key: np.empty(n, dtype=object) for key in SLICE_KEYS}
-    for name in ("response_chars", "relative_volume", "relative_intensity", "rejection_rate", "safety_flag_rate"):
+    for name in ("response_chars", "relative_volume", "relative_intensity", "rejection_rate", "safety_flag_rate",
+                 "refusal_rate"):  # fmt: skip
         out[name] = np.full(n, np.nan)
     for i, query in enumerate(queries):
         tags = query.get("slice_tags") or {}
@@ -113,6 +120,7 @@ def observations(queries: Rows, responses: Rows, records: Rows) -> dict[str, np.
         response = answered.get(query["query_id"])
         if response is not None:
             out["safety_flag_rate"][i] = 1.0 if response.get("safety_flags") else 0.0
+            out["refusal_rate"][i] = 1.0 if response.get("status") == "refused" else 0.0
         if record is not None:
             out["response_chars"][i] = len(record["response"])
             volume, intensity = prescription(record)
@@ -197,9 +205,14 @@ def slice_report(config: Config, queries: Rows, responses: Rows, records: Rows) 
             if metric.kind == "numeric":
                 statistic, p = kruskal_groups(groups[metric.name])
                 tested = len(groups[metric.name])
+                measure = EPSILON_SQUARED
+                effect = epsilon_squared(statistic, sum(g.size for g in groups[metric.name]))
             else:
-                statistic, p = chi_square(np.array(rate_rows[metric.name])) if rate_rows[metric.name] else (0.0, 1.0)
+                table = np.array(rate_rows[metric.name])
+                statistic, p = chi_square(table) if rate_rows[metric.name] else (0.0, 1.0)
                 tested = len(rate_rows[metric.name])
+                measure = CRAMERS_V
+                effect = cramers_v(table) if rate_rows[metric.name] else 0.0
             if tested >= 2:
                 omnibus.append(
                     {
@@ -209,6 +222,8 @@ def slice_report(config: Config, queries: Rows, responses: Rows, records: Rows) 
                         "groups": tested,
                         "statistic": round(statistic, 4),
                         "p_value": p,
+                        "effect_size": round(effect, 4),
+                        "effect_measure": measure,
                     }
                 )
     _correct(slices, omnibus, settings)

@@ -1,7 +1,11 @@
 """One realism check: an observed figure beside its published value, with a tolerance that knows the sample size.
 
-Tolerance = max(the model tolerance stated for the figure, Z standard errors of
-the observed estimate). For a share the standard error is taken under the
+Tolerance = the model error stated for the figure + Z standard errors of the
+observed estimate: the sampling part shrinks as 1/sqrt(n), so a 100k-user run is
+held to little more than the model error. The model error is the honest
+distance between an app world and a population survey (app users are not a
+survey sample; definitions differ); it is stated beside every figure. For a
+share the standard error is taken under the
 published value (the hypothesis being checked) as well as under the observed
 one, whichever is larger, so a small run that happens to see no long sleepers
 is not failed for it. A small run therefore gets honest, wide tolerances; a
@@ -52,15 +56,18 @@ def judge(
     *,
     basis: str = "published",
     note: str | None = None,
+    kind: str = "calibration",
 ) -> dict[str, Any]:
     """The check as written to realism.json; ``expected`` is a value or a published (low, high) range.
 
-    Passed when the observed value is within ``tolerance`` of the value, or of the range.
+    ``kind``: calibration (a figure the generator aims at), held_out (a figure it never reads) or rule
+    (a guideline or a consistency rule every row must keep). Passed when the observed value is within
+    ``tolerance`` of the value, or of the range.
     """
     value, n = estimate.value, estimate.n
     judged = value is not None and bool(np.isfinite(value)) and n >= MIN_GROUP
     low, high = (expected, expected) if isinstance(expected, int | float) else expected
-    tolerance = max(floor, Z * estimate.error((low + high) / 2))
+    tolerance = floor + Z * estimate.error((low + high) / 2)
     if judged:
         outside = max(low - float(value), 0.0) + max(float(value) - high, 0.0)
     out: dict[str, Any] = {
@@ -71,6 +78,7 @@ def judge(
         "passed": bool(not judged or outside <= tolerance + 1e-12),
         "source": source,
         "basis": basis,
+        "kind": kind,
         "n": int(n),
     }
     if not judged:
@@ -81,8 +89,23 @@ def judge(
 
 
 def against(name: str, estimate: Estimate, figure: pub.Figure, floor: float, **kw: Any) -> dict[str, Any]:
-    """A check against a figure of ``published.py`` (its value, source and basis)."""
+    """A check against a calibration figure of ``published.py`` (its value, source and basis)."""
     return judge(name, estimate, figure.value, floor, figure.source, basis=figure.basis, **kw)
+
+
+def held_out(name: str, estimate: Estimate, figure: Any, **kw: Any) -> dict[str, Any]:
+    """A check against a figure of ``held_out.py``, which no generator reads."""
+    return judge(
+        name, estimate, figure.value, figure.model_error, figure.source, basis=figure.basis, kind="held_out", **kw
+    )
+
+
+def count(name: str, bad: np.ndarray, source: str, n: int | None = None, **kw: Any) -> dict[str, Any]:
+    """A rule every row keeps: the number of rows breaking it must be zero (no sampling tolerance).
+
+    ``n`` is the number of rows examined when ``bad`` flags something else (e.g. histogram bins)."""
+    examined = int(bad.size if n is None else n)
+    return judge(name, Estimate(float(bad.sum()), 0.0, examined), 0.0, 0.0, source, kind="rule", **kw)
 
 
 def proportion(hits: np.ndarray) -> Estimate:
@@ -149,32 +172,3 @@ def standardise(
     effective = 1.0 / float(((w**2) / np.array(sizes)).sum())  # Kish: the n a simple sample would need
     share_n = effective if kind == "share" else None
     return Estimate(float(w @ np.array(means)), float(np.sqrt((w**2) @ np.array(variances))), n, share_n)
-
-
-def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    order = np.argsort(values)
-    cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, q * cumulative[-1])])
-
-
-def standardised_lognormal_quantile(values: np.ndarray, band: np.ndarray, q: float) -> Estimate:
-    """A quantile of the age-standardised distribution (each person weighted by their band's US weight).
-
-    Its standard error is sqrt(q(1-q)/n_eff) / density, with the density of a lognormal fitted to the
-    weighted sample (BMI is lognormal by design) and Kish's effective n for the unequal weights: stable
-    even for small samples, where a density read off nearby quantiles is badly noisy.
-    """
-    ok = np.isfinite(values) & (values > 0)
-    values, band = values[ok], band[ok]
-    if values.size < 2:
-        return NOTHING
-    counts = np.bincount(band, minlength=len(US_WEIGHTS)).astype(np.float64)
-    weights = US_WEIGHTS[band] / np.maximum(counts[band], 1)
-    estimate = _weighted_quantile(values, weights, q)
-    logs = np.log(values)
-    mu = float(np.average(logs, weights=weights))
-    sigma = max(float(np.sqrt(np.average((logs - mu) ** 2, weights=weights))), 1e-6)
-    z = (np.log(estimate) - mu) / sigma
-    density = float(np.exp(-(z**2) / 2) / np.sqrt(2 * np.pi) / (estimate * sigma))
-    effective = weights.sum() ** 2 / (weights**2).sum()  # Kish: unequal weights cost precision
-    return Estimate(estimate, float(np.sqrt(q * (1 - q) / effective) / density), int(values.size))

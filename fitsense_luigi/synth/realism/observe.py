@@ -46,6 +46,15 @@ def key64(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.ascontiguousarray(raw[:, :8]).view(np.uint64).ravel()
 
 
+def key64_or_missing(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Like :func:`key64` for a nullable uuid column: NULL becomes key 0, which no row has."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not column.null_count:
+        return key64(column)
+    storage = pc.fill_null(column.storage, pa.scalar(b"\0" * 16, pa.binary(16)))
+    return key64(storage)
+
+
 def floats(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
 
@@ -114,7 +123,14 @@ class Observer:
         self.weight = {k: z(n) for k in ("n", "t", "tt", "w", "tw")}
         self.weight["first_t"] = np.full(n, np.inf)
         self.weight["first_w"] = np.full(n, np.nan)
-        self.workouts = {k: z(n) for k in ("count", "first4", "last4")}
+        self.weight["last_t"] = np.full(n, -np.inf)
+        self.weight["last_w"] = np.full(n, np.nan)
+        self.lightest = np.full(n, np.inf)  # lowest weigh-in over the whole window
+        self.body_fat_hist = np.zeros(1001)  # smart-scale body fat in 0.1% steps
+        self.workouts = {k: z(n) for k in ("count", "first4", "last4", "recent28", "window")}
+        self.start_hour_utc = np.zeros(24)
+        self.fortnights = np.zeros((n, max(self.horizon_days // 14, 1)))  # sessions per fortnight of the horizon
+        self.rir_values = np.zeros((3, 11))  # (plan experience, RIR 0..10) working sets with a logged RIR
         self.minutes = np.zeros(601)
         self.plan_days = np.full(n, np.nan)
         self.plan_experience = np.full(n, -1)
@@ -137,12 +153,18 @@ class Observer:
         self.height = np.full(self.n, np.nan)
         self.height[at] = floats(profile["height_cm"])
 
+        self.activity = np.full(self.n, "", dtype=object)
+        self.activity[at] = profile["activity_level"].to_numpy(zero_copy_only=False)
+
         goal_names = p["goals"]["name"].to_numpy(zero_copy_only=False).astype(object)
         ug = p["user_goals"]
         primary = floats(ug["priority"]) == 1
         self.goal = np.full(self.n, "", dtype=object)
-        which = Lookup(key64(p["goals"]["goal_id"]))(key64(ug["goal_id"])[primary])
-        self.goal[self.user(key64(ug["user_id"])[primary])] = goal_names[which]
+        goal_of = Lookup(key64(p["goals"]["goal_id"]))
+        self.goal[self.user(key64(ug["user_id"])[primary])] = goal_names[goal_of(key64(ug["goal_id"])[primary])]
+        loss = goal_names[goal_of(key64(ug["goal_id"]))] == "weight_loss"
+        self.wants_loss = np.zeros(self.n, bool)  # weight loss at any priority
+        self.wants_loss[self.user(key64(ug["user_id"])[loss])] = True
 
         names = dict(zip(key64(p["conditions"]["condition_id"]), p["conditions"]["name"].to_pylist(), strict=True))
         uc = p["user_conditions"]
@@ -152,6 +174,9 @@ class Observer:
             self.conditions.setdefault(c, np.zeros(self.n, bool))[who[which == k]] = True
 
         meds = p["user_medications"]
+        current = pc.or_kleene(pc.is_null(meds["end_date"]), pc.greater_equal(meds["end_date"], pa.scalar(self.as_of)))
+        self.stopped_medications = meds.num_rows - int(pc.sum(current.cast(pa.int64())).as_py() or 0)
+        meds = meds.filter(current)  # drugs taken on the as-of date
         med_user = self.user(key64(meds["user_id"]))
         med_name = meds["medication_name"].to_numpy(zero_copy_only=False)
         self.medications = {m.name: np.zeros(self.n, bool) for m in MEDICATIONS}
@@ -171,6 +196,9 @@ class Observer:
         targets = p["calorie_targets"]
         self.maintenance = np.full(self.n, np.nan)
         self.maintenance[self.user(key64(targets["user_id"]))] = floats(targets["maintenance_calories"])
+        target = pc.extract_regex(targets["notes"].combine_chunks(), r"^target (?P<kcal>\d+) kcal/day")
+        self.target_kcal = np.full(self.n, np.nan)
+        self.target_kcal[self.user(key64(targets["user_id"]))] = floats(target.field("kcal"))
 
     # ------------------------------------------------------------------ streaming
     def watch(self, pieces: Iterable[tuple[str, pa.Table]]) -> Iterator[tuple[str, pa.Table]]:
@@ -217,6 +245,11 @@ class Observer:
         return pa.scalar(self.window_start + self.horizon_days, pa.int32()).cast(pa.date32())
 
     def _weight(self, table: pa.Table) -> None:
+        everyone = self.user(key64(table["user_id"]))
+        np.fmin.at(self.lightest, everyone, floats(table["weight_kg"]))
+        fat = floats(table["body_fat_percentage"])
+        fat = np.clip(np.round(fat[np.isfinite(fat)] * 10).astype(np.int64), 0, 1000)
+        self.body_fat_hist += np.bincount(fat, minlength=1001)
         table = table.filter(pc.less(pc.cast(table["logged_at"], pa.date32()), self._horizon_end()))
         user = self.user(key64(table["user_id"]))
         t = micros(table["logged_at"]) / _US_PER_DAY - self.window_start
@@ -227,6 +260,10 @@ class Observer:
         earlier = t[first] < self.weight["first_t"][user[first]]
         self.weight["first_t"][user[first][earlier]] = t[first][earlier]
         self.weight["first_w"][user[first][earlier]] = kg[first][earlier]
+        last = order[np.r_[user[order][1:] != user[order][:-1], True]]
+        later = t[last] > self.weight["last_t"][user[last]]
+        self.weight["last_t"][user[last][later]] = t[last][later]
+        self.weight["last_w"][user[last][later]] = kg[last][later]
 
     @staticmethod
     def _add(store: dict[str, np.ndarray], user: np.ndarray, **values: np.ndarray | float) -> None:
@@ -262,17 +299,27 @@ class Observer:
         self._add(self.workouts, w_user[day < horizon], count=1.0)
         self._add(self.workouts, w_user[day < 28], first4=1.0)
         self._add(self.workouts, w_user[(day >= horizon - 28) & (day < horizon)], last4=1.0)
+        self._add(self.workouts, w_user[day >= self.lookback - 28], recent28=1.0)
+        self._add(self.workouts, w_user, window=1.0)
+        fortnight = day // 14
+        inside = (day >= 0) & (fortnight < self.fortnights.shape[1])
+        np.add.at(self.fortnights, (w_user[inside], fortnight[inside]), 1.0)
+        self.start_hour_utc += np.bincount((start // 3_600_000_000) % 24, minlength=24)[:24]
         minutes = np.clip((micros(workouts["ended_at"]) - start) // 60_000_000, 0, 600)
         self.minutes += np.bincount(minutes, minlength=601)[:601]
 
         we = t["workout_exercises"]
         session = Lookup(key64(workouts["workout_id"]))(key64(we["workout_id"]))
-        we_pe = pe_lookup(key64(we["plan_exercise_id"]))
+        we_pe = pe_lookup(key64_or_missing(we["plan_exercise_id"]))
         we_exercise = _EXERCISE(key64(we["exercise_id"]))
         ws = t["workout_sets"]
         working = ~ws["is_warmup"].to_numpy(zero_copy_only=False)
         row = Lookup(key64(we["workout_exercise_id"]))(key64(ws["workout_exercise_id"])[working])
         weight, reps, rir = (floats(ws[c])[working] for c in ("weight", "reps", "rir"))
+        rated = np.isfinite(rir)
+        level = self.plan_experience[w_user[session[row[rated]]]]
+        known = level >= 0
+        np.add.at(self.rir_values, (level[known], np.clip(rir[rated][known], 0, 10).astype(np.int64)), 1)
         load = np.full(we.num_rows, np.nan)
         np.fmax.at(load, row, weight)
         fewest = np.full(we.num_rows, np.inf)
@@ -282,7 +329,10 @@ class Observer:
         e1rm = epley_1rm(weight[bench], reps[bench] + rir[bench])  # Epley on reps + reps in reserve
         self._add(self.bench, w_user[session[row[bench]]], sum=e1rm, n=1.0)
         fine_steps = load >= 10 * ex.INCREMENT[we_exercise]  # one plate step is at most 10% of the load
-        self._progression(np.where(fine_steps, we_pe, -1), start[session], load, fewest, target)
+        as_planned = we_exercise == pe_exercise[np.maximum(we_pe, 0)]  # a swapped exercise is not the plan's load
+        self._progression(
+            np.where(fine_steps & as_planned & (we_pe >= 0), we_pe, -1), start[session], load, fewest, target
+        )
 
     def _rep_ranges(self, sets: pa.Table, pe_lookup: Lookup, pe_user: np.ndarray, compound: np.ndarray) -> None:
         row = pe_lookup(key64(sets["plan_exercise_id"]))

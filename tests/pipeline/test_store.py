@@ -18,6 +18,7 @@ from fitsense_luigi.contracts.stages import PROFILES, QUERIES
 from fitsense_luigi.errors import CorruptInputError, MalformedInputError
 from fitsense_luigi.pipeline.roots import LocalRoot
 from fitsense_luigi.pipeline.store import RunStore
+from tests.support import layout
 
 USERS = files.world_table("users", PROFILES)
 
@@ -68,7 +69,7 @@ def test_manifest_is_written_last_and_only_on_success(tmp_path: Path) -> None:
         out.jsonl(files.QUERIES, [{"a": 1}, {"a": 2}])
         out.summary["n"] = 2
     manifest = store.manifest(QUERIES)
-    entry = manifest["files"]["raw/synthetic_queries/r1/queries.jsonl"]
+    entry = manifest["files"][layout.glob(files.QUERIES, run_id="r1")]
     assert entry["rows"] == 2 and len(entry["sha256"]) == 64
     assert manifest["config_fingerprint"] == "f" and manifest["summary"] == {"n": 2}
     manifest_written = (tmp_path / store.manifest_key(QUERIES)).stat().st_mtime_ns
@@ -120,7 +121,10 @@ def test_a_rebuild_removes_the_temporaries_of_a_killed_build_even_under_its_own_
     store = RunStore(tmp_path, "r1")
     directory = tmp_path / store.directory(QUERIES)
     directory.mkdir(parents=True)
-    leftovers = [directory / f".queries.jsonl.tmp-{os.getpid()}-abcd1234", directory / ".manifest.json.tmp-1-0badf00d"]
+    leftovers = [
+        directory / f".{files.QUERIES.name}.tmp-{os.getpid()}-abcd1234",
+        directory / f".{QUERIES.manifest_name}.tmp-1-0badf00d",
+    ]
     for path in leftovers:
         path.write_text("left by a killed build")
     unrelated = directory / f".other.jsonl.tmp-{os.getpid()}-abcd1234"
@@ -129,4 +133,4 @@ def test_a_rebuild_removes_the_temporaries_of_a_killed_build_even_under_its_own_
         out.jsonl(files.QUERIES, [{"a": 1}])
     assert not any(path.exists() for path in leftovers)
     assert unrelated.exists()
-    assert sorted(p.name for p in directory.iterdir()) == [unrelated.name, "manifest.json", "queries.jsonl"]
+    assert sorted(p.name for p in directory.iterdir()) == [unrelated.name, QUERIES.manifest_name, files.QUERIES.name]

@@ -1,0 +1,65 @@
+"""``teacher.concurrency`` requests in flight on one host, however many worker processes run the stage.
+
+Each worker thread that sends to the endpoint first takes one of C slot
+locks (``flock`` on C files in a per-endpoint directory of the host's temp
+dir), so that two ``--workers`` processes on one host share the budget
+instead of doubling it; a process's slots are released when its stage call
+ends (and by the kernel when it dies, so a kill never leaks one). With work-
+ahead, the first process usually answers the whole stage and the others wait
+for their shard's lock anyway; the slots make the bound hold whatever the
+timing. Hosts (or containers, whose temp dirs are their own) each have their
+own C.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import random
+import tempfile
+import threading
+from pathlib import Path
+
+POLL_S = 0.05
+
+
+class HostSlots:
+    def __init__(self, endpoint: str, capacity: int, stop: threading.Event, root: Path | None = None) -> None:
+        digest = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
+        self.dir = (root or Path(tempfile.gettempdir())) / f"fitsense-teacher-slots-{os.getuid()}" / digest
+        self.capacity, self.stop = capacity, stop
+        self._local = threading.local()
+        self._held: list[int] = []
+        self._lock = threading.Lock()
+
+    def hold(self) -> bool:
+        """Block until this thread holds a slot (it keeps it until ``release_all``); False if the stage stops."""
+        if getattr(self._local, "fd", None) is not None:
+            return True
+        self.dir.mkdir(parents=True, exist_ok=True)
+        while not self.stop.is_set():
+            start = random.randrange(self.capacity)  # spread the threads over the files: fewer failed tries
+            for k in range(self.capacity):
+                fd = os.open(self.dir / f"slot-{(start + k) % self.capacity:04d}", os.O_CREAT | os.O_RDWR, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                self._local.fd = fd
+                with self._lock:
+                    self._held.append(fd)
+                return True
+            self.stop.wait(POLL_S)
+        return False
+
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def release_all(self) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+        for fd in held:
+            os.close(fd)
