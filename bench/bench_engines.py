@@ -62,10 +62,12 @@ def _duckdb(op: str, f: dict[str, str], memory_limit: str) -> object:
             sql = f"""SELECT count(*), sum(c) FROM (SELECT completed_at, count(*) c
                       FROM read_parquet('{f["workout_sets"]}') GROUP BY completed_at)"""
         else:
-            sql = f"""WITH askers AS (SELECT user_id FROM read_parquet('{f["users"]}') USING SAMPLE 18 PERCENT (reservoir, 7)),
-                      w AS (SELECT workout_id, user_id FROM read_parquet('{f["workouts"]}') SEMI JOIN askers USING (user_id)),
-                      e AS (SELECT workout_exercise_id, exercise_id, user_id FROM read_parquet('{f["workout_exercises"]}')
-                            JOIN w USING (workout_id))
+            sql = f"""WITH askers AS (SELECT user_id FROM read_parquet('{f["users"]}')
+                                      USING SAMPLE 18 PERCENT (reservoir, 7)),
+                      w AS (SELECT workout_id, user_id FROM read_parquet('{f["workouts"]}')
+                            SEMI JOIN askers USING (user_id)),
+                      e AS (SELECT workout_exercise_id, exercise_id, user_id
+                            FROM read_parquet('{f["workout_exercises"]}') JOIN w USING (workout_id))
                       SELECT count(*) FROM (SELECT user_id, exercise_id, max(weight * (1 + reps / 30.0)) best
                       FROM read_parquet('{f["workout_sets"]}') JOIN e USING (workout_exercise_id)
                       WHERE weight IS NOT NULL GROUP BY ALL)"""

@@ -46,10 +46,18 @@ def done_message(stage: Stage, summary: Mapping[str, Any], written: int, store: 
     return said or f"done: wrote {counted(written, 'file')}"
 
 
+_FANNED_OUT = (stages.TEACHER_SHARD, stages.PROFILES_PART, stages.WORKOUTS_PART, stages.QUERIES_SHARD)
+
+
 def _family(stage: Stage) -> str:
-    """``teacher_shard_003`` -> ``teacher_shard``."""
-    base = stages.TEACHER_SHARD.name
-    return base if stage.name.startswith(base + "_") else stage.name
+    """``teacher_shard_003`` -> ``teacher_shard``, ``profiles_part_001`` -> ``profiles_part``."""
+    return next((base.name for base in _FANNED_OUT if stage.name.startswith(base.name + "_")), stage.name)
+
+
+def _part(summary: Mapping[str, Any], _: RunStore) -> str:
+    first, stop = summary["users"]
+    rows = summary["rows"]
+    return f"done: users {first}..{stop - 1}, {counted(sum(rows.values()), 'row')} in {counted(len(rows), 'table')}"
 
 
 def _world(summary: Mapping[str, Any], _: RunStore) -> str:
@@ -107,6 +115,10 @@ _PHRASES: dict[str, Callable[[Mapping[str, Any], RunStore], str]] = {
     stages.BOOTSTRAP.name: lambda s, _: f"done: run recorded, as of {s['as_of_date']}",
     stages.PROFILES.name: _world,
     stages.WORKOUTS.name: _world,
+    stages.PROFILES_PART.name: _part,
+    stages.WORKOUTS_PART.name: _part,
+    stages.QUERY_PLAN.name: lambda s, _: f"done: {counted(s['queries'], 'request')} by {counted(s['askers'], 'user')}",
+    stages.QUERIES_SHARD.name: lambda s, _: f"done: {counted(s['queries'], 'request')} of this part's users",
     stages.QUERIES.name: _queries,
     stages.TEACHER_SHARD.name: _answers,
     stages.TEACHER.name: _answers,

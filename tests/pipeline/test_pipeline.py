@@ -131,12 +131,15 @@ def test_bad_params_file(tmp_path: Path) -> None:
     assert result.returncode == 40
     said = [line.split("ConfigError: ", 1)[1] for line in result.output.splitlines() if "ConfigError" in line]
     # every problem at once, one line each, in the file's order (the missing sections after the run section)
-    assert said[:3] == [
+    assert said[:6] == [
         f"{params}: run.as_of_date: missing key",
         f"{params}: run.log_level: missing key",
+        f"{params}: run.duckdb_memory_mb: missing key",
+        f"{params}: run.duckdb_threads: missing key",
+        f"{params}: run.users_per_part: missing key",
         f"{params}: reproducibility: missing key",
     ]
-    assert len(said) == 8 and all(line.startswith(f"{params}: ") for line in said)
+    assert len(said) == 11 and all(line.startswith(f"{params}: ") for line in said)
     assert "Traceback" not in result.output and not root.exists()
 
 
