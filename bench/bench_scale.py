@@ -48,7 +48,7 @@ CASES = (  # users, queries, workers
 ROWS = (
     ("profiles", ("profiles_part", "profiles")),
     ("workouts", ("workouts_part", "workouts")),
-    ("queries", ("queries_shard", "queries")),
+    ("queries", ("query_plan", "queries_shard", "queries")),
     ("teacher", ("teacher_shard", "teacher")),
     ("dataset", ("dataset",)),
     ("validation", ("validation",)),

@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.ops]
 
 IMAGE_UID = 10001
 PODMAN = ["podman", "--runtime", "/usr/sbin/runc"]
-FAMILIES = 10  # tasks in the DAG besides the teacher shards
+FAMILIES = 14  # tasks in the DAG besides the teacher shards (a default world is one part: one profiles part,
+# one workouts part, the query plan and one query shard)
 # the shared test scale (tests/support/params.py SMALL), given the way an operator would: through the environment
 SMALL_WORLD = {
     **{f"FITSENSE__WORLD__{key.upper()}": str(value) for key, value in SMALL["world"].items()},
