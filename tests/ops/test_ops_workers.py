@@ -12,7 +12,7 @@ from fitsense_luigi.config import PROMPT_TYPES
 from tests.support.harness import REPO
 
 SHARDS = 10
-TASKS = 10 + SHARDS
+TASKS = 14 + SHARDS  # the ten stages, a profiles and a workouts part, the query plan and shard (one part), the shards
 # Enough teacher work per shard (about 20 mock answers) that the worker which is not holding a shard asks luigid
 # for work (every 30 ms here) several times while the shards are handed out: both workers get some.
 SHARED = {f"FITSENSE__QUERIES__PER_TYPE__{kind.upper()}": "50" for kind in PROMPT_TYPES}
