@@ -117,18 +117,19 @@ def workout_duration(db: WorldSQL) -> dict[str, Any]:
 
 def plan_exercise_in_workout_plan(db: WorldSQL) -> dict[str, Any]:
     # a missing parent is the foreign-key check's finding; here only resolvable rows that disagree count
-    # (parents are joined by their primary keys, which the key checks hold unique)
-    joins = (
-        'LEFT JOIN "plan_exercises" pe ON pe.plan_exercise_id = t.plan_exercise_id '
-        'LEFT JOIN "workouts" w ON w.workout_id = t.workout_id'
+    # (parents are joined by their primary keys, which the key checks hold unique). An EXISTS of inner joins,
+    # not two LEFT JOINs: DuckDB keeps two left-join hash tables pinned at once and cannot spill them
+    # (out of memory at 100,000 users under 1 GB); the semi-join spills.
+    other = (
+        'EXISTS (SELECT 1 FROM "plan_exercises" pe JOIN "workouts" w ON w.workout_id = t.workout_id '
+        "WHERE pe.plan_exercise_id = t.plan_exercise_id AND pe.plan_id IS DISTINCT FROM w.plan_id)"
     )
     return _rule(
         db,
         "workout_exercises.plan_exercise_id belongs to the workout's plan",
         "workout_exercises",
-        "pe.plan_exercise_id IS NOT NULL AND w.workout_id IS NOT NULL AND pe.plan_id IS DISTINCT FROM w.plan_id",
+        other,
         ("workout_exercise_id", "workout_id", "plan_exercise_id"),
-        joins=joins,
         where="t.plan_exercise_id IS NOT NULL",
     )
 
