@@ -272,13 +272,15 @@ class BuildDistillationDataset(PipelineTask):
         queries = inputs.read_jsonl(files.QUERIES)
         with inputs.streamed_jsonl(files.RESPONSES) as responses:
             result = build.build_dataset(self.ctx.config, queries, responses, provenance, progress=self.progress)
-        out.jsonl(files.ALL_RECORDS, result.records)
+        written = {}
+        for file, rows in result.row_files():
+            written[file.name] = out.files[out.jsonl(file, rows)]["bytes"]
         for split in splits.SPLITS:
-            out.jsonl(files.records(split), result.splits[split])
             out.parquet(files.records_table(split), result.table(split))
-        out.jsonl(files.REJECTED, result.rejected)
         out.json(files.SPLIT_REPORT, result.split_report)
-        out.text(files.DATASET_CARD, result.card)
+        out.json(files.LENGTH_REPORT, result.length_report)
+        out.text(files.DATASET_LICENSE, build.card.LICENSE_TEXT)
+        out.text(files.DATASET_CARD, result.card(result.sizes(written)))  # last: it states the files' sizes
         out.summary.update(result.summary)
 
 
