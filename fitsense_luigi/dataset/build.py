@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from fitsense_luigi.config import Config
 from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.files import StageFile
 from fitsense_luigi.contracts.progress import Progress
 from fitsense_luigi.contracts.rows import (
     DistillationRecord,
@@ -31,7 +32,6 @@ from fitsense_luigi.contracts.rows import (
     RejectedRow,
     TeacherResponse,
 )
-from fitsense_luigi.contracts.files import StageFile
 from fitsense_luigi.contracts.splits import FORMS, PREFERENCE, SPLITS
 from fitsense_luigi.dataset import card, dedup, formats, records, split, tokens
 from fitsense_luigi.dataset.filters import REASONS, Rejection, quality_rejection
@@ -227,7 +227,9 @@ def _assemble(
             checks = records.quality(response, samples, others)
             split_name = assigned[query["user_id"]]
             kept.append(
-                records.build_record(query, response, split_name, provenance, judged.prompts[i], judged.tokens[i], checks)
+                records.build_record(
+                    query, response, split_name, provenance, judged.prompts[i], judged.tokens[i], checks
+                )
             )
     return kept, rejected
 

@@ -28,8 +28,8 @@ from fitsense_luigi.contracts.splits import FORMS, NO_SYSTEM, PREFERENCE, PROMPT
 from fitsense_luigi.dataset.dedup import NUM_PERM, SHINGLE_WORDS
 from fitsense_luigi.dataset.filters import REASON_DESCRIPTIONS, REASONS
 from fitsense_luigi.dataset.records import Provenance
-from fitsense_luigi.queries.student import CONSTRAINTS_PREFIX, CONTEXT_PREFIX, LEFT_OUT
 from fitsense_luigi.queries.prompts import TASK_LINE_PREFIX, TASK_LINES
+from fitsense_luigi.queries.student import CONSTRAINTS_PREFIX, CONTEXT_PREFIX, LEFT_OUT
 
 DEFAULT = "default"
 CONFIGS = (DEFAULT, *FORMS, PREFERENCE)
@@ -139,9 +139,7 @@ def front_matter(summary: dict[str, Any], schema: pa.Schema, sizes: SplitSizes) 
         present = [s for s in SPLITS if sizes.get((name, s), {}).get("num_examples")]
         if not present:
             continue  # `datasets` refuses a declared split without rows: a config with no rows is left out
-        configs.append(
-            {"config_name": name, "data_files": [{"split": s, "path": data_file(name, s)} for s in present]}
-        )
+        configs.append({"config_name": name, "data_files": [{"split": s, "path": data_file(name, s)} for s in present]})
         split_infos = [
             {"name": s, "num_bytes": sizes[(name, s)]["num_bytes"], "num_examples": sizes[(name, s)]["num_examples"]}
             for s in present
@@ -259,7 +257,7 @@ def _usage_section(summary: dict[str, Any], length_report: dict[str, Any]) -> li
         *dpo,
         "```",
         "",
-        f"- **Gemma 2** (its chat template raises \"System role not supported\"): load `name=\"{NO_SYSTEM}\"`, the "
+        f'- **Gemma 2** (its chat template raises "System role not supported"): load `name="{NO_SYSTEM}"`, the '
         "same rows with the system text opening the user turn (as Gemma 3's template does it itself).",
         "- **Full records** (`default`): `messages` with system, user and assistant turns plus every field below. "
         "Training on `messages` computes the loss on the whole sequence unless `assistant_only_loss=True` (TRL then "
@@ -325,8 +323,7 @@ def _size_section(summary: dict[str, Any], split_report: dict[str, Any], sizes: 
 
 def _tokens_section(report: dict[str, Any]) -> list[str]:
     rows = [
-        f"| {part} | {report[part]['min']} | {report[part]['median']} | {report[part]['p95']} | "
-        f"{report[part]['max']} |"
+        f"| {part} | {report[part]['min']} | {report[part]['median']} | {report[part]['p95']} | {report[part]['max']} |"
         for part in ("prompt", "completion", "total")
     ]
     fit = ", ".join(f"{n}: {k}/{report['records']}" for n, k in report["fit"].items())

@@ -30,7 +30,6 @@ from typing import Any
 from fitsense_luigi.contracts.splits import SPLITS
 
 
-
 def user_point(user_id: str) -> float:
     """The user's fixed place in [0, 1): the first 48 bits of sha256(user_id)."""
     return int(hashlib.sha256(user_id.encode()).hexdigest()[:12], 16) / float(16**12)

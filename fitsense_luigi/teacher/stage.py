@@ -275,7 +275,9 @@ class StageRun:
                 break
             errors = verdict.validation["schema_errors"] or ["the answer holds no JSON object"]
             spent.reask_errors.append(errors[0])
-            spent.reasked.append(alternative(build_row(query, "", "", outcome, verdict, Attempts(), None), "reask", sample))
+            spent.reasked.append(
+                alternative(build_row(query, "", "", outcome, verdict, Attempts(), None), "reask", sample)
+            )
             request = reask_request(request, outcome.content or "", errors)
         return build_row(query, self.provider.name, t.model, outcome, verdict, spent, self.formats.kind, sample)
 

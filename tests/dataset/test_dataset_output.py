@@ -227,6 +227,7 @@ def test_rebuilding_gives_byte_identical_files(built_run, dataset_dir, tmp_path)
     shutil.rmtree(rebuilt_dir)
     result = run_luigi("BuildDistillationDataset", built_run.run_id, copy, built_run.params)
     assert result.returncode == 0, result.output[-3000:]
+
     def listing(directory: Path) -> list[str]:
         found = (p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
         return sorted(name for name in found if name != stages.DATASET.manifest_name)
