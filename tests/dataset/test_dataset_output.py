@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -154,22 +153,6 @@ def test_parquet_copies_hold_the_same_rows(dataset_dir):
     for split in splits.SPLITS:
         table = pq.read_table(dataset_dir / files.records_table(split).name)
         assert table.to_pylist() == rows(dataset_dir / files.records(split).name)
-
-
-@pytest.fixture(scope="module")
-def offline_hf(tmp_path_factory):
-    """`datasets` with no network and a private cache, as on a training box without the Hub."""
-    home = tmp_path_factory.mktemp("hf_home")
-    saved = {k: os.environ.get(k) for k in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "HF_HOME")}
-    os.environ.update({"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(home)})
-    import datasets
-
-    yield datasets, home / "cache"
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
 
 
 def test_datasets_loads_the_json_files_with_the_expected_split_sizes(dataset_dir, manifest, offline_hf):
