@@ -8,7 +8,7 @@ real run against these annotations (keys and value types).
 
     queries.jsonl                       Query (with its ContextSummary)
     responses.jsonl (shards, merged)    TeacherResponse
-    all_records / train / validation / test    DistillationRecord (JSONL and Parquet)
+    train / validation / test           DistillationRecord (JSONL and Parquet)
     prompt_completion/, no_system/      PromptCompletionRow (the same records in TRL's prompt/completion form)
     preference/                         PreferencePair (DPO)
     rejected.jsonl                      RejectedRow

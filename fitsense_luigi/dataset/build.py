@@ -60,7 +60,6 @@ class DatasetResult:
 
     def row_files(self) -> Iterator[tuple[StageFile, Iterable[Any]]]:
         """Every JSONL file of rows the stage writes, with its rows (lazily built where they are derived)."""
-        yield files.ALL_RECORDS, self.records
         for name in SPLITS:
             yield files.records(name), self.splits[name]
             for form in FORMS:

@@ -581,7 +581,6 @@ def _files_section() -> list[str]:
         f"| {names(files.records)} | the records (config `default`) |",
         f"| {names(files.records_table)} | the same rows, typed and compressed |",
         *(f"| {names(lambda s, n=name: files.form(n, s))} | config `{name}` |" for name in (*FORMS, PREFERENCE)),
-        f"| `{files.ALL_RECORDS.name}` | every kept record, all splits, in query order |",
         f"| `{files.REJECTED.name}` | every dropped example with `reason`, `detail` and, for duplicates, the kept "
         "copy |",
         f"| `{files.SPLIT_REPORT.name}` | achieved split ratios per `prompt_type\\|goal_type` stratum |",

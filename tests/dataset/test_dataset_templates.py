@@ -207,7 +207,7 @@ def test_the_student_system_prompt_is_a_few_sentences_and_no_catalogue(dataset_d
 def test_a_token_limit_drops_the_longest_records_with_their_reason(tmp_path, student, counted_run):
     """dataset.tokens.max_total below the longest record: those records move to rejected.jsonl as too_many_tokens."""
     done = counted_run.files.directory(stages.DATASET)
-    totals = sorted(r["metadata"]["tokens"]["total"] for r in read_jsonl(done / files.ALL_RECORDS.name))
+    totals = sorted(r["metadata"]["tokens"]["total"] for r in counted_run.files.records())
     limit = totals[len(totals) // 2]
     run = build_run(
         tmp_path,
@@ -215,7 +215,7 @@ def test_a_token_limit_drops_the_longest_records_with_their_reason(tmp_path, stu
         task="BuildDistillationDataset",
     )
     out = run.files.directory(stages.DATASET)
-    kept = read_jsonl(out / files.ALL_RECORDS.name)
+    kept = run.files.records()
     dropped = [r for r in read_jsonl(out / files.REJECTED.name) if r["reason"] == "too_many_tokens"]
     assert kept and all(r["metadata"]["tokens"]["total"] <= limit for r in kept)
     assert len(dropped) >= sum(t > limit for t in totals)  # and duplicates of theirs as long as they were
