@@ -64,6 +64,15 @@ def form(name: str, split: str) -> StageFile:
     return StageFile(stages.DATASET, f"{name}/{split}.jsonl", rows=rows)
 
 
+def student_evaluation(name: str) -> StageFile:
+    """EvaluateStudent's scores (JSON; ``student_evaluation_html`` for the page) for the student ``name``."""
+    return StageFile(stages.evaluation(name), "student_evaluation.json")
+
+
+def student_evaluation_html(name: str) -> StageFile:
+    return StageFile(stages.evaluation(name), "student_evaluation.html")
+
+
 BOOTSTRAP_RECORD = StageFile(stages.BOOTSTRAP, "phase1_bootstrap.json")  # the run's config, checked by every task
 REALISM_REPORT = StageFile(stages.WORKOUTS, "realism.json", in_reports=True)
 QUERIES = StageFile(stages.QUERIES, "queries.jsonl", rows=Query)

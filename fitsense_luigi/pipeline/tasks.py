@@ -15,6 +15,7 @@ inside ``build()`` so that a rerun with nothing to do stays fast.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, ClassVar
 
 import luigi
@@ -32,6 +33,7 @@ from fitsense_luigi.pipeline.store import RunStore, StageWriter
 logs.install()
 logs.close_luigi_summaries_with(outcome.closing_summary)
 log = logging.getLogger("fitsense.tasks")
+STUDENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RunIdParameter(luigi.Parameter):
@@ -430,6 +432,44 @@ class BiasSlicing(PipelineTask):
         gate.enforce(config, published.verdict, self.run_id, self.ctx.store.uri(self.ctx.store.key(files.REPORT_HTML)))
 
 
+class StudentNameParameter(luigi.Parameter):
+    """Names the student's report directory: letters, digits, '.', '_' and '-'."""
+
+    def normalize(self, x: Any) -> str:
+        if not isinstance(x, str) or not STUDENT_NAME.match(x) or x in (".", ".."):
+            raise FitSenseError(f"bad student name {x!r}: use 1-64 letters, digits, '.', '_' or '-'")
+        return x
+
+
+class EvaluateStudent(PipelineTask):
+    """Outside the chain: the test split's prompts sent to the student endpoint (``evaluation:``), scored with the
+    teacher's post-checks against the teacher's answers; reports/<run>/evaluation/<name>/student_evaluation.*"""
+
+    name = StudentNameParameter(default="student", description="Names this student's report (default: student)")
+
+    @property
+    def stage(self) -> Stage:  # type: ignore[override]
+        return stages.evaluation(self.name)
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {"dataset": BuildDistillationDataset(run_id=self.run_id)}
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.evaluation import html_report, student
+
+        config = self.ctx.config
+        records = self.inputs.read_jsonl(files.records("test"))
+        provider = student.make_student(config)
+        try:
+            report = student.evaluate(config, records, provider, progress=self.progress)
+        finally:
+            provider.close()
+        out.json(files.student_evaluation(self.name), report)
+        out.text(files.student_evaluation_html(self.name), html_report.render(self.run_id, report))
+        out.summary.update({side: report["summary"][side] for side in student.SIDES})
+        out.summary["prompts"] = report["prompts"]
+
+
 ALL_TASKS = (
     Bootstrap,
     GenerateProfiles,
@@ -444,4 +484,4 @@ ALL_TASKS = (
     BiasSlicing,
 )
 
-__all__ = [t.__name__ for t in ALL_TASKS] + ["PipelineTask", "RunIdParameter"]
+__all__ = [t.__name__ for t in ALL_TASKS] + ["EvaluateStudent", "PipelineTask", "RunIdParameter"]

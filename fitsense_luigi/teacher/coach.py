@@ -198,7 +198,9 @@ class Coach:
     def __init__(self, asked: Asked, seed: int) -> None:
         self.asked = asked
         self.facts = asked.facts
-        digest = hashlib.sha256((asked.request + json.dumps(asked.facts, sort_keys=True)).encode()).digest()
+        # keyed on the facts the student's prompt keeps too, so the teacher's and the student's form plan alike
+        facts = student.compact_context(asked.facts)
+        digest = hashlib.sha256((asked.request + json.dumps(facts, sort_keys=True)).encode()).digest()
         self.rng = stage_rng(seed, "teacher:mock_coach", int.from_bytes(digest[:8], "little"))
         self.level = self.facts.get("experience") if self.facts.get("experience") in _LEVELS else "novice"
         self.goal = self.facts.get("goal") if self.facts.get("goal") in GOAL_SCHEMES else "general_fitness"
