@@ -12,11 +12,12 @@ turn plus :data:`PREAMBLE_ALLOWANCE` are added for the template's markers
 (Llama 3.1 writes about 20 tokens of dates into every system turn).
 
 Without a tokenizer the counts are an estimate: characters / :data:`CHARS_PER_TOKEN`.
-This JSON-heavy text runs at 2.75 to 3.35 characters a token with Qwen2.5's
-vocabulary (median 2.99; ``bench/bench_tokens.py`` measures it), so the usual
-characters / 4 undercounts it by a quarter. The estimate divides by 2.5 to stay
-above the real count, so that the card's ``max_length`` still keeps every
-record whole, and says it is an estimate wherever it is shown.
+This JSON-heavy text runs at about 3 characters a token with real Llama 3.1 and
+Qwen2.5 vocabularies (issue 14 measured characters / 4 to be about 30 % low;
+``bench/bench_tokens.py`` measures any local tokenizer.json: a 16k BPE vocabulary
+trained on the records gives 3.1 to 3.5). The estimate divides by 2.5 to stay
+above the real count, so that the card's ``max_length`` still keeps every record
+whole, and says it is an estimate wherever it is shown.
 """
 
 from __future__ import annotations
