@@ -468,6 +468,19 @@ class EvaluateStudent(PipelineTask):
         out.text(files.student_evaluation_html(self.name), html_report.render(self.run_id, report))
         out.summary.update({side: report["summary"][side] for side in student.SIDES})
         out.summary["prompts"] = report["prompts"]
+        ours, theirs = (report["summary"][side] for side in student.SIDES)
+        log.info(
+            "EvaluateStudent: %s on %d test prompts: parsed %.1f%%, valid %.1f%% (teacher %.1f%%), constraints "
+            "addressed %.1f%%, %d safety flags; report %s",
+            config.evaluation.model,
+            report["prompts"],
+            100 * ours["parsed"],
+            100 * ours["valid"],
+            100 * theirs["valid"],
+            100 * ours["constraints_addressed"],
+            sum(ours["safety_flags_by_rule"].values()),
+            self.ctx.store.uri(self.ctx.store.key(files.student_evaluation_html(self.name))),
+        )
 
 
 ALL_TASKS = (
