@@ -33,23 +33,14 @@ RATES = ("answered", "parsed", "schema_valid", "valid", "safe", "constraints_add
 
 def make_student(config: Config) -> Provider:
     """The student endpoint of ``evaluation:`` (timeouts and retries as the teacher's)."""
-    ev, t = config.evaluation, config.teacher
+    ev = config.evaluation
     if ev.provider == "mock":
         from fitsense_luigi.teacher.mock import MockCoach
 
         return MockCoach(ev.model, seed=config.reproducibility.seed)
-    from fitsense_luigi.teacher.openai_compat import OpenAICompatible
+    from fitsense_luigi.teacher.stage import http_client
 
-    return OpenAICompatible(
-        ev.base_url or "",
-        ev.api_key_env,
-        connect_s=t.timeouts.connect_s,
-        read_s=t.timeouts.read_s,
-        max_attempts=t.retries.max_attempts,
-        initial_wait_s=t.retries.initial_wait_s,
-        max_wait_s=t.retries.max_wait_s,
-        retry_after_cap_s=t.retries.retry_after_cap_s,
-    )
+    return http_client(config, ev.base_url or "", ev.api_key_env)
 
 
 def request_for(config: Config, record: DistillationRecord) -> TeacherRequest:

@@ -61,11 +61,17 @@ def make_provider(config: Config, pacer: Pacer | None = None) -> Provider:
         from fitsense_luigi.teacher.mock import MockCoach
 
         return MockCoach(t.model, seed=config.reproducibility.seed, flaw_rate=t.mock.flaw_rate)
+    return http_client(config, t.base_url or "", t.api_key_env, pacer)
+
+
+def http_client(config: Config, base_url: str, api_key_env: str, pacer: Pacer | None = None) -> Provider:
+    """The OpenAI-compatible client with the teacher's time-outs and retries (the student's endpoint uses it too)."""
     from fitsense_luigi.teacher.openai_compat import OpenAICompatible
 
+    t = config.teacher
     return OpenAICompatible(
-        t.base_url or "",
-        t.api_key_env,
+        base_url,
+        api_key_env,
         connect_s=t.timeouts.connect_s,
         read_s=t.timeouts.read_s,
         max_attempts=t.retries.max_attempts,
