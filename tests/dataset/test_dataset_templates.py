@@ -226,3 +226,23 @@ def test_a_token_limit_drops_the_longest_records_with_their_reason(tmp_path, stu
     assert len(kept) + len(read_jsonl(out / files.REJECTED.name)) == len(totals) + len(
         read_jsonl(done / files.REJECTED.name)
     )  # every query is a record or a rejection, as before
+
+
+@pytest.mark.parametrize("template", ["gemma3_training", "qwen2_5_training"])
+def test_messages_with_assistant_only_loss_keep_the_answer_in_the_loss(dataset_dir, student, template):
+    """The `default` config's `messages` with TRL's training templates ({% generation %} markers): the assistant
+    mask TRL trains on covers the whole answer, within the card's max_length (TRL raises on a record without one)."""
+    family = template.removesuffix("_training")
+    tokenizer = hf_tokenizer(student, family)
+    tokenizer.chat_template = template_source(template)
+    max_length = card_max_length(dataset_dir)
+    records = [r for s in splits.SPLITS for r in read_jsonl(dataset_dir / files.records(s).name)]
+    for record in records:
+        out = tokenizer.apply_chat_template(
+            record["messages"], tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
+        input_ids, mask = out["input_ids"][:max_length], out["assistant_masks"][:max_length]
+        assert len(out["input_ids"]) <= max_length and 1 in mask
+        trained = tokenizer.decode([t for t, m in zip(input_ids, mask, strict=True) if m])
+        assert record["messages"][-1]["content"].strip() in trained
+        assert record["messages"][0]["content"] not in trained, "the system prompt is not trained on"
