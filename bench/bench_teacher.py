@@ -21,6 +21,13 @@ the best any client could do with these very latencies (``ideal``: C slots,
 each request started the moment a slot frees, no client overhead). For a long
 tail and few rounds (2,000 requests at 256 in flight is under 8 latencies
 deep) the last requests' tail alone keeps the ideal well under C / L.
+``+probe``: the same ideal when the first request goes alone, as the stage's
+response-format probe does against an endpoint it has not met (a fresh data
+root, as here): at C = 256 and 2,000 requests that is 9 latencies instead of
+8, so even a perfect client stays under 0.87 of C / L. ``CPU s``: user +
+system CPU of the luigi command (Python start-up and the other tasks'
+checks included), ``ms/ans`` the same per answer, ``srv CPU``: the server
+process's CPU over the command, ``load``: the 1-minute load average after it.
 
     .venv/bin/python bench/bench_teacher.py [--requests 2000] [--median-ms 200]
         [--latency fixed lognormal] [--concurrency 32 256] [--shards 4]
@@ -37,6 +44,7 @@ import math
 import multiprocessing
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -145,6 +153,12 @@ def server_stats(port: int) -> dict[str, Any]:
     return json.loads(body)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one live process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------- the pipeline, as a user runs it
 
 
@@ -175,9 +189,10 @@ def write_params(workdir: Path, requests: int, url: str, concurrency: int, shard
     return path
 
 
-def luigi(task: str, run_id: str, data_root: Path, params: Path) -> tuple[int, float, str]:
-    """The command as a user runs it, from the repository root: (exit code, seconds, stderr)."""
+def luigi(task: str, run_id: str, data_root: Path, params: Path) -> tuple[int, float, str, float]:
+    """The command as a user runs it, from the repository root: (exit code, seconds, stderr, CPU seconds)."""
     env = dict(os.environ, FITSENSE_DATA_ROOT=str(data_root), FITSENSE_PARAMS=str(params))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(
         [LUIGI, "--module", "fitsense_luigi", task, "--run-id", run_id, "--local-scheduler"],
@@ -186,7 +201,10 @@ def luigi(task: str, run_id: str, data_root: Path, params: Path) -> tuple[int, f
         capture_output=True,
         text=True,
     )
-    return proc.returncode, time.perf_counter() - started, proc.stderr
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return proc.returncode, wall, proc.stderr, cpu
 
 
 def measure(requests: int, model: str, median_s: float, concurrency: int, shards: int) -> dict[str, Any]:
@@ -196,14 +214,16 @@ def measure(requests: int, model: str, median_s: float, concurrency: int, shards
             workdir = Path(tmp)
             params = write_params(workdir, requests, url, concurrency, shards)
             run_id = "bench-2026-02-17"
-            code, _, err = luigi("GenerateQueries", run_id, workdir / "data", params)
+            code, _, err, _ = luigi("GenerateQueries", run_id, workdir / "data", params)
             if code:
                 raise SystemExit(f"GenerateQueries failed ({code}):\n{err[-2000:]}")
-            code, wall, err = luigi("CallTeacher", run_id, workdir / "data", params)
+            server_before = cpu_seconds(server.pid or 0)
+            code, wall, err, client_cpu = luigi("CallTeacher", run_id, workdir / "data", params)
             if code:
                 raise SystemExit(f"CallTeacher failed ({code}):\n{err[-2000:]}")
             summary = json.loads((workdir / "data" / "raw" / "teacher_outputs" / run_id / "summary.json").read_text())
         stats = server_stats(port)
+        server_cpu = cpu_seconds(server.pid or 0) - server_before
     finally:
         server.terminate()
         server.join(5)
@@ -212,6 +232,8 @@ def measure(requests: int, model: str, median_s: float, concurrency: int, shards
     mean = sum(latencies) / len(latencies)
     bound = concurrency / mean
     ideal = ideal_makespan(latencies, concurrency)
+    # The stage's first request against a new endpoint is the response-format probe, alone (teacher/negotiate.py).
+    probed = latencies[0] + ideal_makespan(latencies[1:], concurrency)
     return {
         "latency": model,
         "concurrency": concurrency,
@@ -224,8 +246,12 @@ def measure(requests: int, model: str, median_s: float, concurrency: int, shards
         "of_bound": len(latencies) / span / bound,
         "of_ideal": ideal / span,
         "ideal_of_bound": len(latencies) / ideal / bound,
+        "probed_of_bound": len(latencies) / probed / bound,
         "command_of_bound": len(latencies) / wall / bound,
         "max_in_flight": stats["max_held"],
+        "command_cpu_s": client_cpu,
+        "server_cpu_s": server_cpu,
+        "load": os.getloadavg()[0],
         "mean_ms": mean * 1000,
         "p99_ms": sorted(latencies)[int(0.99 * len(latencies))] * 1000,
     }
@@ -284,7 +310,8 @@ def main() -> None:
     )
     header = (
         f"{'latency':>9} {'C':>4} {'mean ms':>8} {'p99 ms':>7} {'command s':>9} {'span s':>7} {'req/s':>7} "
-        f"{'C/L':>7} {'of C/L':>7} {'of ideal':>8} {'ideal/(C/L)':>11} {'max held':>8}"
+        f"{'C/L':>7} {'of C/L':>7} {'of ideal':>8} {'ideal/(C/L)':>11} {'+probe':>7} {'max held':>8} "
+        f"{'CPU s':>6} {'ms/ans':>6} {'srv CPU':>7} {'load':>5}"
     )
     print(header)
     for model in args.latency:
@@ -293,7 +320,9 @@ def main() -> None:
             print(
                 f"{r['latency']:>9} {r['concurrency']:>4} {r['mean_ms']:>8.0f} {r['p99_ms']:>7.0f} {r['wall_s']:>9.2f} "
                 f"{r['span_s']:>7.2f} {r['rate']:>7.1f} {r['bound']:>7.1f} {r['of_bound']:>7.1%} {r['of_ideal']:>8.1%} "
-                f"{r['ideal_of_bound']:>11.1%} {r['max_in_flight']:>8}",
+                f"{r['ideal_of_bound']:>11.1%} {r['probed_of_bound']:>7.1%} {r['max_in_flight']:>8} "
+                f"{r['command_cpu_s']:>6.2f} {1000 * r['command_cpu_s'] / r['requests']:>6.2f} "
+                f"{r['server_cpu_s']:>7.2f} {r['load']:>5.1f}",
                 flush=True,
             )
 
