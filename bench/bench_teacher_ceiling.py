@@ -10,6 +10,8 @@ own process) with clients that do nothing but send and read:
   the next request as soon as its answer's last byte is in (no HTTP library,
   no parsing beyond the head's Content-Length);
 * ``threads+socket``: C threads, each on one blocking socket, same bytes;
+* ``aiohttp``: the same event loop through an HTTP library with a C parser
+  (not a dependency of the project: run only where it is installed);
 * ``threads+urllib3``: C threads, each with its own one-connection urllib3 pool,
   as the pipeline's transport (``teacher/openai_compat.py``) does, the answer's
   bytes read and dropped.
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -51,7 +54,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_teacher import serve  # noqa: E402  (the benchmark's own server, unchanged)
+from bench_teacher import serve  # the benchmark's own server, unchanged
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -221,8 +224,33 @@ def urllib3_threads_client(port: int, payload: bytes, requests: int, concurrency
     return _in_threads(concurrency, worker, requests)
 
 
+def aiohttp_client(port: int, payload: bytes, requests: int, concurrency: int) -> int:
+    """An asyncio HTTP library with a C parser (not a dependency: measured when installed)."""
+    import aiohttp
+
+    url = f"http://127.0.0.1:{port}/v1/chat/completions"
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+
+    async def connection(session: aiohttp.ClientSession, budget: Budget) -> int:
+        done = 0
+        while budget.take():
+            async with session.post(url, data=payload, headers=headers) as response:
+                await response.read()
+            done += 1
+        return done
+
+    async def main() -> int:
+        budget = Budget(requests)
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            return sum(await asyncio.gather(*(connection(session, budget) for _ in range(concurrency))))
+
+    return asyncio.run(main())
+
+
 CLIENTS: dict[str, Callable[[int, bytes, int, int], int]] = {
     "asyncio": asyncio_client,
+    "aiohttp": aiohttp_client,
     "threads+socket": socket_threads_client,
     "threads+urllib3": urllib3_threads_client,
 }
@@ -346,7 +374,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--median-ms", type=float, default=200.0)
-    parser.add_argument("--clients", nargs="+", default=list(CLIENTS), choices=list(CLIENTS))
+    parser.add_argument("--clients", nargs="+", default=None, choices=list(CLIENTS))
     parser.add_argument("--server-workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--per-answer", action="store_true")
@@ -354,6 +382,8 @@ def main() -> None:
     if args.per_answer:
         per_answer(args.requests if args.requests != 2000 else 500)
         return
+    if args.clients is None:
+        args.clients = [c for c in CLIENTS if c != "aiohttp" or importlib.util.find_spec("aiohttp")]
     median_s = args.median_ms / 1000
     bound = args.concurrency / median_s
     print(
