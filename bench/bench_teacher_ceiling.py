@@ -349,6 +349,14 @@ def per_answer(requests: int) -> None:
                 )
                 timed("row to JSONL (shard + merged file)", lambda r=row: [dumps_row(r), dumps_row(r)])
             stage.provider.close()
+            # Cross-check: the stage's own path per query (lookup, send, cache, judge, row), fresh cache.
+            whole = StageRun(load_config(params), LocalRoot(workdir / "cache-2"), "bench-2026-02-17")
+            whole.formats.kind = whole.config.teacher.response_format
+            started = time.process_time()
+            for query in queries:
+                whole.resolve(query)
+            resolve_s = time.process_time() - started
+            whole.provider.close()
     finally:
         for process in servers:
             process.terminate()
@@ -363,6 +371,7 @@ def per_answer(requests: int) -> None:
     print(
         f"  {1000 * total / len(queries):7.3f} ms  total: one core keeps up with {len(queries) / total:,.0f} answers/s"
     )
+    print(f"  {1000 * resolve_s / len(queries):7.3f} ms  StageRun.resolve end to end (all but the JSONL rows)")
 
 
 def _median_range(values: list[float], fmt: str) -> str:
