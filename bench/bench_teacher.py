@@ -25,9 +25,12 @@ deep) the last requests' tail alone keeps the ideal well under C / L.
 response-format probe does against an endpoint it has not met (a fresh data
 root, as here): at C = 256 and 2,000 requests that is 9 latencies instead of
 8, so even a perfect client stays under 0.87 of C / L. ``CPU s``: user +
-system CPU of the luigi command (Python start-up and the other tasks'
-checks included), ``ms/ans`` the same per answer, ``srv CPU``: the server
-process's CPU over the command, ``load``: the 1-minute load average after it.
+system CPU of the whole luigi command (Python start-up, the shards' files,
+the merge); ``span CPU``: the part of it spent during the endpoint's busy
+span (sampled from /proc every 20 ms), ``ms/ans`` that per answer and
+``cores`` that over the span's length (1.0: a core busy all along, which is
+what the GIL allows the stage's Python code); ``srv CPU``: the server
+process's CPU over the command; ``load``: the 1-minute load average after it.
 
     .venv/bin/python bench/bench_teacher.py [--requests 2000] [--median-ms 200]
         [--latency fixed lognormal] [--concurrency 32 256] [--shards 4]
@@ -38,7 +41,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import heapq
+import itertools
 import json
 import math
 import multiprocessing
@@ -189,22 +194,51 @@ def write_params(workdir: Path, requests: int, url: str, concurrency: int, shard
     return path
 
 
-def luigi(task: str, run_id: str, data_root: Path, params: Path) -> tuple[int, float, str, float]:
-    """The command as a user runs it, from the repository root: (exit code, seconds, stderr, CPU seconds)."""
+def luigi(task: str, run_id: str, data_root: Path, params: Path) -> tuple[int, float, str]:
+    """The command as a user runs it, from the repository root: (exit code, seconds, stderr)."""
+    code, wall, err, _, _ = luigi_traced(task, run_id, data_root, params)
+    return code, wall, err
+
+
+def luigi_traced(
+    task: str, run_id: str, data_root: Path, params: Path
+) -> tuple[int, float, str, float, list[tuple[float, float]]]:
+    """The same, plus its CPU seconds and a trace of them: (monotonic time, CPU so far) every 20 ms."""
     env = dict(os.environ, FITSENSE_DATA_ROOT=str(data_root), FITSENSE_PARAMS=str(params))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    trace: list[tuple[float, float]] = []
     started = time.perf_counter()
-    proc = subprocess.run(
-        [LUIGI, "--module", "fitsense_luigi", task, "--run-id", run_id, "--local-scheduler"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    wall = time.perf_counter() - started
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [LUIGI, "--module", "fitsense_luigi", task, "--run-id", run_id, "--local-scheduler"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
+        while proc.poll() is None:
+            with contextlib.suppress(OSError, IndexError):  # it may just have exited
+                trace.append((time.monotonic(), cpu_seconds(proc.pid)))
+            time.sleep(0.02)
+        wall = time.perf_counter() - started
+        err.seek(0)
+        stderr = err.read()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return proc.returncode, wall, proc.stderr, cpu
+    return proc.returncode, wall, stderr, cpu, trace
+
+
+def cpu_between(trace: list[tuple[float, float]], start: float, end: float) -> float:
+    """CPU seconds a traced command used between two monotonic times (linear between samples)."""
+
+    def at(t: float) -> float:
+        for (t0, c0), (t1, c1) in itertools.pairwise(trace):
+            if t0 <= t <= t1:
+                return c0 + (c1 - c0) * (t - t0) / max(t1 - t0, 1e-9)
+        return trace[0][1] if t < trace[0][0] else trace[-1][1]
+
+    return at(end) - at(start) if trace else float("nan")
 
 
 def measure(requests: int, model: str, median_s: float, concurrency: int, shards: int) -> dict[str, Any]:
@@ -214,11 +248,11 @@ def measure(requests: int, model: str, median_s: float, concurrency: int, shards
             workdir = Path(tmp)
             params = write_params(workdir, requests, url, concurrency, shards)
             run_id = "bench-2026-02-17"
-            code, _, err, _ = luigi("GenerateQueries", run_id, workdir / "data", params)
+            code, _, err = luigi("GenerateQueries", run_id, workdir / "data", params)
             if code:
                 raise SystemExit(f"GenerateQueries failed ({code}):\n{err[-2000:]}")
             server_before = cpu_seconds(server.pid or 0)
-            code, wall, err, client_cpu = luigi("CallTeacher", run_id, workdir / "data", params)
+            code, wall, err, client_cpu, trace = luigi_traced("CallTeacher", run_id, workdir / "data", params)
             if code:
                 raise SystemExit(f"CallTeacher failed ({code}):\n{err[-2000:]}")
             summary = json.loads((workdir / "data" / "raw" / "teacher_outputs" / run_id / "summary.json").read_text())
@@ -250,6 +284,7 @@ def measure(requests: int, model: str, median_s: float, concurrency: int, shards
         "command_of_bound": len(latencies) / wall / bound,
         "max_in_flight": stats["max_held"],
         "command_cpu_s": client_cpu,
+        "span_cpu_s": cpu_between(trace, stats["first_in"], stats["last_out"]),
         "server_cpu_s": server_cpu,
         "load": os.getloadavg()[0],
         "mean_ms": mean * 1000,
@@ -311,7 +346,7 @@ def main() -> None:
     header = (
         f"{'latency':>9} {'C':>4} {'mean ms':>8} {'p99 ms':>7} {'command s':>9} {'span s':>7} {'req/s':>7} "
         f"{'C/L':>7} {'of C/L':>7} {'of ideal':>8} {'ideal/(C/L)':>11} {'+probe':>7} {'max held':>8} "
-        f"{'CPU s':>6} {'ms/ans':>6} {'srv CPU':>7} {'load':>5}"
+        f"{'CPU s':>6} {'span CPU':>8} {'ms/ans':>6} {'cores':>5} {'srv CPU':>7} {'load':>5}"
     )
     print(header)
     for model in args.latency:
@@ -321,7 +356,8 @@ def main() -> None:
                 f"{r['latency']:>9} {r['concurrency']:>4} {r['mean_ms']:>8.0f} {r['p99_ms']:>7.0f} {r['wall_s']:>9.2f} "
                 f"{r['span_s']:>7.2f} {r['rate']:>7.1f} {r['bound']:>7.1f} {r['of_bound']:>7.1%} {r['of_ideal']:>8.1%} "
                 f"{r['ideal_of_bound']:>11.1%} {r['probed_of_bound']:>7.1%} {r['max_in_flight']:>8} "
-                f"{r['command_cpu_s']:>6.2f} {1000 * r['command_cpu_s'] / r['requests']:>6.2f} "
+                f"{r['command_cpu_s']:>6.2f} {r['span_cpu_s']:>8.2f} {1000 * r['span_cpu_s'] / r['requests']:>6.2f} "
+                f"{r['span_cpu_s'] / r['span_s']:>5.2f} "
                 f"{r['server_cpu_s']:>7.2f} {r['load']:>5.1f}",
                 flush=True,
             )

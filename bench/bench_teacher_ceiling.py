@@ -314,7 +314,7 @@ def per_answer(requests: int) -> None:
         with tempfile.TemporaryDirectory(prefix="bench-ceiling-") as tmp:
             workdir = Path(tmp)
             params = write_params(workdir, requests, f"http://127.0.0.1:{port}/v1", 1, 1)
-            code, _, err, _ = luigi("GenerateQueries", "bench-2026-02-17", workdir / "data", params)
+            code, _, err = luigi("GenerateQueries", "bench-2026-02-17", workdir / "data", params)
             if code:
                 raise SystemExit(f"GenerateQueries failed ({code}):\n{err[-2000:]}")
             queries = list(iter_jsonl(next((workdir / "data").rglob("queries.jsonl"))))
