@@ -54,10 +54,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_teacher import serve  # the benchmark's own server, unchanged
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
+from bench_teacher import cpu_seconds, serve  # the benchmark's own server, unchanged
 
 # ---------------------------------------------------------------- the server: N processes on one port
 
@@ -88,12 +85,6 @@ def start_servers(workers: int, median_s: float) -> tuple[int, list[multiprocess
         processes.append(process)
     time.sleep(0.5)  # the event loops are up (start_server runs just after `ready`)
     return port, processes, reserve
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process so far (/proc/PID/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def cpu_pressure() -> float:
