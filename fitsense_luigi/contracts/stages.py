@@ -51,7 +51,15 @@ STATS = _report_stage("stats")
 ANOMALIES = _report_stage("anomalies")
 BIAS = _report_stage("bias")
 
-# In pipeline order; a sharded stage stands for its shards (``TEACHER_SHARD.sharded(k)``).
+# Outside the chain (EvaluateStudent): a student endpoint scored on the run's test split, one report per student name.
+EVALUATION_DIR = REPORTS_DIR + "/evaluation/{name}"
+
+
+def evaluation(name: str) -> Stage:
+    return Stage(f"evaluation_{name}", EVALUATION_DIR.replace("{name}", name))
+
+
+# In pipeline order; a sharded stage (teacher shard, world part, query shard) stands for its shards (``.sharded(k)``).
 STAGES = (
     BOOTSTRAP,
     PROFILES_PART,

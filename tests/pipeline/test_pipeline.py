@@ -139,7 +139,7 @@ def test_bad_params_file(tmp_path: Path) -> None:
         f"{params}: run.users_per_part: missing key",
         f"{params}: reproducibility: missing key",
     ]
-    assert len(said) == 11 and all(line.startswith(f"{params}: ") for line in said)
+    assert len(said) == 13 and all(line.startswith(f"{params}: ") for line in said)
     assert "Traceback" not in result.output and not root.exists()
 
 
