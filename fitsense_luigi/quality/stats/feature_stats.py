@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -63,7 +64,12 @@ def distribution(values: np.ndarray, *, ordered: bool = False) -> dict[str, Any]
 
 
 def kind_of(name: str, column: pa.ChunkedArray) -> str:
-    kind = column.type
+    return kind_of_type(name, column.type, lambda: pc.count_distinct(column).as_py())
+
+
+def kind_of_type(name: str, kind: pa.DataType, distinct: Callable[[], int]) -> str:
+    """A feature's kind from its name and type; ``distinct`` (counted only for plain strings) splits
+    categorical from text. The one classifier of the in-memory records and the out-of-core world."""
     if isinstance(kind, pa.BaseExtensionType) or pa.types.is_fixed_size_binary(kind) or name in IDENTIFIERS:
         return "identifier"
     if pa.types.is_boolean(kind):
@@ -75,8 +81,7 @@ def kind_of(name: str, column: pa.ChunkedArray) -> str:
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         if name in TEXT:
             return "text"
-        distinct = pc.count_distinct(column).as_py()
-        return "categorical" if distinct <= MAX_CATEGORIES else "text"
+        return "categorical" if distinct() <= MAX_CATEGORIES else "text"
     return "other"
 
 

@@ -26,14 +26,14 @@ import pyarrow.compute as pc
 from fitsense_luigi.contracts.world import World
 from fitsense_luigi.contracts.world_sql import Limits, WorldSQL, open_world
 from fitsense_luigi.quality.stats.feature_stats import (
-    MAX_CATEGORIES,
     PERCENTILES,
     QUANTILES,
     _round,
     _top,
     days_before,
+    kind_of_type,
 )
-from fitsense_luigi.quality.stats.features import IDENTIFIERS, TEXT, TOKEN
+from fitsense_luigi.quality.stats.features import TOKEN
 
 
 def table_stats(
@@ -88,20 +88,7 @@ def column_stats(db: WorldSQL, table: str, field: pa.Field, rows: int, as_of: dt
 
 def _kind(field: pa.Field, distinct: int) -> str:
     """:func:`.feature_stats.kind_of` for a column whose distinct non-null values were counted."""
-    kind = field.type
-    if isinstance(kind, pa.BaseExtensionType) or pa.types.is_fixed_size_binary(kind) or field.name in IDENTIFIERS:
-        return "identifier"
-    if pa.types.is_boolean(kind):
-        return "categorical"
-    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
-        return "numeric"
-    if pa.types.is_temporal(kind):
-        return "temporal"
-    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        if field.name in TEXT:
-            return "text"
-        return "categorical" if distinct <= MAX_CATEGORIES else "text"
-    return "other"
+    return kind_of_type(field.name, field.type, lambda: distinct)
 
 
 def _strings(db: WorldSQL, table: str, field: pa.Field, kind: str, distinct: int) -> dict[str, Any]:
