@@ -49,6 +49,13 @@ OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("teacher", "cache"),
     ("teacher", "response_format_fallback"),
     ("teacher", "unusable_warn_share"),
+    ("teacher", "batch", "completion_window"),
+    ("teacher", "batch", "max_lines"),
+    ("teacher", "batch", "max_bytes"),
+    ("teacher", "batch", "poll_initial_s"),
+    ("teacher", "batch", "poll_max_s"),
+    ("teacher", "batch", "wait_s"),
+    ("teacher", "batch", "max_submissions"),
     ("quality", "on_failure"),
 )
 
@@ -154,6 +161,18 @@ class ReaskSection:
 
 
 @dataclass(frozen=True)
+class BatchSection:
+    completion_window: str
+    max_lines: int
+    max_bytes: int
+    poll_initial_s: float
+    poll_max_s: float
+    wait_s: float
+    max_submissions: int
+    discount: float
+
+
+@dataclass(frozen=True)
 class TeacherSection:
     provider: str
     model: str
@@ -176,6 +195,7 @@ class TeacherSection:
     response_format_fallback: bool
     reask: ReaskSection
     unusable_warn_share: float
+    batch: BatchSection
 
 
 @dataclass(frozen=True)
@@ -419,6 +439,17 @@ def _check_cross_fields(data: Mapping[str, Any], source: str) -> None:
     teacher = data["teacher"]
     if teacher["provider"] == "openai_compatible" and not teacher["base_url"]:
         raise ConfigError(f"{source}: teacher.base_url: required when teacher.provider is openai_compatible")
+    if teacher["provider"] == "openai_batch" and not teacher["cache"]["enabled"]:
+        raise ConfigError(
+            f"{source}: teacher.cache.enabled: must be true when teacher.provider is openai_batch "
+            "(batch answers reach the responses through the cache)"
+        )
+    batch = teacher["batch"]
+    if batch["poll_initial_s"] > batch["poll_max_s"]:
+        raise ConfigError(
+            f"{source}: teacher.batch.poll_initial_s ({batch['poll_initial_s']:g}) must not exceed "
+            f"poll_max_s ({batch['poll_max_s']:g})"
+        )
     breaker = teacher["circuit_breaker"]
     if breaker["min_calls"] > breaker["window"]:
         raise ConfigError(

@@ -110,6 +110,39 @@ def error(status: int, message: str, **fields: Any) -> Reply:
 Script = Callable[[Call], Reply]
 
 
+def case_of(request: dict[str, Any]) -> str:
+    """The ``[case:NAME]`` marker of a request's user message, or ""."""
+    user = next((m.get("content", "") for m in request.get("messages", []) if m.get("role") == "user"), "")
+    match = _CASE.search(user)
+    return match.group(1) if match else ""
+
+
+def coach_answer(request: dict[str, Any]) -> str | None:
+    """The mock coach's answer to this request (its model, messages and seed), as a real endpoint would give."""
+    model = str(request.get("model", "m"))
+    asked = TeacherRequest(request.get("messages", []), model, 0.0, 1.0, 100, int(request.get("seed") or 0))
+    return MockCoach(model).complete(asked).content
+
+
+def completion(reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
+    """The chat completion a reply stands for (content by default: the mock coach's plan for the request)."""
+    content = coach_answer(request) if reply.content is DEFAULT else reply.content
+    message = {"role": "assistant", "content": content, **reply.message}
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": request.get("model", ""),
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
+        "usage": USAGE if reply.usage is None else reply.usage,
+    }
+
+
+def reply_body(reply: Reply, request: dict[str, Any]) -> bytes:
+    """What goes on the wire for a reply: its raw body, else the completion as JSON."""
+    return reply.raw if reply.raw is not None else json.dumps(completion(reply, request)).encode()
+
+
 def ok(call: Call) -> Reply:
     return Reply()
 
@@ -355,28 +388,7 @@ class TeacherServer:
 
     # -- serving
     def _reply_body(self, reply: Reply, request: dict[str, Any]) -> bytes:
-        if reply.raw is not None:
-            return reply.raw
-        content = reply.content
-        if content is DEFAULT:
-            content = self._coach_answer(request)
-        message = {"role": "assistant", "content": content, **reply.message}
-        completion = {
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "created": 0,
-            "model": request.get("model", ""),
-            "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
-            "usage": USAGE if reply.usage is None else reply.usage,
-        }
-        return json.dumps(completion).encode()
-
-    @staticmethod
-    def _coach_answer(request: dict[str, Any]) -> str | None:
-        """The mock coach's answer to this request (its model, messages and seed), as a real endpoint would give."""
-        model = str(request.get("model", "m"))
-        asked = TeacherRequest(request.get("messages", []), model, 0.0, 1.0, 100, int(request.get("seed") or 0))
-        return MockCoach(model).complete(asked).content
+        return reply_body(reply, request)
 
     def _handler(self, nodelay: bool) -> type[BaseHTTPRequestHandler]:
         server = self
