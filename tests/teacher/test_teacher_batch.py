@@ -66,7 +66,8 @@ def test_every_query_is_answered_within_the_limits_each_request_billed_once(batc
 def test_a_stage_is_split_by_bytes_as_well_as_lines(batch_server, tmp_path):
     queries = scripted_queries(12)
     config = params.config(batch_params("http://127.0.0.1:9/v1"))
-    one_line = len(wire.input_line("x" * 40, stage.build_request(config, queries[0], stage.response_format(config)).body()))
+    request = stage.build_request(config, queries[0], stage.response_format(config))
+    one_line = len(wire.input_line("x" * 40, request.body()))
     srv = batch_server(max_bytes=3 * one_line + 200)
     rows = run_batch_stage(srv, tmp_path, queries, batch={"max_bytes": 3 * one_line + 200})
     assert {r["status"] for r in rows} == {"ok"}

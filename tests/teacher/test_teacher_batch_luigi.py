@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def assert_every_query_answered_once(srv: BatchServer, run: RunFiles) -> list[di
 def test_a_batch_run_answers_every_query_and_reports_its_batches_and_the_discounted_cost(
     batch_server, write_params, tmp_path
 ):
-    srv = batch_server(lambda call: LOSE if call.attempt == 1 and call.case == "" and hash(call.digest) % 7 == 0 else Reply())
+    srv = batch_server(lambda call: LOSE if call.attempt == 1 and int(call.digest, 16) % 7 == 0 else Reply())
     params = write_params(batch_params(srv.url, prices=PRICES, batch={"max_lines": 20}))
     data_root = tmp_path / "data"
     run = RunFiles(data_root, RUN_ID)
@@ -147,7 +148,8 @@ def test_a_run_that_leaves_while_batches_run_exits_20_and_the_next_run_finishes(
     cron = launcher("CallTeacher", RUN_ID, data_root, params)
     assert cron.returncode == 20, (cron.stdout + cron.stderr)[-3000:]  # python -m fitsense_luigi: missing data
     srv.release()
-    done = launcher("CallTeacher", RUN_ID, data_root, params)
+    patient = write_params(batch_params(srv.url), name="patient.yaml")  # wait_s is operational: same run
+    done = launcher("CallTeacher", RUN_ID, data_root, patient)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert len(srv.created) == 1 and srv.uploads == 1
     assert_every_query_answered_once(srv, run)
@@ -158,7 +160,9 @@ def test_exported_requests_round_trip_through_an_imported_results_file(server, w
     are the rows an online run gets from the same answers."""
 
     def script(call):
-        if call.body["messages"][1]["content"].endswith("?") and len(call.body["messages"]) == 2:
+        last = call.body["messages"][-1]
+        first_ask = last["role"] == "user" and last["content"] == call.user_message
+        if first_ask and zlib.crc32(call.user_message.encode()) % 4 == 0:
             return Reply(content="Three days a week, rest in between.")  # no JSON: re-asked
         return Reply()
 
