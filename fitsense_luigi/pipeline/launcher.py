@@ -36,8 +36,10 @@ def _luigi_code(argv: list[str]) -> int:
     """luigi's code; ``missing_data`` instead of ``task_failed`` when every failure is teacher batches that are
     still running (the answers are external data that is not there yet, and the next run picks them up)."""
     code, failures = luigi_internals.run_with_failures(argv)
+    if not (failures and all(f.startswith(f"{WAITING}:") for f in failures)):
+        return code  # (reading the codes parses the command line again: not after --help, which prints)
     codes = luigi_internals.retcodes(argv)
-    if code == codes.task_failed and failures and all(f.startswith(f"{WAITING}:") for f in failures):
+    if code == codes.task_failed:
         log.info(
             "teacher batches still running: exit %d (missing data); the next run picks them up", codes.missing_data
         )
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     if "--module" not in args:
         args = ["--module", "fitsense_luigi", *args]
     code = _luigi_code(args)
+    if code == 0:  # done, or the help was printed (parsing the command line again would print it twice)
+        return 0
     if code in _shared_run_codes(args) and _run_finished_elsewhere(args):
         log.info("the run is complete (other workers ran part of it; luigi's code was %d): exit 0", code)
         return 0
