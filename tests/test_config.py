@@ -45,7 +45,10 @@ def test_default_params_load_and_are_immutable() -> None:
     [
         ({"world": {"users": "many"}}, "world.users: expected integer, got 'many'"),
         ({"world": {"users": 0}}, "world.users: expected a value >= 1, got 0"),
-        ({"teacher": {"provider": "gpt"}}, "teacher.provider: expected one of 'mock', 'openai_compatible', 'openai_batch', got 'gpt'"),
+        (
+            {"teacher": {"provider": "gpt"}},
+            "teacher.provider: expected one of 'mock', 'openai_compatible', 'openai_batch', got 'gpt'",
+        ),
         ({"run": {"as_of_date": "17/02/2026"}}, "run.as_of_date: expected null or string matching"),
         ({"world": {"colour": "blue"}}, "world.colour: unknown key"),
         ({"dataset": {"split": {"train": 0.5}}}, "dataset.split: ratios must sum to 1.0, got 0.7"),
