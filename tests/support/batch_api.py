@@ -21,7 +21,8 @@ Input files over ``max_lines`` or ``max_bytes``, or with duplicate ``custom_id``
 
 Each poll of a batch moves it one step: ``validating`` -> ``in_progress`` (for ``steps`` polls, its
 ``request_counts`` growing) -> ``finalizing`` -> its end. ``hold()`` keeps every batch where it is until
-``release()`` (kill -9 while a batch runs); ``hold_creates()`` creates batches but keeps their answers back
+``release()`` (kill -9 while a batch runs), and ``pause_when(batch)`` holds them once a step leaves a batch
+where it is true (a batch caught half done); ``hold_creates()`` creates batches but keeps their answers back
 (a create whose answer a killed client never read). What the server keeps for the tests: ``created``
 (batches in order, each with its lines' request digests), :meth:`billed` (answers produced, per request body),
 :meth:`submitted` (lines per request body over all batches), ``polls``, ``uploads``, ``authorization``.
@@ -129,8 +130,10 @@ class BatchServer:
         max_bytes: int = 200_000_000,
         key: str | None = None,
         idle_timeout_s: float = 120.0,
+        pause_when: Callable[[Batch], bool] | None = None,
     ) -> None:
         self.script, self.course, self.done_share, self.steps = script, course, done_share, steps
+        self.pause_when = pause_when  # once a step leaves a batch where this holds, the server holds (see hold())
         self.key = key  # when set, any other Authorization is refused with 401, as OpenAI does
         self.max_lines, self.max_bytes, self.idle_timeout_s = max_lines, max_bytes, idle_timeout_s
         self.files: dict[str, dict[str, Any]] = {}
@@ -275,6 +278,9 @@ class BatchServer:
             self.polls[batch_id] += 1
             if not self._held.is_set():
                 self._advance(batch)
+                if self.pause_when is not None and self.pause_when(batch):
+                    self.pause_when = None
+                    self._held.set()
             return batch.public()
 
     def _advance(self, batch: Batch) -> None:
