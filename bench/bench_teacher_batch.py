@@ -91,9 +91,10 @@ def finish(proc: subprocess.Popen[bytes]) -> tuple[int, str]:
 
 def run_scenario(name: str, setup: dict[str, Any], small: bool, max_lines: int) -> dict[str, Any]:
     server_options = {k: setup[k] for k in ("course",) if k in setup}
-    with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp, BatchServer(
-        setup.get("script", lambda call: Reply()), **server_options
-    ) as srv:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp,
+        BatchServer(setup.get("script", lambda call: Reply()), **server_options) as srv,
+    ):
         workdir = Path(tmp)
         overrides = batch_params(srv.url, prices=PRICES, batch={"max_lines": max_lines, "poll_max_s": 0.2})
         params = write_params(workdir / "params.yaml", overrides, small=small)
