@@ -135,6 +135,33 @@ def test_killed_between_creating_the_batch_and_recording_it_the_rerun_finds_it(b
     assert_every_query_answered_once(srv, run)
 
 
+@pytest.mark.parametrize(
+    "point",
+    [
+        f"rename:{files.TEACHER_CACHE}/*/*.json",
+        f"rename:{files.TEACHER_CACHE}/{registry.DIRECTORY}/*/{registry.COLLECTED}",
+    ],
+    ids=["at the first answer into the cache", "before the batch is marked collected"],
+)
+def test_killed_while_collecting_a_batch_the_rerun_collects_it_without_a_new_batch(
+    batch_server, write_params, tmp_path, point
+):
+    srv = batch_server()
+    params = write_params(batch_params(srv.url))
+    data_root = tmp_path / "data"
+    run = RunFiles(data_root, RUN_ID)
+    killpoint = os.pathsep.join(filter(None, [str(KILLPOINT_DIR), os.environ.get("PYTHONPATH")]))
+    proc = start_luigi("CallTeacher", data_root, params, {"PYTHONPATH": killpoint, "FITSENSE_KILL_AT": point})
+    output = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == -signal.SIGKILL and "killpoint:" in output, output[-2000:]
+    assert len(srv.created) == 1 and run.batch_records() and not run.batch_records(registry.COLLECTED)
+    again = run_luigi("CallTeacher", RUN_ID, data_root, params, env=WITH_KEY)
+    assert again.returncode == 0, again.output[-3000:]
+    assert len(srv.created) == 1 and srv.uploads == 1, "the finished batch is collected, not asked again"
+    assert_every_query_answered_once(srv, run)
+    assert len(run.batch_records(registry.COLLECTED)) == 1
+
+
 def test_a_run_that_leaves_while_batches_run_exits_20_and_the_next_run_finishes(batch_server, write_params, tmp_path):
     srv = batch_server()
     srv.hold()

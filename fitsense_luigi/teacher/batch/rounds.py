@@ -167,6 +167,7 @@ class BatchRun:
             pending = self.resolve(todo, rows)
             todo = [q for q in todo if q["query_id"] not in rows]
             if not pending:
+                self.collect_leftovers()
                 return rows
             self.progress(len(rows), self.total, f"teacher: {len(rows)}/{self.total} answered, {len(pending)} to ask")
             if self.client is None:
@@ -197,6 +198,18 @@ class BatchRun:
             if self.stage.verdict:
                 raise self.stage.verdict[0]
         return pending
+
+    def collect_leftovers(self) -> None:
+        """Collect this run's batches that ended but were never collected (a kill after their answers reached the
+        cache, before the collected record): their records close, and the run's ``batches.json`` counts them."""
+        if self.client is None:
+            return
+        for submission in self.registry.load(self.run_id):
+            if submission.open and submission.batch_id and submission.run_id == self.run_id:
+                batch = self.client.get(submission.batch_id)
+                if batch["status"] in TERMINAL:
+                    with self.lock():
+                        self.collect(submission, batch)
 
     # -- submitting (under the lock)
     def submit(self, pending: dict[str, Pending]) -> list[Submission]:
