@@ -45,11 +45,12 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.loopback import LoopbackServer
 from tests.support.params import deep_merge
 from tests.support.teacher import FAST_TEACHER, Call, Reply, case_of, completion, ok
 
@@ -118,7 +119,7 @@ class Batch:
         }
 
 
-class BatchServer:
+class BatchServer(LoopbackServer):
     def __init__(
         self,
         script: LineScript = ok,
@@ -135,7 +136,7 @@ class BatchServer:
         self.script, self.course, self.done_share, self.steps = script, course, done_share, steps
         self.pause_when = pause_when  # once a step leaves a batch where this holds, the server holds (see hold())
         self.key = key  # when set, any other Authorization is refused with 401, as OpenAI does
-        self.max_lines, self.max_bytes, self.idle_timeout_s = max_lines, max_bytes, idle_timeout_s
+        self.max_lines, self.max_bytes = max_lines, max_bytes
         self.files: dict[str, dict[str, Any]] = {}
         self.created: list[Batch] = []
         self.uploads = 0
@@ -147,35 +148,11 @@ class BatchServer:
         self._held = threading.Event()
         self._creates_held = threading.Event()
         self._create_gate = threading.Event()
-        self._last_seen = time.monotonic()
-        self._closed = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
+        self._listen(self._handler(), idle_timeout_s)
 
-    # -- lifecycle
-    def __enter__(self) -> BatchServer:
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        threading.Thread(target=self._watchdog, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if not self._closed.is_set():
-            self._closed.set()
-            self._create_gate.set()
-            self.httpd.shutdown()
-            self.httpd.server_close()
-
-    def _watchdog(self) -> None:
-        while not self._closed.wait(0.5):
-            if time.monotonic() - self._last_seen > self.idle_timeout_s:
-                self.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+    # -- lifecycle (tests.support.loopback)
+    def _before_close(self) -> None:
+        self._create_gate.set()
 
     # -- steering
     def hold(self) -> None:
