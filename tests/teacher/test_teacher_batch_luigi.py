@@ -15,8 +15,9 @@ import pytest
 from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.teacher.batch import registry
 from tests.reliability.fault_harness import KILLPOINT_DIR
+from tests.support import harness
 from tests.support.batch_api import LOSE, BatchServer, batch_params, run_batch
-from tests.support.harness import REPO, RUN_ID, luigi_command, luigi_env, run_luigi
+from tests.support.harness import REPO, RUN_ID, luigi_env, run_luigi
 from tests.support.layout import RunFiles
 from tests.support.params import SMALL_QUERIES
 from tests.support.teacher import (
@@ -39,15 +40,10 @@ def launcher(task: str, run_id: str, data_root: Path, params: Path) -> subproces
 
 
 def start_luigi(task: str, data_root: Path, params: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    env = luigi_env(data_root, params, {**WITH_KEY, **(extra_env or {})})
-    return subprocess.Popen(
-        luigi_command(task, RUN_ID),
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    """The `luigi` command in the background, in its own process group (to kill -9 it whole)."""
+    env = {**WITH_KEY, **(extra_env or {})}
+    out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "start_new_session": True}
+    return harness.start_luigi(task, RUN_ID, data_root, params, env=env, **out)
 
 
 def wait_for(condition, proc: subprocess.Popen, timeout: float = 120) -> None:
