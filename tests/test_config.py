@@ -55,6 +55,13 @@ def test_default_params_load_and_are_immutable() -> None:
         ({"dataset": {"response_chars": {"min": 500, "max": 100}}}, "dataset.response_chars: min (500)"),
         ({"teacher": {"provider": "openai_compatible"}}, "teacher.base_url: required when teacher.provider"),
         ({"teacher": {"cache": {"enabled": "yes please"}}}, "teacher.cache.enabled: expected boolean"),
+        (
+            {"teacher": {"provider": "openai_batch", "cache": {"enabled": False}}},
+            "teacher.cache.enabled: must be true when teacher.provider is openai_batch",
+        ),
+        ({"teacher": {"batch": {"poll_initial_s": 60, "poll_max_s": 30}}}, "teacher.batch.poll_initial_s (60)"),
+        ({"teacher": {"batch": {"max_lines": 60000}}}, "teacher.batch.max_lines: expected a value <= 50000"),
+        ({"teacher": {"batch": {"completion_window": "1d"}}}, "teacher.batch.completion_window: expected"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, overrides: dict, expected: str) -> None:
