@@ -190,6 +190,16 @@ def test_an_answer_that_fails_the_checks_is_reasked_in_the_next_round_and_cached
     assert len(srv.created) == 2 and all(r["cache_hit"] for r in again)
 
 
+def test_requests_answered_in_the_cache_are_never_submitted(batch_server, tmp_path):
+    srv = batch_server()
+    queries = scripted_queries(20)
+    run_batch_stage(srv, tmp_path, queries[:8])
+    rows = run_batch_stage(srv, tmp_path, queries, run_id=f"{RUN}-bigger")
+    assert [r["cache_hit"] for r in rows] == [True] * 8 + [False] * 12
+    assert [len(b.lines) for b in srv.created] == [8, 12], "the second batch holds only what the cache lacks"
+    assert set(srv.submitted().values()) == {1} and set(srv.billed().values()) == {1}
+
+
 def test_a_rejected_response_format_moves_down_for_the_next_round(batch_server, tmp_path):
     def script(call):
         if (call.body.get("response_format") or {}).get("type") == "json_schema":
