@@ -79,14 +79,18 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
-def luigi(task: str, env: dict[str, str], **popen: Any) -> subprocess.Popen[bytes]:
+def luigi(task: str, env: dict[str, str], log: Path, **popen: Any) -> subprocess.Popen[bytes]:
+    """The command as a user runs it, its output into ``log``."""
     command = [LUIGI, "--module", "fitsense_luigi", task, "--run-id", RUN, "--local-scheduler"]
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **popen)
+    with log.open("wb") as sink:
+        return subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT, **popen)
 
 
-def finish(proc: subprocess.Popen[bytes]) -> tuple[int, str]:
-    out = proc.communicate()[0].decode(errors="replace")
-    return proc.returncode, out
+def finish(proc: subprocess.Popen[bytes], log: Path) -> tuple[int, str, float]:
+    """(exit code, output, peak resident memory in MiB) of a started command, once it has ended."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, log.read_text(errors="replace"), usage.ru_maxrss / 1024
 
 
 def run_scenario(name: str, setup: dict[str, Any], small: bool, max_lines: int) -> dict[str, Any]:
@@ -99,23 +103,24 @@ def run_scenario(name: str, setup: dict[str, Any], small: bool, max_lines: int) 
         overrides = batch_params(srv.url, prices=PRICES, batch={"max_lines": max_lines, "poll_max_s": 0.2})
         params = write_params(workdir / "params.yaml", overrides, small=small)
         env = dict(os.environ, FITSENSE_DATA_ROOT=str(workdir / "data"), FITSENSE_PARAMS=str(params), **WITH_KEY)
-        code, out = finish(luigi("GenerateQueries", env))
+        log = workdir / "luigi.log"
+        code, out, _ = finish(luigi("GenerateQueries", env, log), log)
         if code:
             raise SystemExit(f"GenerateQueries exited {code}:\n{out[-2000:]}")
         run = RunFiles(workdir / "data", RUN)
         started = time.perf_counter()
         if setup.get("kill"):
             srv.hold()
-            proc = luigi("CallTeacher", env, start_new_session=True)
+            proc = luigi("CallTeacher", env, log, start_new_session=True)
             while not (run.batch_records() and sum(srv.polls.values()) >= 2 * len(run.batch_records())):
                 if proc.poll() is not None:
-                    raise SystemExit(f"the run ended before it was killed:\n{finish(proc)[1][-2000:]}")
+                    raise SystemExit(f"the run ended before it was killed:\n{log.read_text()[-2000:]}")
                 time.sleep(0.05)
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            finish(proc, log)
             killed_after = len(srv.created)
             srv.release()
-        code, out = finish(luigi("CallTeacher", env))
+        code, out, peak_mib = finish(luigi("CallTeacher", env, log), log)
         seconds = time.perf_counter() - started
         if code:
             raise SystemExit(f"{name}: CallTeacher exited {code}:\n{out[-3000:]}")
@@ -133,6 +138,7 @@ def run_scenario(name: str, setup: dict[str, Any], small: bool, max_lines: int) 
             "paid": sum(srv.billed().values()),
             "paid_twice": sum(n > 1 for n in srv.billed().values()),
             "seconds": round(seconds, 1),
+            "peak_mib": round(peak_mib),  # of the (last) CallTeacher command
             "cost_batch": cost["paid_this_run"],
             "cost_online": round(cost["paid_this_run"] + cost["saved_by_batch"], 6),
             "report_resubmitted": totals["requests_resubmitted"],
@@ -151,14 +157,14 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS))
     args = parser.parse_args()
     results = [run_scenario(n, SCENARIOS[n], args.scale == "small", args.max_lines) for n in args.only]
-    columns = ["scenario", "batches", "lines submitted", "resubmitted", "answers", "paid", "paid twice", "s"]
+    columns = ["scenario", "batches", "lines submitted", "resubmitted", "answers", "paid", "paid twice", "s", "MiB"]
     header = "| " + " | ".join([*columns, "cost batch", "online"]) + " |"
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for r in results:
         print(
             f"| {r['scenario']} | {r['batches']} | {r['lines_submitted']} | {r['lines_resubmitted']} "
-            f"| {r['answers']}/{r['queries']} | {r['paid']} | {r['paid_twice']} | {r['seconds']} "
+            f"| {r['answers']}/{r['queries']} | {r['paid']} | {r['paid_twice']} | {r['seconds']} | {r['peak_mib']} "
             f"| ${r['cost_batch']:.4f} | ${r['cost_online']:.4f} |"
         )
     print(json.dumps(results, indent=1))
