@@ -22,9 +22,10 @@ from fitsense_luigi.reference.equipment import GYM_EQUIPMENT
 _CONSTRAINT_LINE = re.compile(r"^- ([a-z_0-9]+): ", re.MULTILINE)
 _TASK_BY_LINE = {line: task for task, line in TASK_LINES.items()}
 _QUESTION = re.compile(r"[^.?!]*\?")
-_YES_NO = re.compile(r"(?:^|[:,-]\s*)(?:is|are|should|am|do|does)\s", re.IGNORECASE)  # not "Can you ...?": a request
+_YES_NO = re.compile(r"(?:^|[:,-]\s*)(?:is|are|should|do|does)\s", re.IGNORECASE)  # not "Can you ...?" (a request), not "Am I on track?" (progress)
 _PLAN_WORDS = re.compile(r"\b(what|how|which|where|can you|could you)\b", re.IGNORECASE)
 # "I'll be training at home for a while with only dumbbells and a band"
+_LONGEST_FIRST = sorted(EXERCISES, key=lambda e: -len(e.name))
 HOME_FOR_A_WHILE = frozenset({"dumbbells", "resistance_band"})
 
 
@@ -79,8 +80,8 @@ def _wishes(asked: Asked) -> dict[str, Any]:
         said.append(int(m.group(1)))
     if m := re.search(r"time for (\d) days", text):
         said.append(int(m.group(1)))
-    elif "extra day" in text and asked.facts.get("days_per_week"):
-        said.append(int(asked.facts["days_per_week"]) + 1)
+    elif "extra day" in text and (now := _days_now(text, asked.facts)):
+        said.append(now + 1)
     if len(set(said)) > 1:
         wishes["conflicting_days"] = tuple(sorted(set(said)))
         wishes["days"] = min(said)  # plan for the tighter week, and say so
@@ -90,8 +91,8 @@ def _wishes(asked: Asked) -> dict[str, Any]:
         wishes["minutes"] = int(m.group(1))
     wishes["harder"] = "too easy" in text or "plenty left" in text
     wishes["easier"] = any(w in text for w in ("too hard", "grinding", "close to failure"))
-    wishes["stalled"] = next(
-        (e.name for e in EXERCISES if f"{e.name.lower()} has been stuck" in text or f"{e.name.lower()} is stuck" in text),
+    wishes["stalled"] = next(  # the longest name first: "dumbbell Romanian deadlift", not "Romanian deadlift"
+        (e.name for e in _LONGEST_FIRST if f"{e.name.lower()} has been stuck" in text or f"{e.name.lower()} is stuck" in text),
         None,
     )
     if m := re.search(r"bored of doing (.+?) and (.+?) every week", text):
@@ -105,6 +106,14 @@ def _wishes(asked: Asked) -> dict[str, Any]:
     return wishes
 
 
+def _days_now(text: str, facts: ContextSummary) -> int | None:
+    """Days a week the user trains now: as the request says it ("a 3-day plan", "training 3 days a week"), else
+    the facts."""
+    if m := re.search(r"\b(\d)-day plan|training (\d) days a week", text):
+        return int(m.group(1) or m.group(2))
+    return int(facts["days_per_week"]) if facts.get("days_per_week") else None
+
+
 def _question(request: str) -> dict[str, Any]:
     """A yes/no question (and what it names), or "push harder or back off?"; a plan is wanted unless the only
     thing asked is a yes/no question."""
@@ -114,7 +123,7 @@ def _question(request: str) -> dict[str, Any]:
     yes_no = [q for q in questions if _YES_NO.match(q) or _YES_NO.search(q[:30])]
     if not yes_no:
         return {}
-    about = next((e.name for e in EXERCISES if e.name.lower() in yes_no[0].lower()), None)
+    about = next((e.name for e in _LONGEST_FIRST if e.name.lower() in yes_no[0].lower()), None)
     # "Is my plan safe? If not, what would you change?", "Am I on track, and what should I adjust?" ask for more
     asks_more = len(questions) > len(yes_no) or bool(_PLAN_WORDS.search(yes_no[0]))
     return {"question": "yes_no", "about": about, "wants_plan": asks_more}
