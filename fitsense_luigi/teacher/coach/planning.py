@@ -133,7 +133,7 @@ class Coach:
         another of its pattern the user may do."""
         out = set(self.asked.bored)
         stalled = EXERCISES_BY_NAME.get(self.asked.stalled or "")
-        if stalled and any(e.pattern == stalled.pattern and e is not stalled for e in self.allowed(frozenset())):
+        if stalled and any(e.pattern == stalled.pattern and e is not stalled for e in self.allowed(frozenset(out))):
             out.add(stalled.name)
         return frozenset(out)
 
@@ -234,6 +234,8 @@ class Coach:
         if self.goal not in ("endurance", "weight_loss") or self.asked.minutes:
             return None
         options = [
-            e for e in EXERCISES if e.pattern == "conditioning" and self.fits_gear(e) and not self.ruled_out(e)
+            e
+            for e in EXERCISES
+            if e.pattern == "conditioning" and self.fits_gear(e) and not self.ruled_out(e) and e.name not in self.swap_out
         ]
         return options[int(self.rng.integers(len(options)))] if options else None

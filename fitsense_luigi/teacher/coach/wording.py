@@ -252,8 +252,8 @@ class Words:
         name = self.asked.stalled
         lift = next((x for x in self.facts.get("top_lifts") or [] if x["exercise"] == name), None)
         where = f" around {lift['estimated_1rm_kg']:g} kg" if lift else ""
-        if name in self.coach.swap_out:
-            new = self.coach.replacement_for(name)
+        new = self.coach.replacement_for(name) if name in self.coach.swap_out else None
+        if new is not None:
             return self.pick(
                 (
                     f"Your {name} has stalled{where}, so it sits out this block and {new.name} takes its place",
