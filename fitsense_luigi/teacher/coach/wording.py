@@ -248,6 +248,14 @@ class Words:
         said = f"you made {pct}% of your sessions" if pct is not None else f"{f.get('sessions_last_window', 0)} sessions are logged"
         return f"Hold steady: {said}, so keep the loads and add a rep per set before adding weight"
 
+    @staticmethod
+    def attendance(adherence: float | None) -> str:
+        if adherence is None:
+            return ""
+        if adherence < 0.05:
+            return " (no sessions logged lately, so we restart gently)"
+        return f" (about {round(100 * adherence)}% of sessions done)"
+
     def stalled(self) -> str:
         name = self.asked.stalled
         lift = next((x for x in self.facts.get("top_lifts") or [] if x["exercise"] == name), None)
@@ -425,8 +433,7 @@ class Words:
             "more_days": lambda: f"{d['days']} days now that you have the time",
             "capped_days": lambda: f"I kept it to {d['days']} days rather than {d['asked']}: "
             + ("that is where a new lifter progresses best" if self.coach.level == "novice" else "your safety rules cap it"),
-            "missing": lambda: f"one day fewer so the week fits your real schedule"
-            + (f" (about {round(100 * d['adherence'])}% of sessions done)" if d.get("adherence") is not None else ""),
+            "missing": lambda: "one day fewer so the week fits your real schedule" + self.attendance(d.get("adherence")),
             "shorter": lambda: f"{d['count']} exercises a day to stay under {d['minutes']} minutes",
             "easier": lambda: "fewer sets and a rep more in reserve, since it felt too hard",
             "harder": lambda: "an extra set and closer to failure, since it felt too easy",
