@@ -67,10 +67,12 @@ CREATE OR REPLACE VIEW people AS
            w.kg / (p.height_cm / 100) ^ 2 AS bmi
     FROM user_profiles p LEFT JOIN w USING (user_id);
 CREATE OR REPLACE VIEW diagnosed AS
-    SELECT user_id::VARCHAR AS user_id, conditions.name AS condition FROM user_conditions JOIN conditions USING (condition_id);
+    SELECT user_id::VARCHAR AS user_id, conditions.name AS condition
+    FROM user_conditions JOIN conditions USING (condition_id);
 CREATE OR REPLACE VIEW medicated AS
     SELECT DISTINCT user_id::VARCHAR AS user_id, medication_name FROM user_medications
-    WHERE coalesce(start_date, DATE '{as_of}') <= DATE '{as_of}' AND coalesce(end_date, DATE '{as_of}') >= DATE '{as_of}';
+    WHERE coalesce(start_date, DATE '{as_of}') <= DATE '{as_of}'
+      AND coalesce(end_date, DATE '{as_of}') >= DATE '{as_of}';
 CREATE OR REPLACE VIEW gear AS
     SELECT exercises.name AS exercise, equipment.name AS item
     FROM exercise_equipment JOIN exercises USING (exercise_id) JOIN equipment USING (equipment_id);
@@ -243,7 +245,10 @@ def variety(db: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     every = sentences([t for r in rows for t in r[:4]] + safety + notes)
     top_all = Counter(template(s) for s in every).most_common(1)
     top_notes = Counter(template(s) for s in sentences(notes)).most_common(1)
-    share = (lambda top, n: f"{top[0][1] / n:.1%} ({top[0][1]:,}/{n:,}): {top[0][0][:70]!r}" if top else "-")
+
+    def share(top: list[tuple[str, int]], n: int) -> str:
+        return f"{top[0][1] / n:.1%} ({top[0][1]:,}/{n:,}): {top[0][0][:70]!r}" if top else "-"
+
     return [
         ("answers / distinct answers", f"{len(answers):,} / {len(set(answers)):,}"),
         ("distinct openings (first sentence of the answer)", f"{len(set(openings)):,}"),
@@ -268,19 +273,27 @@ def main() -> int:
             db.execute(statement)
     records = by_split(db, "SELECT split, count(*) FROM recs GROUP BY split")
     users = db.execute("SELECT count(*) FROM users").fetchone()[0]
-    print(f"safety audit (DuckDB {duckdb.__version__}): {args.data_root} run {args.run_id}, {users:,} users, "
-          f"as of {as_of}; records " + ", ".join(f"{s} {n:,}" for s, n in records.items()))
+    print(
+        f"safety audit (DuckDB {duckdb.__version__}): {args.data_root} run {args.run_id}, {users:,} users, "
+        f"as of {as_of}; records " + ", ".join(f"{s} {n:,}" for s, n in records.items())
+    )
     header = f"  {'':4} {'figure':<92} {'train':>7} {'val':>6} {'test':>6} {'total':>7}"
     broken = 0
-    for title, figures, gating in (('issue 13 "Done when" (must be 0)', DONE_WHEN, True), ("further figures", MORE, False)):
+    for title, figures, gating in (
+        ('issue 13 "Done when" (must be 0)', DONE_WHEN, True),
+        ("further figures", MORE, False),
+    ):
         print(f"\n{title}\n{header}")
         for name, sql in figures:
             counts = by_split(db, sql)
             total = sum(counts.values())
             broken += gating and total > 0
             mark = ("ok  " if total == 0 else "FAIL") if gating else "    "
-            print(f"  {mark} {name:<92} " + " ".join(f"{counts[s]:>{w},}" for s, w in zip(SPLITS, (7, 6, 6))) +
-                  f" {total:>7,}")
+            print(
+                f"  {mark} {name:<92} "
+                + " ".join(f"{counts[s]:>{w},}" for s, w in zip(SPLITS, (7, 6, 6), strict=True))
+                + f" {total:>7,}"
+            )
             if args.sql:
                 print("       " + " ".join(sql.split()))
     print("\nanswer wording")

@@ -91,7 +91,6 @@ def population(world: World | Mapping[str, pa.Table], as_of: dt.date) -> pd.Data
     return people.sort_values("user_id").reset_index(drop=True)
 
 
-
 def _age(dob: pd.Series, as_of: dt.date) -> pd.Series:
     born = pd.to_datetime(dob)
     today = pd.Timestamp(as_of)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from fitsense_luigi.reference.equipment import EQUIPMENT
 from fitsense_luigi.errors import ReferenceDataError
+from fitsense_luigi.reference.equipment import EQUIPMENT
 from fitsense_luigi.reference.loading import Column, items, number, one_of, read_table, text, yes_no
 from fitsense_luigi.reference.row_ids import catalog_id
 from fitsense_luigi.reference.tags import ALL_TAGS, HIGH_IMPACT
@@ -101,6 +101,8 @@ EXERCISES: tuple[Exercise, ...] = tuple(
 )
 _UNLANDED = [e.name for e in EXERCISES if e.plyometric and HIGH_IMPACT not in e.tags]
 if _UNLANDED:  # a jump lands: the rules that rule out high impact must rule out every plyometric drill too
-    raise ReferenceDataError(f"reference data reference/data/exercises.csv: plyometric without {HIGH_IMPACT}: {_UNLANDED}")
+    raise ReferenceDataError(
+        f"reference data reference/data/exercises.csv: plyometric without {HIGH_IMPACT}: {_UNLANDED}"
+    )
 EXERCISES_BY_NAME: dict[str, Exercise] = {e.name: e for e in EXERCISES}
 SOURCES: dict[str, str] = {row["name"]: row["source"] for row in _ROWS}

@@ -198,7 +198,9 @@ def _rules_out(value: str) -> tuple[tuple[str, str], ...]:
     for item in value.split(LIST_SEPARATOR) if value else ():
         attribute, _, wanted = item.partition("=")
         if attribute not in _RULES_OUT or wanted not in _RULES_OUT[attribute]:
-            raise ValueError(f"{item!r} is not one of " + ", ".join(f"{a}=<{'|'.join(v)}>" for a, v in _RULES_OUT.items()))
+            raise ValueError(
+                f"{item!r} is not one of " + ", ".join(f"{a}=<{'|'.join(v)}>" for a, v in _RULES_OUT.items())
+            )
         out.append((attribute, wanted))
     return tuple(out)
 

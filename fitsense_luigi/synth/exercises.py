@@ -13,10 +13,10 @@ import numpy as np
 import pyarrow as pa
 
 from fitsense_luigi.reference import catalogue, equipment
-from fitsense_luigi.reference.safety import CONDITION_AVOIDS, MEDICATION_AVOIDS
 from fitsense_luigi.reference.conditions import CONDITIONS
 from fitsense_luigi.reference.medications import MEDICATIONS
 from fitsense_luigi.reference.row_ids import catalog_id
+from fitsense_luigi.reference.safety import CONDITION_AVOIDS, MEDICATION_AVOIDS
 from fitsense_luigi.synth import columns as col
 
 EXERCISES = catalogue.EXERCISES

@@ -155,4 +155,3 @@ def rule_errors(plan: dict[str, Any]) -> list[str]:
                 if not lo < hi or hi > 50:
                     errors.append(f"{where}/reps: range {item['reps']!r} must go from low to high, at most 50")
     return errors[:5]
-

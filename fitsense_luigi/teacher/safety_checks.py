@@ -25,7 +25,8 @@ from fitsense_luigi.reference.safety import excluded_by, known
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HEART_RATE_ZONES = re.compile(
-    r"heart[- ]rate zone|\bhr zone|zone [1-5]\b|% of (?:your )?max(?:imum)? heart rate|\b220 ?- ?age|\bmax hr\b|\bbpm\b",
+    r"heart[- ]rate zone|\bhr zone|zone [1-5]\b|% of (?:your )?max(?:imum)? heart rate|\b220 ?- ?age"
+    r"|\bmax hr\b|\bbpm\b",
     re.IGNORECASE,
 )
 MIN_NOTE_WORDS = 5  # a safety note that says how in fewer words does not say how
@@ -53,7 +54,7 @@ def low_reps(reps: int | str | None) -> int | None:
 def flags(plan: dict[str, Any], expected: list[str]) -> list[str]:
     """``<rule_id>:<detail>`` for every way the plan breaks a rule the query lists."""
     out: list[str] = []
-    for _, item, exercise in prescribed(plan):
+    for _, _item, exercise in prescribed(plan):
         if exercise is not None:
             out.extend(f"{rule_id}:{exercise.name} ({why})" for rule_id, why in excluded_by(exercise, expected))
     for rule in known(expected):
@@ -68,7 +69,9 @@ def _over_limits(plan: dict[str, Any], limits: Any) -> list[str]:
     if limits.nonconsecutive_days:
         found.extend(back_to_back(plan))
     if limits.effort_by_rpe:
-        said = [plan.get("progression", "")] + [f"{d.get('focus', '')} {i.get('notes', '')}" for d, i, _ in prescribed(plan)]
+        said = [plan.get("progression", "")] + [
+            f"{d.get('focus', '')} {i.get('notes', '')}" for d, i, _ in prescribed(plan)
+        ]
         match = HEART_RATE_ZONES.search(" ".join(said))  # safety notes may rightly say "RPE, not heart-rate zones"
         if match:
             found.append(f"heart-rate zones prescribed ({match.group(0).lower()})")
@@ -86,7 +89,9 @@ def back_to_back(plan: dict[str, Any]) -> list[str]:
     """Training days in a row (Sunday to Monday included); a day of only cardio intervals is not a training day
     of resistance work. Days that are not weekday names cannot be spread, so they are named as the problem."""
     resistance = [
-        d for d in plan["days"] if any((e := catalogue_entry(i["name"])) is None or e.pattern != "conditioning" for i in d["exercises"])
+        d
+        for d in plan["days"]
+        if any((e := catalogue_entry(i["name"])) is None or e.pattern != "conditioning" for i in d["exercises"])
     ]
     unnamed = [d["day"] for d in resistance if d["day"].strip().lower() not in WEEKDAYS]
     if unnamed:

@@ -81,8 +81,15 @@ def make_query(
         "expected_safety_constraints": constraints,
         "context_summary": context,
         "user_request": request,
-        "asks": {"question": None, "about": None, "wants_plan": True, "days": None, "conflicting_days": [],
-                 "stalled_lift": None, "equipment": context["equipment"] if "equipment" in context else []},
+        "asks": {
+            "question": None,
+            "about": None,
+            "wants_plan": True,
+            "days": None,
+            "conflicting_days": [],
+            "stalled_lift": None,
+            "equipment": context.get("equipment", []),
+        },
         "messages": prompts.messages(request, context, constraints),
         "template_version": "v1",
     }

@@ -43,7 +43,9 @@ def plan_answers(queries: list[dict[str, Any]]) -> tuple[dict[str, Reply], dict[
     planned = sorted(
         (q for q in queries if q["query_id"] not in used and q["asks"]["wants_plan"]), key=lambda q: q["query_id"]
     )
-    unsafe = [q for q in planned if avoided_tags(q["context_summary"]["conditions"], q["context_summary"]["medications"])]
+    unsafe = [
+        q for q in planned if avoided_tags(q["context_summary"]["conditions"], q["context_summary"]["medications"])
+    ]
     bound = [q for q in planned if q["expected_safety_constraints"] and q is not unsafe[0]]
     others = [q for q in planned if q is not unsafe[0] and q not in bound[:2]][:6]
     crafted = {

@@ -1,4 +1,4 @@
-"""Post-checks: schema, catalogue, each safety rule and coaching rule broken by a crafted answer, constraints addressed."""
+"""Post-checks: schema, catalogue, a crafted answer breaking each safety and coaching rule, constraints addressed."""
 
 from __future__ import annotations
 
@@ -146,7 +146,9 @@ def test_the_listed_rules_follow_the_person_not_the_plan():
 
 
 def test_exercise_names_match_regardless_of_case_and_unknown_ones_are_listed():
-    validation, flags = check(with_exercise("box jump"), person(conditions=["knee_osteoarthritis"]), ["low_impact_knee"])
+    validation, flags = check(
+        with_exercise("box jump"), person(conditions=["knee_osteoarthritis"]), ["low_impact_knee"]
+    )
     assert "low_impact_knee:Box Jump (tag high_impact)" in flags
     validation, _ = check(with_exercise("Hyperbaric Squat"), person())
     assert validation["unknown_exercises"] == ["Hyperbaric Squat"]
@@ -207,7 +209,9 @@ def test_constraints_are_addressed_only_by_a_kept_rule_and_a_note_that_says_how(
     jumping = copy.deepcopy(plan)
     jumping["days"][0]["exercises"][0]["name"] = "Box Jump"
     validation, flags = check(jumping, context, expected)
-    assert "low_impact_knee" in validation["constraints_missing"] and any(f.startswith("low_impact_knee:") for f in flags)
+    assert "low_impact_knee" in validation["constraints_missing"] and any(
+        f.startswith("low_impact_knee:") for f in flags
+    )
     # a note too short to say how does not either
     terse = copy.deepcopy(plan)
     terse["safety_notes"][0]["note"] = "Breathe."

@@ -149,7 +149,12 @@ def test_safety_answers_say_what_to_avoid(queries):
         plan = plan_for(user_message(q), SEED)
         knee = next(n["note"] for n in plan["safety_notes"] if n["constraint_id"] == "low_impact_knee")
         assert re.search(r"\bno jumping\b|\bno jumps\b|\bnot? jump", knee), knee  # ACR/OARSI 2019: no high impact
-        assert not [i["name"] for d in plan["days"] for i in d["exercises"] if "high_impact" in EXERCISES_BY_NAME[i["name"]].tags]
+        assert not [
+            i["name"]
+            for d in plan["days"]
+            for i in d["exercises"]
+            if "high_impact" in EXERCISES_BY_NAME[i["name"]].tags
+        ]
 
 
 def test_mock_provider_answers_like_an_endpoint(queries):

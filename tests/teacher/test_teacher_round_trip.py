@@ -22,8 +22,7 @@ import pytest
 
 from fitsense_luigi.queries import generate, phrasing, prompts, state
 from fitsense_luigi.reference.catalogue import EXERCISES, EXERCISES_BY_NAME
-from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
-from fitsense_luigi.reference.equipment import ALWAYS_AT_HAND
+from fitsense_luigi.reference.equipment import ALWAYS_AT_HAND, HOME_EQUIPMENT
 from fitsense_luigi.reference.safety import avoided_tags, excluded_by
 from fitsense_luigi.teacher import stage
 from fitsense_luigi.teacher.coach import plan_for
@@ -360,7 +359,10 @@ def others_of_its_pattern(query: dict[str, Any], name: str, also_out: set[str] =
     return [
         e.name
         for e in EXERCISES
-        if e.pattern == pattern and e.name != name and e.name not in also_out and set(e.equipment) <= at_hand
+        if e.pattern == pattern
+        and e.name != name
+        and e.name not in also_out
+        and set(e.equipment) <= at_hand
         and not excluded_by(e, query["expected_safety_constraints"])
     ]
 
@@ -386,7 +388,7 @@ def test_a_lift_the_user_is_bored_of_stays_out_when_the_catalogue_has_another_of
     kept = []
     checked = 0
     for query, _, plan in of_type(answered, "plan_modification"):
-        ctx, text = query["context_summary"], query["user_request"]
+        text = query["user_request"]
         m = re.search(r"bored of doing (.+?) and (.+?) every week", text)
         if not m:
             continue

@@ -96,7 +96,9 @@ class Coach:
     # -- what is allowed
     @cached_property
     def at_hand(self) -> frozenset[str]:
-        listed = self.asked.equipment if self.asked.equipment is not None else frozenset(self.facts.get("equipment") or ())
+        listed = (
+            self.asked.equipment if self.asked.equipment is not None else frozenset(self.facts.get("equipment") or ())
+        )
         if self.asked.equipment is not None:
             self.changes.append(Change("setting", {"equipment": sorted(listed)}))
         return frozenset(listed) | ALWAYS_AT_HAND
@@ -125,7 +127,11 @@ class Coach:
     @cached_property
     def unsafe_now(self) -> list[str]:
         """Exercises of the user's current plan that a listed rule rules out."""
-        return [n for n in self.facts.get("plan_exercises") or [] if n in EXERCISES_BY_NAME and self.ruled_out(EXERCISES_BY_NAME[n])]
+        return [
+            n
+            for n in self.facts.get("plan_exercises") or []
+            if n in EXERCISES_BY_NAME and self.ruled_out(EXERCISES_BY_NAME[n])
+        ]
 
     @cached_property
     def swap_out(self) -> frozenset[str]:
@@ -192,7 +198,11 @@ class Coach:
     def sessions(self) -> list[Session]:
         if not self.asked.wants_plan:
             return []
-        keep = [n for n in self.facts.get("plan_exercises") or [] if n not in self.swap_out] if self.asked.task != "plan_creation" else []
+        keep = (
+            [n for n in self.facts.get("plan_exercises") or [] if n not in self.swap_out]
+            if self.asked.task != "plan_creation"
+            else []
+        )
         used: set[str] = set()
         allowed = self.allowed()
         out = []
@@ -203,7 +213,9 @@ class Coach:
             self.changes.append(Change("swapped", {"old": name, "new": self.replacement_for(name)}))
         return out
 
-    def _choose(self, allowed: list[Exercise], patterns: tuple[str, ...], keep: list[str], used: set[str]) -> list[Exercise]:
+    def _choose(
+        self, allowed: list[Exercise], patterns: tuple[str, ...], keep: list[str], used: set[str]
+    ) -> list[Exercise]:
         """Up to ``per_day`` exercises, one per pattern in order: the user's current one where allowed, else the
         best fit for their level (and loaded main lifts in a gym); a random pick among equally good ones."""
         gym = self.facts.get("training_setting") == "gym" or len(self.at_hand) > 8
@@ -236,6 +248,9 @@ class Coach:
         options = [
             e
             for e in EXERCISES
-            if e.pattern == "conditioning" and self.fits_gear(e) and not self.ruled_out(e) and e.name not in self.swap_out
+            if e.pattern == "conditioning"
+            and self.fits_gear(e)
+            and not self.ruled_out(e)
+            and e.name not in self.swap_out
         ]
         return options[int(self.rng.integers(len(options)))] if options else None

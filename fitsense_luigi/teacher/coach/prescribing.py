@@ -57,7 +57,11 @@ ONE_WEIGHT = frozenset({"Goblet Squat", "One-Arm Dumbbell Row", "Weighted Sit-Up
 def scheme(coach: Coach) -> Scheme:
     base = GOAL_SCHEMES.get(coach.goal, GOAL_SCHEMES["general_fitness"])
     low, high = (6, 8) if coach.goal == "strength" and coach.level == "novice" else (base.low, base.high)
-    sets = base.sets - (coach.level == "novice") + (coach.level == "advanced" and coach.goal in ("strength", "muscle_gain"))
+    sets = (
+        base.sets
+        - (coach.level == "novice")
+        + (coach.level == "advanced" and coach.goal in ("strength", "muscle_gain"))
+    )
     rir = base.rir + (coach.level == "novice")
     sleep = coach.facts.get("avg_sleep_h")
     if sleep is not None and sleep < 6.5:

@@ -22,7 +22,9 @@ from fitsense_luigi.reference.equipment import GYM_EQUIPMENT
 _CONSTRAINT_LINE = re.compile(r"^- ([a-z_0-9]+): ", re.MULTILINE)
 _TASK_BY_LINE = {line: task for task, line in TASK_LINES.items()}
 _QUESTION = re.compile(r"[^.?!]*\?")
-_YES_NO = re.compile(r"(?:^|[:,-]\s*)(?:is|are|should|do|does)\s", re.IGNORECASE)  # not "Can you ...?" (a request), not "Am I on track?" (progress)
+_YES_NO = re.compile(
+    r"(?:^|[:,-]\s*)(?:is|are|should|do|does)\s", re.IGNORECASE
+)  # not "Can you ...?" (a request), not "Am I on track?" (progress)
 _PLAN_WORDS = re.compile(r"\b(what|how|which|where|can you|could you)\b", re.IGNORECASE)
 # "I'll be training at home for a while with only dumbbells and a band"
 _LONGEST_FIRST = sorted(EXERCISES, key=lambda e: -len(e.name))
@@ -92,7 +94,11 @@ def _wishes(asked: Asked) -> dict[str, Any]:
     wishes["harder"] = "too easy" in text or "plenty left" in text
     wishes["easier"] = any(w in text for w in ("too hard", "grinding", "close to failure"))
     wishes["stalled"] = next(  # the longest name first: "dumbbell Romanian deadlift", not "Romanian deadlift"
-        (e.name for e in _LONGEST_FIRST if f"{e.name.lower()} has been stuck" in text or f"{e.name.lower()} is stuck" in text),
+        (
+            e.name
+            for e in _LONGEST_FIRST
+            if f"{e.name.lower()} has been stuck" in text or f"{e.name.lower()} is stuck" in text
+        ),
         None,
     )
     if m := re.search(r"bored of doing (.+?) and (.+?) every week", text):

@@ -103,7 +103,9 @@ class Words:
 
     def medication(self, *classes: str) -> str | None:
         """The user's medication of one of these classes, with its dose as their record gives it."""
-        for name, detail in zip(self.facts.get("medications") or [], self.facts.get("medication_details") or [], strict=False):
+        for name, detail in zip(
+            self.facts.get("medications") or [], self.facts.get("medication_details") or [], strict=False
+        ):
             if DRUG_CLASS.get(name) in classes:
                 return " ".join(detail.split()[:3]) if detail.startswith(name) else name
         return None
@@ -112,7 +114,9 @@ class Words:
         """Exercises of the user's current plan the coach leaves out (for one rule, or for any)."""
         if rule_id is None:
             return self.coach.unsafe_now
-        return [n for n in self.coach.unsafe_now if any(r == rule_id for r, _ in self.coach.ruled_out(EXERCISES_BY_NAME[n]))]
+        return [
+            n for n in self.coach.unsafe_now if any(r == rule_id for r, _ in self.coach.ruled_out(EXERCISES_BY_NAME[n]))
+        ]
 
     def swaps(self, names: list[str]) -> str:
         """ "Walking Lunge for Step-Up and Barbell Back Squat for Goblet Squat" (what replaces what)."""
@@ -186,8 +190,10 @@ class Words:
             instead = f"; {new.name} trains the same muscles without that" if new else ""
             return self.pick(
                 (
-                    f"No - with {self.risk(self.rule_for(about))}, {about} is off the list because {self.reason(about)}{instead}",
-                    f"No, I'd drop {about}: {self.reason(about)}, which {self.risk(self.rule_for(about))} rules out{instead}",
+                    f"No - with {self.risk(self.rule_for(about))}, {about} is off the list because "
+                    f"{self.reason(about)}{instead}",
+                    f"No, I'd drop {about}: {self.reason(about)}, which {self.risk(self.rule_for(about))} "
+                    f"rules out{instead}",
                 )
             )
         if unsafe:
@@ -204,13 +210,17 @@ class Words:
         if about:
             return f"Yes - {about} fits your safety rules; keep {self.scheme.rir} reps in reserve and stop if it hurts"
         if not names:
-            return "Yes - your plan has no exercises yet, so there is nothing to take out; the notes say what to keep to"
+            return (
+                "Yes - your plan has no exercises yet, so there is nothing to take out; the notes say what to keep to"
+            )
         rules = [RULES[r].text.split(":")[0].lower() for r in self.asked.constraints if r in RULES][:2]
         about_you = f" with {join(rules)}" if rules else ""
         return self.pick(
             (
-                f"Yes - nothing in your current {len(names)}-exercise plan is ruled out{about_you}; keep to the notes below",
-                f"Yes, it is: none of your {len(names)} exercises conflicts{about_you}, as long as you follow the notes",
+                f"Yes - nothing in your current {len(names)}-exercise plan is ruled out{about_you}; keep "
+                "to the notes below",
+                f"Yes, it is: none of your {len(names)} exercises conflicts{about_you}, as long as you "
+                "follow the notes",
             )
         )
 
@@ -228,11 +238,20 @@ class Words:
         )
         pct = round(100 * adherence) if adherence is not None else None
         if sleep is not None and sleep < 6.5:
-            return f"Back off a little: you are sleeping about {sleep:g} h a night, so drop a set per lift until that improves"
+            return (
+                f"Back off a little: you are sleeping about {sleep:g} h a night, so drop a set per lift "
+                "until that improves"
+            )
         if rir is not None and rir <= 1:
-            return f"Back off a little: your working sets average {rir:g} reps in reserve, so keep 2-3 in the tank for two weeks"
+            return (
+                f"Back off a little: your working sets average {rir:g} reps in reserve, so keep 2-3 in "
+                "the tank for two weeks"
+            )
         if pct is not None and pct < 60:
-            return f"Back off the volume: you made about {pct}% of your sessions, so a shorter week you can keep comes first"
+            return (
+                f"Back off the volume: you made about {pct}% of your sessions, so a shorter week you "
+                "can keep comes first"
+            )
         if pct is not None and pct >= 80 and (moving or (rir is not None and rir >= 3)):
             why = (
                 f"your {moving['exercise']} is up {moving['change_kg']:g} kg"
@@ -245,7 +264,11 @@ class Words:
                     f"Push a little harder - {pct}% attendance and {why} say you are ready for about 2.5% more load",
                 )
             )
-        said = f"you made {pct}% of your sessions" if pct is not None else f"{f.get('sessions_last_window', 0)} sessions are logged"
+        said = (
+            f"you made {pct}% of your sessions"
+            if pct is not None
+            else f"{f.get('sessions_last_window', 0)} sessions are logged"
+        )
         return f"Hold steady: {said}, so keep the loads and add a rep per set before adding weight"
 
     @staticmethod
@@ -272,24 +295,37 @@ class Words:
 
     def introduction(self) -> str:
         days, goal = len(self.days), GOAL_WORDS.get(self.coach.goal, "training")
-        gear = "with body weight and a mat" if len(self.coach.at_hand) <= 1 else f"with the {len(self.coach.at_hand) - 1} pieces of kit you have"
+        gear = (
+            "with body weight and a mat"
+            if len(self.coach.at_hand) <= 1
+            else f"with the {len(self.coach.at_hand) - 1} pieces of kit you have"
+        )
         task = self.asked.task
         if task == "safety_adjustment":
             left = self.removed()
             out = f", leaving out {join(left[:2])}" if left else ""
             return self.pick(
                 (
-                    f"You can keep training: here are {days} days built around {self.conditions() or 'your health'}{out}",
-                    f"Training stays good for you - this {days}-day version respects {self.conditions() or 'your health'}{out}",
+                    f"You can keep training: here are {days} days built around "
+                    f"{self.conditions() or 'your health'}{out}",
+                    f"Training stays good for you - this {days}-day version respects "
+                    f"{self.conditions() or 'your health'}{out}",
                 )
             )
         if task == "progress_adaptation":
             pct = self.facts.get("adherence_rate")
             base = f"after {round(100 * pct)}% attendance" if pct is not None else "from where you are"
-            return self.pick((f"Here is your next {days}-day block, built {base}", f"Next block: {days} days, set {base}"))
+            return self.pick(
+                (f"Here is your next {days}-day block, built {base}", f"Next block: {days} days, set {base}")
+            )
         if task == "plan_modification":
             main = self.coach.changes[0].what.replace("_", " ") if self.coach.changes else "what you told me"
-            return self.pick((f"Here is your {days}-day plan reworked around {main}", f"I've adjusted your plan ({main}): {days} days a week"))
+            return self.pick(
+                (
+                    f"Here is your {days}-day plan reworked around {main}",
+                    f"I've adjusted your plan ({main}): {days} days a week",
+                )
+            )
         return self.pick(
             (
                 f"Here is a {days}-day {goal} plan {gear}",
@@ -311,7 +347,8 @@ class Words:
         timed = sum(1 for d in self.days for i in d["exercises"] if i["seconds"] is not None)
         held = f", plus {timed} timed exercise{'s' if timed > 1 else ''}" if timed else ""
         return (
-            f"{len(self.days)}-day {GOAL_WORDS.get(self.coach.goal, 'training')} plan ({focuses}): {self.scheme.sets} sets "
+            f"{len(self.days)}-day {GOAL_WORDS.get(self.coach.goal, 'training')} plan ({focuses}): "
+            f"{self.scheme.sets} sets "
             f"of {self.scheme.reps} with {self.scheme.rir} reps in reserve{held}."
         )
 
@@ -328,12 +365,24 @@ class Words:
             (
                 f"When every set reaches {s.high} reps with {s.rir} in reserve, add 2.5-5% load and return to {s.low}.",
                 f"Work from {s.low} up to {s.high} reps; once all {s.sets} sets get there, add the smallest load step.",
-                f"Add a rep per set each week up to {s.high}, then add 2.5-5% and start again at {s.low} (ACSM: 2-10%).",
+                f"Add a rep per set each week up to {s.high}, then add 2.5-5% and start again at {s.low} "
+                "(ACSM: 2-10%).",
             )
         )
         extra = []
-        if any(i["seconds"] is not None and EXERCISES_BY_NAME[i["name"]].work == "hold" for d in self.days for i in d["exercises"]):
-            extra.append(self.pick(("Add 5 s to the holds each week, up to 60 s.", "Lengthen the holds by 5 s a week until 60 s feels steady.")))
+        if any(
+            i["seconds"] is not None and EXERCISES_BY_NAME[i["name"]].work == "hold"
+            for d in self.days
+            for i in d["exercises"]
+        ):
+            extra.append(
+                self.pick(
+                    (
+                        "Add 5 s to the holds each week, up to 60 s.",
+                        "Lengthen the holds by 5 s a week until 60 s feels steady.",
+                    )
+                )
+            )
         if self.coach.level == "novice":
             extra.append("Expect to add load most weeks at first.")
         if "avoid_valsalva" in self.asked.constraints:
@@ -351,7 +400,10 @@ class Words:
         left = self.removed(rule_id)
         if left and RULES[rule_id].rules_out:
             note += " " + self.pick(
-                (f"From your current plan, swap {self.swaps(left)}.", f"That means swapping {self.swaps(left)} in your plan.")
+                (
+                    f"From your current plan, swap {self.swaps(left)}.",
+                    f"That means swapping {self.swaps(left)} in your plan.",
+                )
             )
         return note
 
@@ -392,10 +444,12 @@ class Words:
             "muscle_gain": (f"{s.sets} sets of {s.reps} with about {rest} rest is the range that builds muscle.",
                             f"Moderate loads for {s.reps} reps, {s.sets} sets each, grow muscle best."),
             "weight_loss": (f"{s.sets} sets of {s.reps} keep your muscle while the calorie deficit takes the fat.",
-                            f"Lifting for {s.reps} reps while eating a little less makes the weight you lose mostly fat."),
+                            f"Lifting for {s.reps} reps while eating a little less makes the weight you "
+                            "lose mostly fat."),
             "endurance": (f"{s.reps} reps with short {rest} rests train your muscles to keep going.",
                           f"Lighter loads for {s.reps} reps and {rest} rests build muscular endurance."),
-            "general_fitness": (f"{s.sets} sets of {s.reps} across squat, hinge, push, pull and core keep you fit all round.",
+            "general_fitness": (f"{s.sets} sets of {s.reps} across squat, hinge, push, pull and core keep you fit "
+                                "all round.",
                                 f"A balanced week of {s.reps}-rep sets covers every major muscle group."),
         }  # fmt: skip
         return self.pick(bank.get(self.coach.goal, bank["general_fitness"]))
@@ -404,11 +458,15 @@ class Words:
         f, task = self.facts, self.asked.task
         said = []
         if f.get("returned_after_days"):
-            said.append(f"After about {round(f['returned_after_days'] / 7)} weeks off, the first two weeks start lighter")
+            said.append(
+                f"After about {round(f['returned_after_days'] / 7)} weeks off, the first two weeks start lighter"
+            )
         adherence = f.get("adherence_rate")
         if adherence is not None and task in ("progress_adaptation", "plan_modification"):
             pct = round(100 * adherence)
-            said.append(self.pick((f"You've completed about {pct}% of your sessions", f"Your attendance is around {pct}%")))
+            said.append(
+                self.pick((f"You've completed about {pct}% of your sessions", f"Your attendance is around {pct}%"))
+            )
         change = f.get("weight_change_kg")
         if change is not None and task == "progress_adaptation" and abs(change) >= 0.5:
             weeks = (f.get("window_days") or 84) // 7
@@ -431,9 +489,17 @@ class Words:
         words: dict[str, Callable[[], str]] = {
             "fewer_days": lambda: f"{d['days']} days a week, as you asked",
             "more_days": lambda: f"{d['days']} days now that you have the time",
-            "capped_days": lambda: f"I kept it to {d['days']} days rather than {d['asked']}: "
-            + ("that is where a new lifter progresses best" if self.coach.level == "novice" else "your safety rules cap it"),
-            "missing": lambda: "one day fewer so the week fits your real schedule" + self.attendance(d.get("adherence")),
+            "capped_days": lambda: (
+                f"I kept it to {d['days']} days rather than {d['asked']}: "
+                + (
+                    "that is where a new lifter progresses best"
+                    if self.coach.level == "novice"
+                    else "your safety rules cap it"
+                )
+            ),
+            "missing": lambda: (
+                "one day fewer so the week fits your real schedule" + self.attendance(d.get("adherence"))
+            ),
             "shorter": lambda: f"{d['count']} exercises a day to stay under {d['minutes']} minutes",
             "easier": lambda: "fewer sets and a rep more in reserve, since it felt too hard",
             "harder": lambda: "an extra set and closer to failure, since it felt too easy",
@@ -447,11 +513,15 @@ class Words:
 
 def _valsalva(w: Words) -> str:
     severity = (w.facts.get("condition_severity") or {}).get("hypertension")
-    who = w.pick((f"With {severity} high blood pressure" if severity else "With high blood pressure", "For your blood pressure"))
+    who = w.pick(
+        (f"With {severity} high blood pressure" if severity else "With high blood pressure", "For your blood pressure")
+    )
     return w.pick(
         (
-            f"{who}, every set stays at {w.scheme.low}+ reps and ends {w.scheme.rir} reps short of failure; breathe out on each effort and never hold your breath.",
-            f"{who}: no maximal lifts and no breath-holding - exhale as you push, and stop sets of {w.scheme.low}+ reps with {w.scheme.rir} in reserve.",
+            f"{who}, every set stays at {w.scheme.low}+ reps and ends {w.scheme.rir} reps short of "
+            "failure; breathe out on each effort and never hold your breath.",
+            f"{who}: no maximal lifts and no breath-holding - exhale as you push, and stop sets of "
+            f"{w.scheme.low}+ reps with {w.scheme.rir} in reserve.",
         )
     )
 
@@ -462,8 +532,10 @@ def _rpe(w: Words) -> str:
     extra = f" The {intervals[0].lower()} are set by feel too." if intervals else ""
     return w.pick(
         (
-            f"{med} blunts your heart rate, so effort is judged by RPE (about 6-7 out of 10) and reps in reserve, never heart-rate zones.{extra}",
-            f"On {med} your pulse won't tell you how hard you're working: go by how it feels (RPE 6-7 of 10), not heart-rate zones.{extra}",
+            f"{med} blunts your heart rate, so effort is judged by RPE (about 6-7 out of 10) and reps in "
+            f"reserve, never heart-rate zones.{extra}",
+            f"On {med} your pulse won't tell you how hard you're working: go by how it feels (RPE 6-7 of "
+            f"10), not heart-rate zones.{extra}",
         )
     )
 
@@ -474,7 +546,8 @@ def _knee(w: Words) -> str:
     return w.pick(
         (
             f"{who}, there is no jumping and no deep loaded knee bend; squat to a comfortable depth.",
-            f"{who}: low-impact only - no jumps, no deep loaded knee bends. Mild discomfort that settles by the next day is fine.",
+            f"{who}: low-impact only - no jumps, no deep loaded knee bends. Mild discomfort that settles "
+            "by the next day is fine.",
         )
     )
 
@@ -484,7 +557,8 @@ def _back(w: Words) -> str:
     who = f"With your {issue}" if issue else "For your lower back"
     return w.pick(
         (
-            f"{who}, nothing loads or bends the spine heavily and nothing jumps; add load in small steps with a neutral spine.",
+            f"{who}, nothing loads or bends the spine heavily and nothing jumps; add load in small steps "
+            "with a neutral spine.",
             f"{who}: no heavy spinal loading, no loaded bending, no jumping - and progress the loads gradually.",
         )
     )
@@ -505,7 +579,8 @@ def _glucose(w: Words) -> str:
     med = w.medication("sulfonylurea", "long-acting insulin") or "your medication"
     return w.pick(
         (
-            f"Because you take {med}, check your glucose before and after each session; under 90 mg/dL, eat 15-30 g of carbohydrate first.",
+            f"Because you take {med}, check your glucose before and after each session; under 90 mg/dL, "
+            "eat 15-30 g of carbohydrate first.",
             f"With {med}, test your glucose around training and keep glucose tablets or juice in your bag.",
         )
     )
@@ -546,8 +621,10 @@ def _novice(w: Words) -> str:
     days = len(w.days) or "two or three"
     return w.pick(
         (
-            f"While you build a base, it is {days} days a week of basic lifts and machines, with no jump drills or advanced lifts yet.",
-            f"As a new lifter you get {days} training days and movements you can learn safely; plyometrics and advanced lifts come later.",
+            f"While you build a base, it is {days} days a week of basic lifts and machines, with no jump "
+            "drills or advanced lifts yet.",
+            f"As a new lifter you get {days} training days and movements you can learn safely; plyometrics "
+            "and advanced lifts come later.",
         )
     )
 
