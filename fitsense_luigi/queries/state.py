@@ -175,6 +175,9 @@ def user_states(
     state = state.join(_training(world, mine, as_of, window_start, lookback_days))
     state["bmi"] = (state["weight_kg"] / (state["height_cm"] / 100) ** 2).round(1)
     state["experience"] = _training_level(state)
+    # the user's own plan says novice: a novice for safety (NSCA: plyometrics need a base), whatever the lifts say
+    labelled_novice = plan_names.experience_levels(state["plan_name"]) == plan_names.EXPERIENCE_LEVELS.index("novice")
+    state.loc[labelled_novice, "experience"] = "novice"
     return state
 
 
