@@ -177,11 +177,13 @@ class Coach:
         else:
             days = min(current, cap) if self.asked.task == "plan_creation" else current
         adherence = self.facts.get("adherence_rate")
-        if (self.asked.missing_sessions or (adherence is not None and adherence < 0.7)) and days > 2:
+        low = adherence is not None and adherence < 0.7 and not self.asked.days  # asked for days: they have them
+        if (self.asked.missing_sessions or low) and days > 2:
             days -= 1
             self.changes.append(Change("missing", {"adherence": adherence, "days": days}))
         ceiling = min(x for x in (self.limits.max_days, 3 if self.limits.nonconsecutive_days else None, 5) if x)
         if days > ceiling:
+            self.changes = [c for c in self.changes if c.what != "more_days"]  # not granted: the cap says why
             self.changes.append(Change("capped_days", {"asked": days, "days": ceiling}))
             days = ceiling
         return int(np.clip(days, 1, 5))

@@ -23,6 +23,20 @@ from fitsense_luigi.teacher.coach.planning import Change, Coach
 from fitsense_luigi.teacher.coach.prescribing import Scheme, prescribe, scheme
 
 MAX_EXPLANATION_WORDS = 120
+CHANGE_WORDS = {  # planning.Change.what in the user's terms
+    "fewer_days": "fewer days",
+    "more_days": "the extra day",
+    "capped_days": "a week you can recover from",
+    "shorter": "shorter sessions",
+    "easier": "an easier effort",
+    "harder": "a harder effort",
+    "short_sleep": "your short sleep",
+    "missing": "the sessions you have been missing",
+    "swapped": "a swap",
+    "bored": "fresh exercises",
+    "setting": "your new setting",
+    "flare_up": "the flare-up",
+}
 GOAL_WORDS = {
     "strength": "strength",
     "muscle_gain": "muscle-building",
@@ -107,7 +121,8 @@ class Words:
             self.facts.get("medications") or [], self.facts.get("medication_details") or [], strict=False
         ):
             if DRUG_CLASS.get(name) in classes:
-                return " ".join(detail.split()[:3]) if detail.startswith(name) else name
+                dose = re.match(rf"{re.escape(name)} (\d+(?:\.\d+)? (?:mg|mcg|units))", detail)
+                return f"{name} {dose.group(1)}" if dose else name
         return None
 
     def removed(self, rule_id: str | None = None) -> list[str]:
@@ -271,12 +286,12 @@ class Words:
         )
         return f"Hold steady: {said}, so keep the loads and add a rep per set before adding weight"
 
-    @staticmethod
-    def attendance(adherence: float | None) -> str:
-        if adherence is None:
+    def attendance(self, adherence: float | None) -> str:
+        """The attendance behind a shorter week, unless the explanation already says it (about_you)."""
+        if adherence is None or self.asked.task in ("progress_adaptation", "plan_modification"):
             return ""
         if adherence < 0.05:
-            return " (no sessions logged lately, so we restart gently)"
+            return " (no sessions logged lately)"
         return f" (about {round(100 * adherence)}% of sessions done)"
 
     def stalled(self) -> str:
@@ -319,11 +334,11 @@ class Words:
                 (f"Here is your next {days}-day block, built {base}", f"Next block: {days} days, set {base}")
             )
         if task == "plan_modification":
-            main = self.coach.changes[0].what.replace("_", " ") if self.coach.changes else "what you told me"
+            main = CHANGE_WORDS.get(self.coach.changes[0].what, "what you told me") if self.coach.changes else None
             return self.pick(
                 (
-                    f"Here is your {days}-day plan reworked around {main}",
-                    f"I've adjusted your plan ({main}): {days} days a week",
+                    f"Here is your {days}-day plan reworked around {main or 'what you told me'}",
+                    f"I've adjusted your plan for {main or 'what you told me'}: {days} days a week",
                 )
             )
         return self.pick(
@@ -462,7 +477,9 @@ class Words:
                 f"After about {round(f['returned_after_days'] / 7)} weeks off, the first two weeks start lighter"
             )
         adherence = f.get("adherence_rate")
-        if adherence is not None and task in ("progress_adaptation", "plan_modification"):
+        if adherence is not None and adherence < 0.05 and task in ("progress_adaptation", "plan_modification"):
+            said.append("No sessions are logged lately, so the first weeks restart gently")
+        elif adherence is not None and task in ("progress_adaptation", "plan_modification"):
             pct = round(100 * adherence)
             said.append(
                 self.pick((f"You've completed about {pct}% of your sessions", f"Your attendance is around {pct}%"))
