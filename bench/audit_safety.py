@@ -27,14 +27,12 @@ Exit code 1 when a "Done when" count is not zero.
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from collections import Counter
-from pathlib import Path
 
 import duckdb
-from audit_realism import as_of_date, connect
+from audit_realism import open_run
 
 # Own vocabulary, read off the exercise names (not the catalogue's tags).
 JUMPING = r"(?i)jump|hop\b|bound|burpee"  # anything with a flight phase
@@ -261,13 +259,7 @@ def variety(db: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", type=Path, required=True)
-    parser.add_argument("--run-id", required=True)
-    parser.add_argument("--sql", action="store_true", help="print every query under its figure")
-    args = parser.parse_args()
-    db = connect(args.data_root, args.run_id)
-    as_of = as_of_date(db)
+    args, db, as_of = open_run(__doc__)
     for statement in SETUP.format(as_of=as_of).split(";"):
         if statement.strip():
             db.execute(statement)
