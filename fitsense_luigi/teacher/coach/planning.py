@@ -19,6 +19,7 @@ from functools import cached_property
 
 import numpy as np
 
+from fitsense_luigi.queries import student
 from fitsense_luigi.reference.catalogue import EXERCISES, EXERCISES_BY_NAME, LEVELS, Exercise
 from fitsense_luigi.reference.equipment import ALWAYS_AT_HAND
 from fitsense_luigi.reference.safety import INJURY_REGIONS, RULES, Limits, SafetyRule, excluded_by, known, limits_of
@@ -82,7 +83,9 @@ class Coach:
     def __init__(self, asked: Asked, seed: int) -> None:
         self.asked = asked
         self.facts = asked.facts
-        digest = hashlib.sha256((asked.request + json.dumps(asked.facts, sort_keys=True)).encode()).digest()
+        # keyed on the facts the student's prompt keeps too, so the teacher's and the student's form plan alike
+        facts = student.compact_context(asked.facts)
+        digest = hashlib.sha256((asked.request + json.dumps(facts, sort_keys=True)).encode()).digest()
         self.rng = stage_rng(seed, "teacher:mock_coach", int.from_bytes(digest[:8], "little"))
         self.level = self.facts.get("experience") if self.facts.get("experience") in EXPERIENCE else "novice"
         self.goal = self.facts.get("goal") or "general_fitness"

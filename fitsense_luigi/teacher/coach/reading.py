@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fitsense_luigi.contracts.rows import ContextSummary
+from fitsense_luigi.queries import student
 from fitsense_luigi.queries.prompts import CONSTRAINTS_HEADER, FACTS_PREFIX, TASK_LINE_PREFIX, TASK_LINES
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.equipment import GYM_EQUIPMENT
@@ -55,6 +56,7 @@ class Asked:
 
 
 def read_message(user_message: str) -> Asked:
+    """The teacher's user message (:mod:`...queries.prompts`) or the student's (:mod:`...queries.student`)."""
     request, _, rest = user_message.partition("\n\n")
     task_line = next((ln for ln in rest.splitlines() if ln.startswith(TASK_LINE_PREFIX)), "")
     facts_line = next((ln for ln in rest.splitlines() if ln.startswith(FACTS_PREFIX)), "")
@@ -65,6 +67,9 @@ def read_message(user_message: str) -> Asked:
     constraints = (
         tuple(_CONSTRAINT_LINE.findall(rest.split(CONSTRAINTS_HEADER, 1)[1])) if CONSTRAINTS_HEADER in rest else ()
     )
+    for line in rest.splitlines():  # the student's form: compact facts, constraint ids on one line
+        facts = student.read_facts(line) or facts
+        constraints = student.read_constraints(line) or constraints
     asked = Asked(
         task=_TASK_BY_LINE.get(task_line[len(TASK_LINE_PREFIX) :], "plan_creation"),
         request=request,
