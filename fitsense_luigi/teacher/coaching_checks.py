@@ -13,8 +13,9 @@ Two kinds, judged for any teacher:
   two different day counts pointed out; a plan when one is asked for.
 
 Flags read ``<rule_id>:<what and where>`` like the safety rules' flags.
-Without ``asks`` (an answer judged outside a query) the reply rules are not
-judged and the equipment is the context's list.
+Without ``asks`` (an answer judged outside a query, e.g. a student's answer to
+a test record) the reply rules and the equipment are not judged: the request
+may name a new setting (joined a gym) that the user's facts do not list.
 """
 
 from __future__ import annotations
@@ -43,8 +44,7 @@ def flags(plan: dict[str, Any], context: dict[str, Any], expected: list[str], as
 def prescription_flags(plan: dict[str, Any], context: dict[str, Any], asks: dict[str, Any] | None) -> list[str]:
     out = []
     lifts = {str(lift["exercise"]).lower(): lift for lift in context.get("top_lifts") or []}
-    listed = (asks or {}).get("equipment", context.get("equipment") or [])
-    at_hand = set(listed) | ALWAYS_AT_HAND
+    at_hand = None if asks is None else set(asks.get("equipment") or []) | ALWAYS_AT_HAND
     for _, item, exercise in prescribed(plan):
         if exercise is None:
             continue  # unknown names are listed by the checks, not judged here
@@ -57,7 +57,7 @@ def prescription_flags(plan: dict[str, Any], context: dict[str, Any], asks: dict
             out.append(f"reps_in_reserve_on_rep_work:{name} rir {item['rir']} on timed work")
         if exercise.timed and (cue := REP_CUES.search(item.get("notes") or "")):
             out.append(f"notes_fit_the_exercise:{name} '{cue.group(0)}'")
-        missing = sorted(set(exercise.equipment) - at_hand)
+        missing = sorted(set(exercise.equipment) - at_hand) if at_hand is not None else []
         if missing:
             out.append(f"equipment_at_hand:{name} needs {', '.join(missing)}")
         lift = lifts.get(name.lower())

@@ -254,8 +254,12 @@ def test_a_well_prescribed_hold_passes():
 
 
 def test_equipment_the_user_lacks_is_flagged():
-    _, flags = check(with_exercise("Barbell Back Squat"), person(equipment=["dumbbells"]))
+    plan = json.dumps(with_exercise("Barbell Back Squat"))
+    _, flags = post_check(plan, person(equipment=["dumbbells"]), [], dict(ASKS, equipment=["dumbbells"]))
     assert flags == ["equipment_at_hand:Barbell Back Squat needs barbell, squat_rack"]
+    # the request's new setting counts (asks), not only the facts' list
+    _, flags = post_check(plan, person(equipment=["dumbbells"]), [], dict(ASKS, equipment=[*GYM, "squat_rack"]))
+    assert flags == []
 
 
 def test_a_load_far_above_the_users_own_max_is_flagged():
