@@ -50,7 +50,8 @@ CREATE OR REPLACE VIEW recs AS
            split_part(instruction, chr(10) || chr(10), 1) AS request,
            response->>'answer' AS answer,
            coalesce(response->>'answer', '') || ' ' || coalesce(response->>'explanation', '') AS said
-    FROM (SELECT * FROM train UNION ALL SELECT * FROM val UNION ALL SELECT * FROM test);
+    FROM (SELECT * REPLACE ('train' AS split) FROM train UNION ALL SELECT * REPLACE ('val' AS split) FROM val
+          UNION ALL SELECT * REPLACE ('test' AS split) FROM test);
 CREATE OR REPLACE VIEW rx AS
     SELECT r.record_id, r.user_id, r.split, d.value->>'day' AS day, e.value->>'name' AS name,
            e.value->>'reps' AS reps, TRY_CAST(e.value->>'seconds' AS INTEGER) AS seconds,
@@ -260,6 +261,9 @@ def variety(db: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 
 def main() -> int:
     args, db, as_of = open_run(__doc__)
+    views = {name for (name,) in db.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    if "val" not in views and "validation" in views:  # the validation split's file, as the dataset names it
+        db.execute("CREATE VIEW val AS SELECT * FROM validation")
     for statement in SETUP.format(as_of=as_of).split(";"):
         if statement.strip():
             db.execute(statement)
