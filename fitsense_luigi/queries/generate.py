@@ -4,7 +4,9 @@ Per prompt type, ``queries.per_type`` users are drawn (without replacement
 while the pool allows) from everyone, or, for ``safety_adjustment``, from the
 users whose conditions or medications carry a safety constraint. Each query
 speaks from that user's state (:mod:`.state`) in words composed by
-:mod:`.phrasing`, and carries the exact messages the teacher receives.
+:mod:`.phrasing`, carries the safety rules that apply to the user
+(``reference.safety``, from their facts on the as-of date), what the words ask
+and the exact messages the teacher receives.
 Every draw comes from ``stage_rng(seed, "queries:<type>...")``.
 """
 
@@ -88,7 +90,7 @@ def queries_of(
     persons = people.set_index("user_id").loc[askers, list(SLICE_FACTS)].to_dict("index")
     for position, prompt_type, k, user_id in asked[["position", "prompt_type", "k", "user_id"]].itertuples(index=False):
         rng = stage_rng(seed, f"queries:{prompt_type}:text", k)
-        yield position, _query(config, prompt_type, k, user_id, contexts[user_id], persons[user_id], rng)
+        yield position, _query(config, as_of, prompt_type, k, user_id, contexts[user_id], persons[user_id], rng)
 
 
 SLICE_FACTS = ("age_band", "sex", "goal", "activity_level")  # the population's columns a query's slice tags name
@@ -96,6 +98,7 @@ SLICE_FACTS = ("age_band", "sex", "goal", "activity_level")  # the population's 
 
 def _query(
     config: Config,
+    as_of: dt.date,
     prompt_type: str,
     k: int,
     user_id: str,
@@ -103,8 +106,8 @@ def _query(
     person: Mapping[str, Any],
     rng: np.random.Generator,
 ) -> Query:
-    constraints = constraints_for(context["conditions"], context["medications"])
-    request = phrasing.request_text(prompt_type, context, rng)
+    constraints = constraints_for(context, as_of)
+    request = phrasing.compose(prompt_type, context, constraints, rng)
     scenario_id = f"{prompt_type}-{k:05d}"
     return {
         "query_id": str(uuid.uuid5(QUERY_NAMESPACE, f"{config.reproducibility.seed}:{scenario_id}:{user_id}")),
@@ -120,8 +123,9 @@ def _query(
         },
         "expected_safety_constraints": constraints,
         "context_summary": context,
-        "user_request": request,
-        "messages": prompts.messages(request, context, constraints, prompt_type),
+        "user_request": request.text,
+        "asks": request.asks,
+        "messages": prompts.messages(request.text, context, constraints, prompt_type),
         "template_version": config.queries.template_version,
     }
 

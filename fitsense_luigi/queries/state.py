@@ -34,7 +34,7 @@ from fitsense_luigi.contracts.world import World, as_world, frame, id_keys, posi
 from fitsense_luigi.physiology import WOMEN_RELATIVE_STRENGTH, epley_1rm
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
-from fitsense_luigi.reference.medications import MEDICATIONS
+from fitsense_luigi.reference.safety import MEDICATIONS_WITH_RULES
 from fitsense_luigi.synth import plan_names
 
 AGE_BANDS = ((18, 29, "18-29"), (30, 39, "30-39"), (40, 49, "40-49"), (50, 59, "50-59"), (60, 200, "60+"))
@@ -108,14 +108,11 @@ def population(world: World | Mapping[str, pa.Table], as_of: dt.date) -> pd.Data
     relevant[_present(world.table("user_conditions", ["user_id"])["user_id"], ids)] = True
     meds = world.table("user_medications", ["user_id", "medication_name", "start_date", "end_date"])
     current = _in_effect(meds, "start_date", "end_date", as_of)
-    constrained = pc.is_in(meds["medication_name"], value_set=pa.array(sorted(_CONSTRAINED_MEDICATIONS), pa.string()))
+    constrained = pc.is_in(meds["medication_name"], value_set=pa.array(sorted(MEDICATIONS_WITH_RULES), pa.string()))
     taking = np.asarray(current & constrained.fill_null(False).to_numpy(zero_copy_only=False), bool)
     relevant[_present(meds["user_id"].filter(pa.array(taking)), ids)] = True
     people["safety_relevant"] = relevant
     return people
-
-
-_CONSTRAINED_MEDICATIONS = frozenset(m.name for m in MEDICATIONS if m.constraints)
 
 
 def _byte_order(column: pa.ChunkedArray) -> np.ndarray:
@@ -248,6 +245,9 @@ def user_states(
     state = state.join(_training(world, askers, mine, as_of, window_start, lookback_days))
     state["bmi"] = (state["weight_kg"] / (state["height_cm"] / 100) ** 2).round(1)
     state["experience"] = _training_level(state)
+    # the user's own plan says novice: a novice for safety (NSCA: plyometrics need a base), whatever the lifts say
+    labelled_novice = plan_names.experience_levels(state["plan_name"]) == plan_names.EXPERIENCE_LEVELS.index("novice")
+    state.loc[labelled_novice, "experience"] = "novice"
     state.index = pd.Index(wanted, name="user_id")
     return state
 
