@@ -61,3 +61,7 @@ class QualityGateError(FitSenseError):
 
 class ReferenceDataError(FitSenseError):
     """A packaged reference data file (catalogue, conditions, medications, ...) has a bad entry."""
+
+
+class CredentialError(FitSenseError):
+    """A secret from the environment (the teacher's API key) cannot be used as it is."""

@@ -48,3 +48,13 @@ BIAS = _report_stage("bias")
 # In pipeline order; TEACHER_SHARD stands for its shards (``TEACHER_SHARD.sharded(k)``).
 STAGES = (BOOTSTRAP, PROFILES, WORKOUTS, QUERIES, TEACHER_SHARD, TEACHER, DATASET, VALIDATION, STATS, ANOMALIES, BIAS)
 BY_NAME = {stage.name: stage for stage in STAGES}
+
+
+def stage_named(name: str) -> Stage:
+    """The stage a manifest's ``inputs`` names: a registered stage, or a shard of one (``teacher_shard_003``)."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    base, _, shard = name.rpartition("_")
+    if base in BY_NAME and shard.isdigit():
+        return BY_NAME[base].sharded(int(shard))
+    raise KeyError(name)

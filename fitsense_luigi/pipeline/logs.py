@@ -6,7 +6,9 @@ process that works on the run (on S3, one uploaded file per process).
 
 Errors the user can act on (``FitSenseError``) are logged as one line without a
 traceback, whichever logger reports them (Luigi's worker, Luigi's
-"Uncaught exception" handler or our own code).
+"Uncaught exception" handler or our own code). Every record, its traceback
+included, passes :class:`RedactSecrets` before any handler writes it: the
+teacher's API key (registered when it is read) never reaches stderr or a run log.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 
 from fitsense_luigi.contracts.dataroot import DataRoot, RunLog
 from fitsense_luigi.errors import FitSenseError
+from fitsense_luigi.teacher import redact
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 _LOGGERS = ("fitsense", "luigi", "luigi-interface")
@@ -43,6 +46,27 @@ class OneLineUserErrors(logging.Filter):
         return True
 
 
+class RedactSecrets(logging.Filter):
+    """Take every registered secret out of a record: its message, its arguments and its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not redact.registered():
+            return True
+        message = record.getMessage()
+        clean = redact.redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact.redact_text(record.exc_text)
+        return True
+
+
+def _filters() -> tuple[logging.Filter, ...]:
+    return (OneLineUserErrors(), RedactSecrets())  # in this order: the folded one-line error is redacted too
+
+
 def _formatter() -> logging.Formatter:
     return UTCFormatter(LOG_FORMAT)
 
@@ -52,7 +76,8 @@ def install() -> None:
     for name in _LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, OneLineUserErrors) for f in logger.filters):
-            logger.addFilter(OneLineUserErrors())
+            for one in _filters():
+                logger.addFilter(one)
     if _luigi_leaves_logging_to_us():
         root = logging.getLogger()
         if not any(getattr(h, "_fitsense", False) for h in root.handlers):
@@ -63,7 +88,8 @@ def install() -> None:
             root.setLevel(logging.INFO)
             # handlers see records after logger filters only for the logger itself, so
             # filter at the handler too (records from child loggers bypass parents' filters)
-            handler.addFilter(OneLineUserErrors())
+            for one in _filters():
+                handler.addFilter(one)
 
 
 def _luigi_leaves_logging_to_us() -> bool:
@@ -103,7 +129,8 @@ def sync_run_logs() -> None:
 def _add_run_handler(handler: logging.Handler) -> None:
     root = logging.getLogger()
     handler.setFormatter(_formatter())
-    handler.addFilter(OneLineUserErrors())
+    for one in _filters():
+        handler.addFilter(one)
     root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)

@@ -55,12 +55,12 @@ FAST_TEACHER: dict[str, Any] = {
     "model": "test-teacher",
     "api_key_env": KEY_ENV,
     "concurrency": 4,
-    "timeouts": {"connect_s": 2.0, "read_s": 1.0},
+    "timeouts": {"connect_s": 2.0, "read_s": 1.0, "total_s": 30.0},
     "retries": {"max_attempts": 3, "initial_wait_s": 0.01, "max_wait_s": 0.05, "retry_after_cap_s": 5.0},
 }
 # A generous read time-out: on a loaded 2-core box a slow answer must not turn into a retry (a second send).
 LOOPBACK_TEACHER: dict[str, Any] = dict(
-    FAST_TEACHER, concurrency=3, shards=2, timeouts={"connect_s": 5.0, "read_s": 30.0}
+    FAST_TEACHER, concurrency=3, shards=2, timeouts={"connect_s": 5.0, "read_s": 30.0, "total_s": 60.0}
 )
 USAGE = {"prompt_tokens": 120, "completion_tokens": 340, "total_tokens": 460, "extra_field": {"x": 1}}
 
