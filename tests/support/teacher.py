@@ -100,6 +100,8 @@ class Reply:
     raw: bytes | None = None  # sent as the body verbatim (malformed bodies, error bodies)
     usage: dict[str, Any] | None = None  # None: USAGE
     message: dict[str, Any] = field(default_factory=dict)  # more fields of the message (refusal, reasoning_content)
+    drip_s: float | None = None  # headers at once, then the body one byte every drip_s seconds (a slow drip)
+    rewrite: Callable[[bytes], bytes] | None = None  # applied to the body as sent (e.g. a key echoed JSON-escaped)
 
 
 def error(status: int, message: str, **fields: Any) -> Reply:
@@ -356,7 +358,7 @@ class TeacherServer:
     # -- serving
     def _reply_body(self, reply: Reply, request: dict[str, Any]) -> bytes:
         if reply.raw is not None:
-            return reply.raw
+            return reply.rewrite(reply.raw) if reply.rewrite else reply.raw
         content = reply.content
         if content is DEFAULT:
             content = self._coach_answer(request)
@@ -369,7 +371,8 @@ class TeacherServer:
             "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
             "usage": USAGE if reply.usage is None else reply.usage,
         }
-        return json.dumps(completion).encode()
+        body = json.dumps(completion).encode()
+        return reply.rewrite(body) if reply.rewrite else body
 
     @staticmethod
     def _coach_answer(request: dict[str, Any]) -> str | None:
@@ -422,7 +425,14 @@ class TeacherServer:
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(body)
+                    if reply.drip_s:
+                        self.wfile.flush()
+                        for i in range(len(body)):
+                            time.sleep(reply.drip_s)
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                    else:
+                        self.wfile.write(body)
                     self.wfile.flush()
                     delivered = True
                 except OSError:  # the client went away (read time-out, killed process): not answered
@@ -458,6 +468,11 @@ def refusing_url() -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ the key goes nowhere else
+
+
+def json_escaped(secret: str = TEST_KEY) -> bytes:
+    """``secret`` as a server echoes it inside a JSON string with every character escaped (``\\u0073k-...``)."""
+    return "".join(f"\\u{ord(c):04x}" for c in secret).encode()
 
 
 def files_containing(roots: Iterable[Path], secret: str = TEST_KEY) -> list[Path]:
