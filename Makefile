@@ -2,25 +2,36 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# two stamps: the runtime (what `make run` needs) and the test and lint tools on top (everything else)
+RUNTIME_STAMP := $(VENV)/.runtime-$(shell cat setup.py requirements.txt | sha256sum | cut -c1-12)
 STAMP := $(VENV)/.installed-$(shell cat setup.py requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
 RUN_ID ?=
 LUIGI_ARGS ?=
 IMAGE ?= localhost/fitsense-luigi:latest
 SCHEDULER_PORT ?= 8082
 
-.PHONY: install run test test-slow soak lint format bench clean image scheduler ops-deps test-image test-ops
+.PHONY: install install-runtime run test test-slow soak lint format bench clean image scheduler ops-deps test-image test-ops
 
-$(STAMP):
-	rm -f $(VENV)/.installed-*
+$(RUNTIME_STAMP):
+	rm -f $(VENV)/.runtime-* $(VENV)/.installed-*
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt -e .
+	$(BIN)/pip install --quiet -r requirements.txt -e .
 	touch $@
 
+$(STAMP): $(RUNTIME_STAMP)
+	rm -f $(VENV)/.installed-*
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## install-runtime: the pipeline's own dependencies only (what `make run` and `make scheduler` use)
+install-runtime: $(RUNTIME_STAMP)
+
+## install: the runtime, then the test and lint tools (every other target)
 install: $(STAMP)
 
-## run: the whole pipeline for today's run id (or RUN_ID=...), local scheduler, mock teacher
-run: install
+## run: the whole pipeline for today's run id (or RUN_ID=...), local scheduler, mock teacher (runtime dependencies only)
+run: install-runtime
 	$(BIN)/luigi --module fitsense_luigi BiasSlicing --local-scheduler $(if $(RUN_ID),--run-id $(RUN_ID)) $(LUIGI_ARGS)
 
 ## test: the fast suite (slow scale tests are marked and left to test-slow)
@@ -39,7 +50,7 @@ image: install
 	IMAGE=$(IMAGE) PYTHON=$(BIN)/python bash ops/build-image.sh
 
 ## scheduler: luigid on 127.0.0.1:$(SCHEDULER_PORT), state file under the data root (foreground)
-scheduler: install
+scheduler: install-runtime
 	$(BIN)/python -m fitsense_luigi.scheduler --port $(SCHEDULER_PORT)
 
 ## ops-deps: what the operations tests drive: podman (+ runc, debootstrap) and Debian's chromium

@@ -33,6 +33,7 @@ LUIGI = str(Path(sys.executable).with_name("luigi"))
 
 from bench_teacher import luigi as run_luigi  # noqa: E402
 
+from fitsense_luigi.contracts.splits import SPLITS  # noqa: E402
 from tests.support.answer_shapes import REALISTIC_MIX, REFUSALS  # noqa: E402
 from tests.support.realistic_teacher import RealisticTeacher  # noqa: E402
 
@@ -64,7 +65,8 @@ def kept_share(sample: int) -> None:
         queries = rows(data / "raw" / "synthetic_queries" / RUN / "queries.jsonl")
         shapes = {q["query_id"]: teacher.shape_of(q) for q in queries}
         out = data / "raw" / "distillation_dataset" / RUN
-        records = {r["metadata"]["query_id"]: r for r in rows(out / "all_records.jsonl")}
+        # the kept records: the split files together (each record is stored once, in its split's file)
+        records = {r["metadata"]["query_id"]: r for split in SPLITS for r in rows(out / f"{split}.jsonl")}
         rejected = {r["query_id"]: r for r in rows(out / "rejected.jsonl")}
         print(f"BiasSlicing against the realistic teacher: exit {code}, {seconds:.1f} s, {len(queries)} queries")
         if code:

@@ -1,15 +1,18 @@
 """One validated, immutable config object per params file.
 
 This is the only module that reads YAML. It validates the whole file against
-``config/schemas/params.schema.json`` and turns the first problem into one line
-that names the file, the key path, what was expected and what was seen, so that
-a bad cron job says exactly what to fix.
+``config/schemas/params.schema.json`` and reports every problem it finds in one
+pass, one line per problem naming the file, the key path, what was expected and
+what was seen, so that a bad cron job says exactly what to fix, all at once.
+Where the schema expects a date (``"format": "date"``), an unquoted YAML date
+(``as_of_date: 2026-06-01``) is read as that date.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import json
 import math
 import os
@@ -65,6 +68,33 @@ def significant_params(params: Mapping[str, Any]) -> dict[str, Any]:
             node = node.get(key, {})
         node.pop(path[-1], None)
     return out
+
+
+def changed_params(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """{dotted key: (before, after)} for every significant param whose value differs (``MISSING`` where absent)."""
+    old, new = _flat(significant_params(before)), _flat(significant_params(after))
+    return {
+        key: (old.get(key, MISSING), new.get(key, MISSING))
+        for key in sorted(set(old) | set(new))
+        if old.get(key, MISSING) != new.get(key, MISSING)
+    }
+
+
+MISSING = "(absent)"
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict) or not tree:
+        return {prefix: tree} if prefix else {}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def override_key(variable: str) -> str:
+    """The dotted key a ``FITSENSE__SECTION__KEY`` variable overrides (``teacher.base_url``)."""
+    return ".".join(part.lower() for part in variable[len(OVERRIDE_PREFIX) :].split("__"))
 
 
 def config_dir() -> Path:
@@ -267,7 +297,11 @@ class Config:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys instead of keeping the last one."""
+    """SafeLoader that notes duplicate keys (every one of them) instead of silently keeping the last value."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, Any]] = []  # (line, key)
 
 
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
@@ -275,15 +309,29 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, 
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            mark = key_node.start_mark
-            raise ConfigError(
-                f"{mark.name}:{mark.line + 1}: duplicate key {key!r}: each key may appear once per mapping"
-            )
+            loader.duplicates.append((key_node.start_mark.line + 1, key))
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
 
+def _load_yaml(text: str) -> tuple[Any, list[tuple[int, Any]]]:
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data(), loader.duplicates
+    finally:
+        loader.dispose()
+
+
+def _construct_timestamp(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> Any:
+    """A date-shaped scalar that is no day of the calendar (2026-02-30) stays text, for the checks to name."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
 def read_params(path: Path) -> dict[str, Any]:
@@ -296,7 +344,7 @@ def read_params(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read params file: {exc}") from None
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        data, duplicates = _load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
@@ -305,6 +353,10 @@ def read_params(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+    if duplicates:
+        raise ConfigError.all_of(
+            [f"{path}:{line}: duplicate key {key!r}: each key may appear once per mapping" for line, key in duplicates]
+        )
     if not isinstance(data, dict):
         seen = "an empty file" if data is None else type(data).__name__
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {seen}")
@@ -389,24 +441,42 @@ def params_validator() -> Any:
 
 
 def validate_params(data: Mapping[str, Any], source: str) -> Config:
-    """Schema check, then the cross-field rules a schema cannot express."""
-    validator = params_validator()
-    errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.absolute_path), e.validator))
-    if errors:
-        raise ConfigError(f"{source}: {describe_schema_error(errors[0])}")
-    _check_cross_fields(data, source)
+    """Schema check, then the cross-field rules a schema cannot express: every problem, in file order."""
+    data = _dates_as_text(data)
+    problems = param_problems(data)
+    if problems:
+        raise ConfigError.all_of([f"{source}: {p}" for p in problems])
     return _build(Config, dict(data, source=source))
 
 
+def param_problems(data: Mapping[str, Any]) -> list[str]:
+    """Every problem of ``data`` as 'key.path: expected X, got Y', in the order the keys appear."""
+    errors = list(params_validator().iter_errors(data))
+    described = [p for e in sorted(errors, key=lambda e: e.validator) for p in describe_schema_errors(e)]
+    problems = _pair_misspellings(sorted(described, key=lambda p: _file_order(data, p.split(":")[0].split("."))))
+    if not errors:  # the cross-field rules read values of the right types
+        problems += _cross_field_problems(data)
+    problems += _date_problems(data)
+    return list(dict.fromkeys(problems))
+
+
 def load_config(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
-    """The params file, then ``FITSENSE__SECTION__KEY`` overrides from the environment, validated as one."""
+    """The params file, then ``FITSENSE__SECTION__KEY`` overrides from the environment, validated as one.
+
+    Problems in the environment and in the file are reported together, each
+    one blamed on the variable or the file it comes from.
+    """
     path = path or params_path()
     data = read_params(path)
-    overrides = apply_env_overrides(data, os.environ if environ is None else environ, str(path))
+    overrides, env_problems = _apply_env_overrides(data, os.environ if environ is None else environ, str(path))
     try:
-        return validate_params(data, str(path))
+        config = validate_params(data, str(path))
     except ConfigError as exc:
-        raise _blame_override(exc, str(path), overrides) from None
+        problems = [_blame_override(p, str(path), overrides) for p in exc.problems]
+        raise ConfigError.all_of(env_problems + problems) from None
+    if env_problems:
+        raise ConfigError.all_of(env_problems)
+    return config
 
 
 def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
@@ -416,38 +486,146 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, str]:
 
 def apply_env_overrides(data: dict[str, Any], environ: Mapping[str, str], source: str) -> dict[str, str]:
     """Set each overridden key in ``data``; returns {dotted key: variable name} for error messages."""
+    applied, problems = _apply_env_overrides(data, environ, source)
+    if problems:
+        raise ConfigError.all_of(problems)
+    return applied
+
+
+def _apply_env_overrides(
+    data: dict[str, Any], environ: Mapping[str, str], source: str
+) -> tuple[dict[str, str], list[str]]:
+    """({dotted key: variable name} of the overrides applied, a problem line per variable that could not be)."""
     applied: dict[str, str] = {}
+    problems: list[str] = []
     for name, raw in env_overrides(environ).items():
-        keys = [part.lower() for part in name[len(OVERRIDE_PREFIX) :].split("__")]
-        dotted = ".".join(keys)
+        dotted = override_key(name)
+        keys = dotted.split(".")
         node: Any = data
         for depth, key in enumerate(keys):
             if not isinstance(node, dict) or key not in node or not key:
                 where = ".".join(keys[: depth + 1])
-                raise ConfigError(f"{name}: {where} is not a key of {source} (overrides name existing keys)")
+                problems.append(f"{name}: {where} is not a key of {source} (overrides name existing keys)")
+                break
             if depth < len(keys) - 1:
                 node = node[key]
-        node[keys[-1]] = _env_value(name, raw)
-        applied[dotted] = name
-    return applied
+        else:
+            try:
+                node[keys[-1]] = _env_value(name, raw)
+            except ConfigError as exc:
+                problems.append(str(exc))
+                continue
+            applied[dotted] = name
+    return applied, problems
 
 
 def _env_value(name: str, raw: str) -> Any:
     try:
-        value = yaml.load(raw, Loader=_UniqueKeyLoader)
+        value, _ = _load_yaml(raw)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{name}: not a valid YAML value: {str(exc).splitlines()[0]}") from None
     # YAML would turn 2026-02-17 into a date; the schema wants the text
     return raw if isinstance(value, dt.date) else value
 
 
-def _blame_override(exc: ConfigError, source: str, overrides: Mapping[str, str]) -> ConfigError:
-    detail = str(exc).removeprefix(f"{source}: ")
+def _blame_override(problem: str, source: str, overrides: Mapping[str, str]) -> str:
+    detail = problem.removeprefix(f"{source}: ")
     key = detail.split(":", 1)[0]
     for dotted, name in overrides.items():
         if key == dotted or key.startswith(dotted + "."):
-            return ConfigError(f"{name} (overrides {dotted} in {source}): {detail.split(': ', 1)[-1]}")
-    return exc
+            return f"{name} (overrides {dotted} in {source}): {detail.split(': ', 1)[-1]}"
+    return problem
+
+
+def _file_order(data: Mapping[str, Any], path: list[Any]) -> list[int]:
+    """Where a key path sits in the file: positions of its keys in their mappings (YAML keeps file order)."""
+    order, node = [], data
+    for key in path:
+        keys = list(node) if isinstance(node, Mapping) else []
+        order.append(keys.index(key) if key in keys else len(keys))
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return order
+
+
+def _pair_misspellings(problems: list[str]) -> list[str]:
+    """'world.lookbak_days: unknown key' and 'world.lookback_days: missing key' are one typo: say so, once."""
+    unknown = [p.removesuffix(": unknown key") for p in problems if p.endswith(": unknown key")]
+    missing = [p.removesuffix(": missing key") for p in problems if p.endswith(": missing key")]
+    paired: dict[str, str] = {}
+    for key in unknown:
+        parent, _, name = key.rpartition(".")
+        siblings = {m.rpartition(".")[2]: m for m in missing if m.rpartition(".")[0] == parent and m not in paired}
+        match = difflib.get_close_matches(name, list(siblings), n=1, cutoff=0.75)
+        if match:
+            paired[siblings[match[0]]] = key
+    out = []
+    for p in problems:
+        key = p.removesuffix(": unknown key")
+        if p.endswith(": missing key") and p.removesuffix(": missing key") in paired:
+            continue
+        if p.endswith(": unknown key") and key in paired.values():
+            wanted = next(m for m, u in paired.items() if u == key).rpartition(".")[2]
+            out.append(f"{key}: unknown key (did you mean {wanted}?)")
+        else:
+            out.append(p)
+    return out
+
+
+def _date_paths(schema: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Key paths where the schema expects a date (``"format": "date"``, alone or in a ``oneOf``)."""
+    paths = []
+    for key, sub in schema.get("properties", {}).items():
+        here = (*prefix, key)
+        if sub.get("format") == "date" or any(b.get("format") == "date" for b in sub.get("oneOf", [])):
+            paths.append(here)
+        paths += _date_paths(sub, here)
+    return paths
+
+
+def _at(data: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    node: Any = data
+    for key in path:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _dates_as_text(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An unquoted YAML date where a date is expected, as the ISO text the schema takes (a copy; ``data`` stays)."""
+    found = [p for p in _date_paths(load_schema("params.schema.json")) if type(_at(data, p)) is dt.date]
+    if not found:
+        return data
+    out = json.loads(json.dumps(data, default=str))
+    for path in found:
+        *parents, last = path
+        node = out
+        for key in parents:
+            node = node[key]
+        node[last] = _at(data, path).isoformat()
+    return out
+
+
+def _date_problems(data: Mapping[str, Any]) -> list[str]:
+    """Dates of the right shape that are not days of the calendar (2026-02-30)."""
+    problems = []
+    for path in _date_paths(load_schema("params.schema.json")):
+        value = _at(data, path)
+        if isinstance(value, str) and len(value) == 10:
+            try:
+                dt.date.fromisoformat(value)
+            except ValueError:
+                problems.append(f"{'.'.join(path)}: expected a real date (YYYY-MM-DD), got {value!r}")
+    return problems
+
+
+def describe_schema_errors(error: Any) -> list[str]:
+    """A jsonschema error as problem lines (one per unknown key, where one error names several)."""
+    if error.validator == "additionalProperties":
+        path = ".".join(str(p) for p in error.absolute_path)
+        known = error.schema.get("properties", {})
+        return [f"{_join(path, str(extra))}: unknown key" for extra in error.instance if extra not in known]
+    return [describe_schema_error(error)]
 
 
 def describe_schema_error(error: Any) -> str:
@@ -490,25 +668,26 @@ def describe_schema_error(error: Any) -> str:
     return f"{where}: {error.message}"
 
 
-def _check_cross_fields(data: Mapping[str, Any], source: str) -> None:
+def _cross_field_problems(data: Mapping[str, Any]) -> list[str]:
+    problems = []
     split = data["dataset"]["split"]
     total = split["train"] + split["val"] + split["test"]
     if abs(total - 1.0) > 1e-6:
-        raise ConfigError(f"{source}: dataset.split: ratios must sum to 1.0, got {total:g}")
+        problems.append(f"dataset.split: ratios must sum to 1.0, got {total:g}")
     chars = data["dataset"]["response_chars"]
     if chars["min"] >= chars["max"]:
-        raise ConfigError(f"{source}: dataset.response_chars: min ({chars['min']}) must be below max ({chars['max']})")
+        problems.append(f"dataset.response_chars: min ({chars['min']}) must be below max ({chars['max']})")
     teacher = data["teacher"]
     if teacher["provider"] == "openai_compatible" and not teacher["base_url"]:
-        raise ConfigError(f"{source}: teacher.base_url: required when teacher.provider is openai_compatible")
+        problems.append("teacher.base_url: required when teacher.provider is openai_compatible")
     breaker = teacher["circuit_breaker"]
     if breaker["min_calls"] > breaker["window"]:
-        raise ConfigError(
-            f"{source}: teacher.circuit_breaker.min_calls ({breaker['min_calls']}) must not exceed "
-            f"window ({breaker['window']})"
+        problems.append(
+            f"teacher.circuit_breaker.min_calls ({breaker['min_calls']}) must not exceed window ({breaker['window']})"
         )
     if sum(data["queries"]["per_type"].values()) == 0:
-        raise ConfigError(f"{source}: queries.per_type: at least one query is needed")
+        problems.append("queries.per_type: at least one query is needed")
+    return problems
 
 
 def _join(path: str, key: str) -> str:
@@ -516,6 +695,8 @@ def _join(path: str, key: str) -> str:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, dt.date):  # an unquoted date where text is expected
+        return f"{value.isoformat()} (YAML reads it as a date: quote it)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:

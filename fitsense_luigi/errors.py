@@ -3,8 +3,15 @@
 Every ``FitSenseError`` is printed as one line (no traceback) by the logging
 filter in :mod:`fitsense_luigi.logs` and by ``Task.on_failure``: the message
 itself must name the file, key or value at fault and say what to do.
-Anything else that escapes is a bug and keeps its traceback.
+Anything else that escapes is a bug and keeps its traceback. Problems found
+together (three typos in one params file) travel as one error with one line
+per problem (``FitSenseError.problems``).
 """
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Self
 
 
 class FitSenseError(Exception):
@@ -20,11 +27,22 @@ class FitSenseError(Exception):
 
     permanent: bool = True
 
-    def __init__(self, message: str, *, permanent: bool | None = None) -> None:
+    def __init__(self, message: str, *, permanent: bool | None = None, problems: Sequence[str] = ()) -> None:
         # one line, whatever a library put into the text we quote
-        super().__init__(" ".join(str(message).split()))
+        super().__init__(_one_line(message))
+        self.problems: tuple[str, ...] = tuple(_one_line(p) for p in problems) or (str(self),)
         if permanent is not None:
             self.permanent = permanent
+
+    @classmethod
+    def all_of(cls, problems: Sequence[str], **kwargs: Any) -> Self:
+        """One error for several problems found together: logged one line per problem (``problems``), and
+        one line as a whole (``str``) where only one line fits, e.g. the luigid UI."""
+        return cls("; ".join(problems), problems=problems, **kwargs)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
 
 
 class ConfigError(FitSenseError):

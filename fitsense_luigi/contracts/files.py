@@ -40,7 +40,7 @@ def world_table(name: str, stage: Stage) -> StageFile:
 
 
 def records(part: str) -> StageFile:
-    """The JSONL file of one part of the dataset: a split or ``all_records`` (records), or ``rejected``."""
+    """The JSONL file of one part of the dataset: a split (records), or ``rejected``."""
     return StageFile(
         stages.DATASET, f"{part}.jsonl", rows=RejectedRow if part == splits.REJECTED else DistillationRecord
     )
@@ -57,7 +57,6 @@ QUERIES = StageFile(stages.QUERIES, "queries.jsonl", rows=Query)
 SHARD_RESPONSES = StageFile(stages.TEACHER_SHARD, "responses.jsonl", rows=TeacherResponse)  # .sharded(k)
 RESPONSES = StageFile(stages.TEACHER, "responses.jsonl", rows=TeacherResponse)  # the shards' rows in query order
 TEACHER_SUMMARY = StageFile(stages.TEACHER, "summary.json")
-ALL_RECORDS = records(splits.ALL_RECORDS)
 REJECTED = records(splits.REJECTED)
 SPLIT_REPORT = StageFile(stages.DATASET, "split_report.json")
 DATASET_CARD = StageFile(stages.DATASET, "README.md")

@@ -81,7 +81,6 @@ def dataset_card(
             "|---|---|",
             f"| {_names(files.records)} | the splits (Hugging Face names: {', '.join(HF_SPLIT_NAMES.values())}) |",
             f"| {_names(files.records_table)} | the same rows, typed and compressed |",
-            f"| `{files.ALL_RECORDS.name}` | every kept record, all splits, in query order |",
             f"| `{files.REJECTED.name}` | every dropped example with `reason`, `detail` and, for duplicates, the kept "
             "copy |",
             f"| `{files.SPLIT_REPORT.name}` | achieved split ratios per `prompt_type\\|goal_type` stratum |",

@@ -11,6 +11,7 @@ of being trusted.
 from __future__ import annotations
 
 from fitsense_luigi.contracts import files
+from fitsense_luigi.contracts.dataroot import DataRoot
 from fitsense_luigi.contracts.manifest import GATE_PASSED
 from fitsense_luigi.contracts.stages import BIAS, REPORTS_ROOT
 from fitsense_luigi.errors import FitSenseError
@@ -18,18 +19,28 @@ from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.quality.anomalies.baseline import Baseline
 
 
-def run_ids(store: RunStore) -> list[str]:
-    """Every run id with a reports directory under the store's data root, sorted."""
-    return list(store.root.subdirectories(REPORTS_ROOT))
+def run_ids(root: DataRoot) -> list[str]:
+    """Every run id with a reports directory under the data root, sorted."""
+    return list(root.subdirectories(REPORTS_ROOT))
 
 
 def previous_successful_run(store: RunStore) -> tuple[Baseline | None, list[str]]:
     """(the baseline for ``store``'s run or None, notes on candidates that were passed over)."""
+    return _baseline(store.root, excluding=store.run_id)
+
+
+def drift_baseline(root: DataRoot) -> str | None:
+    """The run a new run would compare with (what pruning must keep), or None."""
+    baseline, _ = _baseline(root, excluding=None)
+    return baseline.run_id if baseline else None
+
+
+def _baseline(root: DataRoot, excluding: str | None) -> tuple[Baseline | None, list[str]]:
     candidates, notes = [], []
-    for other in run_ids(store):
-        if other == store.run_id:
+    for other in run_ids(root):
+        if other == excluding:
             continue
-        earlier = RunStore(store.root, other)
+        earlier = RunStore(root, other)
         if not earlier.is_complete(BIAS):
             continue
         try:
@@ -40,7 +51,7 @@ def previous_successful_run(store: RunStore) -> tuple[Baseline | None, list[str]
         if manifest.get("summary", {}).get(GATE_PASSED) is True:
             candidates.append((str(manifest.get("finished_at", "")), other, manifest))
     for finished_at, other, manifest in sorted(candidates, reverse=True):
-        earlier = RunStore(store.root, other)
+        earlier = RunStore(root, other)
         try:
             stats = earlier.read_json(files.STATS_REPORT)
         except (FitSenseError, ValueError) as exc:

@@ -25,9 +25,21 @@ _LEADING_DATE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})(?![0-9])")
 
 
 def check_run_id(run_id: str) -> str:
+    """A run id names directories, and one that starts like a date is read as the run's as-of date: so it
+    must be a real date (``2026-02-30`` would otherwise run silently as of the day it was first made)."""
+    if run_id == "":
+        raise RunIdError(
+            "bad run id '': it is empty; give one (e.g. --run-id 2026-02-17), or leave --run-id out for today's run"
+        )
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or run_id in (".", ".."):
         raise RunIdError(
             f"bad run id {run_id!r}: use 1-128 letters, digits, '.', '_' or '-' (e.g. 2026-02-17 or smoke_1)"
+        )
+    match = _LEADING_DATE.match(run_id)
+    if match and date_in_run_id(run_id) is None:
+        raise RunIdError(
+            f"bad run id {run_id!r}: it starts like a date ({match[0]}), but that day does not exist; a run id "
+            f"that starts with a date must start with a real one (YYYY-MM-DD or YYYYMMDD), which is its as-of date"
         )
     return run_id
 

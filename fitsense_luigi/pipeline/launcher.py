@@ -31,8 +31,8 @@ def _luigi_code(argv: list[str]) -> int:
 
     try:
         run_with_retcodes(argv)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:  # sys.exit() (e.g. after --help) means 0; a message instead of a code means 1
+        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
     return 0
 
 
@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     if "--module" not in args:
         args = ["--module", "fitsense_luigi", *args]
     code = _luigi_code(args)
+    if code == 0:  # done, or the help was printed (parsing the command line again would print it twice)
+        return 0
     if code in _shared_run_codes(args) and _run_finished_elsewhere(args):
         log.info("the run is complete (other workers ran part of it; luigi's code was %d): exit 0", code)
         return 0

@@ -18,6 +18,12 @@ to do, and how it is done here:
   requested task, for the launcher (``python -m fitsense_luigi``).
 * **Is a task still pending or running on luigid?** (``luigi.rpc.RemoteScheduler.task_list``,
   the RPC the visualiser uses.)
+* **Was a parameter given empty?** luigi reads ``--run-id ""`` as "not given"
+  and quietly uses the default; :func:`empty_on_command_line` looks at the
+  parsed arguments of the command line being run (``CmdlineParser.get_instance``).
+* **luigi's own words**, which the log format recognises: the line it logs
+  before an exception that escaped a task's scheduling, the note it logs when
+  ``no_configure_logging`` is set, and the banner of its execution summary.
 """
 
 from __future__ import annotations
@@ -34,6 +40,27 @@ from luigi.task_status import PENDING, RUNNING
 log = logging.getLogger("fitsense.luigi")
 
 VERIFIED_WITH = "3.8.1"  # the luigi release this module was checked against (requirements.txt pins it)
+
+# luigi.retcodes.run_with_retcodes logs this (with the exception) when anything escapes scheduling, e.g. a bad config
+UNCAUGHT_EXCEPTION = "Uncaught exception in luigi"
+# luigi.setup_logging.InterfaceLogging.setup logs this when luigi.cfg leaves logging to us (it is not a problem)
+LOGGING_DISABLED = "logging disabled in settings"
+# luigi.interface._schedule_and_run logs the execution summary, which opens and closes with this banner
+EXECUTION_SUMMARY_BANNER = "===== Luigi Execution Summary ====="
+
+
+def empty_on_command_line(param_name: str) -> bool:
+    """Was ``--<param>`` (or ``--<Task>-<param>``) given as an empty string on the command line being run?
+
+    luigi drops an empty value (``CmdlineParser._get_task_kwargs`` keeps only
+    truthy ones, ``Parameter._parse_or_no_value`` reads "" as "not given") and
+    quietly uses the default; the parsed arguments still hold the "".
+    """
+    from luigi.cmdline_parser import CmdlineParser
+
+    known = getattr(CmdlineParser.get_instance(), "known_args", None)  # no parser: tasks made in code
+    given = vars(known).items() if known is not None else ()
+    return any(value == "" for dest, value in given if dest == param_name or dest.endswith(f"_{param_name}"))
 
 
 def stop_retries(task: luigi.Task) -> bool:

@@ -10,13 +10,22 @@ root is resolved, once, into a local or S3 root.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fitsense_luigi.config import DATA_ROOT_ENV, Config, env_overrides, load_config, params_path
+from fitsense_luigi.config import (
+    DATA_ROOT_ENV,
+    Config,
+    changed_params,
+    env_overrides,
+    load_config,
+    override_key,
+    params_path,
+)
 from fitsense_luigi.contracts import files
 from fitsense_luigi.contracts.manifest import BootstrapRecord
 from fitsense_luigi.contracts.stages import BOOTSTRAP
@@ -25,6 +34,7 @@ from fitsense_luigi.pipeline import identity
 from fitsense_luigi.pipeline.roots import open_data_root
 from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.teacher.credentials import read_key
+from fitsense_luigi.wording import counted
 
 
 @dataclass(frozen=True)
@@ -80,14 +90,49 @@ def _open_run(
         )
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    fingerprint = identity.fingerprint(config.as_dict(), as_of)
-    if recorded and recorded.get("config_fingerprint") != fingerprint:
-        raise RunConflictError(
-            f"run {run_id!r} under {root.uri()} was made with config fingerprint "
-            f"{str(recorded.get('config_fingerprint'))[:12]}, but {path} now gives {fingerprint[:12]}: "
-            f"use a new --run-id (or restore the old params)"
+    digest = identity.fingerprint(config.as_dict(), as_of)
+    if recorded and recorded.get("config_fingerprint") != digest:
+        raise config_conflict(run_id, root.uri(), recorded, config, as_of, path, dict(overrides))
+    return RunContext(run_id, config, Path(path), as_of, digest, store)
+
+
+def config_conflict(
+    run_id: str,
+    where: str,
+    recorded: BootstrapRecord,
+    config: Config,
+    as_of: dt.date,
+    path: str,
+    overrides: dict[str, str],
+) -> RunConflictError:
+    """Which keys changed since the run was made, old and new value, and where each new value comes from."""
+    now = config.as_dict()
+    now["run"]["as_of_date"] = as_of.isoformat()
+    changes = changed_params(recorded.get("params") or {}, now)
+    head = f"run {run_id!r} under {where} was made with another config"
+    advice = "use a new --run-id, or restore the old values"
+    if not changes:  # e.g. a run made by a release that fingerprinted differently
+        then, now_digest = str(recorded.get("config_fingerprint"))[:12], identity.fingerprint(now, as_of)[:12]
+        return RunConflictError(
+            f"{head} (fingerprint {then}, now {now_digest}, though no parameter differs; made with "
+            f"fitsense-luigi {recorded.get('package_version')}): {advice}"
         )
-    return RunContext(run_id, config, Path(path), as_of, fingerprint, store)
+    by_key = {override_key(name): name for name in overrides}
+    made_with = recorded.get("params_file")
+    file_note = f"; the run was made with {made_with}" if made_with and made_with != path else ""
+    lines = [f"{head} ({counted(len(changes), 'key')} differ{'s' if len(changes) == 1 else ''}): {advice}"]
+    for key, (before, after) in changes.items():
+        source = next((by_key[k] for k in by_key if key == k or key.startswith(k + ".")), None)
+        origin = f"from {source}" if source else f"from {path}{file_note}"
+        if key == "run.as_of_date" and not source and config.run.as_of_date is None:
+            origin = "the day the run id names, else the day the run was first made"
+        lines.append(f"{key}: {_shown(before)} when the run was made, {_shown(after)} now ({origin})")
+    return RunConflictError.all_of(lines)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, separators=(", ", ": "), default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def read_bootstrap_record(store: RunStore) -> BootstrapRecord | None:

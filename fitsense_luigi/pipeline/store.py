@@ -42,6 +42,10 @@ if TYPE_CHECKING:  # pyarrow and pandas load only when a task reads tables: a re
     from fitsense_luigi.contracts.world import Columns, ParquetWorld
 
 
+LOCKS_DIR = "locks"  # per run id: one lock per stage, and the run lock
+RUN_LOCK = "run.lock"
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -107,7 +111,11 @@ class RunStore:
         return self.root.uri(key)
 
     def lock_path(self, stage: Stage) -> Path:
-        return self.root.lock_path(f"locks/{self.run_id}/{stage.name}.lock")
+        return self.root.lock_path(f"{LOCKS_DIR}/{self.run_id}/{stage.name}.lock")
+
+    def run_lock_path(self) -> Path:
+        """Held shared by every live process that works on the run (see ``locks.hold_shared``)."""
+        return self.root.lock_path(f"{LOCKS_DIR}/{self.run_id}/{RUN_LOCK}")
 
     # -- completion
     def is_complete(self, stage: Stage) -> bool:
@@ -245,8 +253,14 @@ class RunStore:
             yield ParquetWorld(paths, columns)
 
     def dataset(self) -> dict[str, list[dict[str, Any]]]:
-        """Every JSONL part of the dataset stage: all_records, the splits and rejected."""
-        return {part: self.read_jsonl(files.records(part)) for part in splits.DATASET_FILES}
+        """Every JSONL part of the dataset stage (the splits and rejected), and ``all_records``: the splits
+        together, in split order (the dataset keeps each record once, in its split's file)."""
+        parts = {part: self.read_jsonl(files.records(part)) for part in splits.DATASET_FILES}
+        return {splits.ALL_RECORDS: [r for split in splits.SPLITS for r in parts[split]], **parts}
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every kept record: the splits together, in split order."""
+        return [record for split in splits.SPLITS for record in self.read_jsonl(files.records(split))]
 
 
 class StageWriter:

@@ -24,22 +24,26 @@ from fitsense_luigi.contracts import files, splits, stages
 from fitsense_luigi.contracts.manifest import GATE_PASSED
 from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.errors import FitSenseError
-from fitsense_luigi.pipeline import locks, logs, luigi_internals, termination
+from fitsense_luigi.pipeline import locks, logs, luigi_internals, outcome, termination
 from fitsense_luigi.pipeline.identity import check_run_id, default_run_id
 from fitsense_luigi.pipeline.runs import RunContext, open_run
 from fitsense_luigi.pipeline.store import RunStore, StageWriter
 from fitsense_luigi.teacher import redact
 
 logs.install()
+logs.close_luigi_summaries_with(outcome.closing_summary)
 termination.install()
 log = logging.getLogger("fitsense.tasks")
 
 
 class RunIdParameter(luigi.Parameter):
-    """Letters, digits, '.', '_' and '-' only; defaults to today's UTC date."""
+    """Letters, digits, '.', '_' and '-' only, a real date if it starts like one; defaults to today's UTC date.
+
+    ``--run-id ""`` is refused (luigi would take it for "not given" and build today's run).
+    """
 
     def normalize(self, x: Any) -> str:
-        return check_run_id(x)
+        return check_run_id("" if luigi_internals.empty_on_command_line("run_id") else x)
 
 
 class ManifestTarget(luigi.Target):
@@ -78,6 +82,9 @@ class PipelineTask(luigi.Task):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ctx: RunContext = open_run(self.run_id)
+        # the run is in use while this process lives: no pruning (a run not yet made: from its first build on)
+        locks.hold_shared(self.ctx.store.run_lock_path(), create=False)
+        outcome.worked_on(self.ctx.store)
 
     def output(self) -> ManifestTarget:
         return ManifestTarget(self.ctx.store, self.stage)
@@ -93,6 +100,7 @@ class PipelineTask(luigi.Task):
 
     def run(self) -> None:
         store = self.ctx.store
+        locks.hold_shared(store.run_lock_path())
         logs.attach_run_log(store.root, store.run_log_key())
         logs.set_level(self.ctx.config.run.log_level)
         with locks.exclusive(store.lock_path(self.stage), f"{self.task_family} of run {self.run_id}"):
@@ -110,8 +118,9 @@ class PipelineTask(luigi.Task):
                 if exc.permanent:  # it would fail the same way again: no retries minutes later
                     luigi_internals.stop_retries(self)
                 raise
-        log.info("%s: wrote %d files", self.task_family, len(writer.files))
-        self.progress(1, 1, f"done: wrote {len(writer.files)} files")
+        message = outcome.done_message(self.stage, writer.summary, len(writer.files), store)
+        log.info("%s: %s", self.task_family, message)
+        self.progress(1, 1, message)
 
     def build(self, out: StageWriter) -> None:  # pragma: no cover - every task overrides
         raise NotImplementedError
@@ -288,8 +297,7 @@ class BuildDistillationDataset(PipelineTask):
         queries = inputs.read_jsonl(files.QUERIES)
         with inputs.streamed_jsonl(files.RESPONSES) as responses:
             result = build.build_dataset(self.ctx.config, queries, responses, provenance, progress=self.progress)
-        out.jsonl(files.ALL_RECORDS, result.records)
-        for split in splits.SPLITS:
+        for split in splits.SPLITS:  # each record once, in its split's file (trainers read these)
             out.jsonl(files.records(split), result.splits[split])
             out.parquet(files.records_table(split), result.table(split))
         out.jsonl(files.REJECTED, result.rejected)
@@ -400,15 +408,17 @@ class BiasSlicing(PipelineTask):
         }
 
     def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.dataset.filters import REASON_DESCRIPTIONS
         from fitsense_luigi.quality import bias, publish
         from fitsense_luigi.quality.publish import gate
+        from fitsense_luigi.quality.publish.html_report import Filters
 
         inputs, config = self.inputs, self.ctx.config
         report = bias.slice_report(
             config,
             inputs.read_jsonl(files.QUERIES),
             inputs.read_jsonl(files.RESPONSES),
-            inputs.read_jsonl(files.ALL_RECORDS),
+            inputs.records(),
         )
         out.json(files.BIAS_REPORT, report)
         run = {
@@ -424,6 +434,7 @@ class BiasSlicing(PipelineTask):
             inputs.read_json(files.STATS_REPORT),
             inputs.read_json(files.ANOMALY_REPORT),
             report,
+            Filters(inputs.manifest(stages.DATASET)["summary"], REASON_DESCRIPTIONS),
         )
         for file, data in published.files.items():
             out.bytes(file, data)

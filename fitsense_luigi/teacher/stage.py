@@ -45,6 +45,7 @@ from fitsense_luigi.teacher.slots import HostSlots
 from fitsense_luigi.teacher.summary import describe_unusable, unusable_cause
 from fitsense_luigi.teacher.types import TRANSIENT_STATUSES, Provider, TeacherOutcome, TeacherRequest
 from fitsense_luigi.teacher.workahead import ShardClaims
+from fitsense_luigi.wording import counted
 
 log = logging.getLogger("fitsense.teacher")
 PLAN_SCHEMA = "plan_response.schema.json"
@@ -557,5 +558,7 @@ def merge_in_query_order(queries: list[Query], parts: list[list[TeacherResponse]
     by_id = {row["query_id"]: row for part in parts for row in part}
     missing = [q["query_id"] for q in queries if q["query_id"] not in by_id]
     if missing:
-        raise TeacherStageError(f"{len(missing)} queries have no teacher response (first: {missing[0]})")
+        raise TeacherStageError(
+            f"no teacher response for {counted(len(missing), 'query', 'queries')} (first: {missing[0]})"
+        )
     return [by_id[q["query_id"]] for q in queries]

@@ -108,7 +108,7 @@ def test_a_real_http_teacher_with_crafted_answers(server, write_params, tmp_path
     result = run_luigi("BuildDistillationDataset", RUN_ID, run.data_root, params)
     assert result.returncode == 0, result.output[-3000:]
     rejected = {r["query_id"]: r for r in run.rows(files.REJECTED)}
-    kept = {r["metadata"]["query_id"] for r in run.rows(files.ALL_RECORDS)}
+    kept = {r["metadata"]["query_id"] for r in run.records()}
     for query_id, (reason, duplicate_of) in expected.items():
         if reason:
             assert rejected[query_id]["reason"] == reason, (query_id, rejected[query_id]["detail"])
@@ -124,6 +124,6 @@ def test_a_real_http_teacher_with_crafted_answers(server, write_params, tmp_path
     assert sum(wanted.values()) == 11 and len(wanted) == 10  # every reason; failed_response two ways (500, length)
     refused = next(r for r in rejected.values() if r["reason"] == "refused")
     assert refused["status"] == "refused" and refused["response_text"].startswith("I'm sorry, but I can't")
-    assert all(r["metadata"]["provider"] == "openai_compatible" for r in run.rows(files.ALL_RECORDS))
+    assert all(r["metadata"]["provider"] == "openai_compatible" for r in run.records())
     card = run.path(files.DATASET_CARD).read_text()
     assert "| `safety_flagged` |" in card and "provider `openai_compatible`" in card

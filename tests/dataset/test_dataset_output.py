@@ -65,15 +65,14 @@ def merge_shapes(a, b, where="row"):
 
 def test_every_record_matches_the_schema_and_the_files_agree(built_run, dataset_dir, manifest):
     validator = Draft202012Validator(load_schema("distillation_record.schema.json"))
-    everything = rows(dataset_dir / files.ALL_RECORDS.name)
+    everything = built_run.files.records()
     assert everything, "the small run keeps records"
+    assert not (dataset_dir / "all_records.jsonl").exists(), "the records are stored once, in the split files"
     for record in everything:
         errors = list(validator.iter_errors(record))
         assert not errors, (record["record_id"], errors[0].message)
     by_split = {name: rows(dataset_dir / f) for name, f in SPLIT_FILES.items()}
-    assert sorted(r["record_id"] for part in by_split.values() for r in part) == sorted(
-        r["record_id"] for r in everything
-    )
+    assert len({r["record_id"] for r in everything}) == len(everything)
     for hf_name, part in by_split.items():
         assert all(r["split"] == HF_NAMES[hf_name] for r in part)
     summary = manifest["summary"]
@@ -95,29 +94,29 @@ def common_shape(named_rows):
     return common
 
 
-def test_every_split_has_the_keys_and_types_of_all_records_and_rejected_rows_agree_among_themselves(dataset_dir):
-    """One shape across all_records and the three splits (a trainer concatenates them), not only within a file."""
-    names = tuple(files.records(part).name for part in splits.RECORD_FILES)
+def test_every_split_has_the_same_keys_and_types_and_rejected_rows_agree_among_themselves(dataset_dir):
+    """One shape across the three splits (a trainer concatenates them), not only within a file."""
+    names = tuple(files.records(split).name for split in splits.SPLITS)
     shaped = [(f"{name}:{k + 1}", row) for name in names for k, row in enumerate(rows(dataset_dir / name))]
     assert {where.split(":")[0] for where, _ in shaped} == set(names), "every split holds records"
-    common = common_shape(shaped)
-    assert set(common) == set(rows(dataset_dir / files.ALL_RECORDS.name)[0])
+    common_shape(shaped)
     rejected = rows(dataset_dir / files.REJECTED.name)
     common_shape((f"{files.REJECTED.name}:{k + 1}", row) for k, row in enumerate(rejected))
 
 
-def test_the_splits_partition_all_records_row_for_row(dataset_dir):
-    """Each record of all_records is in exactly one split file, identical there (not only its id), and in the
-    split its ``split`` field names; nothing else is in the split files."""
-    everything = Counter(json.dumps(r, sort_keys=True) for r in rows(dataset_dir / files.ALL_RECORDS.name))
+def test_each_record_is_stored_once_in_the_split_its_field_names(dataset_dir, manifest):
+    """The split files together are every kept record, each once (no second copy such as an all_records file), in
+    the split its ``split`` field names; nothing else is in the dataset's directory but what the card lists."""
     in_splits: Counter[str] = Counter()
     for split in splits.SPLITS:
         name = files.records(split).name
         part = rows(dataset_dir / name)
         assert {r["split"] for r in part} <= {split}, name
-        in_splits.update(json.dumps(r, sort_keys=True) for r in part)
-    assert in_splits == everything
-    assert max(everything.values()) == 1, "a record is listed twice in all_records"
+        in_splits.update(r["record_id"] for r in part)
+    assert max(in_splits.values()) == 1, "a record is stored twice"
+    assert sum(in_splits.values()) == manifest["summary"]["records"]
+    jsonl = sorted(p.name for p in dataset_dir.glob("*.jsonl"))
+    assert jsonl == sorted(files.records(part).name for part in splits.DATASET_FILES)
 
 
 def test_the_split_tables_share_one_schema(dataset_dir):
@@ -139,8 +138,8 @@ def test_no_user_is_in_two_splits(dataset_dir):
     assert owners and all(len(held) == 1 for held in owners.values())
 
 
-def test_messages_are_system_user_assistant_in_trl_conversational_form(dataset_dir):
-    for record in rows(dataset_dir / files.ALL_RECORDS.name):
+def test_messages_are_system_user_assistant_in_trl_conversational_form(built_run):
+    for record in built_run.files.records():
         assert [m["role"] for m in record["messages"]] == ["system", "user", "assistant"]
         assert all(set(m) == {"role", "content"} and m["content"].strip() for m in record["messages"])
         assert record["messages"][1]["content"] == record["instruction"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -56,7 +57,12 @@ def test_every_task_is_done_with_its_progress_reported(scheduled_run: ScheduledR
     assert shards == [str(k) for k in range(SHARDS)]
     for task_id, task in done.items():
         assert task["progress_percentage"] == 100, task_id
-        assert task["status_message"].startswith("done: wrote "), (task_id, task["status_message"])
+        assert task["status_message"].startswith("done: "), (task_id, task["status_message"])
+        assert "wrote" not in task["status_message"], (task_id, task["status_message"])  # what it made, not files
+    shards = [task["status_message"] for task in done.values() if task["name"] == "TeacherShard"]
+    assert all(re.match(r"done: (\d+)/\1 answered, 0 not ok", message) for message in shards), shards
+    (last,) = [task["status_message"] for task in done.values() if task["name"] == "BiasSlicing"]
+    assert last.startswith("done: quality gate: passed; records: ") and "report.html" in last, last
     for status in ("FAILED", "PENDING", "RUNNING", "DISABLED"):
         assert scheduler.api("task_list", {"status": status}) == {}, status
     workers = scheduler.api("worker_list")

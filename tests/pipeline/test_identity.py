@@ -11,9 +11,27 @@ from fitsense_luigi.errors import RunIdError
 from fitsense_luigi.pipeline import identity
 
 
-@pytest.mark.parametrize("run_id", ["2026-02-17", "20260217T000000", "smoke_1", "a.b-c", "R"])
+@pytest.mark.parametrize(
+    "run_id", ["2026-02-17", "20260217T000000", "smoke_1", "a.b-c", "R", "2028-02-29_retry", "2026-02-28", "1234567"]
+)
 def test_good_run_ids(run_id: str) -> None:
     assert identity.check_run_id(run_id) == run_id
+
+
+@pytest.mark.parametrize(
+    ("run_id", "day"),
+    [("2026-02-30", "2026-02-30"), ("2027-02-29_retry", "2027-02-29"), ("20261301", "20261301"), ("2026-04-31", None)],
+)
+def test_a_run_id_that_starts_like_a_date_must_start_with_a_real_one(run_id: str, day: str | None) -> None:
+    # February has 28 days in 2026 and 2027 (not leap years), there is no 13th month, April has 30 days
+    with pytest.raises(RunIdError, match="that day does not exist") as info:
+        identity.check_run_id(run_id)
+    assert f"({day or run_id})" in str(info.value)
+
+
+def test_an_empty_run_id_is_refused_in_words() -> None:
+    with pytest.raises(RunIdError, match="it is empty"):
+        identity.check_run_id("")
 
 
 @pytest.mark.parametrize("run_id", ["", "a b", "../x", "x/y", "..", ".", "naïve", "x" * 129, "a;rm"])

@@ -137,3 +137,31 @@ def test_the_central_schedulers_task_list_takes_a_status() -> None:
     """The RPC the launcher polls (exercised against a real luigid by tests/ops/test_ops_workers.py)."""
     parameters = inspect.signature(luigi.rpc.RemoteScheduler.task_list).parameters
     assert list(parameters)[1] == "status"
+
+
+def test_luigis_own_words_are_the_ones_the_log_format_recognises() -> None:
+    """The texts logs.py drops or rewrites (a user error's "Uncaught exception in luigi", the note that logging is
+    left to us) and the banner the run's summary follows are luigi's, word for word."""
+    import luigi.execution_summary
+    import luigi.retcodes
+    import luigi.setup_logging
+
+    assert f'"{luigi_internals.UNCAUGHT_EXCEPTION}"' in inspect.getsource(luigi.retcodes.run_with_retcodes)
+    assert f'"{luigi_internals.LOGGING_DISABLED}"' in inspect.getsource(luigi.setup_logging)
+    assert luigi_internals.EXECUTION_SUMMARY_BANNER in inspect.getsource(luigi.execution_summary)
+
+
+@pytest.mark.parametrize(
+    ("args", "empty"),
+    [
+        (["Bootstrap", "--run-id", ""], True),
+        (["Bootstrap", "--Bootstrap-run-id", ""], True),
+        (["Bootstrap", "--run-id", "2026-02-17"], False),
+        (["Bootstrap"], False),
+    ],
+)
+def test_an_empty_run_id_is_seen_on_the_command_line(args: list[str], empty: bool) -> None:
+    """luigi turns `--run-id ""` into "use the default"; the parsed command line still holds the empty string."""
+    with luigi_internals.command_line(["--module", "fitsense_luigi", *args]):
+        assert luigi_internals.empty_on_command_line("run_id") is empty
+    assert luigi_internals.empty_on_command_line("run_id") is False  # no command line: tasks made in code

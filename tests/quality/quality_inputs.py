@@ -18,9 +18,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fitsense_luigi.config import Config, load_config
-from fitsense_luigi.contracts import files, splits
+from fitsense_luigi.contracts import files
 from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.contracts.world import MemoryWorld
+from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.synth.schema import TABLES
 from tests.support.layout import RunFiles
 
@@ -47,7 +48,7 @@ def _clean(data_root: Path, run_id: str, params: Path) -> Inputs:
     return Inputs(
         config=load_config(params),
         tables={name: pq.read_table(run.table(name)) for name in TABLES},
-        dataset={part: run.rows(files.records(part)) for part in splits.DATASET_FILES},
+        dataset=RunStore(data_root, run_id).dataset(),  # the splits, rejected, and all_records (the splits together)
         queries=run.rows(files.QUERIES),
         responses=run.rows(files.RESPONSES),
         realism=run.document(files.REALISM_REPORT),

@@ -94,9 +94,7 @@ def test_failed_gate_exits_non_zero_with_one_line_then_warn_mode_completes(tmp_p
     test = run.rows(files.records("test"))
     leaked = dict(test[0], user_id=train[0]["user_id"])
     test[0] = leaked
-    all_records = [leaked if r["record_id"] == leaked["record_id"] else r for r in run.rows(files.ALL_RECORDS)]
     restamp(run, files.records("test"), jsonl_bytes(test), len(test))
-    restamp(run, files.ALL_RECORDS, jsonl_bytes(all_records), len(all_records))
 
     production = tmp_path / "production-luigi.cfg"
     production.write_text(PRODUCTION_RETRIES)
@@ -110,12 +108,19 @@ def test_failed_gate_exits_non_zero_with_one_line_then_warn_mode_completes(tmp_p
     assert run.document(files.QUALITY_GATE)["passed"] is False
     html = run.path(files.REPORT_HTML).read_text()
     assert "FAIL: do not train on this run" in html and train[0]["user_id"] in html
+    # the command's last lines name the verdict with its first reason, and the report
+    closing = failed.output.rsplit("===== Luigi Execution Summary =====", 1)[1].split("\n")
+    verdict = next(line for line in closing if line.startswith("quality gate: "))
+    first_reason = run.document(files.QUALITY_GATE)["reasons"][0]
+    assert verdict.startswith(f"quality gate: FAILED: {first_reason}") and "no user in two splits" in verdict
+    assert f"report: {run.path(files.REPORT_HTML)}" in closing
 
     # quality.on_failure is operational: the same run id may be finished in warn mode
     warn = write_params(tmp_path / "warn.yaml", {"quality": {"on_failure": "warn"}})
     warned = run_luigi("BiasSlicing", RUN_ID, run.data_root, warn)
     assert warned.returncode == 0, warned.output[-3000:]
     assert "quality.on_failure=warn: continuing" in warned.output
+    assert "quality gate: FAILED (warn only: quality.on_failure is warn): " in warned.output
     assert run.document(run.manifest(stages.BIAS))["summary"]["gate_passed"] is False
 
     # a run that only warned is no baseline for the next one

@@ -148,7 +148,7 @@ def test_leak_between_splits(inp):
     bad = failed(run(inp))
     leak = bad["no user in two splits"]
     assert leak["count"] == 1 and leak["examples"] == [{"user_id": leaked["user_id"], "splits": ["train", "test"]}]
-    assert bad["split files partition all_records"]["count"] >= 1
+    assert bad["each record once, in its own split's file"]["count"] >= 1  # the copy is the same record, twice
 
 
 def test_split_ratios_off_target(inp):
@@ -199,10 +199,14 @@ def test_realism_judge_accepts_ranges():
     assert judge(7.1, 7.2, 0.2)[0] and not judge("7", 7.2, 0.2)[0]
 
 
-def test_record_listed_twice_breaks_the_partition(inp):
-    inp.dataset["all_records"].append(dict(inp.dataset["all_records"][0]))
-    check = failed(run(inp))["split files partition all_records"]
-    assert check["examples"][0] == {
-        "record_id": inp.dataset["all_records"][0]["record_id"],
-        "problem": "2 times in all_records.jsonl",
+def test_record_stored_twice_or_in_another_split_file_is_named(inp):
+    twice, misplaced = inp.dataset["train"][0], dict(inp.dataset["train"][1])
+    inp.dataset["val"].append(dict(twice))
+    inp.dataset["test"].append(misplaced)
+    inp.dataset["train"].remove(inp.dataset["train"][1])
+    check = failed(run(inp))["each record once, in its own split's file"]
+    assert {(e["record_id"], e["problem"]) for e in check["examples"]} == {
+        (twice["record_id"], "in val.jsonl but its split is 'train'"),
+        (misplaced["record_id"], "in test.jsonl but its split is 'train'"),
+        (twice["record_id"], "2 times in the split files"),
     }

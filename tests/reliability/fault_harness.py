@@ -89,10 +89,10 @@ class Attempt:
 
 
 def interrupted_task(output: str) -> str | None:
-    """The last task that logged ``<Task>: building`` without its ``<Task>: wrote`` line."""
+    """The last task that logged ``<Task>: building`` without its ``<Task>: done: ...`` line."""
     open_tasks: list[str] = []
     for line in output.splitlines():
-        match = re.search(r"fitsense\.tasks\[\d+\]: (\w+): (building|wrote) ", line)
+        match = re.search(r"fitsense\.tasks\[\d+\]: (\w+): (building|done:) ", line)
         if match and match[2] == "building":
             open_tasks.append(match[1])
         elif match and match[1] in open_tasks:

@@ -122,7 +122,8 @@ MALFORMED_FILES = st.one_of(
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(MALFORMED_FILES)
 def test_malformed_params_through_the_luigi_command(tmp_path_factory, case: tuple[bytes, str | None]) -> None:
-    """A handful of generated files, each through the real `luigi` command: one line, exit 40, nothing created."""
+    """A handful of generated files, each through the real `luigi` command: one line per problem, exit 40, nothing
+    created."""
     content, touched = case
     base: Path = tmp_path_factory.mktemp("luigi-params")
     params = base / "params.yaml"
@@ -130,10 +131,11 @@ def test_malformed_params_through_the_luigi_command(tmp_path_factory, case: tupl
     result = run_luigi("BiasSlicing", RUN_ID, base / "data", params, env=WITH_KEY)
     assert result.returncode == 40, result.output[-2000:]  # [retcode] unhandled_exception: found before scheduling
     errors = [line for line in result.output.splitlines() if " ERROR " in line]
-    assert len(errors) == 1 and f"ConfigError: {params}" in errors[0], errors
-    if touched:  # names the key (or a parent, a child, or the sibling of a rule between keys)
-        message = errors[0].split("ConfigError: ", 1)[1]
-        assert names_the_key(message, str(params), touched), (touched, errors[0])
+    # every problem at once: one line each, all of them naming the file
+    assert errors and all(f"ConfigError: {params}" in line for line in errors), errors
+    if touched:  # a line names the key (or a parent, a child, or the sibling of a rule between keys)
+        messages = [line.split("ConfigError: ", 1)[1] for line in errors]
+        assert any(names_the_key(message, str(params), touched) for message in messages), (touched, errors)
     assert "Traceback" not in result.output
     assert not (base / "data").exists()
     assert_no_secret([base], [result.output])

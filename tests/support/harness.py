@@ -13,6 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.contracts.dataroot import DataRoot
@@ -62,6 +63,14 @@ def luigi_env(data_root: Path, params: Path, extra: dict[str, str] | None = None
 
 def luigi_command(task: str, run_id: str, *extra_args: str) -> list[str]:
     return [LUIGI, "--module", "fitsense_luigi", task, "--local-scheduler", "--run-id", run_id, *extra_args]
+
+
+def start_luigi(
+    task: str, run_id: str, data_root: Path, params: Path, *, env: dict[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[Any]:
+    """The `luigi` command started in the background (a run to kill, or to watch while it works)."""
+    command = luigi_command(task, run_id)
+    return subprocess.Popen(command, cwd=REPO, env=luigi_env(data_root, params, env), **popen)
 
 
 def run_luigi(

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.contracts.files import StageFile
+from fitsense_luigi.contracts.splits import SPLITS
 from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.pipeline.roots import LocalRoot
 from fitsense_luigi.synth.schema import TABLES  # the world's tables and the stage each is written by
@@ -132,6 +133,10 @@ class RunFiles:
 
     def rows(self, file: StageFile | Path) -> list[dict[str, Any]]:
         return read_jsonl(self.path(file) if isinstance(file, StageFile) else file)
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every kept record: the split files together (the dataset stores each record once, in its split's file)."""
+        return [row for split in SPLITS for row in self.rows(files.records(split))]
 
     def document(self, file: StageFile | Path) -> Any:
         path = self.path(file) if isinstance(file, StageFile) else file

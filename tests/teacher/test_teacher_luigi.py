@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from fitsense_luigi.contracts import files, stages
-from tests.support.harness import REPO, RUN_ID, luigi_command, luigi_env, run_luigi
+from tests.support.harness import RUN_ID, run_luigi, start_luigi
 from tests.support.layout import RunFiles
 from tests.support.params import SMALL_QUERIES
 from tests.support.teacher import FAST_TEACHER, KEY_ENV, TEST_KEY, WITH_KEY, error, files_containing, teacher_params
@@ -30,10 +30,12 @@ def test_killed_mid_stage_then_rerun_pays_for_each_request_once(server, write_pa
     srv.hold_after(held_after)
 
     # 1. the first run answers 15 requests, then the server holds the rest; kill -9 once they are cached
-    proc = subprocess.Popen(
-        luigi_command("CallTeacher", RUN_ID),
-        cwd=REPO,
-        env=luigi_env(data_root, params, env),
+    proc = start_luigi(
+        "CallTeacher",
+        RUN_ID,
+        data_root,
+        params,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from fitsense_luigi.teacher.checks import schema_errors
 from tests.support.answer_shapes import REFUSALS, SHAPES, first_user_message
 from tests.support.harness import run_luigi
+from tests.support.layout import RunFiles
 from tests.support.realistic_teacher import RealisticAnswers, RealisticTeacher
 from tests.support.teacher import FAST_TEACHER, KEY_ENV, TEST_KEY, Call, Reply, TeacherServer
 
@@ -53,7 +54,7 @@ def test_every_salvageable_answer_reaches_the_dataset_as_clean_json(write_params
         shapes = {q["query_id"]: teacher.shape_of(q) for q in queries}
     assert set(shapes.values()) == set(SHAPES), "the mix served every shape"
     out = data / "raw" / "distillation_dataset" / RUN
-    records = {r["metadata"]["query_id"]: r for r in rows(out / "all_records.jsonl")}
+    records = {r["metadata"]["query_id"]: r for r in RunFiles(data, RUN).records()}
     rejected = {r["query_id"]: r for r in rows(out / "rejected.jsonl")}
     responses = {r["query_id"]: r for r in rows(data / "raw" / "teacher_outputs" / RUN / "responses.jsonl")}
     kept = Counter(shapes[q] for q in records)
@@ -138,7 +139,7 @@ def test_a_teacher_that_refuses_almost_everyone_leaves_valid_files_and_a_gate_th
         built = run_luigi("BuildDistillationDataset", RUN, data, params, env={KEY_ENV: TEST_KEY})
         assert built.returncode == 0, built.output[-3000:]
         out = data / "raw" / "distillation_dataset" / RUN
-        assert len(rows(out / "all_records.jsonl")) == 2
+        assert len(RunFiles(data, RUN).records()) == 2
         for split in ("train", "val", "test"):  # typed like a full dataset's: the context summary's struct is whole
             table = pq.read_table(out / f"{split}.parquet")
             assert table.num_rows == len(rows(out / f"{split}.jsonl"))

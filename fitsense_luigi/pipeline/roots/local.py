@@ -146,7 +146,8 @@ class LocalRoot:
                 pass
         except OSError as exc:
             raise DataRootError(
-                f"{what} {probe} is not writable: {exc.strerror} (set {DATA_ROOT_ENV} or run.data_root)"
+                f"{what} {probe} takes no new files (creating one there failed: {exc.strerror}); "
+                f"set {DATA_ROOT_ENV} or run.data_root"
             ) from None
 
     # -- directories: made here, never through a link

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fitsense_luigi.config import significant_params
+from fitsense_luigi.config import changed_params
 
 
 @dataclass(frozen=True)
@@ -27,20 +27,7 @@ class Baseline:
 
     def changed_params(self, current: dict[str, Any]) -> list[str]:
         """Dotted keys whose value differs from the baseline's, ignoring the as-of date and operational keys."""
-        before, after = _flat(_shape(self.params)), _flat(_shape(current))
-        return sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        return [k for k in changed_params(self.params or {}, current) if k != AS_OF_DATE]
 
 
-def _shape(params: dict[str, Any]) -> dict[str, Any]:
-    shaped = significant_params(params) if params else {}
-    shaped.get("run", {}).pop("as_of_date", None)
-    return shaped
-
-
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    out: dict[str, Any] = {}
-    for key, value in tree.items():
-        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
-    return out
+AS_OF_DATE = "run.as_of_date"  # a new day is a new run, not a changed parameter

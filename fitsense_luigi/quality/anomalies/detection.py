@@ -31,6 +31,7 @@ from fitsense_luigi.quality.anomalies.drift import feature_drift, schema_drift
 from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
 from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
 from fitsense_luigi.teacher.summary import FAILED_CALL_STATUSES, describe_unusable, unusable_cause, usability
+from fitsense_luigi.wording import counted
 
 MIN_EXPECTED_IN_SPLIT = 10  # an empty split is critical only when it should have held at least this many
 
@@ -107,13 +108,25 @@ def missing_responses(config: Config, dataset: dict[str, Rows], queries: Rows, r
     lost = [q["query_id"] for q in queries if q["query_id"] not in answered]
     if lost:
         out.append(
-            alert("missing_responses", "critical", len(lost), f"{len(lost)} queries have no teacher response", lost)
+            alert(
+                "missing_responses",
+                "critical",
+                len(lost),
+                f"no teacher response for {counted(len(lost), 'query', 'queries')}",
+                lost,
+            )
         )
     out += teacher_outcomes(config, responses)
     empty = [r["record_id"] for r in dataset[ALL_RECORDS] if not str(r.get("response", "")).strip()]
     if empty:
         out.append(
-            alert("empty_responses", "critical", len(empty), f"{len(empty)} records have an empty response", empty)
+            alert(
+                "empty_responses",
+                "critical",
+                len(empty),
+                f"an empty response in {counted(len(empty), 'record')}",
+                empty,
+            )
         )
     accounted = {r["metadata"]["query_id"] for r in dataset[ALL_RECORDS]} | {r["query_id"] for r in dataset[REJECTED]}
     unaccounted = [q["query_id"] for q in queries if q["query_id"] not in accounted]
@@ -123,7 +136,7 @@ def missing_responses(config: Config, dataset: dict[str, Rows], queries: Rows, r
                 "unaccounted_queries",
                 "critical",
                 len(unaccounted),
-                f"{len(unaccounted)} queries are neither a record nor a rejection",
+                f"neither a record nor a rejection: {counted(len(unaccounted), 'query', 'queries')}",
                 unaccounted,
             )
         )
@@ -187,7 +200,7 @@ def odd_lengths(config: Config, records: Rows) -> list[dict[str, Any]]:
                     name,
                     "critical",
                     mask.sum(),
-                    f"{mask.sum()} records are {what}: the length filter let them in",
+                    f"{counted(int(mask.sum()), 'record')} {what}: the length filter let them in",
                     ids[mask].tolist(),
                 )
             )

@@ -97,6 +97,30 @@ def chi_square(table: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
+# How big a difference is, beside how sure we are of it (a p-value shrinks with n; these do not).
+EPSILON_SQUARED = "epsilon-squared"
+CRAMERS_V = "cramers-v"
+
+
+def epsilon_squared(h: float, n: int) -> float:
+    """Effect size of a Kruskal-Wallis test: epsilon-squared = H / ((n^2 - 1) / (n + 1)) = H / (n - 1), the share
+    of the variance of the (mid)ranks that lies between the groups, 0 (none) to 1 (groups fully apart)
+    (Kelley 1935; recommended for Kruskal-Wallis by Tomczak & Tomczak 2014, Trends Sport Sci 21(1):19-25)."""
+    return max(0.0, h / (n - 1)) if n > 1 else 0.0
+
+
+def cramers_v(table: np.ndarray) -> float:
+    """Effect size of a chi-square test of independence: Cramer's V = sqrt(chi2 / (n (min(rows, cols) - 1))), from
+    the uncorrected chi2 (Cramer 1946, Mathematical Methods of Statistics, 21.9), 0 (independent) to 1; for a
+    2 x 2 table it is Cohen's w (0.1 small, 0.3 medium, 0.5 large: Cohen 1988, ch. 7)."""
+    table = np.asarray(table, dtype=float)
+    n, k = table.sum(), min(table.shape) - 1
+    if k < 1 or n == 0 or (table.sum(axis=0) == 0).any() or (table.sum(axis=1) == 0).any():
+        return 0.0
+    chi2 = stats.chi2_contingency(table, correction=False).statistic
+    return float(np.sqrt(chi2 / (n * k)))
+
+
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     """q-values controlling the false discovery rate over one family of tests."""
     p = np.asarray(p_values, dtype=float)

@@ -61,11 +61,15 @@ import numpy as np
 from fitsense_luigi.config import BiasSection, Config
 from fitsense_luigi.contracts.rows import SLICE_KEYS, Rows
 from fitsense_luigi.quality.bias.significance import (
+    CRAMERS_V,
+    EPSILON_SQUARED,
     RankedSample,
     benjamini_hochberg,
     bootstrap_mean_interval,
     bootstrap_rate_interval,
     chi_square,
+    cramers_v,
+    epsilon_squared,
     kruskal_groups,
 )
 from fitsense_luigi.rng import stage_rng
@@ -201,9 +205,14 @@ def slice_report(config: Config, queries: Rows, responses: Rows, records: Rows) 
             if metric.kind == "numeric":
                 statistic, p = kruskal_groups(groups[metric.name])
                 tested = len(groups[metric.name])
+                measure = EPSILON_SQUARED
+                effect = epsilon_squared(statistic, sum(g.size for g in groups[metric.name]))
             else:
-                statistic, p = chi_square(np.array(rate_rows[metric.name])) if rate_rows[metric.name] else (0.0, 1.0)
+                table = np.array(rate_rows[metric.name])
+                statistic, p = chi_square(table) if rate_rows[metric.name] else (0.0, 1.0)
                 tested = len(rate_rows[metric.name])
+                measure = CRAMERS_V
+                effect = cramers_v(table) if rate_rows[metric.name] else 0.0
             if tested >= 2:
                 omnibus.append(
                     {
@@ -213,6 +222,8 @@ def slice_report(config: Config, queries: Rows, responses: Rows, records: Rows) 
                         "groups": tested,
                         "statistic": round(statistic, 4),
                         "p_value": p,
+                        "effect_size": round(effect, 4),
+                        "effect_measure": measure,
                     }
                 )
     _correct(slices, omnibus, settings)

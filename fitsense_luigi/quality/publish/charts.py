@@ -14,10 +14,13 @@ from typing import Any
 
 import matplotlib
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from fitsense_luigi.contracts.splits import RECORD_FILES, SPLITS
+from fitsense_luigi.quality.publish import figures
 
 PASS, FAIL, WARN, NEUTRAL, BAND = "#2e7d32", "#c62828", "#ef6c00", "#1565c0", "#e8f5e9"
+EXPLAINED = "#6d4c41"  # a slice whose own dimension explains the metric: compared within it, never alerted
 STYLE = {
     "svg.hashsalt": "fitsense-quality",
     "svg.fonttype": "none",
@@ -101,11 +104,20 @@ def response_lengths(stats: dict[str, Any]) -> bytes:
     def draw(fig: Figure) -> None:
         ax = fig.subplots()
         if boxes:
-            ax.bxp(boxes, showmeans=True, orientation="horizontal")
-        ax.set_xlabel("response length (characters); whiskers 5th-95th percentile, dots min/max")
+            parts = ax.bxp(boxes, showmeans=True, orientation="horizontal")
+            mean, median = parts["means"][0], parts["medians"][0]
+            key = [
+                Line2D([], [], marker=mean.get_marker(), color=mean.get_markerfacecolor(), ls="", label="mean"),
+                Line2D([], [], color=median.get_color(), label="median"),
+                Line2D([], [], marker="s", mfc="none", mec="black", ls="", ms=8, label="middle half (quartiles)"),
+                Line2D([], [], marker="|", color="black", ls="-", label="5th-95th percentile"),
+                Line2D([], [], marker="o", mfc="none", mec="black", ls="", label="shortest / longest"),
+            ]
+            ax.legend(handles=key, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
+        ax.set_xlabel("response length (characters)")
         ax.set_title("Response length by split")
 
-    return _draw(draw, (6.5, 3.0))
+    return _draw(draw, (7.5, 3.0))
 
 
 def bias_gaps(bias: dict[str, Any]) -> bytes:
@@ -116,31 +128,69 @@ def bias_gaps(bias: dict[str, Any]) -> bytes:
     labels = [f"{s['dimension']}={s['slice']}" for s in rows]
     low, high = bias["settings"]["disparity_ratio"], 1 / bias["settings"]["disparity_ratio"]
     flagged = {(a["dimension"], a["slice"], a["metric"]) for a in bias["alerts"]}
+    overall = bias.get("overall", {})
 
     def draw(fig: Figure) -> None:
         axes = fig.subplots(1, len(metrics), sharey=True)
         for ax, name in zip(axes, metrics, strict=True):
             ax.axvspan(low, high, color=BAND, zorder=0)
             ax.axvline(1.0, color="#9e9e9e", lw=0.8)
+            title = bias["metrics"][name]["label"].replace(" (", "\n(")
+            ax.set_title(title if bias["metrics"][name]["kind"] == "numeric" else f"{title}\n(favourable-rate ratio)")
+            ax.set_xlabel("slice / rest")
+            if _no_events(bias["metrics"][name], overall.get(name)):
+                # a rate that is 0 for everyone compares nothing: say so instead of a column of dots at 1.0
+                note = f"{bias['metrics'][name]['label']} is 0\nfor every user in this run:\nnothing to compare"
+                ax.text(1.0, (len(rows) - 1) / 2, note, ha="center", va="center", fontsize=8, color="#616161")
+                continue
             for y, row in enumerate(rows):
                 m = row["metrics"][name]
                 if not m["tested"] or m.get("disparity_ratio") is None:
                     continue
-                colour = FAIL if (row["dimension"], row["slice"], name) in flagged else NEUTRAL
+                explained = m.get("alerting") is False
+                alerted = (row["dimension"], row["slice"], name) in flagged
+                colour = FAIL if alerted else EXPLAINED if explained else NEUTRAL
                 ci = m.get("disparity_ci") or [m["disparity_ratio"]] * 2
-                ax.plot(ci, [y, y], color=colour, lw=1.5)
-                ax.plot([m["disparity_ratio"]], [y], "o", color=colour, ms=4)
-            title = bias["metrics"][name]["label"].replace(" (", "\n(")
-            ax.set_title(title if bias["metrics"][name]["kind"] == "numeric" else f"{title}\n(favourable-rate ratio)")
-            ax.set_xlabel("slice / rest")
+                ax.plot(ci, [y, y], color=colour, lw=1.5, ls=":" if explained else "-")
+                outside = not low <= m["disparity_ratio"] <= high
+                marker = "D" if explained and outside else "o"
+                face = "none" if explained else colour
+                ax.plot([m["disparity_ratio"]], [y], marker, color=colour, mfc=face, ms=5 if marker == "D" else 4)
         axes[0].set_yticks(range(len(rows)), labels)
         axes[0].invert_yaxis()
         fig.suptitle(
             f"Bias slice gaps with {bias['settings']['confidence']:.0%} bootstrap intervals "
-            f"(green band: four-fifths rule; red: alert)"
+            f"(green band: four-fifths rule)"
         )
+        fig.legend(
+            handles=[
+                Line2D([], [], marker="o", color=NEUTRAL, label="slice against the rest of the users"),
+                Line2D([], [], marker="o", color=FAIL, label="alert: significant and beyond the band"),
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    mfc="none",
+                    ls=":",
+                    color=EXPLAINED,
+                    label="explained: its dimension drives"
+                    " the metric (quality.bias.explained_by), compared within it, never alerted",
+                ),
+                Line2D([], [], marker="D", mfc="none", ls="", color=EXPLAINED, label="explained, and beyond the band"),
+            ],
+            loc="lower center",
+            ncol=2,
+            frameon=False,
+            fontsize=8,
+            bbox_to_anchor=(0.5, -0.02),
+        )
+        fig.subplots_adjust(bottom=0.1 + 0.6 / max(len(rows), 1))
 
-    return _draw(draw, (3.0 * len(metrics), max(3.0, 0.28 * len(rows) + 1.2)))
+    return _draw(draw, (3.0 * len(metrics), max(3.0, 0.28 * len(rows) + 2.0)))
+
+
+def _no_events(metric: dict[str, Any], overall: dict[str, Any] | None) -> bool:
+    return metric.get("kind") == "rate" and bool(overall) and overall.get("value") == 0
 
 
 def realism(validation: dict[str, Any]) -> bytes:
@@ -155,7 +205,7 @@ def realism(validation: dict[str, Any]) -> bytes:
             colour = PASS if c["passed"] else FAIL if c["severity"] == "error" else WARN
             ax.plot([scaled], [y], "o", color=colour, ms=6)
             ax.annotate(
-                f"{c['observed']:g} vs {c['expected']}",
+                figures.realism_label(c),
                 (scaled, y),
                 xytext=(6, 3),
                 textcoords="offset points",

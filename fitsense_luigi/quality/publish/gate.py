@@ -16,6 +16,7 @@ from typing import Any
 
 from fitsense_luigi.config import Config
 from fitsense_luigi.errors import QualityGateError
+from fitsense_luigi.wording import counted
 
 log = logging.getLogger("fitsense.quality")
 
@@ -35,21 +36,20 @@ def verdict(
     if validation["num_errors"]:
         failed = validation["failed_checks"]
         more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
-        reasons.append(f"validation: {_count(len(failed), 'check')} failed ({'; '.join(failed[:3])}{more})")
+        reasons.append(f"validation: {counted(len(failed), 'check')} failed ({'; '.join(failed[:3])}{more})")
     if validation.get("num_warnings"):
-        notes.append(
-            f"validation: {validation['num_warnings']} warnings ({'; '.join(validation['warning_checks'][:3])})"
-        )
+        warned = "; ".join(validation["warning_checks"][:3])
+        notes.append(f"validation: {counted(validation['num_warnings'], 'warning')} ({warned})")
     threshold = SEVERITY_RANK[gate.fail_on_anomaly]
     by_level = {level: [a for a in anomalies["alerts"] if a["severity"] == level] for level in ("critical", "warning")}
     for level, alerts in by_level.items():
         if not alerts:
             continue
         names = sorted({a["alert"] for a in alerts})
-        line = f"anomalies: {_count(len(alerts), f'{level} alert')} ({', '.join(names)})"
+        line = f"anomalies: {counted(len(alerts), f'{level} alert')} ({', '.join(names)})"
         (reasons if SEVERITY_RANK[level] >= threshold else notes).append(line)
     if bias["bias_alert"]:
-        line = f"bias: {_count(len(bias['alerts']), 'slice')} served worse (first: {bias['reasons'][0]})"
+        line = f"bias: {counted(len(bias['alerts']), 'slice')} served worse (first: {bias['reasons'][0]})"
         (reasons if gate.fail_on_bias_alert else notes).append(line)
     return {
         "passed": not reasons,
@@ -58,10 +58,6 @@ def verdict(
         "notes": notes,
         "on_failure": config.quality.on_failure,
     }
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def enforce(config: Config, outcome: dict[str, Any], run_id: str, report_path: str) -> None:

@@ -10,11 +10,38 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
+from fitsense_luigi.config import Config
 from fitsense_luigi.contracts.splits import ALL_RECORDS, RECORD_FILES
+from fitsense_luigi.quality.bias.significance import CRAMERS_V, EPSILON_SQUARED
+from fitsense_luigi.quality.publish import figures
 from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
+from fitsense_luigi.wording import counted
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the dataset's filters did: the dataset stage's counts (``rejected_by_reason`` in the order the filters
+    run, the query count) and what each filter drops (the dataset's own words), with the limits it used."""
+
+    counts: Mapping[str, Any]  # the dataset stage's manifest summary
+    descriptions: Mapping[str, str]  # reason -> what it drops
+    limits: Mapping[str, str] = field(default_factory=dict)  # a setting a description names -> its value here
+
+
+def filter_limits(config: Config) -> dict[str, str]:
+    """The settings the filters' descriptions name, with their values in this run."""
+    chars = config.dataset.response_chars
+    return {
+        "dataset.response_chars.min": f"{chars.min:,}",
+        "dataset.response_chars.max": f"{chars.max:,}",
+        "dataset.near_duplicate_jaccard": f"{config.dataset.near_duplicate_jaccard:g}",
+    }
+
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#212121;background:#fafafa}
@@ -34,6 +61,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{background:#fff;border:1px solid #e0e0e0;border-radius:6px;margin:12px 0;padding:10px;overflow-x:auto}
 figure svg{max-width:100%;height:auto}figcaption{font-size:12px;color:#616161}
 code,pre{font-size:12px;white-space:pre-wrap;word-break:break-all}details{margin:8px 0}
+.note{color:#616161;font-size:13px}
 """
 
 
@@ -94,6 +122,7 @@ def render(
     anomalies: dict[str, Any],
     bias: dict[str, Any],
     charts: dict[str, tuple[str, bytes]],
+    filters: Filters | None = None,
 ) -> str:
     parts = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
@@ -107,7 +136,7 @@ def render(
         _summary(validation, stats, anomalies, bias),
         _validation(validation),
         _realism(validation, charts),
-        _dataset(stats, charts),
+        _dataset(stats, charts, filters),
         _anomalies(anomalies),
         _bias(bias, charts),
         "</main></body></html>",
@@ -145,36 +174,42 @@ def _card(title: str, value: str, detail: str, ok: bool | None) -> str:
 
 def _summary(validation: dict[str, Any], stats: dict[str, Any], anomalies: dict[str, Any], bias: dict[str, Any]) -> str:
     drift = anomalies["drift"]
-    baseline = drift["baseline"]
     passed = validation["num_checks"] - validation["num_errors"] - validation["num_warnings"]
     cards = [
         _card(
             "Validation",
             f"{passed}/{validation['num_checks']} passed",
-            f"{validation['num_errors']} errors, {validation['num_warnings']} warnings",
+            f"{counted(validation['num_errors'], 'error')}, {counted(validation['num_warnings'], 'warning')}",
             validation["valid"],
         ),
         _card(
             "Anomalies",
             _e(anomalies["severity"]),
-            f"{anomalies['counts']['critical']} critical, {anomalies['counts']['warning']} warnings",
+            f"{anomalies['counts']['critical']} critical, {counted(anomalies['counts']['warning'], 'warning')}",
             anomalies["severity"] != "critical",
         ),
-        _card(
-            "Drift",
-            f"{drift.get('drifted', 0)} features" if baseline else "no baseline",
-            f"against run {_e(baseline['run_id'])}" if baseline else "first good run here",
-            None,
-        ),
+        _drift_card(drift),
         _card(
             "Bias",
             "alert" if bias["bias_alert"] else "no alert",
-            f"{len(bias['alerts'])} slices flagged",
+            f"{counted(len(bias['alerts']), 'slice')} flagged",
             not bias["bias_alert"],
         ),
         _card("Records", str(stats["splits"][ALL_RECORDS]["count"]), f"{stats['rejected']['count']} rejected", None),
     ]
     return f"<section id='summary'><h2>Summary</h2><div class='cards'>{''.join(cards)}</div></section>"
+
+
+def _drift_card(drift: dict[str, Any]) -> str:
+    """'no drift' or '3 of 92 features drifted', never a bare '0 features' that reads either way."""
+    baseline = drift["baseline"]
+    if not baseline:
+        return _card("Drift", "no baseline", "first good run here: nothing to compare with", None)
+    compared = len(drift.get("features", []))
+    drifted = drift.get("drifted", 0)
+    value = "no drift" if not drifted else f"{drifted} of {compared} drifted"
+    detail = f"{drifted} of {counted(compared, 'feature')} beyond threshold vs run {_e(baseline['run_id'])}"
+    return _card("Drift", value, detail, not drifted)
 
 
 def _check_rows(checks: list[dict[str, Any]]) -> list[list[str]]:
@@ -211,26 +246,29 @@ def _realism(validation: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -
     order = {"held_out": 0, "rule": 1, "calibration": 2}  # the evidence first; aimed-at figures last
     checks = [c for c in validation["checks"] if c["category"] == "realism"]
     checks = sorted(checks, key=lambda c: order.get(c.get("kind", ""), 3))
-    rows = [
-        [
-            _status(c["passed"], c["severity"]),
-            _e(c.get("kind", "").replace("_", "-")),
-            _e(c["check"].removeprefix("realism: ")),
-            _num(c.get("observed", "")),
-            _num(c.get("expected", "")),
-            _num(c.get("tolerance", "")),
-            _e(c.get("source", "")),
-            _e(c.get("note", "")),
-        ]
-        for c in checks
-    ]
-    header = ["status", "kind", "marginal", "observed", "expected", "tolerance", "source", "note"]
+    rows = []
+    for c in checks:
+        unit = figures.unit_of(c["check"].removeprefix("realism: "))
+        rows.append(
+            [
+                _status(c["passed"], c["severity"]),
+                _e(c.get("kind", "").replace("_", "-")),
+                _e(c["check"].removeprefix("realism: ")),
+                _e(figures.number(c.get("observed", ""), unit)),
+                _e(figures.expected(c.get("expected", ""), unit)),
+                _e(figures.tolerance(c)),
+                _e(c.get("basis") or ""),
+                _e(c.get("source", "")),
+                _e(c.get("note", "")),
+            ]
+        )
+    header = ["status", "kind", "marginal", "generated", "expected", "tolerance", "basis", "source", "note"]
     table = _table(header, rows, {3, 4, 5})
     return f"<section id='realism'><h2>Realism</h2>{_figure('realism.svg', *charts['realism.svg'])}{table}</section>"
 
 
-def _dataset(stats: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str:
-    figures = "".join(
+def _dataset(stats: dict[str, Any], charts: dict[str, tuple[str, bytes]], filters: Filters | None) -> str:
+    drawn = "".join(
         _figure(name, *charts[name])
         for name in ("split_sizes.svg", "prompt_types.svg", "goal_types.svg", "response_lengths.svg")
     )
@@ -260,7 +298,61 @@ def _dataset(stats: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str
         rows,
         {1, 2, 3, 4, 5},
     )
-    return f"<section id='dataset'><h2>Dataset</h2>{table}{figures}<h3>Rejected queries</h3>{reasons}</section>"
+    return (
+        f"<section id='dataset'><h2>Dataset</h2>{table}{drawn}{_filters(filters, stats)}"
+        f"<h3>Rejected queries</h3>{reasons}</section>"
+    )
+
+
+def _filters(filters: Filters | None, stats: dict[str, Any]) -> str:
+    """Every filter in the order it runs: how many answers it checked and dropped, with the closest call where the
+    statistics tell it, so that a run that dropped nothing still shows each filter at work."""
+    if not filters:
+        return ""
+    by_reason = filters.counts.get("rejected_by_reason", {})
+    remaining = filters.counts.get("input_queries", 0)
+    lengths = stats["splits"][ALL_RECORDS]["features"].get("response", {}).get("length", {})
+    closest = {
+        "too_short": f"shortest kept: {lengths['min']:,.0f} chars" if "min" in lengths else "",
+        "too_long": f"longest kept: {lengths['max']:,.0f} chars" if "max" in lengths else "",
+    }
+    pairs = filters.counts.get("near_duplicates", {}).get("candidate_pairs")
+    if pairs is not None:
+        closest["near_duplicate"] = f"{counted(pairs, 'candidate pair')} compared"
+    rows = []
+    for reason, dropped in by_reason.items():
+        rows.append(
+            [
+                f"<code>{_e(reason)}</code>",
+                _describe(filters.descriptions.get(reason, ""), filters.limits),
+                f"{remaining:,}",
+                f"<span class='bad'>{dropped:,}</span>" if dropped else "0",
+                _e(closest.get(reason, "")),
+            ]
+        )
+        remaining -= dropped
+    table = _table(["filter", "drops an answer with", "checked", "dropped", "closest call"], rows, {2, 3})
+    if sum(by_reason.values()):
+        hint = ""
+    else:
+        hint = (
+            "<p class='note'>No answer was dropped: every answer was checked by every filter and passed. The mock "
+            "teacher answers cleanly by default (<code>teacher.mock.flaw_rate: 0</code>); to watch each filter "
+            "drop flawed answers, run a new run id with e.g. <code>FITSENSE__TEACHER__MOCK__FLAW_RATE=0.05</code>."
+            "</p>"
+        )
+    return f"<h3>Filters at work</h3>{table}<p class='note'>{remaining:,} answers kept.</p>{hint}"
+
+
+def _describe(text: str, limits: Mapping[str, str]) -> str:
+    """The dataset's description with `settings` as code and their values in this run."""
+
+    def setting(match: re.Match[str]) -> str:
+        name = match[1]
+        value = f" ({_e(limits[name])})" if name in limits else ""
+        return f"<code>{_e(name)}</code>{value}"
+
+    return re.sub(r"`([^`]+)`", setting, _e(text).replace("&#x27;", "'"))
 
 
 def _anomalies(anomalies: dict[str, Any]) -> str:
@@ -329,6 +421,24 @@ def _anomalies(anomalies: dict[str, Any]) -> str:
     )
 
 
+EFFECT_NAMES = {EPSILON_SQUARED: "ε²", CRAMERS_V: "V"}
+EFFECT_SIZES_NOTE = (
+    "<p class='note'>Effect sizes say how large a difference is; p and q say how sure it is (with many users even a "
+    "tiny difference is significant). Kruskal-Wallis: ε² = H / (n − 1), the share of the variance "
+    "of the ranks that lies between the slices, 0 to 1 (Tomczak &amp; Tomczak 2014, <i>Trends in Sport "
+    "Sciences</i> 21(1):19–25). Chi-square: Cramér's V = √(χ² / (n (k − 1))), "
+    "0 to 1 (Cramér 1946; for two rates Cohen's w: 0.1 small, 0.3 medium, 0.5 large, Cohen 1988). "
+    "q: Benjamini-Hochberg.</p>"
+)
+
+
+def _effect(test: dict[str, Any]) -> str:
+    if "effect_size" not in test:
+        return ""
+    name = EFFECT_NAMES.get(test.get("effect_measure"), test.get("effect_measure", ""))
+    return f"{_e(name)} = {test['effect_size']:.3f}"
+
+
 def _bias(bias: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str:
     s = bias["settings"]
     intro = (
@@ -349,7 +459,7 @@ def _bias(bias: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str:
     significant = [d for d in bias["dimension_tests"] if d["significant"]]
     omnibus = (
         _table(
-            ["dimension", "metric", "test", "groups", "statistic", "q"],
+            ["dimension", "metric", "test", "groups", "statistic", "effect size", "p", "q"],
             [
                 [
                     _e(d["dimension"]),
@@ -357,19 +467,22 @@ def _bias(bias: dict[str, Any], charts: dict[str, tuple[str, bytes]]) -> str:
                     _e(d["test"]),
                     str(d["groups"]),
                     _num(d["statistic"]),
+                    _effect(d),
+                    _num(d["p_value"]),
                     _num(d["q_value"]),
                 ]
                 for d in significant
             ],
-            {3, 4, 5},
+            {3, 4, 5, 6, 7},
         )
+        + EFFECT_SIZES_NOTE
         if significant
         else "<p>No dimension differs significantly across its slices.</p>"
     )
     below = bias["below_min_size"]
     small = (
         "<details><summary>"
-        + f"{len(below)} slices below the minimum size (not tested)</summary>"
+        + f"{counted(len(below), 'slice')} below the minimum size (not tested)</summary>"
         + _table(
             ["dimension", "slice", "queries"],
             [[_e(b["dimension"]), _e(b["slice"]), str(b["queries"])] for b in below],

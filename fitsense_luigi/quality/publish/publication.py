@@ -6,7 +6,7 @@ a failing gate stops the run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fitsense_luigi.config import Config
@@ -29,12 +29,15 @@ def publish(
     stats: dict[str, Any],
     anomalies: dict[str, Any],
     bias: dict[str, Any],
+    filters: html_report.Filters | None = None,
 ) -> Publication:
+    """``filters``: what the dataset's filters checked and dropped (shown even when they dropped nothing)."""
     outcome = gate.verdict(config, validation, anomalies, bias)
+    if filters is not None:
+        filters = replace(filters, limits=html_report.filter_limits(config))
     drawn = charts.render_all(stats, validation, bias)
     written = {files.chart(name): svg for name, (_, svg) in drawn.items()}
     written[files.QUALITY_GATE] = dumps_document(dict(outcome, run_id=run["run_id"])).encode("utf-8")
-    written[files.REPORT_HTML] = html_report.render(run, outcome, validation, stats, anomalies, bias, drawn).encode(
-        "utf-8"
-    )
+    page = html_report.render(run, outcome, validation, stats, anomalies, bias, drawn, filters)
+    written[files.REPORT_HTML] = page.encode("utf-8")
     return Publication(outcome, written)

@@ -178,7 +178,7 @@ def split_stats(table: pa.Table, as_of: dt.date) -> dict[str, Any]:
 
 def compute_stats(world: World, dataset: dict[str, list[dict[str, Any]]], as_of: dt.date) -> dict[str, Any]:
     tables, table_schemas = table_stats(world, as_of)
-    records = record_table(dataset[ALL_RECORDS])  # the split files partition these (checked by ValidateData)
+    records = record_table(dataset[ALL_RECORDS])  # the splits together (each record once: checked by ValidateData)
     rejected = dataset[REJECTED]
     return {
         "as_of_date": as_of.isoformat(),

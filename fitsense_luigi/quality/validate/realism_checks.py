@@ -48,6 +48,7 @@ def realism_checks(config: Config, report: Any) -> list[dict[str, Any]]:
             "tolerance": item["tolerance"],
             "deviation": deviation,
             "source": item["source"],
+            "basis": item.get("basis"),  # published, derived or assumption: how the report names the figure
             "kind": item.get("kind", "calibration"),  # held_out (evidence), calibration (aimed at) or rule
             "stage_verdict": item.get("passed"),
         }
