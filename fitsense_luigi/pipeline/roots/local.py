@@ -151,8 +151,11 @@ class LocalRoot:
             ) from None
 
     # -- directories: made here, never through a link
-    def directory(self, path: Path) -> Path:
-        """``path`` (the root or below it) as a real directory, made if missing; a link on the way is refused."""
+    def directory(self, path: Path, *, create: bool = True) -> Path:
+        """``path`` (the root or below it) as a real directory, made if missing; a link on the way is refused.
+
+        ``create=False``: only the parts that exist are checked, nothing is made (building Luigi's graph
+        asks where locks live and must write nothing)."""
         if path in self._verified:
             return path
         try:
@@ -161,12 +164,19 @@ class LocalRoot:
             raise ValueError(f"{path} is not under the data root {self.path}") from None
         current = self.path
         try:
-            current.mkdir(parents=True, exist_ok=True)  # the root itself may be (or sit behind) a link
+            if create:
+                current.mkdir(parents=True, exist_ok=True)  # the root itself may be (or sit behind) a link
             for part in relative.parts:
                 current = current / part
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(current)
-                info = os.lstat(current)
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(current)
+                try:
+                    info = os.lstat(current)
+                except FileNotFoundError:
+                    if create:
+                        raise
+                    return path  # the rest is made by the lock's holder, below a checked directory
                 if stat.S_ISLNK(info.st_mode):
                     raise link_error(current)
                 if not stat.S_ISDIR(info.st_mode):
@@ -283,7 +293,7 @@ class LocalRoot:
     # -- what must be local: it is
     def lock_path(self, key: str) -> Path:
         path = self.file(key)
-        self.directory(path.parent)
+        self.directory(path.parent, create=False)
         return path
 
     def scheduler_state_path(self) -> Path:
