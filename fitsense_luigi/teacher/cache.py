@@ -37,19 +37,21 @@ answers, writes them once the disk takes them, and does not pay again.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import secrets
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fitsense_luigi.contracts.dataroot import DataRoot
 from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.errors import DataRootError
-from fitsense_luigi.teacher import cache_entry
+from fitsense_luigi.teacher import cache_entry, claims
 from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
 
 log = logging.getLogger("fitsense.teacher.cache")
@@ -89,6 +91,16 @@ class ResponseCache:
     def entry_key(self, key: str) -> str:
         """Where the entry for ``key`` lives, relative to the cache's root."""
         return f"{key[:2]}/{key}.json"
+
+    @contextlib.contextmanager
+    def claim(self, key: str) -> Iterator[None]:
+        """While this process asks for ``key``, other processes sharing the cache wait for its answer
+        (:mod:`.claims`); a no-op when the cache is off."""
+        if not self.enabled:
+            yield
+            return
+        with claims.claimed(self.root.lock_path(claims.claim_key(key))):
+            yield
 
     def get(self, key: str) -> TeacherOutcome | None:
         found = self.lookup(key)

@@ -257,13 +257,20 @@ class StageRun:
         while True:
             found = self.lookup(self.key(request, query)) if first is None else None if first is MISS else first
             first = None
+            if found is None:
+                key = self.key(request, query)
+                # the host slot first: a claim's holder never waits for a slot a waiter on its claim holds
+                if self.slots is not None and not self.slots.hold():
+                    raise _Stopped
+                with self.store.claim(key):  # another run asking the same now: wait for its answer, pay once
+                    found = self.lookup(key)
+                    if found is None:
+                        if self.stop.is_set():
+                            raise _Stopped
+                        outcome, request = self.send(request, query)
+                        elsewhere, sent = False, True
             if found is not None:
                 outcome, elsewhere = found
-            else:
-                if self.stop.is_set():
-                    raise _Stopped
-                outcome, request = self.send(request, query)
-                elsewhere, sent = False, True
             spent.add(outcome, elsewhere)
             verdict = judge_outcome(outcome, query)
             if len(spent.reask_errors) >= t.reask.max_attempts or not needs_reask(outcome, verdict):

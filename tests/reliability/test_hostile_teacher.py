@@ -43,7 +43,7 @@ FEW_QUERIES = 12
 
 
 def params_for(write_params, url: str, name: str = "params.yaml", **teacher) -> Path:
-    overrides = teacher_params(url, FAST_TEACHER, shards=1, concurrency=2, **teacher)
+    overrides = teacher_params(url, FAST_TEACHER, **{"shards": 1, "concurrency": 2, **teacher})
     return write_params({**FEW, **overrides}, name=name)
 
 
@@ -257,3 +257,34 @@ def test_sigterm_mid_stage_removes_temporaries_keeps_answers_and_exits_143(serve
     assert set(srv.answered().values()) == {1}, "nothing was paid twice"
     assert len(srv.answered()) == FEW_QUERIES
     assert files_containing([data_root]) == []
+
+
+# ------------------------------------------------------------------ 11. two runs, one request
+
+
+def test_two_runs_with_different_run_ids_at_once_pay_each_request_once(server: Servers, write_params, tmp_path):
+    """Defect 11: two runs of the same day (a cron run and a manual one, other run ids) sharing the cache both
+    missed and both sent the requests they had in common: 18 requests for 12 answers. Now a miss is sent under a
+    claim on its cache key, and the other run waits for the answer."""
+    srv = server(latency_s=0.2)
+    params = params_for(write_params, srv.url, shards=2)
+    data_root = tmp_path / "data"
+    for run_id in ("cron", "manual"):
+        assert run_luigi("GenerateQueries", run_id, data_root, params).returncode == 0
+    procs = [
+        subprocess.Popen(
+            luigi_command("CallTeacher", run_id),
+            cwd=REPO,
+            env=luigi_env(data_root, params, WITH_KEY),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for run_id in ("cron", "manual")
+    ]
+    outputs = [proc.communicate(timeout=240)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], [o[-2000:] for o in outputs]
+    assert len(srv.received) == FEW_QUERIES and set(srv.attempts().values()) == {1}, "a request was bought twice"
+    for run_id in ("cron", "manual"):
+        assert {r["status"] for r in RunFiles(data_root, run_id).rows(files.RESPONSES)} == {"ok"}
+    assert not list(data_root.rglob("claims/*/*.lock")), "claims leave nothing behind"
