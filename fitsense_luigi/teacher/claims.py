@@ -8,7 +8,8 @@ waits (a blocked ``flock`` holds no Python lock), then finds the answer in the c
 
 The lock file is removed by its holder once the answer is cached, so claims leave nothing behind; a waiter that
 wakes on a removed file takes the claim again on the file as it is now (the check of the inode below). The
-kernel releases a claim when its holder dies, so a killed run never blocks another. A claim is per host (the
+kernel releases a claim when its holder dies, so a killed run never blocks another. A claim that cannot be
+made (a full or read-only disk) is skipped: the cache write that follows names the problem. A claim is per host (the
 lock file of an object-store root is local): across hosts luigid keeps two workers off one shard.
 """
 
@@ -30,9 +31,13 @@ def claim_key(key: str) -> str:
 @contextlib.contextmanager
 def claimed(path: Path) -> Iterator[None]:
     """Hold the claim at ``path`` (waiting while another process holds it); removed when the block ends."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, FLAGS, 0o644)
+    except OSError:  # a claim saves money, it is not needed for a right answer; the cache write names the problem
+        yield
+        return
+    while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             with contextlib.suppress(FileNotFoundError):
@@ -42,6 +47,7 @@ def claimed(path: Path) -> Iterator[None]:
             os.close(fd)
             raise
         os.close(fd)  # the holder before us removed the file: claim the one there now
+        fd = os.open(path, FLAGS, 0o644)
     try:
         yield
     finally:

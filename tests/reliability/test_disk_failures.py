@@ -114,3 +114,58 @@ def test_a_full_disk_in_the_teacher_stage_pays_for_nothing_twice(server: Servers
     assert set(srv.answered().values()) == {1}, "an answer was bought twice"
     assert len(srv.answered()) == 12
     assert_no_secret([], [output])
+
+
+@contextlib.contextmanager
+def immutable(directory: Path) -> Iterator[None]:
+    """``directory`` where nothing can be created, even by root (``chattr +i``), until the block ends."""
+    directory.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["chattr", "+i", str(directory)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot make a directory immutable here: {done.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=False)
+
+
+def test_a_data_root_that_refuses_writes_mid_run_fails_once_in_one_line(server: Servers, write_params, tmp_path):
+    """Defect 11: a data root made read-only mid-run gave a PermissionError traceback and 4 minutes of retries.
+    Here the cache directory stops taking files after the upstream stages (``chattr +i``: EPERM even for root; a
+    read-only remount is refused while the run log is open for writing). The error names the path and the free
+    space, and is permanent: one attempt, exit 30, no traceback."""
+    srv = server()
+    params = write_params(
+        {"queries": {"per_type": FEW}, **teacher_params(srv.url, FAST_TEACHER, shards=1, concurrency=2)}
+    )
+    data_root = tmp_path / "data"
+    upstream = run_luigi("GenerateQueries", RUN_ID, data_root, params, env=WITH_KEY)
+    assert upstream.returncode == 0, upstream.output[-3000:]
+    cfg = tmp_path / "retrying-luigi.cfg"
+    cfg.write_text(RETRYING_CFG.format(pid_dir=tmp_path / "luigi-pids"))
+    with immutable(RunFiles(data_root, RUN_ID).cache_root()):
+        env = {**WITH_KEY, "LUIGI_CONFIG_PATH": str(cfg)}
+        result = run_luigi("CallTeacher", RUN_ID, data_root, params, env=env, timeout=120)
+    assert result.returncode == 30, result.output[-3000:]
+    errors = [line for line in result.output.splitlines() if " ERROR " in line and "Operation not permitted" in line]
+    assert errors and " free of " in errors[0] and "give this user write access" in errors[0], result.output[-3000:]
+    assert "Traceback" not in result.output and "--- Logging error ---" not in result.output
+    assert result.output.count("running   TeacherShard") == 1, "a permanent error is not retried"
+    # the stage stops at the first answer it cannot keep; the requests already in flight still arrive
+    assert srv.total_answered() <= 2 + 1, srv.total_answered()
+
+
+def test_a_full_disk_while_the_world_is_written_is_one_line(write_params, tmp_path: Path):
+    """Defect 7: a full disk outside the teacher stage failed after 4 minutes of tracebacks."""
+    params = write_params({"queries": {"per_type": FEW}})
+    with small_tmpfs(tmp_path / "data", "48m") as data_root:
+        first = run_luigi("Bootstrap", RUN_ID, data_root, params)
+        assert first.returncode == 0, first.output[-3000:]
+        fill(data_root, leave=0)
+        result = run_luigi("GenerateProfiles", RUN_ID, data_root, params, timeout=120)
+        leaked = [str(p) for p in data_root.rglob(".*.tmp-*")]
+    assert result.returncode == 30, result.output[-3000:]
+    errors = [line for line in result.output.splitlines() if " ERROR " in line and "No space left on device" in line]
+    assert errors and "free some space, then rerun" in errors[0], result.output[-3000:]
+    assert "Traceback" not in result.output and "--- Logging error ---" not in result.output
+    assert not leaked, "nothing partial is left"
