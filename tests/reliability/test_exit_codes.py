@@ -11,6 +11,7 @@ Where each ``[retcode]`` is produced through the real command:
 | 30 | task failed | test_corruption.py, test_teacher_storms.py, tests/quality (gate), here |
 | 35 | scheduling error | not reproducible here: needs the data root to fail between opening the run and scheduling |
 | 40 | bad input before scheduling | test_config_fuzz.py, tests/pipeline/test_pipeline.py, test_corruption.py, here |
+| 143 | SIGTERM | test_hostile_teacher.py (``test_sigterm_mid_stage_...``) |
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 import luigi.worker
 
 from fitsense_luigi.contracts import files
+from fitsense_luigi.pipeline.termination import EXIT_TERMINATED
 from fitsense_luigi.pipeline.tasks import ALL_TASKS
 from tests.ops.ops_harness import luigi_command, running_luigid, scheduler_args, worker_env
 from tests.reliability.fault_harness import RunUnderTest, loopback_params
@@ -61,7 +63,7 @@ def test_readme_and_luigi_cfg_agree_on_the_codes() -> None:
     readme = (REPO / "README.md").read_text()
     table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.MULTILINE)}
-    assert {int(v) for v in cfg["retcode"].values()} | {0} == documented
+    assert {int(v) for v in cfg["retcode"].values()} | {0, EXIT_TERMINATED} == documented
 
 
 def test_no_task_waits_for_external_data(tmp_path, monkeypatch) -> None:
