@@ -25,8 +25,8 @@ from pathlib import Path
 import luigi.worker
 
 from fitsense_luigi.contracts import files
-from fitsense_luigi.pipeline.termination import EXIT_TERMINATED
 from fitsense_luigi.pipeline.tasks import ALL_TASKS
+from fitsense_luigi.pipeline.termination import EXIT_TERMINATED
 from tests.ops.ops_harness import luigi_command, running_luigid, scheduler_args, worker_env
 from tests.reliability.fault_harness import RunUnderTest, loopback_params
 from tests.reliability.run_checks import downstream_manifests
