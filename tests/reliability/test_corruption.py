@@ -14,6 +14,14 @@ from tests.support.hashing import restamp
 from tests.support.teacher import WITH_KEY, assert_no_secret
 
 
+def flip_a_byte(path: Path) -> Path:
+    """``path`` with one byte changed (bit rot, or an edit behind the pipeline's back)."""
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
 def test_truncated_file_is_named_and_not_read(run_copy: BuiltRun) -> None:
     queries = run_copy.files.path(files.QUERIES)
     queries.write_bytes(queries.read_bytes()[: queries.stat().st_size // 2])
@@ -27,10 +35,7 @@ def test_truncated_file_is_named_and_not_read(run_copy: BuiltRun) -> None:
 
 
 def test_altered_table_is_caught(run_copy: BuiltRun) -> None:
-    table = run_copy.files.table("users")
-    data = bytearray(table.read_bytes())
-    data[100] ^= 0xFF
-    table.write_bytes(bytes(data))
+    table = flip_a_byte(run_copy.files.table("users"))
     run_copy.files.manifest(stages.QUERIES).unlink()
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
@@ -98,10 +103,8 @@ def test_the_printed_remedy_for_a_damaged_table_works_when_followed(run_copy: Bu
     """Issue 19, defect 6: the error said to delete the stage's manifest; doing so and rerunning BiasSlicing gave
     FileNotFoundError tracebacks three times, since downstream stages were "complete" on an input that was gone.
     Now a stage is complete only while every stage it was built from still has the manifest it was built from."""
-    table = run_copy.files.table("workouts")
-    data = bytearray(table.read_bytes())
-    data[100] ^= 0xFF
-    table.write_bytes(bytes(data))
+    table = flip_a_byte(run_copy.files.table("workouts"))
+    damaged = table.read_bytes()
     run_copy.files.manifest(stages.QUERIES).unlink()
     failed = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert failed.returncode == 30, failed.output[-3000:]
@@ -111,7 +114,7 @@ def test_the_printed_remedy_for_a_damaged_table_works_when_followed(run_copy: Bu
     fixed = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert fixed.returncode == 0, fixed.output[-3000:]
     assert "Traceback" not in fixed.output and "FileNotFoundError" not in fixed.output
-    assert table.read_bytes() != bytes(data), "the damaged table was built again"
+    assert table.read_bytes() != damaged, "the damaged table was built again"
     for stage in (stages.WORKOUTS, stages.QUERIES, stages.TEACHER, stages.DATASET, stages.BIAS):
         assert run_copy.files.manifest(stage).is_file()
     assert_no_secret([run_copy.data_root], [failed.output, fixed.output])

@@ -18,23 +18,13 @@ from pathlib import Path
 import pytest
 
 from fitsense_luigi.contracts import files
-from tests.support.harness import REPO, RUN_ID, luigi_command, luigi_env, run_luigi
+from tests.reliability.fault_harness import retrying
+from tests.support.harness import RUN_ID, run_luigi, watch_luigi
 from tests.support.layout import RunFiles
 from tests.support.teacher import FAST_TEACHER, WITH_KEY, Servers, assert_no_secret, teacher_params
 
 FEW = {"plan_creation": 3, "plan_modification": 3, "safety_adjustment": 3, "progress_adaptation": 3}
-# Luigi's production retry policy (keep_alive, retries) with a short delay and enough retries to outlast the
-# moment the test needs to free the space
-RETRYING_CFG = """
-[core]
-lock_pid_dir = {pid_dir}
-[worker]
-keep_alive = true
-wait_interval = 0.1
-[scheduler]
-retry_count = 30
-retry_delay = 1
-"""
+RETRIES = 30  # attempts in all, a second apart: enough to outlast the moment the test needs to free the space
 
 
 @contextlib.contextmanager
@@ -72,18 +62,8 @@ def test_a_full_disk_in_the_teacher_stage_pays_for_nothing_twice(server: Servers
         assert upstream.returncode == 0, upstream.output[-3000:]
         filler = fill(data_root, leave=12 * 1024)
 
-        cfg = tmp_path / "retrying-luigi.cfg"
-        cfg.write_text(RETRYING_CFG.format(pid_dir=tmp_path / "luigi-pids"))
-        env = luigi_env(data_root, params, {**WITH_KEY, "LUIGI_CONFIG_PATH": str(cfg)})
-        proc = subprocess.Popen(
-            luigi_command("CallTeacher", RUN_ID),
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
+        env = {**WITH_KEY, **retrying(tmp_path, RETRIES)}
+        proc = watch_luigi("CallTeacher", RUN_ID, data_root, params, env)
         lines: list[str] = []
         full = threading.Event()
 
@@ -141,10 +121,8 @@ def test_a_data_root_that_refuses_writes_mid_run_fails_once_in_one_line(server: 
     data_root = tmp_path / "data"
     upstream = run_luigi("GenerateQueries", RUN_ID, data_root, params, env=WITH_KEY)
     assert upstream.returncode == 0, upstream.output[-3000:]
-    cfg = tmp_path / "retrying-luigi.cfg"
-    cfg.write_text(RETRYING_CFG.format(pid_dir=tmp_path / "luigi-pids"))
     with immutable(RunFiles(data_root, RUN_ID).cache_root()):
-        env = {**WITH_KEY, "LUIGI_CONFIG_PATH": str(cfg)}
+        env = {**WITH_KEY, **retrying(tmp_path, RETRIES)}
         result = run_luigi("CallTeacher", RUN_ID, data_root, params, env=env, timeout=120)
     assert result.returncode == 30, result.output[-3000:]
     errors = [line for line in result.output.splitlines() if " ERROR " in line and "Operation not permitted" in line]

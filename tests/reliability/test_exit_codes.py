@@ -28,28 +28,10 @@ from fitsense_luigi.contracts import files
 from fitsense_luigi.pipeline.tasks import ALL_TASKS
 from fitsense_luigi.pipeline.termination import EXIT_TERMINATED
 from tests.ops.ops_harness import luigi_command, running_luigid, scheduler_args, worker_env
-from tests.reliability.fault_harness import RunUnderTest, loopback_params
+from tests.reliability.fault_harness import RunUnderTest, loopback_params, retrying
 from tests.reliability.run_checks import downstream_manifests
 from tests.support.harness import REPO, RUN_ID, BuiltRun, run_luigi
 from tests.support.teacher import WITH_KEY, Servers, Weather, assert_no_secret
-
-# the production retry policy (keep_alive, 3 attempts), one second apart instead of two minutes
-RETRYING_CFG = """
-[core]
-lock_pid_dir = {pid_dir}
-[worker]
-keep_alive = true
-wait_interval = 0.1
-[scheduler]
-retry_count = 3
-retry_delay = 1
-"""
-
-
-def retrying(base: Path) -> dict[str, str]:
-    cfg = base / "retrying-luigi.cfg"
-    cfg.write_text(RETRYING_CFG.format(pid_dir=base / "luigi-pids"))
-    return {"LUIGI_CONFIG_PATH": str(cfg)}
 
 
 def attempts(output: str, family: str) -> Counter[str]:

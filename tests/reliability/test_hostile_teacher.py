@@ -18,7 +18,7 @@ from pathlib import Path
 from fitsense_luigi.contracts import files, stages
 from tests.ops.ops_harness import luigi_command as scheduled_command
 from tests.ops.ops_harness import running_luigid, scheduler_args, worker_env
-from tests.support.harness import REPO, luigi_command, luigi_env, run_luigi
+from tests.support.harness import REPO, run_luigi, watch_luigi
 from tests.support.layout import RunFiles
 from tests.support.teacher import (
     FAST_TEACHER,
@@ -230,15 +230,7 @@ def test_sigterm_mid_stage_removes_temporaries_keeps_answers_and_exits_143(serve
     params = params_for(write_params, srv.url)
     data_root = tmp_path / "data"
     run = RunFiles(data_root, RUN_ID)
-    proc = subprocess.Popen(
-        luigi_command("CallTeacher", RUN_ID),
-        cwd=REPO,
-        env=luigi_env(data_root, params, WITH_KEY),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = watch_luigi("CallTeacher", RUN_ID, data_root, params, WITH_KEY)
     deadline = time.monotonic() + 120
     while len(run.cache_entries()) < 3 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -271,17 +263,7 @@ def test_two_runs_with_different_run_ids_at_once_pay_each_request_once(server: S
     data_root = tmp_path / "data"
     for run_id in ("cron", "manual"):
         assert run_luigi("GenerateQueries", run_id, data_root, params).returncode == 0
-    procs = [
-        subprocess.Popen(
-            luigi_command("CallTeacher", run_id),
-            cwd=REPO,
-            env=luigi_env(data_root, params, WITH_KEY),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for run_id in ("cron", "manual")
-    ]
+    procs = [watch_luigi("CallTeacher", run_id, data_root, params, WITH_KEY) for run_id in ("cron", "manual")]
     outputs = [proc.communicate(timeout=240)[0] for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], [o[-2000:] for o in outputs]
     assert len(srv.received) == FEW_QUERIES and set(srv.attempts().values()) == {1}, "a request was bought twice"
