@@ -34,6 +34,11 @@ install: $(STAMP)
 run: install-runtime
 	$(BIN)/luigi --module fitsense_luigi BiasSlicing --local-scheduler $(if $(RUN_ID),--run-id $(RUN_ID)) $(LUIGI_ARGS)
 
+## publish: release run RUN_ID's dataset into the DVC data registry (release: in params.yaml)
+publish: install
+	@test -n "$(RUN_ID)" || { echo "publish: give RUN_ID=<run id>" >&2; exit 2; }
+	$(BIN)/python -m fitsense_luigi.pipeline.release --run-id $(RUN_ID)
+
 ## test: the fast suite (slow scale tests are marked and left to test-slow)
 test: install
 	$(BIN)/pytest -q -m "not slow"

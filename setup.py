@@ -53,6 +53,8 @@ setup(
         "datasketch>=2.0,<3",
         "jsonschema-rs>=0.25,<1",
         "boto3>=1.28",  # s3:// data roots through luigi.contrib.s3
+        "tokenizers>=0.15",  # dataset.tokens.tokenizer: the student's tokenizer.json, read offline
+        "Jinja2>=3.1",  # chat templates, rendered as transformers renders them
     ],
     cmdclass={"build_py": BuildWithConfig},
 )

@@ -86,11 +86,15 @@ def make_inputs(count: int, directory: Path) -> None:
                 "query_id": query["query_id"], "scenario_id": query["scenario_id"], "prompt_type": query["prompt_type"],
                 "provider": "mock", "model_name": "fitsense-mock-coach-v1", "attempt_count": 1, "latency_ms": 0,
                 "status": status, "finish_reason": "stop", "response_text": text if status == "ok" else "",
+                "normalized_text": text if status == "ok" else "", "response_format": "json_schema",
+                "sample": 0, "alternatives": [],
                 "raw_response": {"choices": [{"message": {"content": text}}]}, "error": None,
                 "usage": {"prompt_tokens": 900, "completion_tokens": 700, "total_tokens": 1600},
                 "safety_flags": [],
                 "post_validation": {"parsed": True, "schema_valid": True, "schema_errors": [], "unknown_exercises": [],
-                                    "constraints_addressed": constraints, "constraints_missing": [], "valid": True},
+                                    "constraints_addressed": constraints, "constraints_missing": [], "valid": True,
+                                    "extracted": "as_is", "reasoning": None, "repairs": [], "refusal": None,
+                                    "reasks": 0, "reask_errors": []},
                 "cache_hit": False,
             }  # fmt: skip
             qf.write(dumps_row(query) + "\n")
@@ -125,7 +129,7 @@ def measure_stage(directory: Path) -> None:
     progress(0, 0, "dataset: responses")
     result = build.build_dataset(config, queries, responses, provenance, progress=progress)
     progress(0, 0, "dataset: write")
-    for rows in [result.records, *result.splits.values(), result.rejected]:
+    for _, rows in result.row_files():
         buffer = io.StringIO()
         for row in rows:
             buffer.write(dumps_row(row) + "\n")

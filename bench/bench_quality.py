@@ -85,12 +85,12 @@ def build_inputs(users: int, records: int, workdir: Path):
         record["messages"][2]["content"] = text
         record["metadata"]["query_id"] = qid
         point = int(hashlib.sha256(user.encode()).hexdigest()[:8], 16) / 2**32  # grouped by user, 80/10/10
-        record["split"] = "train" if point < 0.8 else "val" if point < 0.9 else "test"
+        record["split"] = "train" if point < 0.8 else "validation" if point < 0.9 else "test"
         queries.append(query)
         responses.append(response)
         kept.append(record)
     dataset = {"all_records": kept, "rejected": []}
-    dataset.update({s: [r for r in kept if r["split"] == s] for s in ("train", "val", "test")})
+    dataset.update({s: [r for r in kept if r["split"] == s] for s in ("train", "validation", "test")})
     realism = {"passed": True, "checks": []}
     return config, world, dataset, queries, responses, realism
 

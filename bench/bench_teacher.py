@@ -21,6 +21,16 @@ the best any client could do with these very latencies (``ideal``: C slots,
 each request started the moment a slot frees, no client overhead). For a long
 tail and few rounds (2,000 requests at 256 in flight is under 8 latencies
 deep) the last requests' tail alone keeps the ideal well under C / L.
+``+probe``: the same ideal when the first request goes alone, as the stage's
+response-format probe does against an endpoint it has not met (a fresh data
+root, as here): at C = 256 and 2,000 requests that is 9 latencies instead of
+8, so even a perfect client stays under 0.87 of C / L. ``CPU s``: user +
+system CPU of the whole luigi command (Python start-up, the shards' files,
+the merge); ``span CPU``: the part of it spent during the endpoint's busy
+span (sampled from /proc every 20 ms), ``ms/ans`` that per answer and
+``cores`` that over the span's length (1.0: a core busy all along, which is
+what the GIL allows the stage's Python code); ``srv CPU``: the server
+process's CPU over the command; ``load``: the 1-minute load average after it.
 
     .venv/bin/python bench/bench_teacher.py [--requests 2000] [--median-ms 200]
         [--latency fixed lognormal] [--concurrency 32 256] [--shards 4]
@@ -31,12 +41,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import heapq
+import itertools
 import json
 import math
 import multiprocessing
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -145,6 +158,12 @@ def server_stats(port: int) -> dict[str, Any]:
     return json.loads(body)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one live process so far (/proc/PID/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------- the pipeline, as a user runs it
 
 
@@ -177,16 +196,49 @@ def write_params(workdir: Path, requests: int, url: str, concurrency: int, shard
 
 def luigi(task: str, run_id: str, data_root: Path, params: Path) -> tuple[int, float, str]:
     """The command as a user runs it, from the repository root: (exit code, seconds, stderr)."""
+    code, wall, err, _, _ = luigi_traced(task, run_id, data_root, params)
+    return code, wall, err
+
+
+def luigi_traced(
+    task: str, run_id: str, data_root: Path, params: Path
+) -> tuple[int, float, str, float, list[tuple[float, float]]]:
+    """The same, plus its CPU seconds and a trace of them: (monotonic time, CPU so far) every 20 ms."""
     env = dict(os.environ, FITSENSE_DATA_ROOT=str(data_root), FITSENSE_PARAMS=str(params))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    trace: list[tuple[float, float]] = []
     started = time.perf_counter()
-    proc = subprocess.run(
-        [LUIGI, "--module", "fitsense_luigi", task, "--run-id", run_id, "--local-scheduler"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    return proc.returncode, time.perf_counter() - started, proc.stderr
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [LUIGI, "--module", "fitsense_luigi", task, "--run-id", run_id, "--local-scheduler"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=err,
+            text=True,
+        )
+        while proc.poll() is None:
+            with contextlib.suppress(OSError, IndexError):  # it may just have exited
+                trace.append((time.monotonic(), cpu_seconds(proc.pid)))
+            time.sleep(0.02)
+        wall = time.perf_counter() - started
+        err.seek(0)
+        stderr = err.read()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return proc.returncode, wall, stderr, cpu, trace
+
+
+def cpu_between(trace: list[tuple[float, float]], start: float, end: float) -> float:
+    """CPU seconds a traced command used between two monotonic times (linear between samples)."""
+
+    def at(t: float) -> float:
+        for (t0, c0), (t1, c1) in itertools.pairwise(trace):
+            if t0 <= t <= t1:
+                return c0 + (c1 - c0) * (t - t0) / max(t1 - t0, 1e-9)
+        return trace[0][1] if t < trace[0][0] else trace[-1][1]
+
+    return at(end) - at(start) if trace else float("nan")
 
 
 def measure(requests: int, model: str, median_s: float, concurrency: int, shards: int) -> dict[str, Any]:
@@ -199,11 +251,13 @@ def measure(requests: int, model: str, median_s: float, concurrency: int, shards
             code, _, err = luigi("GenerateQueries", run_id, workdir / "data", params)
             if code:
                 raise SystemExit(f"GenerateQueries failed ({code}):\n{err[-2000:]}")
-            code, wall, err = luigi("CallTeacher", run_id, workdir / "data", params)
+            server_before = cpu_seconds(server.pid or 0)
+            code, wall, err, client_cpu, trace = luigi_traced("CallTeacher", run_id, workdir / "data", params)
             if code:
                 raise SystemExit(f"CallTeacher failed ({code}):\n{err[-2000:]}")
             summary = json.loads((workdir / "data" / "raw" / "teacher_outputs" / run_id / "summary.json").read_text())
         stats = server_stats(port)
+        server_cpu = cpu_seconds(server.pid or 0) - server_before
     finally:
         server.terminate()
         server.join(5)
@@ -212,6 +266,8 @@ def measure(requests: int, model: str, median_s: float, concurrency: int, shards
     mean = sum(latencies) / len(latencies)
     bound = concurrency / mean
     ideal = ideal_makespan(latencies, concurrency)
+    # The stage's first request against a new endpoint is the response-format probe, alone (teacher/negotiate.py).
+    probed = latencies[0] + ideal_makespan(latencies[1:], concurrency)
     return {
         "latency": model,
         "concurrency": concurrency,
@@ -224,8 +280,13 @@ def measure(requests: int, model: str, median_s: float, concurrency: int, shards
         "of_bound": len(latencies) / span / bound,
         "of_ideal": ideal / span,
         "ideal_of_bound": len(latencies) / ideal / bound,
+        "probed_of_bound": len(latencies) / probed / bound,
         "command_of_bound": len(latencies) / wall / bound,
         "max_in_flight": stats["max_held"],
+        "command_cpu_s": client_cpu,
+        "span_cpu_s": cpu_between(trace, stats["first_in"], stats["last_out"]),
+        "server_cpu_s": server_cpu,
+        "load": os.getloadavg()[0],
         "mean_ms": mean * 1000,
         "p99_ms": sorted(latencies)[int(0.99 * len(latencies))] * 1000,
     }
@@ -284,7 +345,8 @@ def main() -> None:
     )
     header = (
         f"{'latency':>9} {'C':>4} {'mean ms':>8} {'p99 ms':>7} {'command s':>9} {'span s':>7} {'req/s':>7} "
-        f"{'C/L':>7} {'of C/L':>7} {'of ideal':>8} {'ideal/(C/L)':>11} {'max held':>8}"
+        f"{'C/L':>7} {'of C/L':>7} {'of ideal':>8} {'ideal/(C/L)':>11} {'+probe':>7} {'max held':>8} "
+        f"{'CPU s':>6} {'span CPU':>8} {'ms/ans':>6} {'cores':>5} {'srv CPU':>7} {'load':>5}"
     )
     print(header)
     for model in args.latency:
@@ -293,7 +355,10 @@ def main() -> None:
             print(
                 f"{r['latency']:>9} {r['concurrency']:>4} {r['mean_ms']:>8.0f} {r['p99_ms']:>7.0f} {r['wall_s']:>9.2f} "
                 f"{r['span_s']:>7.2f} {r['rate']:>7.1f} {r['bound']:>7.1f} {r['of_bound']:>7.1%} {r['of_ideal']:>8.1%} "
-                f"{r['ideal_of_bound']:>11.1%} {r['max_in_flight']:>8}",
+                f"{r['ideal_of_bound']:>11.1%} {r['probed_of_bound']:>7.1%} {r['max_in_flight']:>8} "
+                f"{r['command_cpu_s']:>6.2f} {r['span_cpu_s']:>8.2f} {1000 * r['span_cpu_s'] / r['requests']:>6.2f} "
+                f"{r['span_cpu_s'] / r['span_s']:>5.2f} "
+                f"{r['server_cpu_s']:>7.2f} {r['load']:>5.1f}",
                 flush=True,
             )
 

@@ -56,6 +56,8 @@ OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("teacher", "unusable_warn_share"),
     ("teacher", "max_response_mb"),
     ("quality", "on_failure"),
+    ("evaluation",),  # which student is evaluated against a run does not change the run
+    ("release",),  # nor where its dataset is published
 )
 
 
@@ -210,6 +212,7 @@ class TeacherSection:
     response_format_fallback: bool
     reask: ReaskSection
     unusable_warn_share: float
+    samples_per_query: int
     max_response_mb: float
 
 
@@ -222,11 +225,22 @@ class CharRange:
 @dataclass(frozen=True)
 class SplitRatios:
     train: float
-    val: float
+    validation: float
     test: float
 
     def as_dict(self) -> dict[str, float]:
-        return {"train": self.train, "val": self.val, "test": self.test}
+        return {"train": self.train, "validation": self.validation, "test": self.test}
+
+
+@dataclass(frozen=True)
+class StudentSection:
+    system_prompt: str
+
+
+@dataclass(frozen=True)
+class TokensSection:
+    tokenizer: str | None  # path of the student's tokenizer.json; None: estimated counts
+    max_total: int | None  # records needing more tokens are dropped; None: no limit
 
 
 @dataclass(frozen=True)
@@ -234,6 +248,28 @@ class DatasetSection:
     response_chars: CharRange
     near_duplicate_jaccard: float
     split: SplitRatios
+    student: StudentSection
+    tokens: TokensSection
+
+
+@dataclass(frozen=True)
+class EvaluationSection:
+    """The student endpoint EvaluateStudent sends the test prompts to."""
+
+    provider: str
+    model: str
+    base_url: str | None
+    api_key_env: str
+    temperature: float
+    max_tokens: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class ReleaseSection:
+    registry: str | None  # the data registry's git repository; None: <data_root>/registry
+    remote: str | None  # the DVC remote; None: <data_root>/dvc-remote
+    name: str
 
 
 @dataclass(frozen=True)
@@ -284,6 +320,8 @@ class Config:
     teacher: TeacherSection
     dataset: DatasetSection
     quality: QualitySection
+    evaluation: EvaluationSection
+    release: ReleaseSection
     source: str = ""  # the params file this came from, for messages
 
     def as_dict(self) -> dict[str, Any]:
@@ -671,7 +709,7 @@ def describe_schema_error(error: Any) -> str:
 def _cross_field_problems(data: Mapping[str, Any]) -> list[str]:
     problems = []
     split = data["dataset"]["split"]
-    total = split["train"] + split["val"] + split["test"]
+    total = split["train"] + split["validation"] + split["test"]
     if abs(total - 1.0) > 1e-6:
         problems.append(f"dataset.split: ratios must sum to 1.0, got {total:g}")
     chars = data["dataset"]["response_chars"]
@@ -680,6 +718,9 @@ def _cross_field_problems(data: Mapping[str, Any]) -> list[str]:
     teacher = data["teacher"]
     if teacher["provider"] == "openai_compatible" and not teacher["base_url"]:
         problems.append("teacher.base_url: required when teacher.provider is openai_compatible")
+    student = data["evaluation"]
+    if student["provider"] == "openai_compatible" and not student["base_url"]:
+        problems.append("evaluation.base_url: required when evaluation.provider is openai_compatible")
     breaker = teacher["circuit_breaker"]
     if breaker["min_calls"] > breaker["window"]:
         problems.append(

@@ -12,7 +12,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fitsense_luigi.contracts import splits, stages
-from fitsense_luigi.contracts.rows import DistillationRecord, Query, RejectedRow, TeacherResponse
+from fitsense_luigi.contracts.rows import (
+    DistillationRecord,
+    PreferencePair,
+    PromptCompletionRow,
+    Query,
+    RejectedRow,
+    TeacherResponse,
+)
 from fitsense_luigi.contracts.stages import Stage
 
 
@@ -51,6 +58,21 @@ def records_table(split: str) -> StageFile:
     return StageFile(stages.DATASET, f"{split}.parquet", rows=DistillationRecord)
 
 
+def form(name: str, split: str) -> StageFile:
+    """One split of the records in another form (``splits.FORMS``) or of the preference pairs."""
+    rows = PreferencePair if name == splits.PREFERENCE else PromptCompletionRow
+    return StageFile(stages.DATASET, f"{name}/{split}.jsonl", rows=rows)
+
+
+def student_evaluation(name: str) -> StageFile:
+    """EvaluateStudent's scores (JSON; ``student_evaluation_html`` for the page) for the student ``name``."""
+    return StageFile(stages.evaluation(name), "student_evaluation.json")
+
+
+def student_evaluation_html(name: str) -> StageFile:
+    return StageFile(stages.evaluation(name), "student_evaluation.html")
+
+
 BOOTSTRAP_RECORD = StageFile(stages.BOOTSTRAP, "phase1_bootstrap.json")  # the run's config, checked by every task
 REALISM_REPORT = StageFile(stages.WORKOUTS, "realism.json", in_reports=True)
 QUERIES = StageFile(stages.QUERIES, "queries.jsonl", rows=Query)
@@ -59,7 +81,9 @@ RESPONSES = StageFile(stages.TEACHER, "responses.jsonl", rows=TeacherResponse)  
 TEACHER_SUMMARY = StageFile(stages.TEACHER, "summary.json")
 REJECTED = records(splits.REJECTED)
 SPLIT_REPORT = StageFile(stages.DATASET, "split_report.json")
+LENGTH_REPORT = StageFile(stages.DATASET, "length_report.json")  # the records' token counts
 DATASET_CARD = StageFile(stages.DATASET, "README.md")
+DATASET_LICENSE = StageFile(stages.DATASET, "LICENSE.md")  # the card's license_link
 VALIDATION_REPORT = StageFile(stages.VALIDATION, "validation_report.json")
 STATS_REPORT = StageFile(stages.STATS, "stats_report.json")
 ANOMALY_REPORT = StageFile(stages.ANOMALIES, "anomaly_report.json")
@@ -75,6 +99,7 @@ ROW_FILES = (
     RESPONSES,
     *(records(part) for part in splits.DATASET_FILES),
     *(records_table(split) for split in splits.SPLITS),
+    *(form(name, split) for name in (*splits.FORMS, splits.PREFERENCE) for split in splits.SPLITS),
 )
 
 

@@ -8,7 +8,9 @@ real run against these annotations (keys and value types).
 
     queries.jsonl                       Query (with its ContextSummary)
     responses.jsonl (shards, merged)    TeacherResponse
-    all_records / train / val / test    DistillationRecord (JSONL and Parquet)
+    train / validation / test           DistillationRecord (JSONL and Parquet)
+    prompt_completion/, no_system/      PromptCompletionRow (the same records in TRL's prompt/completion form)
+    preference/                         PreferencePair (DPO)
     rejected.jsonl                      RejectedRow
 """
 
@@ -125,6 +127,18 @@ class PostValidation(TypedDict):
     reask_errors: list[str]  # the first error of each re-asked answer
 
 
+class Alternative(TypedDict):
+    """An answer to the query other than the row's own: another sample, or an attempt that was re-asked."""
+
+    source: str  # sample (teacher.samples_per_query > 1) or reask (an invalid answer asked again)
+    sample: int  # which sample (0-based) it was, or belongs to
+    status: str
+    response_text: str
+    normalized_text: str
+    safety_flags: list[str]
+    post_validation: PostValidation
+
+
 class TeacherResponse(TypedDict):
     """One teacher outcome per query (responses.jsonl), whatever the provider and however it ended."""
 
@@ -146,6 +160,8 @@ class TeacherResponse(TypedDict):
     post_validation: PostValidation
     response_format: str | None  # json_schema | json_object | none as negotiated (None: judged outside a stage)
     cache_hit: bool  # paid for by another run
+    sample: int  # which of the teacher.samples_per_query answers this row holds (the best by the checks)
+    alternatives: list[Alternative]  # the query's other answers: other samples and re-asked attempts
 
 
 class RecordContext(TypedDict):
@@ -162,6 +178,30 @@ class SourceRunIds(TypedDict):
     teacher: str
 
 
+class RecordQuality(TypedDict):
+    """What the post-checks found in the kept answer and what it took to get it (from its response row)."""
+
+    response_format: str | None
+    extracted: str | None  # as_is | fenced | object: where the JSON was found in the teacher's text
+    reasoning: str | None  # inline_think | reasoning_content: reasoning the teacher added (removed from the target)
+    repairs: list[str]  # safe repairs made to the teacher's JSON, kind:path
+    reasks: int  # times the teacher was asked again with the errors of its answer
+    reask_errors: list[str]
+    constraints_addressed: list[str]
+    unknown_exercises: list[str]
+    samples: int  # answers the teacher gave to the query (teacher.samples_per_query)
+    sample: int  # the one kept (best by the checks)
+    rejected_answers: int  # the query's answers that failed a check (other samples, re-asked attempts)
+
+
+class RecordTokens(TypedDict):
+    """The record's cost in the student's tokens (see the card for how they were counted)."""
+
+    prompt: int
+    completion: int
+    total: int
+
+
 class RecordMetadata(TypedDict):
     provider: str
     model_name: str
@@ -174,6 +214,8 @@ class RecordMetadata(TypedDict):
     source_run_id: str
     source_run_ids: SourceRunIds
     template_version: str
+    quality: RecordQuality
+    tokens: RecordTokens
 
 
 class DistillationRecord(TypedDict):
@@ -181,12 +223,35 @@ class DistillationRecord(TypedDict):
 
     record_id: str
     user_id: str
-    instruction: str
+    request: str  # the user's request in their own words
+    instruction: str  # the student's user turn: the request, the task line, compact facts, constraint ids
     context: RecordContext
     response: str
-    messages: list[Message]  # system, user, assistant: ready for a chat template
+    messages: list[Message]  # system (the student's), user, assistant: ready for a chat template
     split: str  # one of contracts.splits.SPLITS
     metadata: RecordMetadata
+
+
+class PromptCompletionRow(TypedDict):
+    """A record in TRL's conversational prompt/completion form (the loss covers the completion only)."""
+
+    record_id: str
+    prompt: list[Message]  # system and user (no_system: one user turn that starts with the system text)
+    completion: list[Message]  # the assistant's answer
+
+
+class PreferencePair(TypedDict):
+    """A prompt with a kept answer and one the checks rejected (TRL's DPO format, conversational)."""
+
+    pair_id: str
+    record_id: str  # the record whose answer is ``chosen``
+    prompt: list[Message]
+    chosen: list[Message]
+    rejected: list[Message]
+    split: str  # the record's split: pairs never cross the user split
+    rejected_source: str  # sample or reask
+    rejected_reason: str  # the dataset filter reason that rejects it (dataset.filters.REASONS)
+    rejected_detail: str
 
 
 class RejectedRow(TypedDict):

@@ -45,6 +45,14 @@ STATS = _report_stage("stats")
 ANOMALIES = _report_stage("anomalies")
 BIAS = _report_stage("bias")
 
+# Outside the chain (EvaluateStudent): a student endpoint scored on the run's test split, one report per student name.
+EVALUATION_DIR = REPORTS_DIR + "/evaluation/{name}"
+
+
+def evaluation(name: str) -> Stage:
+    return Stage(f"evaluation_{name}", EVALUATION_DIR.replace("{name}", name))
+
+
 # In pipeline order; TEACHER_SHARD stands for its shards (``TEACHER_SHARD.sharded(k)``).
 STAGES = (BOOTSTRAP, PROFILES, WORKOUTS, QUERIES, TEACHER_SHARD, TEACHER, DATASET, VALIDATION, STATS, ANOMALIES, BIAS)
 BY_NAME = {stage.name: stage for stage in STAGES}

@@ -29,6 +29,7 @@ REASONS: tuple[str, ...] = (
     "too_long",  # the training target has more characters than dataset.response_chars.max
     "safety_flagged",  # prescribes an exercise the user's conditions or medications rule out
     "constraints_not_addressed",  # skips an expected safety constraint
+    "too_many_tokens",  # the student's conversation needs more than dataset.tokens.max_total tokens
     "exact_duplicate",  # same text as a kept answer (after Unicode, case and whitespace normalisation)
     "near_duplicate",  # shingled Jaccard >= dataset.near_duplicate_jaccard with a kept answer
 )
@@ -44,6 +45,8 @@ REASON_DESCRIPTIONS: dict[str, str] = {
     "too_long": "training target (the normalised JSON) longer than `dataset.response_chars.max` characters",
     "safety_flagged": "prescribes an exercise contraindicated by the user's conditions or medications",
     "constraints_not_addressed": "leaves an expected safety constraint unaddressed",
+    "too_many_tokens": "the student's conversation (prompt and answer) needs more than `dataset.tokens.max_total` "
+    "tokens",
     "exact_duplicate": "same text as a kept response after NFKC, case and whitespace normalisation",
     "near_duplicate": "word 5-gram Jaccard >= `dataset.near_duplicate_jaccard` with a kept response",
 }

@@ -1,12 +1,14 @@
-"""One distillation record per kept answer: chat messages for training, context and metadata to audit.
+"""One distillation record per kept answer: the student's conversation for training, context and metadata to audit.
 
-Records have the same keys with the same types on every row (checked against
-one Arrow schema for the whole dataset and against
+The conversation is the one the student will have in the app (:mod:`...queries.student`):
+a short system prompt, the user's request with compact facts, and the
+teacher's answer as canonical JSON. The teacher's own long prompt stays in
+the teacher stage. Records have the same keys with the same types on every
+row (checked against one Arrow schema for the whole dataset and against
 ``config/schemas/distillation_record.schema.json``), so that Hugging Face
 ``datasets`` and TRL load every file without an Arrow type error and
-``messages`` is ready for a chat template. The only record keys TRL reads are
-``messages`` (no ``prompt``/``completion``), so TRL treats the data as
-conversational language modelling.
+``messages`` is ready for a chat template. ``metadata.quality`` carries what
+the post-checks found in the answer, ``metadata.tokens`` its cost in tokens.
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ from fitsense_luigi.contracts.rows import (
     SOURCE_STAGES,
     USAGE_KEYS,
     DistillationRecord,
+    Message,
     Query,
+    RecordQuality,
+    RecordTokens,
     TeacherResponse,
 )
 from fitsense_luigi.errors import MalformedInputError
+from fitsense_luigi.queries import student
 
 RECORD_NAMESPACE = uuid.UUID("c9a1d6e4-1b7f-4e0e-b1d5-8f0d2b6e9a33")
 RECORD_SCHEMA = "distillation_record.schema.json"
@@ -63,14 +69,69 @@ def check_row(row: Mapping[str, Any], keys: tuple[str, ...], source: str, line: 
         raise MalformedInputError(f"{source}:{line}: query {name}: missing key {missing[0]!r}")
 
 
-def build_record(query: Query, response: Mapping[str, Any], split: str, provenance: Provenance) -> DistillationRecord:
-    system, user = _prompt(query)
+def student_prompt(query: Query, system_prompt: str) -> list[Message]:
+    """The system and user turns the student gets for ``query`` (what the app sends at inference)."""
+    return student.messages(  # type: ignore[return-value]
+        system_prompt,
+        query["user_request"],
+        query["context_summary"],
+        [str(c) for c in query["expected_safety_constraints"]],
+        query["prompt_type"],
+    )
+
+
+def conversation(prompt: list[Message], answer: str) -> list[Message]:
+    return [*prompt, {"role": "assistant", "content": answer}]
+
+
+def without_system(messages: list[Message]) -> list[Message]:
+    """The conversation for templates without a system role: the system text opens the first user turn.
+
+    Gemma 3's own template does exactly this (system text, a blank line, the user text), so a Gemma 2 student
+    trained on this form sees what a Gemma 3 student sees.
+    """
+    if not messages or messages[0]["role"] != "system":
+        return list(messages)
+    system, first, *rest = messages
+    return [{"role": "user", "content": f"{system['content']}\n\n{first['content']}"}, *rest]
+
+
+def quality(response: Mapping[str, Any], samples: int, rejected_answers: int) -> RecordQuality:
+    """What the checks found in the kept answer, from its response row's ``post_validation``."""
+    checks = response["post_validation"]
+    return {
+        "response_format": response.get("response_format"),
+        "extracted": checks.get("extracted"),
+        "reasoning": checks.get("reasoning"),
+        "repairs": [str(r) for r in checks.get("repairs") or []],
+        "reasks": int(checks.get("reasks") or 0),
+        "reask_errors": [str(e) for e in checks.get("reask_errors") or []],
+        "constraints_addressed": [str(c) for c in checks.get("constraints_addressed") or []],
+        "unknown_exercises": [str(e) for e in checks.get("unknown_exercises") or []],
+        "samples": samples,
+        "sample": int(response.get("sample") or 0),
+        "rejected_answers": rejected_answers,
+    }
+
+
+def build_record(
+    query: Query,
+    response: Mapping[str, Any],
+    split: str,
+    provenance: Provenance,
+    prompt: list[Message],
+    tokens: RecordTokens,
+    checks: RecordQuality,
+) -> DistillationRecord:
+    """One record; ``prompt`` from :func:`student_prompt`, ``tokens`` counted on it, ``checks`` from :func:`quality`."""
+    _check_teacher_prompt(query)
     text = training_text(response)
     usage = response["usage"] or {}
     return {
         "record_id": record_id(query["query_id"]),
         "user_id": query["user_id"],
-        "instruction": user,
+        "request": query["user_request"],
+        "instruction": prompt[-1]["content"],
         "context": {
             "prompt_type": query["prompt_type"],
             "slice_tags": {k: str(query["slice_tags"][k]) for k in SLICE_KEYS},
@@ -78,11 +139,7 @@ def build_record(query: Query, response: Mapping[str, Any], split: str, provenan
             "context_summary": query["context_summary"],
         },
         "response": text,
-        "messages": [
-            {"role": "system", "content": system},
-            {"role": "user", "content": user},
-            {"role": "assistant", "content": text},
-        ],
+        "messages": conversation(prompt, text),
         "split": split,
         "metadata": {
             "provider": str(response["provider"]),
@@ -96,6 +153,8 @@ def build_record(query: Query, response: Mapping[str, Any], split: str, provenan
             "source_run_id": provenance.run_id,
             "source_run_ids": provenance.stage_run_ids(),
             "template_version": str(query["template_version"]),
+            "quality": checks,
+            "tokens": tokens,
         },
     }
 
@@ -108,14 +167,13 @@ def training_text(response: Mapping[str, Any]) -> str:
     return response["normalized_text"]
 
 
-def _prompt(query: Query) -> tuple[str, str]:
+def _check_teacher_prompt(query: Query) -> None:
+    """The teacher was asked with a system and a user turn; a query without them broke its contract upstream."""
     by_role = {m.get("role"): m.get("content") for m in query["messages"]}
-    system, user = by_role.get("system"), by_role.get("user")
-    if not system or not user:
+    if not by_role.get("system") or not by_role.get("user"):
         raise MalformedInputError(
             f"{files.QUERIES.name}: query {query['query_id']}: messages need a system and a user turn"
         )
-    return system, user
 
 
 def arrow_schema(context_summary: pa.DataType) -> pa.Schema:
@@ -125,6 +183,7 @@ def arrow_schema(context_summary: pa.DataType) -> pa.Schema:
         [
             ("record_id", text),
             ("user_id", text),
+            ("request", text),
             ("instruction", text),
             (
                 "context",
@@ -155,6 +214,25 @@ def arrow_schema(context_summary: pa.DataType) -> pa.Schema:
                         ("source_run_id", text),
                         ("source_run_ids", pa.struct([(k, text) for k in SOURCE_STAGES])),
                         ("template_version", text),
+                        (
+                            "quality",
+                            pa.struct(
+                                [
+                                    ("response_format", text),
+                                    ("extracted", text),
+                                    ("reasoning", text),
+                                    ("repairs", pa.list_(text)),
+                                    ("reasks", pa.int64()),
+                                    ("reask_errors", pa.list_(text)),
+                                    ("constraints_addressed", pa.list_(text)),
+                                    ("unknown_exercises", pa.list_(text)),
+                                    ("samples", pa.int64()),
+                                    ("sample", pa.int64()),
+                                    ("rejected_answers", pa.int64()),
+                                ]
+                            ),
+                        ),
+                        ("tokens", pa.struct([(k, pa.int64()) for k in RecordTokens.__annotations__])),
                     ]
                 ),
             ),

@@ -1,7 +1,7 @@
-"""Train / val / test by user: leak-free, stable as users are added, stratified in expectation.
+"""Train / validation / test by user: leak-free, stable as users are added, stratified in expectation.
 
 The rule: a user's split is a function of the user id alone. The id is hashed
-to a point in [0, 1) and the point falls into train, val or test by the
+to a point in [0, 1) and the point falls into train, validation or test by the
 configured ratios. So
 
 * every record of a user is in the same split (no user in two splits, even
@@ -28,8 +28,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fitsense_luigi.contracts.splits import SPLITS
-
-HF_SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}  # Hugging Face's names for our splits
 
 
 def user_point(user_id: str) -> float:

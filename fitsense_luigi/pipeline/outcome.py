@@ -2,7 +2,7 @@
 
 * Each task's last message in the luigid UI (and its last log line) says what
   it made ("done: 200/200 answered, 0 not ok; ...", "done: 800 records (train
-  631, val 80, test 89); 0 of 800 answers rejected"), not how many files it
+  631, validation 80, test 89); 0 of 800 answers rejected"), not how many files it
   wrote; BiasSlicing's is the run's summary on one line (verdict, records,
   teacher, report path).
 * A run's command ends, after luigi's execution summary, with the run's own

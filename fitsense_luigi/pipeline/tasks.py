@@ -15,6 +15,7 @@ inside ``build()`` so that a rerun with nothing to do stays fast.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, ClassVar
 
 import luigi
@@ -34,6 +35,7 @@ logs.install()
 logs.close_luigi_summaries_with(outcome.closing_summary)
 termination.install()
 log = logging.getLogger("fitsense.tasks")
+STUDENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class RunIdParameter(luigi.Parameter):
@@ -297,12 +299,15 @@ class BuildDistillationDataset(PipelineTask):
         queries = inputs.read_jsonl(files.QUERIES)
         with inputs.streamed_jsonl(files.RESPONSES) as responses:
             result = build.build_dataset(self.ctx.config, queries, responses, provenance, progress=self.progress)
-        for split in splits.SPLITS:  # each record once, in its split's file (trainers read these)
-            out.jsonl(files.records(split), result.splits[split])
+        written = {}
+        for file, rows in result.row_files():  # each record once per form, in its split's file (trainers read these)
+            written[file.name] = out.files[out.jsonl(file, rows)]["bytes"]
+        for split in splits.SPLITS:
             out.parquet(files.records_table(split), result.table(split))
-        out.jsonl(files.REJECTED, result.rejected)
         out.json(files.SPLIT_REPORT, result.split_report)
-        out.text(files.DATASET_CARD, result.card)
+        out.json(files.LENGTH_REPORT, result.length_report)
+        out.text(files.DATASET_LICENSE, build.card.LICENSE_TEXT)
+        out.text(files.DATASET_CARD, result.card(result.sizes(written)))  # last: it states the files' sizes
         out.summary.update(result.summary)
 
 
@@ -443,6 +448,57 @@ class BiasSlicing(PipelineTask):
         gate.enforce(config, published.verdict, self.run_id, self.ctx.store.uri(self.ctx.store.key(files.REPORT_HTML)))
 
 
+class StudentNameParameter(luigi.Parameter):
+    """Names the student's report directory: letters, digits, '.', '_' and '-'."""
+
+    def normalize(self, x: Any) -> str:
+        if not isinstance(x, str) or not STUDENT_NAME.match(x) or x in (".", ".."):
+            raise FitSenseError(f"bad student name {x!r}: use 1-64 letters, digits, '.', '_' or '-'")
+        return x
+
+
+class EvaluateStudent(PipelineTask):
+    """Outside the chain: the test split's prompts sent to the student endpoint (``evaluation:``), scored with the
+    teacher's post-checks against the teacher's answers; reports/<run>/evaluation/<name>/student_evaluation.*"""
+
+    name = StudentNameParameter(default="student", description="Names this student's report (default: student)")
+
+    @property
+    def stage(self) -> Stage:  # type: ignore[override]
+        return stages.evaluation(self.name)
+
+    def requires(self) -> dict[str, PipelineTask]:
+        return {"dataset": BuildDistillationDataset(run_id=self.run_id)}
+
+    def build(self, out: StageWriter) -> None:
+        from fitsense_luigi.evaluation import html_report, student
+
+        config = self.ctx.config
+        records = self.inputs.read_jsonl(files.records("test"))
+        provider = student.make_student(config)
+        try:
+            report = student.evaluate(config, records, provider, progress=self.progress)
+        finally:
+            provider.close()
+        out.json(files.student_evaluation(self.name), report)
+        out.text(files.student_evaluation_html(self.name), html_report.render(self.run_id, report))
+        out.summary.update({side: report["summary"][side] for side in student.SIDES})
+        out.summary["prompts"] = report["prompts"]
+        ours, theirs = (report["summary"][side] for side in student.SIDES)
+        log.info(
+            "EvaluateStudent: %s on %d test prompts: parsed %.1f%%, valid %.1f%% (teacher %.1f%%), constraints "
+            "addressed %.1f%%, %d safety flags; report %s",
+            config.evaluation.model,
+            report["prompts"],
+            100 * ours["parsed"],
+            100 * ours["valid"],
+            100 * theirs["valid"],
+            100 * ours["constraints_addressed"],
+            sum(ours["safety_flags_by_rule"].values()),
+            self.ctx.store.uri(self.ctx.store.key(files.student_evaluation_html(self.name))),
+        )
+
+
 ALL_TASKS = (
     Bootstrap,
     GenerateProfiles,
@@ -457,4 +513,4 @@ ALL_TASKS = (
     BiasSlicing,
 )
 
-__all__ = [t.__name__ for t in ALL_TASKS] + ["PipelineTask", "RunIdParameter"]
+__all__ = [t.__name__ for t in ALL_TASKS] + ["EvaluateStudent", "PipelineTask", "RunIdParameter"]

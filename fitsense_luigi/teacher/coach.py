@@ -34,6 +34,7 @@ import numpy as np
 
 from fitsense_luigi.contracts.rows import ContextSummary
 from fitsense_luigi.physiology import WOMEN_RELATIVE_STRENGTH, epley_load
+from fitsense_luigi.queries import student
 from fitsense_luigi.queries.prompts import CONSTRAINTS_HEADER, FACTS_PREFIX, TASK_LINE_PREFIX, TASK_LINES
 from fitsense_luigi.reference.catalogue import EXERCISES, EXERCISES_BY_NAME, Exercise
 from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
@@ -136,6 +137,7 @@ class Asked:
 
 
 def read_message(user_message: str) -> Asked:
+    """The teacher's user message (:mod:`...queries.prompts`) or the student's (:mod:`...queries.student`)."""
     request, _, rest = user_message.partition("\n\n")
     task_line = next((ln for ln in rest.splitlines() if ln.startswith(TASK_LINE_PREFIX)), "")
     facts_line = next((ln for ln in rest.splitlines() if ln.startswith(FACTS_PREFIX)), "")
@@ -146,6 +148,9 @@ def read_message(user_message: str) -> Asked:
     constraints = (
         tuple(_CONSTRAINT_LINE.findall(rest.split(CONSTRAINTS_HEADER, 1)[1])) if CONSTRAINTS_HEADER in rest else ()
     )
+    for line in rest.splitlines():  # the student's form: compact facts, constraint ids on one line
+        facts = student.read_facts(line) or facts
+        constraints = student.read_constraints(line) or constraints
     asked = Asked(
         task=_TASK_BY_LINE.get(task_line[len(TASK_LINE_PREFIX) :], "plan_creation"),
         request=request,
@@ -193,7 +198,9 @@ class Coach:
     def __init__(self, asked: Asked, seed: int) -> None:
         self.asked = asked
         self.facts = asked.facts
-        digest = hashlib.sha256((asked.request + json.dumps(asked.facts, sort_keys=True)).encode()).digest()
+        # keyed on the facts the student's prompt keeps too, so the teacher's and the student's form plan alike
+        facts = student.compact_context(asked.facts)
+        digest = hashlib.sha256((asked.request + json.dumps(facts, sort_keys=True)).encode()).digest()
         self.rng = stage_rng(seed, "teacher:mock_coach", int.from_bytes(digest[:8], "little"))
         self.level = self.facts.get("experience") if self.facts.get("experience") in _LEVELS else "novice"
         self.goal = self.facts.get("goal") if self.facts.get("goal") in GOAL_SCHEMES else "general_fitness"

@@ -13,6 +13,7 @@ own C.
 
 from __future__ import annotations
 
+import collections
 import fcntl
 import hashlib
 import os
@@ -30,26 +31,44 @@ class HostSlots:
         self.dir = (root or Path(tempfile.gettempdir())) / f"fitsense-teacher-slots-{os.getuid()}" / digest
         self.capacity, self.stop = capacity, stop
         self._local = threading.local()
-        self._held: list[int] = []
+        self._held: list[tuple[int, int]] = []  # (slot, fd) this process holds
+        # The slots this process does not hold, in the order its threads try them: a thread never tries a
+        # slot another thread of the process holds (256 threads picking files at random tried ~C ln C
+        # files at the stage's start, about a latency of 200 ms at C = 256 on two loaded cores). The
+        # order starts at a random slot so that processes sharing the host collide less.
+        start = random.randrange(capacity)
+        self._untried: collections.deque[int] = collections.deque((start + k) % capacity for k in range(capacity))
         self._lock = threading.Lock()
+        self.tries = 0  # lock attempts (each an open and a flock): the cost of taking slots
+        self._made = False  # the slots' directory exists
 
     def hold(self) -> bool:
         """Block until this thread holds a slot (it keeps it until ``release_all``); False if the stage stops."""
         if getattr(self._local, "fd", None) is not None:
             return True
-        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self._made:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._made = True
         while not self.stop.is_set():
-            start = random.randrange(self.capacity)  # spread the threads over the files: fewer failed tries
-            for k in range(self.capacity):
-                fd = os.open(self.dir / f"slot-{(start + k) % self.capacity:04d}", os.O_CREAT | os.O_RDWR, 0o600)
+            with self._lock:
+                left = len(self._untried)
+            for _ in range(left):  # once round the slots this process does not hold, then wait
+                with self._lock:
+                    if not self._untried:
+                        break
+                    slot = self._untried.popleft()
+                    self.tries += 1
+                fd = os.open(self.dir / f"slot-{slot:04d}", os.O_CREAT | os.O_RDWR, 0o600)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
+                except BlockingIOError:  # another process holds it: try it again after the others
                     os.close(fd)
+                    with self._lock:
+                        self._untried.append(slot)
                     continue
                 self._local.fd = fd
                 with self._lock:
-                    self._held.append(fd)
+                    self._held.append((slot, fd))
                 return True
             self.stop.wait(POLL_S)
         return False
@@ -61,5 +80,6 @@ class HostSlots:
     def release_all(self) -> None:
         with self._lock:
             held, self._held = self._held, []
-        for fd in held:
+            self._untried.extend(slot for slot, _ in held)
+        for _, fd in held:
             os.close(fd)

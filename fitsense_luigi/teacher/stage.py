@@ -6,7 +6,11 @@ threads paced by one shared :class:`Pacer`, cache write by the worker as soon
 as the answer arrives, then extraction, repairs and the post-checks
 (:mod:`.checks`). An answer that is still invalid is asked again with its
 errors (:mod:`.reask`), up to ``teacher.reask.max_attempts`` times, each
-attempt cached under its own key. The first request of the stage settles the
+attempt cached under its own key. With ``teacher.samples_per_query`` = n > 1
+each query is answered n times (seed, seed + 1, ...: each sample its own cache
+entry); the best answer by the checks is the row's, the others (and every
+re-asked attempt) go with it as ``alternatives``, from which the dataset makes
+preference pairs. The first request of the stage settles the
 response format (:mod:`.negotiate`). When the shard's own queue runs low the
 pool works ahead on other shards nobody is building (:mod:`.workahead`), so
 the endpoint stays busy until the stage's last request. A fatal answer (bad
@@ -34,7 +38,7 @@ from typing import Any
 from fitsense_luigi.config import Config, load_schema
 from fitsense_luigi.contracts.dataroot import DataRoot
 from fitsense_luigi.contracts.progress import Progress
-from fitsense_luigi.contracts.rows import USAGE_KEYS, Query, TeacherResponse
+from fitsense_luigi.contracts.rows import USAGE_KEYS, Alternative, Query, TeacherResponse
 from fitsense_luigi.errors import TeacherStageError
 from fitsense_luigi.teacher import http_policy, negotiate
 from fitsense_luigi.teacher.cache import ResponseCache, cache_key
@@ -60,11 +64,17 @@ def make_provider(config: Config, pacer: Pacer | None = None) -> Provider:
         from fitsense_luigi.teacher.mock import MockCoach
 
         return MockCoach(t.model, seed=config.reproducibility.seed, flaw_rate=t.mock.flaw_rate)
+    return http_client(config, t.base_url or "", t.api_key_env, pacer)
+
+
+def http_client(config: Config, base_url: str, api_key_env: str, pacer: Pacer | None = None) -> Provider:
+    """The OpenAI-compatible client with the teacher's time-outs and retries (the student's endpoint uses it too)."""
     from fitsense_luigi.teacher.openai_compat import OpenAICompatible
 
+    t = config.teacher
     return OpenAICompatible(
-        t.base_url or "",
-        t.api_key_env,
+        base_url,
+        api_key_env,
         connect_s=t.timeouts.connect_s,
         read_s=t.timeouts.read_s,
         total_s=t.timeouts.total_s,
@@ -89,10 +99,11 @@ def schema_version() -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def build_request(config: Config, query: Query, fmt: dict[str, Any] | None) -> TeacherRequest:
+def build_request(config: Config, query: Query, fmt: dict[str, Any] | None, sample: int = 0) -> TeacherRequest:
+    """The request of one sample: sample k asks with seed + k (sample 0 is the request of a single answer)."""
     t = config.teacher
     return TeacherRequest(
-        query["messages"], t.model, t.temperature, t.top_p, t.max_tokens, config.reproducibility.seed, fmt
+        query["messages"], t.model, t.temperature, t.top_p, t.max_tokens, config.reproducibility.seed + sample, fmt
     )
 
 
@@ -158,6 +169,7 @@ class Attempts:
     http_attempts: int = 0
     paid_elsewhere: bool = True  # every answer came from the cache, paid by another run
     reask_errors: list[str] = field(default_factory=list)
+    reasked: list[Alternative] = field(default_factory=list)  # the answers that were asked again
 
     def add(self, outcome: TeacherOutcome, cached_from_other_run: bool) -> None:
         for k in self.usage:
@@ -194,8 +206,8 @@ class StageRun:
         self._lock = threading.Lock()
 
     # -- requests and their cache entries
-    def request(self, query: dict[str, Any]) -> TeacherRequest:
-        return build_request(self.config, query, negotiate.payload(self.formats.kind))
+    def request(self, query: dict[str, Any], sample: int = 0) -> TeacherRequest:
+        return build_request(self.config, query, negotiate.payload(self.formats.kind), sample)
 
     def key(self, request: TeacherRequest, query: dict[str, Any]) -> str:
         if not self.store.enabled:
@@ -246,12 +258,21 @@ class StageRun:
 
     # -- one query, all its answers
     def resolve(self, query: dict[str, Any], first: Found | None = None) -> dict[str, Any]:
-        """The response row of one query: first answer (cached or sent), then re-asks while it stays invalid.
+        """The response row of one query: its samples, the best of them by the checks with the others beside it.
 
-        ``first``: the first answer's cache lookup when the caller already made it (``MISS``: not cached).
+        ``first``: the first sample's cache lookup when the caller already made it (``MISS``: not cached).
         """
+        rows = [self.resolve_sample(query, k, first if k == 0 else None) for k in range(self.samples)]
+        return best_of(rows)
+
+    @property
+    def samples(self) -> int:
+        return self.config.teacher.samples_per_query
+
+    def resolve_sample(self, query: dict[str, Any], sample: int, first: Found | None = None) -> dict[str, Any]:
+        """One sample: its first answer (cached or sent), then re-asks while it stays invalid."""
         t = self.config.teacher
-        request = self.request(query)
+        request = self.request(query, sample)
         spent = Attempts()
         sent = False
         while True:
@@ -277,8 +298,11 @@ class StageRun:
                 break
             errors = verdict.validation["schema_errors"] or ["the answer holds no JSON object"]
             spent.reask_errors.append(errors[0])
+            spent.reasked.append(
+                alternative(build_row(query, "", "", outcome, verdict, Attempts(), None), "reask", sample)
+            )
             request = reask_request(request, outcome.content or "", errors)
-        row = build_row(query, self.provider.name, t.model, outcome, verdict, spent, self.formats.kind)
+        row = build_row(query, self.provider.name, t.model, outcome, verdict, spent, self.formats.kind, sample)
         if sent and self.slots is not None:  # a remote endpoint's health, from what it answered now
             self.judge_health(_tripped(self.config, row, self.breaker, self.store))
         return row
@@ -291,6 +315,53 @@ class _Stopped(Exception):
 def judge_outcome(outcome: TeacherOutcome, query: dict[str, Any]) -> Judgement:
     text = outcome.content if outcome.status == "ok" else None
     return judge(text, query["context_summary"], query["expected_safety_constraints"])
+
+
+def rank(row: dict[str, Any]) -> tuple[bool, bool, bool, int, int]:
+    """Higher is better: a valid plan, then no safety flag, then every constraint addressed, then fewer fixes."""
+    validation = row["post_validation"]
+    usable = row["status"] == "ok" and bool(validation["valid"])
+    return (
+        usable,
+        usable and not row["safety_flags"],
+        usable and not validation["constraints_missing"],
+        -len(validation["repairs"]),
+        -int(validation["reasks"]),
+    )
+
+
+def best_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best sample's row (the first among equals), carrying the other samples and every re-asked attempt.
+
+    Usage, latency and HTTP attempts add up over all samples: that is what the query cost.
+    """
+    best = max(range(len(rows)), key=lambda k: (rank(rows[k]), -k))
+    row = dict(rows[best])
+    others: list[Alternative] = []
+    for k, other in enumerate(rows):
+        others.extend(other["alternatives"])
+        if k != best:
+            others.append(alternative(other, "sample", k))
+    row["alternatives"] = others
+    if len(rows) > 1:
+        row["usage"] = {key: sum(r["usage"][key] for r in rows) for key in USAGE_KEYS}
+        row["latency_ms"] = sum(r["latency_ms"] for r in rows)
+        row["attempt_count"] = sum(r["attempt_count"] for r in rows)
+        row["cache_hit"] = all(r["cache_hit"] for r in rows)
+    return row
+
+
+def alternative(row: dict[str, Any], source: str, sample: int) -> Alternative:
+    """The parts of a response row that judge an answer, as an alternative to the row that is kept."""
+    return {
+        "source": source,
+        "sample": sample,
+        "status": row["status"],
+        "response_text": row["response_text"],
+        "normalized_text": row["normalized_text"],
+        "safety_flags": row["safety_flags"],
+        "post_validation": row["post_validation"],
+    }
 
 
 def needs_reask(outcome: TeacherOutcome, verdict: Judgement) -> bool:
@@ -318,9 +389,10 @@ def answer(
     stage = StageRun(config, cache_root, run_id)
     rows: list[TeacherResponse | None] = [None] * len(queries)
     todo: list[tuple[int, Found]] = []
+    single = t.samples_per_query == 1  # several samples are resolved on the pool, whatever the cache holds
     for i, query in enumerate(queries):
         found = stage.lookup(stage.key(stage.request(query), query)) if stage.store.enabled else None
-        if found is not None and not needs_reask(found[0], judge_outcome(found[0], query)):
+        if single and found is not None and not needs_reask(found[0], judge_outcome(found[0], query)):
             rows[i] = stage.resolve(query, found)  # answered from the cache, nothing to send
         else:
             todo.append((i, MISS if found is None else found))
@@ -486,6 +558,7 @@ def build_row(
     verdict: Judgement,
     spent: Attempts,
     fmt: str | None,
+    sample: int = 0,
 ) -> TeacherResponse:
     post_validation = dict(verdict.validation, reasks=len(spent.reask_errors), reask_errors=spent.reask_errors)
     status, error = outcome.status, outcome.error
@@ -519,6 +592,8 @@ def build_row(
         "post_validation": post_validation,
         "response_format": fmt,
         "cache_hit": spent.paid_elsewhere,
+        "sample": sample,
+        "alternatives": list(spent.reasked),
     }
 
 

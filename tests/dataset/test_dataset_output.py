@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -22,8 +21,7 @@ from tests.support import params as test_params
 from tests.support.harness import run_luigi
 from tests.support.layout import RunFiles, read_jsonl
 
-HF_NAMES = {"train": "train", "validation": "val", "test": "test"}  # Hugging Face split -> our split
-SPLIT_FILES = {hf: files.records(split).name for hf, split in HF_NAMES.items()}
+SPLIT_FILES = {split: files.records(split).name for split in splits.SPLITS}  # Hugging Face's names, ours too
 TRL_KEYS = ("prompt", "chosen", "rejected", "completion", "messages", "label")  # keys TRL's data utils dispatch on
 rows = read_jsonl
 
@@ -73,13 +71,13 @@ def test_every_record_matches_the_schema_and_the_files_agree(built_run, dataset_
         assert not errors, (record["record_id"], errors[0].message)
     by_split = {name: rows(dataset_dir / f) for name, f in SPLIT_FILES.items()}
     assert len({r["record_id"] for r in everything}) == len(everything)
-    for hf_name, part in by_split.items():
-        assert all(r["split"] == HF_NAMES[hf_name] for r in part)
+    for name, part in by_split.items():
+        assert all(r["split"] == name for r in part)
     summary = manifest["summary"]
     assert summary["records"] == len(everything)
     assert summary["records"] + summary["rejected"] == summary["input_queries"]
     assert list(summary["rejected_by_reason"]) == list(REASONS)
-    assert summary["split_sizes"] == {s: len(by_split[hf]) for hf, s in HF_NAMES.items()}
+    assert summary["split_sizes"] == {s: len(by_split[s]) for s in splits.SPLITS}
     record = everything[0]
     run_id = built_run.run_id
     assert record["metadata"]["source_run_ids"] == {"queries": run_id, "teacher": run_id}
@@ -146,6 +144,7 @@ def test_messages_are_system_user_assistant_in_trl_conversational_form(built_run
         assert record["messages"][2]["content"] == record["response"]
         # TRL picks the dataset type from these keys: only `messages` -> conversational language modelling
         assert {k for k in record if k in TRL_KEYS} == {"messages"}
+        assert record["request"] and record["instruction"].startswith(record["request"] + "\n\n")
         json.loads(record["response"])  # the assistant turn is the JSON plan itself
 
 
@@ -155,28 +154,12 @@ def test_parquet_copies_hold_the_same_rows(dataset_dir):
         assert table.to_pylist() == rows(dataset_dir / files.records(split).name)
 
 
-@pytest.fixture(scope="module")
-def offline_hf(tmp_path_factory):
-    """`datasets` with no network and a private cache, as on a training box without the Hub."""
-    home = tmp_path_factory.mktemp("hf_home")
-    saved = {k: os.environ.get(k) for k in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "HF_HOME")}
-    os.environ.update({"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(home)})
-    import datasets
-
-    yield datasets, home / "cache"
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-
-
 def test_datasets_loads_the_json_files_with_the_expected_split_sizes(dataset_dir, manifest, offline_hf):
     datasets, cache = offline_hf
     data_files = {name: str(dataset_dir / f) for name, f in SPLIT_FILES.items()}
     loaded = datasets.load_dataset("json", data_files=data_files, cache_dir=str(cache))
     sizes = manifest["summary"]["split_sizes"]
-    assert {k: v.num_rows for k, v in loaded.items()} == {hf: sizes[s] for hf, s in HF_NAMES.items()}
+    assert {k: v.num_rows for k, v in loaded.items()} == sizes
     for part in loaded.values():
         for messages in part["messages"]:
             assert [m["role"] for m in messages] == ["system", "user", "assistant"]
@@ -187,7 +170,7 @@ def test_datasets_loads_the_directory_through_the_card(dataset_dir, manifest, of
     datasets, cache = offline_hf
     loaded = datasets.load_dataset(str(dataset_dir), cache_dir=str(cache))
     sizes = manifest["summary"]["split_sizes"]
-    assert {k: v.num_rows for k, v in loaded.items()} == {hf: sizes[s] for hf, s in HF_NAMES.items()}
+    assert {k: v.num_rows for k, v in loaded.items()} == sizes
     card = datasets.load_dataset_builder(str(dataset_dir), cache_dir=str(cache)).info.features
     assert loaded["train"].features == card
     assert loaded["train"].features["metadata"]["latency_ms"].dtype == "int64"
@@ -198,11 +181,13 @@ def test_a_run_that_fills_only_some_splits_still_loads_through_the_card(tmp_path
     datasets, cache = offline_hf
     queries = [make_query(k, user=0) for k in range(3)]
     result = build_dataset(test_params.config(), queries, [answer(q) for q in queries], PROVENANCE)
-    for split, part in result.splits.items():
-        (tmp_path / files.records(split).name).write_text("".join(dumps_row(r) + "\n" for r in part))
-    (tmp_path / files.DATASET_CARD.name).write_text(result.card)
+    written = {}
+    for file, part in result.row_files():
+        (tmp_path / file.name).parent.mkdir(exist_ok=True)
+        written[file.name] = (tmp_path / file.name).write_bytes("".join(dumps_row(r) + "\n" for r in part).encode())
+    (tmp_path / files.DATASET_CARD.name).write_text(result.card(result.sizes(written)))
     loaded = datasets.load_dataset(str(tmp_path), cache_dir=str(cache))
-    filled = [hf for hf, s in HF_NAMES.items() if result.splits[s]]
+    filled = [s for s in splits.SPLITS if result.splits[s]]
     assert len(filled) == 1 and {k: v.num_rows for k, v in loaded.items()} == {filled[0]: 3}
 
 
@@ -210,7 +195,7 @@ def test_the_card_reports_the_counts(dataset_dir, manifest):
     card = (dataset_dir / files.DATASET_CARD.name).read_text()
     summary = manifest["summary"]
     assert card.startswith("---\n") and "\n---\n" in card[4:]
-    assert "Synthetic data." in card and "## Known limits" in card and "## Intended use" in card
+    assert "Synthetic data." in card and "## Risks, bias and limitations" in card and "## Intended use" in card
     assert f"{summary['records']} records kept out of {summary['input_queries']} queries" in card
     for reason, count in summary["rejected_by_reason"].items():
         assert f"| `{reason}` |" in card and card.split(f"| `{reason}` |")[1].split("\n")[0].endswith(f"| {count} |")
@@ -224,7 +209,12 @@ def test_rebuilding_gives_byte_identical_files(built_run, dataset_dir, tmp_path)
     shutil.rmtree(rebuilt_dir)
     result = run_luigi("BuildDistillationDataset", built_run.run_id, copy, built_run.params)
     assert result.returncode == 0, result.output[-3000:]
-    names = sorted(p.name for p in dataset_dir.iterdir() if p.name != stages.DATASET.manifest_name)
-    assert names == sorted(p.name for p in rebuilt_dir.iterdir() if p.name != stages.DATASET.manifest_name)
+
+    def listing(directory: Path) -> list[str]:
+        found = (p.relative_to(directory).as_posix() for p in directory.rglob("*") if p.is_file())
+        return sorted(name for name in found if name != stages.DATASET.manifest_name)
+
+    names = listing(dataset_dir)
+    assert names == listing(rebuilt_dir) and "prompt_completion/train.jsonl" in names
     for name in names:
         assert (rebuilt_dir / name).read_bytes() == (dataset_dir / name).read_bytes(), name

@@ -94,8 +94,8 @@ def test_a_dataset_where_everything_is_rejected_still_writes_valid_outputs():
     responses = [answer(q, status="timeout", finish_reason=None, error="timeout") for q in queries]
     result = build_dataset(CONFIG, queries, responses, PROVENANCE)
     assert result.records == [] and len(result.rejected) == 4
-    assert result.summary["split_sizes"] == {"train": 0, "val": 0, "test": 0}
-    for split in ("train", "val", "test"):
+    assert result.summary["split_sizes"] == {"train": 0, "validation": 0, "test": 0}
+    for split in ("train", "validation", "test"):
         pq.write_table(result.table(split), io.BytesIO())
-    assert "0 records kept out of 4 queries" in result.card
+    assert "0 records kept out of 4 queries" in result.card(result.sizes({}))
     json.dumps(result.split_report)

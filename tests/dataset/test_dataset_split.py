@@ -13,7 +13,7 @@ from fitsense_luigi.dataset import split
 from fitsense_luigi.dataset.build import build_dataset
 from tests.support import params as test_params
 
-RATIOS = {"train": 0.8, "val": 0.1, "test": 0.1}
+RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 GOALS = ("weight_loss", "muscle_gain", "strength", "endurance", "general_fitness")
 
 
@@ -35,12 +35,12 @@ def test_the_hash_rule_is_pinned_so_earlier_runs_keep_their_users_where_they_wer
     pinned = {
         "2b7894df-a0fa-51ad-b260-5051610ad9a7": "test",
         "e9f7230f-ccb4-582f-82d6-c636512ef431": "train",
-        "ea1852a9-bc83-5416-b7e8-696be91b5e28": "val",
+        "ea1852a9-bc83-5416-b7e8-696be91b5e28": "validation",
     }
     assert split.assign_users(pinned, RATIOS) == pinned
     for uid in (user_id(n) for n in range(200)):
         point = int.from_bytes(hashlib.sha256(uid.encode()).digest()[:6], "big") / 2**48
-        expected = "train" if point < 0.8 else "val" if point < 0.9 else "test"
+        expected = "train" if point < 0.8 else "validation" if point < 0.9 else "test"
         assert split.assign_users([uid], RATIOS)[uid] == expected
 
 
@@ -50,7 +50,7 @@ def test_adding_users_moves_nobody():
     assert {u: after[u] for u in before} == before
 
 
-@pytest.mark.parametrize("ratios", [RATIOS, {"train": 0.6, "val": 0.2, "test": 0.2}])
+@pytest.mark.parametrize("ratios", [RATIOS, {"train": 0.6, "validation": 0.2, "test": 0.2}])
 def test_ratios_are_within_tolerance_overall_and_in_every_stratum(ratios):
     records = light_records(20_000, seed=7, ratios=ratios)
     report = split.split_report(records, ratios)
@@ -71,12 +71,12 @@ def test_z_is_the_deviation_in_binomial_standard_deviations():
         {
             "user_id": u,
             "context": {"prompt_type": "plan_creation", "slice_tags": {"goal_type": "strength"}},
-            "split": "train" if k < 90 else "val",
+            "split": "train" if k < 90 else "validation",
         }
         for k, u in enumerate(ids)
     ]
     row = split.split_report(records, RATIOS)["strata"][0]
-    assert row["records"] == {"train": 90, "val": 10, "test": 0}
+    assert row["records"] == {"train": 90, "validation": 10, "test": 0}
     # test: 0 of 100 users against 0.1 -> 0.1 / sqrt(0.09 / 100) = 3.33
     assert row["z"] == pytest.approx(3.33, abs=0.01)
     assert row["max_deviation"] == pytest.approx(0.1)

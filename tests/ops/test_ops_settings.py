@@ -37,8 +37,10 @@ def test_overrides_set_nested_keys_with_yaml_scalars(tmp_path: Path) -> None:
     text = PARAMS.read_text()
     for name, (_, before, after) in OVERRIDES.items():
         lines = text.split("\n")
-        assert sum(line.split("#")[0].rstrip() == before for line in lines) == 1, name  # one line to edit
-        text = "\n".join(after if line.split("#")[0].rstrip() == before else line for line in lines)
+        # the line to edit: the first that reads so (evaluation: has a provider and a base_url too, after teacher:)
+        at = next((k for k, line in enumerate(lines) if line.split("#")[0].rstrip() == before), None)
+        assert at is not None, name
+        text = "\n".join([*lines[:at], after, *lines[at + 1 :]])
     edited = tmp_path / "params.yaml"
     edited.write_text(text)
     via_file = load_config(edited, {})

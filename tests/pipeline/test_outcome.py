@@ -33,7 +33,7 @@ def expected_summary(run: RunFiles) -> list[str]:
     return [
         f"===== FitSense run {run.run_id} =====",
         "quality gate: passed",
-        f"records: {kept} records (train {sizes['train']}, val {sizes['val']}, test {sizes['test']}); "
+        f"records: {kept} records (train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']}); "
         f"{rejected} of {kept + rejected} answers rejected",
         f"teacher: {ok}/{len(answers)} answered by {answers[0]['model_name']} (mock); cost 0.00, 0.00 paid by this "
         "run (0 cache hits)",
@@ -72,7 +72,8 @@ def test_each_task_says_what_it_made_not_how_many_files(built_run: BuiltRun) -> 
     assert all(answered == total for answered, total in shards)
     sizes = {split: len(run.rows(files.records(split))) for split in splits.SPLITS}
     assert done["BuildDistillationDataset"].startswith(
-        f"done: {sum(sizes.values())} records (train {sizes['train']}, val {sizes['val']}, test {sizes['test']})"
+        f"done: {sum(sizes.values())} records "
+        f"(train {sizes['train']}, validation {sizes['validation']}, test {sizes['test']})"
     )
     # the last task's line (and luigid's last message) is the run's summary on one line
     assert done["BiasSlicing"] == "done: " + "; ".join(expected_summary(run)[1:])

@@ -126,7 +126,7 @@ def test_bad_params_file(tmp_path: Path) -> None:
         f"{params}: run.log_level: missing key",
         f"{params}: reproducibility: missing key",
     ]
-    assert len(said) == 8 and all(line.startswith(f"{params}: ") for line in said)
+    assert len(said) == 10 and all(line.startswith(f"{params}: ") for line in said)
     assert "Traceback" not in result.output and not root.exists()
 
 

@@ -46,8 +46,8 @@ def baseline_of(report, params=None):
 def test_stats_per_split_and_table(clean_stats, inp):
     clean_tables = inp.tables
     splits = clean_stats["splits"]
-    assert [splits[s]["count"] for s in ("train", "val", "test")] == [
-        len(inp.dataset[s]) for s in ("train", "val", "test")
+    assert [splits[s]["count"] for s in ("train", "validation", "test")] == [
+        len(inp.dataset[s]) for s in ("train", "validation", "test")
     ]
     response = splits["all_records"]["features"]["response"]
     assert response["kind"] == "text" and response["missing"] == 0
@@ -132,7 +132,7 @@ def test_few_failed_responses_are_a_warning(inp, clean_stats):
 
 def test_unaccounted_query(inp, clean_stats):
     gone = inp.dataset["all_records"].pop()
-    for split in ("train", "val", "test"):
+    for split in ("train", "validation", "test"):
         inp.dataset[split] = [r for r in inp.dataset[split] if r["record_id"] != gone["record_id"]]
     found = names(detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats))
     assert found["unaccounted_queries"]["examples"] == [gone["metadata"]["query_id"]]
@@ -149,11 +149,11 @@ def test_short_and_long_responses(inp, clean_stats):
 
 
 def test_split_imbalance_and_empty_split(inp, clean_stats):
-    for split in ("val", "test"):  # all in train: 100% vs 80%, beyond even a small run's widened tolerance
+    for split in ("validation", "test"):  # all in train: 100% vs 80%, beyond even a small run's widened tolerance
         inp.dataset["train"] += inp.dataset[split]
         inp.dataset[split] = []
     found = names(detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats))
-    assert found["empty_split"]["split"] in ("val", "test")
+    assert found["empty_split"]["split"] in ("validation", "test")
     assert found["split_imbalance"]["split"] == "train" and found["split_imbalance"]["severity"] == "warning"
 
 

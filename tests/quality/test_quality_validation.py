@@ -152,7 +152,7 @@ def test_leak_between_splits(inp):
 
 
 def test_split_ratios_off_target(inp):
-    for split in ("val", "test"):
+    for split in ("validation", "test"):
         for record in inp.dataset[split]:
             record["split"] = "train"
         inp.dataset["train"] += inp.dataset[split]
@@ -162,7 +162,7 @@ def test_split_ratios_off_target(inp):
     users = len({r["user_id"] for r in inp.dataset["all_records"]})
     train = failed(report)["train ratio within tolerance"]
     assert train["observed"] == 1.0 and train["expected"] == 0.8 and train["users"] == users
-    val = next(c for c in report["checks"] if c["check"] == "val ratio within tolerance")
+    val = next(c for c in report["checks"] if c["check"] == "validation ratio within tolerance")
     # few users: 3 standard errors of a 10% split (~0.14 at 40 users) still cover an empty val split; the
     # anomaly detector's empty_split alert is what names it (see test_quality_anomalies)
     assert val["observed"] == 0.0 and val["allowed_deviation"] == pytest.approx(3 * (0.09 / users) ** 0.5, abs=1e-4)
@@ -201,12 +201,12 @@ def test_realism_judge_accepts_ranges():
 
 def test_record_stored_twice_or_in_another_split_file_is_named(inp):
     twice, misplaced = inp.dataset["train"][0], dict(inp.dataset["train"][1])
-    inp.dataset["val"].append(dict(twice))
+    inp.dataset["validation"].append(dict(twice))
     inp.dataset["test"].append(misplaced)
     inp.dataset["train"].remove(inp.dataset["train"][1])
     check = failed(run(inp))["each record once, in its own split's file"]
     assert {(e["record_id"], e["problem"]) for e in check["examples"]} == {
-        (twice["record_id"], "in val.jsonl but its split is 'train'"),
+        (twice["record_id"], "in validation.jsonl but its split is 'train'"),
         (misplaced["record_id"], "in test.jsonl but its split is 'train'"),
         (twice["record_id"], "2 times in the split files"),
     }

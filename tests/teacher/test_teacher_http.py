@@ -204,6 +204,8 @@ def rows_keys() -> list[str]:
         "post_validation",
         "response_format",
         "cache_hit",
+        "sample",
+        "alternatives",
     ]
 
 

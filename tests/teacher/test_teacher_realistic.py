@@ -140,7 +140,7 @@ def test_a_teacher_that_refuses_almost_everyone_leaves_valid_files_and_a_gate_th
         assert built.returncode == 0, built.output[-3000:]
         out = data / "raw" / "distillation_dataset" / RUN
         assert len(RunFiles(data, RUN).records()) == 2
-        for split in ("train", "val", "test"):  # typed like a full dataset's: the context summary's struct is whole
+        for split in ("train", "validation", "test"):  # typed like a full dataset's: the context summary is whole
             table = pq.read_table(out / f"{split}.parquet")
             assert table.num_rows == len(rows(out / f"{split}.jsonl"))
             assert table.schema.field("context").type.get_field_index("context_summary") >= 0

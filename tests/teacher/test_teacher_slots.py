@@ -53,3 +53,45 @@ def test_claims_skip_shards_that_are_held_or_done():
     assert claims.claim_next() is None
     claims.release_all()
     assert released == [2, 3]
+
+
+def test_a_process_takes_its_slots_without_trying_the_ones_it_holds(tmp_path):
+    """C threads of one process take C slots with C lock attempts: none tries a file a sibling thread holds."""
+    stop, capacity = threading.Event(), 64
+    slots = HostSlots("e", capacity, stop, tmp_path)
+    start = threading.Barrier(capacity)
+    got: list[bool] = []
+
+    def take() -> None:
+        start.wait()  # all at once, as a stage's workers do when it starts
+        got.append(slots.hold())
+
+    threads = [threading.Thread(target=take) for _ in range(capacity)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [True] * capacity and slots.held() == capacity
+    assert slots.tries == capacity
+    slots.release_all()
+    assert slots.held() == 0
+
+
+def test_slots_another_process_holds_are_skipped_then_taken_when_freed(tmp_path):
+    stop = threading.Event()
+    other, mine = HostSlots("e", 4, stop, tmp_path), HostSlots("e", 4, stop, tmp_path)
+    taken = [threading.Thread(target=other.hold) for _ in range(3)]
+    for t in taken:
+        t.start()
+    for t in taken:
+        t.join()
+    assert other.held() == 3
+    assert mine.hold() and mine.held() == 1, "the one slot nobody holds"
+    late = threading.Thread(target=mine.hold)
+    late.start()
+    late.join(0.3)
+    assert late.is_alive(), "all four are held: the next thread waits"
+    other.release_all()
+    late.join(10)
+    assert not late.is_alive() and mine.held() == 2
+    mine.release_all()

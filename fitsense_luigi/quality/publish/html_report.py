@@ -158,7 +158,8 @@ def _verdict(run: dict[str, Any], outcome: dict[str, Any], stats: dict[str, Any]
         f"<header class='verdict {css}'><h1>{_e(title)}</h1>"
         f"<p>Run <b>{_e(run['run_id'])}</b>, as of {_e(run['as_of_date'])}: "
         f"{splits[ALL_RECORDS]['count']} records from {splits[ALL_RECORDS]['users']} users "
-        f"(train {splits['train']['count']} / val {splits['val']['count']} / test {splits['test']['count']}), "
+        f"(train {splits['train']['count']} / validation {splits['validation']['count']} / "
+        f"test {splits['test']['count']}), "
         f"{stats['rejected']['count']} rejected.</p>"
         f"<p>Config fingerprint {_e(run['fingerprint'][:12])}, fitsense-luigi {_e(run['version'])}.</p>"
         + (f"<ul>{reasons}</ul>" if reasons else "")
