@@ -55,6 +55,13 @@ OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("teacher", "response_format_fallback"),
     ("teacher", "unusable_warn_share"),
     ("teacher", "max_response_mb"),
+    ("teacher", "batch", "completion_window"),
+    ("teacher", "batch", "max_lines"),
+    ("teacher", "batch", "max_bytes"),
+    ("teacher", "batch", "poll_initial_s"),
+    ("teacher", "batch", "poll_max_s"),
+    ("teacher", "batch", "wait_s"),
+    ("teacher", "batch", "max_submissions"),
     ("quality", "on_failure"),
     ("evaluation",),  # which student is evaluated against a run does not change the run
     ("release",),  # nor where its dataset is published
@@ -190,6 +197,18 @@ class ReaskSection:
 
 
 @dataclass(frozen=True)
+class BatchSection:
+    completion_window: str
+    max_lines: int
+    max_bytes: int
+    poll_initial_s: float
+    poll_max_s: float
+    wait_s: float
+    max_submissions: int
+    discount: float
+
+
+@dataclass(frozen=True)
 class TeacherSection:
     provider: str
     model: str
@@ -212,6 +231,7 @@ class TeacherSection:
     response_format_fallback: bool
     reask: ReaskSection
     unusable_warn_share: float
+    batch: BatchSection
     samples_per_query: int
     max_response_mb: float
 
@@ -718,6 +738,17 @@ def _cross_field_problems(data: Mapping[str, Any]) -> list[str]:
     teacher = data["teacher"]
     if teacher["provider"] == "openai_compatible" and not teacher["base_url"]:
         problems.append("teacher.base_url: required when teacher.provider is openai_compatible")
+    if teacher["provider"] == "openai_batch" and not teacher["cache"]["enabled"]:
+        problems.append(
+            "teacher.cache.enabled: must be true when teacher.provider is openai_batch "
+            "(batch answers reach the responses through the cache)"
+        )
+    batch = teacher["batch"]
+    if batch["poll_initial_s"] > batch["poll_max_s"]:
+        problems.append(
+            f"teacher.batch.poll_initial_s ({batch['poll_initial_s']:g}) must not exceed "
+            f"poll_max_s ({batch['poll_max_s']:g})"
+        )
     student = data["evaluation"]
     if student["provider"] == "openai_compatible" and not student["base_url"]:
         problems.append("evaluation.base_url: required when evaluation.provider is openai_compatible")

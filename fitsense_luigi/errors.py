@@ -83,3 +83,13 @@ class ReferenceDataError(FitSenseError):
 
 class CredentialError(FitSenseError):
     """A secret from the environment (the teacher's API key) cannot be used as it is."""
+
+
+class TeacherBatchesPending(TeacherStageError):
+    """Teacher batches are still running when the run's wait (``teacher.batch.wait_s``) is over.
+
+    Nothing is wrong and nothing is lost: the batches are recorded under the
+    data root, and a rerun resumes polling them. Permanent in Luigi's sense
+    (waiting longer is what ``wait_s`` is for, not a retry two minutes later);
+    ``python -m fitsense_luigi`` exits ``[retcode] missing_data`` (20) for it.
+    """

@@ -10,6 +10,7 @@ import pytest
 
 from fitsense_luigi.config import Config, load_config
 from tests.support import params as test_params
+from tests.support.batch_api import BatchServers
 from tests.support.harness import BuiltRun, build_run
 from tests.support.teacher import FAST_TEACHER, KEY_ENV, TEST_KEY, Servers, teacher_params
 
@@ -34,6 +35,14 @@ def built_run(tmp_path_factory: pytest.TempPathFactory) -> BuiltRun:
 def server() -> Iterator[Servers]:
     """server(script, latency_s=...) -> a started fake teacher (tests.support.teacher), closed after the test."""
     servers = Servers()
+    yield servers
+    servers.close()
+
+
+@pytest.fixture
+def batch_server() -> Iterator[BatchServers]:
+    """batch_server(script, course=..., steps=...) -> a started loopback Batch API (tests.support.batch_api)."""
+    servers = BatchServers()
     yield servers
     servers.close()
 

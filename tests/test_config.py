@@ -45,13 +45,23 @@ def test_default_params_load_and_are_immutable() -> None:
     [
         ({"world": {"users": "many"}}, "world.users: expected integer, got 'many'"),
         ({"world": {"users": 0}}, "world.users: expected a value >= 1, got 0"),
-        ({"teacher": {"provider": "gpt"}}, "teacher.provider: expected one of 'mock', 'openai_compatible', got 'gpt'"),
+        (
+            {"teacher": {"provider": "gpt"}},
+            "teacher.provider: expected one of 'mock', 'openai_compatible', 'openai_batch', got 'gpt'",
+        ),
         ({"run": {"as_of_date": "17/02/2026"}}, "run.as_of_date: expected null or string matching"),
         ({"world": {"colour": "blue"}}, "world.colour: unknown key"),
         ({"dataset": {"split": {"train": 0.5}}}, "dataset.split: ratios must sum to 1.0, got 0.7"),
         ({"dataset": {"response_chars": {"min": 500, "max": 100}}}, "dataset.response_chars: min (500)"),
         ({"teacher": {"provider": "openai_compatible"}}, "teacher.base_url: required when teacher.provider"),
         ({"teacher": {"cache": {"enabled": "yes please"}}}, "teacher.cache.enabled: expected boolean"),
+        (
+            {"teacher": {"provider": "openai_batch", "cache": {"enabled": False}}},
+            "teacher.cache.enabled: must be true when teacher.provider is openai_batch",
+        ),
+        ({"teacher": {"batch": {"poll_initial_s": 60, "poll_max_s": 30}}}, "teacher.batch.poll_initial_s (60)"),
+        ({"teacher": {"batch": {"max_lines": 60000}}}, "teacher.batch.max_lines: expected a value <= 50000"),
+        ({"teacher": {"batch": {"completion_window": "1d"}}}, "teacher.batch.completion_window: expected"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path: Path, overrides: dict, expected: str) -> None:

@@ -79,6 +79,7 @@ QUERIES = StageFile(stages.QUERIES, "queries.jsonl", rows=Query)
 SHARD_RESPONSES = StageFile(stages.TEACHER_SHARD, "responses.jsonl", rows=TeacherResponse)  # .sharded(k)
 RESPONSES = StageFile(stages.TEACHER, "responses.jsonl", rows=TeacherResponse)  # the shards' rows in query order
 TEACHER_SUMMARY = StageFile(stages.TEACHER, "summary.json")
+TEACHER_BATCHES = StageFile(stages.TEACHER, "batches.json")  # provider openai_batch: the run's batches
 REJECTED = records(splits.REJECTED)
 SPLIT_REPORT = StageFile(stages.DATASET, "split_report.json")
 LENGTH_REPORT = StageFile(stages.DATASET, "length_report.json")  # the records' token counts

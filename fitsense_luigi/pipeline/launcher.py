@@ -9,9 +9,13 @@ suggested in spotify/luigi#1660, the run has the final word: when luigi's code
 is one of those two, the worker waits while luigid still lists the requested
 task as pending or running (luigi's keep-alive lets a worker go as soon as it
 has nothing left to run, even while another worker runs the last task), then
-exits 0 if that task is complete. Every other code (failed task, missing data,
-scheduling error, unhandled exception) is kept. With one worker this is
-exactly ``luigi --module fitsense_luigi ...``.
+exits 0 if that task is complete. A run whose only failures are teacher
+batches still running (``TeacherBatchesPending``: ``teacher.batch.wait_s`` is
+over, the batches are recorded and a rerun picks them up) exits
+``missing_data`` (20) instead of ``task_failed`` (30): the teacher's answers are
+external data that is not there yet. Every other code (failed task, missing
+data, scheduling error, unhandled exception) is kept. With one worker this is
+otherwise exactly ``luigi --module fitsense_luigi ...``.
 """
 
 from __future__ import annotations
@@ -20,20 +24,27 @@ import logging
 import sys
 import time
 
+from fitsense_luigi.errors import TeacherBatchesPending
 from fitsense_luigi.pipeline import luigi_internals
 
 log = logging.getLogger("fitsense.launch")
+WAITING = TeacherBatchesPending.__name__  # how PipelineTask.on_failure names the error in the task's failure
 POLL_S = 1.0
 
 
 def _luigi_code(argv: list[str]) -> int:
-    from luigi.retcodes import run_with_retcodes
-
-    try:
-        run_with_retcodes(argv)
-    except SystemExit as exc:  # sys.exit() (e.g. after --help) means 0; a message instead of a code means 1
-        return 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
-    return 0
+    """luigi's code; ``missing_data`` instead of ``task_failed`` when every failure is teacher batches that are
+    still running (the answers are external data that is not there yet, and the next run picks them up)."""
+    code, failures = luigi_internals.run_with_failures(argv)
+    if not (failures and all(f.startswith(f"{WAITING}:") for f in failures)):
+        return code  # (reading the codes parses the command line again: not after --help, which prints)
+    codes = luigi_internals.retcodes(argv)
+    if code == codes.task_failed:
+        log.info(
+            "teacher batches still running: exit %d (missing data); the next run picks them up", codes.missing_data
+        )
+        return codes.missing_data
+    return code
 
 
 def _shared_run_codes(argv: list[str]) -> set[int]:

@@ -18,6 +18,12 @@ to do, and how it is done here:
   requested task, for the launcher (``python -m fitsense_luigi``).
 * **Is a task still pending or running on luigid?** (``luigi.rpc.RemoteScheduler.task_list``,
   the RPC the visualiser uses.)
+* **Why did the tasks of a run fail?** luigi's exit code only says *that* a
+  task failed. :func:`run_with_failures` runs ``luigi.retcodes.run_with_retcodes``
+  while keeping the worker that ``luigi.interface._run`` returns, then takes
+  the failed tasks from ``luigi.execution_summary._summary_dict`` (what the
+  exit code is computed from) and their errors from the scheduler
+  (``fetch_error``: the text ``Task.on_failure`` returned, JSON-encoded).
 * **Was a parameter given empty?** luigi reads ``--run-id ""`` as "not given"
   and quietly uses the default; :func:`empty_on_command_line` looks at the
   parsed arguments of the command line being run (``CmdlineParser.get_instance``).
@@ -61,6 +67,42 @@ def empty_on_command_line(param_name: str) -> bool:
     known = getattr(CmdlineParser.get_instance(), "known_args", None)  # no parser: tasks made in code
     given = vars(known).items() if known is not None else ()
     return any(value == "" for dest, value in given if dest == param_name or dest.endswith(f"_{param_name}"))
+
+
+def run_with_failures(argv: list[str]) -> tuple[int, list[str]]:
+    """luigi's exit code for ``argv`` (``run_with_retcodes``), and the error of every task that failed in the run."""
+    import json
+
+    import luigi.interface
+    from luigi.execution_summary import _summary_dict
+    from luigi.retcodes import run_with_retcodes
+
+    workers = []
+    original = luigi.interface._run
+
+    def keeping_the_worker(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        workers.append(result.worker)
+        return result
+
+    luigi.interface._run = keeping_the_worker
+    try:
+        run_with_retcodes(argv)
+        code = 0
+    except SystemExit as exc:  # sys.exit() (e.g. after --help) means 0; a message instead of a code means 1
+        code = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
+    finally:
+        luigi.interface._run = original
+    errors = []
+    for worker in workers:
+        for task in _summary_dict(worker)["failed"]:
+            try:
+                expl = worker._scheduler.fetch_error(task.task_id).get("error")
+                errors.append(json.loads(expl) if expl else "")
+            except Exception as exc:  # the scheduler went away: the failure is still reported, without its reason
+                log.debug("no error text for %s: %s", task.task_id, exc)
+                errors.append("")
+    return code, errors
 
 
 def stop_retries(task: luigi.Task) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any, ClassVar
 
 import luigi
@@ -214,6 +215,12 @@ class GenerateQueries(PipelineTask):
         out.summary.update(generate.summarise(queries))
 
 
+TEACHER_BATCHES_LOCK = f"{files.TEACHER_CACHE}/batches.lock"  # every process under the data root submits under it
+# run id -> when this process stops waiting for the run's teacher batches: the first shard to wait sets it, the
+# shards after it (one worker runs them one after another) poll once and leave
+_BATCH_WAIT_ENDS: dict[str, float] = {}
+
+
 class TeacherShard(PipelineTask):
     """One slice of the teacher calls, so that workers and hosts can share the stage."""
 
@@ -228,6 +235,7 @@ class TeacherShard(PipelineTask):
 
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.teacher import stage as teacher_stage
+        from fitsense_luigi.teacher.batch.rounds import Share
         from fitsense_luigi.teacher.summary import summarise
         from fitsense_luigi.teacher.workahead import ShardClaims
 
@@ -248,6 +256,13 @@ class TeacherShard(PipelineTask):
             run_id=self.run_id,
             # an object store spans hosts, whose locks are their own: no work-ahead there
             claims=None if store.root.uri().startswith("s3://") else claims,
+            batch=Share(  # provider openai_batch: the stage's requests go out together, submitted under one lock
+                queries,
+                lock=lambda: locks.exclusive(store.root.lock_path(TEACHER_BATCHES_LOCK), "teacher batch submission"),
+                deadline=_BATCH_WAIT_ENDS.setdefault(
+                    self.run_id, time.monotonic() + self.ctx.config.teacher.batch.wait_s
+                ),
+            ),
         )
         out.jsonl(files.SHARD_RESPONSES.sharded(self.shard), rows)
         out.summary.update(summarise(rows, self.ctx.config))
@@ -276,6 +291,12 @@ class CallTeacher(PipelineTask):
         teacher_stage.warn_if_unusable(summary, self.ctx.config)
         out.json(files.TEACHER_SUMMARY, summary)
         out.summary.update(summary)
+        if self.ctx.config.teacher.provider == "openai_batch":
+            from fitsense_luigi.teacher.batch import report
+
+            batches = report.for_run(self.ctx.store.root.scoped(files.TEACHER_CACHE), self.run_id)
+            out.json(files.TEACHER_BATCHES, batches)
+            out.summary["batches"] = batches["totals"]
 
 
 class BuildDistillationDataset(PipelineTask):

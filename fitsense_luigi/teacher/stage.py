@@ -33,7 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fitsense_luigi.config import Config, load_schema
 from fitsense_luigi.contracts.dataroot import DataRoot
@@ -51,6 +51,9 @@ from fitsense_luigi.teacher.types import TRANSIENT_STATUSES, Provider, TeacherOu
 from fitsense_luigi.teacher.workahead import ShardClaims
 from fitsense_luigi.wording import counted
 
+if TYPE_CHECKING:
+    from fitsense_luigi.teacher.batch.rounds import Share as BatchShare
+
 log = logging.getLogger("fitsense.teacher")
 PLAN_SCHEMA = "plan_response.schema.json"
 # On SIGTERM (podman/docker stop give 10 s before SIGKILL), answers in flight get this long to arrive and be
@@ -64,6 +67,10 @@ def make_provider(config: Config, pacer: Pacer | None = None) -> Provider:
         from fitsense_luigi.teacher.mock import MockCoach
 
         return MockCoach(t.model, seed=config.reproducibility.seed, flaw_rate=t.mock.flaw_rate)
+    if t.provider == "openai_batch":
+        from fitsense_luigi.teacher.batch.answers import BatchAnswers
+
+        return BatchAnswers()
     return http_client(config, t.base_url or "", t.api_key_env, pacer)
 
 
@@ -214,6 +221,18 @@ class StageRun:
             return ""
         return cache_key(self.config.teacher.base_url, request.body(), schema_version(), query["template_version"])
 
+    def about(self, template_version: str, paid_by: str | None, **more: Any) -> dict[str, Any]:
+        """What a cache entry records about its answer: endpoint, versions and the run that paid for it."""
+        t = self.config.teacher
+        return {
+            "base_url": t.base_url,
+            "model": t.model,
+            "schema_version": schema_version(),
+            "run_id": paid_by,
+            "template_version": template_version,
+            **more,
+        }
+
     def lookup(self, key: str) -> tuple[TeacherOutcome, bool] | None:
         """(cached outcome, paid by another run?) or None."""
         found = self.store.lookup(key) if self.store.enabled else None
@@ -237,14 +256,7 @@ class StageRun:
             if not (probing and self.formats.settle(outcome)):  # else the format was rejected: again, next format
                 break
         if self.store.enabled:
-            about = {
-                "base_url": self.config.teacher.base_url,
-                "model": self.config.teacher.model,
-                "schema_version": schema_version(),
-                "run_id": self.run_id,
-                "template_version": query["template_version"],
-            }
-            self.store.put(self.key(request, query), outcome, about)
+            self.store.put(self.key(request, query), outcome, self.about(query["template_version"], self.run_id))
         with self._lock:
             self.sent += outcome.status not in TRANSIENT_STATUSES
         self.judge_health(_fatal(self.config, outcome, self.store))
@@ -376,6 +388,7 @@ def answer(
     progress: Progress | None = None,
     run_id: str | None = None,
     claims: ShardClaims | None = None,
+    batch: BatchShare | None = None,
 ) -> list[TeacherResponse]:
     """One response row per query, in query order; raises TeacherStageError when the endpoint cannot serve.
 
@@ -384,8 +397,15 @@ def answer(
     received count as this run's (a resumed run reports what an uninterrupted
     one does: same rows, same tokens paid this run). ``claims``: other shards
     this call may answer ahead into the cache once its own queue runs low.
+    ``provider: openai_batch`` answers through batches (:mod:`.batch.rounds`);
+    ``batch`` is what the shards share there (the whole stage's queries go out
+    together).
     """
     t = config.teacher
+    if t.provider == "openai_batch":
+        from fitsense_luigi.teacher.batch import rounds
+
+        return rounds.answer(config, queries, cache_root, progress, run_id, batch)
     stage = StageRun(config, cache_root, run_id)
     rows: list[TeacherResponse | None] = [None] * len(queries)
     todo: list[tuple[int, Found]] = []

@@ -72,11 +72,18 @@ def describe_unusable(usable: dict[str, Any]) -> str:
     return line
 
 
-def cost(prompt_tokens: int, completion_tokens: int, config: Config) -> float:
+def price_factor(config: Config) -> float:
+    """What this run's mode pays of ``teacher.prices``: ``teacher.batch.discount`` in batch mode, else all of it."""
+    return config.teacher.batch.discount if config.teacher.provider == "openai_batch" else 1.0
+
+
+def cost(prompt_tokens: int, completion_tokens: int, config: Config, factor: float = 1.0) -> float:
+    """The tokens at ``teacher.prices`` (online), times ``factor`` (:func:`price_factor` for this run's mode)."""
     prices = config.teacher.prices
-    return (
+    online = (
         prompt_tokens / 1000 * prices.prompt_per_1k_tokens + completion_tokens / 1000 * prices.completion_per_1k_tokens
     )
+    return online * factor
 
 
 def summarise(rows: list[TeacherResponse], config: Config) -> dict[str, Any]:
@@ -88,8 +95,10 @@ def summarise(rows: list[TeacherResponse], config: Config) -> dict[str, Any]:
     answered = [r["latency_ms"] for r in rows if r["status"] not in ("http_error", "timeout")]
     latencies = np.array(answered or [0], dtype=float)
     hits = n - len(paid)
-    total_cost = cost(tokens["prompt_tokens"], tokens["completion_tokens"], config)
-    paid_cost = cost(paid_tokens["prompt_tokens"], paid_tokens["completion_tokens"], config)
+    factor = price_factor(config)
+    total_cost = cost(tokens["prompt_tokens"], tokens["completion_tokens"], config, factor)
+    paid_cost = cost(paid_tokens["prompt_tokens"], paid_tokens["completion_tokens"], config, factor)
+    paid_online = cost(paid_tokens["prompt_tokens"], paid_tokens["completion_tokens"], config)
     return {
         "responses": n,
         "per_status": {s: statuses.get(s, 0) for s in STATUSES},
@@ -122,6 +131,9 @@ def summarise(rows: list[TeacherResponse], config: Config) -> dict[str, Any]:
             "saved_by_cache": round(total_cost - paid_cost, 6),
             "prompt_per_1k_tokens": config.teacher.prices.prompt_per_1k_tokens,
             "completion_per_1k_tokens": config.teacher.prices.completion_per_1k_tokens,
+            "mode": "batch" if config.teacher.provider == "openai_batch" else "online",
+            "price_factor": factor,  # of the prices above: teacher.batch.discount in batch mode
+            "saved_by_batch": round(paid_online - paid_cost, 6),  # against paying the same tokens online
         },
         "latency_ms": {
             "p50": round(float(np.percentile(latencies, 50)), 1),

@@ -5,5 +5,7 @@
 * ``params``: the one params builder (the shipped params.yaml, the small test scale, overrides);
 * ``harness``: the `luigi` command as users run it, and a finished small run;
 * ``hashing``: which files are a run's data, their sha256, how two runs differ;
-* ``teacher``: the one fake OpenAI-compatible teacher (scripted answers, latency, storms, holds, accounting).
+* ``teacher``: the one fake OpenAI-compatible teacher (scripted answers, latency, storms, holds, accounting);
+* ``batch_api``: the loopback Batch API beside it (files, batches, their course, lost lines, line errors,
+  expiry, cancellation, accounting) and vLLM's offline runner (``run_batch``).
 """

@@ -27,6 +27,7 @@ from fitsense_luigi.contracts.splits import SPLITS
 from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.pipeline.roots import LocalRoot
 from fitsense_luigi.synth.schema import TABLES  # the world's tables and the stage each is written by
+from fitsense_luigi.teacher.batch import registry  # the layout of the teacher's batch submissions
 from fitsense_luigi.teacher.cache import ResponseCache  # the layout of the teacher's answer cache
 
 # the stages whose outputs are the run's data (tables and rows); the world's, by synth.schema's stage names
@@ -151,3 +152,7 @@ class RunFiles:
     def cache_entries(self) -> list[Path]:
         """The teacher cache's entries under this data root (temporaries left out)."""
         return [p for p in self.cache_root().rglob("*.json") if not p.name.startswith(".")]
+
+    def batch_records(self, kind: str = registry.BATCH) -> list[Path]:
+        """The teacher's batch submission records of one kind (``registry.INTENT``, ``BATCH``, ``COLLECTED``)."""
+        return sorted(self.cache_root().glob(f"{registry.DIRECTORY}/*/{kind}"))

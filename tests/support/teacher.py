@@ -38,12 +38,13 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from fitsense_luigi.teacher.mock import MockCoach
 from fitsense_luigi.teacher.types import TeacherRequest
+from tests.support.loopback import LoopbackServer
 
 TEST_KEY = "sk-test-8d1f0c55a9e24b7e9f3c61d2a0b4e7c9"
 KEY_ENV = "FITSENSE_TEST_TEACHER_KEY"
@@ -110,6 +111,40 @@ def error(status: int, message: str, **fields: Any) -> Reply:
 
 
 Script = Callable[[Call], Reply]
+
+
+def case_of(request: dict[str, Any]) -> str:
+    """The ``[case:NAME]`` marker of a request's user message, or ""."""
+    user = next((m.get("content", "") for m in request.get("messages", []) if m.get("role") == "user"), "")
+    match = _CASE.search(user)
+    return match.group(1) if match else ""
+
+
+def coach_answer(request: dict[str, Any]) -> str | None:
+    """The mock coach's answer to this request (its model, messages and seed), as a real endpoint would give."""
+    model = str(request.get("model", "m"))
+    asked = TeacherRequest(request.get("messages", []), model, 0.0, 1.0, 100, int(request.get("seed") or 0))
+    return MockCoach(model).complete(asked).content
+
+
+def completion(reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
+    """The chat completion a reply stands for (content by default: the mock coach's plan for the request)."""
+    content = coach_answer(request) if reply.content is DEFAULT else reply.content
+    message = {"role": "assistant", "content": content, **reply.message}
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": request.get("model", ""),
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
+        "usage": USAGE if reply.usage is None else reply.usage,
+    }
+
+
+def reply_body(reply: Reply, request: dict[str, Any]) -> bytes:
+    """What goes on the wire for a reply: its raw body, else the completion as JSON (then ``rewrite``, if any)."""
+    body = reply.raw if reply.raw is not None else json.dumps(completion(reply, request)).encode()
+    return reply.rewrite(body) if reply.rewrite else body
 
 
 def ok(call: Call) -> Reply:
@@ -210,13 +245,12 @@ def _peer_closed(sock: socket.socket) -> bool:
         return True
 
 
-class TeacherServer:
+class TeacherServer(LoopbackServer):
     def __init__(
         self, script: Script = ok, *, latency_s: float = 0.0, idle_timeout_s: float = 120.0, nodelay: bool = True
     ) -> None:
         self.script = script
         self.latency_s = latency_s
-        self.idle_timeout_s = idle_timeout_s
         self.received: list[Received] = []
         self.bodies: dict[str, dict[str, Any]] = {}
         self.authorization: set[str] = set()
@@ -224,40 +258,12 @@ class TeacherServer:
         self._attempts: Counter[str] = Counter()
         self._writing = 0
         self._lock = threading.Condition()
-        self._last_seen = time.monotonic()
-        self._closed = threading.Event()
         self._hold: _Hold | None = None
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(nodelay))
-        self.httpd.daemon_threads = True
+        self._listen(self._handler(nodelay), idle_timeout_s)
 
-    # -- lifecycle
-    def __enter__(self) -> TeacherServer:
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        threading.Thread(target=self._watchdog, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if not self._closed.is_set():
-            self._closed.set()
-            self.drop_held()
-            self.httpd.shutdown()
-            self.httpd.server_close()
-
-    def _watchdog(self) -> None:
-        while not self._closed.wait(0.5):
-            if time.monotonic() - self._last_seen > self.idle_timeout_s:
-                self.close()
-
-    @property
-    def port(self) -> int:
-        return self.httpd.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+    # -- lifecycle (tests.support.loopback)
+    def _before_close(self) -> None:
+        self.drop_held()
 
     # -- holding requests and answers back
     def hold_after(self, admitted: int) -> None:
@@ -357,29 +363,7 @@ class TeacherServer:
 
     # -- serving
     def _reply_body(self, reply: Reply, request: dict[str, Any]) -> bytes:
-        if reply.raw is not None:
-            return reply.rewrite(reply.raw) if reply.rewrite else reply.raw
-        content = reply.content
-        if content is DEFAULT:
-            content = self._coach_answer(request)
-        message = {"role": "assistant", "content": content, **reply.message}
-        completion = {
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "created": 0,
-            "model": request.get("model", ""),
-            "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason}],
-            "usage": USAGE if reply.usage is None else reply.usage,
-        }
-        body = json.dumps(completion).encode()
-        return reply.rewrite(body) if reply.rewrite else body
-
-    @staticmethod
-    def _coach_answer(request: dict[str, Any]) -> str | None:
-        """The mock coach's answer to this request (its model, messages and seed), as a real endpoint would give."""
-        model = str(request.get("model", "m"))
-        asked = TeacherRequest(request.get("messages", []), model, 0.0, 1.0, 100, int(request.get("seed") or 0))
-        return MockCoach(model).complete(asked).content
+        return reply_body(reply, request)
 
     def _handler(self, nodelay: bool) -> type[BaseHTTPRequestHandler]:
         server = self
