@@ -55,6 +55,7 @@ class OpenAICompatible:
     name = "openai_compatible"
     cacheable = True
     remote = True  # requests leave the host: they count against teacher.concurrency on it
+    endpoint = True
 
     def __init__(
         self,

@@ -315,7 +315,7 @@ class StageRun:
             )
             request = reask_request(request, outcome.content or "", errors)
         row = build_row(query, self.provider.name, t.model, outcome, verdict, spent, self.formats.kind, sample)
-        if sent and self.slots is not None:  # a remote endpoint's health, from what it answered now
+        if sent and getattr(self.provider, "endpoint", False):  # the endpoint's health, from what it answered now
             self.judge_health(_tripped(self.config, row, self.breaker, self.store))
         return row
 
