@@ -247,14 +247,19 @@ def as_of_date(db: duckdb.DuckDBPyConnection) -> str:
     return str(db.execute("SELECT max(log_date) FROM sleep_duration_logs").fetchone()[0])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def open_run(doc: str | None) -> tuple[argparse.Namespace, duckdb.DuckDBPyConnection, str]:
+    """(arguments, connection, as-of date) of an audit script's command line (--data-root, --run-id, --sql)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", type=Path, required=True)
     parser.add_argument("--run-id", required=True)
     parser.add_argument("--sql", action="store_true", help="print every query under its figure")
     args = parser.parse_args()
     db = connect(args.data_root, args.run_id)
-    as_of = as_of_date(db)
+    return args, db, as_of_date(db)
+
+
+def main() -> int:
+    args, db, as_of = open_run(__doc__)
     users = db.execute("SELECT count(*) FROM users").fetchone()[0]
     where = f"{args.data_root} run {args.run_id}"
     print(f"realism audit (DuckDB {duckdb.__version__}): {where}, {users:,} users, as of {as_of}")

@@ -57,7 +57,7 @@ def make_inputs(count: int, directory: Path) -> None:
                 "top_lifts": [{"exercise": "Goblet Squat", "estimated_1rm_kg": float(10 + user % 60)}],
                 "window_days": 84,
             }  # fmt: skip
-            constraints = constraints_for(conditions, [])
+            constraints = constraints_for(context)
             request = f"Request {n}: build me a plan to improve my {goal.replace('_', ' ')}."
             messages = prompts.messages(request, context, constraints)
             query = {
@@ -71,6 +71,8 @@ def make_inputs(count: int, directory: Path) -> None:
                 "expected_safety_constraints": constraints,
                 "context_summary": context,
                 "user_request": request,
+                "asks": {"question": None, "about": None, "wants_plan": True, "days": None, "conflicting_days": [],
+                         "stalled_lift": None, "equipment": []},
                 "messages": messages,
                 "template_version": "v1",
             }  # fmt: skip

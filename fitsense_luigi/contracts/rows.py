@@ -88,6 +88,21 @@ class ContextSummary(TypedDict):
     window_days: int
 
 
+class RequestAsks(TypedDict):
+    """What a request asks, as ``queries.phrasing`` wrote it: what any teacher's answer is judged against.
+
+    The teacher reads only the words; the post-checks read this (``teacher.coaching_checks``).
+    """
+
+    question: str | None  # yes_no | push_or_back_off | None (a request for a plan or for changes)
+    about: str | None  # catalogue name a yes/no question asks about; None: the user's current plan
+    wants_plan: bool  # a plan is asked for (False: a yes/no question alone, answered without days)
+    days: int | None  # training days a week the request says the user has
+    conflicting_days: list[int]  # two different day counts said in one request (to be pointed out)
+    stalled_lift: str | None  # catalogue name of a lift the request says is stuck
+    equipment: list[str]  # what the user trains with for this request (their list, or a new setting's)
+
+
 class Query(TypedDict):
     """One user request (queries.jsonl), with the exact messages the teacher receives."""
 
@@ -96,9 +111,10 @@ class Query(TypedDict):
     scenario_id: str  # <prompt_type>-<k>
     prompt_type: str
     slice_tags: SliceTags
-    expected_safety_constraints: list[str]
+    expected_safety_constraints: list[str]  # ids of reference.safety rules that apply to the user
     context_summary: ContextSummary
     user_request: str
+    asks: RequestAsks
     messages: list[Message]
     template_version: str
 

@@ -27,7 +27,7 @@ REASONS: tuple[str, ...] = (
     "schema_invalid",  # no JSON found, or not a plan_response.schema.json document after the safe repairs
     "too_short",  # the training target has fewer characters than dataset.response_chars.min
     "too_long",  # the training target has more characters than dataset.response_chars.max
-    "safety_flagged",  # prescribes an exercise the user's conditions or medications rule out
+    "safety_flagged",  # breaks a safety rule of the user (reference/safety_rules.csv) or a coaching rule
     "constraints_not_addressed",  # skips an expected safety constraint
     "too_many_tokens",  # the student's conversation needs more than dataset.tokens.max_total tokens
     "exact_duplicate",  # same text as a kept answer (after Unicode, case and whitespace normalisation)
@@ -43,7 +43,7 @@ REASON_DESCRIPTIONS: dict[str, str] = {
     "repairs",
     "too_short": "training target (the normalised JSON) shorter than `dataset.response_chars.min` characters",
     "too_long": "training target (the normalised JSON) longer than `dataset.response_chars.max` characters",
-    "safety_flagged": "prescribes an exercise contraindicated by the user's conditions or medications",
+    "safety_flagged": "breaks one of the user's safety rules or a coaching rule (the flag names the rule id)",
     "constraints_not_addressed": "leaves an expected safety constraint unaddressed",
     "too_many_tokens": "the student's conversation (prompt and answer) needs more than `dataset.tokens.max_total` "
     "tokens",

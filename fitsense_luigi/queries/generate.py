@@ -4,7 +4,9 @@ Per prompt type, ``queries.per_type`` users are drawn (without replacement
 while the pool allows) from everyone, or, for ``safety_adjustment``, from the
 users whose conditions or medications carry a safety constraint. Each query
 speaks from that user's state (:mod:`.state`) in words composed by
-:mod:`.phrasing`, and carries the exact messages the teacher receives.
+:mod:`.phrasing`, carries the safety rules that apply to the user
+(``reference.safety``, from their facts on the as-of date), what the words ask
+and the exact messages the teacher receives.
 Every draw comes from ``stage_rng(seed, "queries:<type>...")``.
 """
 
@@ -61,12 +63,13 @@ def build_queries(config: Config, as_of: dt.date, world: World | Mapping[str, pa
     for prompt_type in PROMPT_TYPES:
         for k, user_id in enumerate(picks[prompt_type]):
             rng = stage_rng(seed, f"queries:{prompt_type}:text", k)
-            out.append(_query(config, prompt_type, k, user_id, contexts[user_id], slices.loc[user_id], rng))
+            out.append(_query(config, as_of, prompt_type, k, user_id, contexts[user_id], slices.loc[user_id], rng))
     return out
 
 
 def _query(
     config: Config,
+    as_of: dt.date,
     prompt_type: str,
     k: int,
     user_id: str,
@@ -74,8 +77,8 @@ def _query(
     person: pd.Series,
     rng: np.random.Generator,
 ) -> Query:
-    constraints = constraints_for(context["conditions"], context["medications"])
-    request = phrasing.request_text(prompt_type, context, rng)
+    constraints = constraints_for(context, as_of)
+    request = phrasing.compose(prompt_type, context, constraints, rng)
     scenario_id = f"{prompt_type}-{k:05d}"
     return {
         "query_id": str(uuid.uuid5(QUERY_NAMESPACE, f"{config.reproducibility.seed}:{scenario_id}:{user_id}")),
@@ -91,8 +94,9 @@ def _query(
         },
         "expected_safety_constraints": constraints,
         "context_summary": context,
-        "user_request": request,
-        "messages": prompts.messages(request, context, constraints, prompt_type),
+        "user_request": request.text,
+        "asks": request.asks,
+        "messages": prompts.messages(request.text, context, constraints, prompt_type),
         "template_version": config.queries.template_version,
     }
 

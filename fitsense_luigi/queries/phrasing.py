@@ -8,19 +8,28 @@ closer. Each clause has several phrasings and carries the user's own numbers,
 rounded the way people say them, so two users rarely write the same words and
 one user's facts never contradict each other. All choices come from the
 generator handed in (``stage_rng``), so the same seed gives the same texts.
+
+Beside the words, :func:`compose` returns what they ask
+(``contracts.rows.RequestAsks``): a yes/no question and what about, a
+decision on pushing or backing off, the days the user says they have (two
+different counts when both wishes were drawn), a stalled lift, the equipment
+of a new setting. Each clause carries its part, so only the clauses that made
+it into the text count; the post-checks judge any teacher's answer against it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from fitsense_luigi.contracts.rows import ContextSummary
+from fitsense_luigi.contracts.rows import ContextSummary, RequestAsks
 from fitsense_luigi.reference.catalogue import EXERCISES_BY_NAME
+from fitsense_luigi.reference.equipment import GYM_EQUIPMENT
 from fitsense_luigi.reference.medications import MEDICATIONS_BY_NAME
-from fitsense_luigi.reference.safety import avoided_tags
+from fitsense_luigi.reference.safety import excluded_by
 
 Context = ContextSummary
 
@@ -96,18 +105,35 @@ EQUIPMENT_WORDS = {
     "exercise_mat": "a mat",
     "bench": "a bench",
     "barbell": "a barbell",
+    "squat_rack": "a squat rack",
+    "cable_machine": "a cable machine",
+    "leg_press_machine": "a leg press",
+    "lat_pulldown_machine": "a lat pulldown",
+    "leg_curl_machine": "a leg curl machine",
+    "stationary_bike": "a bike",
+    "rowing_machine": "a rower",
+    "plyo_box": "a plyo box",
 }
+HOME_FOR_A_WHILE = ("dumbbells", "resistance_band")  # "training at home for a while with only dumbbells and a band"
 
 
 class Composer:
     """Draws phrasings for one request; every helper reads the same generator in a fixed order."""
 
-    def __init__(self, rng: np.random.Generator, ctx: Context) -> None:
+    def __init__(self, rng: np.random.Generator, ctx: Context, constraints: Sequence[str] = ()) -> None:
         self.rng = rng
         self.ctx = ctx
+        self.constraints = tuple(constraints)  # the user's safety rules (reference.safety ids)
+        self.asked: dict[str, dict[str, Any]] = {}  # clause text -> what it asks (RequestAsks keys)
 
     def pick(self, options: Sequence[str]) -> str:
         return options[int(self.rng.integers(len(options)))]
+
+    def asking(self, clause: str, **asks: Any) -> str:
+        """``clause``, remembering what it asks should it make it into the request."""
+        if clause:
+            self.asked[clause] = asks
+        return clause
 
     def chance(self, p: float) -> bool:
         return bool(self.rng.random() < p)
@@ -197,20 +223,16 @@ def schedule(c: Composer) -> str:
     options = [f"I can train {days} days a week", f"{days} sessions a week is realistic for me"]
     if minutes:
         options.append(f"I've got {days} days a week, about {int(round(minutes / 5) * 5)} minutes each")
-    return c.pick(options)
+    return c.asking(c.pick(options), days=days)
 
 
 def equipment(c: Composer) -> str:
+    """Where the user trains and with what: the equipment list of their facts, in words (a gym user names the
+    kit they use, so the words never promise more than the list a teacher is held to)."""
     ctx = c.ctx
-    if ctx["training_setting"] == "gym":
-        return c.pick(
-            (
-                "I have access to a full gym",
-                "I train at a commercial gym with racks, cables and machines",
-                "my gym has pretty much everything",
-            )
-        )
     gear = [EQUIPMENT_WORDS[e] for e in ctx["equipment"] if e in EQUIPMENT_WORDS and e != "exercise_mat"]
+    if ctx["training_setting"] == "gym" and gear:
+        return c.pick((f"I train at a gym with {join_words(gear)}", f"at my gym I use {join_words(gear)}"))
     if not gear:
         return c.pick(("I train at home with just my body weight", "I have no equipment at home"))
     return c.pick((f"I train at home with {join_words(gear)}", f"at home I only have {join_words(gear)}"))
@@ -359,8 +381,11 @@ def _modification_reasons(c: Composer) -> list[str]:
     stalled = _stalled_lift(ctx)
     if stalled:
         reasons.append(
-            f"my {lift_name(stalled['exercise'])} has been stuck around {kg(stalled['estimated_1rm_kg'], 2.5)} "
-            "(estimated max) for weeks"
+            c.asking(
+                f"my {lift_name(stalled['exercise'])} has been stuck around {kg(stalled['estimated_1rm_kg'], 2.5)} "
+                "(estimated max) for weeks",
+                stalled_lift=stalled["exercise"],
+            )
         )
     plan = ctx["plan_exercises"]
     if len(plan) >= 2:
@@ -368,13 +393,16 @@ def _modification_reasons(c: Composer) -> list[str]:
         reasons.append(f"I'm bored of doing {lift_name(a)} and {lift_name(b)} every week")
     days = int(ctx["days_per_week"] or 3)
     if days > 2:
-        reasons.append(f"I can only make {days - 1} days a week from now on")
+        reasons.append(c.asking(f"I can only make {days - 1} days a week from now on", days=days - 1))
     if days < 5:
-        reasons.append(c.pick((f"I've freed up time for {days + 1} days a week", "I've got an extra day free now")))
+        more = c.pick((f"I've freed up time for {days + 1} days a week", "I've got an extra day free now"))
+        reasons.append(c.asking(more, days=days + 1))
     if ctx["training_setting"] == "home":
-        reasons.append(c.pick(("I just joined a gym", "I finally have gym access")))
+        reasons.append(c.asking(c.pick(("I just joined a gym", "I finally have gym access")), equipment=_GYM))
     else:
-        reasons.append("I'll be training at home for a while with only dumbbells and a band")
+        reasons.append(
+            c.asking("I'll be training at home for a while with only dumbbells and a band", equipment=_HOME_NOW)
+        )
     adherence = ctx.get("adherence_rate")
     if adherence is not None and adherence < 0.75:
         reasons.append(
@@ -384,6 +412,10 @@ def _modification_reasons(c: Composer) -> list[str]:
     if injury:
         reasons.append(f"my {injury.lower()} flares up on some exercises")
     return reasons
+
+
+_GYM = sorted(GYM_EQUIPMENT)
+_HOME_NOW = list(HOME_FOR_A_WHILE)
 
 
 def safety_adjustment(c: Composer) -> list[str]:
@@ -411,24 +443,28 @@ def safety_adjustment(c: Composer) -> list[str]:
         clauses.insert(0, about_me(c))
     if c.chance(0.3):
         clauses.append("I still want to " + c.pick(GOAL_WORDS[ctx["goal"]]))
-    risky = _plan_exercise_to_question(ctx)
+    risky = _plan_exercise_to_question(c)
     asks = [
-        "How should I adapt my training?",
-        "What should I change to stay safe?",
-        "Is my current plan safe for me?",
-        "Which exercises should I avoid, and what can I do instead?",
-        "What's safe for me to do?",
+        c.asking("How should I adapt my training?"),
+        c.asking("What should I change to stay safe?"),
+        c.asking("Is my current plan safe for me?", question="yes_no", wants_plan=False),
+        c.asking("Is my current plan safe for me? If not, what would you change?", question="yes_no"),
+        c.asking("Which exercises should I avoid, and what can I do instead?"),
+        c.asking("What's safe for me to do?"),
     ]
     if risky:
-        asks += [f"Is {lift_name(risky)} still OK for me?", f"Should I keep doing {lift_name(risky)}?"]
+        asks += [
+            c.asking(f"Is {lift_name(risky)} still OK for me?", question="yes_no", about=risky, wants_plan=False),
+            c.asking(f"Should I keep doing {lift_name(risky)}?", question="yes_no", about=risky, wants_plan=False),
+        ]
     return [*clauses, c.pick(asks)]
 
 
-def _plan_exercise_to_question(ctx: Context) -> str | None:
-    avoid = avoided_tags(ctx["conditions"], ctx["medications"])
-    for name in ctx["plan_exercises"]:
+def _plan_exercise_to_question(c: Composer) -> str | None:
+    """The first exercise of the user's plan that one of their safety rules rules out."""
+    for name in c.ctx["plan_exercises"]:
         exercise = EXERCISES_BY_NAME.get(name)
-        if exercise and exercise.tags & avoid:
+        if exercise and excluded_by(exercise, c.constraints):
             return name
     return None
 
@@ -454,7 +490,12 @@ def progress_adaptation(c: Composer) -> list[str]:
         now = kg(moving["estimated_1rm_kg"], 2.5)
         clauses.append(f"my {lift_name(moving['exercise'])} went from about {kg(start, 2.5)} to {now}")
     if stalled and stalled is not moving:
-        clauses.append(f"my {lift_name(stalled['exercise'])} is stuck at {kg(stalled['estimated_1rm_kg'], 2.5)}")
+        clauses.append(
+            c.asking(
+                f"my {lift_name(stalled['exercise'])} is stuck at {kg(stalled['estimated_1rm_kg'], 2.5)}",
+                stalled_lift=stalled["exercise"],
+            )
+        )
     if best and not moving and not stalled:
         clauses.append(f"my best lift is {lift_name(best['exercise'])} at about {kg(best['estimated_1rm_kg'], 2.5)}")
     change = ctx.get("weight_change_kg")
@@ -481,13 +522,15 @@ def progress_adaptation(c: Composer) -> list[str]:
     restart = comeback(c)
     if restart:
         return [restart, *c.some(clauses, 1, 3), c.pick(_RESTART_ASKS)]
-    return [*c.some(clauses, 2, 4), c.pick(_PROGRESS_ASKS)]
+    ask = c.pick(_PROGRESS_ASKS)
+    return [*c.some(clauses, 2, 4), c.asking(ask, question="push_or_back_off") if ask == PUSH_OR_BACK_OFF else ask]
 
 
+PUSH_OR_BACK_OFF = "Should I push harder or back off?"
 _PROGRESS_ASKS = (
     "What should I change for the next block?",
     "How should I progress from here?",
-    "Should I push harder or back off?",
+    PUSH_OR_BACK_OFF,
     "What's the next step?",
     "Am I on track, and what should I adjust?",
     "How do I keep this going?",
@@ -508,9 +551,15 @@ COMPOSERS: dict[str, Callable[[Composer], list[str]]] = {
 }
 
 
-def request_text(prompt_type: str, ctx: Context, rng: np.random.Generator) -> str:
-    """One request: [opener] clauses... ask [closer], punctuated like a chat message."""
-    c = Composer(rng, ctx)
+@dataclass(frozen=True)
+class Composed:
+    text: str
+    asks: RequestAsks
+
+
+def compose(prompt_type: str, ctx: Context, constraints: Sequence[str], rng: np.random.Generator) -> Composed:
+    """One request: [opener] clauses... ask [closer], punctuated like a chat message, and what it asks."""
+    c = Composer(rng, ctx, constraints)
     parts = COMPOSERS[prompt_type](c)
     opener = c.pick(OPENERS) if c.chance(0.45) else ""
     closer = c.pick(CLOSERS) if c.chance(0.3) else ""
@@ -519,7 +568,32 @@ def request_text(prompt_type: str, ctx: Context, rng: np.random.Generator) -> st
     if opener and body and opener[-1] not in ".!":
         body = _lower_first(body)
     text = " ".join(p for p in (opener, body, ask, closer) if p)
-    return " ".join(text.split())
+    return Composed(" ".join(text.split()), _asks(c, parts))
+
+
+def request_text(prompt_type: str, ctx: Context, rng: np.random.Generator, constraints: Sequence[str] = ()) -> str:
+    return compose(prompt_type, ctx, constraints, rng).text
+
+
+def _asks(c: Composer, parts: list[str]) -> RequestAsks:
+    """What the clauses that made it into the request ask, together."""
+    said: dict[str, Any] = {}
+    days_said: list[int] = []
+    for part in parts:
+        asks = c.asked.get(part, {})
+        if "days" in asks:
+            days_said.append(asks["days"])
+        said.update(asks)
+    conflicting = sorted(set(days_said)) if len(set(days_said)) > 1 else []
+    return {
+        "question": said.get("question"),
+        "about": said.get("about"),
+        "wants_plan": said.get("wants_plan", True),
+        "days": None if conflicting else said.get("days"),
+        "conflicting_days": conflicting,
+        "stalled_lift": said.get("stalled_lift"),
+        "equipment": list(said.get("equipment", c.ctx["equipment"])),
+    }
 
 
 def _lower_first(text: str) -> str:

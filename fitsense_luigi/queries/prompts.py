@@ -1,10 +1,13 @@
 """What the teacher is told: the system prompt and the user-message layout.
 
 The system prompt states the answer format (the plan_response schema in
-words, for endpoints without ``response_format``), the rules a plan must
-follow and the exercise catalogue with the equipment each exercise needs. The
+words, for endpoints without ``response_format``), the coaching rules every
+answer keeps (``reference/data/coaching_rules.csv``, quoted) and the exercise
+catalogue with the equipment each exercise needs and which are timed. The
 user message is the user's request, one line naming what is asked for, the
-user's facts as JSON and the safety constraints to address by id.
+user's facts as JSON and the safety rules to address by id, each with the
+catalogue exercises it rules out, so a teacher is told everything it is judged
+by.
 
 The template version is part of every query and of the teacher cache key:
 changing the wording here must come with a new ``queries.template_version``.
@@ -16,7 +19,8 @@ import json
 
 from fitsense_luigi.contracts.rows import ContextSummary
 from fitsense_luigi.reference.catalogue import EXERCISES
-from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
+from fitsense_luigi.reference.coaching import COACHING_RULES
+from fitsense_luigi.reference.safety import RULES
 
 TASK_LINES = {
     "plan_creation": "a new weekly training plan",
@@ -33,8 +37,20 @@ def _catalogue() -> str:
     lines = []
     for exercise in EXERCISES:
         gear = ", ".join(exercise.equipment) or "no equipment"
-        lines.append(f"- {exercise.name} ({exercise.pattern}; {gear})")
+        timed = f"; {exercise.work}: in seconds" if exercise.timed else ""
+        lines.append(f"- {exercise.name} ({exercise.pattern}; {gear}{timed})")
     return "\n".join(lines)
+
+
+def _coaching_rules() -> str:
+    return "\n".join(f"- {rule.text}" for rule in COACHING_RULES.values())
+
+
+def constraint_line(rule_id: str) -> str:
+    """A safety rule as the teacher reads it: id, text and the catalogue exercises it rules out."""
+    rule = RULES[rule_id]
+    out = f" Rules out: {', '.join(rule.excluded)}." if rule.excluded else ""
+    return f"- {rule_id}: {rule.text}{out}"
 
 
 SYSTEM_PROMPT = f"""You are FitSense, a certified strength and conditioning coach inside a fitness app.
@@ -51,10 +67,10 @@ null for body weight or when unknown) and notes.
 - progression: how and when to increase load or volume.
 - safety_notes: one entry per listed safety constraint: constraint_id (as given) and note (how the plan respects it).
 - explanation: a short, friendly explanation addressed to the user (at most 120 words).
-Rules: use only exercises the user's equipment allows; never prescribe an exercise that the user's conditions or \
-medications rule out; prescribe effort by RPE/RIR, never by heart-rate zones, for anyone on a beta-blocker; base \
-loads on the user's recent lifts; respect every listed safety constraint.
-Exercise catalogue (name (movement pattern; equipment needed)):
+Rules: never prescribe an exercise a listed safety constraint rules out, stay within its limits, and say how the plan \
+respects it in its safety note; base loads on the user's recent lifts. Every answer also keeps these rules:
+{_coaching_rules()}
+Exercise catalogue (name (movement pattern; equipment needed; timed work)):
 {_catalogue()}"""
 
 
@@ -66,7 +82,7 @@ def user_message(request: str, context: ContextSummary, constraints: list[str], 
     lines.append(FACTS_PREFIX + facts)
     if constraints:
         lines.append(CONSTRAINTS_HEADER)
-        lines.extend(f"- {cid}: {SAFETY_CONSTRAINTS[cid].text}" for cid in constraints)
+        lines.extend(constraint_line(cid) for cid in constraints)
     return "\n".join(lines)
 
 

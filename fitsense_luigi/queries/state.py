@@ -32,7 +32,7 @@ from fitsense_luigi.contracts.world import World, as_world, frame, id_keys, uuid
 from fitsense_luigi.physiology import WOMEN_RELATIVE_STRENGTH, epley_1rm
 from fitsense_luigi.reference.catalogue import EXERCISES
 from fitsense_luigi.reference.equipment import HOME_EQUIPMENT
-from fitsense_luigi.reference.medications import MEDICATIONS
+from fitsense_luigi.reference.safety import MEDICATIONS_WITH_RULES
 from fitsense_luigi.synth import plan_names
 
 AGE_BANDS = ((18, 29, "18-29"), (30, 39, "30-39"), (40, 49, "40-49"), (50, 59, "50-59"), (60, 200, "60+"))
@@ -86,12 +86,9 @@ def population(world: World | Mapping[str, pa.Table], as_of: dt.date) -> pd.Data
     people["age_band"] = people["age"].map(age_band)
     with_condition = set(uuid_strings(world.table("user_conditions")["user_id"]))
     medicated = _current_medications(frame(world.table("user_medications")), as_of)
-    constrained = medicated.loc[medicated["medication_name"].isin(_CONSTRAINED_MEDICATIONS), "user_id"]
+    constrained = medicated.loc[medicated["medication_name"].isin(MEDICATIONS_WITH_RULES), "user_id"]
     people["safety_relevant"] = people["user_id"].isin(with_condition | set(constrained))
     return people.sort_values("user_id").reset_index(drop=True)
-
-
-_CONSTRAINED_MEDICATIONS = frozenset(m.name for m in MEDICATIONS if m.constraints)
 
 
 def _age(dob: pd.Series, as_of: dt.date) -> pd.Series:
@@ -178,6 +175,9 @@ def user_states(
     state = state.join(_training(world, mine, as_of, window_start, lookback_days))
     state["bmi"] = (state["weight_kg"] / (state["height_cm"] / 100) ** 2).round(1)
     state["experience"] = _training_level(state)
+    # the user's own plan says novice: a novice for safety (NSCA: plyometrics need a base), whatever the lifts say
+    labelled_novice = plan_names.experience_levels(state["plan_name"]) == plan_names.EXPERIENCE_LEVELS.index("novice")
+    state.loc[labelled_novice, "experience"] = "novice"
     return state
 
 

@@ -12,4 +12,6 @@ _ROWS = read_table(
 EQUIPMENT: dict[str, str] = {row["name"]: row["category"] for row in _ROWS}
 HOME_EQUIPMENT = frozenset(row["name"] for row in _ROWS if row["home"])
 GYM_EQUIPMENT = frozenset(EQUIPMENT)
+# Floor work needs a floor, not a mat: a plan may use the mat whether or not the user listed one.
+ALWAYS_AT_HAND = frozenset({"exercise_mat"})
 SOURCES: dict[str, str] = {row["name"]: row["source"] for row in _ROWS}

@@ -1,7 +1,8 @@
-"""Medications (``data/medications.csv``): what each treats, its doses, and what it adds to a plan's safety rules.
+"""Medications (``data/medications.csv``): what each treats, its class and its doses.
 
 The order matters: the synthetic world draws medications by position, so rows
-are appended, never reordered.
+are appended, never reordered. What a drug class means for a plan (a
+beta-blocker: effort by RPE) is a safety rule (:mod:`.safety`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fitsense_luigi.reference.conditions import CONDITIONS
-from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
 from fitsense_luigi.reference.loading import Column, items, one_of, read_table, text
-from fitsense_luigi.reference.tags import ALL_TAGS
 
 BETA_BLOCKER = "beta-blocker"
 
@@ -22,8 +21,7 @@ class Medication:
     treats: str  # condition name
     dosages: tuple[str, ...]
     frequency: str
-    constraints: tuple[str, ...] = ()
-    avoids: frozenset[str] = frozenset()
+    drug_class: str = ""
 
 
 def _dosages(value: str) -> tuple[str, ...]:
@@ -41,17 +39,12 @@ _ROWS = read_table(
         Column("drug_class", text),
         Column("dosages", _dosages),
         Column("frequency", text),
-        Column("constraints", items(SAFETY_CONSTRAINTS)),
-        Column("avoids", items(ALL_TAGS)),
         Column("source", text),
     ),
 )
 
 MEDICATIONS: tuple[Medication, ...] = tuple(
-    Medication(
-        row["name"], row["treats"], row["dosages"], row["frequency"], row["constraints"], frozenset(row["avoids"])
-    )
-    for row in _ROWS
+    Medication(row["name"], row["treats"], row["dosages"], row["frequency"], row["drug_class"]) for row in _ROWS
 )
 MEDICATIONS_BY_NAME: dict[str, Medication] = {m.name: m for m in MEDICATIONS}
 DRUG_CLASS: dict[str, str] = {row["name"]: row["drug_class"] for row in _ROWS}

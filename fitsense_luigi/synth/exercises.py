@@ -13,9 +13,10 @@ import numpy as np
 import pyarrow as pa
 
 from fitsense_luigi.reference import catalogue, equipment
-from fitsense_luigi.reference.conditions import CONDITION_AVOIDS, CONDITIONS
+from fitsense_luigi.reference.conditions import CONDITIONS
 from fitsense_luigi.reference.medications import MEDICATIONS
 from fitsense_luigi.reference.row_ids import catalog_id
+from fitsense_luigi.reference.safety import CONDITION_AVOIDS, MEDICATION_AVOIDS
 from fitsense_luigi.synth import columns as col
 
 EXERCISES = catalogue.EXERCISES
@@ -96,7 +97,7 @@ def banned_tags(conditions: np.ndarray, medications: np.ndarray) -> np.ndarray:
         row = np.array([t in CONDITION_AVOIDS[name] for t in TAGS])
         avoid |= conditions[:, j : j + 1] & row[None, :]
     for k, med in enumerate(MEDICATIONS):
-        row = np.array([t in med.avoids for t in TAGS])
+        row = np.array([t in MEDICATION_AVOIDS[med.name] for t in TAGS])
         avoid |= medications[:, k : k + 1] & row[None, :]
     return avoid
 

@@ -5,20 +5,19 @@ Extraction comes before judgement: the JSON is found in what the model wrote
 any JSON that opens like a refusal is named as one (:mod:`.refusal`). A plan
 must then match the plan_response schema (v3) and its rules that JSON Schema
 cannot say, and name exercises from the catalogue. The training target is the
-repaired plan as canonical JSON (``Judgement.normalized_text``). Safety is
-judged against the user's conditions and medications with the catalogue's
-contraindication tags, plus two rules a tag cannot carry:
-no heart-rate zones prescribed (in exercise notes or the progression) for
-someone on a beta-blocker, and no resistance training on consecutive days
-when a diabetes constraint applies. Each expected safety
-constraint must be addressed (cited by id in safety_notes, or in words).
-Problems become ``safety_flags`` (``kind:detail``) and ``post_validation``.
+repaired plan as canonical JSON (``Judgement.normalized_text``). A valid plan
+is then judged by rule: the safety rules its query lists
+(:mod:`.safety_checks`: what they rule out, their limits) and the coaching
+rules every answer keeps (:mod:`.coaching_checks`: prescriptions that mean
+what they say, replies that answer the question the request asks). Each broken
+rule becomes a ``safety_flags`` entry ``<rule_id>:<detail>``; an expected
+constraint is addressed when the plan keeps its rule and a safety note with
+its id says how.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -26,20 +25,11 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from fitsense_luigi.config import load_schema
-from fitsense_luigi.reference.catalogue import EXERCISES
-from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
-from fitsense_luigi.reference.medications import BETA_BLOCKERS
-from fitsense_luigi.reference.safety import avoided_tags
+from fitsense_luigi.teacher import coaching_checks, safety_checks
 from fitsense_luigi.teacher.extract import extract
 from fitsense_luigi.teacher.refusal import looks_like_refusal
 from fitsense_luigi.teacher.repair import normalise, parse_with_repairs
 
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_HEART_RATE_ZONES = re.compile(
-    r"heart[- ]rate zone|hr zone|zone [1-5]\b|% of (?:your )?max(?:imum)? heart rate|\b220 ?- ?age|\bmax hr\b|\bbpm\b",
-    re.IGNORECASE,
-)
-_BY_LOWER_NAME = {e.name.lower(): e for e in EXERCISES}
 PLAN_SCHEMA = "plan_response.schema.json"
 
 
@@ -95,8 +85,13 @@ def empty_validation(expected: list[str]) -> dict[str, Any]:
     }
 
 
-def judge(content: str | None, context: dict[str, Any], expected: list[str]) -> Judgement:
-    """Extraction before judgement: find the JSON, repair what is safe, then check schema, rules and safety."""
+def judge(
+    content: str | None, context: dict[str, Any], expected: list[str], asks: dict[str, Any] | None = None
+) -> Judgement:
+    """Extraction before judgement: find the JSON, repair what is safe, then check schema, rules and safety.
+
+    ``context`` is the user's facts, ``expected`` the safety rules the query lists, ``asks`` what the request
+    asks (``contracts.rows.RequestAsks``; None: the reply rules are not judged)."""
     result = empty_validation(expected)
     if not content:
         return Judgement(result, [], "", False)
@@ -125,18 +120,20 @@ def judge(content: str | None, context: dict[str, Any], expected: list[str]) -> 
     if errors or not isinstance(plan, dict):
         return Judgement(result, [], "", False)
 
-    flags = contraindications(plan, context, result["unknown_exercises"])
-    flags += rule_breaches(plan, context, expected)
-    addressed = constraints_addressed(plan, expected)
+    result["unknown_exercises"] = [i["name"] for _, i, e in safety_checks.prescribed(plan) if e is None]
+    flags = safety_checks.flags(plan, expected) + coaching_checks.flags(plan, context, expected, asks)
+    addressed = safety_checks.addressed(plan, expected, flags)
     result["constraints_addressed"] = addressed
     result["constraints_missing"] = [c for c in expected if c not in addressed]
     result["valid"] = True
     return Judgement(result, flags, json.dumps(plan, ensure_ascii=False), False)
 
 
-def post_check(content: str | None, context: dict[str, Any], expected: list[str]) -> tuple[dict[str, Any], list[str]]:
+def post_check(
+    content: str | None, context: dict[str, Any], expected: list[str], asks: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """(post_validation, safety_flags) for one answer."""
-    verdict = judge(content, context, expected)
+    verdict = judge(content, context, expected, asks)
     return verdict.validation, verdict.flags
 
 
@@ -158,49 +155,3 @@ def rule_errors(plan: dict[str, Any]) -> list[str]:
                 if not lo < hi or hi > 50:
                     errors.append(f"{where}/reps: range {item['reps']!r} must go from low to high, at most 50")
     return errors[:5]
-
-
-def contraindications(plan: dict[str, Any], context: dict[str, Any], unknown: list[str]) -> list[str]:
-    """``contraindicated:<exercise>:<tag>`` for every prescribed exercise the user's health rules out."""
-    avoid = avoided_tags(context.get("conditions", []), context.get("medications", []))
-    flags = []
-    for day in plan["days"]:
-        for item in day["exercises"]:
-            exercise = _BY_LOWER_NAME.get(item["name"].strip().lower())
-            if exercise is None:
-                unknown.append(item["name"])
-                continue
-            flags.extend(f"contraindicated:{exercise.name}:{tag}" for tag in sorted(exercise.tags & avoid))
-    return flags
-
-
-def rule_breaches(plan: dict[str, Any], context: dict[str, Any], expected: list[str]) -> list[str]:
-    flags = []
-    if set(context.get("medications", [])) & BETA_BLOCKERS:
-        # only where effort is prescribed: safety notes may rightly say "RPE instead of heart-rate zones"
-        prescribed = [plan.get("progression", "")] + [
-            f"{d.get('focus', '')} {e.get('notes', '')}" for d in plan["days"] for e in d["exercises"]
-        ]
-        match = _HEART_RATE_ZONES.search(" ".join(prescribed))
-        if match:
-            flags.append(f"heart_rate_zones_on_beta_blocker:{match.group(0).lower()}")
-    if "nonconsecutive_resistance_days" in expected:
-        days = sorted({_WEEKDAYS.index(d["day"].strip().lower()) for d in plan["days"] if _is_weekday(d["day"])})
-        pairs = list(zip(days, [*days[1:], days[0] + 7], strict=True)) if len(days) > 1 else []
-        for a, b in pairs:
-            if b - a == 1:
-                flags.append(f"consecutive_resistance_days:{_WEEKDAYS[a]}-{_WEEKDAYS[b % 7]}")
-    return flags
-
-
-def _is_weekday(name: str) -> bool:
-    return name.strip().lower() in _WEEKDAYS
-
-
-def constraints_addressed(plan: dict[str, Any], expected: list[str]) -> list[str]:
-    notes = plan.get("safety_notes", [])
-    cited = {n.get("constraint_id") for n in notes}
-    text = " ".join([plan.get("explanation", ""), plan.get("progression", "")] + [n.get("note", "") for n in notes])
-    text = text.lower()
-    known = SAFETY_CONSTRAINTS
-    return [c for c in expected if c in cited or (c in known and any(k in text for k in known[c].keywords))]

@@ -18,8 +18,7 @@ import json
 from typing import Any
 
 from fitsense_luigi.reference.catalogue import EXERCISES
-from fitsense_luigi.reference.constraints import SAFETY_CONSTRAINTS
-from fitsense_luigi.reference.safety import avoided_tags
+from fitsense_luigi.reference.safety import excluded_by
 from fitsense_luigi.teacher.coach import plan_for, read_message
 from fitsense_luigi.teacher.types import TeacherOutcome, TeacherRequest
 
@@ -103,15 +102,14 @@ def apply_flaw(flaw: str, plan: dict[str, Any], user_message: str) -> tuple[str 
         return json.dumps(broken, ensure_ascii=False), "stop"
     asked = read_message(user_message)
     if flaw == "unsafe_exercise":
-        avoid = avoided_tags(asked.facts.get("conditions", []), asked.facts.get("medications", []))
-        unsafe = next((e for e in EXERCISES if e.tags & avoid), None)
-        if unsafe is not None:
-            plan["days"][0]["exercises"][0] = dict(plan["days"][0]["exercises"][0], name=unsafe.name)
+        # an exercise one of the message's own safety rules leaves out (a real teacher's typical slip)
+        unsafe = next((e for e in EXERCISES if excluded_by(e, asked.constraints)), None)
+        if unsafe is not None and plan["days"]:
+            first = plan["days"][0]["exercises"][0]
+            plan["days"][0]["exercises"][0] = dict(first, name=unsafe.name)
             return json.dumps(plan, ensure_ascii=False), "stop"
     if flaw in ("unsafe_exercise", "no_safety_notes") and asked.constraints:
+        # a constraint counts as addressed only through a safety note with its id: without notes none is
         plan = dict(plan, safety_notes=[], explanation=plan["explanation"].split(".")[0] + ".")
-        left = f"{plan['explanation']} {plan['progression']}".lower()
-        # a flaw only counts if a constraint really goes unaddressed (the progression may still name one)
-        if any(not any(k in left for k in SAFETY_CONSTRAINTS[c].keywords) for c in asked.constraints):
-            return json.dumps(plan, ensure_ascii=False), "stop"
+        return json.dumps(plan, ensure_ascii=False), "stop"
     return text[: len(text) // 2], "length"

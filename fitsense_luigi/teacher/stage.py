@@ -326,7 +326,7 @@ class _Stopped(Exception):
 
 def judge_outcome(outcome: TeacherOutcome, query: dict[str, Any]) -> Judgement:
     text = outcome.content if outcome.status == "ok" else None
-    return judge(text, query["context_summary"], query["expected_safety_constraints"])
+    return judge(text, query["context_summary"], query["expected_safety_constraints"], query.get("asks"))
 
 
 def rank(row: dict[str, Any]) -> tuple[bool, bool, bool, int, int]:

@@ -17,7 +17,7 @@ from fitsense_luigi.config import PROMPT_TYPES
 from fitsense_luigi.dataset.records import Provenance
 from fitsense_luigi.queries import prompts
 from fitsense_luigi.reference import goals
-from fitsense_luigi.reference.catalogue import EXERCISES
+from fitsense_luigi.reference.catalogue import EXERCISES, LEVELS
 from fitsense_luigi.reference.safety import avoided_tags, constraints_for
 from fitsense_luigi.teacher.mock import coach
 from fitsense_luigi.teacher.stage import response_row
@@ -64,7 +64,7 @@ def make_query(
         "top_lifts": [{"exercise": "Goblet Squat", "estimated_1rm_kg": 20.0 + user % 30}],
         "window_days": 28,
     }
-    constraints = constraints_for(context["conditions"], context["medications"])
+    constraints = constraints_for(context)
     request = f"Query {n}: please build me a plan for {goal.replace('_', ' ')}, {int(context['days_per_week'])} days."
     return {
         "query_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"query-{n}")),
@@ -81,6 +81,15 @@ def make_query(
         "expected_safety_constraints": constraints,
         "context_summary": context,
         "user_request": request,
+        "asks": {
+            "question": None,
+            "about": None,
+            "wants_plan": True,
+            "days": None,
+            "conflicting_days": [],
+            "stalled_lift": None,
+            "equipment": context.get("equipment", []),
+        },
         "messages": prompts.messages(request, context, constraints),
         "template_version": "v1",
     }
@@ -116,5 +125,10 @@ def with_plan_edit(query: dict[str, Any], edit: Any) -> dict[str, Any]:
 
 
 def contraindicated_exercise(query: dict[str, Any]) -> str:
-    avoid = avoided_tags(query["context_summary"]["conditions"], query["context_summary"]["medications"])
-    return next(e.name for e in EXERCISES if e.tags & avoid)
+    """An exercise the user's conditions rule out that is otherwise harmless: doable with their gear, no plyometric
+    drill, the easiest level (so the same plan may be fine for another user)."""
+    ctx = query["context_summary"]
+    avoid = avoided_tags(ctx["conditions"], ctx["medications"])
+    at_hand = set(ctx.get("equipment") or []) | {"exercise_mat"}
+    ruled_out = [e for e in EXERCISES if e.tags & avoid]
+    return min(ruled_out, key=lambda e: (not set(e.equipment) <= at_hand, e.plyometric, LEVELS.index(e.level))).name

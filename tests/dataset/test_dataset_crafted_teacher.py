@@ -15,6 +15,7 @@ from dataset_fakes import contraindicated_exercise, good_plan, with_plan_edit
 
 from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.reference.safety import avoided_tags
+from fitsense_luigi.teacher.checks import post_check
 from tests.support.harness import run_luigi
 from tests.support.layout import RunFiles
 from tests.support.teacher import ByMessage, Reply, error, teacher_params
@@ -37,13 +38,16 @@ def _silent(plan: dict[str, Any]) -> None:
 
 def plan_answers(queries: list[dict[str, Any]]) -> tuple[dict[str, Reply], dict[str, tuple[str, str]]]:
     """(user message -> HTTP answer, query_id -> (expected reason, kept copy or '')) for every query."""
-    plain = sorted((q for q in queries if not q["expected_safety_constraints"]), key=lambda q: q["query_id"])
-    first, copy, near = plain[:3]  # the lowest query id of the three is the one that stays
-    others = plain[3:9]
-    used = {q["query_id"] for q in plain[:9]}
-    context = [(q, q["context_summary"]) for q in queries if q["query_id"] not in used]
-    unsafe = [q for q, c in context if avoided_tags(c["conditions"], c["medications"])]
-    bound = [q for q, _ in context if q["expected_safety_constraints"] and q is not unsafe[0]]
+    first, copy, near = duplicate_triple(queries)  # the lowest query id of the three is the one that stays
+    used = {first["query_id"], copy["query_id"], near["query_id"]}
+    planned = sorted(
+        (q for q in queries if q["query_id"] not in used and q["asks"]["wants_plan"]), key=lambda q: q["query_id"]
+    )
+    unsafe = [
+        q for q in planned if avoided_tags(q["context_summary"]["conditions"], q["context_summary"]["medications"])
+    ]
+    bound = [q for q in planned if q["expected_safety_constraints"] and q is not unsafe[0]]
+    others = [q for q in planned if q is not unsafe[0] and q not in bound[:2]][:6]
     crafted = {
         others[0]["query_id"]: ("failed_response", error(500, "overloaded")),
         others[1]["query_id"]: ("failed_response", completion('{"summary": "Day 1: squ', "length")),
@@ -70,6 +74,23 @@ def plan_answers(queries: list[dict[str, Any]]) -> tuple[dict[str, Reply], dict[
         answers[q["messages"][1]["content"]] = reply
         expected[q["query_id"]] = (reason, first["query_id"] if reason.endswith("duplicate") else "")
     return answers, expected
+
+
+def duplicate_triple(queries: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Three queries, lowest id first, for which the first one's good plan passes every check for the other two
+    (same safety rules, the gear at hand, the question asked), so only their duplication can reject them."""
+    ordered = sorted(queries, key=lambda q: q["query_id"])
+    for i, first in enumerate(ordered):
+        shared = json.dumps(good_plan(first))
+        fits = [
+            q
+            for q in ordered[i + 1 :]
+            if q["expected_safety_constraints"] == first["expected_safety_constraints"]
+            and post_check(shared, q["context_summary"], q["expected_safety_constraints"], q["asks"])[1] == []
+        ]
+        if len(fits) >= 2:
+            return first, fits[0], fits[1]
+    raise AssertionError("no three queries can share one plan")
 
 
 # a valid v3 answer (no plan: days_per_week 0), shorter than dataset.response_chars.min

@@ -56,8 +56,8 @@ def test_pairs_hold_the_records_prompt_and_answer_against_a_failed_answer(flawed
         rejected = pair["rejected"][0]["content"]
         if pair["rejected_reason"] == "schema_invalid":
             assert plan_errors(rejected), "the plan schema refuses it too"
-        if pair["rejected_reason"] == "safety_flagged":  # contraindicated:<exercise>:<tag>
-            exercise = pair["rejected_detail"].split(":")[1]
+        if pair["rejected_reason"] == "safety_flagged":  # <rule_id>:<exercise> (<why>), e.g. "... (tag high_impact)"
+            exercise = pair["rejected_detail"].split(":")[1].split(" (")[0]
             assert exercise in rejected and exercise not in pair["chosen"][0]["content"]
         if pair["rejected_reason"] == "constraints_not_addressed":
             missing = pair["rejected_detail"].removeprefix("missing: ").split(", ")

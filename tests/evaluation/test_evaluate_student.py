@@ -13,6 +13,8 @@ import json
 import pytest
 
 from fitsense_luigi.contracts import files, stages
+from fitsense_luigi.reference.catalogue import EXERCISES_BY_NAME
+from fitsense_luigi.reference.safety import excluded_by
 from fitsense_luigi.teacher.checks import judge
 from tests.support.harness import build_run, run_luigi
 from tests.support.layout import read_jsonl
@@ -50,8 +52,9 @@ def test_a_student_over_http_is_scored_by_the_post_checks(dataset_run, tmp_path,
     test_split = read_jsonl(dataset_run.files.path(files.records("test")))
     prompts = [r["messages"][1]["content"] for r in test_split]
     prose = set(prompts[::3])
-    unsafe = next(r for r in test_split if r["context"]["context_summary"].get("conditions") and r["messages"][1][
-        "content"] not in prose and "Barbell Back Squat" not in r["response"])  # fmt: skip
+    squat = EXERCISES_BY_NAME["Barbell Back Squat"]
+    unsafe = next(r for r in test_split if excluded_by(squat, r["context"]["expected_safety_constraints"]) and r[
+        "messages"][1]["content"] not in prose and "Barbell Back Squat" not in r["response"])  # fmt: skip
     unsafe_plan = json.loads(unsafe["response"])
     unsafe_plan["days"][0]["exercises"][0]["name"] = "Barbell Back Squat"
     seen: list[dict] = []
@@ -73,9 +76,10 @@ def test_a_student_over_http_is_scored_by_the_post_checks(dataset_run, tmp_path,
     assert all([m["role"] for m in body["messages"]] == ["system", "user"] for body in seen)
     assert {body["model"] for body in seen} == {"tiny-student"}
     assert student["parsed"] == round(1 - len(prose) / len(test_split), 4)
-    expected_flags = judge(json.dumps(unsafe_plan), unsafe["context"]["context_summary"], [])
+    context = unsafe["context"]
+    expected_flags = judge(json.dumps(unsafe_plan), context["context_summary"], context["expected_safety_constraints"])
     assert report["summary"]["teacher"]["valid"] == 1.0
-    assert expected_flags.flags, "the squat is contraindicated for this user's conditions"
+    assert expected_flags.flags, "the squat is ruled out by this user's safety rules"
     assert sum(student["safety_flags_by_rule"].values()) == len(expected_flags.flags)
     assert student["safe"] < student["valid"]
     assert report["student"] == {"provider": "openai_compatible", "model": "tiny-student"}

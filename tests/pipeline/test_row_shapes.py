@@ -32,8 +32,8 @@ SHARDS = SMALL["teacher"]["shards"]
 @pytest.fixture(scope="module")
 def flawed_run(tmp_path_factory: pytest.TempPathFactory) -> RunStore:
     """The pipeline up to the dataset (the last stage that writes rows), with 30 % flawed teacher answers."""
-    # 25 requests of each type: enough records after the 30% flaws that every split (val and test too) has rows
-    per_type = dict.fromkeys(("plan_creation", "plan_modification", "safety_adjustment", "progress_adaptation"), 25)
+    # 40 requests of each type: enough records after the 30% flaws that every split (val and test too) has rows
+    per_type = dict.fromkeys(("plan_creation", "plan_modification", "safety_adjustment", "progress_adaptation"), 40)
     overrides = {"teacher": {"mock": {"flaw_rate": 0.3}}, "queries": {"per_type": per_type}}
     run = build_run(tmp_path_factory.mktemp("row_shapes"), overrides, task="BuildDistillationDataset")
     return RunStore(run.data_root, run.run_id)

@@ -84,6 +84,26 @@ def test_clean_run_has_no_anomalies(inp, clean_stats):
     assert report["drift"]["baseline"] is None and report["drift"]["notes"]
 
 
+def test_a_record_in_a_split_that_breaks_a_safety_rule_is_critical(inp, clean_stats):
+    """A jump for a user whose rules rule it out, and a plank as reps, slipped past the filters into train."""
+    clean = detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats)
+    assert clean["safety"]["records"] == len(inp.dataset["all_records"]) and clean["safety"]["flagged"] == 0
+    target = next(
+        r for r in inp.dataset["train"]
+        if "low_impact_knee" in r["context"]["expected_safety_constraints"] and json.loads(r["response"])["days"]
+    )  # fmt: skip
+    plan = json.loads(target["response"])
+    first = plan["days"][0]["exercises"][0]
+    plan["days"][0]["exercises"][0] = dict(first, name="Box Jump", reps="5", seconds=None, rir=2, load_kg=None)
+    plan["days"][0]["exercises"].append(dict(first, name="Plank", reps="10", seconds=None, rir=None, load_kg=None))
+    target["response"] = json.dumps(plan)
+    found = names(detect(inp.config, inp.dataset, inp.queries, inp.responses, clean_stats))
+    alert = found["unsafe_training_records"]
+    assert alert["severity"] == "critical" and alert["count"] == 1 and alert["by_split"]["train"] == 1
+    assert {"low_impact_knee", "timed_work_in_seconds"} <= set(alert["by_rule"]), alert
+    assert "low_impact_knee" in alert["message"] and target["record_id"] in alert["examples"][0]
+
+
 def test_duplicate_record_is_critical(inp, clean_stats):
     copy_of = copy.deepcopy(inp.dataset["all_records"][0])
     inp.dataset["all_records"].append(copy_of)

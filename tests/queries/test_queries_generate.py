@@ -36,6 +36,7 @@ QUERY_KEYS = {
     "expected_safety_constraints",
     "context_summary",
     "user_request",
+    "asks",
     "messages",
     "template_version",
 }
@@ -91,13 +92,27 @@ def test_system_prompt_lists_the_catalogue_with_equipment():
     assert "Barbell Back Squat (squat; barbell, squat_rack)" in prompts.SYSTEM_PROMPT
 
 
-def test_safety_constraints_derive_from_conditions_and_medications(queries):
+def test_safety_constraints_follow_the_users_risk_factors(queries):
+    # shared/reference/safety_guidance.md: who must not jump, who is effort-by-RPE, who trains on non-consecutive days
+    expected_by = {
+        "low_impact_older_adult": lambda c: c["age"] >= 65,
+        "low_impact_high_bmi": lambda c: c["bmi"] is not None and c["bmi"] >= 35,
+        "novice_foundations": lambda c: c["experience"] == "novice",
+        "low_impact_knee": lambda c: "knee_osteoarthritis" in c["conditions"],
+        "protect_lower_back": lambda c: "lower_back_pain" in c["conditions"],
+        "rpe_not_heart_rate": lambda c: "metoprolol succinate" in c["medications"],
+        "nonconsecutive_resistance_days": lambda c: "type_2_diabetes" in c["conditions"],
+        "avoid_valsalva": lambda c: "hypertension" in c["conditions"],
+    }
     for q in queries:
         ctx = q["context_summary"]
-        assert q["expected_safety_constraints"] == constraints_for(ctx["conditions"], ctx["medications"])
-    on_beta_blocker = [q for q in queries if "metoprolol succinate" in q["context_summary"]["medications"]]
-    assert all("rpe_not_heart_rate" in q["expected_safety_constraints"] for q in on_beta_blocker)
+        for rule_id, applies in expected_by.items():
+            if applies(ctx):
+                assert rule_id in q["expected_safety_constraints"], (rule_id, ctx)
+            elif rule_id not in ("low_impact_knee", "protect_lower_back"):  # these also follow a recent injury
+                assert rule_id not in q["expected_safety_constraints"], (rule_id, ctx)
     assert all(q["expected_safety_constraints"] for q in queries if q["prompt_type"] == "safety_adjustment")
+    assert all(constraints_for(q["context_summary"], AS_OF) == q["expected_safety_constraints"] for q in queries)
 
 
 def test_context_agrees_with_the_tables(queries, tables):

@@ -47,12 +47,13 @@ def test_requests_and_plans_survive_missing_facts(contexts):
     for n in range(400):
         ctx = thin(rng.choice(contexts), rng)
         prompt_type = rng.choice(PROMPT_TYPES)
-        text = phrasing.request_text(prompt_type, ctx, np.random.default_rng(n))
+        constraints = constraints_for(ctx)
+        request = phrasing.compose(prompt_type, ctx, constraints, np.random.default_rng(n))
+        text = request.text
         assert not re.search(r"None|nan|\b0 kg|[{}]|  ", text), text
         assert (text[0].isupper() or text[0].isdigit()) and text.rstrip()[-1] in ".?!", text
-        constraints = constraints_for(ctx["conditions"], ctx["medications"])
         plan = plan_for(prompts.user_message(text, ctx, constraints, prompt_type), n)
-        validation, flags = post_check(json.dumps(plan), ctx, constraints)
+        validation, flags = post_check(json.dumps(plan), ctx, constraints, request.asks)
         assert validation["valid"] and not flags and not validation["constraints_missing"], (validation, flags)
         assert "None" not in json.dumps(plan)
 

@@ -7,7 +7,7 @@ from importlib import resources
 import pytest
 
 from fitsense_luigi.errors import ReferenceDataError
-from fitsense_luigi.reference import catalogue, conditions, constraints, equipment, goals, medications
+from fitsense_luigi.reference import catalogue, coaching, conditions, equipment, goals, medications, safety
 from fitsense_luigi.reference.loading import Column, items, number, one_of, parse_table, text
 from fitsense_luigi.reference.tags import ALL_TAGS
 
@@ -63,7 +63,8 @@ def test_every_entry_of_every_file_has_a_source():
         (equipment, equipment.EQUIPMENT),
         (catalogue, catalogue.EXERCISES_BY_NAME),
         (conditions, conditions.CONDITIONS),
-        (constraints, constraints.SAFETY_CONSTRAINTS),
+        (safety, safety.RULES),
+        (coaching, coaching.COACHING_RULES),
         (medications, medications.MEDICATIONS_BY_NAME),
     ):
         assert list(module.SOURCES) == list(keys), module.__name__
@@ -77,7 +78,8 @@ def test_the_data_files_ship_inside_the_package():
         "equipment.csv",
         "exercises.csv",
         "conditions.csv",
-        "safety_constraints.csv",
+        "safety_rules.csv",
+        "coaching_rules.csv",
         "medications.csv",
     } <= shipped
 
@@ -88,13 +90,32 @@ def test_the_bench_press_ratio_sits_in_the_cooper_institute_fair_band():
 
 
 def test_published_safety_rules_are_encoded():
-    # shared/reference/realism.md, "Safety rules that plans must respect"
-    assert {"metoprolol succinate"} == medications.BETA_BLOCKERS  # metoprolol is the beta-blocker we carry
-    assert "heart_rate_zone_prescription" in medications.MEDICATIONS_BY_NAME["metoprolol succinate"].avoids
-    assert "high_impact" in conditions.CONDITION_AVOIDS["knee_osteoarthritis"]  # Bennell 2011; ACR/OARSI 2019
-    assert "maximal_valsalva" in conditions.CONDITION_AVOIDS["hypertension"]  # AHA 2007
+    # shared/reference/safety_guidance.md: each risk factor -> what the cited guidance rules out or limits
+    def applies(rule_id: str, **facts) -> bool:
+        return rule_id in safety.constraints_for(facts)
+
+    assert applies("rpe_not_heart_rate", medications=["metoprolol succinate"])  # beta-blockers: RPE, not HR zones
+    assert safety.RULES["rpe_not_heart_rate"].limits.effort_by_rpe
     for drug in ("glipizide", "insulin glargine"):  # ADA 2016: insulin and sulfonylureas
-        assert "hypoglycaemia_watch" in medications.MEDICATIONS_BY_NAME[drug].constraints
-    # plyometrics are high impact (NSCA) and timed holds are prescribed as time (ACSM)
-    assert all("high_impact" in catalogue.EXERCISES_BY_NAME[n].tags for n in ("Box Jump", "Jump Squat", "Burpee"))
-    assert all(catalogue.EXERCISES_BY_NAME[n].timed for n in ("Plank", "Side Plank", "Wall Sit"))
+        assert applies("hypoglycaemia_watch", medications=[drug])
+    assert not applies("hypoglycaemia_watch", medications=["metformin"])  # metformin alone: no hypoglycaemia rule
+    assert safety.RULES["nonconsecutive_resistance_days"].limits.nonconsecutive_days  # ADA 2016
+    assert "maximal_valsalva" in safety.RULES["avoid_valsalva"].tags  # AHA 2007, ACSM 2004
+    # no jumping for knee OA (ACR/OARSI 2019), back pain (NICE NG59), 65+ (ACSM/AHA 2007), BMI >= 35 (ACSM, NSCA)
+    for rule_id, facts in (
+        ("low_impact_knee", {"conditions": ["knee_osteoarthritis"]}),
+        ("protect_lower_back", {"conditions": ["lower_back_pain"]}),
+        ("low_impact_older_adult", {"age": 65}),
+        ("low_impact_high_bmi", {"bmi": 35.0}),
+    ):
+        assert applies(rule_id, **facts), rule_id
+        ruled_out = set(safety.RULES[rule_id].excluded)
+        assert {"Box Jump", "Jump Squat", "Burpee", "Jumping Lunge", "Jumping Jacks"} <= ruled_out, rule_id
+    assert not applies("low_impact_older_adult", age=64) and not applies("low_impact_high_bmi", bmi=34.9)
+    # plyometrics need a base of strength (NSCA): none for novices; ACSM 2009: novices 2-3 days a week
+    novice = safety.RULES["novice_foundations"]
+    assert {"Box Jump", "Jump Squat", "Burpee", "Jumping Lunge"} <= set(novice.excluded)
+    assert novice.limits.max_days == 3
+    # timed holds, carries and intervals are prescribed as time (ACSM; guidance notes)
+    timed = ("Plank", "Side Plank", "Wall Sit", "Farmer's Carry", "Stationary Bike Intervals")
+    assert all(catalogue.EXERCISES_BY_NAME[n].timed for n in timed)

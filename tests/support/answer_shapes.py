@@ -105,7 +105,8 @@ def rep_ranges(plan: dict[str, Any]) -> tuple[Message, str]:
 def extra_keys(plan: dict[str, Any]) -> tuple[Message, str]:
     plan = copy.deepcopy(plan)
     plan["warm_up"] = "5 minutes of easy cycling and dynamic stretches."
-    plan["days"][0]["exercises"][0]["tempo"] = "3-1-1"
+    if plan["days"]:  # a yes/no answer has no plan
+        plan["days"][0]["exercises"][0]["tempo"] = "3-1-1"
     return _msg(_json(plan)), "stop"
 
 

@@ -43,7 +43,9 @@ def ask(query, request: str) -> str:
 def test_every_plan_is_valid_safe_and_addresses_every_constraint(queries):
     for q in queries:
         plan = plan_for(user_message(q), SEED)
-        validation, flags = post_check(json.dumps(plan), q["context_summary"], q["expected_safety_constraints"])
+        validation, flags = post_check(
+            json.dumps(plan), q["context_summary"], q["expected_safety_constraints"], q["asks"]
+        )
         assert validation["schema_valid"], validation["schema_errors"]
         assert flags == []
         assert validation["unknown_exercises"] == []
@@ -70,7 +72,7 @@ def test_home_users_only_get_exercises_their_equipment_allows(queries):
 def test_diabetes_means_at_most_three_days_never_back_to_back(queries):
     for q in queries[:12]:
         ctx = dict(q["context_summary"], conditions=["type_2_diabetes"], medications=[], days_per_week=5.0)
-        constraints = constraints_for(ctx["conditions"], ctx["medications"])
+        constraints = constraints_for(ctx)
         message = prompts.user_message(q["user_request"], ctx, constraints, q["prompt_type"])
         days = [WEEKDAYS.index(d["day"]) for d in plan_for(message, SEED)["days"]]
         assert len(days) <= 3
@@ -84,7 +86,8 @@ def test_loads_come_from_the_users_own_lifts(queries):
         for day in plan_for(user_message(q), SEED)["days"]:
             for item in day["exercises"]:
                 if item["name"] in lifts and item["load_kg"] is not None:
-                    expected = lifts[item["name"]] / (1 + (item["reps"] + item["rir"]) / 30)
+                    reps = int(str(item["reps"]).split("-")[0])  # a range's low end: the load must allow its top
+                    expected = lifts[item["name"]] / (1 + (reps + item["rir"]) / 30)  # Epley
                     assert 0.85 * expected - 2.5 <= item["load_kg"] <= 1.05 * expected + 2.5
                     compared += 1
     assert compared >= 10
@@ -143,8 +146,15 @@ def test_safety_answers_say_what_to_avoid(queries):
     ]
     assert safety
     for q in safety:
-        text = plan_for(user_message(q), SEED)["explanation"]
-        assert re.search(r"(Avoid|Leave out|Steer clear of) .*(knee bends|high-impact)", text)
+        plan = plan_for(user_message(q), SEED)
+        knee = next(n["note"] for n in plan["safety_notes"] if n["constraint_id"] == "low_impact_knee")
+        assert re.search(r"\bno jumping\b|\bno jumps\b|\bnot? jump", knee), knee  # ACR/OARSI 2019: no high impact
+        assert not [
+            i["name"]
+            for d in plan["days"]
+            for i in d["exercises"]
+            if "high_impact" in EXERCISES_BY_NAME[i["name"]].tags
+        ]
 
 
 def test_mock_provider_answers_like_an_endpoint(queries):

@@ -36,6 +36,8 @@ def params_for(write_params, url: str, **teacher) -> Path:
         "queries": {"per_type": PER_TYPE},
         "teacher": {**FAST_TEACHER, "base_url": url, "shards": 2, "concurrency": 4, **teacher},
         "quality": {"anomalies": {"max_failed_response_share": 0.1, "length_outlier_iqr": 3.0}},
+        # extraction and repair are under test, not length: the coach's longest answers pass 4096 estimated tokens
+        "dataset": {"tokens": {"max_total": None}},
     }
     return write_params(overrides)
 
@@ -78,7 +80,10 @@ def test_every_salvageable_answer_reaches_the_dataset_as_clean_json(write_params
     assert raw["reasoning_field"]["post_validation"]["reasoning"] == "reasoning_content"
     assert "trailing_comma" in raw["trailing_comma"]["post_validation"]["repairs"]
     assert raw["missing_field"]["post_validation"]["reasks"] == 1 and raw["missing_field"]["attempt_count"] == 2
-    assert all(json.loads(r["response"])["days"] for r in records.values())
+    plans = [json.loads(r["response"]) for r in records.values()]
+    # a plan, or the direct answer to a yes/no question that asked for none (schema v3: days_per_week 0)
+    assert all(p["days"] or re.match(r"(Yes|No)\b", p["answer"]) for p in plans)
+    assert sum(bool(p["days"]) for p in plans) > len(plans) / 2
     summary = json.loads((data / "raw" / "teacher_outputs" / RUN / "summary.json").read_text())
     assert summary["per_status"]["refused"] == sum(s in REFUSALS for s in shapes.values())
     assert summary["reasks"]["mended"] == sum(s == "missing_field" for s in shapes.values())

@@ -4,7 +4,8 @@ Each finding is an alert with a severity:
 
 - ``critical``: the data cannot be trusted as it is (a record or query twice,
   queries lost between stages, responses the dataset filters should have
-  removed, an empty split, a removed field or changed type);
+  removed, a record in train/val/test that breaks a safety or coaching rule
+  (:mod:`.safety`), an empty split, a removed field or changed type);
 - ``warning``: worth a look but not wrong in itself (repeated texts, failed
   teacher calls or unusable answers below the configured share, length
   outliers, split ratios off target, feature drift, an added field).
@@ -28,6 +29,7 @@ from fitsense_luigi.contracts.rows import Rows
 from fitsense_luigi.contracts.splits import ALL_RECORDS, REJECTED, SPLITS
 from fitsense_luigi.quality.anomalies.baseline import Baseline
 from fitsense_luigi.quality.anomalies.drift import feature_drift, schema_drift
+from fitsense_luigi.quality.anomalies.safety import unsafe_records
 from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
 from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
 from fitsense_luigi.teacher.summary import FAILED_CALL_STATUSES, describe_unusable, unusable_cause, usability
@@ -64,6 +66,8 @@ def detect(
         + odd_lengths(config, records)
         + split_imbalance(config, dataset)
     )
+    safety = unsafe_records(dataset, queries)
+    alerts += unsafe_training_data(safety)
     drift = drift_section(config, stats, baseline, baseline_notes or [], params or {})
     alerts += drift.pop("alerts")
     severities = {a["severity"] for a in alerts}
@@ -74,8 +78,28 @@ def detect(
         "counts": {level: sum(a["severity"] == level for a in alerts) for level in ("critical", "warning")},
         "alerts": alerts,
         "checked": {"records": len(records), "queries": len(queries), "responses": len(responses)},
+        "safety": safety,
         "drift": drift,
     }
+
+
+def unsafe_training_data(safety: dict[str, Any]) -> list[dict[str, Any]]:
+    """Critical: a record in train/val/test breaks a safety or coaching rule (named with counts, per split)."""
+    if not safety["flagged"]:
+        return []
+    rules = ", ".join(f"{rule} {n}" for rule, n in sorted(safety["by_rule"].items(), key=lambda kv: -kv[1]))
+    splits = ", ".join(f"{split} {n}" for split, n in safety["by_split"].items() if n)
+    return [
+        alert(
+            "unsafe_training_records",
+            "critical",
+            safety["flagged"],
+            f"{counted(safety['flagged'], 'record')} in the splits break a safety or coaching rule ({splits}): {rules}",
+            safety["examples"],
+            by_rule=safety["by_rule"],
+            by_split=safety["by_split"],
+        )
+    ]
 
 
 def _repeats(keys: list[Any], ids: list[str]) -> tuple[int, list[list[str]]]:

@@ -418,7 +418,25 @@ def _anomalies(anomalies: dict[str, Any]) -> str:
     notes = "".join(f"<p>{_e(n)}</p>" for n in drift["notes"]) if drift["baseline"] else ""
     return (
         f"<section id='anomalies'><h2>Anomalies &amp; drift</h2><p>Severity: <b>{_e(anomalies['severity'])}</b></p>"
-        f"{table}<h3>Drift against the previous successful run</h3>{body}{notes}</section>"
+        f"{table}{_safety(anomalies.get('safety'))}"
+        f"<h3>Drift against the previous successful run</h3>{body}{notes}</section>"
+    )
+
+
+def _safety(safety: dict[str, Any] | None) -> str:
+    """Records of train/val/test judged again by the safety and coaching rules: rules broken, per slice."""
+    if not safety:
+        return ""
+    head = f"<h3>Safety of the training data</h3><p>{counted(safety['records'], 'record')} judged again by the rules"
+    if not safety["flagged"]:
+        return head + ": <span class='ok'>none breaks a safety or coaching rule</span>.</p>"
+    rules = sorted(safety["by_rule"])
+    rows = [[_e(name), *(str(counts.get(r, 0)) for r in rules)] for name, counts in safety["by_slice"].items()]
+    total = [["<b>all records</b>", *(str(safety["by_rule"][r]) for r in rules)]]
+    numeric = set(range(1, len(rules) + 1))
+    return (
+        head + f": <span class='bad'>{counted(safety['flagged'], 'record')} break a rule</span> (records per rule "
+        f"and slice).</p>{_table(['slice', *rules], total + rows, numeric)}"
     )
 
 
