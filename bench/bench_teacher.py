@@ -187,7 +187,7 @@ def write_params(workdir: Path, requests: int, url: str, concurrency: int, shard
         model="bench-teacher",
         concurrency=concurrency,
         shards=shards,
-        timeouts={"connect_s": 10.0, "read_s": 60.0},
+        timeouts={"connect_s": 10.0, "read_s": 60.0, "total_s": 120.0},
     )
     path = workdir / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))

@@ -14,7 +14,9 @@ import dataclasses
 import datetime as dt
 import difflib
 import json
+import math
 import os
+import stat
 import types
 import typing
 from collections.abc import Mapping
@@ -55,6 +57,7 @@ OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("teacher", "cache"),
     ("teacher", "response_format_fallback"),
     ("teacher", "unusable_warn_share"),
+    ("teacher", "max_response_mb"),
     ("teacher", "batch", "completion_window"),
     ("teacher", "batch", "max_lines"),
     ("teacher", "batch", "max_bytes"),
@@ -160,6 +163,7 @@ class QueriesSection:
 class Timeouts:
     connect_s: float
     read_s: float
+    total_s: float
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,7 @@ class TeacherSection:
     unusable_warn_share: float
     batch: BatchSection
     samples_per_query: int
+    max_response_mb: float
 
 
 @dataclass(frozen=True)
@@ -395,7 +400,7 @@ _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_times
 
 def read_params(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_params_text(path)
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found (set {PARAMS_ENV} or create it)") from None
     except IsADirectoryError:
@@ -410,6 +415,8 @@ def read_params(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}{where}: not valid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     if duplicates:
         raise ConfigError.all_of(
             [f"{path}:{line}: duplicate key {key!r}: each key may appear once per mapping" for line, key in duplicates]
@@ -418,6 +425,83 @@ def read_params(path: Path) -> dict[str, Any]:
         seen = "an empty file" if data is None else type(data).__name__
         raise ConfigError(f"{path}: expected a mapping of sections at the top level, got {seen}")
     return data
+
+
+# ---------------------------------------------------------------- the loader's safety and strict types
+#
+# A params file is input from outside: it may be a FIFO (which blocks an open for ever), /dev/zero, a
+# 50 MB file of comments, or a "billion laughs" of aliases that expands into gigabytes while PyYAML
+# builds it and jsonschema describes it. So the file must be a regular file no larger than
+# PARAMS_MAX_BYTES (checked before it is opened), and aliases are refused while the document is
+# composed, before anything is built. Numbers are strict: an integer is an integer (200.0 is not),
+# and a number is finite (.nan and .inf would pass every range check, since comparisons with NaN are
+# false). Every number and string has bounds in the schema.
+
+PARAMS_MAX_BYTES = 1 << 20  # the shipped file is about 5 kB
+
+
+def read_params_text(path: Path) -> str:
+    """The params file's text, refused by type and size before it is read (nothing blocks, nothing huge)."""
+    info = path.stat()
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{path}: params path is {_file_kind(info.st_mode)}, expected a regular YAML file")
+    if info.st_size > PARAMS_MAX_BYTES:
+        raise ConfigError(
+            f"{path}: params file is {info.st_size} bytes, more than the {PARAMS_MAX_BYTES} a params file may have"
+        )
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # replaced by a FIFO since the check: no wait
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{path}: params path is not a regular file, expected a YAML file")
+        data = fh.read(PARAMS_MAX_BYTES + 1)
+    if len(data) > PARAMS_MAX_BYTES:
+        raise ConfigError(f"{path}: params file is larger than the {PARAMS_MAX_BYTES} bytes a params file may have")
+    return data.decode("utf-8")
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def _compose_without_aliases(loader: yaml.SafeLoader, parent: Any, index: Any) -> Any:
+    """Composer.compose_node, refusing ``*alias`` (an alias bomb expands before any check could run)."""
+    if loader.check_event(yaml.AliasEvent):
+        event = loader.peek_event()
+        raise yaml.MarkedYAMLError(
+            problem=f"alias *{event.anchor} is not allowed (write the value out)", problem_mark=event.start_mark
+        )
+    return yaml.SafeLoader.compose_node(loader, parent, index)
+
+
+_UniqueKeyLoader.compose_node = _compose_without_aliases  # type: ignore[method-assign, assignment]
+
+
+def _is_integer(checker: Any, value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(checker: Any, value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
+@cache
+def params_validator() -> Any:
+    """The params schema's validator, with integers that are integers and numbers that are finite."""
+    from jsonschema import Draft202012Validator, validators
+
+    checker = Draft202012Validator.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_number})
+    strict = validators.extend(Draft202012Validator, type_checker=checker)
+    return strict(load_schema("params.schema.json"))
 
 
 def validate_params(data: Mapping[str, Any], source: str) -> Config:
@@ -431,10 +515,7 @@ def validate_params(data: Mapping[str, Any], source: str) -> Config:
 
 def param_problems(data: Mapping[str, Any]) -> list[str]:
     """Every problem of ``data`` as 'key.path: expected X, got Y', in the order the keys appear."""
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(load_schema("params.schema.json"))
-    errors = list(validator.iter_errors(data))
+    errors = list(params_validator().iter_errors(data))
     described = [p for e in sorted(errors, key=lambda e: e.validator) for p in describe_schema_errors(e)]
     problems = _pair_misspellings(sorted(described, key=lambda p: _file_order(data, p.split(":")[0].split("."))))
     if not errors:  # the cross-field rules read values of the right types

@@ -85,6 +85,10 @@ class ResourceError(FitSenseError):
     """The machine ran out of something a setting bounds (memory for the world's reader, spill space)."""
 
 
+class CredentialError(FitSenseError):
+    """A secret from the environment (the teacher's API key) cannot be used as it is."""
+
+
 class TeacherBatchesPending(TeacherStageError):
     """Teacher batches are still running when the run's wait (``teacher.batch.wait_s``) is over.
 

@@ -61,6 +61,10 @@ class DataRoot(Protocol):
         """A local file to write; it becomes ``key`` only if the block succeeds."""
         ...
 
+    def move_aside(self, key: str, to: str) -> None:
+        """Rename ``key`` to ``to`` (e.g. a damaged cache entry into quarantine, where a person can look at it)."""
+        ...
+
     def sweep_temporaries(self, directory: str, *, older_than_s: float | None = None) -> None:
         """Remove temporaries of killed writes in ``directory``: those whose writer's pid is gone, or, where
         several hosts write and pids say nothing, those older than ``older_than_s``."""

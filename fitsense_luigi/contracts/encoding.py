@@ -2,7 +2,10 @@
 
 The byte-for-byte determinism of the data files rests on this one encoding:
 compact rows (one JSON object per line, keys in the producer's order, UTF-8 as
-is), and indented documents for reports and manifests.
+is), and indented documents for reports and manifests. Every file is strict
+JSON: Python's ``NaN`` and ``Infinity`` literals, which strict parsers (jq,
+JavaScript, Go, DuckDB's JSON reader) reject, are refused when a file is
+written, naming the key that holds one.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,11 +43,34 @@ def json_default(value: Any) -> Any:
 
 
 def dumps_row(row: Any) -> str:
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    return _strict(row, separators=(",", ":"))
 
 
 def dumps_document(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=2, default=json_default) + "\n"
+    return _strict(obj, indent=2) + "\n"
+
+
+def _strict(obj: Any, **layout: Any) -> str:
+    try:
+        return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=json_default, **layout)
+    except ValueError as exc:
+        found = first_non_finite(obj)
+        if found is None:
+            raise
+        raise ValueError(f"{found[0]} is {found[1]}, which JSON cannot hold") from exc
+
+
+def first_non_finite(obj: Any, path: str = "") -> tuple[str, float] | None:
+    """(key path such as ``a.b[2]``, value) of the first NaN or infinite float in ``obj``, or None."""
+    if isinstance(obj, float):
+        return None if math.isfinite(obj) else (path or "the value", obj)
+    if isinstance(obj, dict):
+        items: Any = ((f"{path}.{k}" if path else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, list | tuple):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    return next((found for where, value in items if (found := first_non_finite(value, where))), None)
 
 
 def iter_jsonl(path: Path | str, *, name: str | None = None) -> Iterator[dict[str, Any]]:

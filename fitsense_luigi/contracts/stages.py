@@ -79,3 +79,13 @@ STAGES = (
 )
 BY_NAME = {stage.name: stage for stage in STAGES}
 PARTS_OF = {PROFILES: PROFILES_PART, WORKOUTS: WORKOUTS_PART}  # a world stage -> the stage of each of its parts
+
+
+def stage_named(name: str) -> Stage:
+    """The stage a manifest's ``inputs`` names: a registered stage, or a shard of one (``teacher_shard_003``)."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    base, _, shard = name.rpartition("_")
+    if base in BY_NAME and shard.isdigit():
+        return BY_NAME[base].sharded(int(shard))
+    raise KeyError(name)

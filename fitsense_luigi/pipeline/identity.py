@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from fitsense_luigi.config import significant_params
-from fitsense_luigi.errors import RunIdError
+from fitsense_luigi.errors import ConfigError, FitSenseError, RunIdError
 
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,128}$")  # fullmatch: "$" alone lets "nl\n" through
 _LEADING_DATE = re.compile(r"^(\d{4})-?(\d{2})-?(\d{2})(?![0-9])")
 
 
@@ -31,7 +31,7 @@ def check_run_id(run_id: str) -> str:
         raise RunIdError(
             "bad run id '': it is empty; give one (e.g. --run-id 2026-02-17), or leave --run-id out for today's run"
         )
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id) or run_id in (".", ".."):
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or run_id in (".", ".."):
         raise RunIdError(
             f"bad run id {run_id!r}: use 1-128 letters, digits, '.', '_' or '-' (e.g. 2026-02-17 or smoke_1)"
         )
@@ -66,13 +66,29 @@ def resolve_as_of_date(
 ) -> dt.date:
     """Config first, then the run id's own date, then the day the run was first made."""
     if configured:
-        return dt.date.fromisoformat(configured)
+        try:
+            day = dt.date.fromisoformat(configured)
+        except ValueError:
+            raise ConfigError(f"run.as_of_date: {configured!r} is not a day of the calendar (YYYY-MM-DD)") from None
+        return within_range(day, "run.as_of_date", ConfigError)
     from_id = date_in_run_id(run_id)
     if from_id:
-        return from_id
+        return within_range(from_id, f"the date run id {run_id!r} starts with", RunIdError)
     if recorded:
         return dt.date.fromisoformat(recorded)
     return today or dt.datetime.now(dt.UTC).date()
+
+
+# The days a run's history may end on: its timestamps are UTC instants (nanoseconds run out in 2262), and
+# app data from before 1970 makes no sense; year 1 used to crash GenerateQueries with an OverflowError.
+AS_OF_RANGE = (dt.date(1970, 1, 1), dt.date(2199, 12, 31))
+
+
+def within_range(day: dt.date, source: str, error: type[FitSenseError]) -> dt.date:
+    low, high = AS_OF_RANGE
+    if not low <= day <= high:
+        raise error(f"{source}: as-of date {day.isoformat()} is outside {low.isoformat()}..{high.isoformat()}")
+    return day
 
 
 def fingerprint(params: Mapping[str, Any], as_of_date: dt.date) -> str:

@@ -9,7 +9,9 @@ one line per problem, whichever logger reports them (Luigi's worker, Luigi's
 "Uncaught exception" handler or our own code). When a bad config stops the
 command before any task, the line is the error alone, not luigi's "Uncaught
 exception in luigi" (which reads like a crash), and luigi's note that logging
-is left to us is not shown.
+is left to us is not shown. Every record, its traceback included, passes
+:class:`RedactSecrets` before any handler writes it: the teacher's API key
+(registered when it is read) never reaches stderr or a run log.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from fitsense_luigi.contracts.dataroot import DataRoot, RunLog
 from fitsense_luigi.errors import FitSenseError
 from fitsense_luigi.pipeline import luigi_internals
+from fitsense_luigi.teacher import redact
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 _LOGGERS = ("fitsense", "luigi", "luigi-interface")
@@ -62,6 +65,27 @@ class OneLineUserErrors(logging.Filter):
             record.exc_text = None
             setattr(record, _PER_LINE, True)
         return True
+
+
+class RedactSecrets(logging.Filter):
+    """Take every registered secret out of a record: its message, its arguments and its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not redact.registered():
+            return True
+        message = record.getMessage()
+        clean = redact.redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact.redact_text(record.exc_text)
+        return True
+
+
+def _filters() -> tuple[logging.Filter, ...]:
+    return (OneLineUserErrors(), RedactSecrets())  # in this order: the folded one-line error is redacted too
 
 
 class AfterLuigiSummary(logging.Filter):
@@ -106,7 +130,8 @@ def install() -> None:
     for name in _LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, OneLineUserErrors) for f in logger.filters):
-            logger.addFilter(OneLineUserErrors())
+            for one in _filters():
+                logger.addFilter(one)
             logger.addFilter(QuietLuigiNotes())
     if _luigi_leaves_logging_to_us():
         root = logging.getLogger()
@@ -118,7 +143,8 @@ def install() -> None:
             root.setLevel(logging.INFO)
             # handlers see records after logger filters only for the logger itself, so
             # filter at the handler too (records from child loggers bypass parents' filters)
-            handler.addFilter(OneLineUserErrors())
+            for one in _filters():
+                handler.addFilter(one)
 
 
 def _luigi_leaves_logging_to_us() -> bool:
@@ -158,7 +184,8 @@ def sync_run_logs() -> None:
 def _add_run_handler(handler: logging.Handler) -> None:
     root = logging.getLogger()
     handler.setFormatter(_formatter())
-    handler.addFilter(OneLineUserErrors())
+    for one in _filters():
+        handler.addFilter(one)
     root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
         root.setLevel(logging.INFO)

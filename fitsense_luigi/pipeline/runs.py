@@ -29,10 +29,11 @@ from fitsense_luigi.config import (
 from fitsense_luigi.contracts import files
 from fitsense_luigi.contracts.manifest import BootstrapRecord
 from fitsense_luigi.contracts.stages import BOOTSTRAP
-from fitsense_luigi.errors import CorruptInputError, RunConflictError
+from fitsense_luigi.errors import ConfigError, CorruptInputError, RunConflictError
 from fitsense_luigi.pipeline import identity
 from fitsense_luigi.pipeline.roots import open_data_root
 from fitsense_luigi.pipeline.store import RunStore
+from fitsense_luigi.teacher.credentials import read_key
 from fitsense_luigi.wording import counted
 
 
@@ -62,7 +63,16 @@ def open_run(run_id: str) -> RunContext:
     except OSError:
         stamp = -1
     overrides = tuple(env_overrides(os.environ).items())
-    return _open_run(identity.check_run_id(run_id), str(path), stamp, os.environ.get(DATA_ROOT_ENV, ""), overrides)
+    context = _open_run(identity.check_run_id(run_id), str(path), stamp, os.environ.get(DATA_ROOT_ENV, ""), overrides)
+    check_teacher_key(context.config)
+    return context
+
+
+def check_teacher_key(config: Config) -> None:
+    """A key that cannot travel in a header fails before any work (one line, never showing it), and is
+    registered for redaction in this process before anything can log it."""
+    if config.teacher.provider == "openai_compatible":
+        read_key(config.teacher.api_key_env)
 
 
 @cache
@@ -74,7 +84,12 @@ def _open_run(
     root.check()
     store = RunStore(root, run_id)
     recorded = read_bootstrap_record(store)
-    as_of = identity.resolve_as_of_date(config.run.as_of_date, run_id, recorded.get("as_of_date") if recorded else None)
+    try:
+        as_of = identity.resolve_as_of_date(
+            config.run.as_of_date, run_id, recorded.get("as_of_date") if recorded else None
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     digest = identity.fingerprint(config.as_dict(), as_of)
     if recorded and recorded.get("config_fingerprint") != digest:
         raise config_conflict(run_id, root.uri(), recorded, config, as_of, path, dict(overrides))

@@ -31,7 +31,7 @@ from fitsense_luigi.contracts.dataroot import DataRoot
 from fitsense_luigi.contracts.encoding import dumps_document, dumps_row, iter_jsonl
 from fitsense_luigi.contracts.files import StageFile
 from fitsense_luigi.contracts.manifest import FileEntry, Manifest
-from fitsense_luigi.contracts.stages import BY_NAME, REPORTS_DIR, Stage
+from fitsense_luigi.contracts.stages import BY_NAME, REPORTS_DIR, Stage, stage_named
 from fitsense_luigi.errors import CorruptInputError, DataRootError
 from fitsense_luigi.pipeline.roots import open_data_root
 
@@ -126,6 +126,45 @@ class RunStore:
                 f"{self.uri(key)}: cannot check whether stage {stage.name} is complete: {exc.strerror or exc}",
                 permanent=False,
             ) from None
+
+    def outdated(self, stage: Stage) -> str | None:
+        """Why a stage whose manifest exists is not current (None: it is): an input it was built from, at any
+        depth, is missing or was rebuilt since (its manifest's sha256 differs from the one recorded in ``inputs``).
+
+        So deleting a stage's manifest (the remedy printed for a damaged file) rebuilds that stage and then
+        everything built from it, instead of leaving downstream stages "complete" on inputs that are gone. A
+        manifest that cannot be read counts as current here: the stage that reads it names it.
+        """
+        return self._outdated(stage, {})
+
+    def _outdated(self, stage: Stage, seen: dict[str, str | None]) -> str | None:
+        if stage.name in seen:
+            return seen[stage.name]
+        seen[stage.name] = None
+        try:
+            recorded = json.loads(self.root.read_bytes(self.manifest_key(stage))).get("inputs") or {}
+            inputs = {stage_named(name): digest for name, digest in recorded.items()}
+        except FileNotFoundError:
+            seen[stage.name] = f"stage {stage.name} has no manifest"
+            return seen[stage.name]
+        except (ValueError, AttributeError, KeyError, TypeError, OSError):
+            return None
+        for upstream, digest in inputs.items():
+            try:
+                current = self.manifest_digest(upstream)
+            except FileNotFoundError:
+                seen[stage.name] = f"its input {upstream.name} has no manifest (deleted, to be rebuilt)"
+                return seen[stage.name]
+            except OSError:
+                continue
+            if current != digest:
+                seen[stage.name] = f"its input {upstream.name} was rebuilt since"
+                return seen[stage.name]
+            reason = self._outdated(upstream, seen)
+            if reason:
+                seen[stage.name] = f"its input {upstream.name} is out of date ({reason})"
+                return seen[stage.name]
+        return None
 
     def manifest(self, stage: Stage) -> Manifest:
         where = self.uri(self.manifest_key(stage))

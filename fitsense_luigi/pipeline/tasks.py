@@ -28,13 +28,15 @@ from fitsense_luigi.contracts.manifest import GATE_PASSED
 from fitsense_luigi.contracts.parts import world_parts
 from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.errors import ConfigError, FitSenseError
-from fitsense_luigi.pipeline import locks, logs, luigi_internals, outcome
+from fitsense_luigi.pipeline import locks, logs, luigi_internals, outcome, termination
 from fitsense_luigi.pipeline.identity import check_run_id, default_run_id
 from fitsense_luigi.pipeline.runs import RunContext, open_run
 from fitsense_luigi.pipeline.store import RunStore, StageWriter
+from fitsense_luigi.teacher import redact
 
 logs.install()
 logs.close_luigi_summaries_with(outcome.closing_summary)
+termination.install()
 log = logging.getLogger("fitsense.tasks")
 STUDENT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -50,18 +52,30 @@ class RunIdParameter(luigi.Parameter):
 
 
 class ManifestTarget(luigi.Target):
-    """A stage is done when its manifest exists (it is written last)."""
+    """A stage is done when its manifest exists (it is written last) and every stage it was built from, at any
+    depth, still has the manifest it was built from (``RunStore.outdated``)."""
 
     def __init__(self, store: RunStore, stage: Stage) -> None:
         self.store = store
         self.stage = stage
 
     def exists(self) -> bool:
-        return self.store.is_complete(self.stage)
+        if not self.store.is_complete(self.stage):
+            return False
+        reason = self.store.outdated(self.stage)
+        if reason and (self.store.uri(""), self.stage.name) not in _REPORTED_OUTDATED:
+            _REPORTED_OUTDATED.add((self.store.uri(""), self.stage.name))
+            log.info(
+                "stage %s of run %s is out of date: %s; it is built again", self.stage.name, self.store.run_id, reason
+            )
+        return reason is None
 
     @property
     def path(self) -> str:
         return self.store.uri(self.store.manifest_key(self.stage))
+
+
+_REPORTED_OUTDATED: set[tuple[str, str]] = set()  # said once per process: luigi asks complete() many times
 
 
 class PipelineTask(luigi.Task):
@@ -127,10 +141,12 @@ class PipelineTask(luigi.Task):
         return super().on_success()
 
     def on_failure(self, exception: BaseException) -> str:
+        """The explanation Luigi logs and sends to the scheduler (luigid keeps it in its state file and serves it
+        at ``/api/fetch_error``): one line for a user error, a traceback otherwise; no secret either way."""
         logs.sync_run_logs()
         if isinstance(exception, FitSenseError):
-            return f"{type(exception).__name__}: {exception}"
-        return super().on_failure(exception)
+            return redact.redact_text(f"{type(exception).__name__}: {exception}")
+        return redact.redact_text(super().on_failure(exception))
 
 
 class Bootstrap(PipelineTask):

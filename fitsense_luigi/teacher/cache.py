@@ -22,25 +22,46 @@ more CPU per answer at 256 in flight). A write killed before its rename leaves
 a temporary that the next writer of that directory removes once it is ten
 minutes old (several processes share the cache, so age, not pid, marks it as
 abandoned). Only answers the endpoint actually produced are stored
-(``FINAL_STATUSES``); time-outs and HTTP errors are retried next time.
+(``FINAL_STATUSES``, and only chat-completion bodies: see :mod:`.response_body`);
+time-outs, HTTP errors and bodies that are not answers are retried next time.
+
+Entries are checked when read (:mod:`.cache_entry`): a damaged one is named,
+moved into ``quarantine/`` and its request asked again, never served.
+
+An answer whose entry cannot be written (a full disk, a read-only file system)
+is **held in memory** (per process, per cache) and the write error stops the
+stage in one line: no more requests are bought that could not be kept, and a
+retry of the task in the same process (Luigi's, minutes later) finds the held
+answers, writes them once the disk takes them, and does not pay again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import json
 import logging
+import secrets
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fitsense_luigi.contracts.dataroot import DataRoot
+from fitsense_luigi.contracts.encoding import dumps_row
+from fitsense_luigi.errors import DataRootError
+from fitsense_luigi.teacher import cache_entry, claims
 from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
 
 log = logging.getLogger("fitsense.teacher.cache")
-ENTRY_FORMAT = 1
 WRITERS = 4  # threads that create entry files; the workers wait for their own entry
 STALE_TEMPORARY_S = 600.0  # a temporary this old belongs to a write that was killed
+QUARANTINE = "quarantine"  # damaged entries are moved here, under the cache
+
+# Answers received but not yet written (the write failed), per process: {entry uri: entry bytes}.
+_held: dict[str, bytes] = {}
+_held_lock = threading.Lock()
 
 
 def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str, template_version: str) -> str:
@@ -60,13 +81,26 @@ class ResponseCache:
         self.enabled = enabled
         self.hits = 0
         self.writes = 0
+        self.quarantined = 0
         self._lock = threading.Lock()
         self._directories: set[str] = set()
         self._writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="teacher-cache-writer")
+        if enabled:
+            self.write_held()
 
     def entry_key(self, key: str) -> str:
         """Where the entry for ``key`` lives, relative to the cache's root."""
         return f"{key[:2]}/{key}.json"
+
+    @contextlib.contextmanager
+    def claim(self, key: str) -> Iterator[None]:
+        """While this process asks for ``key``, other processes sharing the cache wait for its answer
+        (:mod:`.claims`); a no-op when the cache is off."""
+        if not self.enabled:
+            yield
+            return
+        with claims.claimed(self.root.lock_path(claims.claim_key(key))):
+            yield
 
     def get(self, key: str) -> TeacherOutcome | None:
         found = self.lookup(key)
@@ -77,33 +111,91 @@ class ResponseCache:
         if not self.enabled:
             return None
         where = self.entry_key(key)
+        data = _held.get(self.root.uri(where))
         try:
-            entry = json.loads(self.root.read_bytes(where))
-            outcome = TeacherOutcome.from_dict(entry["outcome"])
-            about = entry.get("about") or {}
+            if data is None:
+                data = self.root.read_bytes(where)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning(
-                "ignoring unreadable cache entry %s (%s); the request will be sent again", self.root.uri(where), exc
-            )
+        except (OSError, DataRootError) as exc:
+            log.warning("cannot read cache entry %s (%s); the request will be sent again", self.root.uri(where), exc)
             return None
-        if outcome.status not in FINAL_STATUSES:
+        try:
+            outcome, about = cache_entry.decode(data, key)
+        except ValueError as exc:
+            self._quarantine(where, str(exc))
             return None
         with self._lock:
             self.hits += 1
         return outcome, about
 
     def put(self, key: str, outcome: TeacherOutcome, about: dict[str, Any] | None = None) -> bool:
-        """Store a final outcome; False when it is not cacheable (or the cache is off)."""
+        """Store a final outcome; False when it is not cacheable (or the cache is off).
+
+        When the entry cannot be written it is held in memory and the write error is raised (one line).
+        """
         if not self.enabled or outcome.status not in FINAL_STATUSES:
             return False
-        entry = {"format": ENTRY_FORMAT, "about": about or {}, "outcome": outcome.to_dict()}
-        data = json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        self._write(self.entry_key(key), data)
+        where = self.entry_key(key)
+        data = cache_entry.encode(key, outcome, about or {})
+        try:
+            self._write(where, data)
+        except (OSError, DataRootError) as exc:
+            with _held_lock:
+                _held[self.root.uri(where)] = data
+                held = sum(uri.startswith(self.root.uri() + "/") for uri in _held)
+            permanent = getattr(exc, "permanent", False)
+            raise DataRootError(
+                f"{exc}; the answer is held in memory with the others not yet written ({held}): a retry in this "
+                f"process writes them and pays for none again",
+                permanent=permanent,
+            ) from None
         with self._lock:
             self.writes += 1
         return True
+
+    def write_held(self) -> int:
+        """Write the answers this process holds for this cache (quietly; those that still fail stay held)."""
+        prefix = self.root.uri() + "/"
+        with _held_lock:
+            mine = {uri: data for uri, data in _held.items() if uri.startswith(prefix)}
+        written = 0
+        for uri, data in mine.items():
+            where = uri[len(prefix) :].lstrip("/")
+            try:
+                self._write(where, data)
+            except (OSError, DataRootError):
+                break  # the disk still refuses: keep them all, try again next time
+            with _held_lock:
+                _held.pop(uri, None)
+            written += 1
+        if written:
+            log.info("teacher cache: wrote %d answers held in memory since a failed write", written)
+        return written
+
+    def _quarantine(self, where: str, problem: str) -> None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        aside = f"{QUARANTINE}/{where.rsplit('/', 1)[-1]}.{stamp}-{secrets.token_hex(3)}"
+        try:
+            self.root.move_aside(where, aside)
+        except FileNotFoundError:
+            return  # another reader moved it first
+        except (OSError, DataRootError) as exc:
+            log.warning(
+                "cache entry %s is damaged (%s) and could not be moved aside (%s); the request will be sent again",
+                self.root.uri(where),
+                problem,
+                exc,
+            )
+            return
+        with self._lock:
+            self.quarantined += 1
+        log.warning(
+            "cache entry %s is damaged (%s): moved to %s; the request will be sent again",
+            self.root.uri(where),
+            problem,
+            self.root.uri(aside),
+        )
 
     def note_key(self, name: str) -> str:
         return f"notes/{name}.note"
@@ -116,14 +208,18 @@ class ResponseCache:
             note = json.loads(self.root.read_bytes(self.note_key(name)))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, DataRootError) as exc:
             log.warning("ignoring unreadable cache note %s (%s)", self.root.uri(self.note_key(name)), exc)
             return None
         return note if isinstance(note, dict) else None
 
     def put_note(self, name: str, note: dict[str, Any]) -> None:
-        if self.enabled:
-            self._write(self.note_key(name), json.dumps(note, sort_keys=True).encode("utf-8"))
+        if not self.enabled:
+            return
+        try:
+            self._write(self.note_key(name), dumps_row(dict(sorted(note.items()))).encode("utf-8"))
+        except (OSError, DataRootError) as exc:  # a note saves a probe next time; losing it costs one request
+            log.warning("could not write cache note %s (%s)", self.root.uri(self.note_key(name)), exc)
 
     def _write(self, where: str, data: bytes) -> None:
         """Whole (not fsync'ed, see above); the first write to a directory sweeps abandoned temporaries there.

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fitsense_luigi.contracts.rows import USAGE_KEYS
+from fitsense_luigi.teacher.response_body import Body, completion_problem, opening
 from fitsense_luigi.teacher.types import TeacherOutcome
 
 # Worth another try: the server may answer later.
@@ -131,42 +132,38 @@ def fatal_hint(outcome: TeacherOutcome, key_env: str) -> str:
     return "the account has no quota left: add credit or use another key"
 
 
-def parse_completion(status_code: int, text: str) -> TeacherOutcome:
+def parse_completion(status_code: int, body: Body) -> TeacherOutcome:
     """A 200 answer -> outcome: ``ok``, ``refused``, ``length``, ``content_filter`` or ``invalid``.
 
-    A refusal keeps its text as the outcome's content (``message.refusal`` when
-    ``content`` is null), so that the dataset can show what was refused and why.
+    Only an OpenAI chat-completion object is an answer (:func:`.response_body.completion_problem`);
+    any other body (a proxy's HTML page, ``{}``) is an ``http_error``: not cached, and counted
+    by the circuit breaker. A refusal keeps its text as the outcome's content (``message.refusal``
+    when ``content`` is null), so that the dataset can show what was refused and why.
     """
-    try:
-        body = json.loads(text)
-    except ValueError:
+    problem = completion_problem(body.json) if body.is_json else "not JSON"
+    if problem:
+        raw = body.json if isinstance(body.json, dict) else None
         return TeacherOutcome(
-            "invalid",
+            "http_error",
             None,
             None,
-            None,
-            f"malformed completion body: {error_detail(text, 120)}",
+            raw,
+            f"HTTP {status_code} with a body that is not a chat completion ({problem}): {opening(body.text)}",
             http_status=status_code,
         )
-    try:
-        choice = body["choices"][0]
-        message = choice.get("message") or {}
-        content = message.get("content")
-        finish = choice.get("finish_reason")
-        refusal = message.get("refusal")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        raw = body if isinstance(body, dict) else None
-        return TeacherOutcome(
-            "invalid", None, None, raw, "malformed completion body: no choices[0].message", http_status=status_code
-        )
+    choice = body.json["choices"][0]
+    message = choice["message"]
+    content = message.get("content")
+    finish = choice.get("finish_reason")
+    refusal = message.get("refusal")
     if content is not None and not isinstance(content, str):
         content = json.dumps(content, ensure_ascii=False)
-    usage = parse_usage(body.get("usage"))
+    usage = parse_usage(body.json.get("usage"))
     if refusal or finish == "refusal":  # OpenAI: message.refusal with content null; proxies: finish_reason refusal
         text = refusal if isinstance(refusal, str) and refusal.strip() else content
         how = "message.refusal" if refusal else "finish_reason=refusal"
         return TeacherOutcome(
-            "refused", finish, text, body, f"the teacher refused ({how})", usage, http_status=status_code
+            "refused", finish, text, body.json, f"the teacher refused ({how})", usage, http_status=status_code
         )
     if finish == "length":
         status, error = "length", "cut off at max_tokens (finish_reason=length)"
@@ -178,7 +175,7 @@ def parse_completion(status_code: int, text: str) -> TeacherOutcome:
         status, error = "invalid", f"unexpected finish_reason={finish}"
     else:
         status, error = "ok", None
-    return TeacherOutcome(status, finish, content, body, error, usage, http_status=status_code)
+    return TeacherOutcome(status, finish, content, body.json, error, usage, http_status=status_code)
 
 
 def parse_usage(raw: Any) -> dict[str, int]:
@@ -194,10 +191,6 @@ def parse_usage(raw: Any) -> dict[str, int]:
     return usage
 
 
-def error_body(text: str) -> dict[str, Any] | None:
+def error_body(body: Body) -> dict[str, Any] | None:
     """An error answer's JSON body, kept as ``raw_response`` when it is an object."""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
+    return body.json if isinstance(body.json, dict) else None

@@ -30,6 +30,7 @@ class MockCoach:
     name = "mock"
     cacheable = False  # free and deterministic: caching would only add state
     remote = False
+    endpoint = False  # its flawed answers are a feature (teacher.mock.flaw_rate), not an unhealthy endpoint
 
     def __init__(self, model: str, seed: int = 0, flaw_rate: float = 0.0) -> None:
         self.model = model

@@ -16,7 +16,13 @@ request through ``requests`` costs about 1.1 ms of CPU against 0.35 ms through
 urllib3 directly (``bench/bench_teacher.py --client-overhead``), with the same
 proxy, CA-bundle and time-out handling set up here. The API key is sent
 only in the Authorization header and redacted from anything the server sends
-back (see :mod:`fitsense_luigi.teacher.credentials`).
+back, after decoding (see :mod:`fitsense_luigi.teacher.credentials`).
+
+Every request has a deadline for connect plus the whole answer
+(``teacher.timeouts.total_s``, :mod:`.deadline`) besides the per-read time-out,
+and a size cap (``teacher.max_response_mb``): a server that drips one byte a
+second, or sends without end, costs one bounded, retried time-out. Bodies are
+read, decoded and judged by :mod:`.response_body`.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ import certifi
 import urllib3
 from urllib3.util import parse_url
 
-from fitsense_luigi.teacher import http_policy
+from fitsense_luigi.teacher import http_policy, response_body
 from fitsense_luigi.teacher.credentials import ApiKey
+from fitsense_luigi.teacher.deadline import WATCHER, watched
 from fitsense_luigi.teacher.pacing import Pacer
 from fitsense_luigi.teacher.types import TeacherOutcome, TeacherRequest
 
@@ -48,6 +55,7 @@ class OpenAICompatible:
     name = "openai_compatible"
     cacheable = True
     remote = True  # requests leave the host: they count against teacher.concurrency on it
+    endpoint = True
 
     def __init__(
         self,
@@ -57,6 +65,8 @@ class OpenAICompatible:
         connect_s: float,
         read_s: float,
         max_attempts: int,
+        total_s: float | None = None,
+        max_response_bytes: int = 8 << 20,
         initial_wait_s: float = 0.5,
         max_wait_s: float = 8.0,
         retry_after_cap_s: float = 60.0,
@@ -66,6 +76,8 @@ class OpenAICompatible:
         self.url = f"{self.base_url}/chat/completions"
         self.key = ApiKey(api_key_env)
         self.timeout = (connect_s, read_s)
+        self.total_s = total_s if total_s is not None else connect_s + read_s
+        self.max_response_bytes = max_response_bytes
         self.max_attempts = max_attempts
         self.initial_wait_s = initial_wait_s
         self.max_wait_s = max_wait_s
@@ -95,10 +107,16 @@ class OpenAICompatible:
         if pool is None:
             options = {"num_pools": 1, "maxsize": 1, "retries": False, "ca_certs": self._ca_certs}
             pool = urllib3.ProxyManager(self._proxy, **options) if self._proxy else urllib3.PoolManager(**options)
+            connections = pool.connection_from_url(self.url)  # the one host's pool: its sockets obey the deadline
+            connections.ConnectionCls = watched(connections.ConnectionCls)
             self._local.pool = pool
             with self._pools_lock:
                 self._pools.append(pool)
         return pool
+
+    def cut_in_flight(self) -> None:
+        """End every request in flight now (the stage is stopping and will not wait for their answers)."""
+        WATCHER.cut_all()
 
     def close(self) -> None:
         with self._pools_lock:
@@ -134,69 +152,99 @@ class OpenAICompatible:
         return outcome
 
     def _attempt(self, payload: bytes) -> tuple[TeacherOutcome, bool, float | None]:
-        """(outcome, retry?, seconds the server asked us to wait) for one HTTP round trip."""
+        """(outcome, retry?, seconds the server asked us to wait) for one HTTP round trip, within its deadline."""
         started = time.monotonic()
-        try:
-            response = self._pool().request(
-                "POST",
-                self.url,
-                body=payload,
-                headers=self._headers,
-                timeout=self._timeout,
-                retries=False,
-                redirect=False,
-            )
-        except urllib3.exceptions.NewConnectionError as exc:  # a subclass of ConnectTimeoutError: refused, unreachable
-            return TeacherOutcome("http_error", None, None, None, f"connection error: {_reason(exc)}"), True, None
-        except urllib3.exceptions.ConnectTimeoutError:
-            return (
-                TeacherOutcome("timeout", None, None, None, f"timeout: no connect within {self.timeout[0]:g} s"),
-                True,
-                None,
-            )
-        except urllib3.exceptions.ReadTimeoutError:
-            return (
-                TeacherOutcome("timeout", None, None, None, f"timeout: no read within {self.timeout[1]:g} s"),
-                True,
-                None,
-            )
-        except urllib3.exceptions.MaxRetryError as exc:  # retries=False still wraps connection errors in it
-            reason = exc.reason
-            if isinstance(reason, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
-                reason, urllib3.exceptions.NewConnectionError
-            ):
-                return (
-                    TeacherOutcome("timeout", None, None, None, f"timeout: no connect within {self.timeout[0]:g} s"),
-                    True,
-                    None,
+        with WATCHER.deadline(self.total_s) as deadline:
+            try:
+                response = self._pool().request(
+                    "POST",
+                    self.url,
+                    body=payload,
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    retries=False,
+                    redirect=False,
+                    preload_content=False,
                 )
-            return TeacherOutcome("http_error", None, None, None, f"connection error: {_reason(reason)}"), True, None
-        except (urllib3.exceptions.ProtocolError, OSError) as exc:
-            return TeacherOutcome("http_error", None, None, None, f"connection error: {_reason(exc)}"), True, None
-        except urllib3.exceptions.HTTPError as exc:
-            return TeacherOutcome("http_error", None, None, None, f"request failed: {type(exc).__name__}"), False, None
+                try:
+                    data = response_body.read_capped(response, self.max_response_bytes)
+                except BaseException:
+                    response.close()  # read in part: this connection cannot carry the next request
+                    raise
+                finally:
+                    response.release_conn()
+            except response_body.TooLarge as exc:
+                response.close()
+                seen = f" (Content-Length {exc.seen})" if exc.seen is not None else ""
+                error = f"response larger than {_mib(exc.limit)}{seen}: refused (teacher.max_response_mb)"
+                return TeacherOutcome("http_error", None, None, None, error, http_status=response.status), False, None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                if deadline.expired:
+                    return self._past_deadline(), True, None
+                return _transport_failure(exc, self.timeout)
+            if deadline.expired:  # cut just as the last byte arrived: the answer is whole, keep it
+                log.debug("deadline passed as the answer completed")
         latency_ms = int((time.monotonic() - started) * 1000)
-        text = self.key.redact(response.data.decode("utf-8", errors="replace"))
+        body = response_body.decode(data)
         headers = response.headers
         budget_wait = http_policy.exhausted_budget_reset_s(headers)
         if budget_wait:
             self.pacer.hold(min(budget_wait, self.retry_after_cap_s))
         code = response.status
         if code == 200:
-            outcome = http_policy.parse_completion(code, text)
+            outcome = http_policy.parse_completion(code, body)
             outcome.latency_ms = latency_ms
             return outcome, False, None
+        text = body.text
         outcome = TeacherOutcome(
             "http_error",
             None,
             None,
-            http_policy.error_body(text),
+            http_policy.error_body(body),
             f"HTTP {code}: {http_policy.error_detail(text) or response.reason or 'no detail'}",
             latency_ms=latency_ms,
             http_status=code,
         )
         retry = http_policy.should_retry(code, text)
         return outcome, retry, http_policy.retry_after_s(headers) if retry else None
+
+    def _past_deadline(self) -> TeacherOutcome:
+        error = f"timeout: no complete answer within {self.total_s:g} s (teacher.timeouts.total_s)"
+        return TeacherOutcome("timeout", None, None, None, error)
+
+
+def _transport_failure(exc: BaseException, timeout: tuple[float, float]) -> tuple[TeacherOutcome, bool, float | None]:
+    """A request that got no HTTP answer: time-outs (connect, or a read that stalled) and connection errors."""
+    reason = exc.reason if isinstance(exc, urllib3.exceptions.MaxRetryError) else exc
+    if isinstance(reason, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
+        reason,
+        urllib3.exceptions.NewConnectionError,  # a subclass of ConnectTimeoutError: refused, unreachable
+    ):
+        return TeacherOutcome("timeout", None, None, None, f"timeout: no connect within {timeout[0]:g} s"), True, None
+    if _stalled(reason):
+        return TeacherOutcome("timeout", None, None, None, f"timeout: no read within {timeout[1]:g} s"), True, None
+    if isinstance(reason, urllib3.exceptions.ProtocolError | urllib3.exceptions.NewConnectionError | OSError):
+        return TeacherOutcome("http_error", None, None, None, f"connection error: {_reason(reason)}"), True, None
+    return TeacherOutcome("http_error", None, None, None, f"request failed: {type(reason).__name__}"), False, None
+
+
+def _stalled(exc: BaseException) -> bool:
+    """A read time-out, however urllib3 wrapped it (a stall in the body arrives as a ProtocolError around it)."""
+    todo, seen = [exc], set()
+    while todo:
+        current = todo.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+            return True
+        todo += [a for a in current.args if isinstance(a, BaseException)]
+        todo += [e for e in (current.__cause__, current.__context__) if e is not None]
+    return False
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1 << 20):g} MiB"
 
 
 def _reason(exc: BaseException | None) -> str:

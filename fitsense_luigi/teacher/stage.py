@@ -46,7 +46,7 @@ from fitsense_luigi.teacher.checks import Judgement, judge
 from fitsense_luigi.teacher.pacing import CircuitBreaker, Pacer
 from fitsense_luigi.teacher.reask import reask_request
 from fitsense_luigi.teacher.slots import HostSlots
-from fitsense_luigi.teacher.summary import describe_unusable
+from fitsense_luigi.teacher.summary import describe_unusable, unusable_cause
 from fitsense_luigi.teacher.types import TRANSIENT_STATUSES, Provider, TeacherOutcome, TeacherRequest
 from fitsense_luigi.teacher.workahead import ShardClaims
 from fitsense_luigi.wording import counted
@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fitsense.teacher")
 PLAN_SCHEMA = "plan_response.schema.json"
+# On SIGTERM (podman/docker stop give 10 s before SIGKILL), answers in flight get this long to arrive and be
+# cached before the requests still out are cut.
+TERM_GRACE_S = 5.0
 
 
 def make_provider(config: Config, pacer: Pacer | None = None) -> Provider:
@@ -81,6 +84,8 @@ def http_client(config: Config, base_url: str, api_key_env: str, pacer: Pacer | 
         api_key_env,
         connect_s=t.timeouts.connect_s,
         read_s=t.timeouts.read_s,
+        total_s=t.timeouts.total_s,
+        max_response_bytes=int(t.max_response_mb * (1 << 20)),
         max_attempts=t.retries.max_attempts,
         initial_wait_s=t.retries.initial_wait_s,
         max_wait_s=t.retries.max_wait_s,
@@ -254,11 +259,14 @@ class StageRun:
             self.store.put(self.key(request, query), outcome, self.about(query["template_version"], self.run_id))
         with self._lock:
             self.sent += outcome.status not in TRANSIENT_STATUSES
-        problem = _hopeless(self.config, outcome, self.breaker, self.store)
-        if problem:  # decided here, so that no worker picks up another request meanwhile
+        self.judge_health(_fatal(self.config, outcome, self.store))
+        return outcome, request
+
+    def judge_health(self, problem: TeacherStageError | None) -> None:
+        """Stop the stage on a problem; decided by the worker that saw it, so no worker picks up another request."""
+        if problem:
             self.verdict.append(problem)
             self.stop.set()
-        return outcome, request
 
     # -- one query, all its answers
     def resolve(self, query: dict[str, Any], first: Found | None = None) -> dict[str, Any]:
@@ -278,16 +286,24 @@ class StageRun:
         t = self.config.teacher
         request = self.request(query, sample)
         spent = Attempts()
+        sent = False
         while True:
             found = self.lookup(self.key(request, query)) if first is None else None if first is MISS else first
             first = None
+            if found is None:
+                key = self.key(request, query)
+                # the host slot first: a claim's holder never waits for a slot a waiter on its claim holds
+                if self.slots is not None and not self.slots.hold():
+                    raise _Stopped
+                with self.store.claim(key):  # another run asking the same now: wait for its answer, pay once
+                    found = self.lookup(key)
+                    if found is None:
+                        if self.stop.is_set():
+                            raise _Stopped
+                        outcome, request = self.send(request, query)
+                        elsewhere, sent = False, True
             if found is not None:
                 outcome, elsewhere = found
-            else:
-                if self.stop.is_set():
-                    raise _Stopped
-                outcome, request = self.send(request, query)
-                elsewhere = False
             spent.add(outcome, elsewhere)
             verdict = judge_outcome(outcome, query)
             if len(spent.reask_errors) >= t.reask.max_attempts or not needs_reask(outcome, verdict):
@@ -298,7 +314,10 @@ class StageRun:
                 alternative(build_row(query, "", "", outcome, verdict, Attempts(), None), "reask", sample)
             )
             request = reask_request(request, outcome.content or "", errors)
-        return build_row(query, self.provider.name, t.model, outcome, verdict, spent, self.formats.kind, sample)
+        row = build_row(query, self.provider.name, t.model, outcome, verdict, spent, self.formats.kind, sample)
+        if sent and getattr(self.provider, "endpoint", False):  # the endpoint's health, from what it answered now
+            self.judge_health(_tripped(self.config, row, self.breaker, self.store))
+        return row
 
 
 class _Stopped(Exception):
@@ -443,8 +462,10 @@ def answer(
                         reporter.work_ahead(done=1)
                     if stage.verdict:
                         raise stage.verdict[0]
-            except BaseException:
+            except BaseException as exc:
                 stage.stop.set()
+                if isinstance(exc, KeyboardInterrupt):  # SIGTERM or Ctrl-C: keep what is arriving, briefly
+                    _wind_down(finished, outstanding, stage.provider)
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
     finally:
@@ -468,32 +489,78 @@ def answer(
     return [row for row in rows if row is not None]
 
 
-def _hopeless(
-    config: Config, outcome: TeacherOutcome, breaker: CircuitBreaker, store: ResponseCache
-) -> TeacherStageError | None:
-    """The error that stops the stage, when this outcome says no further request is worth sending."""
+def _wind_down(finished: queue.SimpleQueue[Any], outstanding: int, provider: Provider) -> None:
+    """The stage is being stopped: no new request leaves; answers in flight get ``TERM_GRACE_S`` to arrive
+    (each is cached by its worker as it comes), then the requests still out are cut."""
+    deadline = time.monotonic() + TERM_GRACE_S
+    try:
+        while outstanding > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                finished.get(timeout=left)
+            except queue.Empty:
+                break
+            outstanding -= 1
+    finally:
+        if outstanding and hasattr(provider, "cut_in_flight"):
+            log.info("teacher: stopping; %d requests still in flight are cut (no answer came: none paid)", outstanding)
+            provider.cut_in_flight()
+
+
+def _saved(store: ResponseCache) -> str:
+    return f"{store.writes} answers received so far are cached" if store.enabled else "the cache is off"
+
+
+def _fatal(config: Config, outcome: TeacherOutcome, store: ResponseCache) -> TeacherStageError | None:
+    """The error that stops the stage at once, when this answer says no other request can succeed."""
     t = config.teacher
-    saved = f"{store.writes} answers received so far are cached" if store.enabled else "the cache is off"
     if http_policy.is_fatal(outcome):
         return TeacherStageError(
             f"teacher at {t.base_url} refused the request ({outcome.error}): "
-            f"{http_policy.fatal_hint(outcome, t.api_key_env)}; stopping the stage ({saved})"
-        )
-    reason = breaker.record(outcome.error if outcome.status in TRANSIENT_STATUSES else None)
-    if reason:
-        deterministic = http_policy.is_client_error(breaker.commonest or "")
-        return TeacherStageError(
-            f"teacher at {t.base_url}: {reason}; circuit breaker stopped the stage ({saved}; "
-            + (
-                "the endpoint rejects these requests the same way every time: fix the request or the endpoint, "
-                "then rerun)"
-                if deterministic
-                else "rerun when the endpoint is healthy, teacher.circuit_breaker sets the threshold)"
-            ),
-            # storms pass (Luigi's retries, minutes apart, resume from the cache); a 400 answers the same again
-            permanent=deterministic,
+            f"{http_policy.fatal_hint(outcome, t.api_key_env)}; stopping the stage ({_saved(store)})"
         )
     return None
+
+
+# What to change when most answers come back unusable the same way (refusals are answers: the bias
+# report must see who is refused, so they never trip the breaker).
+UNUSABLE = {  # cause: (what the breaker records, what to change)
+    "cut_off": ("answer unusable: cut off at max_tokens", "raise teacher.max_tokens"),
+    "filtered": ("answer unusable: withheld by the content filter", "the endpoint's filter withholds these answers"),
+    "not_json": ("answer unusable: not JSON", "check teacher.response_format and that the model writes JSON"),
+    "schema_invalid": ("answer unusable: not a valid plan", "check teacher.response_format and the model"),
+}
+
+
+def _tripped(
+    config: Config, row: TeacherResponse, breaker: CircuitBreaker, store: ResponseCache
+) -> TeacherStageError | None:
+    """Record one query's outcome with the breaker: a failed call, or an answer that came back unusable."""
+    t = config.teacher
+    cause = unusable_cause(row)
+    failure = UNUSABLE[cause][0] if cause in UNUSABLE else None
+    if row["status"] in TRANSIENT_STATUSES:
+        failure = row["error"]
+    reason = breaker.record(failure)
+    if not reason:
+        return None
+    hint = next((h for label, h in UNUSABLE.values() if label == breaker.commonest), None)
+    deterministic = hint is not None or http_policy.is_client_error(breaker.commonest or "")
+    if hint is not None:
+        advice = f"the endpoint answers these requests the same way every time: {hint}, then rerun)"
+    elif deterministic:
+        advice = (
+            "the endpoint rejects these requests the same way every time: fix the request or the endpoint, then rerun)"
+        )
+    else:
+        advice = "rerun when the endpoint is healthy, teacher.circuit_breaker sets the threshold)"
+    # storms pass (Luigi's retries, minutes apart, resume from the cache); a 400 or a useless answer repeats
+    return TeacherStageError(
+        f"teacher at {t.base_url}: {reason}; circuit breaker stopped the stage ({_saved(store)}; {advice}",
+        permanent=deterministic,
+    )
 
 
 def response_row(query: Query, provider: str, model: str, outcome: TeacherOutcome, cache_hit: bool) -> TeacherResponse:

@@ -73,6 +73,7 @@ class Provider(Protocol):
     name: str
     cacheable: bool
     remote: bool  # requests leave the host (they take one of its teacher.concurrency slots)
+    endpoint: bool  # answers come from a teacher endpoint whose health the circuit breaker judges (not the mock)
 
     def complete(self, request: TeacherRequest) -> TeacherOutcome: ...
 

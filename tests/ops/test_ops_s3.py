@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -30,7 +31,8 @@ from fitsense_luigi.pipeline.roots import LocalRoot, open_data_root, s3
 from fitsense_luigi.pipeline.roots.s3 import S3Root
 from fitsense_luigi.pipeline.store import RunStore
 from fitsense_luigi.teacher.cache import ResponseCache
-from fitsense_luigi.teacher.types import TeacherOutcome
+from fitsense_luigi.teacher.http_policy import parse_completion
+from fitsense_luigi.teacher.response_body import decode
 from tests.support import layout
 from tests.support.harness import finish_run
 from tests.support.hashing import object_digests, sha256
@@ -168,12 +170,20 @@ def test_earlier_runs_are_found_on_s3(s3_server: S3Server) -> None:
 
 
 def test_teacher_cache_lives_on_s3(s3_server: S3Server) -> None:
-    cache = ResponseCache(open_data_root(f"s3://{BUCKET}/cache-test").scoped(files.TEACHER_CACHE))
-    outcome = TeacherOutcome("ok", "stop", '{"plan": 1}', {"id": "x"}, None, {"total_tokens": 9}, 1, 12)
+    root = open_data_root(f"s3://{BUCKET}/cache-test").scoped(files.TEACHER_CACHE)
+    cache = ResponseCache(root)
+    completion = {"choices": [{"message": {"content": '{"plan": 1}'}, "finish_reason": "stop"}], "usage": {}}
+    outcome = parse_completion(200, decode(json.dumps(completion).encode()))
     assert cache.get("ab" * 32) is None
     cache.put("ab" * 32, outcome)
     assert cache.get("ab" * 32) == outcome
-    assert list(s3_server.objects("cache-test/")) == [f"{files.TEACHER_CACHE}/ab/{'ab' * 32}.json"]
+    entry = f"{files.TEACHER_CACHE}/ab/{'ab' * 32}.json"
+    assert list(s3_server.objects("cache-test/")) == [entry]
+    # a damaged entry is moved aside into quarantine/ (copy, then delete: S3 has no rename) and not served
+    root.write_bytes(f"ab/{'ab' * 32}.json", b'{"format": 2, "outcome": "lots"}')
+    assert cache.get("ab" * 32) is None and cache.quarantined == 1
+    (moved,) = s3_server.objects("cache-test/")
+    assert moved.startswith(f"{files.TEACHER_CACHE}/quarantine/{'ab' * 32}.json.")
 
 
 def test_pipeline_on_an_s3_root_matches_the_local_run_and_reruns_nothing(

@@ -54,6 +54,26 @@ from tests.support.teacher import LOOPBACK_TEACHER, TEST_KEY, WITH_KEY, TeacherS
 KILLPOINT_DIR = Path(__file__).resolve().parent / "killpoint"
 
 
+# the production retry policy (keep_alive, 3 attempts), one second apart instead of two minutes
+RETRYING_CFG = """
+[core]
+lock_pid_dir = {pid_dir}
+[worker]
+keep_alive = true
+wait_interval = 0.1
+[scheduler]
+retry_count = {retries}
+retry_delay = 1
+"""
+
+
+def retrying(base: Path, retries: int = 3) -> dict[str, str]:
+    """The environment of a command with Luigi's retries on (``retries`` attempts in all, a second apart)."""
+    cfg = base / "retrying-luigi.cfg"
+    cfg.write_text(RETRYING_CFG.format(pid_dir=base / "luigi-pids", retries=retries))
+    return {"LUIGI_CONFIG_PATH": str(cfg)}
+
+
 def loopback_params(write_params: Any, url: str, *, name: str = "params.yaml", **teacher: Any) -> Path:
     """Small-scale params whose teacher is the loopback server at ``url``."""
     return write_params(teacher_params(url, LOOPBACK_TEACHER, **teacher), name=name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import struct
+from pathlib import Path
 
 from fitsense_luigi.contracts import files, stages
 from tests.reliability.run_checks import downstream_manifests
@@ -10,6 +12,14 @@ from tests.support import layout
 from tests.support.harness import BuiltRun, run_luigi
 from tests.support.hashing import restamp
 from tests.support.teacher import WITH_KEY, assert_no_secret
+
+
+def flip_a_byte(path: Path) -> Path:
+    """``path`` with one byte changed (bit rot, or an edit behind the pipeline's back)."""
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
 
 
 def test_truncated_file_is_named_and_not_read(run_copy: BuiltRun) -> None:
@@ -32,10 +42,7 @@ def forget_the_queries(run: BuiltRun) -> None:
 
 
 def test_altered_table_is_caught(run_copy: BuiltRun) -> None:
-    table = run_copy.files.table("users")
-    data = bytearray(table.read_bytes())
-    data[100] ^= 0xFF
-    table.write_bytes(bytes(data))
+    table = flip_a_byte(run_copy.files.table("users"))
     forget_the_queries(run_copy)
     result = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
     assert result.returncode == 30
@@ -97,3 +104,24 @@ def test_damaged_run_record_stops_the_run_before_any_work(run_copy: BuiltRun, wr
     assert "use a new --run-id" in errors[0] and "Traceback" not in result.output
     assert {p: p.read_bytes() for p in run_copy.data_root.rglob("*.jsonl")} == before
     assert_no_secret([run_copy.data_root], [result.output])
+
+
+def test_the_printed_remedy_for_a_damaged_table_works_when_followed(run_copy: BuiltRun) -> None:
+    """Issue 19, defect 6: the error said to delete the stage's manifest; doing so and rerunning BiasSlicing gave
+    FileNotFoundError tracebacks three times, since downstream stages were "complete" on an input that was gone.
+    Now a stage is complete only while every stage it was built from still has the manifest it was built from."""
+    table = flip_a_byte(run_copy.files.table("workouts"))
+    damaged = table.read_bytes()
+    run_copy.files.manifest(stages.QUERIES).unlink()
+    failed = run_luigi("GenerateQueries", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
+    assert failed.returncode == 30, failed.output[-3000:]
+    advice = re.search(r"delete (\S+) to rebuild it", failed.output)
+    assert advice and f"{table}: checksum does not match" in failed.output, failed.output[-3000:]
+    Path(advice[1]).unlink()  # the remedy, as printed
+    fixed = run_luigi("BiasSlicing", run_copy.run_id, run_copy.data_root, run_copy.params, env=WITH_KEY)
+    assert fixed.returncode == 0, fixed.output[-3000:]
+    assert "Traceback" not in fixed.output and "FileNotFoundError" not in fixed.output
+    assert table.read_bytes() != damaged, "the damaged table was built again"
+    for stage in (stages.WORKOUTS, stages.QUERIES, stages.TEACHER, stages.DATASET, stages.BIAS):
+        assert run_copy.files.manifest(stage).is_file()
+    assert_no_secret([run_copy.data_root], [failed.output, fixed.output])

@@ -11,6 +11,7 @@ Where each ``[retcode]`` is produced through the real command:
 | 30 | task failed | test_corruption.py, test_teacher_storms.py, tests/quality (gate), here |
 | 35 | scheduling error | not reproducible here: needs the data root to fail between opening the run and scheduling |
 | 40 | bad input before scheduling | test_config_fuzz.py, tests/pipeline/test_pipeline.py, test_corruption.py, here |
+| 143 | SIGTERM | test_hostile_teacher.py (``test_sigterm_mid_stage_...``) |
 """
 
 from __future__ import annotations
@@ -25,29 +26,12 @@ import luigi.worker
 
 from fitsense_luigi.contracts import files
 from fitsense_luigi.pipeline.tasks import ALL_TASKS
+from fitsense_luigi.pipeline.termination import EXIT_TERMINATED
 from tests.ops.ops_harness import luigi_command, running_luigid, scheduler_args, worker_env
-from tests.reliability.fault_harness import RunUnderTest, loopback_params
+from tests.reliability.fault_harness import RunUnderTest, loopback_params, retrying
 from tests.reliability.run_checks import downstream_manifests
 from tests.support.harness import REPO, RUN_ID, BuiltRun, run_luigi
 from tests.support.teacher import WITH_KEY, Servers, Weather, assert_no_secret
-
-# the production retry policy (keep_alive, 3 attempts), one second apart instead of two minutes
-RETRYING_CFG = """
-[core]
-lock_pid_dir = {pid_dir}
-[worker]
-keep_alive = true
-wait_interval = 0.1
-[scheduler]
-retry_count = 3
-retry_delay = 1
-"""
-
-
-def retrying(base: Path) -> dict[str, str]:
-    cfg = base / "retrying-luigi.cfg"
-    cfg.write_text(RETRYING_CFG.format(pid_dir=base / "luigi-pids"))
-    return {"LUIGI_CONFIG_PATH": str(cfg)}
 
 
 def attempts(output: str, family: str) -> Counter[str]:
@@ -61,7 +45,7 @@ def test_readme_and_luigi_cfg_agree_on_the_codes() -> None:
     readme = (REPO / "README.md").read_text()
     table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     documented = {int(code) for code in re.findall(r"^\| (\d+) \|", table, re.MULTILINE)}
-    assert {int(v) for v in cfg["retcode"].values()} | {0} == documented
+    assert {int(v) for v in cfg["retcode"].values()} | {0, EXIT_TERMINATED} == documented
 
 
 def test_no_task_waits_for_external_data(tmp_path, monkeypatch) -> None:

@@ -34,7 +34,7 @@ from tests.support.teacher import (
 # one shard, so that one process (one pacer) sends every request: the pause a 429 imposes is visible as a gap
 STORM_TEACHER = {
     "shards": 1,
-    "timeouts": {"connect_s": 5.0, "read_s": STORM_READ_S},
+    "timeouts": {"connect_s": 5.0, "read_s": STORM_READ_S, "total_s": 30.0},
     "retries": {"max_attempts": 4, "initial_wait_s": 0.01, "max_wait_s": 0.05, "retry_after_cap_s": 5.0},
 }
 

@@ -73,6 +73,23 @@ def start_luigi(
     return subprocess.Popen(command, cwd=REPO, env=luigi_env(data_root, params, env), **popen)
 
 
+def watch_luigi(
+    task: str, run_id: str, data_root: Path, params: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """The `luigi` command in the background in its own session, its output (stdout and stderr) one text pipe."""
+    return start_luigi(
+        task,
+        run_id,
+        data_root,
+        params,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def run_luigi(
     task: str,
     run_id: str,

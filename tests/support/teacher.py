@@ -56,12 +56,12 @@ FAST_TEACHER: dict[str, Any] = {
     "model": "test-teacher",
     "api_key_env": KEY_ENV,
     "concurrency": 4,
-    "timeouts": {"connect_s": 2.0, "read_s": 1.0},
+    "timeouts": {"connect_s": 2.0, "read_s": 1.0, "total_s": 30.0},
     "retries": {"max_attempts": 3, "initial_wait_s": 0.01, "max_wait_s": 0.05, "retry_after_cap_s": 5.0},
 }
 # A generous read time-out: on a loaded 2-core box a slow answer must not turn into a retry (a second send).
 LOOPBACK_TEACHER: dict[str, Any] = dict(
-    FAST_TEACHER, concurrency=3, shards=2, timeouts={"connect_s": 5.0, "read_s": 30.0}
+    FAST_TEACHER, concurrency=3, shards=2, timeouts={"connect_s": 5.0, "read_s": 30.0, "total_s": 60.0}
 )
 USAGE = {"prompt_tokens": 120, "completion_tokens": 340, "total_tokens": 460, "extra_field": {"x": 1}}
 
@@ -101,6 +101,8 @@ class Reply:
     raw: bytes | None = None  # sent as the body verbatim (malformed bodies, error bodies)
     usage: dict[str, Any] | None = None  # None: USAGE
     message: dict[str, Any] = field(default_factory=dict)  # more fields of the message (refusal, reasoning_content)
+    drip_s: float | None = None  # headers at once, then the body one byte every drip_s seconds (a slow drip)
+    rewrite: Callable[[bytes], bytes] | None = None  # applied to the body as sent (e.g. a key echoed JSON-escaped)
 
 
 def error(status: int, message: str, **fields: Any) -> Reply:
@@ -140,8 +142,9 @@ def completion(reply: Reply, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def reply_body(reply: Reply, request: dict[str, Any]) -> bytes:
-    """What goes on the wire for a reply: its raw body, else the completion as JSON."""
-    return reply.raw if reply.raw is not None else json.dumps(completion(reply, request)).encode()
+    """What goes on the wire for a reply: its raw body, else the completion as JSON (then ``rewrite``, if any)."""
+    body = reply.raw if reply.raw is not None else json.dumps(completion(reply, request)).encode()
+    return reply.rewrite(body) if reply.rewrite else body
 
 
 def ok(call: Call) -> Reply:
@@ -406,7 +409,14 @@ class TeacherServer(LoopbackServer):
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(body)
+                    if reply.drip_s:
+                        self.wfile.flush()
+                        for i in range(len(body)):
+                            time.sleep(reply.drip_s)
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                    else:
+                        self.wfile.write(body)
                     self.wfile.flush()
                     delivered = True
                 except OSError:  # the client went away (read time-out, killed process): not answered
@@ -442,6 +452,11 @@ def refusing_url() -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ the key goes nowhere else
+
+
+def json_escaped(secret: str = TEST_KEY) -> bytes:
+    """``secret`` as a server echoes it inside a JSON string with every character escaped (``\\u0073k-...``)."""
+    return "".join(f"\\u{ord(c):04x}" for c in secret).encode()
 
 
 def files_containing(roots: Iterable[Path], secret: str = TEST_KEY) -> list[Path]:

@@ -104,7 +104,7 @@ def test_500_then_success_is_retried(server, teacher_config, tmp_path):
 
 def test_a_response_slower_than_the_read_timeout_is_retried(server, teacher_config, tmp_path):
     srv = server(lambda call: Reply(delay_s=1.5) if call.attempt == 1 else Reply())
-    config = teacher_config(srv.url, timeouts={"connect_s": 2.0, "read_s": 0.3})
+    config = teacher_config(srv.url, timeouts={"connect_s": 2.0, "read_s": 0.3, "total_s": 30.0})
     rows = run(config, [scripted_query(0, "slow")], tmp_path / "cache")
     assert rows[0]["status"] == "ok" and rows[0]["attempt_count"] == 2
 
@@ -112,7 +112,9 @@ def test_a_response_slower_than_the_read_timeout_is_retried(server, teacher_conf
 def test_always_too_slow_ends_as_timeout_and_is_not_cached(server, teacher_config, tmp_path):
     srv = server(lambda call: Reply(delay_s=1.0))
     config = teacher_config(
-        srv.url, timeouts={"connect_s": 2.0, "read_s": 0.2}, retries={**FAST_TEACHER["retries"], "max_attempts": 2}
+        srv.url,
+        timeouts={"connect_s": 2.0, "read_s": 0.2, "total_s": 30.0},
+        retries={**FAST_TEACHER["retries"], "max_attempts": 2},
     )
     cache_root = tmp_path / "cache"
     rows = run(config, [scripted_query(0, "slow")], cache_root)
@@ -126,8 +128,6 @@ def test_always_too_slow_ends_as_timeout_and_is_not_cached(server, teacher_confi
 @pytest.mark.parametrize(
     ("reply", "status", "error_part", "answers"),
     [
-        (Reply(raw=b"<html>502 Bad Gateway</html>"), "invalid", "malformed completion body", 1),
-        (Reply(raw=b'{"id": "x", "choices": []}'), "invalid", "malformed completion body", 1),
         (Reply(content=None), "invalid", "no content", 1),
         (Reply(content='{"summary": "cut', finish_reason="length"), "length", "max_tokens", 1),
         (Reply(content=None, finish_reason="content_filter"), "content_filter", "content filter", 1),
@@ -135,7 +135,7 @@ def test_always_too_slow_ends_as_timeout_and_is_not_cached(server, teacher_confi
         (Reply(content="Sure! Here is your plan: squat a lot."), "invalid", "no JSON object", 3),
         (Reply(content='{"summary": "only this"}'), "invalid", "plan_response", 3),
     ],
-    ids=["malformed-body", "no-choices", "null-content", "length", "content-filter", "prose", "schema-invalid"],
+    ids=["null-content", "length", "content-filter", "prose", "schema-invalid"],
 )
 def test_answers_that_are_not_usable_plans_get_their_status(
     server, teacher_config, tmp_path, reply, status, error_part, answers
@@ -154,6 +154,34 @@ def test_answers_that_are_not_usable_plans_get_their_status(
     # a rerun pays for none of them again
     again = run(teacher_config(srv.url), [scripted_query(0, "odd")], cache_root)
     assert srv.total_answered() == answers and again[0]["status"] == status and again[0]["cache_hit"]
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"<html><body>Proxy login required</body></html>", "not JSON"),
+        (b'{"id": "x", "choices": []}', "no choices"),
+        (b'{"choices": [{"message": {"content": 5}}]}', "choices[0].message.content is a int"),
+        (b'{"choices": [{"message": {"content": "x"}}], "usage": {"total_tokens": "lots"}}', "usage.total_tokens"),
+        (b'{"choices": [{"message": {"content": "x"}}], "usage": {"total_tokens": NaN}}', "not JSON"),
+    ],
+    ids=["html", "no-choices", "numeric-content", "usage-text", "nan"],
+)
+def test_a_200_that_is_not_a_chat_completion_is_not_an_answer_and_is_never_cached(
+    server, teacher_config, tmp_path, body, problem
+):
+    """Issue 19, defect 5: a proxy's page with HTTP 200 was cached as an ``invalid`` answer, and the healed
+    server was never asked again. Only an OpenAI chat-completion body is an answer."""
+    srv = server(lambda call: Reply(raw=body))
+    cache_root = tmp_path / "cache"
+    rows = run(teacher_config(srv.url), [scripted_query(0, "odd")], cache_root)
+    row = rows[0]
+    assert row["status"] == "http_error" and row["attempt_count"] == 1
+    assert row["error"].startswith(f"HTTP 200 with a body that is not a chat completion ({problem}")
+    assert not list(cache_root.rglob("*.json")), "nothing the model did not say is cached"
+    srv.script = lambda call: Reply()  # the server heals: the next run asks again and gets the answer
+    again = run(teacher_config(srv.url), [scripted_query(0, "odd")], cache_root)
+    assert again[0]["status"] == "ok" and srv.total_answered() == 2
 
 
 def rows_keys() -> list[str]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 from fitsense_luigi.contracts import files, stages
-from tests.support.harness import RUN_ID, run_luigi, start_luigi
+from tests.support.harness import RUN_ID, run_luigi, watch_luigi
 from tests.support.layout import RunFiles
 from tests.support.params import SMALL_QUERIES
 from tests.support.teacher import FAST_TEACHER, KEY_ENV, TEST_KEY, WITH_KEY, error, files_containing, teacher_params
@@ -30,22 +29,13 @@ def test_killed_mid_stage_then_rerun_pays_for_each_request_once(server, write_pa
     srv.hold_after(held_after)
 
     # 1. the first run answers 15 requests, then the server holds the rest; kill -9 once they are cached
-    proc = start_luigi(
-        "CallTeacher",
-        RUN_ID,
-        data_root,
-        params,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = watch_luigi("CallTeacher", RUN_ID, data_root, params, env)
     deadline = time.monotonic() + 120
     while len(run.cache_entries()) < held_after and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert len(run.cache_entries()) == held_after, "the first run should have cached 15 answers"
     os.killpg(proc.pid, signal.SIGKILL)
-    first_output = proc.communicate(timeout=30)[0].decode()
+    first_output = proc.communicate(timeout=30)[0]
     assert not run.manifest(stages.TEACHER).exists()
     srv.drop_held()  # what the killed client had sent but the server never processed
 

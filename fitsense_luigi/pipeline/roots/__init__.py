@@ -25,7 +25,7 @@ def open_data_root(value: str | os.PathLike[str] | DataRoot) -> DataRoot:
             from fitsense_luigi.pipeline.roots.s3 import S3Root
 
             return S3Root.from_uri(text)
-        return LocalRoot(Path(text).absolute())
+        return LocalRoot(Path(text).expanduser().absolute())  # data_root: ~/fitsense means the home directory
     return value
 
 

@@ -179,6 +179,13 @@ class S3Root:
             else:
                 _api().upload_fileobj(Fileobj=fh, Bucket=self.bucket, Key=self.object_key(key))
 
+    def move_aside(self, key: str, to: str) -> None:
+        """Copy, then delete (S3 has no rename)."""
+        with _errors(self.uri(key)):
+            source = {"Bucket": self.bucket, "Key": self.object_key(key)}
+            _api().copy_object(Bucket=self.bucket, Key=self.object_key(to), CopySource=source)
+            _api().delete_object(Bucket=self.bucket, Key=self.object_key(key))
+
     def sweep_temporaries(self, directory: str, *, older_than_s: float | None = None) -> None:
         """Nothing to sweep: writes are staged outside the bucket."""
 

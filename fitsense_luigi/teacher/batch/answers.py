@@ -31,6 +31,7 @@ class BatchAnswers:
     name = "openai_batch"
     cacheable = True
     remote = False  # nothing leaves the host from here: the batch client does the sending
+    endpoint = True  # what the batches said is what the endpoint said: the breaker judges it as online
 
     def __init__(self) -> None:
         self.failures: dict[str, TeacherOutcome] = {}  # request digest -> the failure that ends it

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fitsense_luigi.teacher import http_policy
+from fitsense_luigi.teacher.response_body import Body, decode
 from fitsense_luigi.teacher.types import TeacherOutcome, TeacherRequest
 
 ENDPOINT = "/v1/chat/completions"
@@ -92,24 +93,34 @@ class MalformedLine(ValueError):
 
 
 def read_line(text: str) -> LineResult:
-    """One output or error line (already redacted) -> what it means for its request."""
-    try:
-        line = json.loads(text)
-    except ValueError:
-        raise MalformedLine(f"not JSON: {http_policy.error_detail(text, 80)}") from None
+    """One output or error line -> what it means for its request.
+
+    The line is read like an online answer (:func:`.response_body.decode`): parsed as strict JSON first,
+    then every string in it redacted, so a key a proxy echoed JSON-escaped is caught too; the answer
+    body must be a real chat completion to count as one.
+    """
+    decoded = decode(text.encode("utf-8"))
+    if not decoded.is_json:
+        raise MalformedLine(f"not JSON: {http_policy.error_detail(decoded.text, 80)}")
+    line = decoded.json
     if not isinstance(line, dict) or not isinstance(line.get("custom_id"), str) or not line["custom_id"]:
         raise MalformedLine("not a batch result line (no custom_id)")
     line_id, response, error = line["custom_id"], line.get("response"), line.get("error")
     if isinstance(response, dict) and isinstance(response.get("status_code"), int):
         code, body = response["status_code"], response.get("body")
         if code == 200 and isinstance(body, dict):
-            return LineResult(line_id, http_policy.parse_completion(200, json.dumps(body)), again=False)
+            return LineResult(line_id, http_policy.parse_completion(200, Body(None, body, True)), again=False)
         if code == 200:  # an answer line without its answer: nothing was delivered
             return LineResult(line_id, _no_answer("an answer line without a body"), again=True)
         text = json.dumps(body if body is not None else error)
         detail = _error_text(error) if body is None and error is not None else http_policy.error_detail(text)
         outcome = TeacherOutcome(
-            "http_error", None, None, http_policy.error_body(text), f"HTTP {code}: {detail}", http_status=code
+            "http_error",
+            None,
+            None,
+            http_policy.error_body(Body(text, body, True)),
+            f"HTTP {code}: {detail}",
+            http_status=code,
         )
         return LineResult(line_id, outcome, again=http_policy.should_retry(code, text))
     # no HTTP answer at all: the request did not run (expired, cancelled) or the runner failed it without a status
