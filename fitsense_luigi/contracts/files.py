@@ -56,6 +56,20 @@ def world_part(name: str, stage: Stage, part: int) -> StageFile:
     return StageFile(stage, f"{relative}/{name}.parquet")
 
 
+def written_by(file: StageFile) -> Stage:
+    """The stage whose task wrote ``file``: a world part's task for a part file its world stage lists.
+
+    A damaged file is rebuilt by deleting the manifest of the stage that wrote it; the world stage's own
+    manifest lists its parts' files too, but deleting it rebuilds only the stage, not the damaged part.
+    """
+    prefix = "parts/"
+    if file.stage in stages.PARTS_OF and file.name.startswith(prefix):
+        number = file.name[len(prefix) :].split("/", 1)[0]
+        if number.isdigit():
+            return stages.PARTS_OF[file.stage].sharded(int(number))
+    return file.stage
+
+
 def records(part: str) -> StageFile:
     """The JSONL file of one part of the dataset: a split (records), or ``rejected``."""
     return StageFile(

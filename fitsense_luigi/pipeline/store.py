@@ -203,12 +203,12 @@ class RunStore:
             except FileNotFoundError:
                 raise CorruptInputError(
                     f"{where}: listed in the manifest of stage {stage.name} but missing; "
-                    f"delete {self.uri(self.manifest_key(stage))} to rebuild it"
+                    f"delete {self.uri(self.manifest_key(files.written_by(file)))} to rebuild it"
                 ) from None
             if digest != entry["sha256"]:
                 raise CorruptInputError(
                     f"{where}: checksum does not match the manifest of stage {stage.name} (changed after it "
-                    f"was written); delete {self.uri(self.manifest_key(stage))} to rebuild it"
+                    f"was written); delete {self.uri(self.manifest_key(files.written_by(file)))} to rebuild it"
                 )
             yield local
 
