@@ -29,17 +29,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
-import urllib.request
 
 import backoff
-import certifi
 import urllib3
-from urllib3.util import parse_url
 
 from fitsense_luigi.teacher import http_policy, response_body
+from fitsense_luigi.teacher.connection import route
 from fitsense_luigi.teacher.credentials import ApiKey
 from fitsense_luigi.teacher.deadline import WATCHER, watched
 from fitsense_luigi.teacher.pacing import Pacer
@@ -87,12 +84,7 @@ class OpenAICompatible:
         self._pools: list[urllib3.PoolManager] = []
         self._pools_lock = threading.Lock()
         self._headers = {"Content-Type": "application/json", "Accept": "application/json", **self.key.headers()}
-        # Environment settings are read once, as requests would per request: proxies from HTTP(S)_PROXY and
-        # NO_PROXY, a CA bundle from REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE (else certifi's, like requests).
-        self._proxy = urllib.request.getproxies().get(parse_url(self.url).scheme or "http")
-        if self._proxy and urllib.request.proxy_bypass(parse_url(self.url).host or ""):
-            self._proxy = None
-        self._ca_certs = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
+        self._route = route(self.url)  # proxy and CA bundle from the environment, read once
         self._timeout = urllib3.Timeout(connect=connect_s, read=read_s)
         if not self.key.present:
             log.warning("no API key in $%s: sending requests without an Authorization header", api_key_env)
@@ -105,8 +97,7 @@ class OpenAICompatible:
         """This thread's keep-alive connection (through the proxy when one is configured)."""
         pool = getattr(self._local, "pool", None)
         if pool is None:
-            options = {"num_pools": 1, "maxsize": 1, "retries": False, "ca_certs": self._ca_certs}
-            pool = urllib3.ProxyManager(self._proxy, **options) if self._proxy else urllib3.PoolManager(**options)
+            pool = self._route.pool()
             connections = pool.connection_from_url(self.url)  # the one host's pool: its sockets obey the deadline
             connections.ConnectionCls = watched(connections.ConnectionCls)
             self._local.pool = pool

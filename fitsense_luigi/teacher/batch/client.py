@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import backoff
-import certifi
 import urllib3
-from urllib3.util import parse_url
 
 from fitsense_luigi.errors import TeacherStageError
 from fitsense_luigi.teacher import http_policy
+from fitsense_luigi.teacher.connection import route
 from fitsense_luigi.teacher.credentials import ApiKey
 from fitsense_luigi.teacher.types import TeacherOutcome
 
@@ -68,13 +65,7 @@ class BatchClient:
         self.initial_wait_s, self.max_wait_s, self.retry_after_cap_s = initial_wait_s, max_wait_s, retry_after_cap_s
         self._timeout = urllib3.Timeout(connect=connect_s, read=read_s)
         self._headers = {"Accept": "application/json", **self.key.headers()}
-        scheme = parse_url(self.base_url).scheme or "http"
-        proxy = urllib.request.getproxies().get(scheme)
-        if proxy and urllib.request.proxy_bypass(parse_url(self.base_url).host or ""):
-            proxy = None
-        ca_certs = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or certifi.where()
-        options = {"num_pools": 1, "maxsize": 1, "retries": False, "ca_certs": ca_certs}
-        self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
+        self._pool = route(self.base_url).pool()  # proxy and CA bundle as the chat-completions client reads them
         if not self.key.present:
             log.warning("no API key in $%s: calling the Batch API without an Authorization header", api_key_env)
 
