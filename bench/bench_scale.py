@@ -13,6 +13,7 @@ times), and its peak RSS is the tree's peak while it was building.
     .venv/bin/python bench/bench_scale.py                                 # the README's table (long)
     .venv/bin/python bench/bench_scale.py --users 100000 --queries 20000 --workers 1
     .venv/bin/python bench/bench_scale.py --keep /tmp/bench-root ...      # keep the data root
+    .venv/bin/python bench/bench_scale.py --task GenerateQueries ...      # the world and queries stages only
 
 Figures only, nothing asserted; the machine is shared, so wall times are upper bounds (CPU seconds are printed
 beside them).
@@ -140,7 +141,7 @@ def _seconds(stamp: str) -> float:
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def run_case(users: int, queries: int, workers: int, keep: Path | None) -> dict:
+def run_case(users: int, queries: int, workers: int, keep: Path | None, task: str = "BiasSlicing") -> dict:
     root = keep or Path(tempfile.mkdtemp(prefix="fitsense-bench-scale-"))
     if root.exists():
         shutil.rmtree(root)
@@ -148,7 +149,7 @@ def run_case(users: int, queries: int, workers: int, keep: Path | None) -> dict:
     params_file = root / "params.yaml"
     params_file.write_text(params(users, queries))
     env = dict(os.environ, FITSENSE_PARAMS=str(params_file), FITSENSE_DATA_ROOT=str(root / "data"))
-    command = [str(BIN / "luigi"), "--module", "fitsense_luigi", "BiasSlicing", "--local-scheduler"]
+    command = [str(BIN / "luigi"), "--module", "fitsense_luigi", task, "--local-scheduler"]
     command += ["--run-id", RUN_ID, "--workers", str(workers)]
     t0 = time.perf_counter()
     with open(root / "run.log", "wb") as log:
@@ -220,6 +221,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="*", help="luigi --workers values")
     parser.add_argument("--keep", type=Path, help="data root to keep (one case only)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--task", default="BiasSlicing", help="the task to build, e.g. GenerateQueries: its stages only")
     args = parser.parse_args()
     if args.users or args.queries or args.workers:
         cases = [
@@ -230,7 +232,7 @@ def main() -> None:
     results = []
     for users, queries, workers in cases:
         print(f"running {users} users, {queries} queries, {workers} worker(s) ...", file=sys.stderr, flush=True)
-        result = run_case(users, queries, workers, args.keep)
+        result = run_case(users, queries, workers, args.keep, args.task)
         print(json.dumps(result), file=sys.stderr, flush=True)
         results.append(result)
     if args.json:
