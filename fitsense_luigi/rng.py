@@ -8,11 +8,13 @@ numbers drawn.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
 
 
+@functools.lru_cache(maxsize=4096)  # a stage draws many generators (one per query of a type): hash its name once
 def stage_key(stage: str) -> int:
     return int.from_bytes(hashlib.sha256(stage.encode()).digest()[:8], "little")
 

@@ -54,7 +54,9 @@ class World(ABC):
     def _read(self, name: str, columns: list[str] | None) -> pa.Table: ...
 
     @abstractmethod
-    def _keep(self, name: str, column: str, keys: pa.Array, columns: list[str] | None) -> pa.Table: ...
+    def _keep(
+        self, name: str, column: str, keys: pa.Array, columns: list[str] | None
+    ) -> tuple[pa.Table, np.ndarray]: ...
 
     @abstractmethod
     def part_sizes(self, name: str) -> list[int]:
@@ -70,6 +72,13 @@ class World(ABC):
 
     def rows(self, name: str, column: str, keys: pa.Array, columns: Sequence[str] | None = None) -> pa.Table:
         """The rows of ``name`` whose uuid ``column`` is one of ``keys`` (see :func:`id_keys`)."""
+        return self._keep(name, column, keys, self._columns(name, columns))[0]
+
+    def joined(
+        self, name: str, column: str, keys: pa.Array, columns: Sequence[str] | None = None
+    ) -> tuple[pa.Table, np.ndarray]:
+        """:meth:`rows`, and for each row the place in ``keys`` of its ``column`` value: a join to the table
+        ``keys`` came from, found by the same lookup that chose the rows (no second hash join)."""
         return self._keep(name, column, keys, self._columns(name, columns))
 
     def _columns(self, name: str, columns: Sequence[str] | None) -> list[str] | None:
@@ -121,21 +130,25 @@ class ParquetWorld(World):
                 parts.append(pq.read_table(path, columns=columns))
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
-    def _keep(self, name: str, column: str, keys: pa.Array, columns: list[str] | None) -> pa.Table:
+    def _keep(
+        self, name: str, column: str, keys: pa.Array, columns: list[str] | None
+    ) -> tuple[pa.Table, np.ndarray]:
         import pyarrow.parquet as pq
 
         wanted = KeySet(keys)
         schema = self.schema(name)
         if columns is not None:
             schema = pa.schema([schema.field(c) for c in columns])
-        kept = []
+        kept, places = [], []
         for path in self.files[name]:
             with parquet_reading(path):
                 for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=columns):
-                    chosen = batch.filter(wanted.mask(batch.column(column)))
-                    if chosen.num_rows:
-                        kept.append(chosen)
-        return pa.Table.from_batches(kept, schema=schema)
+                    place = wanted.find(batch.column(column))
+                    chosen = place >= 0
+                    if chosen.any():
+                        kept.append(batch.filter(pa.array(chosen)))
+                        places.append(place[chosen])
+        return pa.Table.from_batches(kept, schema=schema), np.concatenate(places) if places else np.zeros(0, np.int64)
 
 
 class MemoryWorld(World):
@@ -161,34 +174,42 @@ class MemoryWorld(World):
         table = self.tables[name]
         return table.select(columns) if columns is not None else table
 
-    def _keep(self, name: str, column: str, keys: pa.Array, columns: list[str] | None) -> pa.Table:
+    def _keep(
+        self, name: str, column: str, keys: pa.Array, columns: list[str] | None
+    ) -> tuple[pa.Table, np.ndarray]:
         table = self.tables[name]
-        kept = table.filter(pc.is_in(storage_of(table[column]), value_set=keys))
-        return kept.select(columns) if columns is not None else kept
+        place = positions(table[column], keys)
+        chosen = place >= 0
+        kept = table.filter(pa.array(chosen))
+        return (kept.select(columns) if columns is not None else kept), place[chosen]
 
 
 class KeySet:
-    """Which values of a uuid column are among ``keys``: the set is built once and asked batch by batch.
+    """Where the values of a uuid column are among ``keys``: the set is built once and asked batch by batch.
 
     ``pc.is_in`` hashes its value set again on every call, which made filtering tens of millions of workout
     sets by a few million ids take minutes. Here the keys are sorted once by their first 8 bytes and a
     batch is a binary search plus a comparison of the last 8 bytes (exact; if two keys ever shared their
-    first 8 bytes, every batch falls back to ``pc.is_in``).
+    first 8 bytes, every batch falls back to a hash lookup).
     """
 
     def __init__(self, keys: pa.Array) -> None:
         self.keys = storage_of(keys)
         high, low = _halves(self.keys)
-        order = np.lexsort((low, high))
-        self.high, self.low = high[order], low[order]
+        self.order = np.argsort(high, kind="stable")
+        self.high, self.low = high[self.order], low[self.order]
         self.exact = bool(self.high.size < 2 or np.all(self.high[1:] != self.high[:-1]))
 
     def mask(self, column: pa.Array | pa.ChunkedArray) -> pa.Array:
+        return pa.array(self.find(column) >= 0)
+
+    def find(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """For each value, its place in ``keys`` (the first, if several hold it), else -1 (NULL: -1)."""
         values = storage_of(column)
         if not self.exact:
-            return pc.is_in(values, value_set=self.keys)
+            return positions(values, self.keys)
         if self.high.size == 0 or len(values) == 0:
-            return pa.array(np.zeros(len(values), bool))
+            return np.full(len(values), -1, np.int64)
         high, low = _halves(pc.fill_null(values, pa.scalar(b"\0" * 16, values.type)) if values.null_count else values)
         # child rows come in runs of one parent (a user's logs, an exercise's sets): search once per run
         starts = np.flatnonzero(np.r_[True, (high[1:] != high[:-1]) | (low[1:] != low[:-1])])
@@ -196,12 +217,12 @@ class KeySet:
         if starts.size < high.size:
             found = np.repeat(found, np.diff(np.r_[starts, high.size]))
         if values.null_count:
-            found &= values.is_valid().to_numpy(zero_copy_only=False)
-        return pa.array(found)
+            found[~values.is_valid().to_numpy(zero_copy_only=False)] = -1
+        return found
 
     def _search(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
         at = np.minimum(np.searchsorted(self.high, high), self.high.size - 1)
-        return (self.high[at] == high) & (self.low[at] == low)
+        return np.where((self.high[at] == high) & (self.low[at] == low), self.order[at], -1)
 
 
 def positions(values: pa.Array | pa.ChunkedArray, among: pa.Array | pa.ChunkedArray) -> np.ndarray:

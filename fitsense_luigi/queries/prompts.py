@@ -15,6 +15,7 @@ changing the wording here must come with a new ``queries.template_version``.
 
 from __future__ import annotations
 
+import functools
 import json
 
 from fitsense_luigi.contracts.rows import ContextSummary
@@ -46,6 +47,7 @@ def _coaching_rules() -> str:
     return "\n".join(f"- {rule.text}" for rule in COACHING_RULES.values())
 
 
+@functools.cache  # the rule base is fixed for the process; each query lists a few of its rules
 def constraint_line(rule_id: str) -> str:
     """A safety rule as the teacher reads it: id, text and the catalogue exercises it rules out."""
     rule = RULES[rule_id]

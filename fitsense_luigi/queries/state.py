@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -427,32 +428,37 @@ def _training(
     out = out.drop(columns="last_session")
     out["returned_after_days"] = _return_gaps(workouts)
 
-    done = world.rows("workout_exercises", "workout_id", storage_of(table["workout_id"]))
-    sets = world.rows("workout_sets", "workout_exercise_id", storage_of(done["workout_exercise_id"]))
-    sets = sets.filter(pc.invert(pc.fill_null(sets["is_warmup"], False)))
-    exercise_row = positions(sets["workout_exercise_id"], done["workout_exercise_id"])
-    session_row = np.full(exercise_row.size, -1)
-    found = exercise_row >= 0
-    session_row[found] = positions(done["workout_id"], table["workout_id"])[exercise_row[found]]
-    joined = session_row >= 0  # an inner join, in the order of the sets
-    exercise_row, session_row = exercise_row[joined], session_row[joined]
-    sets = sets.filter(pa.array(joined))
+    # inner joins in the order of the sets: each row's parent is found by the lookup that chose it
+    done, session_of = world.joined("workout_exercises", "workout_id", storage_of(table["workout_id"]))
+    sets, exercise_row = world.joined("workout_sets", "workout_exercise_id", storage_of(done["workout_exercise_id"]))
+    working = pc.invert(pc.fill_null(sets["is_warmup"], False)).to_numpy(zero_copy_only=False)
+    sets, exercise_row = sets.filter(pa.array(working)), exercise_row[working]
+    session_row = session_of[exercise_row]
     catalogue = world.table("exercises")
-    exercise_of = positions(done["exercise_id"], catalogue["exercise_id"])[exercise_row]
-    names = np.append(catalogue["name"].to_numpy(zero_copy_only=False), None).astype(object)  # [-1]: unknown
-    performed = pd.DataFrame(
-        {
-            "user_id": workouts["user_id"].to_numpy()[session_row],
-            "started": workouts["started"].to_numpy()[session_row],
-            "exercise": names[exercise_of],
-            "reps": _numbers(sets["reps"]),
-            "weight": _numbers(sets["weight"]),
-            "rir": _numbers(sets["rir"]),
-        }
+    performed = Performed(
+        user=workouts["user_id"].to_numpy()[session_row],
+        started=workouts["started"].to_numpy()[session_row],
+        exercise=positions(done["exercise_id"], catalogue["exercise_id"])[exercise_row],
+        reps=_numbers(sets["reps"]),
+        weight=_numbers(sets["weight"]),
+        rir=_numbers(sets["rir"]),
     )
-    out["avg_rir"] = performed.groupby("user_id")["rir"].mean().round(1)
-    out["lift_rows"] = _lifts(performed, start, lookback)
+    out["avg_rir"] = pd.Series(performed.rir).groupby(performed.user).mean().round(1)
+    out["lift_rows"] = _lifts(performed, catalogue["name"].to_numpy(zero_copy_only=False), start, lookback)
     return out
+
+
+@dataclass(frozen=True)
+class Performed:
+    """The askers' working sets in the window, in stored order: the asker's number, the session's start, the
+    exercise's row in the catalogue (-1: not in it) and the set's numbers (NaN where not logged)."""
+
+    user: np.ndarray
+    started: np.ndarray
+    exercise: np.ndarray
+    reps: np.ndarray
+    weight: np.ndarray
+    rir: np.ndarray
 
 
 RETURN_GAP_DAYS = 21  # a pause this long before the latest sessions is a lapse the user came back from
@@ -471,29 +477,37 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
 
 
-def _lifts(sets: pd.DataFrame, start: pd.Timestamp, lookback: int) -> pd.Series:
-    """Top three lifts by estimated 1RM (Epley), with the change from the first to the second half of the window."""
-    loaded = sets[~np.isnan(sets["weight"].to_numpy()) & sets["exercise"].notna().to_numpy()]
-    if loaded.empty:
-        return pd.Series(dtype=object)
+def _lifts(sets: Performed, names: np.ndarray, start: pd.Timestamp, lookback: int) -> pd.Series:
+    """Top three lifts by estimated 1RM (Epley), with the change from the first to the second half of the window.
+
+    Exercises are grouped by their name's rank among the catalogue's names (ties then fall in name order), so
+    millions of sets never carry a text column.
+    """
+    ranked, rank = np.unique(names.astype(str), return_inverse=True)
     # holds, carries and intervals log seconds in `reps`: an Epley max of them means nothing
-    timed = {e.name for e in EXERCISES if e.timed}
-    loaded = loaded[~loaded["exercise"].isin(timed)]
-    if loaded.empty:
+    timed = np.isin(ranked, [e.name for e in EXERCISES if e.timed])
+    known = sets.exercise >= 0
+    code = np.where(known, rank[np.where(known, sets.exercise, 0)], -1)
+    loaded = ~np.isnan(sets.weight) & known
+    loaded[loaded] = ~timed[code[loaded]]
+    if not loaded.any():
         return pd.Series(dtype=object)
-    reps_to_failure = loaded["reps"] + loaded["rir"].fillna(0).clip(0, 5)
-    loaded = loaded.assign(e1rm=epley_1rm(loaded["weight"], reps_to_failure))
-    half = start + pd.Timedelta(days=lookback // 2)
-    late_half = loaded["started"] >= half
-    best = loaded.groupby(["user_id", "exercise"])["e1rm"].max().rename("best")
-    early = loaded[~late_half].groupby(["user_id", "exercise"])["e1rm"].max().rename("early")
-    late = loaded[late_half].groupby(["user_id", "exercise"])["e1rm"].max().rename("late")
-    lifts = pd.concat([best, early, late], axis=1).reset_index()
+    user, code, started = sets.user[loaded], code[loaded], sets.started[loaded]
+    reps_to_failure = sets.reps[loaded] + np.clip(np.nan_to_num(sets.rir[loaded], nan=0.0), 0, 5)
+    e1rm = pd.Series(epley_1rm(sets.weight[loaded], reps_to_failure))
+    key = user.astype(np.int64) * ranked.size + code  # one integer per (user, exercise)
+    late_half = started >= (start + pd.Timedelta(days=lookback // 2)).to_datetime64()
+    best = e1rm.groupby(key).max().rename("best")
+    early = e1rm[~late_half].groupby(key[~late_half]).max().rename("early")
+    late = e1rm[late_half].groupby(key[late_half]).max().rename("late")
+    lifts = pd.concat([best, early, late], axis=1)
+    lifts = lifts.assign(user_id=lifts.index // ranked.size, exercise=lifts.index % ranked.size)
     lifts = lifts.sort_values(["user_id", "best", "exercise"], ascending=[True, False, True])
     top = lifts.groupby("user_id").head(3)
     rows: dict[int, list[dict[str, Any]]] = {}
     one_rm, change = top["best"].round(1).to_numpy(), (top["late"] - top["early"]).round(1).to_numpy()
-    for user_id, exercise, kg, delta in zip(top["user_id"], top["exercise"], one_rm, change, strict=True):
+    exercises = ranked.astype(object)[top["exercise"].to_numpy()]
+    for user_id, exercise, kg, delta in zip(top["user_id"], exercises, one_rm, change, strict=True):
         rows.setdefault(user_id, []).append(
             {"exercise": exercise, "estimated_1rm_kg": float(kg), "change_kg": float(delta)}
         )
