@@ -221,7 +221,10 @@ class KeySet:
         return found
 
     def _search(self, high: np.ndarray, low: np.ndarray) -> np.ndarray:
-        at = np.minimum(np.searchsorted(self.high, high), self.high.size - 1)
+        ascending = np.argsort(high)  # searching in ascending order walks the keys once: far fewer cache misses
+        at = np.empty(high.size, np.int64)
+        at[ascending] = np.searchsorted(self.high, high[ascending])
+        at = np.minimum(at, self.high.size - 1)
         return np.where((self.high[at] == high) & (self.low[at] == low), self.order[at], -1)
 
 
