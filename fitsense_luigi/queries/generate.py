@@ -88,9 +88,11 @@ def queries_of(
         for user_id, row in zip(states.index, states.to_dict("records"), strict=True)
     }
     persons = people.set_index("user_id").loc[askers, list(SLICE_FACTS)].to_dict("index")
+    rules = {user_id: constraints_for(context, as_of) for user_id, context in contexts.items()}  # per user, once
     for position, prompt_type, k, user_id in asked[["position", "prompt_type", "k", "user_id"]].itertuples(index=False):
         rng = stage_rng(seed, f"queries:{prompt_type}:text", k)
-        yield position, _query(config, as_of, prompt_type, k, user_id, contexts[user_id], persons[user_id], rng)
+        context, constraints = contexts[user_id], list(rules[user_id])
+        yield position, _query(config, prompt_type, k, user_id, context, constraints, persons[user_id], rng)
 
 
 SLICE_FACTS = ("age_band", "sex", "goal", "activity_level")  # the population's columns a query's slice tags name
@@ -98,15 +100,14 @@ SLICE_FACTS = ("age_band", "sex", "goal", "activity_level")  # the population's 
 
 def _query(
     config: Config,
-    as_of: dt.date,
     prompt_type: str,
     k: int,
     user_id: str,
     context: ContextSummary,
+    constraints: list[str],
     person: Mapping[str, Any],
     rng: np.random.Generator,
 ) -> Query:
-    constraints = constraints_for(context, as_of)
     request = phrasing.compose(prompt_type, context, constraints, rng)
     scenario_id = f"{prompt_type}-{k:05d}"
     return {
