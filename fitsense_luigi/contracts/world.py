@@ -130,9 +130,7 @@ class ParquetWorld(World):
                 parts.append(pq.read_table(path, columns=columns))
         return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
 
-    def _keep(
-        self, name: str, column: str, keys: pa.Array, columns: list[str] | None
-    ) -> tuple[pa.Table, np.ndarray]:
+    def _keep(self, name: str, column: str, keys: pa.Array, columns: list[str] | None) -> tuple[pa.Table, np.ndarray]:
         import pyarrow.parquet as pq
 
         wanted = KeySet(keys)
@@ -174,9 +172,7 @@ class MemoryWorld(World):
         table = self.tables[name]
         return table.select(columns) if columns is not None else table
 
-    def _keep(
-        self, name: str, column: str, keys: pa.Array, columns: list[str] | None
-    ) -> tuple[pa.Table, np.ndarray]:
+    def _keep(self, name: str, column: str, keys: pa.Array, columns: list[str] | None) -> tuple[pa.Table, np.ndarray]:
         table = self.tables[name]
         place = positions(table[column], keys)
         chosen = place >= 0

@@ -360,8 +360,6 @@ class GenerateQueries(PipelineTask):
         return {"plan": QueryPlan(run_id=self.run_id), "shards": self.shards()}
 
     def build(self, out: StageWriter) -> None:
-        import json
-
         from fitsense_luigi.queries import generate
 
         inputs = self.inputs
@@ -376,7 +374,7 @@ class GenerateQueries(PipelineTask):
             def merged() -> Any:  # the shards' lines in the plan's order, copied byte for byte
                 for part in owner:
                     line = next(shards[part])
-                    summary.add(json.loads(line))
+                    summary.add(generate.summary_facts(line))
                     yield line
 
             out.jsonl_lines(files.QUERIES, merged())

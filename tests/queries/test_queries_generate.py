@@ -231,3 +231,16 @@ def test_streaming_from_parquet_gives_the_same_queries_as_tables_in_memory(built
         done = in_memory[0]["context_summary"]["sessions_last_window"]
         assert streamed.rows("workouts", "user_id", one).num_rows >= done
         assert streamed.rows("workouts", "user_id", world_reader.id_keys([])).num_rows == 0
+
+
+def test_the_merge_reads_a_lines_summary_fields_as_a_json_parser_does(built_run, queries):
+    lines = built_run.files.path(files.QUERIES).read_bytes().splitlines(keepends=True)
+    assert len(lines) == len(queries)
+    for line, query in zip(lines, queries, strict=True):
+        assert generate.summary_facts(line) == {key: query[key] for key in generate.SUMMARY_KEYS}
+    # a request quoting a key (escaped inside its string) is still read at the key itself
+    tricky = dict(queries[0], user_request='say ,"user_request":"no" and ,"user_id":"x"')
+    line = json.dumps(tricky, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    assert generate.summary_facts(line)["user_request"] == tricky["user_request"]
+    assert generate.summary_facts(line)["user_id"] == tricky["user_id"]
+    assert generate.summarise([json.loads(line)]) == generate.summarise([generate.summary_facts(line)])
