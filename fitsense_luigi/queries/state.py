@@ -179,8 +179,7 @@ def _conditions(world: World, askers: Askers) -> pd.DataFrame:
     rows = askers.frame(world.rows("user_conditions", "user_id", askers.keys)).merge(names, on="condition_id")
     rows = rows.sort_values(["user_id", "condition"])
     rows["severity"] = rows["severity"].fillna("")
-    grouped = rows.groupby("user_id")
-    out = pd.DataFrame({"conditions": grouped["condition"].agg(list), "severity": grouped["severity"].agg(list)})
+    out = _list_columns(rows, {"conditions": "condition", "severity": "severity"})
     pairs = zip(out["conditions"], out["severity"], strict=True)
     out["condition_severity"] = [dict(zip(names, levels, strict=True)) for names, levels in pairs]
     return out.drop(columns="severity").reset_index()
@@ -199,10 +198,7 @@ def _medications(world: World, askers: Askers, as_of: dt.date) -> pd.DataFrame:
     meds = _current_medications(askers.frame(world.rows("user_medications", "user_id", askers.keys)), as_of)
     detail = meds["medication_name"] + " " + meds["dosage"].fillna("").astype(str) + " " + meds["frequency"].fillna("")
     meds = meds.assign(detail=detail.str.split().str.join(" "))
-    grouped = meds.groupby("user_id")
-    return pd.DataFrame(
-        {"medications": grouped["medication_name"].agg(list), "medication_details": grouped["detail"].agg(list)}
-    ).reset_index()
+    return _list_columns(meds, {"medications": "medication_name", "medication_details": "detail"}).reset_index()
 
 
 def _as_list(value: Any) -> list:
@@ -292,7 +288,7 @@ def _medical(askers: Askers, mine: dict[str, pa.Table]) -> pd.DataFrame:
 
 def _allergies(askers: Askers, mine: dict[str, pa.Table]) -> pd.DataFrame:
     allergies = askers.frame(mine["user_allergies"]).sort_values(["user_id", "allergen"])
-    return allergies.groupby("user_id")["allergen"].agg(list).rename("allergies").to_frame()
+    return _list_columns(allergies, {"allergies": "allergen"})
 
 
 def _body(askers: Askers, mine: dict[str, pa.Table], as_of: dt.date, start: pd.Timestamp) -> pd.DataFrame:
@@ -388,6 +384,13 @@ def _plans(world: World, askers: Askers, mine: dict[str, pa.Table]) -> pd.DataFr
     out["plan_exercises"] = out["plan_exercises"].apply(_as_list)
     out["training_setting"] = np.where([set(e) <= HOME_EQUIPMENT for e in out["equipment"]], "home", "gym")
     return out
+
+
+def _list_columns(rows: pd.DataFrame, columns: Mapping[str, str]) -> pd.DataFrame:
+    """Per user (index ``user_id``), a list of each column's values in the rows' order (rows grouped by user):
+    ``groupby(...).agg(list)`` without a Python call per user."""
+    lists = {name: pd.Series(_lists(rows, column), dtype=object) for name, column in columns.items()}
+    return pd.DataFrame(lists, columns=list(lists)).rename_axis("user_id")
 
 
 def _lists(rows: pd.DataFrame, column: str) -> dict[int, list[Any]]:
