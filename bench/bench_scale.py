@@ -221,7 +221,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="*", help="luigi --workers values")
     parser.add_argument("--keep", type=Path, help="data root to keep (one case only)")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    parser.add_argument("--task", default="BiasSlicing", help="the task to build, e.g. GenerateQueries: its stages only")
+    parser.add_argument("--task", default="BiasSlicing", help="task to build (GenerateQueries: up to the queries)")
     args = parser.parse_args()
     if args.users or args.queries or args.workers:
         cases = [
