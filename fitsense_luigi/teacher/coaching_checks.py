@@ -5,7 +5,9 @@ Two kinds, judged for any teacher:
 - prescriptions that mean what they say: holds, carries and intervals in
   seconds, holds of 15 s or more, reps in reserve only on rep work, notes that
   fit the exercise, loads at most 10% above what the user's own estimated max
-  supports, only equipment at hand, no more days than the user has;
+  supports, only equipment at hand, no more days than the user has, at most
+  one day more than the user has trained lately (never capped below two:
+  ``reference.frequency``);
 - replies that answer the question asked (read from the query's ``asks``,
   what the request's words ask): a yes/no question answered "Yes" or "No"
   first, and "No" when the user's safety rules rule out what it asks about;
@@ -24,6 +26,7 @@ import re
 from typing import Any
 
 from fitsense_luigi.physiology import epley_load
+from fitsense_luigi.reference import frequency
 from fitsense_luigi.reference.equipment import ALWAYS_AT_HAND
 from fitsense_luigi.reference.safety import excluded_by
 from fitsense_luigi.teacher.safety_checks import catalogue_entry, low_reps, prescribed
@@ -69,6 +72,13 @@ def prescription_flags(plan: dict[str, Any], context: dict[str, Any], asks: dict
     days = (asks or {}).get("days")
     if days is not None and plan["days_per_week"] > days:
         out.append(f"days_within_schedule:{plan['days_per_week']} days a week, the user has {days}")
+    most = frequency.most_days(context)
+    if most is not None and plan["days_per_week"] > most:
+        done = frequency.done_per_week(context) or 0.0
+        out.append(
+            f"gradual_frequency_progression:{plan['days_per_week']} days a week after {done:.1f} sessions a week, "
+            f"at most {most}"
+        )
     return out
 
 

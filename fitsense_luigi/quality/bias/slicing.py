@@ -8,8 +8,9 @@ compared with the rest of the users on five metrics:
 metric              kind     per query
 ==================  =======  =========================================================
 response_chars      numeric  length of the accepted response (what the student learns)
-relative_volume     numeric  prescribed sessions per week / sessions per week the user
-                             completed in the look-back window
+relative_volume     numeric  prescribed sessions per week / the larger of the sessions
+                             per week the user completed in the look-back window and
+                             the guideline floor of 2 (no plan: not measured)
 relative_intensity  numeric  prescribed load / the user's estimated 1RM, averaged over
                              the exercises the user has a recorded max for
 rejection_rate      rate     the query produced no training record
@@ -72,6 +73,7 @@ from fitsense_luigi.quality.bias.significance import (
     epsilon_squared,
     kruskal_groups,
 )
+from fitsense_luigi.reference import frequency
 from fitsense_luigi.rng import stage_rng
 
 GRID = 1e-3  # ratios are bootstrapped on this grid (exact for lengths); point estimates use exact values
@@ -130,17 +132,17 @@ def observations(queries: Rows, responses: Rows, records: Rows) -> dict[str, np.
 
 
 def prescription(record: dict[str, Any]) -> tuple[float, float]:
-    """(relative volume, relative intensity) of the plan in a record, nan when the user has no baseline."""
+    """(relative volume, relative intensity) of the plan in a record; nan without a plan (a yes/no reply) or a
+    baseline (no look-back window, no recorded max)."""
     try:
         plan = json.loads(record["response"])
     except (json.JSONDecodeError, TypeError):
         return np.nan, np.nan
     summary = (record.get("context") or {}).get("context_summary") or {}
     volume = np.nan
-    sessions, window = summary.get("sessions_last_window"), summary.get("window_days")
-    if isinstance(plan, dict) and sessions and window:
-        per_week = sessions / (window / 7)
-        volume = float(plan.get("days_per_week") or 0) / per_week
+    baseline = frequency.volume_baseline(summary)
+    if isinstance(plan, dict) and baseline and plan.get("days_per_week"):  # a yes/no reply without a plan: no volume
+        volume = float(plan["days_per_week"]) / baseline
     maxes = {
         str(lift.get("exercise", "")).lower(): lift.get("estimated_1rm_kg")
         for lift in summary.get("top_lifts") or []

@@ -20,6 +20,7 @@ from functools import cached_property
 import numpy as np
 
 from fitsense_luigi.queries import student
+from fitsense_luigi.reference import frequency
 from fitsense_luigi.reference.catalogue import EXERCISES, EXERCISES_BY_NAME, LEVELS, Exercise
 from fitsense_luigi.reference.equipment import ALWAYS_AT_HAND
 from fitsense_luigi.reference.safety import INJURY_REGIONS, RULES, Limits, SafetyRule, excluded_by, known, limits_of
@@ -72,8 +73,8 @@ class Session:
 class Change:
     """One thing adapted to the user, with the reason in their terms (the wording turns it into sentences)."""
 
-    what: str  # fewer_days, more_days, capped_days, shorter, easier, harder, short_sleep, missing, swapped, bored,
-    # setting, flare_up
+    what: str  # fewer_days, more_days, capped_days, gradual_days, shorter, easier, harder, short_sleep, missing,
+    # swapped, bored, setting, flare_up
     detail: dict = field(default_factory=dict)
 
 
@@ -170,26 +171,43 @@ class Coach:
     # -- the week
     @cached_property
     def days_per_week(self) -> int:
+        """Days a week: what the request asks (or the plan, or the level's ACSM range), then every limit in turn.
+
+        Fewer days for missed sessions, at most one day more than the user has
+        been training lately (``reference.frequency``: gradual progression, a
+        floor of two), then the safety rules' caps. Only the limit that sets the
+        final number is worded, with the number the request asked for, so the
+        answer never says "4 days, as you asked" over a 3-day plan.
+        """
         current = int(self.facts.get("days_per_week") or 3)
-        cap = DAYS_BY_LEVEL[self.level]
+        wanted = None if self.asked.conflicting_days else self.asked.days  # conflicting: the reply points it out
         if self.asked.conflicting_days:
             days = min(self.asked.conflicting_days)
-        elif self.asked.days:
-            days = self.asked.days
-            self.changes.append(Change("fewer_days" if days < current else "more_days", {"days": days}))
+        elif wanted:
+            days = wanted
         else:
-            days = min(current, cap) if self.asked.task == "plan_creation" else current
+            days = min(current, DAYS_BY_LEVEL[self.level]) if self.asked.task == "plan_creation" else current
+        limit: Change | None = None
         adherence = self.facts.get("adherence_rate")
-        low = adherence is not None and adherence < 0.7 and not self.asked.days  # asked for days: they have them
+        low = adherence is not None and adherence < 0.7 and not wanted  # asked for days: they have them
         if (self.asked.missing_sessions or low) and days > 2:
+            limit = Change("missing", {"adherence": adherence, "from": days, "days": days - 1})
             days -= 1
-            self.changes.append(Change("missing", {"adherence": adherence, "days": days}))
+        gradual = frequency.most_days(self.facts)
+        if gradual is not None and days > gradual:
+            limit = Change("gradual_days", {"from": days, "days": gradual, "done": frequency.done_per_week(self.facts)})
+            days = gradual
         ceiling = min(x for x in (self.limits.max_days, 3 if self.limits.nonconsecutive_days else None, 5) if x)
         if days > ceiling:
-            self.changes = [c for c in self.changes if c.what != "more_days"]  # not granted: the cap says why
-            self.changes.append(Change("capped_days", {"asked": days, "days": ceiling}))
+            limit = Change("capped_days", {"from": days, "days": ceiling})
             days = ceiling
-        return int(np.clip(days, 1, 5))
+        days = int(np.clip(days, 1, 5))
+        if wanted and days == wanted:
+            self.changes.append(Change("fewer_days" if days < current else "more_days", {"days": days}))
+        elif limit is not None:
+            limit.detail["asked"] = wanted
+            self.changes.append(limit)
+        return days
 
     @cached_property
     def per_day(self) -> int:
