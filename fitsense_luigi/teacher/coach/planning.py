@@ -73,8 +73,8 @@ class Session:
 class Change:
     """One thing adapted to the user, with the reason in their terms (the wording turns it into sentences)."""
 
-    what: str  # fewer_days, more_days, capped_days, gradual_days, shorter, easier, harder, short_sleep, missing,
-    # swapped, bored, setting, flare_up
+    what: str  # fewer_days, more_days, level_days, capped_days, gradual_days, missing (days); shorter, easier,
+    # harder, short_sleep, swapped, bored, setting, flare_up
     detail: dict = field(default_factory=dict)
 
 
@@ -171,9 +171,10 @@ class Coach:
     # -- the week
     @cached_property
     def days_per_week(self) -> int:
-        """Days a week: what the request asks (or the plan, or the level's ACSM range), then every limit in turn.
+        """Days a week: what the request asks (else the current plan's), then every limit in turn.
 
-        Fewer days for missed sessions, at most one day more than the user has
+        A new plan within the level's range (ACSM 2009: novices 2-3, intermediate
+        3-4, advanced 4-5), fewer days for missed sessions, at most one day more than the user has
         been training lately (``reference.frequency``: gradual progression, a
         floor of two), then the safety rules' caps. Only the limit that sets the
         final number is worded, with the number the request asked for, so the
@@ -181,13 +182,11 @@ class Coach:
         """
         current = int(self.facts.get("days_per_week") or 3)
         wanted = None if self.asked.conflicting_days else self.asked.days  # conflicting: the reply points it out
-        if self.asked.conflicting_days:
-            days = min(self.asked.conflicting_days)
-        elif wanted:
-            days = wanted
-        else:
-            days = min(current, DAYS_BY_LEVEL[self.level]) if self.asked.task == "plan_creation" else current
+        days = min(self.asked.conflicting_days) if self.asked.conflicting_days else wanted or current
         limit: Change | None = None
+        if self.asked.task == "plan_creation" and days > DAYS_BY_LEVEL[self.level]:  # a new plan: the level's range
+            limit = Change("level_days", {"from": days, "days": DAYS_BY_LEVEL[self.level]})
+            days = DAYS_BY_LEVEL[self.level]
         adherence = self.facts.get("adherence_rate")
         low = adherence is not None and adherence < 0.7 and not wanted  # asked for days: they have them
         if (self.asked.missing_sessions or low) and days > 2:
@@ -202,7 +201,7 @@ class Coach:
             limit = Change("capped_days", {"from": days, "days": ceiling})
             days = ceiling
         days = int(np.clip(days, 1, 5))
-        if wanted and days == wanted:
+        if wanted and days == wanted and wanted != current:
             self.changes.append(Change("fewer_days" if days < current else "more_days", {"days": days}))
         elif limit is not None:
             limit.detail["asked"] = wanted

@@ -25,12 +25,14 @@ from fitsense_luigi.teacher.coach.prescribing import Scheme, prescribe, scheme
 from fitsense_luigi.wording import counted
 
 MAX_EXPLANATION_WORDS = 120
-DAY_LIMITS = frozenset({"missing", "gradual_days", "capped_days"})  # planning.Change: fewer days than asked or planned
+# planning.Change kinds that set fewer days than asked or planned (planning keeps the one that set the number)
+DAY_LIMITS = frozenset({"level_days", "missing", "gradual_days", "capped_days"})
 CHANGE_WORDS = {  # planning.Change.what in the user's terms
     "fewer_days": "fewer days",
     "more_days": "the extra day",
     "capped_days": "a week you can recover from",
     "gradual_days": "a week you can build on",
+    "level_days": "a week that fits your experience",
     "shorter": "shorter sessions",
     "easier": "an easier effort",
     "harder": "a harder effort",
@@ -519,6 +521,7 @@ class Words:
         words: dict[str, Callable[[], str]] = {
             "fewer_days": lambda: f"{d['days']} days a week, as you asked",
             "more_days": lambda: f"{d['days']} days now that you have the time",
+            "level_days": lambda: self.level_range(d),
             "capped_days": lambda: self.capped(d),
             "gradual_days": lambda: self.gradual(d),
             "missing": lambda: (
@@ -537,6 +540,16 @@ class Words:
             "rep_floor": lambda: f"sets of {d['floor']} reps or more instead of {d['was']} for your blood pressure",
         }
         return words[change.what]()
+
+    def level_range(self, d: dict[str, Any]) -> str:
+        """Fewer days than asked for a new plan: the range of the user's level (ACSM 2009 progression models)."""
+        who, low = {"novice": ("a new lifter", 2), "intermediate": ("an intermediate lifter", 3)}.get(
+            self.coach.level, ("an advanced lifter", 4)
+        )
+        why = f"{d['days']} days is the top of the {low}-{d['days']} a week where {who} progresses best (ACSM)"
+        if d.get("asked"):
+            return f"you can train {d['asked']} days, but I planned {d['days']}: {why}"
+        return f"{d['days']} days rather than {d['from']}: {why}"
 
     def capped(self, d: dict[str, Any]) -> str:
         """Fewer days than asked or planned because a safety rule caps the week."""
