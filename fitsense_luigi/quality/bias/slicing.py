@@ -18,6 +18,18 @@ safety_flag_rate    rate     the teacher's answer carried a safety flag
 refusal_rate        rate     the teacher refused to answer (who gets refused matters most)
 ==================  =======  =========================================================
 
+Relative volume is measured against the guideline, not against inactivity
+(``reference.frequency``). Muscle-strengthening work is advised on 2 or more
+days a week (ACSM/AHA 2007; WHO 2020), so a plan that keeps the guidance asks
+a user who did 0.5 sessions a week for 2 days: divided by what they did, that
+reads as 4 times their volume whatever the coach does, and a slice of inactive
+users (sedentary: 3.79 vs 1.69 at 100,000 users before this definition) looks
+over-served by arithmetic. Below the floor the baseline is the floor: 1.0 means
+the user was planned the minimum, 2.0 twice the minimum (a fault the post-check
+``gradual_frequency_progression`` flags too). Above it the baseline is what the
+user did, so a plan one day up from 3 a week reads 1.33. A reply without a
+plan (a yes/no question) prescribes no volume and is left out, not counted as 0.
+
 For each slice and metric with at least ``min_slice_size`` observations: the
 value with a percentile bootstrap interval (its resamples drawn from a stream of
 the run seed keyed by dimension, slice and metric), the value of the rest, a test of
