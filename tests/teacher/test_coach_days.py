@@ -82,7 +82,7 @@ def test_a_user_who_trains_three_days_a_week_gets_the_fourth_day_they_ask_for(so
 def test_a_seventy_year_old_with_nothing_logged_still_gets_two_days(someone):
     """ACSM/AHA 2007 (Nelson et al.): older adults strengthen on at least 2 days a week."""
     for days in (2.0, 3.0, 5.0):
-        plan, ctx, constraints = plan_of(
+        plan, _, constraints = plan_of(
             someone, "Can you tweak the plan for me?", age=70, sessions_last_window=0, days_per_week=days
         )
         assert "low_impact_older_adult" in constraints
