@@ -527,7 +527,7 @@ class Words:
             "missing": lambda: (
                 f"you have {d['asked']} days, but I planned {d['days']}: a week you can keep comes first"
                 + self.attendance(d.get("adherence"), always=True)
-                + ", and the extra day comes back once you're turning up"
+                + ", and we add a day back once you're turning up"
                 if d.get("asked")
                 else "one day fewer so the week fits your real schedule" + self.attendance(d.get("adherence"))
             ),
@@ -560,7 +560,7 @@ class Words:
         else:
             why = "your safety rules cap it"
         if d.get("asked"):
-            return f"you asked for {d['asked']} days, but I kept it to {d['days']}: {why}"
+            return f"you have time for {d['asked']} days, but I kept it to {d['days']}: {why}"
         return f"I kept it to {d['days']} days rather than {d['from']}: {why}"
 
     def gradual(self, d: dict[str, Any]) -> str:
@@ -579,7 +579,7 @@ class Words:
         )
         then = "add a day once two weeks go to plan"
         if d.get("asked"):
-            return f"you asked for {d['asked']} days and I planned {d['days']} for now: {lately}, {step}; {then}"
+            return f"you have time for {d['asked']} days, but I planned {d['days']} for now: {lately}, {step}; {then}"
         return f"{d['days']} days rather than {d['from']}: {lately}, {step}; {then}"
 
 
