@@ -12,7 +12,8 @@ Two kinds, judged for any teacher:
   what the request's words ask): a yes/no question answered "Yes" or "No"
   first, and "No" when the user's safety rules rule out what it asks about;
   "push harder or back off?" decided with a number; a stalled lift named;
-  two different day counts pointed out; a plan when one is asked for.
+  two different day counts pointed out; fewer days than the user has said
+  so, naming the days they have; a plan when one is asked for.
 
 Flags read ``<rule_id>:<what and where>`` like the safety rules' flags.
 Without ``asks`` (an answer judged outside a query, e.g. a student's answer to
@@ -101,6 +102,9 @@ def reply_flags(plan: dict[str, Any], context: dict[str, Any], expected: list[st
     for count in asks.get("conflicting_days") or []:
         if not _says_days(said, count):
             out.append(f"points_out_contradiction:{count} days not named")
+    has = asks.get("days")
+    if has and 0 < plan["days_per_week"] < has and not asks.get("conflicting_days") and not _says_days(said, has):
+        out.append(f"explains_fewer_days:{plan['days_per_week']} days planned, the {has} the user has not named")
     if asks.get("wants_plan", True) and plan["days_per_week"] == 0:
         out.append("plan_when_asked:a plan was asked for, none given")
     return out
@@ -114,4 +118,4 @@ def ruled_out_asked(context: dict[str, Any], expected: list[str], asks: dict[str
 
 def _says_days(text: str, count: int) -> bool:
     word = NUMBER_WORDS[count] if count < len(NUMBER_WORDS) else str(count)
-    return re.search(rf"\b(?:{count}|{word})[- ]days?\b", text, re.IGNORECASE) is not None
+    return re.search(rf"\b(?:{count}|{word})[- ](?:days?|sessions?)\b", text, re.IGNORECASE) is not None

@@ -374,3 +374,15 @@ def test_training_days_go_up_at_most_one_day_from_what_the_user_did(sessions, da
     assert bool(ours) is flagged, flags
     _, flags = check(week_of(days), person())  # no look-back window in the facts: nothing to judge against
     assert not [f for f in flags if f.startswith("gradual_frequency_progression:")]
+
+
+def test_fewer_days_than_the_user_has_are_explained_naming_their_days():
+    """Every change to what was asked is explained in the answer: a 2-day plan for a user with 4 days names the 4."""
+    asks = dict(ASKS, days=4)
+    _, flags = post_check(json.dumps(replying("Here is a 2-day plan.")), person(), [], asks)
+    assert flags == ["explains_fewer_days:2 days planned, the 4 the user has not named"]
+    said = "You have four days, but after twelve quiet weeks we start at two and add one back after two weeks."
+    _, flags = post_check(json.dumps(replying(said)), person(), [], asks)
+    assert flags == []
+    _, flags = post_check(json.dumps(replying("Here is a 2-day plan.")), person(), [], dict(ASKS, days=2))
+    assert flags == []  # the days they have: nothing to explain
