@@ -174,11 +174,11 @@ class Coach:
         """Days a week: what the request asks (else the current plan's), then every limit in turn.
 
         A new plan within the level's range (ACSM 2009: novices 2-3, intermediate
-        3-4, advanced 4-5), fewer days for missed sessions, at most one day more than the user has
-        been training lately (``reference.frequency``: gradual progression, a
-        floor of two), then the safety rules' caps. Only the limit that sets the
-        final number is worded, with the number the request asked for, so the
-        answer never says "4 days, as you asked" over a 3-day plan.
+        3-4, advanced 4-5), fewer days for missed sessions, at most one day more
+        than the user has been training lately (``reference.frequency``: gradual
+        progression, a floor of two), then the safety rules' caps. Only the limit
+        that sets the final number is worded, with the days the request says the
+        user has, so the answer never says "4 days, as you asked" over a 3-day plan.
         """
         current = int(self.facts.get("days_per_week") or 3)
         wanted = None if self.asked.conflicting_days else self.asked.days  # conflicting: the reply points it out

@@ -3,9 +3,10 @@
 The coach gets no structured hints: the request is plain text, so it reads
 the task line, the facts, the safety rules by id and the wishes in the words
 (days, time, effort, a stalled or boring lift, a new setting, a flare-up, a
-yes/no question, "push harder or back off?"); the days include the week a new
-plan's request says the user has ("I can train 4 days a week"). Where the request says two
-different day counts, both are kept, so the answer can point it out.
+yes/no question, "push harder or back off?"); the days include the week a
+new plan's request says the user has ("I can train 4 days a week"). Where the
+request says two different day counts, both are kept, so the answer can point
+it out.
 """
 
 from __future__ import annotations
