@@ -325,7 +325,7 @@ class Words:
         gear = (
             "with body weight and a mat"
             if len(self.coach.at_hand) <= 1
-            else f"with the {len(self.coach.at_hand) - 1} pieces of kit you have"
+            else f"with the {counted(len(self.coach.at_hand) - 1, 'piece')} of kit you have"
         )
         task = self.asked.task
         if task == "safety_adjustment":
@@ -573,7 +573,7 @@ class Words:
             else f"no sessions are logged in the last {weeks} weeks"
         )
         step = (
-            f"so we start at {d['days']} days, the minimum that builds strength"
+            f"so we start at {d['days']} days, the guideline minimum for strength work"
             if d["days"] == frequency.MIN_DAYS
             else f"so we go up one day at a time, to {d['days']}"
         )
