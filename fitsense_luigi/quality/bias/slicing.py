@@ -22,9 +22,10 @@ Relative volume is measured against the guideline, not against inactivity
 (``reference.frequency``). Muscle-strengthening work is advised on 2 or more
 days a week (ACSM/AHA 2007; WHO 2020), so a plan that keeps the guidance asks
 a user who did 0.5 sessions a week for 2 days: divided by what they did, that
-reads as 4 times their volume whatever the coach does, and a slice of inactive
-users (sedentary: 3.79 vs 1.69 at 100,000 users before this definition) looks
-over-served by arithmetic. Below the floor the baseline is the floor: 1.0 means
+reads as 4 times their volume whatever the coach does, so a slice of inactive
+users looks over-served by arithmetic (at 100,000 users, sedentary read 3.79 vs
+1.69 for the rest: partly that, partly real jumps the coach then made and the
+post-check below now flags). Below the floor the baseline is the floor: 1.0 means
 the user was planned the minimum, 2.0 twice the minimum (a fault the post-check
 ``gradual_frequency_progression`` flags too). Above it the baseline is what the
 user did, so a plan one day up from 3 a week reads 1.33. A reply without a
