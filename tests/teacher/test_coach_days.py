@@ -129,3 +129,19 @@ def test_every_answer_of_the_run_explains_fewer_days_than_asked(queries):
             shorter += 1
             assert says(plan["answer"], asked) and says(plan["answer"], plan["days_per_week"]), plan["answer"]
     assert shorter
+
+
+def test_a_shorter_week_than_the_plan_names_the_plans_days(someone):
+    """Nothing asked, a 4-day plan and nothing logged for 12 weeks: 2 days (the floor), said against the 4."""
+    ctx = dict(
+        someone["context_summary"],
+        window_days=WINDOW,
+        sessions_last_window=0,
+        adherence_rate=0.0,
+        days_per_week=4.0,
+        experience="intermediate",
+    )
+    message = prompts.user_message("Can you build me a weekly plan?", ctx, constraints_for(ctx), "plan_creation")
+    plan = plan_for(message, SEED)
+    assert plan["days_per_week"] == 2
+    assert says(plan["explanation"], 4) and says(plan["explanation"], 2), plan["explanation"]

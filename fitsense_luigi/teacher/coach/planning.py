@@ -182,29 +182,29 @@ class Coach:
         """
         current = int(self.facts.get("days_per_week") or 3)
         wanted = None if self.asked.conflicting_days else self.asked.days  # conflicting: the reply points it out
-        days = min(self.asked.conflicting_days) if self.asked.conflicting_days else wanted or current
+        days = start = min(self.asked.conflicting_days) if self.asked.conflicting_days else wanted or current
         limit: Change | None = None
         if self.asked.task == "plan_creation" and days > DAYS_BY_LEVEL[self.level]:  # a new plan: the level's range
-            limit = Change("level_days", {"from": days, "days": DAYS_BY_LEVEL[self.level]})
+            limit = Change("level_days", {"days": DAYS_BY_LEVEL[self.level]})
             days = DAYS_BY_LEVEL[self.level]
         adherence = self.facts.get("adherence_rate")
         low = adherence is not None and adherence < 0.7 and not wanted  # asked for days: they have them
         if (self.asked.missing_sessions or low) and days > 2:
-            limit = Change("missing", {"adherence": adherence, "from": days, "days": days - 1})
+            limit = Change("missing", {"adherence": adherence, "days": days - 1})
             days -= 1
         gradual = frequency.most_days(self.facts)
         if gradual is not None and days > gradual:
-            limit = Change("gradual_days", {"from": days, "days": gradual, "done": frequency.done_per_week(self.facts)})
+            limit = Change("gradual_days", {"days": gradual, "done": frequency.done_per_week(self.facts)})
             days = gradual
         ceiling = min(x for x in (self.limits.max_days, 3 if self.limits.nonconsecutive_days else None, 5) if x)
         if days > ceiling:
-            limit = Change("capped_days", {"from": days, "days": ceiling})
+            limit = Change("capped_days", {"days": ceiling})
             days = ceiling
         days = int(np.clip(days, 1, 5))
         if wanted and days == wanted and wanted != current:
             self.changes.append(Change("fewer_days" if days < current else "more_days", {"days": days}))
-        elif limit is not None:
-            limit.detail["asked"] = wanted
+        elif limit is not None:  # worded from where the week started, whatever limits came between
+            limit.detail.update(asked=wanted, start=start)
             self.changes.append(limit)
         return days
 

@@ -529,7 +529,8 @@ class Words:
                 + self.attendance(d.get("adherence"), always=True)
                 + ", and we add a day back once you're turning up"
                 if d.get("asked")
-                else "one day fewer so the week fits your real schedule" + self.attendance(d.get("adherence"))
+                else f"{d['days']} days rather than {d['start']} so the week fits your real schedule"
+                + self.attendance(d.get("adherence"))
             ),
             "shorter": lambda: f"{d['count']} exercises a day to stay under {d['minutes']} minutes",
             "easier": lambda: "fewer sets and a rep more in reserve, since it felt too hard",
@@ -549,7 +550,7 @@ class Words:
         why = f"{d['days']} days is the top of the {low}-{d['days']} a week where {who} progresses best (ACSM)"
         if d.get("asked"):
             return f"you can train {d['asked']} days, but I planned {d['days']}: {why}"
-        return f"{d['days']} days rather than {d['from']}: {why}"
+        return f"{d['days']} days rather than {d['start']}: {why}"
 
     def capped(self, d: dict[str, Any]) -> str:
         """Fewer days than asked or planned because a safety rule caps the week."""
@@ -561,7 +562,7 @@ class Words:
             why = "your safety rules cap it"
         if d.get("asked"):
             return f"you have time for {d['asked']} days, but I kept it to {d['days']}: {why}"
-        return f"I kept it to {d['days']} days rather than {d['from']}: {why}"
+        return f"I kept it to {d['days']} days rather than {d['start']}: {why}"
 
     def gradual(self, d: dict[str, Any]) -> str:
         """Fewer days than asked or planned because the user trained less lately: build up a day at a time."""
@@ -580,7 +581,7 @@ class Words:
         then = "add a day once two weeks go to plan"
         if d.get("asked"):
             return f"you have time for {d['asked']} days, but I planned {d['days']} for now: {lately}, {step}; {then}"
-        return f"{d['days']} days rather than {d['from']}: {lately}, {step}; {then}"
+        return f"{d['days']} days rather than {d['start']}: {lately}, {step}; {then}"
 
 
 def _valsalva(w: Words) -> str:
