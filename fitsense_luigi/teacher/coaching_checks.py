@@ -5,12 +5,15 @@ Two kinds, judged for any teacher:
 - prescriptions that mean what they say: holds, carries and intervals in
   seconds, holds of 15 s or more, reps in reserve only on rep work, notes that
   fit the exercise, loads at most 10% above what the user's own estimated max
-  supports, only equipment at hand, no more days than the user has;
+  supports, only equipment at hand, no more days than the user has, at most
+  one day more than the user has trained lately (never capped below two:
+  ``reference.frequency``);
 - replies that answer the question asked (read from the query's ``asks``,
   what the request's words ask): a yes/no question answered "Yes" or "No"
   first, and "No" when the user's safety rules rule out what it asks about;
   "push harder or back off?" decided with a number; a stalled lift named;
-  two different day counts pointed out; a plan when one is asked for.
+  two different day counts pointed out; fewer days than the user has said
+  so, naming the days they have; a plan when one is asked for.
 
 Flags read ``<rule_id>:<what and where>`` like the safety rules' flags.
 Without ``asks`` (an answer judged outside a query, e.g. a student's answer to
@@ -24,6 +27,7 @@ import re
 from typing import Any
 
 from fitsense_luigi.physiology import epley_load
+from fitsense_luigi.reference import frequency
 from fitsense_luigi.reference.equipment import ALWAYS_AT_HAND
 from fitsense_luigi.reference.safety import excluded_by
 from fitsense_luigi.teacher.safety_checks import catalogue_entry, low_reps, prescribed
@@ -69,6 +73,13 @@ def prescription_flags(plan: dict[str, Any], context: dict[str, Any], asks: dict
     days = (asks or {}).get("days")
     if days is not None and plan["days_per_week"] > days:
         out.append(f"days_within_schedule:{plan['days_per_week']} days a week, the user has {days}")
+    most = frequency.most_days(context)
+    if most is not None and plan["days_per_week"] > most:
+        done = frequency.done_per_week(context) or 0.0
+        out.append(
+            f"gradual_frequency_progression:{plan['days_per_week']} days a week after {done:.1f} sessions a week, "
+            f"at most {most}"
+        )
     return out
 
 
@@ -91,6 +102,9 @@ def reply_flags(plan: dict[str, Any], context: dict[str, Any], expected: list[st
     for count in asks.get("conflicting_days") or []:
         if not _says_days(said, count):
             out.append(f"points_out_contradiction:{count} days not named")
+    has = asks.get("days")
+    if has and 0 < plan["days_per_week"] < has and not asks.get("conflicting_days") and not _says_days(said, has):
+        out.append(f"explains_fewer_days:{plan['days_per_week']} days planned, the {has} the user has not named")
     if asks.get("wants_plan", True) and plan["days_per_week"] == 0:
         out.append("plan_when_asked:a plan was asked for, none given")
     return out
@@ -104,4 +118,4 @@ def ruled_out_asked(context: dict[str, Any], expected: list[str], asks: dict[str
 
 def _says_days(text: str, count: int) -> bool:
     word = NUMBER_WORDS[count] if count < len(NUMBER_WORDS) else str(count)
-    return re.search(rf"\b(?:{count}|{word})[- ]days?\b", text, re.IGNORECASE) is not None
+    return re.search(rf"\b(?:{count}|{word})[- ](?:days?|sessions?)\b", text, re.IGNORECASE) is not None

@@ -196,8 +196,23 @@ def test_prescription_relative_to_capacity():
         },
     }
     volume, intensity = bias.prescription(record)
-    assert volume == pytest.approx(2.0) and intensity == pytest.approx((0.8 + 0.6) / 2)
-    record["context"]["context_summary"]["sessions_last_window"] = 0
+    assert volume == pytest.approx(2.0) and intensity == pytest.approx((0.8 + 0.6) / 2)  # 4 days after 2 a week
+    summary = record["context"]["context_summary"]
+    # Below the guideline minimum of 2 days a week (ACSM/AHA 2007, WHO 2020) a plan is measured against those 2 days:
+    # 4 days after 0.5 a week is twice the minimum, not 8 times "what they did"; after nothing logged, the same.
+    for sessions in (2, 0):
+        summary["sessions_last_window"] = sessions
+        assert bias.prescription(record)[0] == pytest.approx(4 / 2)
+    del summary["window_days"]
+    assert np.isnan(bias.prescription(record)[0])  # no look-back window: no baseline
+
+
+def test_a_reply_without_a_plan_has_no_volume():
+    """A yes/no question answered without a plan (days_per_week 0) prescribes nothing: not a volume of zero."""
+    record = {
+        "response": json.dumps({"days_per_week": 0, "days": []}),
+        "context": {"context_summary": {"sessions_last_window": 24, "window_days": 84, "top_lifts": []}},
+    }
     assert np.isnan(bias.prescription(record)[0])
 
 

@@ -344,3 +344,45 @@ def test_fast_and_reference_validators_agree(built_run):
         broken = copy.deepcopy(plan)
         rng.choice(mutations)(broken)
         assert bool(schema_errors(broken)) == (not reference.is_valid(broken))
+
+
+def week_of(days: int) -> dict:
+    plan = copy.deepcopy(PLAN)
+    names = ("Monday", "Tuesday", "Thursday", "Friday", "Saturday")[:days]
+    plan.update(days_per_week=days, days=[dict(plan["days"][0], day=d) for d in names])
+    return plan
+
+
+@pytest.mark.parametrize(
+    ("sessions", "days", "flagged"),
+    [
+        # 12 sessions in 12 weeks is 1 a week: ACSM (progress gradually) allows one day more, 2 days; 4 is a jump
+        (12, 4, True),
+        (12, 3, True),
+        (12, 2, False),
+        (0, 2, False),  # nothing logged: the ACSM/AHA minimum of 2 days is always allowed (WHO 2020: 2 or more days)
+        (0, 3, True),
+        (36, 4, False),  # 3 a week: a fourth day is one step
+        (36, 5, True),
+        (48, 5, False),
+    ],
+)
+def test_training_days_go_up_at_most_one_day_from_what_the_user_did(sessions, days, flagged):
+    context = person(sessions_last_window=sessions, window_days=84)
+    _, flags = check(week_of(days), context)
+    ours = [f for f in flags if f.startswith("gradual_frequency_progression:")]
+    assert bool(ours) is flagged, flags
+    _, flags = check(week_of(days), person())  # no look-back window in the facts: nothing to judge against
+    assert not [f for f in flags if f.startswith("gradual_frequency_progression:")]
+
+
+def test_fewer_days_than_the_user_has_are_explained_naming_their_days():
+    """Every change to what was asked is explained in the answer: a 2-day plan for a user with 4 days names the 4."""
+    asks = dict(ASKS, days=4)
+    _, flags = post_check(json.dumps(replying("Here is a 2-day plan.")), person(), [], asks)
+    assert flags == ["explains_fewer_days:2 days planned, the 4 the user has not named"]
+    said = "You have four days, but after twelve quiet weeks we start at two and add one back after two weeks."
+    _, flags = post_check(json.dumps(replying(said)), person(), [], asks)
+    assert flags == []
+    _, flags = post_check(json.dumps(replying("Here is a 2-day plan.")), person(), [], dict(ASKS, days=2))
+    assert flags == []  # the days they have: nothing to explain

@@ -8,14 +8,28 @@ compared with the rest of the users on five metrics:
 metric              kind     per query
 ==================  =======  =========================================================
 response_chars      numeric  length of the accepted response (what the student learns)
-relative_volume     numeric  prescribed sessions per week / sessions per week the user
-                             completed in the look-back window
+relative_volume     numeric  prescribed sessions per week / the larger of the sessions
+                             per week the user completed in the look-back window and
+                             the guideline floor of 2 (no plan: not measured)
 relative_intensity  numeric  prescribed load / the user's estimated 1RM, averaged over
                              the exercises the user has a recorded max for
 rejection_rate      rate     the query produced no training record
 safety_flag_rate    rate     the teacher's answer carried a safety flag
 refusal_rate        rate     the teacher refused to answer (who gets refused matters most)
 ==================  =======  =========================================================
+
+Relative volume is measured against the guideline, not against inactivity
+(``reference.frequency``). Muscle-strengthening work is advised on 2 or more
+days a week (ACSM/AHA 2007; WHO 2020), so a plan that keeps the guidance asks
+a user who did 0.5 sessions a week for 2 days: divided by what they did, that
+reads as 4 times their volume whatever the coach does, so a slice of inactive
+users looks over-served by arithmetic (at 100,000 users, sedentary read 3.79 vs
+1.69 for the rest: partly that, partly real jumps the coach then made and the
+post-check below now flags). Below the floor the baseline is the floor: 1.0 means
+the user was planned the minimum, 2.0 twice the minimum (a fault the post-check
+``gradual_frequency_progression`` flags too). Above it the baseline is what the
+user did, so a plan one day up from 3 a week reads 1.33. A reply without a
+plan (a yes/no question) prescribes no volume and is left out, not counted as 0.
 
 For each slice and metric with at least ``min_slice_size`` observations: the
 value with a percentile bootstrap interval (its resamples drawn from a stream of
@@ -72,6 +86,7 @@ from fitsense_luigi.quality.bias.significance import (
     epsilon_squared,
     kruskal_groups,
 )
+from fitsense_luigi.reference import frequency
 from fitsense_luigi.rng import stage_rng
 
 GRID = 1e-3  # ratios are bootstrapped on this grid (exact for lengths); point estimates use exact values
@@ -130,17 +145,17 @@ def observations(queries: Rows, responses: Rows, records: Rows) -> dict[str, np.
 
 
 def prescription(record: dict[str, Any]) -> tuple[float, float]:
-    """(relative volume, relative intensity) of the plan in a record, nan when the user has no baseline."""
+    """(relative volume, relative intensity) of the plan in a record; nan without a plan (a yes/no reply) or a
+    baseline (no look-back window, no recorded max)."""
     try:
         plan = json.loads(record["response"])
     except (json.JSONDecodeError, TypeError):
         return np.nan, np.nan
     summary = (record.get("context") or {}).get("context_summary") or {}
     volume = np.nan
-    sessions, window = summary.get("sessions_last_window"), summary.get("window_days")
-    if isinstance(plan, dict) and sessions and window:
-        per_week = sessions / (window / 7)
-        volume = float(plan.get("days_per_week") or 0) / per_week
+    baseline = frequency.volume_baseline(summary)
+    if isinstance(plan, dict) and baseline and plan.get("days_per_week"):  # a yes/no reply without a plan: no volume
+        volume = float(plan["days_per_week"]) / baseline
     maxes = {
         str(lift.get("exercise", "")).lower(): lift.get("estimated_1rm_kg")
         for lift in summary.get("top_lifts") or []

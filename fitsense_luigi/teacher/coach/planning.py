@@ -20,6 +20,7 @@ from functools import cached_property
 import numpy as np
 
 from fitsense_luigi.queries import student
+from fitsense_luigi.reference import frequency
 from fitsense_luigi.reference.catalogue import EXERCISES, EXERCISES_BY_NAME, LEVELS, Exercise
 from fitsense_luigi.reference.equipment import ALWAYS_AT_HAND
 from fitsense_luigi.reference.safety import INJURY_REGIONS, RULES, Limits, SafetyRule, excluded_by, known, limits_of
@@ -72,8 +73,8 @@ class Session:
 class Change:
     """One thing adapted to the user, with the reason in their terms (the wording turns it into sentences)."""
 
-    what: str  # fewer_days, more_days, capped_days, shorter, easier, harder, short_sleep, missing, swapped, bored,
-    # setting, flare_up
+    what: str  # fewer_days, more_days, level_days, capped_days, gradual_days, missing (days); shorter, easier,
+    # harder, short_sleep, swapped, bored, setting, flare_up
     detail: dict = field(default_factory=dict)
 
 
@@ -170,26 +171,42 @@ class Coach:
     # -- the week
     @cached_property
     def days_per_week(self) -> int:
+        """Days a week: what the request asks (else the current plan's), then every limit in turn.
+
+        A new plan within the level's range (ACSM 2009: novices 2-3, intermediate
+        3-4, advanced 4-5), fewer days for missed sessions, at most one day more
+        than the user has been training lately (``reference.frequency``: gradual
+        progression, a floor of two), then the safety rules' caps. Only the limit
+        that sets the final number is worded, with the days the request says the
+        user has, so the answer never says "4 days, as you asked" over a 3-day plan.
+        """
         current = int(self.facts.get("days_per_week") or 3)
-        cap = DAYS_BY_LEVEL[self.level]
-        if self.asked.conflicting_days:
-            days = min(self.asked.conflicting_days)
-        elif self.asked.days:
-            days = self.asked.days
-            self.changes.append(Change("fewer_days" if days < current else "more_days", {"days": days}))
-        else:
-            days = min(current, cap) if self.asked.task == "plan_creation" else current
+        wanted = None if self.asked.conflicting_days else self.asked.days  # conflicting: the reply points it out
+        days = start = min(self.asked.conflicting_days) if self.asked.conflicting_days else wanted or current
+        limit: Change | None = None
+        if self.asked.task == "plan_creation" and days > DAYS_BY_LEVEL[self.level]:  # a new plan: the level's range
+            limit = Change("level_days", {"days": DAYS_BY_LEVEL[self.level]})
+            days = DAYS_BY_LEVEL[self.level]
         adherence = self.facts.get("adherence_rate")
-        low = adherence is not None and adherence < 0.7 and not self.asked.days  # asked for days: they have them
+        low = adherence is not None and adherence < 0.7 and not wanted  # asked for days: they have them
         if (self.asked.missing_sessions or low) and days > 2:
+            limit = Change("missing", {"adherence": adherence, "days": days - 1})
             days -= 1
-            self.changes.append(Change("missing", {"adherence": adherence, "days": days}))
+        gradual = frequency.most_days(self.facts)
+        if gradual is not None and days > gradual:
+            limit = Change("gradual_days", {"days": gradual, "done": frequency.done_per_week(self.facts)})
+            days = gradual
         ceiling = min(x for x in (self.limits.max_days, 3 if self.limits.nonconsecutive_days else None, 5) if x)
         if days > ceiling:
-            self.changes = [c for c in self.changes if c.what != "more_days"]  # not granted: the cap says why
-            self.changes.append(Change("capped_days", {"asked": days, "days": ceiling}))
+            limit = Change("capped_days", {"days": ceiling})
             days = ceiling
-        return int(np.clip(days, 1, 5))
+        days = int(np.clip(days, 1, 5))
+        if wanted and days == wanted and wanted != current:
+            self.changes.append(Change("fewer_days" if days < current else "more_days", {"days": days}))
+        elif limit is not None:  # worded from where the week started, whatever limits came between
+            limit.detail.update(asked=wanted, start=start)
+            self.changes.append(limit)
+        return days
 
     @cached_property
     def per_day(self) -> int:

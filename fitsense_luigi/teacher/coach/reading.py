@@ -3,8 +3,10 @@
 The coach gets no structured hints: the request is plain text, so it reads
 the task line, the facts, the safety rules by id and the wishes in the words
 (days, time, effort, a stalled or boring lift, a new setting, a flare-up, a
-yes/no question, "push harder or back off?"). Where the request says two
-different day counts, both are kept, so the answer can point it out.
+yes/no question, "push harder or back off?"); the days include the week a
+new plan's request says the user has ("I can train 4 days a week"). Where the
+request says two different day counts, both are kept, so the answer can point
+it out.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ _PLAN_WORDS = re.compile(r"\b(what|how|which|where|can you|could you)\b", re.IGN
 # "I'll be training at home for a while with only dumbbells and a band"
 _LONGEST_FIRST = sorted(EXERCISES, key=lambda e: -len(e.name))
 HOME_FOR_A_WHILE = frozenset({"dumbbells", "resistance_band"})
+_SCHEDULE = re.compile(r"i can train (\d) days a week|(\d) sessions a week is realistic|i've got (\d) days a week")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ def _wishes(asked: Asked) -> dict[str, Any]:
         said.append(int(m.group(1)))
     elif "extra day" in text and (now := _days_now(text, asked.facts)):
         said.append(now + 1)
+    if m := _SCHEDULE.search(text):  # a new plan's request says the week the user has
+        said.append(int(next(g for g in m.groups() if g)))
     if len(set(said)) > 1:
         wishes["conflicting_days"] = tuple(sorted(set(said)))
         wishes["days"] = min(said)  # plan for the tighter week, and say so

@@ -16,17 +16,23 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from fitsense_luigi.reference import frequency
 from fitsense_luigi.reference.catalogue import EXERCISES_BY_NAME
 from fitsense_luigi.reference.medications import DRUG_CLASS
 from fitsense_luigi.reference.safety import RULES
 from fitsense_luigi.teacher.coach.planning import Change, Coach
 from fitsense_luigi.teacher.coach.prescribing import Scheme, prescribe, scheme
+from fitsense_luigi.wording import counted
 
 MAX_EXPLANATION_WORDS = 120
+# planning.Change kinds that set fewer days than asked or planned (planning keeps the one that set the number)
+DAY_LIMITS = frozenset({"level_days", "missing", "gradual_days", "capped_days"})
 CHANGE_WORDS = {  # planning.Change.what in the user's terms
     "fewer_days": "fewer days",
     "more_days": "the extra day",
     "capped_days": "a week you can recover from",
+    "gradual_days": "a week you can build on",
+    "level_days": "a week that fits your experience",
     "shorter": "shorter sessions",
     "easier": "an easier effort",
     "harder": "a harder effort",
@@ -194,7 +200,13 @@ class Words:
             parts.append(self.stalled())
         if not parts:
             parts.append(self.introduction())
+        if (limit := self.day_limit()) is not None and limit.detail.get("asked"):
+            parts.append(self.change_words(limit))
         return " ".join(sentence(p) for p in parts)[:800]
+
+    def day_limit(self) -> Change | None:
+        """The limit that set the number of days below what the request asked or the plan had (planning keeps one)."""
+        return next((c for c in self.coach.changes if c.what in DAY_LIMITS), None) if self.days else None
 
     def yes_no(self) -> str:
         about = self.asked.about
@@ -286,9 +298,9 @@ class Words:
         )
         return f"Hold steady: {said}, so keep the loads and add a rep per set before adding weight"
 
-    def attendance(self, adherence: float | None) -> str:
+    def attendance(self, adherence: float | None, always: bool = False) -> str:
         """The attendance behind a shorter week, unless the explanation already says it (about_you)."""
-        if adherence is None or self.asked.task in ("progress_adaptation", "plan_modification"):
+        if adherence is None or (not always and self.asked.task in ("progress_adaptation", "plan_modification")):
             return ""
         if adherence < 0.05:
             return " (no sessions logged lately)"
@@ -313,7 +325,7 @@ class Words:
         gear = (
             "with body weight and a mat"
             if len(self.coach.at_hand) <= 1
-            else f"with the {len(self.coach.at_hand) - 1} pieces of kit you have"
+            else f"with the {counted(len(self.coach.at_hand) - 1, 'piece')} of kit you have"
         )
         task = self.asked.task
         if task == "safety_adjustment":
@@ -425,8 +437,11 @@ class Words:
     # ---------------------------------------------------------------- explanation
     def explanation(self) -> str:
         parts = [self.why()]
+        limit = self.day_limit()
+        if limit is not None and not limit.detail.get("asked"):  # asked-for days the answer itself explains
+            parts.append(self.change_words(limit))  # before the rest: fewer days always come with their reason
         parts += [s for s in (self.about_you(), self.health()) if s]
-        parts += [self.change_words(c) for c in self.coach.changes[:3]]
+        parts += [self.change_words(c) for c in self.coach.changes[:3] if c.what not in DAY_LIMITS]
         parts.append(
             self.pick(
                 (
@@ -506,16 +521,16 @@ class Words:
         words: dict[str, Callable[[], str]] = {
             "fewer_days": lambda: f"{d['days']} days a week, as you asked",
             "more_days": lambda: f"{d['days']} days now that you have the time",
-            "capped_days": lambda: (
-                f"I kept it to {d['days']} days rather than {d['asked']}: "
-                + (
-                    "that is where a new lifter progresses best"
-                    if self.coach.level == "novice"
-                    else "your safety rules cap it"
-                )
-            ),
+            "level_days": lambda: self.level_range(d),
+            "capped_days": lambda: self.capped(d),
+            "gradual_days": lambda: self.gradual(d),
             "missing": lambda: (
-                "one day fewer so the week fits your real schedule" + self.attendance(d.get("adherence"))
+                f"you have {d['asked']} days, but I planned {d['days']}: a week you can keep comes first"
+                + self.attendance(d.get("adherence"), always=True)
+                + ", and we add a day back once you're turning up"
+                if d.get("asked")
+                else f"{d['days']} days rather than {d['start']} so the week fits your real schedule"
+                + self.attendance(d.get("adherence"))
             ),
             "shorter": lambda: f"{d['count']} exercises a day to stay under {d['minutes']} minutes",
             "easier": lambda: "fewer sets and a rep more in reserve, since it felt too hard",
@@ -526,6 +541,47 @@ class Words:
             "rep_floor": lambda: f"sets of {d['floor']} reps or more instead of {d['was']} for your blood pressure",
         }
         return words[change.what]()
+
+    def level_range(self, d: dict[str, Any]) -> str:
+        """Fewer days than asked for a new plan: the range of the user's level (ACSM 2009 progression models)."""
+        who, low = {"novice": ("a new lifter", 2), "intermediate": ("an intermediate lifter", 3)}.get(
+            self.coach.level, ("an advanced lifter", 4)
+        )
+        why = f"{d['days']} days is the top of the {low}-{d['days']} a week where {who} progresses best (ACSM)"
+        if d.get("asked"):
+            return f"you can train {d['asked']} days, but I planned {d['days']}: {why}"
+        return f"{d['days']} days rather than {d['start']}: {why}"
+
+    def capped(self, d: dict[str, Any]) -> str:
+        """Fewer days than asked or planned because a safety rule caps the week."""
+        if self.coach.level == "novice" and self.coach.limits.max_days == d["days"]:
+            why = "that is where a new lifter progresses best"
+        elif self.coach.limits.nonconsecutive_days:
+            why = "with your diabetes the days stay apart, never two in a row"
+        else:
+            why = "your safety rules cap it"
+        if d.get("asked"):
+            return f"you have time for {d['asked']} days, but I kept it to {d['days']}: {why}"
+        return f"I kept it to {d['days']} days rather than {d['start']}: {why}"
+
+    def gradual(self, d: dict[str, Any]) -> str:
+        """Fewer days than asked or planned because the user trained less lately: build up a day at a time."""
+        sessions, weeks = self.facts.get("sessions_last_window") or 0, (self.facts.get("window_days") or 84) // 7
+        lately = (
+            f"you've logged {counted(sessions, 'session')} in the last {weeks} weeks "
+            f"(about {round(d['done'], 1):g} a week)"
+            if sessions
+            else f"no sessions are logged in the last {weeks} weeks"
+        )
+        step = (
+            f"so we start at {d['days']} days, the guideline minimum for strength work"
+            if d["days"] == frequency.MIN_DAYS
+            else f"so we go up one day at a time, to {d['days']}"
+        )
+        then = "add a day once two weeks go to plan"
+        if d.get("asked"):
+            return f"you have time for {d['asked']} days, but I planned {d['days']} for now: {lately}, {step}; {then}"
+        return f"{d['days']} days rather than {d['start']}: {lately}, {step}; {then}"
 
 
 def _valsalva(w: Words) -> str:
