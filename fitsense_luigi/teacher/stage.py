@@ -10,8 +10,8 @@ attempt cached under its own key. With ``teacher.samples_per_query`` = n > 1
 each query is answered n times (seed, seed + 1, ...: each sample its own cache
 entry); the best answer by the checks is the row's, the others (and every
 re-asked attempt) go with it as ``alternatives``, from which the dataset makes
-preference pairs. The first request of the stage settles the
-response format (:mod:`.negotiate`). When the shard's own queue runs low the
+preference pairs. The stage's first answers settle the response
+format (:mod:`.negotiate`), without holding the other requests back. When the shard's own queue runs low the
 pool works ahead on other shards nobody is building (:mod:`.workahead`), so
 the endpoint stays busy until the stage's last request. A fatal answer (bad
 key, wrong URL or model, no quota, a rejected response format without
@@ -242,18 +242,19 @@ class StageRun:
         return outcome, self.run_id is None or about.get("run_id") != self.run_id
 
     def send(self, request: TeacherRequest, query: dict[str, Any]) -> tuple[TeacherOutcome, TeacherRequest]:
-        """Send (probing the response format first if nobody has), cache at once, judge the stage's health."""
+        """Send (again with the next format if the endpoint rejects this one), cache at once, judge the stage's
+        health."""
         if self.slots is not None and not self.slots.hold():  # this host's share of teacher.concurrency
             raise _Stopped
         while True:
-            probing = self.formats.acquire()
             if self.stop.is_set():
                 raise _Stopped
-            fmt = negotiate.payload(self.formats.kind)
-            if fmt != request.response_format:  # built before the probe settled the format, or a fallback
+            kind = self.formats.kind
+            fmt = negotiate.payload(kind)
+            if fmt is not request.response_format and fmt != request.response_format:  # a fallback since built
                 request = dataclasses.replace(request, response_format=fmt)
             outcome = self.provider.complete(request)
-            if not (probing and self.formats.settle(outcome)):  # else the format was rejected: again, next format
+            if not self.formats.settle(outcome, kind):  # else the format was rejected: again, with the one now
                 break
         if self.store.enabled:
             self.store.put(self.key(request, query), outcome, self.about(query["template_version"], self.run_id))
