@@ -65,14 +65,44 @@ _held_lock = threading.Lock()
 
 
 def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str, template_version: str) -> str:
-    payload = {
-        "base_url": (base_url or "").rstrip("/"),
-        "body": body,
-        "schema_version": schema_version,
-        "template_version": template_version,
-    }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """sha256 of the canonical JSON (sorted keys, no spaces) of endpoint, body and versions.
+
+    The canonical text is assembled from its parts rather than dumped whole: the body's ``response_format``
+    (the plan schema, half the text) is the same object for every request of a stage
+    (:func:`.negotiate.payload` shares it), so its text is made once. The result is the same text, byte for
+    byte (tests check it against a whole dump).
+    """
+    canonical = (
+        '{"base_url":'
+        + _canonical((base_url or "").rstrip("/"))
+        + ',"body":{'
+        + ",".join(f"{_canonical(name)}:{_canonical_part(body[name])}" for name in sorted(body))
+        + '},"schema_version":'
+        + _canonical(schema_version)
+        + ',"template_version":'
+        + _canonical(template_version)
+        + "}"
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+_shared_parts: dict[int, tuple[Any, str]] = {}  # id -> (a shared body part, its canonical text); kept alive here
+
+
+def share_part(value: Any) -> Any:
+    """Register a body part that many requests carry as the same object and nobody changes (a response format):
+    its canonical text is made once. Returns ``value``."""
+    _shared_parts[id(value)] = (value, _canonical(value))
+    return value
+
+
+def _canonical_part(value: Any) -> str:
+    known = _shared_parts.get(id(value))
+    return known[1] if known is not None and known[0] is value else _canonical(value)
 
 
 class ResponseCache:

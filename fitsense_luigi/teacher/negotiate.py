@@ -35,7 +35,7 @@ from typing import Any
 
 from fitsense_luigi.config import load_schema
 from fitsense_luigi.errors import TeacherStageError
-from fitsense_luigi.teacher.cache import ResponseCache
+from fitsense_luigi.teacher.cache import ResponseCache, share_part
 from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
 
 log = logging.getLogger("fitsense.teacher")
@@ -60,10 +60,12 @@ def payload(kind: str) -> dict[str, Any] | None:
     """The ``response_format`` body for a format name (None for ``none``); one object per name, never changed
     (every request of the stage carries it: projecting the schema again for each cost CPU per answer)."""
     if kind == "json_object":
-        return {"type": "json_object"}
+        return share_part({"type": "json_object"})
     if kind == "json_schema":
         schema = strict_projection(load_schema(PLAN_SCHEMA))
-        return {"type": "json_schema", "json_schema": {"name": "plan_response", "strict": True, "schema": schema}}
+        return share_part(
+            {"type": "json_schema", "json_schema": {"name": "plan_response", "strict": True, "schema": schema}}
+        )
     return None
 
 

@@ -241,7 +241,7 @@ class StageRun:
         outcome, about = found
         return outcome, self.run_id is None or about.get("run_id") != self.run_id
 
-    def send(self, request: TeacherRequest, query: dict[str, Any]) -> tuple[TeacherOutcome, TeacherRequest]:
+    def send(self, request: TeacherRequest, query: dict[str, Any], key: str) -> tuple[TeacherOutcome, TeacherRequest]:
         """Send (again with the next format if the endpoint rejects this one), cache at once, judge the stage's
         health."""
         if self.slots is not None and not self.slots.hold():  # this host's share of teacher.concurrency
@@ -253,11 +253,12 @@ class StageRun:
             fmt = negotiate.payload(kind)
             if fmt is not request.response_format and fmt != request.response_format:  # a fallback since built
                 request = dataclasses.replace(request, response_format=fmt)
+                key = self.key(request, query)
             outcome = self.provider.complete(request)
             if not self.formats.settle(outcome, kind):  # else the format was rejected: again, with the one now
                 break
         if self.store.enabled:
-            self.store.put(self.key(request, query), outcome, self.about(query["template_version"], self.run_id))
+            self.store.put(key, outcome, self.about(query["template_version"], self.run_id))
         with self._lock:
             self.sent += outcome.status not in TRANSIENT_STATUSES
         self.judge_health(_fatal(self.config, outcome, self.store))
@@ -289,10 +290,10 @@ class StageRun:
         spent = Attempts()
         sent = False
         while True:
-            found = self.lookup(self.key(request, query)) if first is None else None if first is MISS else first
+            key = self.key(request, query)  # once per request: the body with the schema is ~5 kB of JSON to hash
+            found = self.lookup(key) if first is None else None if first is MISS else first
             first = None
             if found is None:
-                key = self.key(request, query)
                 # the host slot first: a claim's holder never waits for a slot a waiter on its claim holds
                 if self.slots is not None and not self.slots.hold():
                     raise _Stopped
@@ -301,7 +302,7 @@ class StageRun:
                     if found is None:
                         if self.stop.is_set():
                             raise _Stopped
-                        outcome, request = self.send(request, query)
+                        outcome, request = self.send(request, query, key)
                         elsewhere, sent = False, True
             if found is not None:
                 outcome, elsewhere = found
