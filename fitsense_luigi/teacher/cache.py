@@ -52,6 +52,7 @@ from fitsense_luigi.contracts.dataroot import DataRoot
 from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.errors import DataRootError
 from fitsense_luigi.teacher import cache_entry, claims
+from fitsense_luigi.teacher.canonical import canonical, canonical_body
 from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
 
 log = logging.getLogger("fitsense.teacher.cache")
@@ -65,44 +66,17 @@ _held_lock = threading.Lock()
 
 
 def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str, template_version: str) -> str:
-    """sha256 of the canonical JSON (sorted keys, no spaces) of endpoint, body and versions.
+    """sha256 of the canonical JSON of endpoint, body and versions (:mod:`.canonical`)."""
+    return key_of_body_text(base_url, canonical_body(body), schema_version, template_version)
 
-    The canonical text is assembled from its parts rather than dumped whole: the body's ``response_format``
-    (the plan schema, half the text) is the same object for every request of a stage
-    (:func:`.negotiate.payload` shares it), so its text is made once. The result is the same text, byte for
-    byte (tests check it against a whole dump).
-    """
-    canonical = (
-        '{"base_url":'
-        + _canonical((base_url or "").rstrip("/"))
-        + ',"body":{'
-        + ",".join(f"{_canonical(name)}:{_canonical_part(body[name])}" for name in sorted(body))
-        + '},"schema_version":'
-        + _canonical(schema_version)
-        + ',"template_version":'
-        + _canonical(template_version)
-        + "}"
+
+def key_of_body_text(base_url: str | None, body_text: str, schema_version: str, template_version: str) -> str:
+    """:func:`cache_key` of a body whose canonical text is at hand (a request makes it once)."""
+    text = (
+        f'{{"base_url":{canonical((base_url or "").rstrip("/"))},"body":{body_text},'
+        f'"schema_version":{canonical(schema_version)},"template_version":{canonical(template_version)}}}'
     )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-_shared_parts: dict[int, tuple[Any, str]] = {}  # id -> (a shared body part, its canonical text); kept alive here
-
-
-def share_part(value: Any) -> Any:
-    """Register a body part that many requests carry as the same object and nobody changes (a response format):
-    its canonical text is made once. Returns ``value``."""
-    _shared_parts[id(value)] = (value, _canonical(value))
-    return value
-
-
-def _canonical_part(value: Any) -> str:
-    known = _shared_parts.get(id(value))
-    return known[1] if known is not None and known[0] is value else _canonical(value)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class ResponseCache:

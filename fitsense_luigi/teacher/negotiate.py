@@ -35,7 +35,8 @@ from typing import Any
 
 from fitsense_luigi.config import load_schema
 from fitsense_luigi.errors import TeacherStageError
-from fitsense_luigi.teacher.cache import ResponseCache, share_part
+from fitsense_luigi.teacher.cache import ResponseCache
+from fitsense_luigi.teacher.canonical import share_part
 from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
 
 log = logging.getLogger("fitsense.teacher")

@@ -41,7 +41,7 @@ from fitsense_luigi.contracts.progress import Progress
 from fitsense_luigi.contracts.rows import USAGE_KEYS, Alternative, Query, TeacherResponse
 from fitsense_luigi.errors import TeacherStageError
 from fitsense_luigi.teacher import http_policy, negotiate
-from fitsense_luigi.teacher.cache import ResponseCache, cache_key
+from fitsense_luigi.teacher.cache import ResponseCache, key_of_body_text
 from fitsense_luigi.teacher.checks import Judgement, judge
 from fitsense_luigi.teacher.pacing import CircuitBreaker, Pacer
 from fitsense_luigi.teacher.reask import reask_request
@@ -219,7 +219,9 @@ class StageRun:
     def key(self, request: TeacherRequest, query: dict[str, Any]) -> str:
         if not self.store.enabled:
             return ""
-        return cache_key(self.config.teacher.base_url, request.body(), schema_version(), query["template_version"])
+        return key_of_body_text(
+            self.config.teacher.base_url, request.body_text, schema_version(), query["template_version"]
+        )
 
     def about(self, template_version: str, paid_by: str | None, **more: Any) -> dict[str, Any]:
         """What a cache entry records about its answer: endpoint, versions and the run that paid for it."""

@@ -49,3 +49,11 @@ def test_a_format_that_is_not_the_shared_one_is_hashed_as_it_is_now():
     body = TeacherRequest(MESSAGES, "m", 0.0, 1.0, 10, 1, changed).body()
     assert cache_key(None, body, "s", "t") == defined_key("", body, "s", "t")
     assert cache_key(None, body, "s", "t") != cache_key(None, dict(body, response_format=shared), "s", "t")
+
+
+@pytest.mark.parametrize("kind", negotiate.FORMATS)
+def test_the_wire_body_is_the_whole_body_as_canonical_json(kind):
+    """What the endpoint receives is the body, whole (the key's text is reused as the request's bytes)."""
+    request = TeacherRequest(MESSAGES, "teacher-model", 0.7, 0.95, 1024, 42, negotiate.payload(kind))
+    assert json.loads(request.body_text) == request.body()
+    assert request.body_text == json.dumps(request.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
