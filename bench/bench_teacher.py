@@ -50,6 +50,7 @@ import multiprocessing
 import os
 import random
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -90,6 +91,7 @@ def _answer_bytes() -> bytes:
 def serve(sock: socket.socket, median_s: float, model: str, seed: int) -> None:
     """Answer every POST after its drawn latency; ``GET /stats`` tells what the server saw."""
     answer = _answer_bytes()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # importing the pipeline set its own handler: just stop
     rng = random.Random(seed)
     stats: dict[str, Any] = {"first_in": None, "last_out": None, "held": 0, "max_held": 0, "latencies": []}
 
