@@ -431,6 +431,8 @@ def answer(
         try:
             finished.put((index, stage.resolve(query, first)))
         except BaseException as exc:  # handed to the main thread, which raises it
+            if not isinstance(exc, _Stopped):  # stop here, at once: this thread must not start the next request
+                stage.stop.set()  # before the main thread has seen it (an answer it could not keep, a bug)
             finished.put((index, exc))
 
     ahead = claims if (claims is not None and stage.store.enabled) else None  # uncached answers cannot be shared
