@@ -22,9 +22,10 @@ each request started the moment a slot frees, no client overhead). For a long
 tail and few rounds (2,000 requests at 256 in flight is under 8 latencies
 deep) the last requests' tail alone keeps the ideal well under C / L.
 ``+probe``: the same ideal when the first request goes alone, as the stage's
-response-format probe does against an endpoint it has not met (a fresh data
-root, as here): at C = 256 and 2,000 requests that is 9 latencies instead of
-8, so even a perfect client stays under 0.87 of C / L. ``CPU s``: user +
+response-format probe did against an endpoint it had not met (before the
+first wave went out at once, :mod:`fitsense_luigi.teacher.negotiate`): at
+C = 256 and 2,000 requests that is 9 latencies instead of 8, so such a
+client stays under 0.87 of C / L. ``CPU s``: user +
 system CPU of the whole luigi command (Python start-up, the shards' files,
 the merge); ``span CPU``: the part of it spent during the endpoint's busy
 span (sampled from /proc every 20 ms), ``ms/ans`` that per answer and
@@ -50,6 +51,7 @@ import multiprocessing
 import os
 import random
 import resource
+import signal
 import socket
 import subprocess
 import sys
@@ -90,6 +92,7 @@ def _answer_bytes() -> bytes:
 def serve(sock: socket.socket, median_s: float, model: str, seed: int) -> None:
     """Answer every POST after its drawn latency; ``GET /stats`` tells what the server saw."""
     answer = _answer_bytes()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # importing the pipeline set its own handler: just stop
     rng = random.Random(seed)
     stats: dict[str, Any] = {"first_in": None, "last_out": None, "held": 0, "max_held": 0, "latencies": []}
 
@@ -266,7 +269,7 @@ def measure(requests: int, model: str, median_s: float, concurrency: int, shards
     mean = sum(latencies) / len(latencies)
     bound = concurrency / mean
     ideal = ideal_makespan(latencies, concurrency)
-    # The stage's first request against a new endpoint is the response-format probe, alone (teacher/negotiate.py).
+    # What a lone first request (the response-format probe the stage used to send) would cost, for comparison.
     probed = latencies[0] + ideal_makespan(latencies[1:], concurrency)
     return {
         "latency": model,

@@ -297,7 +297,7 @@ def per_answer(requests: int) -> None:
     from fitsense_luigi.config import load_config
     from fitsense_luigi.contracts.encoding import dumps_row, iter_jsonl
     from fitsense_luigi.pipeline.roots.local import LocalRoot
-    from fitsense_luigi.teacher import http_policy
+    from fitsense_luigi.teacher import http_policy, response_body
     from fitsense_luigi.teacher.stage import Attempts, StageRun, build_row, judge_outcome
 
     port, servers, reserve = start_servers(1, 0.0)
@@ -310,7 +310,6 @@ def per_answer(requests: int) -> None:
                 raise SystemExit(f"GenerateQueries failed ({code}):\n{err[-2000:]}")
             queries = list(iter_jsonl(next((workdir / "data").rglob("queries.jsonl"))))
             stage = StageRun(load_config(params), LocalRoot(workdir / "cache"), "bench-2026-02-17")
-            stage.formats.kind = stage.config.teacher.response_format  # no probe: price the steady state
             steps: dict[str, float] = dict.fromkeys(
                 ["request body", "cache key", "cache lookup (miss)", "HTTP round trip (urllib3)",
                  "completion JSON parse", "cache write", "judge (extract, repair, schema, checks)",
@@ -328,8 +327,10 @@ def per_answer(requests: int) -> None:
                 key = timed("cache key", lambda r=request, q=query: stage.key(r, q))
                 timed("cache lookup (miss)", lambda k=key: stage.lookup(k))
                 outcome = timed("HTTP round trip (urllib3)", lambda r=request: stage.provider.complete(r))
-                text = json.dumps(outcome.raw_response)
-                timed("completion JSON parse", lambda t=text: http_policy.parse_completion(200, t))
+                data = json.dumps(outcome.raw_response).encode()
+                timed(
+                    "completion JSON parse", lambda d=data: http_policy.parse_completion(200, response_body.decode(d))
+                )
                 timed("cache write", lambda k=key, o=outcome: stage.store.put(k, o, {"run_id": "bench"}))
                 verdict = timed(
                     "judge (extract, repair, schema, checks)", lambda o=outcome, q=query: judge_outcome(o, q)
@@ -342,7 +343,6 @@ def per_answer(requests: int) -> None:
             stage.provider.close()
             # Cross-check: the stage's own path per query (lookup, send, cache, judge, row), fresh cache.
             whole = StageRun(load_config(params), LocalRoot(workdir / "cache-2"), "bench-2026-02-17")
-            whole.formats.kind = whole.config.teacher.response_format
             started = time.process_time()
             for query in queries:
                 whole.resolve(query)

@@ -52,6 +52,7 @@ from fitsense_luigi.contracts.dataroot import DataRoot
 from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.errors import DataRootError
 from fitsense_luigi.teacher import cache_entry, claims
+from fitsense_luigi.teacher.canonical import canonical, canonical_body
 from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
 
 log = logging.getLogger("fitsense.teacher.cache")
@@ -65,14 +66,17 @@ _held_lock = threading.Lock()
 
 
 def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str, template_version: str) -> str:
-    payload = {
-        "base_url": (base_url or "").rstrip("/"),
-        "body": body,
-        "schema_version": schema_version,
-        "template_version": template_version,
-    }
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    """sha256 of the canonical JSON of endpoint, body and versions (:mod:`.canonical`)."""
+    return key_of_body_text(base_url, canonical_body(body), schema_version, template_version)
+
+
+def key_of_body_text(base_url: str | None, body_text: str, schema_version: str, template_version: str) -> str:
+    """:func:`cache_key` of a body whose canonical text is at hand (a request makes it once)."""
+    text = (
+        f'{{"base_url":{canonical((base_url or "").rstrip("/"))},"body":{body_text},'
+        f'"schema_version":{canonical(schema_version)},"template_version":{canonical(template_version)}}}'
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class ResponseCache:

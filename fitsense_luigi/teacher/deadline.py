@@ -61,6 +61,11 @@ class Deadline:
             self._done = True
             self._sock = None
 
+    @property
+    def finished(self) -> bool:
+        """The request ended (in time or not): nothing left to cut."""
+        return self._done
+
 
 def _shutdown(sock: Any) -> None:
     with contextlib.suppress(OSError):
@@ -68,33 +73,45 @@ def _shutdown(sock: Any) -> None:
 
 
 class Watcher:
-    """The process's deadlines, in a heap, and the one thread that enforces them."""
+    """The process's deadlines, in a heap, and the one thread that enforces them.
+
+    A request takes the heap's lock once (to push its deadline) and wakes the watcher only when its deadline is
+    the earliest: hundreds of threads taking one lock twice per request, each push waking the watcher, made a
+    lock convoy that cost more CPU per answer than the HTTP client (``bench/bench_teacher.py``, C = 256). A
+    finished request's deadline stays in the heap, marked done, until the watcher reaches it or the heap is
+    rebuilt without the finished ones (when it has doubled since the last rebuild).
+    """
+
+    PRUNE_AT_LEAST = 1024  # finished deadlines the heap may hold before it is rebuilt without them
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, Deadline]] = []
-        self._active: set[Deadline] = set()
         self._wake = threading.Condition()
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._local = threading.local()
+        self._pruned = 0  # the heap's size after its last rebuild
 
     @contextlib.contextmanager
     def deadline(self, seconds: float) -> Iterator[Deadline]:
         """The calling thread's request runs inside this block; its socket is cut when ``seconds`` pass."""
         deadline = Deadline(seconds)
         with self._wake:
-            self._start()
+            if self._thread is None or not self._thread.is_alive():
+                self._start()
+            if len(self._heap) > 2 * self._pruned + self.PRUNE_AT_LEAST:
+                self._heap = [entry for entry in self._heap if not entry[2].finished]
+                heapq.heapify(self._heap)
+                self._pruned = len(self._heap)
             heapq.heappush(self._heap, (deadline.at, next(self._seq), deadline))
-            self._active.add(deadline)
-            self._wake.notify()
+            if self._heap[0][2] is deadline:  # the earliest now: the watcher must wait for this one instead
+                self._wake.notify()
         self._local.current = deadline
         try:
             yield deadline
         finally:
             self._local.current = None
             deadline.finish()
-            with self._wake:
-                self._active.discard(deadline)
 
     def current(self) -> Deadline | None:
         return getattr(self._local, "current", None)
@@ -102,20 +119,19 @@ class Watcher:
     def cut_all(self) -> int:
         """Expire every request in flight now; how many there were."""
         with self._wake:
-            active = list(self._active)
+            active = [entry[2] for entry in self._heap if not entry[2].finished]
         for deadline in active:
             deadline.expire()
         return len(active)
 
     def _start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="teacher-deadlines", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._run, name="teacher-deadlines", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         while True:
             with self._wake:
-                while self._heap and self._heap[0][2] not in self._active:
+                while self._heap and self._heap[0][2].finished:
                     heapq.heappop(self._heap)  # finished in time
                 if not self._heap:
                     self._wake.wait()

@@ -10,8 +10,8 @@ attempt cached under its own key. With ``teacher.samples_per_query`` = n > 1
 each query is answered n times (seed, seed + 1, ...: each sample its own cache
 entry); the best answer by the checks is the row's, the others (and every
 re-asked attempt) go with it as ``alternatives``, from which the dataset makes
-preference pairs. The first request of the stage settles the
-response format (:mod:`.negotiate`). When the shard's own queue runs low the
+preference pairs. The stage's first answers settle the response
+format (:mod:`.negotiate`), without holding the other requests back. When the shard's own queue runs low the
 pool works ahead on other shards nobody is building (:mod:`.workahead`), so
 the endpoint stays busy until the stage's last request. A fatal answer (bad
 key, wrong URL or model, no quota, a rejected response format without
@@ -41,7 +41,7 @@ from fitsense_luigi.contracts.progress import Progress
 from fitsense_luigi.contracts.rows import USAGE_KEYS, Alternative, Query, TeacherResponse
 from fitsense_luigi.errors import TeacherStageError
 from fitsense_luigi.teacher import http_policy, negotiate
-from fitsense_luigi.teacher.cache import ResponseCache, cache_key
+from fitsense_luigi.teacher.cache import ResponseCache, key_of_body_text
 from fitsense_luigi.teacher.checks import Judgement, judge
 from fitsense_luigi.teacher.pacing import CircuitBreaker, Pacer
 from fitsense_luigi.teacher.reask import reask_request
@@ -219,7 +219,9 @@ class StageRun:
     def key(self, request: TeacherRequest, query: dict[str, Any]) -> str:
         if not self.store.enabled:
             return ""
-        return cache_key(self.config.teacher.base_url, request.body(), schema_version(), query["template_version"])
+        return key_of_body_text(
+            self.config.teacher.base_url, request.body_text, schema_version(), query["template_version"]
+        )
 
     def about(self, template_version: str, paid_by: str | None, **more: Any) -> dict[str, Any]:
         """What a cache entry records about its answer: endpoint, versions and the run that paid for it."""
@@ -241,22 +243,24 @@ class StageRun:
         outcome, about = found
         return outcome, self.run_id is None or about.get("run_id") != self.run_id
 
-    def send(self, request: TeacherRequest, query: dict[str, Any]) -> tuple[TeacherOutcome, TeacherRequest]:
-        """Send (probing the response format first if nobody has), cache at once, judge the stage's health."""
+    def send(self, request: TeacherRequest, query: dict[str, Any], key: str) -> tuple[TeacherOutcome, TeacherRequest]:
+        """Send (again with the next format if the endpoint rejects this one), cache at once, judge the stage's
+        health."""
         if self.slots is not None and not self.slots.hold():  # this host's share of teacher.concurrency
             raise _Stopped
         while True:
-            probing = self.formats.acquire()
             if self.stop.is_set():
                 raise _Stopped
-            fmt = negotiate.payload(self.formats.kind)
-            if fmt != request.response_format:  # built before the probe settled the format, or a fallback
+            kind = self.formats.kind
+            fmt = negotiate.payload(kind)
+            if fmt is not request.response_format and fmt != request.response_format:  # a fallback since built
                 request = dataclasses.replace(request, response_format=fmt)
+                key = self.key(request, query)
             outcome = self.provider.complete(request)
-            if not (probing and self.formats.settle(outcome)):  # else the format was rejected: again, next format
+            if not self.formats.settle(outcome, kind):  # else the format was rejected: again, with the one now
                 break
         if self.store.enabled:
-            self.store.put(self.key(request, query), outcome, self.about(query["template_version"], self.run_id))
+            self.store.put(key, outcome, self.about(query["template_version"], self.run_id))
         with self._lock:
             self.sent += outcome.status not in TRANSIENT_STATUSES
         self.judge_health(_fatal(self.config, outcome, self.store))
@@ -288,10 +292,10 @@ class StageRun:
         spent = Attempts()
         sent = False
         while True:
-            found = self.lookup(self.key(request, query)) if first is None else None if first is MISS else first
+            key = self.key(request, query)  # once per request: the body with the schema is ~5 kB of JSON to hash
+            found = self.lookup(key) if first is None else None if first is MISS else first
             first = None
             if found is None:
-                key = self.key(request, query)
                 # the host slot first: a claim's holder never waits for a slot a waiter on its claim holds
                 if self.slots is not None and not self.slots.hold():
                     raise _Stopped
@@ -300,7 +304,7 @@ class StageRun:
                     if found is None:
                         if self.stop.is_set():
                             raise _Stopped
-                        outcome, request = self.send(request, query)
+                        outcome, request = self.send(request, query, key)
                         elsewhere, sent = False, True
             if found is not None:
                 outcome, elsewhere = found
@@ -427,6 +431,8 @@ def answer(
         try:
             finished.put((index, stage.resolve(query, first)))
         except BaseException as exc:  # handed to the main thread, which raises it
+            if not isinstance(exc, _Stopped):  # stop here, at once: this thread must not start the next request
+                stage.stop.set()  # before the main thread has seen it (an answer it could not keep, a bug)
             finished.put((index, exc))
 
     ahead = claims if (claims is not None and stage.store.enabled) else None  # uncached answers cannot be shared

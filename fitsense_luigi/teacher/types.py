@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
+
+from fitsense_luigi.teacher.canonical import canonical_body
 
 # The outcome taxonomy, in the order summaries list it. ``refused``: the teacher declined to answer
 # (``message.refusal``, ``finish_reason: refusal``, or prose that opens like a refusal).
@@ -41,6 +44,11 @@ class TeacherRequest:
         if self.response_format is not None:
             body["response_format"] = self.response_format
         return body
+
+    @cached_property
+    def body_text(self) -> str:
+        """The body's canonical JSON (:mod:`.canonical`), made once: the cache key hashes it, the wire carries it."""
+        return canonical_body(self.body())
 
     def prompt_chars(self) -> int:
         return sum(len(m["content"]) for m in self.messages)

@@ -220,11 +220,31 @@ class LocalRoot:
 
     # -- writing
     def write_bytes(self, key: str, data: bytes, *, durable: bool = False) -> None:
-        with self.staged(key) as tmp, open(tmp, "wb") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
+        """As :meth:`staged` does, in the fewest system calls (the teacher cache writes a thousand files a
+        second): one exclusive open, the writes, a rename; the temporary is removed only when something failed."""
+        final = self.file(key)
+        self.directory(final.parent)
+        tmp = final.with_name(temporary_name(final.name))
+        try:
+            fd = os.open(tmp, NEW_FILE, 0o644)
+        except OSError as exc:
+            raise storage_error(exc, final) from None
+        renaming = False
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            renaming = True
+            os.replace(tmp, final)  # a link at the final name is replaced, not written through
+        except OSError as exc:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise storage_error(exc, final, *(("rename into",) if renaming else ())) from None
 
     @contextlib.contextmanager
     def staged(self, key: str) -> Iterator[Path]:
