@@ -13,6 +13,11 @@ times), and its peak RSS is the tree's peak while it was building.
     .venv/bin/python bench/bench_scale.py                                 # the README's table (long)
     .venv/bin/python bench/bench_scale.py --users 100000 --queries 20000 --workers 1
     .venv/bin/python bench/bench_scale.py --keep /tmp/bench-root ...      # keep the data root
+    .venv/bin/python bench/bench_scale.py --keep /tmp/bench-root --resume ...  # go on after a stop
+
+With ``--keep`` the memory samples are also appended to ``<root>/rss.tsv`` as they are taken, so a run that
+is stopped and resumed (``--resume``: the data root is kept and luigi skips the stages already done) still
+reports every stage's peak RSS, and its wall and CPU time add up over the invocations.
 
 Figures only, nothing asserted; the machine is shared, so wall times are upper bounds (CPU seconds are printed
 beside them).
@@ -84,16 +89,21 @@ def params(users: int, queries: int) -> str:
 class TreeMemory:
     """Samples the summed RSS of a process and its descendants (from /proc) until stopped."""
 
-    def __init__(self, pid: int, every_s: float = 0.2) -> None:
+    def __init__(self, pid: int, every_s: float = 0.2, log: Path | None = None) -> None:
         self.pid, self.every_s = pid, every_s
         self.samples: list[tuple[float, int]] = []  # (unix time, bytes)
+        self._log = open(log, "a") if log else None  # noqa: SIM115 (closed by stop())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), self._tree_rss()))
+            sample = (time.time(), self._tree_rss())
+            self.samples.append(sample)
+            if self._log:
+                self._log.write(f"{sample[0]:.2f}\t{sample[1]}\n")
+                self._log.flush()
             self._stop.wait(self.every_s)
 
     def _tree_rss(self) -> int:
@@ -123,6 +133,13 @@ class TreeMemory:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        if self._log:
+            self._log.close()
+
+    def load(self, log: Path) -> None:
+        """Samples of earlier invocations on the same data root (``--resume``)."""
+        earlier = [line.split("\t") for line in log.read_text().splitlines() if line.count("\t") == 1]
+        self.samples = [(float(t), int(rss)) for t, rss in earlier] + self.samples
 
     def peak(self, start: float = 0.0, end: float = float("inf")) -> float:
         inside = [rss for t, rss in self.samples if start - self.every_s <= t <= end + self.every_s]
@@ -140,23 +157,36 @@ def _seconds(stamp: str) -> float:
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def run_case(users: int, queries: int, workers: int, keep: Path | None) -> dict:
+def run_case(users: int, queries: int, workers: int, keep: Path | None, resume: bool = False) -> dict:
     root = keep or Path(tempfile.mkdtemp(prefix="fitsense-bench-scale-"))
-    if root.exists():
+    if root.exists() and not resume:
         shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
+    invocations = root / "invocations.json"
+    earlier = json.loads(invocations.read_text()) if resume and invocations.exists() else []
     params_file = root / "params.yaml"
     params_file.write_text(params(users, queries))
     env = dict(os.environ, FITSENSE_PARAMS=str(params_file), FITSENSE_DATA_ROOT=str(root / "data"))
     command = [str(BIN / "luigi"), "--module", "fitsense_luigi", "BiasSlicing", "--local-scheduler"]
     command += ["--run-id", RUN_ID, "--workers", str(workers)]
     t0 = time.perf_counter()
-    with open(root / "run.log", "wb") as log:
+    rss_log = root / "rss.tsv" if keep else None
+    with open(root / "run.log", "ab" if resume else "wb") as log:
         proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        memory = TreeMemory(proc.pid)
+        memory = TreeMemory(proc.pid, log=rss_log)
         _, status, usage = os.wait4(proc.pid, 0)
         memory.stop()
     wall = time.perf_counter() - t0
+    cpu = usage.ru_utime + usage.ru_stime
+    if keep:  # what this invocation took, for a later --resume
+        invocation = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "maxrss_kib": usage.ru_maxrss}
+        invocations.write_text(json.dumps([*earlier, invocation]) + "\n")
+    if resume and rss_log and rss_log.exists():
+        memory.samples = []
+        memory.load(rss_log)
+    wall += sum(i["wall_s"] for i in earlier)
+    cpu += sum(i["cpu_s"] for i in earlier)
+    maxrss_kib = max([usage.ru_maxrss] + [i["maxrss_kib"] for i in earlier])
     stages = {}
     found = manifests(root / "data")
     for row, names in ROWS:
@@ -178,9 +208,10 @@ def run_case(users: int, queries: int, workers: int, keep: Path | None) -> dict:
         "workers": workers,
         "exit_code": os.waitstatus_to_exitcode(status),
         "wall_s": round(wall, 1),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+        "cpu_s": round(cpu, 1),
         "peak_tree_rss_mib": round(memory.peak()),
-        "peak_process_rss_mib": round(usage.ru_maxrss / 1024),
+        "peak_process_rss_mib": round(maxrss_kib / 1024),
+        "invocations": len(earlier) + 1,
         "gate_passed": gate,
         "stages": stages,
         "data_root": str(root) if keep else None,
@@ -219,8 +250,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, nargs="*", help="query counts")
     parser.add_argument("--workers", type=int, nargs="*", help="luigi --workers values")
     parser.add_argument("--keep", type=Path, help="data root to keep (one case only)")
+    parser.add_argument("--resume", action="store_true", help="go on in the --keep data root (skip what is done)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    if args.resume and not args.keep:
+        parser.error("--resume needs --keep")
     if args.users or args.queries or args.workers:
         cases = [
             (u, q, w) for u in args.users or [100_000] for q in args.queries or [20_000] for w in args.workers or [1]
@@ -230,7 +264,7 @@ def main() -> None:
     results = []
     for users, queries, workers in cases:
         print(f"running {users} users, {queries} queries, {workers} worker(s) ...", file=sys.stderr, flush=True)
-        result = run_case(users, queries, workers, args.keep)
+        result = run_case(users, queries, workers, args.keep, args.resume)
         print(json.dumps(result), file=sys.stderr, flush=True)
         results.append(result)
     if args.json:
