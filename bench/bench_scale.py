@@ -168,7 +168,8 @@ def run_case(users: int, queries: int, workers: int, keep: Path | None, resume: 
     params_file.write_text(params(users, queries))
     env = dict(os.environ, FITSENSE_PARAMS=str(params_file), FITSENSE_DATA_ROOT=str(root / "data"))
     command = [str(BIN / "luigi"), "--module", "fitsense_luigi", "BiasSlicing", "--local-scheduler"]
-    command += ["--run-id", RUN_ID, "--workers", str(workers)]
+    # luigi's "already running" lock is per command line: a pid directory per data root lets cases run side by side
+    command += ["--run-id", RUN_ID, "--workers", str(workers), "--lock-pid-dir", str(root / "luigi-pids")]
     t0 = time.perf_counter()
     rss_log = root / "rss.tsv" if keep else None
     with open(root / "run.log", "ab" if resume else "wb") as log:
