@@ -36,8 +36,8 @@ def _files(root: Path, run_id: str) -> dict[str, str]:
     for stage in ("synthetic_profiles", "synthetic_workouts"):
         for path in sorted((root / "raw" / stage / run_id).glob("*.parquet")):
             out[path.stem] = str(path)
-        for path in sorted((root / "raw" / stage / run_id).glob("*/*.parquet")):  # a dataset of parts
-            out.setdefault(path.parent.name, str(path.parent / "*.parquet"))
+        for path in sorted((root / "raw" / stage / run_id).glob("parts/*/*.parquet")):  # a world in parts
+            out.setdefault(path.stem, str(root / "raw" / stage / run_id / "parts" / "*" / path.name))
     return out
 
 

@@ -14,6 +14,7 @@ times), and its peak RSS is the tree's peak while it was building.
     .venv/bin/python bench/bench_scale.py --users 100000 --queries 20000 --workers 1
     .venv/bin/python bench/bench_scale.py --keep /tmp/bench-root ...      # keep the data root
     .venv/bin/python bench/bench_scale.py --keep /tmp/bench-root --resume ...  # go on after a stop
+    .venv/bin/python bench/bench_scale.py --table a.json b.json ...       # one table of cases run apart
 
 With ``--keep`` the memory samples are also appended to ``<root>/rss.tsv`` as they are taken, so a run that
 is stopped and resumed (``--resume``: the data root is kept and luigi skips the stages already done) still
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -157,6 +159,25 @@ def _seconds(stamp: str) -> float:
     return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
+# files whose bytes a run may not reproduce (times, paths, locks, the cache): left out of the comparison
+UNCOMPARED = ("manifest.json", "run.log", "phase1_bootstrap.json")
+UNCOMPARED_DIRS = ("manifests", "locks", "scheduler", "cache")
+
+
+def digests(data: Path) -> dict[str, str]:
+    """sha256 of every data file of a run, by path (what /work/notes/default_run_hashes.sh hashes)."""
+    out = {}
+    for path in sorted(data.rglob("*")):
+        relative = path.relative_to(data)
+        if path.is_file() and path.name not in UNCOMPARED and not set(relative.parts) & set(UNCOMPARED_DIRS):
+            digest = hashlib.sha256()
+            with open(path, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            out[str(relative)] = digest.hexdigest()
+    return out
+
+
 def run_case(users: int, queries: int, workers: int, keep: Path | None, resume: bool = False) -> dict:
     root = keep or Path(tempfile.mkdtemp(prefix="fitsense-bench-scale-"))
     if root.exists() and not resume:
@@ -170,6 +191,7 @@ def run_case(users: int, queries: int, workers: int, keep: Path | None, resume: 
     command = [str(BIN / "luigi"), "--module", "fitsense_luigi", "BiasSlicing", "--local-scheduler"]
     # luigi's "already running" lock is per command line: a pid directory per data root lets cases run side by side
     command += ["--run-id", RUN_ID, "--workers", str(workers), "--lock-pid-dir", str(root / "luigi-pids")]
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     rss_log = root / "rss.tsv" if keep else None
     with open(root / "run.log", "ab" if resume else "wb") as log:
@@ -213,13 +235,33 @@ def run_case(users: int, queries: int, workers: int, keep: Path | None, resume: 
         "peak_tree_rss_mib": round(memory.peak()),
         "peak_process_rss_mib": round(maxrss_kib / 1024),
         "invocations": len(earlier) + 1,
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # 1-minute, at start and end
         "gate_passed": gate,
         "stages": stages,
         "data_root": str(root) if keep else None,
     }
+    if result["exit_code"] == 0:  # so that one and two workers can be compared byte for byte
+        result["digests"] = digests(root / "data")
     if not keep:
         shutil.rmtree(root, ignore_errors=True)
     return result
+
+
+def _load(result: dict) -> str:
+    return ", ".join(f"{v:.1f}" for v in result.get("load_average", [])) or "-"
+
+
+def identical(result: dict, results: list[dict]) -> str:
+    """Whether a case wrote the same bytes as the one-worker case of its size ("-" when there is none)."""
+    first = next(
+        (r for r in results if (r["users"], r["queries"], r["workers"]) == (result["users"], result["queries"], 1)),
+        None,
+    )
+    if result["workers"] == 1 or first is None or "digests" not in first or "digests" not in result:
+        return "-"
+    mine, theirs = result["digests"], first["digests"]
+    differing = sorted(name for name in mine.keys() | theirs.keys() if mine.get(name) != theirs.get(name))
+    return f"yes ({len(mine)} files)" if not differing else f"NO: {len(differing)} files differ, e.g. {differing[0]}"
 
 
 def table(results: list[dict]) -> str:
@@ -242,6 +284,8 @@ def table(results: list[dict]) -> str:
         + " |"
     )
     lines.append("| exit code / gate | " + " | ".join(f"{r['exit_code']} / {r['gate_passed']}" for r in results) + " |")
+    lines.append("| load average (start, end) | " + " | ".join(_load(r) for r in results) + " |")
+    lines.append("| same bytes as 1 worker | " + " | ".join(identical(r, results) for r in results) + " |")
     return "\n".join(lines)
 
 
@@ -253,7 +297,12 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="data root to keep (one case only)")
     parser.add_argument("--resume", action="store_true", help="go on in the --keep data root (skip what is done)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--table", type=Path, nargs="+", help="print the table of earlier --json files, run nothing")
     args = parser.parse_args()
+    if args.table:  # cases run one at a time (e.g. one per hold of the benchmark lock), tabled together
+        results = [result for path in args.table for result in json.loads(path.read_text())]
+        print(table(results))
+        return
     if args.resume and not args.keep:
         parser.error("--resume needs --keep")
     if args.users or args.queries or args.workers:
@@ -266,10 +315,10 @@ def main() -> None:
     for users, queries, workers in cases:
         print(f"running {users} users, {queries} queries, {workers} worker(s) ...", file=sys.stderr, flush=True)
         result = run_case(users, queries, workers, args.keep, args.resume)
-        print(json.dumps(result), file=sys.stderr, flush=True)
+        print(json.dumps({k: v for k, v in result.items() if k != "digests"}), file=sys.stderr, flush=True)
         results.append(result)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+        if args.json:  # after every case: a long table stopped half-way keeps what it measured
+            args.json.write_text(json.dumps(results, indent=2) + "\n")
     print("Per stage: wall span while the stage built (s), peak RSS of the process tree meanwhile (MiB)")
     print(table(results))
 
