@@ -51,9 +51,9 @@ def request_for(config: Config, record: DistillationRecord) -> TeacherRequest:
 
 
 def rule_of(flag: str) -> str:
-    """The rule a safety flag breaks: ``contraindicated:<exercise>:<tag>`` -> ``contraindicated:<tag>``."""
-    kind, _, rest = flag.partition(":")
-    return f"{kind}:{rest.rsplit(':', 1)[-1]}" if kind == "contraindicated" and rest else kind
+    """The rule a safety flag breaks: flags read ``<rule_id>:<detail>`` (``low_impact_knee:box_jump``), and the
+    student is scored per rule, not per exercise, so that two answers breaking one rule count together."""
+    return flag.partition(":")[0]
 
 
 @dataclass

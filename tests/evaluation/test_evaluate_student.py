@@ -14,7 +14,7 @@ import pytest
 
 from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.reference.catalogue import EXERCISES_BY_NAME
-from fitsense_luigi.reference.safety import excluded_by
+from fitsense_luigi.reference.safety import RULES, excluded_by
 from fitsense_luigi.teacher.checks import judge
 from tests.support.harness import build_run, run_luigi
 from tests.support.layout import read_jsonl
@@ -81,6 +81,7 @@ def test_a_student_over_http_is_scored_by_the_post_checks(dataset_run, tmp_path,
     assert report["summary"]["teacher"]["valid"] == 1.0
     assert expected_flags.flags, "the squat is ruled out by this user's safety rules"
     assert sum(student["safety_flags_by_rule"].values()) == len(expected_flags.flags)
+    assert set(student["safety_flags_by_rule"]) <= set(RULES), "scored per rule id of the rule base, not per exercise"
     assert student["safe"] < student["valid"]
     assert report["student"] == {"provider": "openai_compatible", "model": "tiny-student"}
     assert stages.evaluation("tiny-student").name == "evaluation_tiny-student"
