@@ -36,8 +36,8 @@ def _files(root: Path, run_id: str) -> dict[str, str]:
     for stage in ("synthetic_profiles", "synthetic_workouts"):
         for path in sorted((root / "raw" / stage / run_id).glob("*.parquet")):
             out[path.stem] = str(path)
-        for path in sorted((root / "raw" / stage / run_id).glob("*/*.parquet")):  # a dataset of parts
-            out.setdefault(path.parent.name, str(path.parent / "*.parquet"))
+        for path in sorted((root / "raw" / stage / run_id).glob("parts/*/*.parquet")):  # a world in parts
+            out.setdefault(path.stem, str(root / "raw" / stage / run_id / "parts" / "*" / path.name))
     return out
 
 
@@ -85,7 +85,7 @@ def _polars(op: str, f: dict[str, str]) -> object:
     elif op == "pk":
         q = scan("workout_sets").select(pl.len() - pl.col("workout_set_id").n_unique())
     elif op == "value_counts":
-        q = scan("workout_sets").group_by("completed_at").len().select(pl.len(), pl.col("len").sum())
+        q = scan("workout_sets").group_by("completed_at").len().select(pl.len().alias("values"), pl.col("len").sum())
     else:
         askers = scan("users").select("user_id").collect().sample(fraction=0.18, seed=7).lazy()
         w = scan("workouts").select("workout_id", "user_id").join(askers, on="user_id", how="semi")
@@ -119,13 +119,14 @@ def main() -> None:
     parser.add_argument("root")
     parser.add_argument("run_id")
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory_limit (Polars has no such setting)")
+    parser.add_argument("--ops", nargs="+", choices=OPERATIONS, default=OPERATIONS, help="only these operations")
     parser.add_argument("--child", nargs=2, metavar=("ENGINE", "OP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child, args.root, args.run_id, args.memory_limit)
         return
     print(f"{'operation':<14}{'engine':<8}{'wall s':>8}{'peak RSS MiB':>14}  answer")
-    for op in OPERATIONS:
+    for op in args.ops:
         for engine in ENGINES:
             cmd = [sys.executable, __file__, args.root, args.run_id, "--memory-limit", args.memory_limit]
             done = subprocess.run([*cmd, "--child", engine, op], capture_output=True, text=True)
@@ -133,7 +134,7 @@ def main() -> None:
                 print(f"{op:<14}{engine:<8}  failed: {(done.stderr.strip().splitlines() or ['?'])[-1][:90]}")
                 continue
             r = json.loads(done.stdout.strip().splitlines()[-1])
-            print(f"{op:<14}{engine:<8}{r['wall_s']:>8}{r['peak_rss_mib']:>14}  {r['answer']}")
+            print(f"{op:<14}{engine:<8}{r['wall_s']:>8}{r['peak_rss_mib']:>14}  {r['answer']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -81,12 +81,18 @@ def iter_jsonl(path: Path | str, *, name: str | None = None) -> Iterator[dict[st
     label = name or path
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise MalformedInputError(f"{label}:{number}: not a JSON object: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise MalformedInputError(f"{label}:{number}: expected a JSON object, got {type(row).__name__}")
-            yield row
+            if line.strip():
+                yield parse_row(line, label, number)
+
+
+def parse_row(line: str | bytes, label: str | Path, number: int) -> dict[str, Any]:
+    """One JSONL line as a row; a malformed one is reported with file and line."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise MalformedInputError(f"{label}:{number}: not a JSON object: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise MalformedInputError(f"{label}:{number}: not UTF-8") from None
+    if not isinstance(row, dict):
+        raise MalformedInputError(f"{label}:{number}: expected a JSON object, got {type(row).__name__}")
+    return row

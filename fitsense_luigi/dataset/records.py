@@ -14,7 +14,7 @@ the post-checks found in the answer, ``metadata.tokens`` its cost in tokens.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,28 +240,54 @@ def arrow_schema(context_summary: pa.DataType) -> pa.Schema:
     )
 
 
-def unify_context_summaries(records: list[dict[str, Any]], summaries: list[Any] | None = None) -> pa.DataType:
-    """Give every record's ``context_summary`` the same keys and types; return that Arrow type.
+class SummaryType:
+    """The one Arrow type every record's ``context_summary`` gets, inferred from every query of the run.
 
-    The type is inferred by Arrow from ``summaries`` (every query of the run,
-    so that it does not depend on which answers survived the filters: a dataset
-    of 0, 1 or 2 records gets the type a full one does) or else from the
-    records; ints widen to floats where a key holds both, missing keys become
-    null. A key that only ever holds ``{}`` would be a struct without fields,
-    which Parquet cannot store, so it is typed null. Writing the values back
-    from the typed array makes the JSON rows agree with the Parquet files.
+    From every query, so that the type does not depend on which answers survived the filters: a dataset of
+    0, 1 or 2 records gets the type a full one does. Arrow infers it: ints widen to floats where a key holds
+    both, missing keys become null. A key that only ever holds ``{}`` would be a struct without fields, which
+    Parquet cannot store, so it is typed null. Summaries are :meth:`add`-ed one by one and inferred a chunk at
+    a time; when the chunks disagree (a key null in one, an int in another) the type is inferred again over
+    every summary at once (:meth:`declared`'s ``every``), so it is always the one Arrow infers for the whole
+    column, while memory holds one chunk in the usual case.
     """
-    source = summaries if summaries is not None else [r["context"]["context_summary"] for r in records]
-    if not source:
-        return pa.null()
-    inferred = pa.array(source).type
-    if not pa.types.is_struct(inferred):
-        raise MalformedInputError(f"{files.QUERIES.name}: context_summary must be an object, got Arrow type {inferred}")
-    declared = _storable(inferred)
+
+    CHUNK = 5000
+
+    def __init__(self) -> None:
+        self.chunk: list[Any] = []
+        self.kinds: list[pa.DataType] = []
+
+    def add(self, summary: Any) -> None:
+        self.chunk.append(summary)
+        if len(self.chunk) >= self.CHUNK:
+            self._infer()
+
+    def _infer(self) -> None:
+        if self.chunk:
+            self.kinds.append(pa.array(self.chunk).type)
+            self.chunk = []
+
+    def declared(self, every: Callable[[], Iterable[Any]]) -> pa.DataType:
+        """The type; ``every`` gives every summary again, should the chunks disagree."""
+        self._infer()
+        if not self.kinds:
+            return pa.null()
+        first = self.kinds[0]
+        inferred = first if all(kind == first for kind in self.kinds) else pa.array(list(every())).type
+        if not pa.types.is_struct(inferred):
+            raise MalformedInputError(
+                f"{files.QUERIES.name}: context_summary must be an object, got Arrow type {inferred}"
+            )
+        return _storable(inferred)
+
+
+def unify_context_summaries(records: list[dict[str, Any]], declared: pa.DataType) -> None:
+    """Write every record's ``context_summary`` back from an array of the ``declared`` type (missing keys null,
+    ints as floats where the type says so), so that the JSON rows agree with the Parquet files."""
     column = pa.array([r["context"]["context_summary"] for r in records], type=declared)
     for record, value in zip(records, column.to_pylist(), strict=True):
         record["context"]["context_summary"] = value
-    return declared
 
 
 def _storable(kind: pa.DataType) -> pa.DataType:

@@ -21,14 +21,14 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fitsense_luigi._version import __version__
 from fitsense_luigi.contracts import files, splits
 from fitsense_luigi.contracts.dataroot import DataRoot
-from fitsense_luigi.contracts.encoding import dumps_document, dumps_row, iter_jsonl
+from fitsense_luigi.contracts.encoding import dumps_document, dumps_row, iter_jsonl, parse_row
 from fitsense_luigi.contracts.files import StageFile
 from fitsense_luigi.contracts.manifest import FileEntry, Manifest
 from fitsense_luigi.contracts.stages import BY_NAME, REPORTS_DIR, Stage, stage_named
@@ -235,6 +235,18 @@ class RunStore:
             yield iter_jsonl(local, name=self.uri(self.key(file)))
 
     @contextlib.contextmanager
+    def indexed_rows(
+        self, file: StageFile, key: str, check: Callable[[dict[str, Any], int], None] | None = None
+    ) -> Iterator[IndexedRows]:
+        """The rows of a JSONL file by the value of their ``key`` field, each read from the file when asked for.
+
+        Every row is parsed once to find its key (and given to ``check`` with its row number); memory then holds
+        one offset per row, not the rows (a later row with the same key wins, as in a dict).
+        """
+        with self.verified_local(file) as local, open(local, "rb") as fh:
+            yield IndexedRows(fh, self.uri(self.key(file)), key, check)
+
+    @contextlib.contextmanager
     def streamed_lines(self, file: StageFile) -> Iterator[Iterator[bytes]]:
         """The raw lines of a JSONL file (newline included) while the block runs, for copying them as they are."""
         with self.verified_local(file) as local, open(local, "rb") as fh:
@@ -373,6 +385,40 @@ class ChainedRows:
 Rows = StoredRows | ChainedRows
 
 
+class IndexedRows(Mapping[str, dict[str, Any]]):
+    """Rows of an open JSONL file found by one field, parsed from the file on each lookup (see
+    :meth:`RunStore.indexed_rows`): a stage that joins 100,000 answers to their queries holds offsets, not answers."""
+
+    def __init__(
+        self, fh: Any, name: str, key: str, check: Callable[[dict[str, Any], int], None] | None = None
+    ) -> None:
+        self.fh, self.name = fh, name
+        self.offsets: dict[str, tuple[int, int]] = {}  # key -> (byte offset, line number)
+        position, row_number = 0, 0
+        for number, line in enumerate(fh, start=1):
+            if line.strip():
+                row = parse_row(line, self.name, number)
+                row_number += 1
+                if check:
+                    check(row, row_number)
+                self.offsets[row[key]] = (position, number)
+            position += len(line)
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        position, number = self.offsets[key]
+        self.fh.seek(position)
+        return parse_row(self.fh.readline(), self.name, number)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.offsets
+
+
 class _Rechunker:
     """Successive slices of a Parquet file with the requested numbers of rows.
 
@@ -394,6 +440,25 @@ class _Rechunker:
             self.held = group if not self.held.num_rows else pa.concat_tables([self.held, group])
         piece, self.held = self.held.slice(0, rows), self.held.slice(rows)
         return piece if piece.column(0).num_chunks <= 1 else piece.combine_chunks()
+
+
+class JsonlSink:
+    """Rows appended to an open JSONL file, hashed and counted as they go (see :meth:`StageWriter.jsonl_stream`)."""
+
+    def __init__(self, fh: Any) -> None:
+        self.fh = fh
+        self.digest = hashlib.sha256()
+        self.size = self.rows = 0
+
+    def write(self, row: Any) -> None:
+        self.write_line((dumps_row(row) + "\n").encode("utf-8"))
+
+    def write_line(self, line: bytes) -> None:
+        """A line already encoded, ending in a newline."""
+        self.fh.write(line)
+        self.digest.update(line)
+        self.size += len(line)
+        self.rows += 1
 
 
 class StageWriter:
@@ -461,19 +526,27 @@ class StageWriter:
 
     def jsonl(self, file: StageFile, rows: Iterable[Any]) -> str:
         """One JSON row per line, streamed to the staged file and hashed as it goes: memory holds one row."""
-        return self.jsonl_lines(file, ((dumps_row(row) + "\n").encode("utf-8") for row in rows))
+        with self.jsonl_stream(file) as sink:
+            for row in rows:
+                sink.write(row)
+        return self.store.key(file)
 
     def jsonl_lines(self, file: StageFile, lines: Iterable[bytes]) -> str:
         """Lines already encoded (each ending in a newline), e.g. copied from other JSONL files, streamed."""
-        key = self._target(file)
-        digest, size, count = hashlib.sha256(), 0, 0
-        with self.store.root.staged(key) as tmp, open(tmp, "wb", buffering=1 << 20) as fh:
+        with self.jsonl_stream(file) as sink:
             for line in lines:
-                fh.write(line)
-                digest.update(line)
-                size += len(line)
-                count += 1
-        return self._record(key, count, digest.hexdigest(), size)
+                sink.write_line(line)
+        return self.store.key(file)
+
+    @contextlib.contextmanager
+    def jsonl_stream(self, file: StageFile) -> Iterator[JsonlSink]:
+        """A JSONL file written row by row while the block runs (several can be open at once), listed on a clean
+        exit; an exception leaves only a temporary behind, swept by the next build."""
+        key = self._target(file)
+        with self.store.root.staged(key) as tmp, open(tmp, "wb", buffering=1 << 20) as fh:
+            sink = JsonlSink(fh)
+            yield sink
+        self._record(key, sink.rows, sink.digest.hexdigest(), sink.size)
 
     def parquet(self, file: StageFile, table: pa.Table) -> str:
         import pyarrow.parquet as pq

@@ -483,14 +483,14 @@ class BuildDistillationDataset(PipelineTask):
             config_fingerprint=self.ctx.fingerprint,
             package_version=__version__,
         )
-        queries = inputs.read_jsonl(files.QUERIES)
-        with inputs.streamed_jsonl(files.RESPONSES) as responses:
-            result = build.build_dataset(self.ctx.config, queries, responses, provenance, progress=self.progress)
-        written = {}
-        for file, rows in result.row_files():  # each record once per form, in its split's file (trainers read these)
-            written[file.name] = out.files[out.jsonl(file, rows)]["bytes"]
-        for split in splits.SPLITS:
-            out.parquet(files.records_table(split), result.table(split))
+        # streamed: the queries twice from their file, each answer looked up in its file, the records written a
+        # chunk at a time (each record once per form, in its split's file: trainers read these)
+        with (
+            inputs.rows(files.QUERIES) as queries,
+            inputs.indexed_rows(files.RESPONSES, "query_id", build.check_response) as responses,
+        ):
+            result = build.write_dataset(self.ctx.config, queries, responses, provenance, out, self.progress)
+        written = {file.name: out.files[out.store.key(file)]["bytes"] for file in build.row_files()}
         out.json(files.SPLIT_REPORT, result.split_report)
         out.json(files.LENGTH_REPORT, result.length_report)
         out.text(files.DATASET_LICENSE, build.card.LICENSE_TEXT)

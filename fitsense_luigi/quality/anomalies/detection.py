@@ -19,7 +19,10 @@ The run's severity is the worst alert's, or ``none``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +32,7 @@ from fitsense_luigi.contracts.rows import Rows
 from fitsense_luigi.contracts.splits import ALL_RECORDS, REJECTED, SPLITS
 from fitsense_luigi.quality.anomalies.baseline import Baseline
 from fitsense_luigi.quality.anomalies.drift import feature_drift, schema_drift
-from fitsense_luigi.quality.anomalies.safety import unsafe_records
+from fitsense_luigi.quality.anomalies.safety import UnsafeTally
 from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
 from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
 from fitsense_luigi.teacher.summary import FAILED_CALL_STATUSES, describe_unusable, unusable_cause, usability
@@ -49,6 +52,85 @@ def alert(name: str, severity: str, count: int, message: str, examples: list[Any
     }
 
 
+@dataclass
+class _Kept:
+    """What the checks read of every kept record: all records read once, then the split files once (users and
+    the safety judgement per split file)."""
+
+    ids: list[str] = field(default_factory=list)
+    query_ids: list[str] = field(default_factory=list)
+    responses: list[bytes] = field(default_factory=list)  # a digest of the text: duplicates compare these
+    instructions: list[bytes] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)  # record ids with an empty response
+    sizes: dict[str, int] = field(default_factory=dict)  # split -> records in its file
+    users: set[str] = field(default_factory=set)  # of the split files
+    rejected: set[str] = field(default_factory=set)  # query ids of the rejections
+    safety: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, dataset: dict[str, Rows], asks: dict[str, dict[str, Any]]) -> _Kept:
+        kept, tally = cls(), UnsafeTally()
+        for record in dataset[ALL_RECORDS]:
+            kept.ids.append(record["record_id"])
+            kept.query_ids.append(record["metadata"]["query_id"])
+            kept.responses.append(_digest(record["response"]))
+            kept.instructions.append(_digest(record["instruction"]))
+            kept.lengths.append(len(record["response"]))
+            if not str(record.get("response", "")).strip():
+                kept.empty.append(record["record_id"])
+        for split in SPLITS:
+            kept.sizes[split] = 0
+            for record in dataset.get(split, []):
+                kept.sizes[split] += 1
+                kept.users.add(record["user_id"])
+                tally.add(split, record, asks.get(record["metadata"]["query_id"]))
+        kept.rejected = {r["query_id"] for r in dataset[REJECTED]}
+        kept.safety = tally.result()
+        return kept
+
+
+def _digest(value: Any) -> bytes:
+    """Equal texts, equal digests (128 bits: a collision is out of reach), so repeats are found without holding
+    100,000 texts."""
+    return hashlib.blake2b(json.dumps(value).encode(), digest_size=16).digest()
+
+
+@dataclass
+class _Answers:
+    """What the checks read of every teacher response (the file read once, without holding its rows)."""
+
+    query_ids: set[str] = field(default_factory=set)
+    rows: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (query id, status) of calls that failed
+    # per response what teacher.summary.usability reads (the text only of the first unusable answer, the one shown)
+    usable: list[dict[str, Any]] = field(default_factory=list)
+    unusable: list[str] = field(default_factory=list)  # query ids of the unusable answers
+
+    @classmethod
+    def read(cls, responses: Rows) -> _Answers:
+        answers = cls()
+        for row in responses:
+            answers.rows += 1
+            answers.query_ids.add(row["query_id"])
+            if row.get("status") in FAILED_CALL_STATUSES:
+                answers.failed.append((row["query_id"], row.get("status")))
+            cause = unusable_cause(row)
+            checks = row["post_validation"]
+            shown = cause is not None and not answers.unusable
+            answers.usable.append(
+                {
+                    "query_id": row["query_id"],
+                    "status": row["status"],
+                    "post_validation": {"valid": checks.get("valid"), "parsed": checks.get("parsed")},
+                    "response_text": row.get("response_text") if shown else "",
+                }
+            )
+            if cause:
+                answers.unusable.append(row["query_id"])
+        return answers
+
+
 def detect(
     config: Config,
     dataset: dict[str, Rows],
@@ -59,14 +141,22 @@ def detect(
     baseline_notes: list[str] | None = None,
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    records = dataset[ALL_RECORDS]
+    """Every input file is read once (the splits, rejected, queries, responses), keeping per row only what the
+    checks compare: at 100,000 queries the rows themselves are gigabytes as Python objects."""
+    query_ids, asks = [], {}
+    for query in queries:
+        query_ids.append(query["query_id"])
+        asks[query["query_id"]] = {"asks": query.get("asks")}
+    kept = _Kept.read(dataset, asks)
+    del asks
+    answers = _Answers.read(responses)
     alerts = (
-        duplicates(records)
-        + missing_responses(config, dataset, queries, responses)
-        + odd_lengths(config, records)
-        + split_imbalance(config, dataset)
+        duplicates(kept)
+        + missing_responses(config, kept, query_ids, answers)
+        + odd_lengths(config, kept)
+        + split_imbalance(config, kept)
     )
-    safety = unsafe_records(dataset, queries)
+    safety = kept.safety
     alerts += unsafe_training_data(safety)
     drift = drift_section(config, stats, baseline, baseline_notes or [], params or {})
     alerts += drift.pop("alerts")
@@ -77,7 +167,7 @@ def detect(
         "num_alerts": len(alerts),
         "counts": {level: sum(a["severity"] == level for a in alerts) for level in ("critical", "warning")},
         "alerts": alerts,
-        "checked": {"records": len(records), "queries": len(queries), "responses": len(responses)},
+        "checked": {"records": len(kept.ids), "queries": len(query_ids), "responses": answers.rows},
         "safety": safety,
         "drift": drift,
     }
@@ -111,25 +201,24 @@ def _repeats(keys: list[Any], ids: list[str]) -> tuple[int, list[list[str]]]:
     return sum(len(g) - 1 for g in shared), [g[:3] for g in shared[:EXAMPLES]]
 
 
-def duplicates(records: Rows) -> list[dict[str, Any]]:
-    ids = [r["record_id"] for r in records]
+def duplicates(kept: _Kept) -> list[dict[str, Any]]:
+    ids = kept.ids
     out = []
     for name, severity, keys, what in (
         ("duplicate_record_ids", "critical", ids, "record ids occur more than once"),
-        ("duplicate_queries", "critical", [r["metadata"]["query_id"] for r in records], "queries answered twice"),
-        ("duplicate_responses", "warning", [r["response"] for r in records], "records repeat another's response"),
-        ("duplicate_instructions", "warning", [r["instruction"] for r in records], "records repeat an instruction"),
+        ("duplicate_queries", "critical", kept.query_ids, "queries answered twice"),
+        ("duplicate_responses", "warning", kept.responses, "records repeat another's response"),
+        ("duplicate_instructions", "warning", kept.instructions, "records repeat an instruction"),
     ):
         count, groups = _repeats(keys, ids)
         if count:
-            out.append(alert(name, severity, count, f"{count} {what}", groups, share=round(count / len(records), 4)))
+            out.append(alert(name, severity, count, f"{count} {what}", groups, share=round(count / len(ids), 4)))
     return out
 
 
-def missing_responses(config: Config, dataset: dict[str, Rows], queries: Rows, responses: Rows) -> list[dict]:
+def missing_responses(config: Config, kept: _Kept, query_ids: list[str], answers: _Answers) -> list[dict]:
     out = []
-    answered = {r["query_id"]: r for r in responses}
-    lost = [q["query_id"] for q in queries if q["query_id"] not in answered]
+    lost = [q for q in query_ids if q not in answers.query_ids]
     if lost:
         out.append(
             alert(
@@ -140,20 +229,19 @@ def missing_responses(config: Config, dataset: dict[str, Rows], queries: Rows, r
                 lost,
             )
         )
-    out += teacher_outcomes(config, responses)
-    empty = [r["record_id"] for r in dataset[ALL_RECORDS] if not str(r.get("response", "")).strip()]
-    if empty:
+    out += teacher_outcomes(config, answers)
+    if kept.empty:
         out.append(
             alert(
                 "empty_responses",
                 "critical",
-                len(empty),
-                f"an empty response in {counted(len(empty), 'record')}",
-                empty,
+                len(kept.empty),
+                f"an empty response in {counted(len(kept.empty), 'record')}",
+                kept.empty,
             )
         )
-    accounted = {r["metadata"]["query_id"] for r in dataset[ALL_RECORDS]} | {r["query_id"] for r in dataset[REJECTED]}
-    unaccounted = [q["query_id"] for q in queries if q["query_id"] not in accounted]
+    accounted = set(kept.query_ids) | kept.rejected
+    unaccounted = [q for q in query_ids if q not in accounted]
     if unaccounted:
         out.append(
             alert(
@@ -167,29 +255,28 @@ def missing_responses(config: Config, dataset: dict[str, Rows], queries: Rows, r
     return out
 
 
-def teacher_outcomes(config: Config, responses: Rows) -> list[dict[str, Any]]:
+def teacher_outcomes(config: Config, answers: _Answers) -> list[dict[str, Any]]:
     """Two different failures, worded apart: calls that got no answer, and answers that cannot be used."""
-    if not responses:
+    if not answers.rows:
         return []
     limit = config.quality.anomalies.max_failed_response_share
     out = []
-    failed = [r for r in responses if r.get("status") in FAILED_CALL_STATUSES]
-    if failed:
-        share = len(failed) / len(responses)
-        by_status = dict(sorted(Counter(r.get("status") for r in failed).items()))
+    if answers.failed:
+        share = len(answers.failed) / answers.rows
+        by_status = dict(sorted(Counter(status for _, status in answers.failed).items()))
         out.append(
             alert(
                 "failed_calls",
                 "critical" if share > limit else "warning",
-                len(failed),
-                f"{len(failed)}/{len(responses)} teacher calls failed, no answer came back ({share:.1%}; "
+                len(answers.failed),
+                f"{len(answers.failed)}/{answers.rows} teacher calls failed, no answer came back ({share:.1%}; "
                 f"critical above {limit:.0%}): {', '.join(f'{n} {s}' for s, n in by_status.items())}",
-                [r["query_id"] for r in failed],
+                [query_id for query_id, _ in answers.failed],
                 share=round(share, 4),
                 by_status=by_status,
             )
         )
-    usable = usability(responses)
+    usable = usability(answers.usable)
     if usable["unusable"]:
         share = usable["unusable_share"]
         out.append(
@@ -199,7 +286,7 @@ def teacher_outcomes(config: Config, responses: Rows) -> list[dict[str, Any]]:
                 usable["unusable"],
                 f"{describe_unusable(usable)} (every call answered; {share:.1%} of the answers, critical above "
                 f"{limit:.0%})",
-                [r["query_id"] for r in responses if unusable_cause(r)],
+                answers.unusable,
                 share=share,
                 by_cause=usable["unusable_by_cause"],
             )
@@ -207,11 +294,11 @@ def teacher_outcomes(config: Config, responses: Rows) -> list[dict[str, Any]]:
     return out
 
 
-def odd_lengths(config: Config, records: Rows) -> list[dict[str, Any]]:
-    if not records:
+def odd_lengths(config: Config, kept: _Kept) -> list[dict[str, Any]]:
+    if not kept.ids:
         return []
-    lengths = np.array([len(r["response"]) for r in records])
-    ids = np.array([r["record_id"] for r in records])
+    lengths = np.array(kept.lengths)
+    ids = np.array(kept.ids)
     out = []
     low, high = config.dataset.response_chars.min, config.dataset.response_chars.max
     for name, mask, what in (
@@ -242,13 +329,13 @@ def odd_lengths(config: Config, records: Rows) -> list[dict[str, Any]]:
     return out
 
 
-def split_imbalance(config: Config, dataset: dict[str, Rows]) -> list[dict[str, Any]]:
+def split_imbalance(config: Config, kept: _Kept) -> list[dict[str, Any]]:
     """Like the validation ratio check: the tolerance widens to 3 standard errors when users are few."""
-    total = sum(len(dataset[s]) for s in SPLITS)
-    users = len({r["user_id"] for s in SPLITS for r in dataset[s]})
+    total = sum(kept.sizes[s] for s in SPLITS)
+    users = len(kept.users)
     out = []
     for split, expected in config.dataset.split.as_dict().items():
-        size = len(dataset[split])
+        size = kept.sizes[split]
         observed = size / total if total else 0.0
         allowed = allowed_deviation(expected, users, config.quality.split_tolerance)
         if size == 0 and expected > 0:

@@ -18,7 +18,6 @@ import json
 from collections import Counter, defaultdict
 from typing import Any
 
-from fitsense_luigi.contracts.rows import Rows
 from fitsense_luigi.contracts.splits import SPLITS
 from fitsense_luigi.teacher import coaching_checks, safety_checks
 
@@ -37,30 +36,38 @@ def record_flags(record: dict[str, Any], query: dict[str, Any] | None) -> list[s
         return ["unreadable:the response is not a plan the checks can read"]
 
 
-def unsafe_records(dataset: dict[str, Rows], queries: Rows) -> dict[str, Any]:
-    """Per split: records judged, records flagged, counts by rule and by slice (``dimension=value``)."""
-    by_query = {q["query_id"]: q for q in queries}
-    out: dict[str, Any] = {"records": 0, "flagged": 0, "by_rule": Counter(), "by_split": {}, "by_slice": {}}
-    by_slice: dict[str, Counter[str]] = defaultdict(Counter)
-    examples = []
-    for split in SPLITS:
-        flagged = 0
-        for record in dataset.get(split, []):
-            out["records"] += 1
-            flags = record_flags(record, by_query.get(record["metadata"]["query_id"]))
-            if not flags:
-                continue
-            flagged += 1
-            rules = sorted({f.split(":", 1)[0] for f in flags})
-            out["by_rule"].update(rules)
-            tags = (record.get("context") or {}).get("slice_tags") or {}
-            for dimension, value in sorted(tags.items()):
-                by_slice[f"{dimension}={value}"].update(rules)
-            if len(examples) < 5:
-                examples.append(f"{record['record_id']} ({split}): {flags[0]}")
-        out["by_split"][split] = flagged
-        out["flagged"] += flagged
-    out["by_rule"] = dict(sorted(out["by_rule"].items()))
-    out["by_slice"] = {name: dict(sorted(c.items())) for name, c in sorted(by_slice.items())}
-    out["examples"] = examples
-    return out
+class UnsafeTally:
+    """Per split: records judged, records flagged, counts by rule and by slice (``dimension=value``), added
+    record by record while the reports read the splits once (:meth:`add`), then :meth:`result`."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.by_rule: Counter[str] = Counter()
+        self.by_split: dict[str, int] = {split: 0 for split in SPLITS}
+        self.by_slice: dict[str, Counter[str]] = defaultdict(Counter)
+        self.examples: list[str] = []
+
+    def add(self, split: str, record: dict[str, Any], query: dict[str, Any] | None) -> None:
+        """``query``: the record's query (its ``asks`` are what the reply is judged against), if known."""
+        self.records += 1
+        flags = record_flags(record, query)
+        if not flags:
+            return
+        self.by_split[split] += 1
+        rules = sorted({f.split(":", 1)[0] for f in flags})
+        self.by_rule.update(rules)
+        tags = (record.get("context") or {}).get("slice_tags") or {}
+        for dimension, value in sorted(tags.items()):
+            self.by_slice[f"{dimension}={value}"].update(rules)
+        if len(self.examples) < 5:
+            self.examples.append(f"{record['record_id']} ({split}): {flags[0]}")
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "flagged": sum(self.by_split.values()),
+            "by_rule": dict(sorted(self.by_rule.items())),
+            "by_split": dict(self.by_split),
+            "by_slice": {name: dict(sorted(c.items())) for name, c in sorted(self.by_slice.items())},
+            "examples": self.examples,
+        }

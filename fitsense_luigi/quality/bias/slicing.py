@@ -119,8 +119,9 @@ def dimensions() -> list[tuple[str, ...]]:
 
 def observations(queries: Rows, responses: Rows, records: Rows) -> dict[str, np.ndarray]:
     """One entry per query: its slice tags and the five metric values (nan where it does not apply)."""
-    answered = {r["query_id"]: r for r in responses}
-    kept = {r["metadata"]["query_id"]: r for r in records}
+    # each response and record reduced on reading to what the metrics take (the rows would be gigabytes)
+    answered = {r["query_id"]: _answer_facts(r) for r in responses}
+    kept = {r["metadata"]["query_id"]: _record_facts(r) for r in records}
     n = len(queries)
     out: dict[str, np.ndarray] = {key: np.empty(n, dtype=object) for key in SLICE_KEYS}
     for name in ("response_chars", "relative_volume", "relative_intensity", "rejection_rate", "safety_flag_rate",
@@ -137,11 +138,17 @@ def observations(queries: Rows, responses: Rows, records: Rows) -> dict[str, np.
             out["safety_flag_rate"][i] = 1.0 if response.get("safety_flags") else 0.0
             out["refusal_rate"][i] = 1.0 if response.get("status") == "refused" else 0.0
         if record is not None:
-            out["response_chars"][i] = len(record["response"])
-            volume, intensity = prescription(record)
-            out["relative_volume"][i] = volume
-            out["relative_intensity"][i] = intensity
+            out["response_chars"][i], out["relative_volume"][i], out["relative_intensity"][i] = record
     return out
+
+
+def _answer_facts(response: dict[str, Any]) -> dict[str, Any]:
+    return {"safety_flags": bool(response.get("safety_flags")), "status": response.get("status")}
+
+
+def _record_facts(record: dict[str, Any]) -> tuple[float, float, float]:
+    """(response length, relative volume, relative intensity)."""
+    return (len(record["response"]), *prescription(record))
 
 
 def prescription(record: dict[str, Any]) -> tuple[float, float]:

@@ -38,12 +38,20 @@ TOKEN = r"\w+|[^\w\s]"  # words and punctuation: a tokenizer-free proxy for toke
 CHUNK = 2000  # records turned into Arrow at a time: the text of 100,000 records is held once, as Arrow
 
 
-def record_table(records: Iterable[dict[str, Any]]) -> pa.Table:
-    chunks = [_record_chunk(chunk) for chunk in _chunks(records)]
+def record_table_and_schema(records: Iterable[dict[str, Any]]) -> tuple[pa.Table, dict[str, str]]:
+    """The records' feature table, and every field path of the records with its inferred type (``a.b``, lists as
+    ``a[]``: for schema drift), in one pass over the records (a gigabyte of JSON at 100,000 records is read once).
+
+    The schema is inferred chunk by chunk and unified (a field null in one chunk takes its type from the others).
+    """
+    chunks, schemas = [], []
+    for chunk in _chunks(records):
+        chunks.append(_record_chunk(chunk))
+        schemas.append(_chunk_schema(chunk))
     table = pa.concat_tables(chunks) if chunks else RECORD_FEATURES.empty_table()
     for name in sorted(TEXT):  # counted once here, so per-split statistics only filter
         table = table.append_column(f"{name}_tokens", pc.count_substring_regex(table[name], TOKEN).cast(pa.int64()))
-    return table
+    return table, _schema_paths(schemas)
 
 
 def _chunks(records: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -77,13 +85,19 @@ def _record_chunk(records: list[dict[str, Any]]) -> pa.Table:
     return pa.table(columns, schema=RECORD_FEATURES)
 
 
-def records_schema(records: Iterable[dict[str, Any]]) -> dict[str, str]:
-    """Every field path of the records with its inferred type (``a.b``, lists as ``a[]``): for schema drift.
-
-    Inferred chunk by chunk and unified (a field null in one chunk takes its type from the others).
-    """
+def _chunk_schema(chunk: list[dict[str, Any]]) -> pa.Schema | str:
+    """The chunk's inferred schema, or why it has none."""
     try:
-        schemas = [pa.Table.from_pylist(chunk).schema for chunk in _chunks(records)]
+        return pa.Table.from_pylist(chunk).schema
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        return str(exc)
+
+
+def _schema_paths(schemas: list[pa.Schema | str]) -> dict[str, str]:
+    failed = next((s for s in schemas if isinstance(s, str)), None)
+    try:
+        if failed is not None:
+            raise pa.ArrowInvalid(failed)
         if not schemas:
             return {}
         schema = schemas[0] if len(schemas) == 1 else pa.unify_schemas(schemas, promote_options="permissive")

@@ -12,7 +12,7 @@ from fitsense_luigi.contracts.splits import ALL_RECORDS, RECORD_FILES, REJECTED
 from fitsense_luigi.contracts.world import World
 from fitsense_luigi.contracts.world_sql import Limits
 from fitsense_luigi.quality.stats.feature_stats import split_stats
-from fitsense_luigi.quality.stats.features import record_table, records_schema
+from fitsense_luigi.quality.stats.features import record_table_and_schema
 from fitsense_luigi.quality.stats.world_stats import table_stats
 
 SPLITS = RECORD_FILES  # all_records, then the splits
@@ -22,7 +22,8 @@ def compute_stats(
     world: World, dataset: dict[str, list[dict[str, Any]]], as_of: dt.date, limits: Limits | None = None
 ) -> dict[str, Any]:
     tables, table_schemas = table_stats(world, as_of, limits)
-    records = record_table(dataset[ALL_RECORDS])  # the splits together (each record once: checked by ValidateData)
+    # the splits together (each record once: checked by ValidateData), read once for the features and the schema
+    records, schema = record_table_and_schema(dataset[ALL_RECORDS])
     rejected = dataset[REJECTED]
     return {
         "as_of_date": as_of.isoformat(),
@@ -38,5 +39,5 @@ def compute_stats(
             "by_reason": dict(sorted(Counter(r.get("reason", "?") for r in rejected).items())),
             "by_prompt_type": dict(sorted(Counter(r.get("prompt_type", "?") for r in rejected).items())),
         },
-        "schema": {"tables": table_schemas, "records": records_schema(dataset[ALL_RECORDS])},
+        "schema": {"tables": table_schemas, "records": schema},
     }

@@ -21,32 +21,50 @@ from fitsense_luigi.quality.validate.tablecheck import EXAMPLES, check
 
 
 def split_checks(config: Config, dataset: dict[str, Rows]) -> list[dict[str, Any]]:
-    return [no_user_in_two_splits(dataset), each_record_in_its_split(dataset), *ratio_checks(config, dataset)]
+    placement = _Placement.read(dataset)
+    return [no_user_in_two_splits(placement), each_record_in_its_split(placement), *ratio_checks(config, placement)]
 
 
-def no_user_in_two_splits(dataset: dict[str, Rows]) -> dict[str, Any]:
-    users: dict[str, set[str]] = {}
-    for split in SPLITS:
-        for record in dataset[split]:
-            users.setdefault(record["user_id"], set()).add(split)
+class _Placement:
+    """Where every record and user sits: the split files read once (each is a gigabyte at 100,000 queries)."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, set[str]] = {}  # user -> the splits holding their records
+        self.placed: Counter[str] = Counter()  # record id -> split files holding it
+        self.misplaced: list[dict[str, Any]] = []
+        self.sizes: dict[str, int] = {}
+
+    @classmethod
+    def read(cls, dataset: dict[str, Rows]) -> _Placement:
+        placement = cls()
+        for split in SPLITS:
+            part = files.records(split).name
+            placement.sizes[split] = 0
+            for record in dataset[split]:
+                placement.sizes[split] += 1
+                placement.users.setdefault(record["user_id"], set()).add(split)
+                placement.placed[record["record_id"]] += 1
+                if record.get("split") != split:
+                    placement.misplaced.append(
+                        {
+                            "record_id": record["record_id"],
+                            "problem": f"in {part} but its split is {record.get('split')!r}",
+                        }
+                    )
+        return placement
+
+
+def no_user_in_two_splits(placement: _Placement) -> dict[str, Any]:
+    users = placement.users
     leaked = sorted(u for u, s in users.items() if len(s) > 1)
     examples = [{"user_id": u, "splits": sorted(users[u], key=SPLITS.index)} for u in leaked[:EXAMPLES]]
     return check("no user in two splits", "split", not leaked, len(leaked), len(users), examples)
 
 
-def each_record_in_its_split(dataset: dict[str, Rows]) -> dict[str, Any]:
+def each_record_in_its_split(placement: _Placement) -> dict[str, Any]:
     """Every record sits in the split file its ``split`` field names, and in one split file, once."""
-    placed: Counter[str] = Counter()
-    problems: list[dict[str, Any]] = []
-    for split in SPLITS:
-        part = files.records(split).name
-        for record in dataset[split]:
-            placed[record["record_id"]] += 1
-            if record.get("split") != split:
-                problems.append(
-                    {"record_id": record["record_id"], "problem": f"in {part} but its split is {record.get('split')!r}"}
-                )
-    problems += [
+    placed = placement.placed
+    problems = placement.misplaced + [
         {"record_id": rid, "problem": f"{times} times in the split files"} for rid, times in placed.items() if times > 1
     ]
     return check(
@@ -54,10 +72,10 @@ def each_record_in_its_split(dataset: dict[str, Rows]) -> dict[str, Any]:
     )
 
 
-def ratio_checks(config: Config, dataset: dict[str, Rows]) -> list[dict[str, Any]]:
-    sizes = {s: len(dataset[s]) for s in SPLITS}
+def ratio_checks(config: Config, placement: _Placement) -> list[dict[str, Any]]:
+    sizes = placement.sizes
     total = sum(sizes.values())
-    users = len({r["user_id"] for s in SPLITS for r in dataset[s]})
+    users = len(placement.users)
     out = []
     for split, expected in config.dataset.split.as_dict().items():
         observed = sizes[split] / total if total else 0.0
