@@ -18,6 +18,7 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import luigi
@@ -26,6 +27,7 @@ from fitsense_luigi._version import __version__
 from fitsense_luigi.contracts import files, splits, stages
 from fitsense_luigi.contracts.manifest import GATE_PASSED
 from fitsense_luigi.contracts.parts import world_parts
+from fitsense_luigi.contracts.rows import TeacherResponse
 from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.errors import ConfigError, FitSenseError
 from fitsense_luigi.pipeline import locks, logs, luigi_internals, outcome, termination
@@ -447,13 +449,24 @@ class CallTeacher(PipelineTask):
 
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.teacher import stage as teacher_stage
-        from fitsense_luigi.teacher.summary import summarise
+        from fitsense_luigi.teacher.summary import summarise, summary_view
 
-        inputs = self.inputs
-        parts = [inputs.read_jsonl(files.SHARD_RESPONSES.sharded(k)) for k in range(self.ctx.config.teacher.shards)]
-        rows = teacher_stage.merge_in_query_order(inputs.read_jsonl(files.QUERIES), parts)
-        out.jsonl(files.RESPONSES, rows)
-        summary = summarise(rows, self.ctx.config)
+        inputs, views = self.inputs, []
+
+        def viewed(rows: Iterator[TeacherResponse]) -> Iterator[TeacherResponse]:
+            for row in rows:
+                views.append(summary_view(row))
+                yield row
+
+        with contextlib.ExitStack() as stack:  # streamed: at 100,000 queries the rows are gigabytes as objects
+            queries = stack.enter_context(inputs.rows(files.QUERIES))
+            parts = [
+                stack.enter_context(inputs.rows(files.SHARD_RESPONSES.sharded(k)))
+                for k in range(self.ctx.config.teacher.shards)
+            ]
+            merged = teacher_stage.merge_in_query_order((q["query_id"] for q in queries), parts)
+            out.jsonl(files.RESPONSES, viewed(merged))
+        summary = summarise(views, self.ctx.config)
         teacher_stage.warn_if_unusable(summary, self.ctx.config)
         out.json(files.TEACHER_SUMMARY, summary)
         out.summary.update(summary)

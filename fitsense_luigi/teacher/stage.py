@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -656,11 +657,23 @@ def warn_if_unusable(summary: dict[str, Any], config: Config) -> None:
         )
 
 
-def merge_in_query_order(queries: list[Query], parts: list[list[TeacherResponse]]) -> list[TeacherResponse]:
-    by_id = {row["query_id"]: row for part in parts for row in part}
-    missing = [q["query_id"] for q in queries if q["query_id"] not in by_id]
-    if missing:
-        raise TeacherStageError(
-            f"no teacher response for {counted(len(missing), 'query', 'queries')} (first: {missing[0]})"
-        )
-    return [by_id[q["query_id"]] for q in queries]
+def merge_in_query_order(
+    query_ids: Iterable[str], parts: Sequence[Iterable[TeacherResponse]]
+) -> Iterator[TeacherResponse]:
+    """The shards' rows in query order, one row of each shard in memory at a time.
+
+    Query ``i`` is shard ``i mod len(parts)``'s (:func:`shard_queries`) and every shard keeps its queries' order,
+    so the merge takes the next row of the right shard. A shard that lacks an answer (its failed requests are
+    not rows) breaks that order: the error then names how many queries have no response and the first.
+    """
+    streams = [iter(part) for part in parts]
+    ids = iter(query_ids)
+    for i, query_id in enumerate(ids):
+        row = next(streams[i % len(streams)], None)
+        if row is None or row["query_id"] != query_id:
+            answered = {r["query_id"] for stream in streams for r in stream} | ({row["query_id"]} if row else set())
+            missing = [q for q in itertools.chain([query_id], ids) if q not in answered]
+            raise TeacherStageError(
+                f"no teacher response for {counted(len(missing), 'query', 'queries')} (first: {missing[0]})"
+            )
+        yield row
