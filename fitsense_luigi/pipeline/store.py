@@ -20,10 +20,12 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, overload
 
 from fitsense_luigi._version import __version__
 from fitsense_luigi.contracts import files, splits
@@ -32,7 +34,7 @@ from fitsense_luigi.contracts.encoding import dumps_document, dumps_row, iter_js
 from fitsense_luigi.contracts.files import StageFile
 from fitsense_luigi.contracts.manifest import FileEntry, Manifest
 from fitsense_luigi.contracts.stages import BY_NAME, REPORTS_DIR, Stage, stage_named
-from fitsense_luigi.errors import CorruptInputError, DataRootError
+from fitsense_luigi.errors import CorruptInputError, DataRootError, MalformedInputError
 from fitsense_luigi.pipeline.roots import open_data_root
 
 if TYPE_CHECKING:  # pyarrow and pandas load only when a task reads tables: a rerun with nothing to do stays fast
@@ -325,6 +327,12 @@ class RunStore:
             yield StoredRows(local, self.uri(self.key(file)), entry["rows"] or 0)
 
     @contextlib.contextmanager
+    def line_rows(self, file: StageFile) -> Iterator[LineRows]:
+        """The rows of a verified JSONL file by position, each parsed when asked for, while the block runs."""
+        with self.verified_local(file) as local, open(local, "rb") as fh:
+            yield LineRows.scan(fh, self.uri(self.key(file)))
+
+    @contextlib.contextmanager
     def dataset(self) -> Iterator[dict[str, Rows]]:
         """Every JSONL part of the dataset stage (the splits and rejected), and ``all_records``: the splits
         together, in split order (the dataset keeps each record once, in its split's file); streamed on each
@@ -355,6 +363,48 @@ class StoredRows:
 
     def __len__(self) -> int:
         return self.rows
+
+
+class LineRows(Sequence[dict[str, Any]]):
+    """Rows of a verified JSONL file by position, each read and parsed when asked for; a slice is a view.
+
+    The teacher stage hands 100,000 queries (10 kB of JSON each, gigabytes as objects) to its shards a few
+    hundred at a time: memory holds one offset per row and the rows in flight, not the file.
+    """
+
+    def __init__(self, fh: BinaryIO, name: str, offsets: Sequence[int], lock: threading.Lock | None = None) -> None:
+        self.fh, self.name, self.offsets = fh, name, offsets
+        self.lock = lock or threading.Lock()  # one file position, shared by the views
+
+    @classmethod
+    def scan(cls, fh: BinaryIO, name: str) -> LineRows:
+        offsets, at = array("q"), 0
+        for line in fh:
+            if line.strip():
+                offsets.append(at)
+            at += len(line)
+        return cls(fh, name, offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> LineRows: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | LineRows:
+        if isinstance(index, slice):
+            return LineRows(self.fh, self.name, self.offsets[index], self.lock)
+        with self.lock:
+            self.fh.seek(self.offsets[index])
+            line = self.fh.readline()
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise MalformedInputError(f"{self.name}: row {index + 1}: not a JSON object: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise MalformedInputError(f"{self.name}: row {index + 1}: expected a JSON object")
+        return row
 
 
 class ChainedRows:

@@ -408,30 +408,33 @@ class TeacherShard(PipelineTask):
         from fitsense_luigi.teacher.workahead import ShardClaims
 
         store, shards = self.ctx.store, self.ctx.config.teacher.shards
-        queries = self.inputs.read_jsonl(files.QUERIES)
-        mine = teacher_stage.shard_queries(queries, self.shard, shards)
-        others = {k: teacher_stage.shard_queries(queries, k, shards) for k in range(shards) if k != self.shard}
-        claims = ShardClaims(  # work ahead on shards nobody builds, so the endpoint stays busy to the last request
-            others,
-            try_lock=lambda k: locks.try_exclusive(store.lock_path(stages.TEACHER_SHARD.sharded(k))),
-            is_complete=lambda k: store.is_complete(stages.TEACHER_SHARD.sharded(k)),
-        )
-        rows = teacher_stage.answer(
-            self.ctx.config,
-            mine,
-            cache_root=store.root.scoped(files.TEACHER_CACHE),
-            progress=self.progress,
-            run_id=self.run_id,
-            # an object store spans hosts, whose locks are their own: no work-ahead there
-            claims=None if store.root.uri().startswith("s3://") else claims,
-            batch=Share(  # provider openai_batch: the stage's requests go out together, submitted under one lock
-                queries,
-                lock=lambda: locks.exclusive(store.root.lock_path(TEACHER_BATCHES_LOCK), "teacher batch submission"),
-                deadline=_BATCH_WAIT_ENDS.setdefault(
-                    self.run_id, time.monotonic() + self.ctx.config.teacher.batch.wait_s
+        # by position, each query read when its request is made: at 100,000 queries the file is a gigabyte
+        with self.inputs.line_rows(files.QUERIES) as queries:
+            mine = teacher_stage.shard_queries(queries, self.shard, shards)
+            others = {k: teacher_stage.shard_queries(queries, k, shards) for k in range(shards) if k != self.shard}
+            claims = ShardClaims(  # work ahead on shards nobody builds, so the endpoint stays busy to the last request
+                others,
+                try_lock=lambda k: locks.try_exclusive(store.lock_path(stages.TEACHER_SHARD.sharded(k))),
+                is_complete=lambda k: store.is_complete(stages.TEACHER_SHARD.sharded(k)),
+            )
+            rows = teacher_stage.answer(
+                self.ctx.config,
+                mine,
+                cache_root=store.root.scoped(files.TEACHER_CACHE),
+                progress=self.progress,
+                run_id=self.run_id,
+                # an object store spans hosts, whose locks are their own: no work-ahead there
+                claims=None if store.root.uri().startswith("s3://") else claims,
+                batch=Share(  # provider openai_batch: the stage's requests go out together, submitted under one lock
+                    queries,
+                    lock=lambda: locks.exclusive(
+                        store.root.lock_path(TEACHER_BATCHES_LOCK), "teacher batch submission"
+                    ),
+                    deadline=_BATCH_WAIT_ENDS.setdefault(
+                        self.run_id, time.monotonic() + self.ctx.config.teacher.batch.wait_s
+                    ),
                 ),
-            ),
-        )
+            )
         out.jsonl(files.SHARD_RESPONSES.sharded(self.shard), rows)
         out.summary.update(summarise(rows, self.ctx.config))
 
