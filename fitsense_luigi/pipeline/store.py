@@ -20,10 +20,12 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, overload
 
 from fitsense_luigi._version import __version__
 from fitsense_luigi.contracts import files, splits
@@ -337,6 +339,12 @@ class RunStore:
             yield StoredRows(local, self.uri(self.key(file)), entry["rows"] or 0)
 
     @contextlib.contextmanager
+    def line_rows(self, file: StageFile) -> Iterator[LineRows]:
+        """The rows of a verified JSONL file by position, each parsed when asked for, while the block runs."""
+        with self.verified_local(file) as local, open(local, "rb") as fh:
+            yield LineRows.scan(fh, self.uri(self.key(file)))
+
+    @contextlib.contextmanager
     def dataset(self) -> Iterator[dict[str, Rows]]:
         """Every JSONL part of the dataset stage (the splits and rejected), and ``all_records``: the splits
         together, in split order (the dataset keeps each record once, in its split's file); streamed on each
@@ -367,6 +375,42 @@ class StoredRows:
 
     def __len__(self) -> int:
         return self.rows
+
+
+class LineRows(Sequence[dict[str, Any]]):
+    """Rows of a verified JSONL file by position, each read and parsed when asked for; a slice is a view.
+
+    The teacher stage hands 100,000 queries (10 kB of JSON each, gigabytes as objects) to its shards a few
+    hundred at a time: memory holds one offset per row and the rows in flight, not the file.
+    """
+
+    def __init__(self, fh: BinaryIO, name: str, offsets: Sequence[int], lock: threading.Lock | None = None) -> None:
+        self.fh, self.name, self.offsets = fh, name, offsets
+        self.lock = lock or threading.Lock()  # one file position, shared by the views
+
+    @classmethod
+    def scan(cls, fh: BinaryIO, name: str) -> LineRows:
+        offsets, at = array("q"), 0
+        for line in fh:
+            if line.strip():
+                offsets.append(at)
+            at += len(line)
+        return cls(fh, name, offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> LineRows: ...
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | LineRows:
+        if isinstance(index, slice):
+            return LineRows(self.fh, self.name, self.offsets[index], self.lock)
+        with self.lock:
+            self.fh.seek(self.offsets[index])
+            line = self.fh.readline()
+        return parse_row(line, self.name, index + 1)  # the writers leave no blank lines: row n is line n
 
 
 class ChainedRows:

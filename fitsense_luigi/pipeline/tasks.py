@@ -18,6 +18,7 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import luigi
@@ -26,6 +27,7 @@ from fitsense_luigi._version import __version__
 from fitsense_luigi.contracts import files, splits, stages
 from fitsense_luigi.contracts.manifest import GATE_PASSED
 from fitsense_luigi.contracts.parts import world_parts
+from fitsense_luigi.contracts.rows import TeacherResponse
 from fitsense_luigi.contracts.stages import Stage
 from fitsense_luigi.errors import ConfigError, FitSenseError
 from fitsense_luigi.pipeline import locks, logs, luigi_internals, outcome, termination
@@ -406,30 +408,33 @@ class TeacherShard(PipelineTask):
         from fitsense_luigi.teacher.workahead import ShardClaims
 
         store, shards = self.ctx.store, self.ctx.config.teacher.shards
-        queries = self.inputs.read_jsonl(files.QUERIES)
-        mine = teacher_stage.shard_queries(queries, self.shard, shards)
-        others = {k: teacher_stage.shard_queries(queries, k, shards) for k in range(shards) if k != self.shard}
-        claims = ShardClaims(  # work ahead on shards nobody builds, so the endpoint stays busy to the last request
-            others,
-            try_lock=lambda k: locks.try_exclusive(store.lock_path(stages.TEACHER_SHARD.sharded(k))),
-            is_complete=lambda k: store.is_complete(stages.TEACHER_SHARD.sharded(k)),
-        )
-        rows = teacher_stage.answer(
-            self.ctx.config,
-            mine,
-            cache_root=store.root.scoped(files.TEACHER_CACHE),
-            progress=self.progress,
-            run_id=self.run_id,
-            # an object store spans hosts, whose locks are their own: no work-ahead there
-            claims=None if store.root.uri().startswith("s3://") else claims,
-            batch=Share(  # provider openai_batch: the stage's requests go out together, submitted under one lock
-                queries,
-                lock=lambda: locks.exclusive(store.root.lock_path(TEACHER_BATCHES_LOCK), "teacher batch submission"),
-                deadline=_BATCH_WAIT_ENDS.setdefault(
-                    self.run_id, time.monotonic() + self.ctx.config.teacher.batch.wait_s
+        # by position, each query read when its request is made: at 100,000 queries the file is a gigabyte
+        with self.inputs.line_rows(files.QUERIES) as queries:
+            mine = teacher_stage.shard_queries(queries, self.shard, shards)
+            others = {k: teacher_stage.shard_queries(queries, k, shards) for k in range(shards) if k != self.shard}
+            claims = ShardClaims(  # work ahead on shards nobody builds, so the endpoint stays busy to the last request
+                others,
+                try_lock=lambda k: locks.try_exclusive(store.lock_path(stages.TEACHER_SHARD.sharded(k))),
+                is_complete=lambda k: store.is_complete(stages.TEACHER_SHARD.sharded(k)),
+            )
+            rows = teacher_stage.answer(
+                self.ctx.config,
+                mine,
+                cache_root=store.root.scoped(files.TEACHER_CACHE),
+                progress=self.progress,
+                run_id=self.run_id,
+                # an object store spans hosts, whose locks are their own: no work-ahead there
+                claims=None if store.root.uri().startswith("s3://") else claims,
+                batch=Share(  # provider openai_batch: the stage's requests go out together, submitted under one lock
+                    queries,
+                    lock=lambda: locks.exclusive(
+                        store.root.lock_path(TEACHER_BATCHES_LOCK), "teacher batch submission"
+                    ),
+                    deadline=_BATCH_WAIT_ENDS.setdefault(
+                        self.run_id, time.monotonic() + self.ctx.config.teacher.batch.wait_s
+                    ),
                 ),
-            ),
-        )
+            )
         out.jsonl(files.SHARD_RESPONSES.sharded(self.shard), rows)
         out.summary.update(summarise(rows, self.ctx.config))
 
@@ -447,13 +452,24 @@ class CallTeacher(PipelineTask):
 
     def build(self, out: StageWriter) -> None:
         from fitsense_luigi.teacher import stage as teacher_stage
-        from fitsense_luigi.teacher.summary import summarise
+        from fitsense_luigi.teacher.summary import summarise, summary_view
 
-        inputs = self.inputs
-        parts = [inputs.read_jsonl(files.SHARD_RESPONSES.sharded(k)) for k in range(self.ctx.config.teacher.shards)]
-        rows = teacher_stage.merge_in_query_order(inputs.read_jsonl(files.QUERIES), parts)
-        out.jsonl(files.RESPONSES, rows)
-        summary = summarise(rows, self.ctx.config)
+        inputs, views = self.inputs, []
+
+        def viewed(rows: Iterator[TeacherResponse]) -> Iterator[TeacherResponse]:
+            for row in rows:
+                views.append(summary_view(row))
+                yield row
+
+        with contextlib.ExitStack() as stack:  # streamed: at 100,000 queries the rows are gigabytes as objects
+            queries = stack.enter_context(inputs.rows(files.QUERIES))
+            parts = [
+                stack.enter_context(inputs.rows(files.SHARD_RESPONSES.sharded(k)))
+                for k in range(self.ctx.config.teacher.shards)
+            ]
+            merged = teacher_stage.merge_in_query_order((q["query_id"] for q in queries), parts)
+            out.jsonl(files.RESPONSES, viewed(merged))
+        summary = summarise(views, self.ctx.config)
         teacher_stage.warn_if_unusable(summary, self.ctx.config)
         out.json(files.TEACHER_SUMMARY, summary)
         out.summary.update(summary)

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
@@ -114,8 +115,8 @@ def build_request(config: Config, query: Query, fmt: dict[str, Any] | None, samp
     )
 
 
-def shard_queries(queries: list[Query], shard: int, shards: int) -> list[Query]:
-    """Round-robin, so every shard gets a similar mix of prompt types."""
+def shard_queries(queries: Sequence[Query], shard: int, shards: int) -> Sequence[Query]:
+    """Round-robin, so every shard gets a similar mix of prompt types (a view where ``queries`` is one)."""
     return queries[shard::shards]
 
 
@@ -387,7 +388,7 @@ def needs_reask(outcome: TeacherOutcome, verdict: Judgement) -> bool:
 
 def answer(
     config: Config,
-    queries: list[Query],
+    queries: Sequence[Query],
     cache_root: DataRoot,
     progress: Progress | None = None,
     run_id: str | None = None,
@@ -436,25 +437,31 @@ def answer(
             finished.put((index, exc))
 
     ahead = claims if (claims is not None and stage.store.enabled) else None  # uncached answers cannot be shared
+    # Requests are handed to the pool a window ahead of the workers, each query read when handed over: memory
+    # holds the window's queries, not the shard's (100,000 queries are gigabytes as objects).
+    feed: Iterator[tuple[int, Query, Found | None]] = ((i, queries[i], first) for i, first in todo)
+    window = 2 * t.concurrency
     submitted = outstanding = 0
     try:
         with ThreadPoolExecutor(max_workers=t.concurrency, thread_name_prefix="teacher") as pool:
             try:
-                for i, first in todo:
-                    pool.submit(job, i, queries[i], first)
-                submitted = outstanding = len(todo)
-                while outstanding:
-                    if ahead is not None and submitted - started[0] < t.concurrency and not stage.stop.is_set():
+                while True:
+                    while outstanding < window and not stage.stop.is_set() and (item := next(feed, None)):
+                        pool.submit(job, *item)
+                        submitted += 1
+                        outstanding += 1
+                    dry = outstanding < window  # the feed ran out: own requests all handed over
+                    if dry and ahead is not None and submitted - started[0] < t.concurrency and not stage.stop.is_set():
                         extra = ahead.claim_next()
                         if extra is None:
                             ahead = None
                         else:
                             log.info("teacher: working ahead on %d requests of shard %d", len(extra), ahead.claimed[-1])
-                            for query in extra:
-                                pool.submit(job, -1, query, None)
-                            submitted += len(extra)
-                            outstanding += len(extra)
+                            feed = ((-1, query, None) for query in extra)
                             reporter.work_ahead(added=len(extra))
+                        continue
+                    if not outstanding:
+                        break
                     index, result = finished.get()
                     outstanding -= 1
                     if isinstance(result, _Stopped):
@@ -662,11 +669,23 @@ def warn_if_unusable(summary: dict[str, Any], config: Config) -> None:
         )
 
 
-def merge_in_query_order(queries: list[Query], parts: list[list[TeacherResponse]]) -> list[TeacherResponse]:
-    by_id = {row["query_id"]: row for part in parts for row in part}
-    missing = [q["query_id"] for q in queries if q["query_id"] not in by_id]
-    if missing:
-        raise TeacherStageError(
-            f"no teacher response for {counted(len(missing), 'query', 'queries')} (first: {missing[0]})"
-        )
-    return [by_id[q["query_id"]] for q in queries]
+def merge_in_query_order(
+    query_ids: Iterable[str], parts: Sequence[Iterable[TeacherResponse]]
+) -> Iterator[TeacherResponse]:
+    """The shards' rows in query order, one row of each shard in memory at a time.
+
+    Query ``i`` is shard ``i mod len(parts)``'s (:func:`shard_queries`) and every shard keeps its queries' order,
+    so the merge takes the next row of the right shard. A shard that lacks an answer (its failed requests are
+    not rows) breaks that order: the error then names how many queries have no response and the first.
+    """
+    streams = [iter(part) for part in parts]
+    ids = iter(query_ids)
+    for i, query_id in enumerate(ids):
+        row = next(streams[i % len(streams)], None)
+        if row is None or row["query_id"] != query_id:
+            answered = {r["query_id"] for stream in streams for r in stream} | ({row["query_id"]} if row else set())
+            missing = [q for q in itertools.chain([query_id], ids) if q not in answered]
+            raise TeacherStageError(
+                f"no teacher response for {counted(len(missing), 'query', 'queries')} (first: {missing[0]})"
+            )
+        yield row

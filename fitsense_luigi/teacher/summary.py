@@ -20,6 +20,7 @@ from fitsense_luigi.teacher.types import STATUSES
 FAILED_CALL_STATUSES = ("http_error", "timeout")  # no answer came back: the call failed
 # Why an answer that came back cannot be trained on, in the order they are reported.
 UNUSABLE_CAUSES = ("refused", "cut_off", "filtered", "not_json", "schema_invalid")
+_OPENING_CHARS = 40  # of the first unusable answer, whitespace collapsed: what the one-line reason quotes
 
 
 def unusable_cause(row: dict[str, Any]) -> str | None:
@@ -46,7 +47,7 @@ def usability(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if unusable:
         row, cause = unusable[0]
         text = " ".join((row.get("response_text") or "").split())
-        first = {"query_id": row["query_id"], "cause": cause, "starts_with": text[:40]}
+        first = {"query_id": row["query_id"], "cause": cause, "starts_with": text[:_OPENING_CHARS]}
     commonest = counts.most_common(1)[0][0] if counts else None
     return {
         "delivered": delivered,
@@ -84,6 +85,28 @@ def cost(prompt_tokens: int, completion_tokens: int, config: Config, factor: flo
         prompt_tokens / 1000 * prices.prompt_per_1k_tokens + completion_tokens / 1000 * prices.completion_per_1k_tokens
     )
     return online * factor
+
+
+# What :func:`summarise` reads of a row's post-validation.
+_SUMMARISED_CHECKS = ("valid", "parsed", "extracted", "reasoning", "repairs", "reasks", "constraints_missing")
+
+
+def summary_view(row: TeacherResponse) -> dict[str, Any]:
+    """The part of a response row :func:`summarise` reads, so that a stage merging 100,000 answers keeps a few
+    hundred bytes of each for its summary instead of the answers themselves (same summary either way)."""
+    checks = row["post_validation"]
+    return {
+        "query_id": row["query_id"],
+        "status": row["status"],
+        "usage": row["usage"],
+        "cache_hit": row["cache_hit"],
+        "latency_ms": row["latency_ms"],
+        "attempt_count": row["attempt_count"],
+        "response_format": row.get("response_format"),
+        "safety_flags": row["safety_flags"],
+        "response_text": " ".join((row.get("response_text") or "").split())[:_OPENING_CHARS],
+        "post_validation": {k: checks[k] for k in _SUMMARISED_CHECKS if k in checks},
+    }
 
 
 def summarise(rows: list[TeacherResponse], config: Config) -> dict[str, Any]:

@@ -14,7 +14,7 @@ anywhere loses at most the requests in flight, as before.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,13 +25,13 @@ Release = Callable[[], None]
 class ShardClaims:
     """Other shards of the stage this process may answer ahead of their tasks."""
 
-    others: dict[int, list[dict[str, Any]]]  # shard -> its queries
+    others: dict[int, Sequence[dict[str, Any]]]  # shard -> its queries
     try_lock: Callable[[int], Release | None]  # the shard's stage lock, or None when someone holds it
     is_complete: Callable[[int], bool]
     held: list[Release] = field(default_factory=list)
     claimed: list[int] = field(default_factory=list)
 
-    def claim_next(self) -> list[dict[str, Any]] | None:
+    def claim_next(self) -> Sequence[dict[str, Any]] | None:
         """The queries of the next shard nobody is building (its lock now held), or None when none is left."""
         while self.others:
             shard = min(self.others)

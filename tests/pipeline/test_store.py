@@ -107,6 +107,24 @@ def test_malformed_jsonl_line_is_reported_with_file_and_line(tmp_path: Path) -> 
         list(iter_jsonl(path))
 
 
+def test_rows_by_position_are_read_when_asked_for_and_slices_are_views(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, "r1")
+    written = [{"query_id": f"q{i}", "text": "ü" * i} for i in range(10)]  # multi-byte: offsets are bytes
+    with store.writer(QUERIES, fingerprint="f") as out:
+        out.jsonl(files.QUERIES, written)
+    with store.line_rows(files.QUERIES) as rows:
+        assert len(rows) == 10 and rows[7] == written[7] and rows[0] == written[0]
+        shard = rows[1::4]  # the teacher's round-robin shard 1 of 4
+        assert len(shard) == 3 and list(shard) == [written[1], written[5], written[9]]
+        assert shard[1:][0] == written[5]
+    path = tmp_path / store.key(files.QUERIES)
+    text = path.read_text().splitlines()
+    text[3] = "{not json"
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(CorruptInputError, match="checksum does not match"), store.line_rows(files.QUERIES):
+        pass  # verified before anything is read
+
+
 def test_stale_temporaries_of_live_processes_are_kept(tmp_path: Path) -> None:
     mine = tmp_path / f".a.json.tmp-{os.getpid()}-abcd1234"
     mine.write_text("in progress")

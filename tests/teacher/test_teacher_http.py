@@ -372,3 +372,15 @@ def test_a_shard_without_queries_is_an_empty_result(server, teacher_config, tmp_
         q["query_id"] for q in queries
     ]
     assert len(srv.received) == 0
+
+
+def test_the_merge_takes_each_query_from_its_shard_and_names_what_is_missing():
+    ids = [f"q{i}" for i in range(7)]
+    shards = [[{"query_id": q} for q in ids[k::3]] for k in range(3)]  # round-robin, as the shards answer them
+    assert [r["query_id"] for r in stage.merge_in_query_order(iter(ids), shards)] == ids
+    shards[1] = [r for r in shards[1] if r["query_id"] != "q4"]  # a request of shard 1 failed: no row
+    with pytest.raises(TeacherStageError, match=r"no teacher response for 1 query \(first: q4\)$"):
+        list(stage.merge_in_query_order(iter(ids), shards))
+    shards[0] = shards[0][:1]  # q3 and q6 too
+    with pytest.raises(TeacherStageError, match=r"no teacher response for 3 queries \(first: q3\)$"):
+        list(stage.merge_in_query_order(iter(ids), shards))

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from fitsense_luigi.config import load_config
 from fitsense_luigi.teacher.checks import schema_errors
+from fitsense_luigi.teacher.summary import summarise
 from tests.support.answer_shapes import REFUSALS, SHAPES, first_user_message
 from tests.support.harness import run_luigi
 from tests.support.layout import RunFiles
@@ -86,6 +88,7 @@ def test_every_salvageable_answer_reaches_the_dataset_as_clean_json(write_params
     assert sum(bool(p["days"]) for p in plans) > len(plans) / 2
     summary = json.loads((data / "raw" / "teacher_outputs" / RUN / "summary.json").read_text())
     assert summary["per_status"]["refused"] == sum(s in REFUSALS for s in shapes.values())
+    assert summary == json.loads(json.dumps(summarise(list(responses.values()), load_config(params, environ={}))))
     assert summary["reasks"]["mended"] == sum(s == "missing_field" for s in shapes.values())
     bias = json.loads((data / "reports" / RUN / "bias_report.json").read_text())
     assert any("refusal_rate" in row["metrics"] for row in bias["slices"])

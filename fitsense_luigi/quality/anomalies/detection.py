@@ -35,7 +35,13 @@ from fitsense_luigi.quality.anomalies.drift import feature_drift, schema_drift
 from fitsense_luigi.quality.anomalies.safety import UnsafeTally
 from fitsense_luigi.quality.validate.split_integrity import allowed_deviation
 from fitsense_luigi.quality.validate.tablecheck import EXAMPLES
-from fitsense_luigi.teacher.summary import FAILED_CALL_STATUSES, describe_unusable, unusable_cause, usability
+from fitsense_luigi.teacher.summary import (
+    FAILED_CALL_STATUSES,
+    describe_unusable,
+    summary_view,
+    unusable_cause,
+    usability,
+)
 from fitsense_luigi.wording import counted
 
 MIN_EXPECTED_IN_SPLIT = 10  # an empty split is critical only when it should have held at least this many
@@ -103,7 +109,7 @@ class _Answers:
     query_ids: set[str] = field(default_factory=set)
     rows: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)  # (query id, status) of calls that failed
-    # per response what teacher.summary.usability reads (the text only of the first unusable answer, the one shown)
+    # per response what teacher.summary.usability reads (teacher.summary.summary_view: a few hundred bytes)
     usable: list[dict[str, Any]] = field(default_factory=list)
     unusable: list[str] = field(default_factory=list)  # query ids of the unusable answers
 
@@ -116,16 +122,7 @@ class _Answers:
             if row.get("status") in FAILED_CALL_STATUSES:
                 answers.failed.append((row["query_id"], row.get("status")))
             cause = unusable_cause(row)
-            checks = row["post_validation"]
-            shown = cause is not None and not answers.unusable
-            answers.usable.append(
-                {
-                    "query_id": row["query_id"],
-                    "status": row["status"],
-                    "post_validation": {"valid": checks.get("valid"), "parsed": checks.get("parsed")},
-                    "response_text": row.get("response_text") if shown else "",
-                }
-            )
+            answers.usable.append(summary_view(row))
             if cause:
                 answers.unusable.append(row["query_id"])
         return answers

@@ -45,7 +45,7 @@ import contextlib
 import logging
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +80,7 @@ TRANSIENT_BATCH_ERRORS = frozenset({"token_limit_exceeded", "rate_limit_exceeded
 class Share:
     """What the shards of one stage share in batch mode (the runtime makes it)."""
 
-    queries: list[Query]  # every query of the stage: their requests go out together, whichever shard runs first
+    queries: Sequence[Query]  # every query of the stage: their requests go out together, whichever shard runs first
     lock: Lock  # held while submitting or collecting, by every process of the data root
     deadline: float  # time.monotonic() when this process stops waiting (the first shard's start + wait_s)
 
@@ -98,7 +98,7 @@ class Pending:
 
 def answer(
     config: Config,
-    queries: list[Query],
+    queries: Sequence[Query],
     cache_root: DataRoot,
     progress: Progress | None,
     run_id: str | None,
@@ -150,13 +150,13 @@ class BatchRun:
         if self._client is not None:
             self._client.close()
 
-    def pending(self, queries: list[Query]) -> dict[str, Pending]:
+    def pending(self, queries: Sequence[Query]) -> dict[str, Pending]:
         """The requests the stage still has to ask (first asks and re-asks), as the next round would submit them."""
         self.answers.failures = given_up(self.registry.load(self.run_id), self.run_id, self.batch.max_submissions)
         return self.resolve(queries, {})
 
     # -- the rounds
-    def until_answered(self, queries: list[Query]) -> dict[str, TeacherResponse]:
+    def until_answered(self, queries: Sequence[Query]) -> dict[str, TeacherResponse]:
         rows: dict[str, TeacherResponse] = {}
         todo, self.total = list(queries), len(queries)
         while True:
@@ -181,7 +181,7 @@ class BatchRun:
             elif len(self.oversized) == too_large:  # every pending request is in a batch or was just failed
                 raise RuntimeError(f"{len(pending)} pending requests are neither in a batch nor submitted")
 
-    def resolve(self, queries: list[Query], rows: dict[str, TeacherResponse]) -> dict[str, Pending]:
+    def resolve(self, queries: Sequence[Query], rows: dict[str, TeacherResponse]) -> dict[str, Pending]:
         """Rows of the queries the cache (or a final failure) answers; the requests the others wait for."""
         pending: dict[str, Pending] = {}
         for query in queries:
