@@ -381,21 +381,25 @@ class LineRows(Sequence[dict[str, Any]]):
     """Rows of a verified JSONL file by position, each read and parsed when asked for; a slice is a view.
 
     The teacher stage hands 100,000 queries (10 kB of JSON each, gigabytes as objects) to its shards a few
-    hundred at a time: memory holds one offset per row and the rows in flight, not the file.
+    hundred at a time: memory holds an offset and a line number per row and the rows in flight, not the file.
+    A malformed row is named by its line in the file, whichever view reads it.
     """
 
-    def __init__(self, fh: BinaryIO, name: str, offsets: Sequence[int], lock: threading.Lock | None = None) -> None:
-        self.fh, self.name, self.offsets = fh, name, offsets
-        self.lock = lock or threading.Lock()  # one file position, shared by the views
+    def __init__(
+        self, fh: BinaryIO, name: str, offsets: Sequence[int], lines: Sequence[int], lock: threading.Lock
+    ) -> None:
+        self.fh, self.name, self.offsets, self.lines = fh, name, offsets, lines
+        self.lock = lock  # one file position, shared by the views
 
     @classmethod
     def scan(cls, fh: BinaryIO, name: str) -> LineRows:
-        offsets, at = array("q"), 0
-        for line in fh:
+        offsets, lines, at = array("q"), array("q"), 0
+        for number, line in enumerate(fh, start=1):
             if line.strip():
                 offsets.append(at)
+                lines.append(number)
             at += len(line)
-        return cls(fh, name, offsets)
+        return cls(fh, name, offsets, lines, threading.Lock())
 
     def __len__(self) -> int:
         return len(self.offsets)
@@ -406,11 +410,11 @@ class LineRows(Sequence[dict[str, Any]]):
     def __getitem__(self, index: slice) -> LineRows: ...
     def __getitem__(self, index: int | slice) -> dict[str, Any] | LineRows:
         if isinstance(index, slice):
-            return LineRows(self.fh, self.name, self.offsets[index], self.lock)
+            return LineRows(self.fh, self.name, self.offsets[index], self.lines[index], self.lock)
         with self.lock:
             self.fh.seek(self.offsets[index])
             line = self.fh.readline()
-        return parse_row(line, self.name, index + 1)  # the writers leave no blank lines: row n is line n
+        return parse_row(line, self.name, self.lines[index])
 
 
 class ChainedRows:

@@ -17,7 +17,7 @@ from fitsense_luigi.contracts.encoding import iter_jsonl
 from fitsense_luigi.contracts.stages import PROFILES, QUERIES
 from fitsense_luigi.errors import CorruptInputError, MalformedInputError
 from fitsense_luigi.pipeline.roots import LocalRoot
-from fitsense_luigi.pipeline.store import RunStore
+from fitsense_luigi.pipeline.store import LineRows, RunStore
 from tests.support import layout
 
 USERS = files.world_table("users", PROFILES)
@@ -119,6 +119,12 @@ def test_rows_by_position_are_read_when_asked_for_and_slices_are_views(tmp_path:
         assert shard[1:][0] == written[5]
     path = tmp_path / store.key(files.QUERIES)
     text = path.read_text().splitlines()
+    text[5] = "{not json"
+    path.write_text("\n".join(text) + "\n")
+    with LocalRoot(tmp_path).local_copy(store.key(files.QUERIES)) as local, open(local, "rb") as fh:
+        shard = LineRows.scan(fh, "q.jsonl")[1::4]
+        with pytest.raises(MalformedInputError, match=r"q\.jsonl:6: not a JSON object"):  # its line in the file
+            shard[1]
     text[3] = "{not json"
     path.write_text("\n".join(text) + "\n")
     with pytest.raises(CorruptInputError, match="checksum does not match"), store.line_rows(files.QUERIES):
