@@ -167,6 +167,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a live process and its live descendants (the stage's helper processes, teacher/fanout.py)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        with contextlib.suppress(OSError, IndexError, ValueError):  # it may just have exited
+            total += cpu_seconds(current)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo += [int(child) for child in (task / "children").read_text().split()]
+    return total
+
+
 # ---------------------------------------------------------------- the pipeline, as a user runs it
 
 
@@ -222,7 +234,7 @@ def luigi_traced(
         )
         while proc.poll() is None:
             with contextlib.suppress(OSError, IndexError):  # it may just have exited
-                trace.append((time.monotonic(), cpu_seconds(proc.pid)))
+                trace.append((time.monotonic(), tree_cpu_seconds(proc.pid)))
             time.sleep(0.02)
         wall = time.perf_counter() - started
         err.seek(0)

@@ -49,6 +49,7 @@ OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("teacher", "api_key_env"),
     ("teacher", "shards"),
     ("teacher", "concurrency"),
+    ("teacher", "processes"),
     ("teacher", "requests_per_minute"),
     ("teacher", "tokens_per_minute"),
     ("teacher", "circuit_breaker"),
@@ -226,6 +227,7 @@ class TeacherSection:
     max_tokens: int
     shards: int
     concurrency: int
+    processes: int | str  # a number, or "auto" (see teacher/fanout.py)
     requests_per_minute: float | None
     tokens_per_minute: float | None
     timeouts: Timeouts

@@ -31,7 +31,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,7 @@ from fitsense_luigi.contracts.dataroot import DataRoot
 from fitsense_luigi.contracts.progress import Progress
 from fitsense_luigi.contracts.rows import USAGE_KEYS, Alternative, Query, TeacherResponse
 from fitsense_luigi.errors import TeacherStageError
-from fitsense_luigi.teacher import http_policy, negotiate
+from fitsense_luigi.teacher import fanout, http_policy, negotiate
 from fitsense_luigi.teacher.cache import ResponseCache, key_of_body_text
 from fitsense_luigi.teacher.checks import Judgement, judge
 from fitsense_luigi.teacher.pacing import CircuitBreaker, Pacer
@@ -194,11 +193,12 @@ MISS: Any = ("miss",)  # looked up already: not in the cache
 class StageRun:
     """One call of :func:`answer`: the provider, cache, pacing, breaker and negotiation it shares between workers."""
 
-    def __init__(self, config: Config, cache_root: DataRoot, run_id: str | None) -> None:
+    def __init__(self, config: Config, cache_root: DataRoot, run_id: str | None, processes: int = 1) -> None:
+        """``processes``: how many processes share this stage call (:mod:`.fanout`); each paces its share."""
         t = config.teacher
         self.config, self.run_id = config, run_id
         self.stop = threading.Event()
-        self.pacer = Pacer(t.requests_per_minute, t.tokens_per_minute, self.stop)
+        self.pacer = Pacer(_share(t.requests_per_minute, processes), _share(t.tokens_per_minute, processes), self.stop)
         self.provider = make_provider(config, self.pacer)
         self.store = ResponseCache(cache_root, enabled=t.cache.enabled and self.provider.cacheable)
         self.breaker = CircuitBreaker(
@@ -212,6 +212,12 @@ class StageRun:
         self.verdict: list[TeacherStageError] = []
         self.sent = 0  # answers received from the endpoint by this call (not from the cache)
         self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """The connections closed and this process's host slots given back."""
+        self.provider.close()
+        if self.slots is not None:
+            self.slots.release_all()
 
     # -- requests and their cache entries
     def request(self, query: dict[str, Any], sample: int = 0) -> TeacherRequest:
@@ -423,12 +429,8 @@ def answer(
             todo.append((i, MISS if found is None else found))
     reporter = ProgressReporter(len(queries), len(queries) - len(todo), progress)
     finished: queue.SimpleQueue[tuple[int, dict[str, Any] | BaseException]] = queue.SimpleQueue()
-    started = [0]
-    counter = threading.Lock()
 
     def job(index: int, query: dict[str, Any], first: Found | None) -> None:
-        with counter:
-            started[0] += 1
         try:
             finished.put((index, stage.resolve(query, first)))
         except BaseException as exc:  # handed to the main thread, which raises it
@@ -437,54 +439,57 @@ def answer(
             finished.put((index, exc))
 
     ahead = claims if (claims is not None and stage.store.enabled) else None  # uncached answers cannot be shared
-    # Requests are handed to the pool a window ahead of the workers, each query read when handed over: memory
+    # Requests are handed to the lanes a window ahead of the workers, each query read when handed over: memory
     # holds the window's queries, not the shard's (100,000 queries are gigabytes as objects).
     feed: Iterator[tuple[int, Query, Found | None]] = ((i, queries[i], first) for i, first in todo)
     window = 2 * t.concurrency
-    submitted = outstanding = 0
+    outstanding = 0
+    lanes: fanout.Lanes | None = None
     try:
-        with ThreadPoolExecutor(max_workers=t.concurrency, thread_name_prefix="teacher") as pool:
-            try:
-                while True:
-                    while outstanding < window and not stage.stop.is_set() and (item := next(feed, None)):
-                        pool.submit(job, *item)
-                        submitted += 1
-                        outstanding += 1
-                    dry = outstanding < window  # the feed ran out: own requests all handed over
-                    if dry and ahead is not None and submitted - started[0] < t.concurrency and not stage.stop.is_set():
-                        extra = ahead.claim_next()
-                        if extra is None:
-                            ahead = None
-                        else:
-                            log.info("teacher: working ahead on %d requests of shard %d", len(extra), ahead.claimed[-1])
-                            feed = ((-1, query, None) for query in extra)
-                            reporter.work_ahead(added=len(extra))
-                        continue
-                    if not outstanding:
-                        break
-                    index, result = finished.get()
-                    outstanding -= 1
-                    if isinstance(result, _Stopped):
-                        pass
-                    elif isinstance(result, BaseException):
-                        raise result
-                    elif index >= 0:
-                        rows[index] = result
-                        reporter.update(result["status"])
+        processes = fanout.process_count(config) if todo and getattr(stage.provider, "remote", False) else 1
+        lanes = fanout.Lanes(config, cache_root, run_id, job, finished, stage.judge_health, processes)
+        try:
+            while True:
+                while outstanding < window and not stage.stop.is_set() and (item := next(feed, None)):
+                    lanes.submit(*item)
+                    outstanding += 1
+                dry = outstanding < window  # the feed ran out: own requests all handed over
+                if dry and ahead is not None and lanes.waiting() < t.concurrency and not stage.stop.is_set():
+                    extra = ahead.claim_next()
+                    if extra is None:
+                        ahead = None
                     else:
-                        reporter.work_ahead(done=1)
-                    if stage.verdict:
-                        raise stage.verdict[0]
-            except BaseException as exc:
-                stage.stop.set()
-                if isinstance(exc, KeyboardInterrupt):  # SIGTERM or Ctrl-C: keep what is arriving, briefly
-                    _wind_down(finished, outstanding, stage.provider)
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+                        log.info("teacher: working ahead on %d requests of shard %d", len(extra), ahead.claimed[-1])
+                        feed = ((-1, query, None) for query in extra)
+                        reporter.work_ahead(added=len(extra))
+                    continue
+                if not outstanding:
+                    break
+                index, result = finished.get()
+                outstanding -= 1
+                if isinstance(result, _Stopped):
+                    pass
+                elif isinstance(result, BaseException):
+                    raise result
+                elif index >= 0:
+                    rows[index] = result
+                    reporter.update(result["status"])
+                else:
+                    reporter.work_ahead(done=1)
+                if stage.verdict:
+                    raise stage.verdict[0]
+        except BaseException as exc:
+            stage.stop.set()
+            lanes.stop()
+            if isinstance(exc, KeyboardInterrupt):  # SIGTERM or Ctrl-C: keep what is arriving, briefly
+                _wind_down(finished, outstanding, stage.provider, lanes)
+            lanes.shutdown(cancel=True)
+            lanes = None
+            raise
     finally:
-        stage.provider.close()
-        if stage.slots is not None:
-            stage.slots.release_all()
+        if lanes is not None:
+            lanes.shutdown()
+        stage.close()
         if claims is not None:
             claims.release_all()
 
@@ -502,7 +507,7 @@ def answer(
     return [row for row in rows if row is not None]
 
 
-def _wind_down(finished: queue.SimpleQueue[Any], outstanding: int, provider: Provider) -> None:
+def _wind_down(finished: queue.SimpleQueue[Any], outstanding: int, provider: Provider, lanes: fanout.Lanes) -> None:
     """The stage is being stopped: no new request leaves; answers in flight get ``TERM_GRACE_S`` to arrive
     (each is cached by its worker as it comes), then the requests still out are cut."""
     deadline = time.monotonic() + TERM_GRACE_S
@@ -520,6 +525,11 @@ def _wind_down(finished: queue.SimpleQueue[Any], outstanding: int, provider: Pro
         if outstanding and hasattr(provider, "cut_in_flight"):
             log.info("teacher: stopping; %d requests still in flight are cut (no answer came: none paid)", outstanding)
             provider.cut_in_flight()
+            lanes.cut_in_flight()
+
+
+def _share(limit: float | None, processes: int) -> float | None:
+    return limit / processes if limit else limit
 
 
 def _saved(store: ResponseCache) -> str:

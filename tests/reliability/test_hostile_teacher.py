@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from fitsense_luigi.contracts import files, stages
 from tests.ops.ops_harness import luigi_command as scheduled_command
 from tests.ops.ops_harness import running_luigid, scheduler_args, worker_env
@@ -223,11 +225,15 @@ def test_a_wrong_typed_cache_entry_is_named_moved_aside_and_asked_again(server: 
 # ------------------------------------------------------------------ 11. SIGTERM
 
 
-def test_sigterm_mid_stage_removes_temporaries_keeps_answers_and_exits_143(server: Servers, write_params, tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sigterm_mid_stage_removes_temporaries_keeps_answers_and_exits_143(
+    server: Servers, write_params, tmp_path, processes
+):
     """Defect 11: SIGTERM had no handler: temporaries stayed and answers in flight were lost. Now answers in
-    flight are cached, temporaries removed, and the process exits 143 in one line; the rerun pays nothing twice."""
+    flight are cached, temporaries removed, and the process exits 143 in one line; the rerun pays nothing twice.
+    With a helper process (teacher.processes: 2) its answers in flight are kept the same way."""
     srv = server(latency_s=0.3)
-    params = params_for(write_params, srv.url)
+    params = params_for(write_params, srv.url, processes=processes)
     data_root = tmp_path / "data"
     run = RunFiles(data_root, RUN_ID)
     proc = watch_luigi("CallTeacher", RUN_ID, data_root, params, WITH_KEY)
@@ -254,12 +260,15 @@ def test_sigterm_mid_stage_removes_temporaries_keeps_answers_and_exits_143(serve
 # ------------------------------------------------------------------ 11. two runs, one request
 
 
-def test_two_runs_with_different_run_ids_at_once_pay_each_request_once(server: Servers, write_params, tmp_path):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_two_runs_with_different_run_ids_at_once_pay_each_request_once(
+    server: Servers, write_params, tmp_path, processes
+):
     """Defect 11: two runs of the same day (a cron run and a manual one, other run ids) sharing the cache both
     missed and both sent the requests they had in common: 18 requests for 12 answers. Now a miss is sent under a
     claim on its cache key, and the other run waits for the answer."""
     srv = server(latency_s=0.2)
-    params = params_for(write_params, srv.url, shards=2)
+    params = params_for(write_params, srv.url, shards=2, processes=processes)
     data_root = tmp_path / "data"
     for run_id in ("cron", "manual"):
         assert run_luigi("GenerateQueries", run_id, data_root, params).returncode == 0

@@ -113,6 +113,10 @@ class LocalRoot:
     def __repr__(self) -> str:
         return f"LocalRoot({str(self.path)!r})"
 
+    def __reduce__(self) -> tuple[type[LocalRoot], tuple[Path]]:
+        """Pickled as its path (a teacher helper process opens the same root, :mod:`fitsense_luigi.teacher.fanout`)."""
+        return LocalRoot, (self.path,)
+
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LocalRoot) and other.path == self.path
 

@@ -1,0 +1,144 @@
+"""The teacher stage over helper processes (``teacher.processes``), against a real scripted server on 127.0.0.1.
+
+What must hold whatever the process count: the same response rows as one process gives, every request paid
+once (the server's own count), the host-wide limits whole, and a helper that dies named in one line, with what
+it received kept for the rerun.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from fitsense_luigi.errors import TeacherStageError
+from fitsense_luigi.pipeline.roots import LocalRoot
+from fitsense_luigi.teacher import fanout, stage
+from tests.support.teacher import Reply, scripted_queries, scripted_query
+
+TIMING = ("latency_ms",)
+
+
+@pytest.fixture(autouse=True)
+def no_helpers_left():
+    """Each test starts and ends without helper processes (they are kept per process between stage calls)."""
+    fanout.close_helpers()
+    yield
+    fanout.close_helpers()  # how long an answer took differs between runs, nothing else may
+
+
+def comparable(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
+
+
+def mixed(call) -> Reply:
+    """Clean answers, prose that is re-asked once, and a refusal: the paths a row can take."""
+    if call.case == "prose" and len(call.body["messages"]) == 2:  # the first ask, not its re-ask
+        return Reply(content="Three days a week, rest in between.")
+    if call.case == "refuse":
+        return Reply(content=None, message={"refusal": "I can't help with that."})
+    return Reply()
+
+
+def queries(n: int) -> list[dict]:
+    cases = ["", "prose", "", "refuse", ""]
+    return [scripted_query(i, cases[i % len(cases)]) for i in range(n)]
+
+
+def test_two_processes_give_the_rows_of_one_and_pay_each_request_once(server, teacher_config, tmp_path: Path):
+    one_srv, two_srv = server(mixed), server(mixed)
+    asked = queries(40)
+    one = stage.answer(teacher_config(one_srv.url, concurrency=8, processes=1), asked, LocalRoot(tmp_path / "c1"))
+    config = teacher_config(two_srv.url, concurrency=8, processes=2)
+    two = stage.answer(config, asked, LocalRoot(tmp_path / "c2"))
+
+    assert [h.alive() for h in fanout._helpers] == [True], "the call ran a helper process, kept for the next call"
+    helper = fanout._helpers[0].process.pid
+    assert comparable(two) == comparable(one)
+    assert {r["status"] for r in two} == {"ok", "refused"}
+    assert sum(r["post_validation"]["reasks"] for r in two) == 8  # the 8 prose answers, each asked again once
+    assert set(two_srv.answered().values()) == {1} and two_srv.answered() == one_srv.answered()
+    entries = [len(list((tmp_path / c).rglob("*.json"))) for c in ("c1", "c2")]  # keys name the server's port
+    assert entries == [48, 48], "every answer cached, re-asks under their own keys"
+
+    again = stage.answer(config, asked, LocalRoot(tmp_path / "c2"))  # every answer cached (paid by "another run")
+    assert [h.process.pid for h in fanout._helpers] == [helper], "the helper was kept"
+    assert comparable(again) == comparable([{**r, "cache_hit": True} for r in one])
+    assert two_srv.total_answered() == len(two_srv.answered()), "nothing was sent again"
+
+
+def test_the_helpers_share_the_host_limit_of_requests_in_flight(server, teacher_config, tmp_path: Path):
+    srv = server(latency_s=0.2)
+    config = teacher_config(srv.url, concurrency=6, processes=3)
+    rows = stage.answer(config, scripted_queries(36), LocalRoot(tmp_path / "cache"))
+    assert {r["status"] for r in rows} == {"ok"}
+    assert len(fanout._helpers) == 2
+    arrivals = sorted(at for times in srv.arrivals_by_body().values() for at in times)
+    # at most 6 in flight over three processes: 36 answers of 0.2 s each need 6 rounds, so the last request
+    # cannot arrive before 5 latencies after the first (with 12 in flight it would arrive after 2)
+    assert arrivals[-1] - arrivals[0] >= 5 * 0.2 - 0.02, arrivals[-1] - arrivals[0]
+
+
+def test_the_pacing_budget_is_split_between_the_processes(teacher_config):
+    config = teacher_config("http://127.0.0.1:9/v1", requests_per_minute=600, tokens_per_minute=60000)
+    alone = stage.StageRun(config, LocalRoot(Path("/nonexistent")), None)
+    shared = stage.StageRun(config, LocalRoot(Path("/nonexistent")), None, processes=3)
+    try:
+        assert alone.pacer._requests.rate == pytest.approx(10.0)  # per second
+        assert shared.pacer._requests.rate == pytest.approx(10.0 / 3)
+        assert shared.pacer._tokens.rate == pytest.approx(1000.0 / 3)
+    finally:
+        alone.close()
+        shared.close()
+
+
+def test_a_helper_killed_mid_call_stops_the_stage_in_one_line_and_the_rerun_pays_only_the_rest(
+    server, teacher_config, tmp_path: Path
+):
+    srv = server(latency_s=0.3)
+    config = teacher_config(srv.url, concurrency=8, processes=2)
+    asked = scripted_queries(48)
+    stage.answer(config, asked[:1], LocalRoot(tmp_path / "warm"))  # the helper is up before the call
+    (helper,) = fanout._helpers
+    outcome: list[BaseException | list] = []
+
+    def call() -> None:
+        try:
+            outcome.append(stage.answer(config, asked, LocalRoot(tmp_path / "cache")))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    deadline = time.monotonic() + 30
+    while srv.total_answered() < 10 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(helper.process.pid, signal.SIGKILL)
+    caller.join(60)
+    (error,) = outcome
+    assert isinstance(error, TeacherStageError), error
+    assert f"helper process {helper.process.pid} ended (exit -9)" in str(error) and "\n" not in str(error)
+    assert not error.permanent, "Luigi retries it"
+
+    paid = srv.answered()
+    rows = stage.answer(config, asked, LocalRoot(tmp_path / "cache"))  # a new helper is started
+    assert [r["query_id"] for r in rows] == [q["query_id"] for q in asked]
+    assert {r["status"] for r in rows} == {"ok"}
+    twice = {body for body, n in srv.answered().items() if n > 1}
+    assert twice <= set(paid), "only answers the killed helper received but had not cached can be paid twice"
+    assert len(twice) <= 4, twice  # at most the helper's requests in flight (its 4 threads)
+
+
+def test_helpers_are_used_only_when_they_pay_off(teacher_config):
+    def count(concurrency: int, processes: object, cores: int = 2) -> int:
+        config = teacher_config("http://127.0.0.1:9/v1", concurrency=concurrency, processes=processes)
+        return fanout.process_count(config, cores)
+
+    assert count(8, "auto") == 1 and count(32, "auto") == 1  # one process keeps 0.96 of C / L at 32
+    assert count(256, "auto") == 2 and count(256, "auto", cores=1) == 1 and count(512, "auto", cores=16) == 8
+    assert count(4, 8) == 4, "never more processes than requests in flight"
+    assert fanout.shares(256, 2) == [128, 128] and fanout.shares(7, 3) == [3, 2, 2]
