@@ -44,7 +44,7 @@ import traceback
 import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
@@ -86,13 +86,14 @@ class _Helper:
     process: Any  # multiprocessing.Process
     conn: Connection
     send_lock: threading.Lock
+    parent: int = field(default_factory=os.getpid)  # a forked child (Luigi's --workers) starts its own
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self.send_lock:
             self.conn.send(message)
 
     def alive(self) -> bool:
-        return bool(self.process.is_alive())
+        return self.parent == os.getpid() and bool(self.process.is_alive())
 
 
 _helpers: list[_Helper] = []  # this process's helpers, kept between stage calls
@@ -102,7 +103,7 @@ _helpers_lock = threading.Lock()
 def _start(count: int) -> list[_Helper]:
     """``count`` helpers of this process, started now where missing (they load the pipeline in parallel)."""
     with _helpers_lock:
-        _helpers[:] = [h for h in _helpers if h.alive()]
+        _helpers[:] = [h for h in _helpers if h.parent == os.getpid() and h.alive()]
         ctx = multiprocessing.get_context("spawn")
         while len(_helpers) < count:
             ours, theirs = ctx.Pipe()
@@ -118,6 +119,8 @@ def close_helpers() -> None:
     with _helpers_lock:
         helpers, _helpers[:] = list(_helpers), []
     for helper in helpers:
+        if helper.parent != os.getpid():
+            continue  # the parent's, inherited by a fork: the parent lets them go
         helper.conn.close()  # end of file: an idle helper returns
         helper.process.join(5)
         if helper.process.is_alive():
