@@ -102,7 +102,7 @@ def test_a_helper_killed_mid_call_stops_the_stage_in_one_line_and_the_rerun_pays
     srv = server(latency_s=0.3)
     config = teacher_config(srv.url, concurrency=8, processes=2)
     asked = scripted_queries(48)
-    stage.answer(config, asked[:1], LocalRoot(tmp_path / "warm"))  # the helper is up before the call
+    stage.answer(config, asked[:1], LocalRoot(tmp_path / "cache"))  # the helper is up before the call
     (helper,) = fanout._helpers
     outcome: list[BaseException | list] = []
 
