@@ -44,7 +44,7 @@ import json
 import logging
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -63,6 +63,10 @@ QUARANTINE = "quarantine"  # damaged entries are moved here, under the cache
 # Answers received but not yet written (the write failed), per process: {entry uri: entry bytes}.
 _held: dict[str, bytes] = {}
 _held_lock = threading.Lock()
+
+
+def _nothing() -> None:
+    """The release of a claim that was not needed."""
 
 
 def cache_key(base_url: str | None, body: dict[str, Any], schema_version: str, template_version: str) -> str:
@@ -105,6 +109,18 @@ class ResponseCache:
             return
         with claims.claimed(self.root.lock_path(claims.claim_key(key))):
             yield
+
+    def claim_now(self, key: str) -> Callable[[], None]:
+        """:meth:`claim` held from now on (after waiting for another holder); returns its release."""
+        held = self.claim(key)
+        held.__enter__()
+        return lambda: held.__exit__(None, None, None)
+
+    def try_claim(self, key: str) -> Callable[[], None] | None:
+        """The claim on ``key`` if nobody holds it now (its release), else None; never waits."""
+        if not self.enabled:
+            return _nothing
+        return claims.try_claimed(self.root.lock_path(claims.claim_key(key)))
 
     def get(self, key: str) -> TeacherOutcome | None:
         found = self.lookup(key)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 FLAGS = os.O_CREAT | os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -54,3 +54,34 @@ def claimed(path: Path) -> Iterator[None]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         os.close(fd)
+
+
+def try_claimed(path: Path) -> Callable[[], None] | None:
+    """The claim at ``path`` if nobody holds it (its release, which removes the file), else None; never waits."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, FLAGS, 0o644)
+    except OSError:
+        return _skipped
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        current = os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+    except (BlockingIOError, FileNotFoundError):
+        current = False
+    except BaseException:
+        os.close(fd)
+        raise
+    if not current:  # held, or removed by its holder just now: the caller waits for it
+        os.close(fd)
+        return None
+
+    def release() -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+    return release
+
+
+def _skipped() -> None:
+    """The release of a claim that could not be made (the cache write that follows names the problem)."""

@@ -93,6 +93,10 @@ class OpenAICompatible:
     def __repr__(self) -> str:
         return f"OpenAICompatible(url={self.url!r}, key={self.key!r})"
 
+    def route_is_direct(self) -> bool:
+        """No proxy between here and the endpoint (the asyncio client, :mod:`.aio_client`, speaks only directly)."""
+        return self._route.proxy is None
+
     # -- connections
     def _pool(self) -> urllib3.PoolManager:
         """This thread's keep-alive connection (through the proxy when one is configured)."""

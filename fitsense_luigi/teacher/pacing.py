@@ -99,6 +99,15 @@ class Pacer:
                 self.paused_s += until - max(self._hold_until, self._clock())
                 self._hold_until = until
 
+    def limits_rate(self) -> bool:
+        """Whether requests or tokens per minute are paced (``acquire`` may wait)."""
+        return self._requests is not None or self._tokens is not None
+
+    def held_s(self) -> float:
+        """How long no request may leave yet (what the server asked for, :meth:`hold`)."""
+        with self._lock:
+            return max(self._hold_until - self._clock(), 0.0)
+
     def sleep(self, seconds: float) -> bool:
         """Sleep unless the stage stops first; True if it is stopping."""
         return self.stop.wait(seconds) if seconds > 0 else self.stop.is_set()

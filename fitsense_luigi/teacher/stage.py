@@ -30,10 +30,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fitsense_luigi.config import Config, load_schema
 from fitsense_luigi.contracts.dataroot import DataRoot
@@ -187,6 +187,25 @@ class Attempts:
 
 
 Found = tuple[TeacherOutcome, bool]  # a cached outcome, and whether another run paid for it
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Send:
+    """A step: send this request (all its attempts); the driver answers with the outcome."""
+
+    request: TeacherRequest
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A step: hold the claim on this cache key (:mod:`.claims`); the driver answers with its release."""
+
+    key: str
+
+
+SLOT: Any = ("slot",)  # a step: hold one of this host's slots; the driver answers whether it does
+Steps = Generator[Any, Any, T]
 MISS: Any = ("miss",)  # looked up already: not in the cache
 
 
@@ -250,10 +269,10 @@ class StageRun:
         outcome, about = found
         return outcome, self.run_id is None or about.get("run_id") != self.run_id
 
-    def send(self, request: TeacherRequest, query: dict[str, Any], key: str) -> tuple[TeacherOutcome, TeacherRequest]:
+    def send_steps(self, request: TeacherRequest, query: dict[str, Any], key: str) -> Steps[tuple[TeacherOutcome, TeacherRequest]]:
         """Send (again with the next format if the endpoint rejects this one), cache at once, judge the stage's
         health."""
-        if self.slots is not None and not self.slots.hold():  # this host's share of teacher.concurrency
+        if self.slots is not None and not (yield SLOT):  # this host's share of teacher.concurrency
             raise _Stopped
         while True:
             if self.stop.is_set():
@@ -263,7 +282,7 @@ class StageRun:
             if fmt is not request.response_format and fmt != request.response_format:  # a fallback since built
                 request = dataclasses.replace(request, response_format=fmt)
                 key = self.key(request, query)
-            outcome = self.provider.complete(request)
+            outcome = yield Send(request)
             if not self.formats.settle(outcome, kind):  # else the format was rejected: again, with the one now
                 break
         if self.store.enabled:
@@ -281,18 +300,46 @@ class StageRun:
 
     # -- one query, all its answers
     def resolve(self, query: dict[str, Any], first: Found | None = None) -> dict[str, Any]:
+        """The response row of one query, on this thread (the steps of :meth:`resolve_steps`, each done here)."""
+        return self.drive(self.resolve_steps(query, first))
+
+    def resolve_steps(self, query: dict[str, Any], first: Found | None = None) -> Steps[dict[str, Any]]:
         """The response row of one query: its samples, the best of them by the checks with the others beside it.
 
-        ``first``: the first sample's cache lookup when the caller already made it (``MISS``: not cached).
+        ``first``: the first sample's cache lookup when the caller already made it (``MISS``: not cached). The
+        steps that wait (a host slot, a claim, a request) are yielded to the driver: a thread does them in
+        place (:meth:`drive`), the asyncio lane awaits them (:mod:`.aio_lane`); everything else runs here.
         """
-        rows = [self.resolve_sample(query, k, first if k == 0 else None) for k in range(self.samples)]
+        rows = []
+        for k in range(self.samples):
+            rows.append((yield from self.sample_steps(query, k, first if k == 0 else None)))
         return best_of(rows)
+
+    def drive(self, steps: Steps[T]) -> T:
+        """Run ``steps`` to the end on this thread: slots and claims waited for, requests sent, here."""
+        reply: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = steps.throw(error) if error is not None else steps.send(reply)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            error = None
+            try:
+                if step is SLOT:
+                    reply = self.slots is not None and self.slots.hold()
+                elif isinstance(step, Claim):
+                    reply = self.store.claim_now(step.key)
+                else:
+                    reply = self.provider.complete(step.request)
+            except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs
+                error = exc
 
     @property
     def samples(self) -> int:
         return self.config.teacher.samples_per_query
 
-    def resolve_sample(self, query: dict[str, Any], sample: int, first: Found | None = None) -> dict[str, Any]:
+    def sample_steps(self, query: dict[str, Any], sample: int, first: Found | None = None) -> Steps[dict[str, Any]]:
         """One sample: its first answer (cached or sent), then re-asks while it stays invalid."""
         t = self.config.teacher
         request = self.request(query, sample)
@@ -304,15 +351,18 @@ class StageRun:
             first = None
             if found is None:
                 # the host slot first: a claim's holder never waits for a slot a waiter on its claim holds
-                if self.slots is not None and not self.slots.hold():
+                if self.slots is not None and not (yield SLOT):
                     raise _Stopped
-                with self.store.claim(key):  # another run asking the same now: wait for its answer, pay once
+                release = yield Claim(key)  # another run asking the same now: wait for its answer, pay once
+                try:
                     found = self.lookup(key)
                     if found is None:
                         if self.stop.is_set():
                             raise _Stopped
-                        outcome, request = self.send(request, query, key)
+                        outcome, request = yield from self.send_steps(request, query, key)
                         elsewhere, sent = False, True
+                finally:
+                    release()
             if found is not None:
                 outcome, elsewhere = found
             spent.add(outcome, elsewhere)
