@@ -79,9 +79,8 @@ class AsyncEndpoint:
             if not writer.is_closing() and not reader.at_eof():
                 return reader, writer
             self._forget(writer)
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(self.host, self.port, ssl=self._ssl, limit=READ_CHUNK), self.sync.timeout[0]
-        )
+        async with asyncio.timeout(self.sync.timeout[0]):
+            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self._ssl, limit=READ_CHUNK)
         sock = writer.get_extra_info("socket")
         if sock is not None:
             import socket
@@ -134,7 +133,7 @@ class AsyncEndpoint:
             async with asyncio.timeout(sync.total_s):
                 try:
                     reader, writer = await self._connection()
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     error = f"timeout: no connect within {sync.timeout[0]:g} s"
                     return TeacherOutcome("timeout", None, None, None, error), True, None
                 try:
@@ -154,7 +153,7 @@ class AsyncEndpoint:
         except _Stall:
             error = f"timeout: no read within {sync.timeout[1]:g} s"
             return TeacherOutcome("timeout", None, None, None, error), True, None
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             error = f"timeout: no complete answer within {sync.total_s:g} s (teacher.timeouts.total_s)"
             return TeacherOutcome("timeout", None, None, None, error), True, None
         except (_Closed, asyncio.IncompleteReadError, ConnectionError, OSError, ValueError) as exc:
@@ -181,34 +180,33 @@ class AsyncEndpoint:
         retry = http_policy.should_retry(status, text)
         return outcome, retry, http_policy.retry_after_s(headers) if retry else None
 
-    async def _read(self, reader: asyncio.StreamReader, call: Any) -> bytes:
+    async def _read(self, call: Any) -> bytes:
+        """One read, within the read time-out (``asyncio.timeout``: a timer, no task per read)."""
         try:
-            return await asyncio.wait_for(call, self.sync.timeout[1])
-        except (TimeoutError, asyncio.TimeoutError):
+            async with asyncio.timeout(self.sync.timeout[1]):
+                return await call  # type: ignore[no-any-return]
+        except TimeoutError:
             raise _Stall from None
 
     async def _response(self, reader: asyncio.StreamReader) -> tuple[int, str, HTTPHeaderDict, bytes, bool]:
         """(status, reason, headers, body, keep the connection) of one HTTP/1.1 response."""
         while True:
-            line = await self._read(reader, reader.readline())
-            if not line:
-                raise _Closed("remote end closed")
-            parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+            try:
+                head = await self._read(reader.readuntil(b"\r\n\r\n"))
+            except asyncio.LimitOverrunError:
+                raise _Closed("a response head over 64 KiB") from None
+            lines = head.decode("latin-1").split("\r\n")
+            parts = lines[0].split(" ", 2)
             if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
                 raise _Closed("not an HTTP response")
             status, reason = int(parts[1]), parts[2] if len(parts) > 2 else ""
             headers = HTTPHeaderDict()
-            while True:
-                line = await self._read(reader, reader.readline())
-                if line in (b"\r\n", b"\n"):
-                    break
-                if not line:
-                    raise _Closed("remote end closed")
-                name, _, value = line.decode("latin-1").partition(":")
-                headers.add(name.strip(), value.strip())
-            if 100 <= status < 200:  # an interim answer (100 Continue): the real one follows
-                continue
-            break
+            for line in lines[1:]:
+                if line:
+                    name, _, value = line.partition(":")
+                    headers.add(name.strip(), value.strip())
+            if not 100 <= status < 200:  # else an interim answer (100 Continue): the real one follows
+                break
         limit = self.sync.max_response_bytes
         keep = parts[0] != "HTTP/1.0" and "close" not in headers.get("connection", "").lower()
         declared = headers.get("content-length")
@@ -218,10 +216,10 @@ class AsyncEndpoint:
             size = int(declared)
             if size > limit:
                 raise _too_large(limit, size, status)
-            data = await self._read(reader, reader.readexactly(size)) if size else b""
+            data = await self._read(reader.readexactly(size)) if size else b""
         else:  # the body runs to the end of the connection
             keep, chunks, size = False, [], 0
-            while chunk := await self._read(reader, reader.read(READ_CHUNK)):
+            while chunk := await self._read(reader.read(READ_CHUNK)):
                 size += len(chunk)
                 if size > limit:
                     raise _too_large(limit, None, status)
@@ -238,19 +236,19 @@ class AsyncEndpoint:
     async def _chunked(self, reader: asyncio.StreamReader, limit: int, status: int) -> bytes:
         chunks, size = [], 0
         while True:
-            line = await self._read(reader, reader.readline())
+            line = await self._read(reader.readline())
             if not line:
                 raise _Closed("remote end closed")
             length = int(line.split(b";", 1)[0].strip() or b"0", 16)
             if length == 0:
-                while (await self._read(reader, reader.readline())) not in (b"\r\n", b"\n", b""):
+                while (await self._read(reader.readline())) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
                 return b"".join(chunks)
             size += length
             if size > limit:
                 raise _too_large(limit, None, status)
-            chunks.append(await self._read(reader, reader.readexactly(length)))
-            await self._read(reader, reader.readexactly(2))
+            chunks.append(await self._read(reader.readexactly(length)))
+            await self._read(reader.readexactly(2))
 
 
 async def _nap(seconds: float, stop: Any) -> bool:

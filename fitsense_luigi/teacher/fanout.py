@@ -43,18 +43,19 @@ import time
 import traceback
 import types
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from fitsense_luigi.errors import TeacherStageError
+from fitsense_luigi.teacher.workers import workers_for
 
 if TYPE_CHECKING:
     import queue
 
     from fitsense_luigi.config import Config
     from fitsense_luigi.contracts.dataroot import DataRoot
+    from fitsense_luigi.teacher.stage import StageRun
 
 log = logging.getLogger("fitsense.teacher.fanout")
 PER_PROCESS = 64  # requests in flight that keep one process's core busy: fewer per process waste the start-up
@@ -137,7 +138,6 @@ def _drop(helper: _Helper) -> None:
     helper.conn.close()
 
 
-Job = Callable[[int, Any, Any], None]
 Result = tuple[int, Any]  # (query index, response row or the exception that stops the stage)
 
 
@@ -149,7 +149,7 @@ class Lanes:
         config: Config,
         cache_root: DataRoot,
         run_id: str | None,
-        job: Job,
+        stage: StageRun,
         finished: queue.SimpleQueue[Result],
         on_verdict: Callable[[TeacherStageError], None],
         processes: int,
@@ -159,7 +159,6 @@ class Lanes:
         self.helpers = _start(processes - 1) if processes > 1 else []
         self.sizes = sizes[: 1 + len(self.helpers)]
         self.outstanding = [0] * len(self.sizes)
-        self.started_local = 0
         self._lock = threading.Lock()
         self._readers: list[threading.Thread] = []
         self._ended: list[threading.Event] = []
@@ -174,8 +173,7 @@ class Lanes:
         self.helpers = self._wait_ready(begun)
         self.sizes = [sizes[0] + sum(sizes[1 + len(self.helpers) :]), *sizes[1 : 1 + len(self.helpers)]]
         self.outstanding = [0] * len(self.sizes)
-        self.local = ThreadPoolExecutor(max_workers=self.sizes[0], thread_name_prefix="teacher")
-        self._job = job
+        self.local = workers_for(stage, self.sizes[0], self._local_done)
         for lane, helper in enumerate(self.helpers, start=1):
             ended = threading.Event()
             reader = threading.Thread(
@@ -212,7 +210,7 @@ class Lanes:
             lane = min(range(len(self.sizes)), key=lambda k: (self.outstanding[k] / self.sizes[k], k))
             self.outstanding[lane] += 1
         if lane == 0:
-            self.local.submit(self._local_job, index, query, first)
+            self.local.submit(index, query, first)
             return
         try:
             self.helpers[lane - 1].send(("job", index, query, _portable(first)))
@@ -221,14 +219,10 @@ class Lanes:
                 self.outstanding[lane] -= 1
             self.finished.put((index, TeacherStageError(f"teacher helper process lost: {exc}", permanent=False)))
 
-    def _local_job(self, index: int, query: Any, first: Any) -> None:
+    def _local_done(self, index: int, result: Any) -> None:
         with self._lock:
-            self.started_local += 1
-        try:
-            self._job(index, query, first)
-        finally:
-            with self._lock:
-                self.outstanding[0] -= 1
+            self.outstanding[0] -= 1
+        self.finished.put((index, result))
 
     def waiting(self) -> int:
         """Requests handed over but not yet started (the helpers': beyond their threads)."""
@@ -282,6 +276,7 @@ class Lanes:
             self._tell(helper, ("stop",))
 
     def cut_in_flight(self) -> None:
+        self.local.cut_in_flight()
         for helper in self.helpers:
             self._tell(helper, ("cut",))
 
@@ -289,7 +284,7 @@ class Lanes:
         """Wait for every lane's requests (after ``stop`` they end at once); helpers go back to waiting."""
         if cancel:
             self.stop()
-        self.local.shutdown(wait=True, cancel_futures=cancel)
+        self.local.shutdown(cancel)
         for helper, reader, ended in zip(self.helpers, self._readers, self._ended, strict=True):
             self._tell(helper, ("end",))
             if not ended.wait(END_S):
@@ -371,24 +366,22 @@ def _serve_call(
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
 
-    def job(index: int, query: Any, first: Any) -> None:
-        try:
-            reply: tuple[Any, ...] = ("row", index, stage.resolve(query, MISS if first == "miss" else first))
-        except _Stopped:
-            reply = ("stopped", index, None)
-        except TeacherStageError as exc:
-            stage.stop.set()
-            reply = ("error", index, str(exc), exc.permanent)
-        except BaseException as exc:  # a bug: the parent stops the stage with its text
-            stage.stop.set()
-            log.error("teacher helper: %s", traceback.format_exc())
-            reply = ("error", index, f"teacher helper process: {type(exc).__name__}: {exc}", False)
+    def finish(index: int, result: Any) -> None:
+        if isinstance(result, _Stopped):
+            reply: tuple[Any, ...] = ("stopped", index, None)
+        elif isinstance(result, TeacherStageError):
+            reply = ("error", index, str(result), result.permanent)
+        elif isinstance(result, BaseException):  # a bug: the parent stops the stage with its text
+            log.error("teacher helper: %s", "".join(traceback.format_exception(result)))
+            reply = ("error", index, f"teacher helper process: {type(result).__name__}: {result}", False)
+        else:
+            reply = ("row", index, result)
         if stage.verdict and not told:
             told.append(stage.verdict[0])
             send(("verdict", str(stage.verdict[0]), stage.verdict[0].permanent))
         send(reply)
 
-    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="teacher")
+    pool = workers_for(stage, threads, finish)
     send(("ready",))
     parent_gone = False
     try:
@@ -401,23 +394,24 @@ def _serve_call(
                 break
             kind = message[0]
             if kind == "job":
-                pool.submit(job, *message[1:])
+                index, query, first = message[1:]
+                pool.submit(index, query, MISS if first == "miss" else first)
             elif kind == "stop":
                 stage.stop.set()
-            elif kind == "cut" and hasattr(stage.provider, "cut_in_flight"):
-                stage.provider.cut_in_flight()
+            elif kind == "cut":
+                pool.cut_in_flight()
             elif kind == "end":
                 break
     finally:
         if parent_gone:  # the answers in flight get their grace to arrive and be cached, then are cut
-            waiter = threading.Thread(target=pool.shutdown, kwargs={"wait": True, "cancel_futures": True})
+            waiter = threading.Thread(target=pool.shutdown, kwargs={"cancel": True})
             waiter.start()
             waiter.join(TERM_GRACE_S)
-            if waiter.is_alive() and hasattr(stage.provider, "cut_in_flight"):
-                stage.provider.cut_in_flight()
+            if waiter.is_alive():
+                pool.cut_in_flight()
             waiter.join()
         else:
-            pool.shutdown(wait=True, cancel_futures=stage.stop.is_set())
+            pool.shutdown(cancel=stage.stop.is_set())
         stage.close()
         signal.signal(signal.SIGTERM, previous)
     if not parent_gone:

@@ -46,32 +46,43 @@ class HostSlots:
         """Block until this thread holds a slot (it keeps it until ``release_all``); False if the stage stops."""
         if getattr(self._local, "fd", None) is not None:
             return True
-        if not self._made:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            self._made = True
         while not self.stop.is_set():
-            with self._lock:
-                left = len(self._untried)
-            for _ in range(left):  # once round the slots this process does not hold, then wait
-                with self._lock:
-                    if not self._untried:
-                        break
-                    slot = self._untried.popleft()
-                    self.tries += 1
-                fd = os.open(self.dir / f"slot-{slot:04d}", os.O_CREAT | os.O_RDWR, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:  # another process holds it: try it again after the others
-                    os.close(fd)
-                    with self._lock:
-                        self._untried.append(slot)
-                    continue
+            fd = self._take()
+            if fd is not None:
                 self._local.fd = fd
-                with self._lock:
-                    self._held.append((slot, fd))
                 return True
             self.stop.wait(POLL_S)
         return False
+
+    def take(self) -> bool:
+        """One more slot for this process, tied to no thread (an asyncio worker's), if one is free now."""
+        return self._take() is not None
+
+    def _take(self) -> int | None:
+        """Lock the first free slot this process does not hold (once round them); its descriptor, or None."""
+        if not self._made:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._made = True
+        with self._lock:
+            left = len(self._untried)
+        for _ in range(left):  # once round the slots this process does not hold
+            with self._lock:
+                if not self._untried:
+                    break
+                slot = self._untried.popleft()
+                self.tries += 1
+            fd = os.open(self.dir / f"slot-{slot:04d}", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another process holds it: try it again after the others
+                os.close(fd)
+                with self._lock:
+                    self._untried.append(slot)
+                continue
+            with self._lock:
+                self._held.append((slot, fd))
+            return fd
+        return None
 
     def held(self) -> int:
         with self._lock:

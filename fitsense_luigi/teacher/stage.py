@@ -269,7 +269,9 @@ class StageRun:
         outcome, about = found
         return outcome, self.run_id is None or about.get("run_id") != self.run_id
 
-    def send_steps(self, request: TeacherRequest, query: dict[str, Any], key: str) -> Steps[tuple[TeacherOutcome, TeacherRequest]]:
+    def send_steps(
+        self, request: TeacherRequest, query: dict[str, Any], key: str
+    ) -> Steps[tuple[TeacherOutcome, TeacherRequest]]:
         """Send (again with the next format if the endpoint rejects this one), cache at once, judge the stage's
         health."""
         if self.slots is not None and not (yield SLOT):  # this host's share of teacher.concurrency
@@ -480,14 +482,6 @@ def answer(
     reporter = ProgressReporter(len(queries), len(queries) - len(todo), progress)
     finished: queue.SimpleQueue[tuple[int, dict[str, Any] | BaseException]] = queue.SimpleQueue()
 
-    def job(index: int, query: dict[str, Any], first: Found | None) -> None:
-        try:
-            finished.put((index, stage.resolve(query, first)))
-        except BaseException as exc:  # handed to the main thread, which raises it
-            if not isinstance(exc, _Stopped):  # stop here, at once: this thread must not start the next request
-                stage.stop.set()  # before the main thread has seen it (an answer it could not keep, a bug)
-            finished.put((index, exc))
-
     ahead = claims if (claims is not None and stage.store.enabled) else None  # uncached answers cannot be shared
     # Requests are handed to the lanes a window ahead of the workers, each query read when handed over: memory
     # holds the window's queries, not the shard's (100,000 queries are gigabytes as objects).
@@ -497,7 +491,7 @@ def answer(
     lanes: fanout.Lanes | None = None
     try:
         processes = fanout.process_count(config) if todo and getattr(stage.provider, "remote", False) else 1
-        lanes = fanout.Lanes(config, cache_root, run_id, job, finished, stage.judge_health, processes)
+        lanes = fanout.Lanes(config, cache_root, run_id, stage, finished, stage.judge_health, processes)
         try:
             while True:
                 while outstanding < window and not stage.stop.is_set() and (item := next(feed, None)):

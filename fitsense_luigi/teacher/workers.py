@@ -1,0 +1,178 @@
+"""The workers of one process in a teacher stage call: threads, or coroutines on one event loop.
+
+Both take queries (``submit``) and hand each query's response row, or the
+exception that stops the stage, to ``finish``; both resolve a query with the
+same steps (:meth:`~fitsense_luigi.teacher.stage.StageRun.resolve_steps`), so
+caching, claims, re-asks, samples, negotiation and the breaker are one code.
+They differ in how they wait. :class:`ThreadWorkers` gives each request in
+flight a thread, which waits in place (any provider, any route, paced or not).
+:class:`AsyncWorkers` runs ``size`` coroutines on one event-loop thread, each
+holding one host slot, with the asyncio client (:mod:`.aio_client`): no thread
+per request, so no GIL hand-over per step of every answer. With 256 in flight
+one process went from 0.4 to 0.8 of C / L that way (``bench/bench_teacher.py``).
+The event loop is used wherever the asyncio client can stand in for the
+provider (:func:`~fitsense_luigi.teacher.aio_client.usable_for`); a claim that
+another process holds is waited for on a thread, never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fitsense_luigi.teacher import aio_client
+
+if TYPE_CHECKING:
+    from fitsense_luigi.teacher.stage import StageRun
+
+log = logging.getLogger("fitsense.teacher")
+SLOT_POLL_S = 0.05  # a coroutine without a host slot looks again this often (another process holds them all)
+Finish = Callable[[int, Any], None]  # (query index, response row or the exception that stops the stage)
+
+
+class Workers(Protocol):
+    def submit(self, index: int, query: Any, first: Any) -> None: ...
+
+    def cut_in_flight(self) -> None: ...
+
+    def shutdown(self, cancel: bool = False) -> None: ...
+
+
+def workers_for(stage: StageRun, size: int, finish: Finish) -> Workers:
+    """The event loop where the asyncio client serves this stage's provider, else threads."""
+    if size > 1 and aio_client.usable_for(stage.provider):
+        return AsyncWorkers(stage, size, finish)
+    return ThreadWorkers(stage, size, finish)
+
+
+def _job(stage: StageRun, finish: Finish, index: int, query: Any, first: Any, result: Any) -> None:
+    """Hand a finished query over; anything but a stop stops the stage at once (this worker takes no more)."""
+    from fitsense_luigi.teacher.stage import _Stopped
+
+    if isinstance(result, BaseException) and not isinstance(result, _Stopped):
+        stage.stop.set()
+    finish(index, result)
+
+
+class ThreadWorkers:
+    def __init__(self, stage: StageRun, size: int, finish: Finish) -> None:
+        self.stage, self.finish = stage, finish
+        self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="teacher")
+
+    def submit(self, index: int, query: Any, first: Any) -> None:
+        self.pool.submit(self._run, index, query, first)
+
+    def _run(self, index: int, query: Any, first: Any) -> None:
+        try:
+            result: Any = self.stage.resolve(query, first)
+        except BaseException as exc:  # handed over, raised by the stage call
+            result = exc
+        _job(self.stage, self.finish, index, query, first, result)
+
+    def cut_in_flight(self) -> None:
+        if hasattr(self.stage.provider, "cut_in_flight"):
+            self.stage.provider.cut_in_flight()
+
+    def shutdown(self, cancel: bool = False) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+class AsyncWorkers:
+    def __init__(self, stage: StageRun, size: int, finish: Finish) -> None:
+        self.stage, self.size, self.finish = stage, size, finish
+        self.client = aio_client.AsyncEndpoint(stage.provider)  # type: ignore[arg-type]
+        self.loop = asyncio.new_event_loop()
+        self.queue: asyncio.Queue[tuple[int, Any, Any] | None] | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="teacher-event-loop", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self._main())
+        finally:
+            self.client.close()
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    async def _main(self) -> None:
+        self.queue = asyncio.Queue()
+        self.tasks = [asyncio.create_task(self._worker()) for _ in range(self.size)]
+        self._ready.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def submit(self, index: int, query: Any, first: Any) -> None:
+        assert self.queue is not None
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, (index, query, first))
+
+    async def _worker(self) -> None:
+        from fitsense_luigi.teacher.stage import _Stopped
+
+        assert self.queue is not None
+        slot = [False]
+        while (item := await self.queue.get()) is not None:
+            index, query, first = item
+            try:
+                result: Any = await self._drive(self.stage.resolve_steps(query, first), slot)
+            except asyncio.CancelledError:  # cut: no answer came for it, none was paid
+                _job(self.stage, self.finish, index, query, first, _Stopped())
+                raise
+            except BaseException as exc:
+                result = exc
+            _job(self.stage, self.finish, index, query, first, result)
+
+    async def _drive(self, steps: Any, slot: list[bool]) -> Any:
+        """:meth:`StageRun.drive`, awaited: a slot per coroutine, claims held by others waited for on a thread."""
+        from fitsense_luigi.teacher.stage import SLOT, Claim
+
+        stage = self.stage
+        reply: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                step = steps.throw(error) if error is not None else steps.send(reply)
+            except StopIteration as done:
+                return done.value
+            error = None
+            try:
+                if step is SLOT:
+                    while not slot[0] and not stage.stop.is_set():
+                        slot[0] = stage.slots is None or stage.slots.take()
+                        if not slot[0]:
+                            await asyncio.sleep(SLOT_POLL_S)
+                    reply = slot[0]
+                elif isinstance(step, Claim):
+                    reply = stage.store.try_claim(step.key)
+                    if reply is None:  # another process is asking the same: wait for it off the loop
+                        reply = await self.loop.run_in_executor(None, stage.store.claim_now, step.key)
+                else:
+                    reply = await self.client.complete(step.request)
+            except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs
+                error = exc
+
+    def cut_in_flight(self) -> None:
+        """End every request in flight now: their coroutines are cancelled (no answer came: none was paid)."""
+        self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in self.tasks])
+
+    def shutdown(self, cancel: bool = False) -> None:
+        """Let the coroutines finish what they hold (after a stop, each query ends at its next step), then end."""
+
+        def end() -> None:
+            assert self.queue is not None
+            if cancel:
+                while not self.queue.empty():
+                    self.queue.get_nowait()
+            for _ in self.tasks:
+                self.queue.put_nowait(None)
+
+        with contextlib.suppress(RuntimeError):  # the loop has ended already (every coroutine cancelled)
+            self.loop.call_soon_threadsafe(end)
+        self._thread.join()
