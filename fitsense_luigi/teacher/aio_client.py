@@ -26,6 +26,7 @@ import logging
 import ssl
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import backoff
@@ -180,19 +181,24 @@ class AsyncEndpoint:
         retry = http_policy.should_retry(status, text)
         return outcome, retry, http_policy.retry_after_s(headers) if retry else None
 
-    async def _read(self, call: Any) -> bytes:
-        """One read, within the read time-out (``asyncio.timeout``: a timer, no task per read)."""
-        try:
-            async with asyncio.timeout(self.sync.timeout[1]):
-                return await call  # type: ignore[no-any-return]
-        except TimeoutError:
-            raise _Stall from None
+    async def _read(self, reader: asyncio.StreamReader, call: Callable[[], Awaitable[bytes]]) -> bytes:
+        """One read with ``teacher.timeouts.read_s`` as the longest *silence*, as the thread client's socket
+        time-out is: a read that is still waiting when it runs out is asked again if any byte came meanwhile (a
+        slow drip is bounded by the deadline for the whole answer, not here). A timer, no task per read."""
+        while True:
+            seen = len(reader._buffer)  # bytes received and not yet read; an unfinished read consumes none
+            try:
+                async with asyncio.timeout(self.sync.timeout[1]):
+                    return await call()
+            except TimeoutError:
+                if len(reader._buffer) <= seen:
+                    raise _Stall from None
 
     async def _response(self, reader: asyncio.StreamReader) -> tuple[int, str, HTTPHeaderDict, bytes, bool]:
         """(status, reason, headers, body, keep the connection) of one HTTP/1.1 response."""
         while True:
             try:
-                head = await self._read(reader.readuntil(b"\r\n\r\n"))
+                head = await self._read(reader, lambda: reader.readuntil(b"\r\n\r\n"))
             except asyncio.LimitOverrunError:
                 raise _Closed("a response head over 64 KiB") from None
             lines = head.decode("latin-1").split("\r\n")
@@ -216,10 +222,10 @@ class AsyncEndpoint:
             size = int(declared)
             if size > limit:
                 raise _too_large(limit, size, status)
-            data = await self._read(reader.readexactly(size)) if size else b""
+            data = await self._read(reader, lambda: reader.readexactly(size)) if size else b""
         else:  # the body runs to the end of the connection
             keep, chunks, size = False, [], 0
-            while chunk := await self._read(reader.read(READ_CHUNK)):
+            while chunk := await self._read(reader, lambda: reader.read(READ_CHUNK)):
                 size += len(chunk)
                 if size > limit:
                     raise _too_large(limit, None, status)
@@ -236,19 +242,19 @@ class AsyncEndpoint:
     async def _chunked(self, reader: asyncio.StreamReader, limit: int, status: int) -> bytes:
         chunks, size = [], 0
         while True:
-            line = await self._read(reader.readline())
+            line = await self._read(reader, lambda: reader.readline())
             if not line:
                 raise _Closed("remote end closed")
             length = int(line.split(b";", 1)[0].strip() or b"0", 16)
             if length == 0:
-                while (await self._read(reader.readline())) not in (b"\r\n", b"\n", b""):
+                while (await self._read(reader, lambda: reader.readline())) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
                 return b"".join(chunks)
             size += length
             if size > limit:
                 raise _too_large(limit, None, status)
-            chunks.append(await self._read(reader.readexactly(length)))
-            await self._read(reader.readexactly(2))
+            chunks.append(await self._read(reader, lambda n=length: reader.readexactly(n)))
+            await self._read(reader, lambda: reader.readexactly(2))
 
 
 async def _nap(seconds: float, stop: Any) -> bool:
