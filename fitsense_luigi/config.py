@@ -50,6 +50,7 @@ OPERATIONAL_KEYS: tuple[tuple[str, ...], ...] = (
     ("teacher", "shards"),
     ("teacher", "concurrency"),
     ("teacher", "processes"),
+    ("teacher", "transport"),
     ("teacher", "requests_per_minute"),
     ("teacher", "tokens_per_minute"),
     ("teacher", "circuit_breaker"),
@@ -228,6 +229,7 @@ class TeacherSection:
     shards: int
     concurrency: int
     processes: int | str  # a number, or "auto" (see teacher/fanout.py)
+    transport: str  # auto (an event loop where it can serve) | threads (see teacher/workers.py)
     requests_per_minute: float | None
     tokens_per_minute: float | None
     timeouts: Timeouts

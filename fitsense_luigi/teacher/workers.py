@@ -44,8 +44,9 @@ class Workers(Protocol):
 
 
 def workers_for(stage: StageRun, size: int, finish: Finish) -> Workers:
-    """The event loop where the asyncio client serves this stage's provider, else threads."""
-    if size > 1 and aio_client.usable_for(stage.provider):
+    """The event loop where the asyncio client serves this stage's provider (``teacher.transport: auto``), else
+    threads."""
+    if stage.config.teacher.transport == "auto" and size > 1 and aio_client.usable_for(stage.provider):
         return AsyncWorkers(stage, size, finish)
     return ThreadWorkers(stage, size, finish)
 

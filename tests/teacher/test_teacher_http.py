@@ -29,6 +29,17 @@ from tests.support.teacher import (
 )
 
 
+@pytest.fixture(params=["auto", "threads"])
+def teacher_config(request, teacher_config):
+    """Every test here twice: on the event loop (``teacher.transport: auto``) and on a thread per request, the
+    transport of proxied or paced endpoints: the two must follow the same rules."""
+
+    def make(url: str, **overrides):
+        return teacher_config(url, **{"transport": request.param, **overrides})
+
+    return make
+
+
 def run(config, queries, cache_root: Path):
     return stage.answer(config, queries, cache_root=LocalRoot(cache_root))
 
