@@ -88,6 +88,7 @@ class ResponseCache:
         self.quarantined = 0
         self._lock = threading.Lock()
         self._directories: set[str] = set()
+        self._claims: claims.Claims | None = None
         self._writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="teacher-cache-writer")
         if enabled:
             self.write_held()
@@ -103,7 +104,15 @@ class ResponseCache:
         if not self.enabled:
             yield
             return
-        with claims.claimed(self.root.lock_path(claims.claim_key(key))):
+        if not claims.Claims.supported:
+            with claims.claimed(self.root.lock_path(claims.claim_key(key))):
+                yield
+            return
+        if self._claims is None:
+            with self._lock:
+                if self._claims is None:
+                    self._claims = claims.Claims(self.root.lock_path(claims.CLAIMS_FILE))
+        with self._claims.claimed(key):
             yield
 
     def get(self, key: str) -> TeacherOutcome | None:
