@@ -52,6 +52,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_teacher import cpu_seconds, serve  # the benchmark's own server, unchanged
@@ -311,9 +312,9 @@ def per_answer(requests: int) -> None:
             queries = list(iter_jsonl(next((workdir / "data").rglob("queries.jsonl"))))
             stage = StageRun(load_config(params), LocalRoot(workdir / "cache"), "bench-2026-02-17")
             steps: dict[str, float] = dict.fromkeys(
-                ["request body", "cache key", "cache lookup (miss)", "HTTP round trip (urllib3)",
-                 "completion JSON parse", "cache write", "judge (extract, repair, schema, checks)",
-                 "response row", "row to JSONL (shard + merged file)"], 0.0,
+                ["request body", "cache key", "cache lookup (miss)", "claim (taken, released)",
+                 "HTTP round trip (urllib3)", "completion JSON parse", "cache write",
+                 "judge (extract, repair, schema, checks)", "response row", "row to JSONL (shard + merged file)"], 0.0,
             )  # fmt: skip
 
             def timed(step: str, call: Callable[[], object]) -> object:
@@ -326,6 +327,7 @@ def per_answer(requests: int) -> None:
                 request = timed("request body", lambda q=query: stage.request(q))
                 key = timed("cache key", lambda r=request, q=query: stage.key(r, q))
                 timed("cache lookup (miss)", lambda k=key: stage.lookup(k))
+                timed("claim (taken, released)", lambda k=key: _claim(stage.store, k))
                 outcome = timed("HTTP round trip (urllib3)", lambda r=request: stage.provider.complete(r))
                 data = json.dumps(outcome.raw_response).encode()
                 timed(
@@ -363,6 +365,11 @@ def per_answer(requests: int) -> None:
         f"  {1000 * total / len(queries):7.3f} ms  total: one core keeps up with {len(queries) / total:,.0f} answers/s"
     )
     print(f"  {1000 * resolve_s / len(queries):7.3f} ms  StageRun.resolve end to end (all but the JSONL rows)")
+
+
+def _claim(store: Any, key: str) -> None:
+    with store.claim(key):  # what a miss is sent under (teacher/claims.py)
+        pass
 
 
 def _median_range(values: list[float], fmt: str) -> str:

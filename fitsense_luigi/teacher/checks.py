@@ -107,12 +107,13 @@ def judge(
     except json.JSONDecodeError as exc:
         result["schema_errors"] = [f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
         return Judgement(result, [], "", False)
-    if isinstance(plan, dict) and not _fast_validator().is_valid(plan):  # a valid plan needs no value repair
+    valid = isinstance(plan, dict) and _fast_validator().is_valid(plan)
+    if isinstance(plan, dict) and not valid:  # a valid plan needs no value repair
         plan, value_repairs = normalise(plan, load_schema(PLAN_SCHEMA))
         repairs += value_repairs
     result["repairs"] = repairs
     result["parsed"] = isinstance(plan, dict)
-    errors = schema_errors(plan)
+    errors = [] if valid else schema_errors(plan)  # a valid plan is not validated twice
     if not errors:
         errors = rule_errors(plan)
     result["schema_errors"] = errors

@@ -278,4 +278,4 @@ def test_two_runs_with_different_run_ids_at_once_pay_each_request_once(
     assert len(srv.received) == FEW_QUERIES and set(srv.attempts().values()) == {1}, "a request was bought twice"
     for run_id in ("cron", "manual"):
         assert {r["status"] for r in RunFiles(data_root, run_id).rows(files.RESPONSES)} == {"ok"}
-    assert not list(data_root.rglob("claims/*/*.lock")), "claims leave nothing behind"
+    assert not list(data_root.rglob("claims/*/*.lock")), "claims leave no file per key behind"

@@ -108,6 +108,7 @@ class LocalRoot:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._verified: set[Path] = set()  # directories below the root known to be real directories
+        self._folders: dict[str, str] = {}  # a key's directory part -> that directory, verified (for writes)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -225,10 +226,16 @@ class LocalRoot:
     # -- writing
     def write_bytes(self, key: str, data: bytes, *, durable: bool = False) -> None:
         """As :meth:`staged` does, in the fewest system calls (the teacher cache writes a thousand files a
-        second): one exclusive open, the writes, a rename; the temporary is removed only when something failed."""
-        final = self.file(key)
-        self.directory(final.parent)
-        tmp = final.with_name(temporary_name(final.name))
+        second): one exclusive open, the writes, a rename; the temporary is removed only when something failed.
+        Paths are text here, not ``Path`` objects: their joins cost a third of a small write's CPU."""
+        directory, _, name = key.rpartition("/")
+        folder = self._folders.get(directory)
+        if folder is None:
+            folder = str(self.directory(self.file(directory)))
+            with self._lock:
+                self._folders[directory] = folder
+        final = f"{folder}/{name}"
+        tmp = f"{folder}/{temporary_name(name)}"
         try:
             fd = os.open(tmp, NEW_FILE, 0o644)
         except OSError as exc:
@@ -247,7 +254,7 @@ class LocalRoot:
             os.replace(tmp, final)  # a link at the final name is replaced, not written through
         except OSError as exc:
             with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+                os.unlink(tmp)
             raise storage_error(exc, final, *(("rename into",) if renaming else ())) from None
 
     @contextlib.contextmanager
