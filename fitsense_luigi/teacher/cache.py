@@ -168,17 +168,24 @@ class ResponseCache:
             self.hits += 1
         return outcome, about
 
-    def put(self, key: str, outcome: TeacherOutcome, about: dict[str, Any] | None = None) -> bool:
+    def put(
+        self, key: str, outcome: TeacherOutcome, about: dict[str, Any] | None = None, *, here: bool = False
+    ) -> bool:
         """Store a final outcome; False when it is not cacheable (or the cache is off).
 
-        When the entry cannot be written it is held in memory and the write error is raised (one line).
+        ``here``: written on the calling thread, not handed to the writer threads (the caller is one already:
+        the event loop's workers put from their own few threads, :mod:`.workers`). When the entry cannot be
+        written it is held in memory and the write error is raised (one line).
         """
         if not self.enabled or outcome.status not in FINAL_STATUSES:
             return False
         where = self.entry_key(key)
         data = cache_entry.encode(key, outcome, about or {})
         try:
-            self._write(where, data)
+            if here:
+                self._write_now(where, data)
+            else:
+                self._write(where, data)
         except (OSError, DataRootError) as exc:
             with _held_lock:
                 _held[self.root.uri(where)] = data

@@ -204,6 +204,15 @@ class Claim:
     key: str
 
 
+@dataclass(frozen=True)
+class Put:
+    """A step: write this answer's cache entry (:meth:`ResponseCache.put`) before going on."""
+
+    key: str
+    outcome: TeacherOutcome
+    about: dict[str, Any]
+
+
 SLOT: Any = ("slot",)  # a step: hold one of this host's slots; the driver answers whether it does
 Steps = Generator[Any, Any, T]
 MISS: Any = ("miss",)  # looked up already: not in the cache
@@ -288,7 +297,7 @@ class StageRun:
             if not self.formats.settle(outcome, kind):  # else the format was rejected: again, with the one now
                 break
         if self.store.enabled:
-            self.store.put(key, outcome, self.about(query["template_version"], self.run_id))
+            yield Put(key, outcome, self.about(query["template_version"], self.run_id))
         with self._lock:
             self.sent += outcome.status not in TRANSIENT_STATUSES
         self.judge_health(_fatal(self.config, outcome, self.store))
@@ -332,6 +341,8 @@ class StageRun:
                     reply = self.slots is not None and self.slots.hold()
                 elif isinstance(step, Claim):
                     reply = self.store.claim_now(step.key)
+                elif isinstance(step, Put):
+                    reply = self.store.put(step.key, step.outcome, step.about)
                 else:
                     reply = self.provider.complete(step.request)
             except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs

@@ -9,7 +9,11 @@ flight a thread, which waits in place (any provider, any route, paced or not).
 :class:`AsyncWorkers` runs ``size`` coroutines on one event-loop thread, each
 holding one host slot, with the asyncio client (:mod:`.aio_client`): no thread
 per request, so no GIL hand-over per step of every answer. With 256 in flight
-one process went from 0.4 to 0.8 of C / L that way (``bench/bench_teacher.py``).
+and 200 ms per answer one process went from 0.41 to 0.55 of C / L that way on
+this machine's disk, 0.72-0.76 with the data root on tmpfs
+(``bench/bench_teacher.py``). Cache entries are written on a few threads beside
+the loop, each coroutine waiting for its own: creating a file cost up to a
+millisecond of kernel time here, and the loop must not stand still for it.
 The event loop is used wherever the asyncio client can stand in for the
 provider (:func:`~fitsense_luigi.teacher.aio_client.usable_for`); a claim that
 another process holds is waited for on a thread, never on the loop.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -26,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fitsense_luigi.teacher import aio_client
+from fitsense_luigi.teacher.cache import WRITERS
 
 if TYPE_CHECKING:
     from fitsense_luigi.teacher.stage import StageRun
@@ -90,6 +96,9 @@ class AsyncWorkers:
         self.loop = asyncio.new_event_loop()
         self.queue: asyncio.Queue[tuple[int, Any, Any] | None] | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        # cache entries are written off the loop (a file creation can take a millisecond of kernel time here),
+        # each coroutine waiting for its own entry before it goes on, as a thread does
+        self.writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="teacher-cache-writer")
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="teacher-event-loop", daemon=True)
         self._thread.start()
@@ -101,6 +110,7 @@ class AsyncWorkers:
             self.loop.run_until_complete(self._main())
         finally:
             self.client.close()
+            self.writers.shutdown(wait=True)
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
 
@@ -132,7 +142,7 @@ class AsyncWorkers:
 
     async def _drive(self, steps: Any, slot: list[bool]) -> Any:
         """:meth:`StageRun.drive`, awaited: a slot per coroutine, claims held by others waited for on a thread."""
-        from fitsense_luigi.teacher.stage import SLOT, Claim
+        from fitsense_luigi.teacher.stage import SLOT, Claim, Put
 
         stage = self.stage
         reply: Any = None
@@ -154,6 +164,9 @@ class AsyncWorkers:
                     reply = stage.store.try_claim(step.key)
                     if reply is None:  # another process is asking the same: wait for it off the loop
                         reply = await self.loop.run_in_executor(None, stage.store.claim_now, step.key)
+                elif isinstance(step, Put):
+                    write = functools.partial(stage.store.put, step.key, step.outcome, step.about, here=True)
+                    reply = await self.loop.run_in_executor(self.writers, write)
                 else:
                     reply = await self.client.complete(step.request)
             except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs
