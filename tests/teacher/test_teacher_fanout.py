@@ -142,3 +142,26 @@ def test_helpers_are_used_only_when_they_pay_off(teacher_config):
     assert count(256, "auto") == 2 and count(256, "auto", cores=1) == 1 and count(512, "auto", cores=16) == 8
     assert count(4, 8) == 4, "never more processes than requests in flight"
     assert fanout.shares(256, 2) == [128, 128] and fanout.shares(7, 3) == [3, 2, 2]
+
+
+def test_a_claim_held_by_another_run_is_waited_for_off_the_event_loop(server, teacher_config, tmp_path: Path):
+    """Another run asking the same request holds its claim: that query waits for it on a thread, while the
+    event loop's other requests go on; then the answer is sent once (here the other run left without one)."""
+    srv = server(latency_s=0.05)
+    config = teacher_config(srv.url, concurrency=8, processes=1)  # an event loop: no proxy, no pacing
+    asked = scripted_queries(24)
+    other = stage.StageRun(config, LocalRoot(tmp_path / "cache"), "other-run")
+    release = other.store.claim_now(other.key(other.request(asked[0]), asked[0]))
+    outcome: list = []
+    caller = threading.Thread(target=lambda: outcome.append(stage.answer(config, asked, LocalRoot(tmp_path / "cache"))))
+    caller.start()
+    deadline = time.monotonic() + 30
+    while srv.total_answered() < 23 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert srv.total_answered() == 23 and caller.is_alive(), "the others answered while one query waits"
+    release()
+    caller.join(30)
+    other.close()
+    (rows,) = outcome
+    assert [r["query_id"] for r in rows] == [q["query_id"] for q in asked]
+    assert set(srv.answered().values()) == {1} and srv.total_answered() == 24
