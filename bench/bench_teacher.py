@@ -28,11 +28,13 @@ C = 256 and 2,000 requests that is 9 latencies instead of 8, so such a
 client stays under 0.87 of C / L. ``CPU s``: user +
 system CPU of the whole luigi command (Python start-up, the shards' files,
 the merge); ``span CPU``: the part of it spent during the endpoint's busy
-span (sampled from /proc every 20 ms), ``ms/ans`` that per answer and
-``cores`` that over the span's length (1.0: a core busy all along, which is
-what the GIL allows the stage's Python code); ``srv CPU``: the server
+span by the command and its helper processes (``teacher.processes``; sampled
+from /proc every 20 ms), ``ms/ans`` that per answer and ``cores`` that over
+the span's length (1.0: a core busy all along, which is what the GIL allows
+one process's Python code); ``srv CPU``: the server
 process's CPU over the command; ``load``: the 1-minute load average after it.
 
+    [TMPDIR=/dev/shm] [FITSENSE__TEACHER__PROCESSES=N] [FITSENSE__TEACHER__TRANSPORT=threads] \
     .venv/bin/python bench/bench_teacher.py [--requests 2000] [--median-ms 200]
         [--latency fixed lognormal] [--concurrency 32 256] [--shards 4]
     .venv/bin/python bench/bench_teacher.py --client-overhead   # CPU per request: requests vs urllib3
