@@ -164,22 +164,7 @@ class AsyncEndpoint:
         budget_wait = http_policy.exhausted_budget_reset_s(headers)
         if budget_wait:
             sync.pacer.hold(min(budget_wait, sync.retry_after_cap_s))
-        if status == 200:
-            outcome = http_policy.parse_completion(status, body)
-            outcome.latency_ms = latency_ms
-            return outcome, False, None
-        text = body.text
-        outcome = TeacherOutcome(
-            "http_error",
-            None,
-            None,
-            http_policy.error_body(body),
-            f"HTTP {status}: {http_policy.error_detail(text) or reason or 'no detail'}",
-            latency_ms=latency_ms,
-            http_status=status,
-        )
-        retry = http_policy.should_retry(status, text)
-        return outcome, retry, http_policy.retry_after_s(headers) if retry else None
+        return http_policy.outcome_of(status, reason, headers, body, latency_ms)
 
     async def _read(self, reader: asyncio.StreamReader, call: Callable[[], Awaitable[bytes]]) -> bytes:
         """One read with ``teacher.timeouts.read_s`` as the longest *silence*, as the thread client's socket

@@ -81,12 +81,7 @@ class Claims:
         if fd is None:
             yield
             return
-        with self._lock:
-            queue = self._queues.get(key)
-            if queue is None:
-                queue = self._queues[key] = [threading.Lock(), 0]
-            queue[1] += 1  # type: ignore[operator]
-        own: threading.Lock = queue[0]  # type: ignore[assignment]
+        own = self._join(key)
         try:
             with own:  # this process's other threads asking for the key wait here, holding no file lock
                 start = offset(key)
@@ -100,10 +95,23 @@ class Claims:
                 finally:
                     fcntl.fcntl(fd, _OFD_SET, struct.pack(_RANGE, fcntl.F_UNLCK, os.SEEK_SET, start, 1, 0))
         finally:
-            with self._lock:
-                queue[1] -= 1  # type: ignore[operator]
-                if not queue[1]:
-                    del self._queues[key]
+            self._leave(key)
+
+    def _join(self, key: str) -> threading.Lock:
+        """This process's lock for ``key``, counted as wanted until :meth:`_leave`."""
+        with self._lock:
+            queue = self._queues.get(key)
+            if queue is None:
+                queue = self._queues[key] = [threading.Lock(), 0]
+            queue[1] += 1  # type: ignore[operator]
+        return queue[0]  # type: ignore[return-value]
+
+    def _leave(self, key: str) -> None:
+        with self._lock:
+            queue = self._queues[key]
+            queue[1] -= 1  # type: ignore[operator]
+            if not queue[1]:
+                del self._queues[key]
 
     def try_claimed(self, key: str) -> Callable[[], None] | None:
         """The claim on ``key`` if no thread or process holds it now (its release), else None; never waits (an
@@ -111,18 +119,10 @@ class Claims:
         fd = self._descriptor()
         if fd is None:
             return _skipped
-        with self._lock:
-            queue = self._queues.get(key)
-            if queue is None:
-                queue = self._queues[key] = [threading.Lock(), 0]
-            queue[1] += 1  # type: ignore[operator]
-        own: threading.Lock = queue[0]  # type: ignore[assignment]
+        own = self._join(key)
 
         def leave() -> None:
-            with self._lock:
-                queue[1] -= 1  # type: ignore[operator]
-                if not queue[1]:
-                    del self._queues[key]
+            self._leave(key)
 
         if not own.acquire(blocking=False):
             leave()

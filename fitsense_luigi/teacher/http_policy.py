@@ -194,3 +194,26 @@ def parse_usage(raw: Any) -> dict[str, int]:
 def error_body(body: Body) -> dict[str, Any] | None:
     """An error answer's JSON body, kept as ``raw_response`` when it is an object."""
     return body.json if isinstance(body.json, dict) else None
+
+
+def outcome_of(
+    status: int, reason: str, headers: Mapping[str, str], body: Body, latency_ms: int
+) -> tuple[TeacherOutcome, bool, float | None]:
+    """What a whole HTTP answer means, whichever client read it: (outcome, retry?, seconds the server asked us
+    to wait)."""
+    if status == 200:
+        outcome = parse_completion(status, body)
+        outcome.latency_ms = latency_ms
+        return outcome, False, None
+    text = body.text
+    outcome = TeacherOutcome(
+        "http_error",
+        None,
+        None,
+        error_body(body),
+        f"HTTP {status}: {error_detail(text) or reason or 'no detail'}",
+        latency_ms=latency_ms,
+        http_status=status,
+    )
+    retry = should_retry(status, text)
+    return outcome, retry, retry_after_s(headers) if retry else None

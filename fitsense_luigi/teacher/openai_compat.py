@@ -194,23 +194,7 @@ class OpenAICompatible:
         budget_wait = http_policy.exhausted_budget_reset_s(headers)
         if budget_wait:
             self.pacer.hold(min(budget_wait, self.retry_after_cap_s))
-        code = response.status
-        if code == 200:
-            outcome = http_policy.parse_completion(code, body)
-            outcome.latency_ms = latency_ms
-            return outcome, False, None
-        text = body.text
-        outcome = TeacherOutcome(
-            "http_error",
-            None,
-            None,
-            http_policy.error_body(body),
-            f"HTTP {code}: {http_policy.error_detail(text) or response.reason or 'no detail'}",
-            latency_ms=latency_ms,
-            http_status=code,
-        )
-        retry = http_policy.should_retry(code, text)
-        return outcome, retry, http_policy.retry_after_s(headers) if retry else None
+        return http_policy.outcome_of(response.status, response.reason or "", headers, body, latency_ms)
 
     def _past_deadline(self) -> TeacherOutcome:
         error = f"timeout: no complete answer within {self.total_s:g} s (teacher.timeouts.total_s)"

@@ -331,10 +331,9 @@ class StageRun:
         reply: Any = None
         error: BaseException | None = None
         while True:
-            try:
-                step = steps.throw(error) if error is not None else steps.send(reply)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
+            finished, step = advance(steps, reply, error)
+            if finished:
+                return step  # type: ignore[no-any-return]
             error = None
             try:
                 if step is SLOT:
@@ -392,6 +391,15 @@ class StageRun:
         if sent and getattr(self.provider, "endpoint", False):  # the endpoint's health, from what it answered now
             self.judge_health(_tripped(self.config, row, self.breaker, self.store))
         return row
+
+
+def advance(steps: Steps[Any], reply: Any, error: BaseException | None) -> tuple[bool, Any]:
+    """(False, the next step) of ``steps`` given the last step's reply (or its error, raised inside them), or
+    (True, their result)."""
+    try:
+        return False, steps.throw(error) if error is not None else steps.send(reply)
+    except StopIteration as done:
+        return True, done.value
 
 
 class _Stopped(Exception):

@@ -142,16 +142,15 @@ class AsyncWorkers:
 
     async def _drive(self, steps: Any, slot: list[bool]) -> Any:
         """:meth:`StageRun.drive`, awaited: a slot per coroutine, claims held by others waited for on a thread."""
-        from fitsense_luigi.teacher.stage import SLOT, Claim, Put
+        from fitsense_luigi.teacher.stage import SLOT, Claim, Put, advance
 
         stage = self.stage
         reply: Any = None
         error: BaseException | None = None
         while True:
-            try:
-                step = steps.throw(error) if error is not None else steps.send(reply)
-            except StopIteration as done:
-                return done.value
+            finished, step = advance(steps, reply, error)
+            if finished:
+                return step
             error = None
             try:
                 if step is SLOT:
