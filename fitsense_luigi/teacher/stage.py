@@ -359,7 +359,8 @@ class StageRun:
         sent = False
         while True:
             key = self.key(request, query)  # once per request: the body with the schema is ~5 kB of JSON to hash
-            found = self.lookup(key) if first is None else None if first is MISS else first
+            # not looked up here: the lookup under the claim below finds an answer cached meanwhile (or long ago)
+            found = None if first is None or first is MISS else first
             first = None
             if found is None:
                 # the host slot first: a claim's holder never waits for a slot a waiter on its claim holds
