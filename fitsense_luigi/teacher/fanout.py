@@ -4,9 +4,10 @@ At 256 requests in flight and 200 ms per answer an endpoint gives 1,280 answers
 a second, and each answer costs the stage about a millisecond of Python (the
 request body and its cache key, the claim, the HTTP exchange, the cache write,
 the checks): more than one core, and a process's Python runs on one core at a
-time. One process stayed CPU-bound at 0.41 of C / L with a thread per request
-and 0.55 on an event loop (:mod:`.workers`); two processes reached 0.68-0.72
-(0.82-0.85 with the data root on tmpfs; ``bench/bench_teacher.py``, 2 cores).
+time. One process stayed CPU-bound at 0.45 of C / L with a thread per request
+and 0.61 on an event loop (:mod:`.workers`); two processes reached 0.78-0.83
+(0.86 with the data root on tmpfs; three 0.74, four 0.63: ``bench/bench_teacher.py``
+on 2 cores, quiet).
 So a stage call with many requests in flight runs them in *lanes*: its own thread pool and ``processes - 1`` helper
 processes, each with its share of the workers (:mod:`.workers`: coroutines on
 an event loop, or threads). The call hands every request to

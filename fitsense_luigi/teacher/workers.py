@@ -9,11 +9,11 @@ flight a thread, which waits in place (any provider, any route, paced or not).
 :class:`AsyncWorkers` runs ``size`` coroutines on one event-loop thread, each
 holding one host slot, with the asyncio client (:mod:`.aio_client`): no thread
 per request, so no GIL hand-over per step of every answer. With 256 in flight
-and 200 ms per answer one process went from 0.41 to 0.55 of C / L that way on
-this machine's disk, 0.72-0.76 with the data root on tmpfs
-(``bench/bench_teacher.py``). Cache entries are written on a few threads beside
-the loop, each coroutine waiting for its own: creating a file cost up to a
-millisecond of kernel time here, and the loop must not stand still for it.
+and 200 ms per answer one process went from 0.45 to 0.61 of C / L that way on
+this machine (``bench/bench_teacher.py``, quiet, page cache dropped first).
+Cache entries are written on a few threads beside the loop, each coroutine
+waiting for its own: creating a file cost up to a millisecond of kernel time
+here, and the loop must not stand still for it.
 The event loop is used wherever the asyncio client can stand in for the
 provider (:func:`~fitsense_luigi.teacher.aio_client.usable_for`); a claim that
 another process holds is waited for on a thread, never on the loop.
