@@ -187,7 +187,7 @@ class Lanes:
             self._ended.append(ended)
         if self.helpers:
             log.info(
-                "teacher: %d requests in flight over %d processes (%s threads each; teacher.processes)",
+                "teacher: %d requests in flight over %d processes (%s each; teacher.processes)",
                 sum(self.sizes),
                 len(self.sizes),
                 "/".join(map(str, self.sizes)),
