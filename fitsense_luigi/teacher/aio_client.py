@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
 import zlib
@@ -84,8 +85,6 @@ class AsyncEndpoint:
             reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self._ssl, limit=READ_CHUNK)
         sock = writer.get_extra_info("socket")
         if sock is not None:
-            import socket
-
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._open.add(writer)
         return reader, writer

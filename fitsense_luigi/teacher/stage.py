@@ -1,9 +1,10 @@
 """The teacher stage: queries in, one response row per query out, in query order.
 
 Every query takes the same path whoever the provider is (the mock coach
-included): cache lookup, call on a pool of ``teacher.concurrency`` worker
-threads paced by one shared :class:`Pacer`, cache write by the worker as soon
-as the answer arrives, then extraction, repairs and the post-checks
+included): cache lookup, call by one of ``teacher.concurrency`` workers
+(coroutines on an event loop or threads, over one or more processes:
+:mod:`.workers`, :mod:`.fanout`) paced by one shared :class:`Pacer`, cache
+write by the worker as soon as the answer arrives, then extraction, repairs and the post-checks
 (:mod:`.checks`). An answer that is still invalid is asked again with its
 errors (:mod:`.reask`), up to ``teacher.reask.max_attempts`` times, each
 attempt cached under its own key. With ``teacher.samples_per_query`` = n > 1
@@ -12,7 +13,7 @@ entry); the best answer by the checks is the row's, the others (and every
 re-asked attempt) go with it as ``alternatives``, from which the dataset makes
 preference pairs. The stage's first answers settle the response
 format (:mod:`.negotiate`), without holding the other requests back. When the shard's own queue runs low the
-pool works ahead on other shards nobody is building (:mod:`.workahead`), so
+stage works ahead on other shards nobody is building (:mod:`.workahead`), so
 the endpoint stays busy until the stage's last request. A fatal answer (bad
 key, wrong URL or model, no quota, a rejected response format without
 fallback) or a tripped circuit breaker stops the stage with one clear
@@ -318,8 +319,8 @@ class StageRun:
         """The response row of one query: its samples, the best of them by the checks with the others beside it.
 
         ``first``: the first sample's cache lookup when the caller already made it (``MISS``: not cached). The
-        steps that wait (a host slot, a claim, a request) are yielded to the driver: a thread does them in
-        place (:meth:`drive`), the asyncio lane awaits them (:mod:`.aio_lane`); everything else runs here.
+        steps that wait (a host slot, a claim, a request, a cache write) are yielded to the driver: a thread
+        does them in place (:meth:`drive`), the event loop awaits them (:mod:`.workers`); the rest runs here.
         """
         rows = []
         for k in range(self.samples):
