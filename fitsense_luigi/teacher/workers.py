@@ -27,7 +27,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fitsense_luigi.teacher import aio_client
@@ -55,6 +55,12 @@ def workers_for(stage: StageRun, size: int, finish: Finish) -> Workers:
     if stage.config.teacher.transport == "auto" and size > 1 and aio_client.usable_for(stage.provider):
         return AsyncWorkers(stage, size, finish)
     return ThreadWorkers(stage, size, finish)
+
+
+def _release_when_held(waiting: Future[Any]) -> None:
+    """Give back a claim that was got for a coroutine no longer there (on the thread that got it)."""
+    if not waiting.cancelled() and waiting.exception() is None:
+        waiting.result()()
 
 
 def _job(stage: StageRun, finish: Finish, index: int, query: Any, first: Any, result: Any) -> None:
@@ -99,6 +105,8 @@ class AsyncWorkers:
         # cache entries are written off the loop (a file creation can take a millisecond of kernel time here),
         # each coroutine waiting for its own entry before it goes on, as a thread does
         self.writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="teacher-cache-writer")
+        # claims another run holds are waited for here, never on the loop
+        self.claim_waiters = ThreadPoolExecutor(thread_name_prefix="teacher-claim-waiter")
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="teacher-event-loop", daemon=True)
         self._thread.start()
@@ -111,6 +119,7 @@ class AsyncWorkers:
         finally:
             self.client.close()
             self.writers.shutdown(wait=True)
+            self.claim_waiters.shutdown(wait=False)  # a waiter cut off gives its claim back when it gets it
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
 
@@ -162,7 +171,7 @@ class AsyncWorkers:
                 elif isinstance(step, Claim):
                     reply = stage.store.try_claim(step.key)
                     if reply is None:  # another process is asking the same: wait for it off the loop
-                        reply = await self.loop.run_in_executor(None, stage.store.claim_now, step.key)
+                        reply = await self._claim_off_loop(step.key)
                 elif isinstance(step, Put):
                     write = functools.partial(stage.store.put, step.key, step.outcome, step.about, here=True)
                     reply = await self.loop.run_in_executor(self.writers, write)
@@ -170,6 +179,16 @@ class AsyncWorkers:
                     reply = await self.client.complete(step.request)
             except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs
                 error = exc
+
+    async def _claim_off_loop(self, key: str) -> Any:
+        """The claim on ``key``, waited for on a thread; its release. A coroutine cut while waiting gives the
+        claim back as soon as the thread gets it, loop or no loop (else the key stays claimed in this process)."""
+        waiting = self.claim_waiters.submit(self.stage.store.claim_now, key)
+        try:
+            return await asyncio.shield(asyncio.wrap_future(waiting, loop=self.loop))
+        except asyncio.CancelledError:
+            waiting.add_done_callback(_release_when_held)
+            raise
 
     def cut_in_flight(self) -> None:
         """End every request in flight now: their coroutines are cancelled (no answer came: none was paid)."""

@@ -165,3 +165,37 @@ def test_a_claim_held_by_another_run_is_waited_for_off_the_event_loop(server, te
     (rows,) = outcome
     assert [r["query_id"] for r in rows] == [q["query_id"] for q in asked]
     assert set(srv.answered().values()) == {1} and srv.total_answered() == 24
+
+
+def test_a_request_cut_while_it_waits_for_a_claim_gives_the_claim_back(server, teacher_config, tmp_path: Path):
+    """SIGTERM's cut reaches a coroutine waiting (on a thread) for a claim another run holds: when that run lets
+    go, the thread gets the claim for nobody, and must give it back, or the key stays claimed in this process
+    and the next request for it waits for ever."""
+    from fitsense_luigi.teacher.workers import AsyncWorkers
+
+    srv = server()
+    config = teacher_config(srv.url, concurrency=4, processes=1)
+    query = scripted_query(0)
+    other = stage.StageRun(config, LocalRoot(tmp_path / "cache"), "other-run")
+    key = other.key(other.request(query), query)
+    release = other.store.claim_now(key)
+    run = stage.StageRun(config, LocalRoot(tmp_path / "cache"), "run")
+    finished: list = []
+    workers = AsyncWorkers(run, 4, lambda index, result: finished.append(result))
+    workers.submit(0, query, stage.MISS)
+    time.sleep(0.3)  # the coroutine is waiting for the claim
+    workers.cut_in_flight()
+    workers.shutdown(cancel=True)
+    assert [type(r).__name__ for r in finished] == ["_Stopped"] and srv.total_answered() == 0
+    release()  # the other run lets go: the waiting thread gets the claim, for nobody
+
+    third = stage.StageRun(config, LocalRoot(tmp_path / "cache"), "third-run")
+    deadline = time.monotonic() + 10
+    got = third.store.try_claim(key)
+    while got is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        got = third.store.try_claim(key)
+    assert got is not None, "the claim was given back"
+    got()
+    for st in (other, run, third):
+        st.close()
