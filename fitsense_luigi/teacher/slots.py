@@ -1,10 +1,12 @@
 """``teacher.concurrency`` requests in flight on one host, however many worker processes run the stage.
 
-Each worker thread that sends to the endpoint first takes one of C slot
-locks (``flock`` on C files in a per-endpoint directory of the host's temp
-dir), so that two ``--workers`` processes on one host share the budget
-instead of doubling it; a process's slots are released when its stage call
-ends (and by the kernel when it dies, so a kill never leaks one). With work-
+Each worker (thread or coroutine) that sends to the endpoint first takes one
+of C slot locks (``flock`` on C files in a per-endpoint directory of the host's
+temp dir), so that two ``--workers`` processes or two runs on one host share
+the budget instead of doubling it. A worker keeps its slot while it has work
+and gives it back when its queue runs dry (:meth:`HostSlots.give_back`);
+whatever is left is released when the stage call ends, and by the kernel when
+the process dies, so a kill never leaks one. With work-
 ahead, the first process usually answers the whole stage and the others wait
 for their shard's lock anyway; the slots make the bound hold whatever the
 timing. Hosts (or containers, whose temp dirs are their own) each have their
@@ -54,9 +56,28 @@ class HostSlots:
             self.stop.wait(POLL_S)
         return False
 
-    def take(self) -> bool:
-        """One more slot for this process, tied to no thread (an asyncio worker's), if one is free now."""
-        return self._take() is not None
+    def take(self) -> int | None:
+        """One more slot for this process, tied to no thread (an asyncio worker's), if one is free now: its
+        handle for :meth:`give_back`, else None."""
+        return self._take()
+
+    def give_back(self, fd: int) -> None:
+        """Let another process (or worker) have this slot: a worker with nothing left to send gives its slot
+        back, or two processes that each hold some slots while a worker of each waits for one would wait for
+        ever (each call keeps its slots until it ends, and neither can end)."""
+        with self._lock:
+            mine = [(slot, held) for slot, held in self._held if held == fd]
+            self._held = [(slot, held) for slot, held in self._held if held != fd]
+            self._untried.extend(slot for slot, _ in mine)
+        if mine:
+            os.close(fd)
+
+    def release_mine(self) -> None:
+        """:meth:`give_back` of the slot this thread holds, if any."""
+        fd = getattr(self._local, "fd", None)
+        if fd is not None:
+            self._local.fd = None
+            self.give_back(fd)
 
     def _take(self) -> int | None:
         """Lock the first free slot this process does not hold (once round them); its descriptor, or None."""

@@ -76,15 +76,25 @@ class ThreadWorkers:
     def __init__(self, stage: StageRun, size: int, finish: Finish) -> None:
         self.stage, self.finish = stage, finish
         self.pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="teacher")
+        self._waiting = 0  # queries handed over and not started
+        self._lock = threading.Lock()
 
     def submit(self, index: int, query: Any, first: Any) -> None:
+        with self._lock:
+            self._waiting += 1
         self.pool.submit(self._run, index, query, first)
 
     def _run(self, index: int, query: Any, first: Any) -> None:
+        with self._lock:
+            self._waiting -= 1
         try:
             result: Any = self.stage.resolve(query, first)
         except BaseException as exc:  # handed over, raised by the stage call
             result = exc
+        with self._lock:
+            idle = not self._waiting
+        if idle and self.stage.slots is not None:  # nothing left for this thread: its slot to whoever waits
+            self.stage.slots.release_mine()
         _job(self.stage, self.finish, index, query, first, result)
 
     def cut_in_flight(self) -> None:
@@ -137,7 +147,7 @@ class AsyncWorkers:
         from fitsense_luigi.teacher.stage import _Stopped
 
         assert self.queue is not None
-        slot = [False]
+        slot: list[int | None] = [None]  # this coroutine's host slot, while it has work
         while (item := await self.queue.get()) is not None:
             index, query, first = item
             try:
@@ -147,9 +157,13 @@ class AsyncWorkers:
                 raise
             except BaseException as exc:
                 result = exc
+            if slot[0] is not None and self.queue.empty():  # nothing left here: the slot to whoever waits
+                assert self.stage.slots is not None
+                self.stage.slots.give_back(slot[0])
+                slot[0] = None
             _job(self.stage, self.finish, index, query, first, result)
 
-    async def _drive(self, steps: Any, slot: list[bool]) -> Any:
+    async def _drive(self, steps: Any, slot: list[int | None]) -> Any:
         """:meth:`StageRun.drive`, awaited: a slot per coroutine, claims held by others waited for on a thread."""
         from fitsense_luigi.teacher.stage import SLOT, Claim, Put, advance
 
@@ -163,11 +177,11 @@ class AsyncWorkers:
             error = None
             try:
                 if step is SLOT:
-                    while not slot[0] and not stage.stop.is_set():
-                        slot[0] = stage.slots is None or stage.slots.take()
-                        if not slot[0]:
+                    while stage.slots is not None and slot[0] is None and not stage.stop.is_set():
+                        slot[0] = stage.slots.take()
+                        if slot[0] is None:
                             await asyncio.sleep(SLOT_POLL_S)
-                    reply = slot[0]
+                    reply = stage.slots is None or slot[0] is not None
                 elif isinstance(step, Claim):
                     reply = stage.store.try_claim(step.key)
                     if reply is None:  # another process is asking the same: wait for it off the loop

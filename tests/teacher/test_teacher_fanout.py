@@ -199,3 +199,31 @@ def test_a_request_cut_while_it_waits_for_a_claim_gives_the_claim_back(server, t
     got()
     for st in (other, run, third):
         st.close()
+
+
+@pytest.mark.parametrize("transport", ["auto", "threads"])
+def test_a_worker_with_nothing_left_gives_its_host_slot_back(server, teacher_config, tmp_path: Path, transport):
+    """Two runs on one host share teacher.concurrency slots. A call kept every slot it took until it ended, so
+    two calls that each held one of 2 slots, each with a worker waiting for a slot with a query in hand, waited
+    for each other for ever (the two-runs test hung one time in five). A worker whose queue has run dry gives
+    its slot back at once."""
+    from fitsense_luigi.teacher.slots import HostSlots
+    from fitsense_luigi.teacher.workers import workers_for
+
+    srv = server(latency_s=0.05)
+    config = teacher_config(srv.url, concurrency=2, processes=1, transport=transport)
+    run = stage.StageRun(config, LocalRoot(tmp_path / "cache"), "run")
+    finished = threading.Event()
+    workers = workers_for(run, 2, lambda index, result: finished.set())
+    assert type(workers).__name__ == ("AsyncWorkers" if transport == "auto" else "ThreadWorkers")
+    workers.submit(0, scripted_query(0), stage.MISS)
+    assert finished.wait(30) and srv.total_answered() == 1
+    other = HostSlots(f"{config.teacher.base_url}|{config.teacher.model}", 2, threading.Event())
+    try:
+        other.take()
+        other.take()
+        assert other.held() == 2, "the call, still open, kept a slot with nothing to send"
+    finally:
+        other.release_all()
+        workers.shutdown()
+        run.close()
