@@ -16,6 +16,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
+from fitsense_luigi.errors import DataRootError
+
 
 class RunLog(logging.Handler):
     """A handler appending to a run's log; ``sync`` makes what was logged visible in the data root."""
@@ -74,7 +76,17 @@ class DataRoot(Protocol):
         """Remove every temporary of ``key`` whoever left it (for the one writer that holds the key's lock)."""
         ...
 
+    def failure(self, exc: OSError, key: str, doing: str = "write") -> DataRootError:
+        """One line for an operation on ``key`` the storage refused: where, why, what to do; ``permanent`` when
+        it will recur until someone acts."""
+        ...
+
     # -- what must be local
+    def database_path(self, key: str) -> Path | None:
+        """A local file for an SQLite database that every process under this root shares (made if missing), or
+        None where the root cannot hold one (an object store)."""
+        ...
+
     def lock_path(self, key: str) -> Path:
         """The local file to ``flock`` for ``key`` (for an object store: per host, in the temp directory)."""
         ...

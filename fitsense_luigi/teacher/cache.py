@@ -3,31 +3,29 @@
 The key hashes everything that can change an answer: the base URL, the full
 request body (model, messages, every generation parameter, the response
 format with its schema), the response schema version and the prompt-template
-version. Entries live under ``<data_root>/cache/teacher/<k[:2]>/<k>.json``
-(the runtime hands that directory over as a data root, local or S3) and are
-shared by every run and shard under that data root, so a new run id with the
-same requests costs nothing.
+version. Entries are shared by every run and shard under the data root (the
+runtime hands the cache's directory over as a data root, local or S3), so a
+new run id with the same requests costs nothing. Where they live is
+:mod:`.entry_store`'s: one SQLite database on a local root (an entry is a
+row; a file each cost an inode, a third of the stage's CPU per answer here),
+one object per entry on S3.
 
-Each entry is written by the worker that received the answer, before it takes
-the next request: to a temporary file that is renamed into place, so a reader
-sees a complete entry or none, and a kill (even ``kill -9``: the kernel keeps
-what the process wrote) loses at most the requests in flight. Entries are not
-fsync'ed: at a thousand answers a second an fsync each cost more CPU than the
-HTTP client on a two-core host (``bench/bench_teacher.py``). After a power cut
-the entries of the last seconds may be missing or empty; an unreadable entry is
-a miss, so those requests are sent again and nothing wrong is ever read. The
-writes go through a few writer threads while each worker waits for its own:
-hundreds of threads creating files at once contended in the kernel (a third
-more CPU per answer at 256 in flight; measured again: 1.7 against 1.2 ms of
-system CPU per answer). The hand-over is a queue and a lock of the worker's own
-(:class:`Writers`), not an executor's future per write: ``submit`` takes a lock
-shared by every executor of the process, and the stage's 256 workers queued on
-it (a seventh of their time under the GIL). A write killed before its rename leaves
-a temporary that the next writer of that directory removes once it is ten
-minutes old (several processes share the cache, so age, not pid, marks it as
-abandoned). Only answers the endpoint actually produced are stored
-(``FINAL_STATUSES``, and only chat-completion bodies: see :mod:`.response_body`);
-time-outs, HTTP errors and bodies that are not answers are retried next time.
+Each entry is written before its worker takes the next request: the worker
+hands it to the writer threads (:class:`Writers`) and waits until it is
+stored, so a kill (even ``kill -9``) loses at most the requests in flight.
+The database's one writer per process commits what the workers handed over
+since its last commit as one transaction (a thousand answers a second are a
+few dozen commits); files are written by a few threads, each to a temporary
+renamed into place. The hand-over is a queue and a lock of the worker's own,
+not an executor's future per write: ``submit`` takes a lock shared by every
+executor of the process, and 256 workers queued on it (a seventh of their
+time under the GIL). An event-loop worker is told by callback
+(:meth:`ResponseCache.put_then`). Nothing is fsync'ed per entry: after a
+power cut the last entries may be missing, never wrong; a missing one is a
+miss, so those requests are sent again. Only answers the endpoint actually
+produced are stored (``FINAL_STATUSES``, and only chat-completion bodies: see
+:mod:`.response_body`); time-outs, HTTP errors and bodies that are not
+answers are retried next time.
 
 Entries are checked when read (:mod:`.cache_entry`): a damaged one is named,
 moved into ``quarantine/`` and its request asked again, never served.
@@ -58,16 +56,16 @@ from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.errors import DataRootError
 from fitsense_luigi.teacher import cache_entry, claims
 from fitsense_luigi.teacher.canonical import canonical, canonical_body
+from fitsense_luigi.teacher.entry_store import DATABASE, EntryDatabase, EntryFiles, entry_file
 from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
 
 log = logging.getLogger("fitsense.teacher.cache")
-WRITERS = 4  # threads that create entry files; the workers wait for their own entry
-STALE_TEMPORARY_S = 600.0  # a temporary this old belongs to a write that was killed
 QUARANTINE = "quarantine"  # damaged entries are moved here, under the cache
 
-# Answers received but not yet written (the write failed), per process: {entry uri: entry bytes}.
-_held: dict[str, bytes] = {}
+# Answers received but not yet written (the write failed), per process: {(cache uri, key): entry bytes}.
+_held: dict[tuple[str, str], bytes] = {}
 _held_lock = threading.Lock()
+Stored = Callable[[bool | BaseException], None]  # told, on a writer thread, whether an entry was stored (or why not)
 
 
 def _nothing() -> None:
@@ -96,15 +94,17 @@ class ResponseCache:
         self.writes = 0
         self.quarantined = 0
         self._lock = threading.Lock()
-        self._directories: set[str] = set()
         self._claims: claims.Claims | None = None
-        self._writers = Writers(self._write_now)
+        self._files = EntryFiles(root)
+        database = root.database_path(DATABASE) if enabled else None
+        self._entries: EntryFiles | EntryDatabase = EntryDatabase(root, database) if database else self._files
+        self._writers = Writers(self._write_entries, self._entries.threads, self._entries.batch)
         if enabled:
             self.write_held()
 
-    def entry_key(self, key: str) -> str:
-        """Where the entry for ``key`` lives, relative to the cache's root."""
-        return f"{key[:2]}/{key}.json"
+    def close(self) -> None:
+        """The database's connections closed (a later use opens new ones)."""
+        self._entries.close()
 
     @contextlib.contextmanager
     def claim(self, key: str) -> Iterator[None]:
@@ -149,87 +149,129 @@ class ResponseCache:
         """The stored outcome and what was recorded about it (``about``: endpoint, versions, paying run)."""
         if not self.enabled:
             return None
-        where = self.entry_key(key)
-        data = _held.get(self.root.uri(where)) if _held else None  # (making the uri costs more than a missing file)
+        source = self._entries
         try:
+            data = _held.get((self.root.uri(), key)) if _held else None
             if data is None:
-                data = self.root.read_bytes(where)
-        except FileNotFoundError:
-            return None
+                data = source.read(key)
+            if data is None and source is not self._files:  # an entry of an earlier version, one file each
+                source = self._files
+                data = source.read(key)
         except (OSError, DataRootError) as exc:
-            log.warning("cannot read cache entry %s (%s); the request will be sent again", self.root.uri(where), exc)
+            log.warning("cannot read cache entry %s (%s); the request will be sent again", source.where(key), exc)
+            return None
+        if data is None:
             return None
         try:
             outcome, about = cache_entry.decode(data, key)
         except ValueError as exc:
-            self._quarantine(where, str(exc))
+            self._quarantine(source, key, data, str(exc))
             return None
         with self._lock:
             self.hits += 1
         return outcome, about
 
-    def put(
-        self, key: str, outcome: TeacherOutcome, about: dict[str, Any] | None = None, *, here: bool = False
-    ) -> bool:
-        """Store a final outcome; False when it is not cacheable (or the cache is off).
-
-        ``here``: written on the calling thread, not handed to the writer threads (the caller is one already:
-        the event loop's workers put from their own few threads, :mod:`.workers`). When the entry cannot be
-        written it is held in memory and the write error is raised (one line).
-        """
+    def put(self, key: str, outcome: TeacherOutcome, about: dict[str, Any] | None = None) -> bool:
+        """Store a final outcome; False when it is not cacheable (or the cache is off). Returns once it is
+        stored. When it cannot be, the answer is held in memory and the write error is raised (one line)."""
         if not self.enabled or outcome.status not in FINAL_STATUSES:
             return False
-        where = self.entry_key(key)
         data = cache_entry.encode(key, outcome, about or {})
         try:
-            if here:
-                self._write_now(where, data)
-            else:
-                self._write(where, data)
+            self._writers.write(key, data)
         except (OSError, DataRootError) as exc:
-            with _held_lock:
-                _held[self.root.uri(where)] = data
-                held = sum(uri.startswith(self.root.uri() + "/") for uri in _held)
-            permanent = getattr(exc, "permanent", False)
-            raise DataRootError(
-                f"{exc}; the answer is held in memory with the others not yet written ({held}): a retry in this "
-                f"process writes them and pays for none again",
-                permanent=permanent,
-            ) from None
+            raise self._hold(key, data, exc) from None
         with self._lock:
             self.writes += 1
         return True
 
-    def write_held(self) -> int:
-        """Write the answers this process holds for this cache (quietly; those that still fail stay held)."""
-        prefix = self.root.uri() + "/"
-        with _held_lock:
-            mine = {uri: data for uri, data in _held.items() if uri.startswith(prefix)}
-        written = 0
-        for uri, data in mine.items():
-            where = uri[len(prefix) :].lstrip("/")
-            try:
-                self._write(where, data)
-            except (OSError, DataRootError):
-                break  # the disk still refuses: keep them all, try again next time
-            with _held_lock:
-                _held.pop(uri, None)
-            written += 1
-        if written:
-            log.info("teacher cache: wrote %d answers held in memory since a failed write", written)
-        return written
+    def put_then(self, key: str, outcome: TeacherOutcome, about: dict[str, Any], then: Stored) -> None:
+        """:meth:`put` without waiting: ``then`` is told what :meth:`put` would return or raise (on a writer
+        thread, or here when there is nothing to store). For event-loop workers, which must not block."""
+        if not self.enabled or outcome.status not in FINAL_STATUSES:
+            then(False)
+            return
+        data = cache_entry.encode(key, outcome, about or {})
 
-    def _quarantine(self, where: str, problem: str) -> None:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        aside = f"{QUARANTINE}/{where.rsplit('/', 1)[-1]}.{stamp}-{secrets.token_hex(3)}"
+        def stored(failure: BaseException | None) -> None:
+            if failure is None:
+                with self._lock:
+                    self.writes += 1
+                then(True)
+            elif isinstance(failure, (OSError, DataRootError)):
+                then(self._hold(key, data, failure))
+            else:
+                then(failure)
+
+        self._writers.write_then(key, data, stored)
+
+    @property
+    def writes_inline(self) -> bool:
+        """Whether a write is cheap enough for an event loop to make itself (:meth:`put_many`): tens of
+        microseconds in the database, where a file costs an inode or an S3 round trip."""
+        return self.enabled and self._entries.inline
+
+    def put_many(self, answers: list[tuple[str, TeacherOutcome, dict[str, Any]]]) -> list[bool | DataRootError]:
+        """:meth:`put` for several answers at once, on this thread, in one transaction: per answer what
+        :meth:`put` returns, or the error it raises (the answers that could not be written are held)."""
+        replies: list[bool | DataRootError] = [False] * len(answers)
+        entries = [
+            (n, key, cache_entry.encode(key, outcome, about or {}))
+            for n, (key, outcome, about) in enumerate(answers)
+            if self.enabled and outcome.status in FINAL_STATUSES
+        ]
+        if not entries:
+            return replies
         try:
-            self.root.move_aside(where, aside)
+            self._entries.write([(key, data) for _, key, data in entries])
+        except (OSError, DataRootError) as exc:
+            for n, key, data in entries:
+                replies[n] = self._hold(key, data, exc)
+            return replies
+        with self._lock:
+            self.writes += len(entries)
+        for n, _, _ in entries:
+            replies[n] = True
+        return replies
+
+    def _hold(self, key: str, data: bytes, exc: OSError | DataRootError) -> DataRootError:
+        """Keep an answer whose entry could not be written; the error to raise (one line)."""
+        with _held_lock:
+            _held[(self.root.uri(), key)] = data
+            held = sum(uri == self.root.uri() for uri, _ in _held)
+        return DataRootError(
+            f"{exc}; the answer is held in memory with the others not yet written ({held}): a retry in this "
+            f"process writes them and pays for none again",
+            permanent=getattr(exc, "permanent", False),
+        )
+
+    def write_held(self) -> int:
+        """Write the answers this process holds for this cache (quietly; if the disk still refuses, all stay held)."""
+        with _held_lock:
+            mine = [(key, data) for (uri, key), data in _held.items() if uri == self.root.uri()]
+        if not mine:
+            return 0
+        try:
+            self._entries.write(mine)
+        except (OSError, DataRootError):
+            return 0  # the disk still refuses: keep them all, try again next time
+        with _held_lock:
+            for key, _ in mine:
+                _held.pop((self.root.uri(), key), None)
+        log.info("teacher cache: wrote %d answers held in memory since a failed write", len(mine))
+        return len(mine)
+
+    def _quarantine(self, source: EntryFiles | EntryDatabase, key: str, data: bytes, problem: str) -> None:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        aside = f"{QUARANTINE}/{entry_file(key).rsplit('/', 1)[-1]}.{stamp}-{secrets.token_hex(3)}"
+        try:
+            source.set_aside(key, data, aside)
         except FileNotFoundError:
             return  # another reader moved it first
         except (OSError, DataRootError) as exc:
             log.warning(
                 "cache entry %s is damaged (%s) and could not be moved aside (%s); the request will be sent again",
-                self.root.uri(where),
+                source.where(key),
                 problem,
                 exc,
             )
@@ -238,7 +280,7 @@ class ResponseCache:
             self.quarantined += 1
         log.warning(
             "cache entry %s is damaged (%s): moved to %s; the request will be sent again",
-            self.root.uri(where),
+            source.where(key),
             problem,
             self.root.uri(aside),
         )
@@ -263,67 +305,63 @@ class ResponseCache:
         if not self.enabled:
             return
         try:
-            self._write(self.note_key(name), dumps_row(dict(sorted(note.items()))).encode("utf-8"))
+            self.root.write_bytes(self.note_key(name), dumps_row(dict(sorted(note.items()))).encode("utf-8"))
         except (OSError, DataRootError) as exc:  # a note saves a probe next time; losing it costs one request
             log.warning("could not write cache note %s (%s)", self.root.uri(self.note_key(name)), exc)
 
-    def _write(self, where: str, data: bytes) -> None:
-        """Whole (not fsync'ed, see above); the first write to a directory sweeps abandoned temporaries there.
-
-        Several processes and hosts write here at once, so a temporary's age,
-        not its pid, says that it was abandoned (a write takes milliseconds).
-        """
-        self._writers.write(where, data)  # returns once the entry is in place
-
-    def _write_now(self, where: str, data: bytes) -> None:
-        directory = where.rsplit("/", 1)[0]
-        if directory not in self._directories:
-            self.root.sweep_temporaries(directory, older_than_s=STALE_TEMPORARY_S)
-            self._directories.add(directory)
-        self.root.write_bytes(where, data)
+    def _write_entries(self, entries: list[tuple[str, bytes]]) -> None:
+        self._entries.write(entries)
 
 
-Job = tuple[str, bytes, "_Handoff"]
+Job = tuple[str, bytes, Callable[[BaseException | None], None]]  # key, entry, told when it is stored (or why not)
 
 
 class Writers:
-    """``WRITERS`` threads that write entries for the workers, each worker waiting for its own write.
+    """The threads that store entries for the workers: each worker hands its entry over and waits for it.
 
     A worker hands its entry over on a queue and waits on a lock of its own (made once per thread) that the
-    writer releases once the entry is in place, or has failed (the worker then raises the writer's error).
-    The threads start with the first write and stop once the cache that owns them is gone.
+    writer releases once the entry is stored, or has failed (the worker then raises the writer's error); an
+    event-loop worker passes a callback instead (:meth:`write_then`). A writer takes what is queued, up to
+    ``batch`` entries, and stores them in one go (the database: one transaction). The threads start with the
+    first write and stop once the cache that owns them is gone.
     """
 
-    def __init__(self, write: Callable[[str, bytes], None]) -> None:
+    def __init__(self, write: Callable[[list[tuple[str, bytes]]], None], threads: int, batch: int) -> None:
         self._write = weakref.WeakMethod(write)  # the threads must not keep the cache alive
+        self._threads, self._batch = threads, batch
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._local = threading.local()
         self._started = False
         self._lock = threading.Lock()
 
-    def write(self, where: str, data: bytes) -> None:
-        """Have ``data`` written at ``where``; returns once it is (raising what the write raised)."""
-        if not self._started:
-            self._start()
+    def write(self, key: str, data: bytes) -> None:
+        """Have ``data`` stored for ``key``; returns once it is (raising what the write raised)."""
         handoff = getattr(self._local, "handoff", None)
         if handoff is None:
             handoff = self._local.handoff = _Handoff()
-        handoff.done.acquire()  # released by the writer when the entry is in place
-        self._jobs.put((where, data, handoff))
+        handoff.done.acquire()  # released by the writer when the entry is stored
+        self.write_then(key, data, handoff.finish)
         handoff.done.acquire()
         handoff.done.release()
         failure, handoff.failure = handoff.failure, None
         if failure is not None:
             raise failure
 
+    def write_then(self, key: str, data: bytes, then: Callable[[BaseException | None], None]) -> None:
+        """Have ``data`` stored for ``key``; ``then`` is called on a writer thread with None or the error."""
+        if not self._started:
+            self._start()
+        self._jobs.put((key, data, then))
+
     def _start(self) -> None:
         with self._lock:
             if self._started:
                 return
-            for n in range(WRITERS):
+            for n in range(self._threads):
                 name = f"teacher-cache-writer_{n}"
-                threading.Thread(target=_serve, args=(self._jobs, self._write), name=name, daemon=True).start()
-            weakref.finalize(self, _stop, self._jobs)
+                args = (self._jobs, self._write, self._batch)
+                threading.Thread(target=_serve, args=args, name=name, daemon=True).start()
+            weakref.finalize(self, _stop, self._jobs, self._threads)
             self._started = True
 
 
@@ -334,22 +372,44 @@ class _Handoff:
         self.done = threading.Lock()
         self.failure: BaseException | None = None
 
+    def finish(self, failure: BaseException | None) -> None:
+        self.failure = failure
+        self.done.release()
 
-def _serve(jobs: queue.SimpleQueue[Job | None], write: weakref.WeakMethod[Callable[[str, bytes], None]]) -> None:
-    while (job := jobs.get()) is not None:
-        where, data, handoff = job
+
+def _serve(
+    jobs: queue.SimpleQueue[Job | None],
+    write: weakref.WeakMethod[Callable[[list[tuple[str, bytes]]], None]],
+    batch: int,
+) -> None:
+    ending = False
+    while not ending and (job := jobs.get()) is not None:
+        taken = [job]
+        while len(taken) < batch:  # whatever else is queued goes in the same commit
+            try:
+                more = jobs.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                ending = True
+                break
+            taken.append(more)
         do = write()
+        failure: BaseException | None = None
         try:
             if do is None:
-                raise DataRootError(f"the teacher cache was closed before {where} was written")
-            do(where, data)
-            handoff.failure = None
-        except BaseException as exc:  # the worker raises it, as if it had written the entry itself
-            handoff.failure = exc
+                raise DataRootError(f"the teacher cache was closed before {len(taken)} entries were written")
+            do([(key, data) for key, data, _ in taken])
+        except BaseException as exc:  # the workers raise it, as if they had written their entries themselves
+            failure = exc
         do = None  # holding no reference to the cache while waiting: it may go, and these threads with it
-        handoff.done.release()
+        for _, _, then in taken:
+            try:
+                then(failure)
+            except Exception:  # a waiter's own trouble must not end the writer that every worker needs
+                log.exception("teacher cache: telling a worker that its entry was stored failed")
 
 
-def _stop(jobs: queue.SimpleQueue[Job | None]) -> None:
-    for _ in range(WRITERS):
+def _stop(jobs: queue.SimpleQueue[Job | None], threads: int) -> None:
+    for _ in range(threads):
         jobs.put(None)

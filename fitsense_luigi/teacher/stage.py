@@ -245,6 +245,7 @@ class StageRun:
     def close(self) -> None:
         """The connections closed and this process's host slots given back."""
         self.provider.close()
+        self.store.close()
         if self.slots is not None:
             self.slots.release_all()
 

@@ -11,9 +11,9 @@ holding one host slot, with the asyncio client (:mod:`.aio_client`): no thread
 per request, so no GIL hand-over per step of every answer. With 256 in flight
 and 200 ms per answer one process went from 0.45 to 0.61 of C / L that way on
 this machine (``bench/bench_teacher.py``, quiet, page cache dropped first).
-Cache entries are written on a few threads beside the loop, each coroutine
-waiting for its own: creating a file cost up to a millisecond of kernel time
-here, and the loop must not stand still for it.
+Cache entries are stored by the cache's writer thread beside the loop, each
+coroutine waiting for its own (:meth:`~fitsense_luigi.teacher.cache.ResponseCache.put_then`):
+the loop never stands still for a commit or a file.
 The event loop is used wherever the asyncio client can stand in for the
 provider (:func:`~fitsense_luigi.teacher.aio_client.usable_for`); a claim that
 another process holds is waited for on a thread, never on the loop.
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -31,7 +30,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fitsense_luigi.teacher import aio_client
-from fitsense_luigi.teacher.cache import WRITERS
 
 if TYPE_CHECKING:
     from fitsense_luigi.teacher.stage import StageRun
@@ -112,9 +110,7 @@ class AsyncWorkers:
         self.loop = asyncio.new_event_loop()
         self.queue: asyncio.Queue[tuple[int, Any, Any] | None] | None = None
         self.tasks: list[asyncio.Task[None]] = []
-        # cache entries are written off the loop (a file creation can take a millisecond of kernel time here),
-        # each coroutine waiting for its own entry before it goes on, as a thread does
-        self.writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="teacher-cache-writer")
+        self._unwritten: list[tuple[Any, asyncio.Future[Any]]] = []  # entries this pass of the loop writes
         # claims another run holds are waited for here, never on the loop
         self.claim_waiters = ThreadPoolExecutor(thread_name_prefix="teacher-claim-waiter")
         self._ready = threading.Event()
@@ -128,7 +124,6 @@ class AsyncWorkers:
             self.loop.run_until_complete(self._main())
         finally:
             self.client.close()
-            self.writers.shutdown(wait=True)
             self.claim_waiters.shutdown(wait=False)  # a waiter cut off gives its claim back when it gets it
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
@@ -186,13 +181,50 @@ class AsyncWorkers:
                     reply = stage.store.try_claim(step.key)
                     if reply is None:  # another process is asking the same: wait for it off the loop
                         reply = await self._claim_off_loop(step.key)
-                elif isinstance(step, Put):
-                    write = functools.partial(stage.store.put, step.key, step.outcome, step.about, here=True)
-                    reply = await self.loop.run_in_executor(self.writers, write)
+                elif isinstance(step, Put):  # stored off the loop; this coroutine waits for its own entry
+                    reply = await self._stored(step)
                 else:
                     reply = await self.client.complete(step.request)
             except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs
                 error = exc
+
+    async def _stored(self, step: Any) -> Any:
+        """Whether the entry was stored (:meth:`ResponseCache.put`'s reply), or its error raised here.
+
+        Where a write is cheap (the database) the loop writes the entries itself, those of every coroutine that
+        reached this step in one pass of the loop in one transaction: no thread hand-over, whose GIL waits cost
+        each answer 12-20 ms here. Elsewhere (files, S3) the cache's writer threads write it."""
+        told: asyncio.Future[Any] = self.loop.create_future()
+        if self.stage.store.writes_inline:
+            self._unwritten.append((step, told))
+            if len(self._unwritten) == 1:
+                self.loop.call_soon(self._write_unwritten)
+            return await told
+
+        def settle(outcome: Any) -> None:
+            if not told.done():  # a coroutine cut meanwhile no longer waits
+                if isinstance(outcome, BaseException):
+                    told.set_exception(outcome)
+                else:
+                    told.set_result(outcome)
+
+        def stored(outcome: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended (its coroutines cut): nobody waits
+                self.loop.call_soon_threadsafe(settle, outcome)
+
+        self.stage.store.put_then(step.key, step.outcome, step.about, stored)
+        return await told
+
+    def _write_unwritten(self) -> None:
+        unwritten, self._unwritten = self._unwritten, []
+        replies = self.stage.store.put_many([(step.key, step.outcome, step.about) for step, _ in unwritten])
+        for (_, told), reply in zip(unwritten, replies, strict=True):
+            if told.done():  # cut meanwhile: nobody waits (the entry is written all the same)
+                continue
+            if isinstance(reply, BaseException):
+                told.set_exception(reply)
+            else:
+                told.set_result(reply)
 
     async def _claim_off_loop(self, key: str) -> Any:
         """The claim on ``key``, waited for on a thread; its release. A coroutine cut while waiting gives the

@@ -321,7 +321,22 @@ class LocalRoot:
                 with contextlib.suppress(FileNotFoundError):
                     entry.unlink()
 
+    def failure(self, exc: OSError, key: str, doing: str = "write") -> DataRootError:
+        return storage_error(exc, self.file(key), doing)
+
     # -- what must be local: it is
+    def database_path(self, key: str) -> Path | None:
+        """The file, made here if missing (so a refusal is the system's own error, in one line), never a link."""
+        path = self.file(key)
+        self.directory(path.parent)
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise link_error(path) from None
+            raise storage_error(exc, path, "create") from None
+        return path
+
     def lock_path(self, key: str) -> Path:
         path = self.file(key)
         self.directory(path.parent, create=False)

@@ -192,7 +192,14 @@ class S3Root:
     def discard_temporaries_of(self, key: str) -> None:
         """Nothing to discard: writes are staged outside the bucket."""
 
+    def failure(self, exc: OSError, key: str, doing: str = "write") -> DataRootError:
+        return DataRootError(f"cannot {doing} {self.uri(key)}: {exc.strerror or exc}")
+
     # -- what must be local
+    def database_path(self, key: str) -> Path | None:
+        """None: an object cannot be written in place (the teacher cache keeps one object per entry here)."""
+        return None
+
     def lock_path(self, key: str) -> Path:
         """Per host: flock needs a local file; across hosts luigid keeps two workers off one task."""
         return Path(tempfile.gettempdir()) / "fitsense-locks" / self.bucket / self.object_key(key)
