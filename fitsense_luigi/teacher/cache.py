@@ -171,14 +171,23 @@ class ResponseCache:
             self.hits += 1
         return outcome, about
 
-    def put(self, key: str, outcome: TeacherOutcome, about: dict[str, Any] | None = None) -> bool:
+    def put(
+        self, key: str, outcome: TeacherOutcome, about: dict[str, Any] | None = None, *, here: bool = False
+    ) -> bool:
         """Store a final outcome; False when it is not cacheable (or the cache is off). Returns once it is
-        stored. When it cannot be, the answer is held in memory and the write error is raised (one line)."""
+        stored. When it cannot be, the answer is held in memory and the write error is raised (one line).
+
+        ``here``: written on the calling thread, where :attr:`writes_inline` says a write is cheap (an event
+        loop: a hand-over to the writer thread waits for the GIL, up to 5 ms each way while the loop is busy).
+        """
         if not self.enabled or outcome.status not in FINAL_STATUSES:
             return False
         data = cache_entry.encode(key, outcome, about or {})
         try:
-            self._writers.write(key, data)
+            if here:
+                self._entries.write([(key, data)])
+            else:
+                self._writers.write(key, data)
         except (OSError, DataRootError) as exc:
             raise self._hold(key, data, exc) from None
         with self._lock:
@@ -207,32 +216,9 @@ class ResponseCache:
 
     @property
     def writes_inline(self) -> bool:
-        """Whether a write is cheap enough for an event loop to make itself (:meth:`put_many`): tens of
+        """Whether a write is cheap enough for an event loop to make itself (``put(here=True)``): tens of
         microseconds in the database, where a file costs an inode or an S3 round trip."""
         return self.enabled and self._entries.inline
-
-    def put_many(self, answers: list[tuple[str, TeacherOutcome, dict[str, Any]]]) -> list[bool | DataRootError]:
-        """:meth:`put` for several answers at once, on this thread, in one transaction: per answer what
-        :meth:`put` returns, or the error it raises (the answers that could not be written are held)."""
-        replies: list[bool | DataRootError] = [False] * len(answers)
-        entries = [
-            (n, key, cache_entry.encode(key, outcome, about or {}))
-            for n, (key, outcome, about) in enumerate(answers)
-            if self.enabled and outcome.status in FINAL_STATUSES
-        ]
-        if not entries:
-            return replies
-        try:
-            self._entries.write([(key, data) for _, key, data in entries])
-        except (OSError, DataRootError) as exc:
-            for n, key, data in entries:
-                replies[n] = self._hold(key, data, exc)
-            return replies
-        with self._lock:
-            self.writes += len(entries)
-        for n, _, _ in entries:
-            replies[n] = True
-        return replies
 
     def _hold(self, key: str, data: bytes, exc: OSError | DataRootError) -> DataRootError:
         """Keep an answer whose entry could not be written; the error to raise (one line)."""

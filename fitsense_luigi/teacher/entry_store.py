@@ -35,7 +35,9 @@ import contextlib
 import errno
 import fcntl
 import functools
+import logging
 import os
+import queue
 import sqlite3
 import sys
 import threading
@@ -46,12 +48,14 @@ from pathlib import Path
 from fitsense_luigi.contracts.dataroot import DataRoot
 from fitsense_luigi.errors import DataRootError
 
+log = logging.getLogger("fitsense.teacher.cache")
 DATABASE = "entries.sqlite"  # under the cache's root
 WRITER_LOCK = "entries.sqlite.writer"  # flock'ed by the process whose turn it is to write
 TABLE = "entries"
 COMMIT_EVENT = "fitsense.teacher.commit"  # audit event raised with the database's path before each commit
 BUSY_TIMEOUT_S = 120.0  # another process's commit takes milliseconds; a checkpoint on a slow disk, seconds
 BATCH = 256  # entries committed at most in one transaction
+CHECKPOINT_EVERY = 400  # entries (about 1,000 pages of 4 kB, SQLite's own default) between checkpoints
 STALE_TEMPORARY_S = 600.0  # a temporary this old belongs to a write that was killed
 
 # SQLite's result codes as the file-system errors they stand for (their words reach the user, one line)
@@ -137,6 +141,7 @@ class EntryDatabase:
         self._generation = 0  # raised by close(): connections of an earlier generation are closed
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # this process's writers take turns (one descriptor's flock is shared)
+        self._unchecked = 0  # entries this process wrote since it last asked for a checkpoint
         self._turn_fd = _lock_file(root.lock_path(WRITER_LOCK))
         if self._turn_fd is not None:
             weakref.finalize(self, os.close, self._turn_fd)
@@ -156,6 +161,7 @@ class EntryDatabase:
             )
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA wal_autocheckpoint = 0")  # checkpoints run on a thread of their own
             connection.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} (key TEXT PRIMARY KEY, entry BLOB NOT NULL)")
         except sqlite3.Error as exc:
             raise self._failure(exc, "open the teacher cache database") from None
@@ -182,6 +188,10 @@ class EntryDatabase:
                 connection.execute(_insert(len(entries)), values)  # one statement: its own transaction
             except sqlite3.Error as exc:
                 raise self._failure(exc, "write to") from None
+            self._unchecked += len(entries)
+            if self._unchecked >= CHECKPOINT_EVERY:
+                self._unchecked = 0
+                _checkpointer().ask(self.path)
 
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:
@@ -219,3 +229,45 @@ class EntryDatabase:
         if code is not None:
             return self.root.failure(OSError(code, f"{os.strerror(code)} ({exc})"), DATABASE, doing)
         return DataRootError(f"cannot {doing} {self.path}: {exc}")
+
+
+class _Checkpointer:
+    """Copies the write-ahead log into the database (``wal_checkpoint(PASSIVE)``), on its own thread.
+
+    SQLite's automatic checkpoint runs inside the commit that crosses its threshold, syncing the disk: a 5-10 ms
+    stall of whichever thread committed, the event loop of the teacher stage included, every few hundred
+    answers. Here the writers only ask; one thread per process does it (without the GIL, beside them), and
+    passive checkpoints never wait for readers or writers.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._asked: queue.SimpleQueue[Path] = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="teacher-cache-checkpoint", daemon=True).start()
+
+    def ask(self, path: Path) -> None:
+        self._asked.put(path)
+
+    def _run(self) -> None:
+        connections: dict[Path, sqlite3.Connection] = {}
+        while True:
+            path = self._asked.get()
+            try:
+                connection = connections.get(path)
+                if connection is None:
+                    connection = connections[path] = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:  # the log grows meanwhile; readers and writers are not affected
+                log.warning("teacher cache: checkpoint of %s failed (%s); will try again", path, exc)
+
+
+_checkpointers: list[_Checkpointer] = []
+_checkpointers_lock = threading.Lock()
+
+
+def _checkpointer() -> _Checkpointer:
+    """This process's checkpointer (a forked child starts its own)."""
+    with _checkpointers_lock:
+        if not _checkpointers or _checkpointers[0].pid != os.getpid():
+            _checkpointers[:] = [_Checkpointer()]
+        return _checkpointers[0]

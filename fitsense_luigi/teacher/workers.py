@@ -110,7 +110,6 @@ class AsyncWorkers:
         self.loop = asyncio.new_event_loop()
         self.queue: asyncio.Queue[tuple[int, Any, Any] | None] | None = None
         self.tasks: list[asyncio.Task[None]] = []
-        self._unwritten: list[tuple[Any, asyncio.Future[Any]]] = []  # entries this pass of the loop writes
         # claims another run holds are waited for here, never on the loop
         self.claim_waiters = ThreadPoolExecutor(thread_name_prefix="teacher-claim-waiter")
         self._ready = threading.Event()
@@ -191,15 +190,13 @@ class AsyncWorkers:
     async def _stored(self, step: Any) -> Any:
         """Whether the entry was stored (:meth:`ResponseCache.put`'s reply), or its error raised here.
 
-        Where a write is cheap (the database) the loop writes the entries itself, those of every coroutine that
-        reached this step in one pass of the loop in one transaction: no thread hand-over, whose GIL waits cost
-        each answer 12-20 ms here. Elsewhere (files, S3) the cache's writer threads write it."""
-        told: asyncio.Future[Any] = self.loop.create_future()
+        Where a write is cheap (the database: tens of microseconds) the loop writes the entry itself, at once:
+        a hand-over to a thread cost each answer 12-20 ms of waiting here (the writer waits for the GIL while the
+        loop is busy, then the loop for the writer's callback), and batching the entries of one pass of the loop
+        cost a pass. Elsewhere (files, S3) the cache's writer threads write it."""
         if self.stage.store.writes_inline:
-            self._unwritten.append((step, told))
-            if len(self._unwritten) == 1:
-                self.loop.call_soon(self._write_unwritten)
-            return await told
+            return self.stage.store.put(step.key, step.outcome, step.about, here=True)
+        told: asyncio.Future[Any] = self.loop.create_future()
 
         def settle(outcome: Any) -> None:
             if not told.done():  # a coroutine cut meanwhile no longer waits
@@ -214,17 +211,6 @@ class AsyncWorkers:
 
         self.stage.store.put_then(step.key, step.outcome, step.about, stored)
         return await told
-
-    def _write_unwritten(self) -> None:
-        unwritten, self._unwritten = self._unwritten, []
-        replies = self.stage.store.put_many([(step.key, step.outcome, step.about) for step, _ in unwritten])
-        for (_, told), reply in zip(unwritten, replies, strict=True):
-            if told.done():  # cut meanwhile: nobody waits (the entry is written all the same)
-                continue
-            if isinstance(reply, BaseException):
-                told.set_exception(reply)
-            else:
-                told.set_result(reply)
 
     async def _claim_off_loop(self, key: str) -> Any:
         """The claim on ``key``, waited for on a thread; its release. A coroutine cut while waiting gives the
