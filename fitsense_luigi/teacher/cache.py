@@ -56,7 +56,7 @@ from fitsense_luigi.contracts.encoding import dumps_row
 from fitsense_luigi.errors import DataRootError
 from fitsense_luigi.teacher import cache_entry, claims
 from fitsense_luigi.teacher.canonical import canonical, canonical_body
-from fitsense_luigi.teacher.entry_store import DATABASE, EntryDatabase, EntryFiles, entry_file
+from fitsense_luigi.teacher.entry_store import DATABASE, EntryDatabase, EntryFiles, entry_directories, entry_file
 from fitsense_luigi.teacher.types import FINAL_STATUSES, TeacherOutcome
 
 log = logging.getLogger("fitsense.teacher.cache")
@@ -99,6 +99,9 @@ class ResponseCache:
         database = root.database_path(DATABASE) if enabled else None
         self._entries: EntryFiles | EntryDatabase = EntryDatabase(root, database) if database else self._files
         self._writers = Writers(self._write_entries, self._entries.threads, self._entries.batch)
+        # entries of an earlier version (one file each) are looked for only where there are any: a miss costs
+        # no failed open then
+        self._earlier = self._files if database and any(entry_directories(root)) else None
         if enabled:
             self.write_held()
 
@@ -154,8 +157,8 @@ class ResponseCache:
             data = _held.get((self.root.uri(), key)) if _held else None
             if data is None:
                 data = source.read(key)
-            if data is None and source is not self._files:  # an entry of an earlier version, one file each
-                source = self._files
+            if data is None and self._earlier is not None:  # an entry of an earlier version, one file each
+                source = self._earlier
                 data = source.read(key)
         except (OSError, DataRootError) as exc:
             log.warning("cannot read cache entry %s (%s); the request will be sent again", source.where(key), exc)

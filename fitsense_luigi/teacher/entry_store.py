@@ -56,6 +56,7 @@ COMMIT_EVENT = "fitsense.teacher.commit"  # audit event raised with the database
 BUSY_TIMEOUT_S = 120.0  # another process's commit takes milliseconds; a checkpoint on a slow disk, seconds
 BATCH = 256  # entries committed at most in one transaction
 CHECKPOINT_EVERY = 400  # entries (about 1,000 pages of 4 kB, SQLite's own default) between checkpoints
+HEX = frozenset("0123456789abcdef")
 STALE_TEMPORARY_S = 600.0  # a temporary this old belongs to a write that was killed
 
 # SQLite's result codes as the file-system errors they stand for (their words reach the user, one line)
@@ -72,6 +73,11 @@ _ERRNO_OF = {
 def entry_file(key: str) -> str:
     """Where an entry lives as a file, relative to the cache's root."""
     return f"{key[:2]}/{key}.json"
+
+
+def entry_directories(root: DataRoot) -> Iterator[str]:
+    """The directories of entry files under the cache's root (``00`` ... ``ff``)."""
+    return (name for name in root.subdirectories("") if len(name) == 2 and all(c in HEX for c in name))
 
 
 class EntryFiles:

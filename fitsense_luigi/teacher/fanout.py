@@ -319,10 +319,10 @@ def _read_only(mapping: dict[Any, Any]) -> types.MappingProxyType[Any, Any]:
 
 
 def _portable(first: Any) -> Any:
-    """``stage.MISS`` is compared by identity: it crosses the pipe as a name."""
-    from fitsense_luigi.teacher.stage import MISS
+    """``stage.MISS`` and ``stage.AHEAD`` are compared by identity: they cross the pipe as names."""
+    from fitsense_luigi.teacher.stage import AHEAD, MISS
 
-    return "miss" if first is MISS else first
+    return "miss" if first is MISS else "ahead" if first is AHEAD else first
 
 
 # ---------------------------------------------------------------- the helper process
@@ -348,7 +348,7 @@ def _serve_call(
     conn: Connection, config: Config, cache_root: DataRoot, run_id: str | None, threads: int, processes: int
 ) -> bool:
     """One stage call's share; False when the parent has gone."""
-    from fitsense_luigi.teacher.stage import MISS, TERM_GRACE_S, StageRun, _Stopped
+    from fitsense_luigi.teacher.stage import AHEAD, MISS, TERM_GRACE_S, StageRun, _Stopped
 
     send_lock = threading.Lock()
 
@@ -398,7 +398,7 @@ def _serve_call(
             kind = message[0]
             if kind == "job":
                 index, query, first = message[1:]
-                pool.submit(index, query, MISS if first == "miss" else first)
+                pool.submit(index, query, MISS if first == "miss" else AHEAD if first == "ahead" else first)
             elif kind == "stop":
                 stage.stop.set()
             elif kind == "cut":

@@ -217,6 +217,7 @@ class Put:
 SLOT: Any = ("slot",)  # a step: hold one of this host's slots; the driver answers whether it does
 Steps = Generator[Any, Any, T]
 MISS: Any = ("miss",)  # looked up already: not in the cache
+AHEAD: Any = ("ahead",)  # worked ahead for another shard: an answer found cached is left to that shard's call
 
 
 class StageRun:
@@ -319,13 +320,17 @@ class StageRun:
     def resolve_steps(self, query: dict[str, Any], first: Found | None = None) -> Steps[dict[str, Any]]:
         """The response row of one query: its samples, the best of them by the checks with the others beside it.
 
-        ``first``: the first sample's cache lookup when the caller already made it (``MISS``: not cached). The
+        ``first``: the first sample's cache lookup when the caller already made it (``MISS``: not cached;
+        ``AHEAD``: work ahead for another shard, which ends at once (None) when the answer is cached). The
         steps that wait (a host slot, a claim, a request, a cache write) are yielded to the driver: a thread
         does them in place (:meth:`drive`), the event loop awaits them (:mod:`.workers`); the rest runs here.
         """
         rows = []
         for k in range(self.samples):
-            rows.append((yield from self.sample_steps(query, k, first if k == 0 else None)))
+            row = yield from self.sample_steps(query, k, first if k == 0 else None)
+            if row is None:  # worked ahead on an answer that is cached already: nothing to do here
+                return None
+            rows.append(row)
         return best_of(rows)
 
     def drive(self, steps: Steps[T]) -> T:
@@ -353,16 +358,20 @@ class StageRun:
     def samples(self) -> int:
         return self.config.teacher.samples_per_query
 
-    def sample_steps(self, query: dict[str, Any], sample: int, first: Found | None = None) -> Steps[dict[str, Any]]:
-        """One sample: its first answer (cached or sent), then re-asks while it stays invalid."""
+    def sample_steps(
+        self, query: dict[str, Any], sample: int, first: Found | None = None
+    ) -> Steps[dict[str, Any] | None]:
+        """One sample: its first answer (cached or sent), then re-asks while it stays invalid (None: work ahead
+        whose answer is cached; judging it is the other shard's)."""
         t = self.config.teacher
+        ahead = first is AHEAD
         request = self.request(query, sample)
         spent = Attempts()
         sent = False
         while True:
             key = self.key(request, query)  # once per request: the body with the schema is ~5 kB of JSON to hash
             # not looked up here: the lookup under the claim below finds an answer cached meanwhile (or long ago)
-            found = None if first is None or first is MISS else first
+            found = None if first is None or first is MISS or first is AHEAD else first
             first = None
             if found is None:
                 # the host slot first: a claim's holder never waits for a slot a waiter on its claim holds
@@ -371,6 +380,8 @@ class StageRun:
                 release = yield Claim(key)  # another run asking the same now: wait for its answer, pay once
                 try:
                     found = self.lookup(key)
+                    if found is not None and ahead:
+                        return None
                     if found is None:
                         if self.stop.is_set():
                             raise _Stopped
@@ -526,7 +537,7 @@ def answer(
                         ahead = None
                     else:
                         log.info("teacher: working ahead on %d requests of shard %d", len(extra), ahead.claimed[-1])
-                        feed = ((-1, query, None) for query in extra)
+                        feed = ((-1, query, AHEAD) for query in extra)
                         reporter.work_ahead(added=len(extra))
                     continue
                 if not outstanding:
