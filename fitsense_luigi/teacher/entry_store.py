@@ -70,6 +70,9 @@ _ERRNO_OF = {
 }
 
 
+_DAMAGED = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB: no retry mends the file
+
+
 def entry_file(key: str) -> str:
     """Where an entry lives as a file, relative to the cache's root."""
     return f"{key[:2]}/{key}.json"
@@ -231,9 +234,16 @@ class EntryDatabase:
     def _failure(self, exc: sqlite3.Error, doing: str) -> DataRootError:
         """One line: the database, SQLite's words and, for what the file system refused, the root's own wording
         (path, free space, what to do)."""
-        code = _ERRNO_OF.get(getattr(exc, "sqlite_errorcode", 0) & 0xFF)
+        result = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        code = _ERRNO_OF.get(result)
         if code is not None:
             return self.root.failure(OSError(code, f"{os.strerror(code)} ({exc})"), DATABASE, doing)
+        if result in _DAMAGED:
+            return DataRootError(
+                f"cannot {doing} {self.path}: {exc}; move it aside (its answers are then bought again) or restore "
+                f"it from a backup",
+                permanent=True,
+            )
         return DataRootError(f"cannot {doing} {self.path}: {exc}")
 
 

@@ -159,7 +159,7 @@ class RunUnderTest:
         body = self.server.bodies[digest]
         return self.files.cache_entry(
             cache_key(self.server.url, body, schema_version(), self.template_version)
-        ).is_file()
+        ).exists()
 
     def _uncached(self, before: float | None = None) -> set[str]:
         return {d for t, d in self.server.delivered_since(self.mark) if (before is None or t < before)} - {

@@ -202,11 +202,11 @@ def test_a_wrong_typed_cache_entry_is_named_moved_aside_and_asked_again(server: 
     damaged, edited = entries[0], entries[1]
     entry = json.loads(damaged.read_bytes())
     entry["outcome"]["usage"]["total_tokens"] = "lots"
-    damaged.write_text(json.dumps(entry))
+    damaged.write_bytes(json.dumps(entry).encode())
     # a valid-looking entry with a different answer: the content changed, the rest kept
     entry = json.loads(edited.read_bytes())
     entry["outcome"]["content"] = entry["outcome"]["content"].replace("a", "b", 1)
-    edited.write_text(json.dumps(entry))
+    edited.write_bytes(json.dumps(entry).encode())
     for stage in (stages.TEACHER, stages.TEACHER_SHARD.sharded(0)):
         run.manifest(stage).unlink()
 
@@ -214,8 +214,8 @@ def test_a_wrong_typed_cache_entry_is_named_moved_aside_and_asked_again(server: 
     assert again.returncode == 0, again.output[-3000:]
     warnings = [line for line in again.output.splitlines() if "is damaged" in line]
     assert len(warnings) == 2, warnings
-    assert any(str(damaged) in w and 'outcome.usage.total_tokens is "lots", not a count' in w for w in warnings)
-    assert any(str(edited) in w and "checksum does not match" in w for w in warnings)
+    assert any(damaged.key in w and 'outcome.usage.total_tokens is "lots", not a count' in w for w in warnings)
+    assert any(edited.key in w and "checksum does not match" in w for w in warnings)
     quarantine = list(run.cache_root().glob("quarantine/*"))
     assert len(quarantine) == 2
     assert len(srv.received) == FEW_QUERIES + 2, "the two damaged entries were asked again, nothing else"

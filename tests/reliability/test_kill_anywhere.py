@@ -14,13 +14,12 @@ HTTP call); against an uninterrupted run given the same answers (a replay from t
 
 from __future__ import annotations
 
-import os
 import shutil
-import time
 from pathlib import Path
 
 from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.pipeline.tasks import ALL_TASKS
+from fitsense_luigi.teacher import entry_store
 from tests.reliability.fault_harness import (
     KillPoint,
     Reference,
@@ -107,21 +106,18 @@ def test_a_kill_between_an_answer_and_its_cache_entry_costs_that_answer_once_mor
 ) -> None:
     """The window no client can close: an answer has arrived, the process dies before it is stored.
 
-    The entry is written (temporary file, rename) as soon as the answer is read, so what
-    is lost is at most the answers of the ``teacher.concurrency`` workers at that
-    moment; exactly those are sent again, and the abandoned temporary is removed
-    once it is clearly stale.
+    The entry is committed to the cache's database as soon as the answer is read, so what is lost is at
+    most the answers of the ``teacher.concurrency`` workers at that moment; exactly those are sent again.
+    A commit cut halfway leaves the database as it was (SQLite rolls it back), and nothing to sweep.
     """
     run = RunUnderTest(tmp_path / "data", reference.params, reference.teacher)
     killed = run.attempt(
-        KillPoint("a cache entry written, not in place", hook=f"rename:{files.TEACHER_CACHE}/*/*.json")
+        KillPoint(
+            "an answer received, its entry not committed",
+            hook=f"commit:{files.TEACHER_CACHE}/{entry_store.DATABASE}",
+        )
     )
     assert killed.killed and 1 <= len(killed.in_flight) <= 3, killed.in_flight
-    leftovers = list(run.files.cache_root().rglob(".*.tmp-*"))
-    assert leftovers, "the killed write leaves its temporary"
-    ten_minutes_ago = time.time() - 601
-    for path in leftovers:
-        os.utime(path, (ten_minutes_ago, ten_minutes_ago))
 
     assert run.attempt().returncode == 0
     paid = run.delivered()

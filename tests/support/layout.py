@@ -12,8 +12,10 @@ and paths of a run's files on a local data root, so a test never writes ``raw/..
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
+import sqlite3
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
@@ -26,10 +28,9 @@ from fitsense_luigi.contracts import files, stages
 from fitsense_luigi.contracts.files import StageFile
 from fitsense_luigi.contracts.splits import SPLITS
 from fitsense_luigi.contracts.stages import Stage
-from fitsense_luigi.pipeline.roots import LocalRoot
 from fitsense_luigi.synth.schema import TABLES  # the world's tables and the stage each is written by
+from fitsense_luigi.teacher import entry_store  # the layout of the teacher's answer cache
 from fitsense_luigi.teacher.batch import registry  # the layout of the teacher's batch submissions
-from fitsense_luigi.teacher.cache import ResponseCache  # the layout of the teacher's answer cache
 
 # the stages whose outputs are the run's data (tables and rows); the world's, by synth.schema's stage names
 DATA_STAGES = (stages.PROFILES, stages.WORKOUTS, stages.QUERIES, stages.TEACHER, stages.DATASET)
@@ -165,13 +166,73 @@ class RunFiles:
     def cache_root(self) -> Path:
         return self.data_root / files.TEACHER_CACHE
 
-    def cache_entry(self, key: str) -> Path:
-        return self.cache_root() / ResponseCache(LocalRoot(self.cache_root())).entry_key(key)
+    def cache_database(self) -> Path:
+        return self.cache_root() / entry_store.DATABASE
 
-    def cache_entries(self) -> list[Path]:
-        """The teacher cache's entries under this data root (temporaries left out)."""
-        return [p for p in self.cache_root().rglob("*.json") if not p.name.startswith(".")]
+    def cache_entry(self, key: str) -> CachedEntry:
+        return CachedEntry(self.cache_root(), key)
+
+    def cache_entries(self) -> list[CachedEntry]:
+        return cache_entries(self.cache_root())
 
     def batch_records(self, kind: str = registry.BATCH) -> list[Path]:
         """The teacher's batch submission records of one kind (``registry.INTENT``, ``BATCH``, ``COLLECTED``)."""
         return sorted(self.cache_root().glob(f"{registry.DIRECTORY}/*/{kind}"))
+
+
+def cache_entries(cache_root: Path) -> list[CachedEntry]:
+    """The teacher cache's entries under ``cache_root``: rows of its database, and files of the layout earlier
+    versions wrote (temporaries left out)."""
+    keys = []
+    if (cache_root / entry_store.DATABASE).is_file():
+        database = contextlib.closing(sqlite3.connect(cache_root / entry_store.DATABASE, timeout=30))
+        with database as db, contextlib.suppress(sqlite3.OperationalError):  # no table yet: no entry
+            keys = [key for (key,) in db.execute(f"SELECT key FROM {entry_store.TABLE}")]
+    in_files = [p.stem for p in cache_root.glob("??/*.json") if not p.name.startswith(".")]
+    return [CachedEntry(cache_root, key) for key in sorted({*keys, *in_files})]
+
+
+@dataclass(frozen=True, order=True)
+class CachedEntry:
+    """One teacher cache entry, wherever it is: a row of the cache's database, or a file of an earlier version."""
+
+    cache_root: Path
+    key: str
+
+    @property
+    def file(self) -> Path:
+        return self.cache_root / entry_store.entry_file(self.key)
+
+    def _database(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.cache_root / entry_store.DATABASE, timeout=30)
+
+    def exists(self) -> bool:
+        return self.read_bytes_or_none() is not None
+
+    def read_bytes_or_none(self) -> bytes | None:
+        if (self.cache_root / entry_store.DATABASE).is_file():
+            with contextlib.closing(self._database()) as db, contextlib.suppress(sqlite3.OperationalError):
+                row = db.execute(f"SELECT entry FROM {entry_store.TABLE} WHERE key = ?", (self.key,)).fetchone()
+                if row is not None:
+                    return bytes(row[0])
+        return self.file.read_bytes() if self.file.is_file() else None
+
+    def read_bytes(self) -> bytes:
+        data = self.read_bytes_or_none()
+        if data is None:
+            raise FileNotFoundError(f"no cache entry {self.key}")
+        return data
+
+    def write_bytes(self, data: bytes) -> None:
+        """Replace what is stored (a test damaging an entry), where it is stored."""
+        if self.file.is_file():
+            self.file.write_bytes(data)
+            return
+        with contextlib.closing(self._database()) as db, db:
+            db.execute(f"UPDATE {entry_store.TABLE} SET entry = ? WHERE key = ?", (data, self.key))
+
+    def remove(self) -> None:
+        if self.file.is_file():
+            self.file.unlink()
+        with contextlib.closing(self._database()) as db, db:
+            db.execute(f"DELETE FROM {entry_store.TABLE} WHERE key = ?", (self.key,))

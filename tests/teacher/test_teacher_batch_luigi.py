@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fitsense_luigi.contracts import files, stages
+from fitsense_luigi.teacher import entry_store
 from fitsense_luigi.teacher.batch import registry
 from tests.reliability.fault_harness import KILLPOINT_DIR
 from tests.support import harness
@@ -134,7 +135,7 @@ def test_killed_between_creating_the_batch_and_recording_it_the_rerun_finds_it(b
 @pytest.mark.parametrize(
     "point",
     [
-        f"rename:{files.TEACHER_CACHE}/*/*.json",
+        f"commit:{files.TEACHER_CACHE}/{entry_store.DATABASE}",
         f"rename:{files.TEACHER_CACHE}/{registry.DIRECTORY}/*/{registry.COLLECTED}",
     ],
     ids=["at the first answer into the cache", "before the batch is marked collected"],

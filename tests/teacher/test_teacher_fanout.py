@@ -18,6 +18,7 @@ import pytest
 from fitsense_luigi.errors import TeacherStageError
 from fitsense_luigi.pipeline.roots import LocalRoot
 from fitsense_luigi.teacher import fanout, stage
+from tests.support.layout import cache_entries
 from tests.support.teacher import Reply, scripted_queries, scripted_query
 
 TIMING = ("latency_ms",)
@@ -62,7 +63,7 @@ def test_two_processes_give_the_rows_of_one_and_pay_each_request_once(server, te
     assert {r["status"] for r in two} == {"ok", "refused"}
     assert sum(r["post_validation"]["reasks"] for r in two) == 8  # the 8 prose answers, each asked again once
     assert set(two_srv.answered().values()) == {1} and two_srv.answered() == one_srv.answered()
-    entries = [len(list((tmp_path / c).rglob("*.json"))) for c in ("c1", "c2")]  # keys name the server's port
+    entries = [len(cache_entries(tmp_path / c)) for c in ("c1", "c2")]  # keys name the server's port
     assert entries == [48, 48], "every answer cached, re-asks under their own keys"
 
     again = stage.answer(config, asked, LocalRoot(tmp_path / "c2"))  # every answer cached (paid by "another run")

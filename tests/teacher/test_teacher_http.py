@@ -17,6 +17,7 @@ import pytest
 from fitsense_luigi.errors import TeacherStageError
 from fitsense_luigi.pipeline.roots import LocalRoot
 from fitsense_luigi.teacher import stage
+from tests.support.layout import cache_entries
 from tests.support.teacher import (
     FAST_TEACHER,
     KEY_ENV,
@@ -133,7 +134,7 @@ def test_always_too_slow_ends_as_timeout_and_is_not_cached(server, teacher_confi
     assert row["status"] == "timeout" and row["attempt_count"] == 2
     assert "read" in row["error"] and row["response_text"] == ""
     assert not row["post_validation"]["valid"]
-    assert not list(cache_root.rglob("*.json"))
+    assert not cache_entries(cache_root)
 
 
 @pytest.mark.parametrize(
@@ -159,7 +160,7 @@ def test_answers_that_are_not_usable_plans_get_their_status(
     assert error_part in row["error"]
     assert row["attempt_count"] == answers, "a billed answer is not retried, only re-asked with its errors"
     assert row["post_validation"]["reasks"] == answers - 1
-    assert len(list(cache_root.rglob("*.json"))) == answers, "every billed answer is cached: never pay twice"
+    assert len(cache_entries(cache_root)) == answers, "every billed answer is cached: never pay twice"
     assert srv.total_answered() == answers
     assert set(row) == set(rows_keys())
     # a rerun pays for none of them again
@@ -189,7 +190,7 @@ def test_a_200_that_is_not_a_chat_completion_is_not_an_answer_and_is_never_cache
     row = rows[0]
     assert row["status"] == "http_error" and row["attempt_count"] == 1
     assert row["error"].startswith(f"HTTP 200 with a body that is not a chat completion ({problem}")
-    assert not list(cache_root.rglob("*.json")), "nothing the model did not say is cached"
+    assert not cache_entries(cache_root), "nothing the model did not say is cached"
     srv.script = lambda call: Reply()  # the server heals: the next run asks again and gets the answer
     again = run(teacher_config(srv.url), [scripted_query(0, "odd")], cache_root)
     assert again[0]["status"] == "ok" and srv.total_answered() == 2
@@ -303,7 +304,7 @@ def test_cache_serves_identical_requests_and_can_be_switched_off(server, teacher
     cache_root = tmp_path / "cache"
     queries = scripted_queries(5)
     first = run(teacher_config(srv.url), queries, cache_root)
-    assert len(list(cache_root.rglob("*.json"))) == 5
+    assert len(cache_entries(cache_root)) == 5
 
     second = run(teacher_config(srv.url), queries, cache_root)
     assert srv.total_answered() == 5, "the second pass is served from the cache"
@@ -328,12 +329,12 @@ def test_unreadable_cache_entry_is_a_miss(server, teacher_config, tmp_path):
     srv = server()
     cache_root = tmp_path / "cache"
     run(teacher_config(srv.url), [scripted_query(0)], cache_root)
-    (entry,) = cache_root.rglob("*.json")
-    entry.write_text("{truncated")
+    (entry,) = cache_entries(cache_root)
+    entry.write_bytes(b"{truncated")
     rows = run(teacher_config(srv.url), [scripted_query(0)], cache_root)
     assert rows[0]["status"] == "ok" and not rows[0]["cache_hit"]
     assert srv.total_answered() == 2
-    assert json.loads(entry.read_text())["outcome"]["status"] == "ok"
+    assert json.loads(entry.read_bytes())["outcome"]["status"] == "ok"
 
 
 def test_key_is_redacted_from_anything_the_server_echoes(server, teacher_config, tmp_path):

@@ -46,6 +46,11 @@ TEMPORARY_NAME = re.compile(r"^\..+\.tmp-(\d+)-[0-9a-f]+$")
 SCHEDULER_STATE_FILE = "luigi-state.pickle"  # luigid's state (see pipeline.scheduler)
 NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 # errors that retrying cannot mend: someone must act (remount, change permissions, remove a link)
+# file systems of one host: an SQLite database with a write-ahead log is safe on them (not on NFS, SMB, FUSE)
+LOCAL_FILE_SYSTEMS = frozenset(
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "f2fs", "bcachefs", "jfs", "reiserfs", "tmpfs", "ramfs", "overlay"}
+)
+_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 PERMANENT_ERRNOS = frozenset({errno.EROFS, errno.EACCES, errno.EPERM, errno.ELOOP, errno.ENOTDIR, errno.ENAMETOOLONG})
 
 
@@ -91,6 +96,28 @@ def _size(count: float) -> str:
             return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count:.1f} TiB"  # pragma: no cover
+
+
+def file_system_of(path: Path) -> str | None:
+    """The type of the file system holding ``path`` (``ext4``, ``nfs4``...), from ``/proc/self/mountinfo``;
+    None where that cannot be told (not Linux)."""
+    try:
+        mounts = Path("/proc/self/mountinfo").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    where = os.path.realpath(path)
+    best, kind = "", None
+    for line in mounts:
+        fields = line.split(" ")
+        try:
+            point = _OCTAL_ESCAPE.sub(lambda m: chr(int(m[1], 8)), fields[4])  # a space is written \040
+            fs_type = fields[fields.index("-", 6) + 1]
+        except (IndexError, ValueError):
+            continue
+        inside = where == point or where.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fs_type
+    return kind
 
 
 def link_error(path: Path) -> DataRootError:
@@ -326,9 +353,13 @@ class LocalRoot:
 
     # -- what must be local: it is
     def database_path(self, key: str) -> Path | None:
-        """The file, made here if missing (so a refusal is the system's own error, in one line), never a link."""
+        """The file, made here if missing (so a refusal is the system's own error, in one line), never a link;
+        None on a network file system (NFS, SMB, FUSE...): SQLite's write-ahead log shares memory between the
+        processes that use it, which a file system shared between hosts cannot give (sqlite.org/wal.html)."""
         path = self.file(key)
         self.directory(path.parent)
+        if file_system_of(path.parent) not in LOCAL_FILE_SYSTEMS:
+            return None
         try:
             os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644))
         except OSError as exc:

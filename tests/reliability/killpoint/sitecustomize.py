@@ -8,7 +8,9 @@ JSON file exists under its temporary name for a few microseconds):
   created for writing (it exists, empty);
 * ``rename:<glob>`` a temporary file is about to be renamed onto a final path matching
   ``<glob>`` (fully written, not in place yet);
-* ``rename:#N``     the N-th such rename of this process, whatever the file.
+* ``rename:#N``     the N-th such rename of this process, whatever the file;
+* ``commit:<glob>`` entries are about to be committed to an SQLite database matching ``<glob>`` (the
+  teacher cache's, :mod:`fitsense_luigi.teacher.entry_store`: its audit event ``fitsense.teacher.commit``).
 
 Globs are matched against the path relative to ``FITSENSE_DATA_ROOT``, part by
 part (``*`` never crosses a ``/``); ``#N`` counts renames outside ``cache/`` only. The point hit is printed to stderr
@@ -48,8 +50,10 @@ def matches(relative: str, pattern: str) -> bool:
 
 def _install(spec: str, root: str) -> None:
     event, _, target = spec.partition(":")
-    if event not in ("open", "rename") or not target:
-        raise SystemExit(f"FITSENSE_KILL_AT: expected open:<glob>, rename:<glob> or rename:#N, got {spec!r}")
+    if event not in ("open", "rename", "commit") or not target:
+        raise SystemExit(
+            f"FITSENSE_KILL_AT: expected open:<glob>, rename:<glob>, rename:#N or commit:<glob>, got {spec!r}"
+        )
     nth = int(target[1:]) if target.startswith("#") else None
     seen = 0
 
@@ -65,6 +69,10 @@ def _install(spec: str, root: str) -> None:
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or flags & _WRITE_FLAGS
             relative = _final_relative(args[0], root) if writing else None
             if relative and matches(relative, target):
+                kill(relative)
+        elif name == "fitsense.teacher.commit" and event == "commit":
+            relative = os.path.relpath(os.path.abspath(args[0]), root)
+            if matches(relative, target):
                 kill(relative)
         elif name == "os.rename" and event == "rename":
             if _final_relative(args[0], root) is None:

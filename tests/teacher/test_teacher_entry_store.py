@@ -1,0 +1,126 @@
+"""Where the teacher cache keeps its entries: one SQLite database on a local disk, one file each elsewhere.
+
+What is checked comes from outside the store: the file layout earlier versions wrote (the README's
+``<k[:2]>/<k>.json``, found here from the cache key's own definition), what a loopback server counts as paid, what
+SQLite itself reads back from the database, and how a ``flock`` held by another process behaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from fitsense_luigi.errors import DataRootError
+from fitsense_luigi.pipeline.roots import LocalRoot, local
+from fitsense_luigi.teacher import entry_store, http_policy, stage
+from fitsense_luigi.teacher.cache import ResponseCache
+from fitsense_luigi.teacher.response_body import Body
+from tests.support.teacher import scripted_queries
+
+
+def run(config, queries, cache_root: Path):
+    return stage.answer(config, queries, cache_root=LocalRoot(cache_root))
+
+
+def on_a_network_file_system(monkeypatch) -> None:
+    monkeypatch.setattr(local, "file_system_of", lambda path: "nfs4")
+
+
+def rows_in_database(cache_root: Path) -> list[tuple[str, bytes]]:
+    with contextlib.closing(sqlite3.connect(cache_root / entry_store.DATABASE)) as db:
+        return [(key, bytes(entry)) for key, entry in db.execute("SELECT key, entry FROM entries ORDER BY key")]
+
+
+def test_answers_go_into_one_database_that_sqlite_reads_back(server, teacher_config, tmp_path):
+    srv = server()
+    cache_root = tmp_path / "cache"
+    run(teacher_config(srv.url), scripted_queries(5), cache_root)
+    stored = rows_in_database(cache_root)
+    assert len(stored) == 5 == srv.total_answered()
+    assert not list(cache_root.glob("??/*.json")), "no file per answer"
+    for key, entry in stored:
+        assert json.loads(entry)["key"] == key
+
+
+def test_a_network_file_system_keeps_one_file_per_entry(server, teacher_config, tmp_path, monkeypatch):
+    """SQLite's write-ahead log needs memory shared by its processes, which NFS or SMB cannot give."""
+    on_a_network_file_system(monkeypatch)
+    srv = server()
+    cache_root = tmp_path / "cache"
+    run(teacher_config(srv.url), scripted_queries(3), cache_root)
+    assert not (cache_root / entry_store.DATABASE).exists()
+    files = sorted(cache_root.glob("??/*.json"))
+    assert len(files) == 3
+    assert all(f.parent.name == f.stem[:2] and json.loads(f.read_bytes())["key"] == f.stem for f in files)
+
+
+def test_entries_an_earlier_version_wrote_as_files_are_still_served(server, teacher_config, tmp_path, monkeypatch):
+    srv = server()
+    cache_root = tmp_path / "cache"
+    queries = scripted_queries(4)
+    with monkeypatch.context() as patched:  # the layout of earlier versions: one file per entry
+        on_a_network_file_system(patched)
+        first = run(teacher_config(srv.url), queries, cache_root)
+    assert len(list(cache_root.glob("??/*.json"))) == 4 and srv.total_answered() == 4
+
+    again = run(teacher_config(srv.url), queries, cache_root)
+    assert srv.total_answered() == 4, "nothing is bought again"
+    assert [r["response_text"] for r in again] == [r["response_text"] for r in first]
+    assert (cache_root / entry_store.DATABASE).is_file() and rows_in_database(cache_root) == []
+
+
+def test_a_damaged_database_stops_the_stage_in_one_line_that_names_it(server, teacher_config, tmp_path):
+    srv = server()
+    cache_root = tmp_path / "cache"
+    cache_root.mkdir()
+    (cache_root / entry_store.DATABASE).write_bytes(b"this is not an SQLite database, it is a text file\n" * 100)
+    with pytest.raises(DataRootError) as stopped:
+        run(teacher_config(srv.url), scripted_queries(2), cache_root)
+    message = str(stopped.value)
+    assert str(cache_root / entry_store.DATABASE) in message and "move it aside" in message
+    assert "\n" not in message and stopped.value.permanent
+    assert srv.total_answered() == 0, "nothing is bought that could not be kept"
+
+
+def test_a_writer_waits_for_another_process_s_commit_in_the_kernel(tmp_path):
+    """The writers' turn is a ``flock``: held elsewhere (here by this test, as another process would), a write
+    waits, and goes on as soon as it is released."""
+    cache = ResponseCache(LocalRoot(tmp_path))
+    outcome = http_policy.parse_completion(200, Body(None, _completion(), True))
+    fd = open_lock(tmp_path / entry_store.WRITER_LOCK)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        done = threading.Event()
+        writer = threading.Thread(target=lambda: (cache.put("ab" * 32, outcome), done.set()))
+        writer.start()
+        assert not done.wait(0.5), "the write went on while another process held the turn"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        assert done.wait(30)
+        writer.join()
+    finally:
+        fd.close()
+    assert [key for key, _ in rows_in_database(tmp_path)] == ["ab" * 32]
+    assert cache.get("ab" * 32) == outcome
+
+
+def open_lock(path: Path):
+    return path.open("a+b")
+
+
+def _completion() -> dict:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": None, "refusal": "no"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    }
