@@ -38,6 +38,7 @@ import functools
 import logging
 import os
 import queue
+import shutil
 import sqlite3
 import sys
 import threading
@@ -56,6 +57,7 @@ COMMIT_EVENT = "fitsense.teacher.commit"  # audit event raised with the database
 BUSY_TIMEOUT_S = 120.0  # another process's commit takes milliseconds; a checkpoint on a slow disk, seconds
 BATCH = 256  # entries committed at most in one transaction
 CHECKPOINT_EVERY = 400  # entries (about 1,000 pages of 4 kB, SQLite's own default) between checkpoints
+FULL_BELOW = 1 << 20  # bytes free under which SQLite's "disk I/O error" is a full disk
 HEX = frozenset("0123456789abcdef")
 STALE_TEMPORARY_S = 600.0  # a temporary this old belongs to a write that was killed
 
@@ -71,6 +73,14 @@ _ERRNO_OF = {
 
 
 _DAMAGED = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB: no retry mends the file
+
+
+def _full(path: Path) -> bool:
+    """Whether the file system holding ``path`` has (next to) no space left."""
+    try:
+        return shutil.disk_usage(path.parent).free < FULL_BELOW
+    except OSError:
+        return False
 
 
 def entry_file(key: str) -> str:
@@ -236,6 +246,8 @@ class EntryDatabase:
         (path, free space, what to do)."""
         result = getattr(exc, "sqlite_errorcode", 0) & 0xFF
         code = _ERRNO_OF.get(result)
+        if code == errno.EIO and _full(self.path):  # a log or shared-memory file that could not grow
+            code = errno.ENOSPC
         if code is not None:
             return self.root.failure(OSError(code, f"{os.strerror(code)} ({exc})"), DATABASE, doing)
         if result in _DAMAGED:

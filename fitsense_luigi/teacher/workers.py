@@ -11,9 +11,11 @@ holding one host slot, with the asyncio client (:mod:`.aio_client`): no thread
 per request, so no GIL hand-over per step of every answer. With 256 in flight
 and 200 ms per answer one process went from 0.45 to 0.61 of C / L that way on
 this machine (``bench/bench_teacher.py``, quiet, page cache dropped first).
-Cache entries are stored by the cache's writer thread beside the loop, each
-coroutine waiting for its own (:meth:`~fitsense_luigi.teacher.cache.ResponseCache.put_then`):
-the loop never stands still for a commit or a file.
+A cache entry is committed by the loop itself where that is cheap (a row of
+the cache's database: tens of microseconds), else written by the cache's
+writer threads while its coroutine waits
+(:meth:`~fitsense_luigi.teacher.cache.ResponseCache.put_then`): the loop never
+stands still for a file or an S3 round trip.
 The event loop is used wherever the asyncio client can stand in for the
 provider (:func:`~fitsense_luigi.teacher.aio_client.usable_for`); a claim that
 another process holds is waited for on a thread, never on the loop.

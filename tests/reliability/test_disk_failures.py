@@ -12,6 +12,7 @@ import contextlib
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,16 +55,21 @@ def fill(root: Path, leave: int) -> Path:
 
 
 def test_a_full_disk_in_the_teacher_stage_pays_for_nothing_twice(server: Servers, write_params, tmp_path: Path):
-    srv = server(latency_s=0.02)
+    """The disk fills while the stage runs (its cache database open, some answers in it)."""
+    srv = server(latency_s=0.3)
     overrides = teacher_params(srv.url, FAST_TEACHER, shards=1, concurrency=2)
     params = write_params({"queries": {"per_type": FEW}, **overrides})
     with small_tmpfs(tmp_path / "data", "48m") as data_root:
         upstream = run_luigi("GenerateQueries", RUN_ID, data_root, params, env=WITH_KEY)
         assert upstream.returncode == 0, upstream.output[-3000:]
-        filler = fill(data_root, leave=12 * 1024)
 
         env = {**WITH_KEY, **retrying(tmp_path, RETRIES)}
         proc = watch_luigi("CallTeacher", RUN_ID, data_root, params, env)
+        run = RunFiles(data_root, RUN_ID)
+        deadline = time.monotonic() + 120
+        while len(run.cache_entries()) < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+        filler = fill(data_root, leave=12 * 1024)
         lines: list[str] = []
         full = threading.Event()
 
