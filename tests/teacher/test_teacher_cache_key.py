@@ -57,3 +57,17 @@ def test_the_wire_body_is_the_whole_body_as_canonical_json(kind):
     request = TeacherRequest(MESSAGES, "teacher-model", 0.7, 0.95, 1024, 42, negotiate.payload(kind))
     assert json.loads(request.body_text) == request.body()
     assert request.body_text == json.dumps(request.body(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_repeated_system_prompts_are_hashed_as_defined_whatever_is_remembered():
+    """Every query carries the same system prompt (parsed anew from its own line): its text is made once, and
+    the key stays the defined one for it, for other prompts and past the prompts remembered."""
+    fmt = negotiate.payload("json_schema")
+    prompts = [f'You are coach number {n}. Sei freundlich — «ça va» 💪\n\t"quoted"' for n in range(40)]
+    for n, prompt in enumerate(prompts * 2):
+        messages = [{"role": "system", "content": str(prompt)}, {"role": "user", "content": f"plan {n}"}]
+        body = TeacherRequest(copy.deepcopy(messages), "m", 0.7, 0.95, 64, 7, fmt).body()
+        assert cache_key("http://h/v1", body, "s", "t") == defined_key("http://h/v1", body, "s", "t")
+    odd = [{"role": "system", "content": prompts[0], "name": "coach"}, {"role": "user", "content": "x"}]
+    body = TeacherRequest(odd, "m", 0.7, 0.95, 64, 7, fmt).body()
+    assert cache_key("http://h/v1", body, "s", "t") == defined_key("http://h/v1", body, "s", "t")
