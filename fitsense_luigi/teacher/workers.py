@@ -24,6 +24,7 @@ another process holds is waited for on a thread, never on the loop.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import threading
@@ -112,6 +113,12 @@ class AsyncWorkers:
         self.loop = asyncio.new_event_loop()
         self.queue: asyncio.Queue[tuple[int, Any, Any] | None] | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        # host slots: held by sends; one that ends hands its slot to the first request ready for one
+        self._holding = 0  # slots this process holds (at most ``size``)
+        self._waiting: collections.deque[asyncio.Future[int | None]] = collections.deque()
+        self._handed = 0  # slots handed to waiting requests that have not gone out yet
+        self._spares = False  # ``size`` more coroutines, preparing requests while the others are out
+        self._ending = False  # told to end: no more coroutines
         # claims another run holds are waited for here, never on the loop
         self.claim_waiters = ThreadPoolExecutor(thread_name_prefix="teacher-claim-waiter")
         self._ready = threading.Event()
@@ -133,7 +140,11 @@ class AsyncWorkers:
         self.queue = asyncio.Queue()
         self.tasks = [asyncio.create_task(self._worker()) for _ in range(self.size)]
         self._ready.set()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        while True:  # the spares join after the first answer
+            tasks = list(self.tasks)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if len(tasks) == len(self.tasks):
+                break
 
     def submit(self, index: int, query: Any, first: Any) -> None:
         assert self.queue is not None
@@ -143,24 +154,19 @@ class AsyncWorkers:
         from fitsense_luigi.teacher.stage import _Stopped
 
         assert self.queue is not None
-        slot: list[int | None] = [None]  # this coroutine's host slot, while it has work
         while (item := await self.queue.get()) is not None:
             index, query, first = item
             try:
-                result: Any = await self._drive(self.stage.resolve_steps(query, first), slot)
+                result: Any = await self._drive(self.stage.resolve_steps(query, first))
             except asyncio.CancelledError:  # cut: no answer came for it, none was paid
                 _job(self.stage, self.finish, index, query, first, _Stopped())
                 raise
             except BaseException as exc:
                 result = exc
-            if slot[0] is not None and self.queue.empty():  # nothing left here: the slot to whoever waits
-                assert self.stage.slots is not None
-                self.stage.slots.give_back(slot[0])
-                slot[0] = None
             _job(self.stage, self.finish, index, query, first, result)
 
-    async def _drive(self, steps: Any, slot: list[int | None]) -> Any:
-        """:meth:`StageRun.drive`, awaited: a slot per coroutine, claims held by others waited for on a thread."""
+    async def _drive(self, steps: Any) -> Any:
+        """:meth:`StageRun.drive`, awaited: a host slot per send, claims held by others waited for on a thread."""
         from fitsense_luigi.teacher.stage import SLOT, Claim, Put, advance
 
         stage = self.stage
@@ -172,12 +178,8 @@ class AsyncWorkers:
                 return step
             error = None
             try:
-                if step is SLOT:
-                    while stage.slots is not None and slot[0] is None and not stage.stop.is_set():
-                        slot[0] = stage.slots.take()
-                        if slot[0] is None:
-                            await asyncio.sleep(SLOT_POLL_S)
-                    reply = stage.slots is None or slot[0] is not None
+                if step is SLOT:  # taken for each send (:meth:`_send`)
+                    reply = not stage.stop.is_set()
                 elif isinstance(step, Claim):
                     reply = stage.store.try_claim(step.key)
                     if reply is None:  # another process is asking the same: wait for it off the loop
@@ -185,9 +187,88 @@ class AsyncWorkers:
                 elif isinstance(step, Put):  # stored off the loop; this coroutine waits for its own entry
                     reply = await self._stored(step)
                 else:
-                    reply = await self.client.complete(step.request)
+                    reply = await self._send(step.request)
+                    await self._sends_first()
             except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs
                 error = exc
+
+    # -- sends: a host slot each, handed straight to the next request that is ready
+    async def _send(self, request: Any) -> Any:
+        """One request, on a host slot held for it alone; the slot then goes to a request of this process that
+        is ready and waiting (else back to the host)."""
+        from fitsense_luigi.teacher.stage import _Stopped
+
+        slot = await self._slot()
+        try:
+            if self.stage.stop.is_set():
+                raise _Stopped()
+            return await self.client.complete(request)
+        finally:
+            self._pass(slot)
+
+    async def _sends_first(self) -> None:
+        """Let the requests this process just handed slots to go out before this answer is judged: an answer's
+        checks, row and cache entry take about a millisecond of the loop, and 128 answers arriving together
+        kept the 128th slot idle for that long each time (the dip after the first round: 65 of 256 in flight)."""
+        if not self._spares and not self._ending:  # the first round is out: each slot gets a request ready
+            self._spares = True
+            self.tasks += [asyncio.create_task(self._worker()) for _ in range(self.size)]
+        while self._handed:
+            await asyncio.sleep(0)
+
+    async def _slot(self) -> int | None:
+        """A host slot for one send: handed over by a send of this process that has just ended, or taken from the
+        host while this process holds fewer than its share (looked at again every ``SLOT_POLL_S`` while other
+        processes hold the rest)."""
+        from fitsense_luigi.teacher.stage import _Stopped
+
+        slots = self.stage.slots
+        while not self.stage.stop.is_set():
+            if slots is None:
+                if self._holding < self.size:
+                    self._holding += 1
+                    return None
+            elif self._holding < self.size:
+                fd = slots.take()
+                if fd is not None:
+                    self._holding += 1
+                    return fd
+            handed: asyncio.Future[int | None] = self.loop.create_future()
+            self._waiting.append(handed)
+            polling = slots is not None and self._holding < self.size
+            try:
+                await asyncio.wait([handed], timeout=SLOT_POLL_S if polling else None)
+            except asyncio.CancelledError:
+                self._leave(handed)
+                raise
+            if handed.done():
+                self._handed -= 1
+                return handed.result()
+            self._waiting.remove(handed)  # nothing handed over meanwhile: look at the host again
+        raise _Stopped()
+
+    def _pass(self, slot: int | None) -> None:
+        """The slot of a send that ended: to the first request waiting for one, else back to the host."""
+        while self._waiting:
+            handed = self._waiting.popleft()
+            if not handed.done():
+                self._handed += 1
+                handed.set_result(slot)
+                return
+        self._holding -= 1
+        if slot is not None:
+            assert self.stage.slots is not None
+            self.stage.slots.give_back(slot)
+
+    def _leave(self, handed: asyncio.Future[int | None]) -> None:
+        """A waiter cut off: a slot it was handed meanwhile goes on to the next."""
+        if handed.done() and not handed.cancelled():
+            self._handed -= 1
+            self._pass(handed.result())
+        else:
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(handed)
+            handed.cancel()
 
     async def _stored(self, step: Any) -> Any:
         """Whether the entry was stored (:meth:`ResponseCache.put`'s reply), or its error raised here.
@@ -233,6 +314,7 @@ class AsyncWorkers:
 
         def end() -> None:
             assert self.queue is not None
+            self._ending = True
             if cancel:
                 while not self.queue.empty():
                     self.queue.get_nowait()
