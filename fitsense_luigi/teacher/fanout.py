@@ -176,6 +176,7 @@ class Lanes:
         self.helpers = self._wait_ready(begun)
         self.sizes = [sizes[0] + sum(sizes[1 + len(self.helpers) :]), *sizes[1 : 1 + len(self.helpers)]]
         self.outstanding = [0] * len(self.sizes)
+        self._unsent: list[list[tuple[int, Any, Any]]] = [[] for _ in self.sizes]  # per lane, until flush()
         self.local = workers_for(stage, self.sizes[0], self._local_done)
         for lane, helper in enumerate(self.helpers, start=1):
             ended = threading.Event()
@@ -209,18 +210,29 @@ class Lanes:
 
     # -- feeding
     def submit(self, index: int, query: Any, first: Any) -> None:
+        """Hand a query to the lane with the fewest outstanding for its size; it leaves with :meth:`flush`."""
         with self._lock:
             lane = min(range(len(self.sizes)), key=lambda k: (self.outstanding[k] / self.sizes[k], k))
             self.outstanding[lane] += 1
-        if lane == 0:
-            self.local.submit(index, query, first)
-            return
-        try:
-            self.helpers[lane - 1].send(("job", index, query, _portable(first)))
-        except (OSError, ValueError) as exc:
-            with self._lock:
-                self.outstanding[lane] -= 1
-            self.finished.put((index, TeacherStageError(f"teacher helper process lost: {exc}", permanent=False)))
+        self._unsent[lane].append((index, query, first))
+
+    def flush(self) -> None:
+        """Send what was handed over, one message per lane: a message (and a wake-up of a lane's event loop) per
+        query cost the feeding thread the GIL a thousand times a second against the loop that sends."""
+        unsent, self._unsent = self._unsent, [[] for _ in self.sizes]
+        if unsent[0]:
+            self.local.submit_many(unsent[0])
+        for lane, jobs in enumerate(unsent[1:], start=1):
+            if not jobs:
+                continue
+            try:
+                self.helpers[lane - 1].send(("jobs", [(i, q, _portable(f)) for i, q, f in jobs]))
+            except (OSError, ValueError) as exc:
+                with self._lock:
+                    self.outstanding[lane] -= len(jobs)
+                for index, _, _ in jobs:
+                    error = TeacherStageError(f"teacher helper process lost: {exc}", permanent=False)
+                    self.finished.put((index, error))
 
     def _local_done(self, index: int, result: Any) -> None:
         with self._lock:
@@ -275,6 +287,7 @@ class Lanes:
     # -- ending
     def stop(self) -> None:
         """No request leaves any lane from now on (the answers in flight still arrive and are cached)."""
+        self.flush()  # queries handed over and not sent yet end at once, each with its result
         for helper in self.helpers:
             self._tell(helper, ("stop",))
 
@@ -287,6 +300,7 @@ class Lanes:
         """Wait for every lane's requests (after ``stop`` they end at once); helpers go back to waiting."""
         if cancel:
             self.stop()
+        self.flush()
         self.local.shutdown(cancel)
         for helper, reader, ended in zip(self.helpers, self._readers, self._ended, strict=True):
             self._tell(helper, ("end",))
@@ -396,9 +410,10 @@ def _serve_call(
                 stage.stop.set()
                 break
             kind = message[0]
-            if kind == "job":
-                index, query, first = message[1:]
-                pool.submit(index, query, MISS if first == "miss" else AHEAD if first == "ahead" else first)
+            if kind == "jobs":
+                pool.submit_many(
+                    [(i, q, MISS if f == "miss" else AHEAD if f == "ahead" else f) for i, q, f in message[1]]
+                )
             elif kind == "stop":
                 stage.stop.set()
             elif kind == "cut":

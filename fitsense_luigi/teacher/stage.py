@@ -542,17 +542,21 @@ def answer(
                     continue
                 if not outstanding:
                     break
-                index, result = finished.get()
-                outstanding -= 1
-                if isinstance(result, _Stopped):
-                    pass
-                elif isinstance(result, BaseException):
-                    raise result
-                elif index >= 0:
-                    rows[index] = result
-                    reporter.update(result["status"])
-                else:
-                    reporter.work_ahead(done=1)
+                lanes.flush()  # what was handed over since the last wait goes out together
+                results = [finished.get()]
+                while len(results) < outstanding and not finished.empty():
+                    results.append(finished.get_nowait())
+                outstanding -= len(results)
+                for index, result in results:
+                    if isinstance(result, _Stopped):
+                        pass
+                    elif isinstance(result, BaseException):
+                        raise result
+                    elif index >= 0:
+                        rows[index] = result
+                        reporter.update(result["status"])
+                    else:
+                        reporter.work_ahead(done=1)
                 if stage.verdict:
                     raise stage.verdict[0]
         except BaseException as exc:

@@ -42,8 +42,11 @@ SLOT_POLL_S = 0.05  # a coroutine without a host slot looks again this often (an
 Finish = Callable[[int, Any], None]  # (query index, response row or the exception that stops the stage)
 
 
+Job = tuple[int, Any, Any]  # (query index, query, its first lookup)
+
+
 class Workers(Protocol):
-    def submit(self, index: int, query: Any, first: Any) -> None: ...
+    def submit_many(self, jobs: list[Job]) -> None: ...
 
     def cut_in_flight(self) -> None: ...
 
@@ -64,6 +67,11 @@ def _release_when_held(waiting: Future[Any]) -> None:
         waiting.result()()
 
 
+def _put_all(queue: asyncio.Queue[Job | None], jobs: list[Job]) -> None:
+    for job in jobs:
+        queue.put_nowait(job)
+
+
 def _job(stage: StageRun, finish: Finish, index: int, query: Any, first: Any, result: Any) -> None:
     """Hand a finished query over; anything but a stop stops the stage at once (this worker takes no more)."""
     from fitsense_luigi.teacher.stage import _Stopped
@@ -80,10 +88,11 @@ class ThreadWorkers:
         self._waiting = 0  # queries handed over and not started
         self._lock = threading.Lock()
 
-    def submit(self, index: int, query: Any, first: Any) -> None:
+    def submit_many(self, jobs: list[Job]) -> None:
         with self._lock:
-            self._waiting += 1
-        self.pool.submit(self._run, index, query, first)
+            self._waiting += len(jobs)
+        for job in jobs:
+            self.pool.submit(self._run, *job)
 
     def _run(self, index: int, query: Any, first: Any) -> None:
         with self._lock:
@@ -146,9 +155,10 @@ class AsyncWorkers:
             if len(tasks) == len(self.tasks):
                 break
 
-    def submit(self, index: int, query: Any, first: Any) -> None:
+    def submit_many(self, jobs: list[Job]) -> None:
+        """Queued for the coroutines with one wake-up of the loop."""
         assert self.queue is not None
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, (index, query, first))
+        self.loop.call_soon_threadsafe(_put_all, self.queue, jobs)
 
     async def _worker(self) -> None:
         from fitsense_luigi.teacher.stage import _Stopped
