@@ -209,6 +209,10 @@ class AsyncWorkers:
         from fitsense_luigi.teacher.stage import _Stopped
 
         slot = await self._slot()
+        if not self._spares and self._holding >= self.size and not self._ending:
+            # the first round is out: from now on each slot gets a request ready while it is away
+            self._spares = True
+            self.tasks += [asyncio.create_task(self._worker()) for _ in range(self.size)]
         try:
             if self.stage.stop.is_set():
                 raise _Stopped()
@@ -220,9 +224,6 @@ class AsyncWorkers:
         """Let the requests this process just handed slots to go out before this answer is judged: an answer's
         checks, row and cache entry take about a millisecond of the loop, and 128 answers arriving together
         kept the 128th slot idle for that long each time (the dip after the first round: 65 of 256 in flight)."""
-        if not self._spares and not self._ending:  # the first round is out: each slot gets a request ready
-            self._spares = True
-            self.tasks += [asyncio.create_task(self._worker()) for _ in range(self.size)]
         while self._handed:
             await asyncio.sleep(0)
 
