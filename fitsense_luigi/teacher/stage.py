@@ -215,6 +215,7 @@ class Put:
 
 
 SLOT: Any = ("slot",)  # a step: hold one of this host's slots; the driver answers whether it does
+SENT: Any = ("sent",)  # a step: the answer is stored and the stage's health judged; its slot may go to another
 Steps = Generator[Any, Any, T]
 MISS: Any = ("miss",)  # looked up already: not in the cache
 AHEAD: Any = ("ahead",)  # worked ahead for another shard: an answer found cached is left to that shard's call
@@ -304,6 +305,7 @@ class StageRun:
         with self._lock:
             self.sent += outcome.status not in TRANSIENT_STATUSES
         self.judge_health(_fatal(self.config, outcome, self.store))
+        yield SENT  # what is left of this answer (its checks, its row) needs no slot
         return outcome, request
 
     def judge_health(self, problem: TeacherStageError | None) -> None:
@@ -343,7 +345,9 @@ class StageRun:
                 return step  # type: ignore[no-any-return]
             error = None
             try:
-                if step is SLOT:
+                if step is SENT:
+                    reply = None  # a thread keeps its slot for its next request
+                elif step is SLOT:
                     reply = self.slots is not None and self.slots.hold()
                 elif isinstance(step, Claim):
                     reply = self.store.claim_now(step.key)

@@ -1,16 +1,24 @@
 """The workers of one process in a teacher stage call: threads, or coroutines on one event loop.
 
-Both take queries (``submit``) and hand each query's response row, or the
+Both take queries (``submit_many``) and hand each query's response row, or the
 exception that stops the stage, to ``finish``; both resolve a query with the
 same steps (:meth:`~fitsense_luigi.teacher.stage.StageRun.resolve_steps`), so
 caching, claims, re-asks, samples, negotiation and the breaker are one code.
 They differ in how they wait. :class:`ThreadWorkers` gives each request in
 flight a thread, which waits in place (any provider, any route, paced or not).
-:class:`AsyncWorkers` runs ``size`` coroutines on one event-loop thread, each
-holding one host slot, with the asyncio client (:mod:`.aio_client`): no thread
-per request, so no GIL hand-over per step of every answer. With 256 in flight
-and 200 ms per answer one process went from 0.45 to 0.61 of C / L that way on
-this machine (``bench/bench_teacher.py``, quiet, page cache dropped first).
+:class:`AsyncWorkers` runs coroutines on one event-loop thread with the
+asyncio client (:mod:`.aio_client`): no thread per request, so no GIL
+hand-over per step of every answer. With 256 in flight and 200 ms per answer
+one process went from 0.45 to 0.61 of C / L that way on this machine
+(``bench/bench_teacher.py``, quiet, page cache dropped first). A host slot is
+held for one send: when an answer arrives its slot goes at once to a request
+that another coroutine has made ready meanwhile (twice ``size`` coroutines once
+the first round is out), and the answer is judged after the requests handed a
+slot have gone out. Holding a slot for the whole query, as before, kept each
+slot idle while its answer was checked, its row made and the next request
+built: after a round of 128 answers arriving together the last one's slot
+waited 128 ms (65 of 256 in flight after the first round; 0.84-0.85 of C / L
+against 0.86-0.90 now).
 A cache entry is committed by the loop itself where that is cheap (a row of
 the cache's database: tens of microseconds), else written by the cache's
 writer threads while its coroutine waits
@@ -176,52 +184,48 @@ class AsyncWorkers:
             _job(self.stage, self.finish, index, query, first, result)
 
     async def _drive(self, steps: Any) -> Any:
-        """:meth:`StageRun.drive`, awaited: a host slot per send, claims held by others waited for on a thread."""
-        from fitsense_luigi.teacher.stage import SLOT, Claim, Put, advance
+        """:meth:`StageRun.drive`, awaited: a host slot from the query's first ``SLOT`` until its answer is stored
+        and judged healthy (``SENT``), claims held by others waited for on a thread."""
+        from fitsense_luigi.teacher.stage import SENT, SLOT, Claim, Put, advance
 
         stage = self.stage
+        held: list[int | None] = []  # the host slot this query holds, while it does
         reply: Any = None
         error: BaseException | None = None
-        while True:
-            finished, step = advance(steps, reply, error)
-            if finished:
-                return step
-            error = None
-            try:
-                if step is SLOT:  # taken for each send (:meth:`_send`)
-                    reply = not stage.stop.is_set()
-                elif isinstance(step, Claim):
-                    reply = stage.store.try_claim(step.key)
-                    if reply is None:  # another process is asking the same: wait for it off the loop
-                        reply = await self._claim_off_loop(step.key)
-                elif isinstance(step, Put):  # stored off the loop; this coroutine waits for its own entry
-                    reply = await self._stored(step)
-                else:
-                    reply = await self._send(step.request)
-                    await self._sends_first()
-            except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs
-                error = exc
-
-    # -- sends: a host slot each, handed straight to the next request that is ready
-    async def _send(self, request: Any) -> Any:
-        """One request, on a host slot held for it alone; the slot then goes to a request of this process that
-        is ready and waiting (else back to the host)."""
-        from fitsense_luigi.teacher.stage import _Stopped
-
-        slot = await self._slot()
-        if not self._spares and self._holding >= self.size and not self._ending:
-            # the first round is out: from now on each slot gets a request ready while it is away
-            self._spares = True
-            self.tasks += [asyncio.create_task(self._worker()) for _ in range(self.size)]
         try:
-            if self.stage.stop.is_set():
-                raise _Stopped()
-            return await self.client.complete(request)
+            while True:
+                finished, step = advance(steps, reply, error)
+                if finished:
+                    return step
+                error = None
+                try:
+                    if step is SLOT:
+                        if not held:
+                            held.append(await self._slot())
+                        reply = not stage.stop.is_set()
+                    elif step is SENT:  # the slot to the next request ready, which goes out before this is judged
+                        self._pass(held.pop())
+                        reply = None
+                        await self._sends_first()
+                    elif isinstance(step, Claim):
+                        reply = stage.store.try_claim(step.key)
+                        if reply is None:  # another process is asking the same: wait for it off the loop
+                            reply = await self._claim_off_loop(step.key)
+                    elif isinstance(step, Put):  # stored off the loop; this coroutine waits for its own entry
+                        reply = await self._stored(step)
+                    else:
+                        if not held:
+                            held.append(await self._slot())
+                        reply = await self.client.complete(step.request)
+                except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs
+                    error = exc
         finally:
-            self._pass(slot)
+            if held:
+                self._pass(held.pop())
 
+    # -- host slots: held from a query's first step that needs one until its answer is judged healthy
     async def _sends_first(self) -> None:
-        """Let the requests this process just handed slots to go out before this answer is judged: an answer's
+        """Let the requests this process has just handed slots to go out before this answer is judged: an answer's
         checks, row and cache entry take about a millisecond of the loop, and 128 answers arriving together
         kept the 128th slot idle for that long each time (the dip after the first round: 65 of 256 in flight)."""
         while self._handed:
@@ -243,6 +247,7 @@ class AsyncWorkers:
                 fd = slots.take()
                 if fd is not None:
                     self._holding += 1
+                    self._start_spares()
                     return fd
             handed: asyncio.Future[int | None] = self.loop.create_future()
             self._waiting.append(handed)
@@ -257,6 +262,13 @@ class AsyncWorkers:
                 return handed.result()
             self._waiting.remove(handed)  # nothing handed over meanwhile: look at the host again
         raise _Stopped()
+
+    def _start_spares(self) -> None:
+        """Once the first round is out (every slot taken), ``size`` more coroutines: each slot then gets a request
+        made ready while it is away."""
+        if not self._spares and self._holding >= self.size and not self._ending:
+            self._spares = True
+            self.tasks += [asyncio.create_task(self._worker()) for _ in range(self.size)]
 
     def _pass(self, slot: int | None) -> None:
         """The slot of a send that ended: to the first request waiting for one, else back to the host."""
