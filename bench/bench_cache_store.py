@@ -8,7 +8,7 @@ and misses, the slowest write (a checkpoint's disk sync shows here unless it run
 size on disk. CPU is the figure that matters: the stage's event loop writes its entries itself, and on two
 cores the stage is CPU-bound at 256 requests in flight.
 
-    .venv/bin/python bench/bench_cache_store.py [--entries 2000] [--dir /tmp]
+    .venv/bin/python bench/bench_cache_store.py [--entries 2000] [--existing 0] [--dir /tmp]
 
 Drop the page and dentry caches first for comparable figures (``sync; echo 3 > /proc/sys/vm/drop_caches``):
 thousands of files created and deleted by earlier runs make every file creation slower on this VM's disk.
@@ -17,12 +17,15 @@ thousands of files created and deleted by earlier runs make every file creation 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import resource
 import secrets
 import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,9 +35,13 @@ from fitsense_luigi.pipeline.roots import LocalRoot  # noqa: E402
 from fitsense_luigi.teacher.entry_store import DATABASE, EntryDatabase, EntryFiles  # noqa: E402
 
 ENTRY_BYTES = 6400
+BATCH = 256
 
 
-def measure(store: EntryFiles | EntryDatabase, keys: list[str], data: bytes) -> dict[str, float]:
+def measure(store: EntryFiles | EntryDatabase, keys: list[str], data: bytes, existing: int) -> dict[str, float]:
+    for n in range(0, existing, BATCH):  # a cache that has been in use: entries of earlier runs
+        store.write([(secrets.token_hex(32), data) for _ in range(min(BATCH, existing - n))])
+
     def timed(action) -> tuple[float, float, float]:
         cpu, wall, slowest = time.process_time(), time.perf_counter(), 0.0
         for key in keys:
@@ -58,6 +65,39 @@ def measure(store: EntryFiles | EntryDatabase, keys: list[str], data: bytes) -> 
     }
 
 
+def _write_share(directory: str, name: str, keys: list[str], data: bytes, threads: int) -> None:
+    """One writing process of :func:`concurrent`: its share of the entries, on ``threads`` threads."""
+    root = LocalRoot(Path(directory))
+    store: EntryFiles | EntryDatabase
+    if name == "files":
+        store = EntryFiles(root)
+    else:
+        path = root.database_path(DATABASE)
+        assert path is not None
+        store = EntryDatabase(root, path)
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda key: store.write([(key, data)]), keys))
+    store.close()
+
+
+def concurrent(name: str, directory: Path, keys: list[str], data: bytes, processes: int) -> tuple[float, float]:
+    """CPU (all processes, user + system) and wall ms per entry with ``processes`` processes writing at once,
+    as the teacher stage does: files from four threads each, the database from one writer each."""
+    threads = EntryFiles.threads if name == "files" else EntryDatabase.threads
+    shares = [keys[k::processes] for k in range(processes)]
+    ctx = multiprocessing.get_context("fork")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    workers = [ctx.Process(target=_write_share, args=(str(directory), name, share, data, threads)) for share in shares]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return cpu / len(keys) * 1e3, (time.perf_counter() - wall) / len(keys) * 1e3
+
+
 def size_of(directory: Path) -> int:
     return sum(p.stat().st_size for p in directory.rglob("*") if p.is_file())
 
@@ -66,10 +106,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=2000)
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="the disk to measure (a directory on it)")
+    parser.add_argument("--existing", type=int, default=0, help="entries already in the cache before measuring")
+    parser.add_argument("--processes", type=int, default=2, help="processes writing at once (the second table)")
     args = parser.parse_args()
     data = os.urandom(ENTRY_BYTES // 2).hex().encode()
     keys = [secrets.token_hex(32) for _ in range(args.entries)]
-    print(f"teacher cache entries of {ENTRY_BYTES} bytes, {args.entries} each, under {args.dir}; ms per entry")
+    print(
+        f"teacher cache entries of {ENTRY_BYTES} bytes, {args.entries} each, under {args.dir}, "
+        f"{args.existing} there already; ms per entry"
+    )
     print(f"  {'store':10s} {'write CPU':>9s} {'wall':>6s} {'slowest':>8s} {'hit CPU':>8s} {'miss CPU':>8s} {'MB':>6s}")
     for name in ("files", "database"):
         directory = Path(tempfile.mkdtemp(prefix=f"bench-cache-{name}-", dir=args.dir))
@@ -82,12 +127,20 @@ def main() -> None:
                 path = root.database_path(DATABASE)
                 assert path is not None, f"{args.dir} is not on a local file system: no database there"
                 store = EntryDatabase(root, path)
-            got = measure(store, keys, data)
+            got = measure(store, keys, data, args.existing)
             store.close()
             print(
                 f"  {name:10s} {got['write_cpu']:9.3f} {got['write_wall']:6.3f} {got['slowest']:8.1f} "
                 f"{got['hit_cpu']:8.3f} {got['miss_cpu']:8.3f} {size_of(directory) / 1e6:6.1f}"
             )
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+    print(f"  written by {args.processes} processes at once (files: 4 threads each; database: 1 writer each)")
+    for name in ("files", "database"):
+        directory = Path(tempfile.mkdtemp(prefix=f"bench-cache-{name}-", dir=args.dir))
+        try:
+            cpu, wall = concurrent(name, directory, [secrets.token_hex(32) for _ in keys], data, args.processes)
+            print(f"  {name:10s} {cpu:9.3f} {wall:6.3f}")
         finally:
             shutil.rmtree(directory, ignore_errors=True)
 

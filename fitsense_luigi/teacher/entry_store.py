@@ -57,6 +57,7 @@ COMMIT_EVENT = "fitsense.teacher.commit"  # audit event raised with the database
 BUSY_TIMEOUT_S = 120.0  # another process's commit takes milliseconds; a checkpoint on a slow disk, seconds
 BATCH = 256  # entries committed at most in one transaction
 CHECKPOINT_EVERY = 400  # entries (about 1,000 pages of 4 kB, SQLite's own default) between checkpoints
+LOG_BOUND_BYTES = 64 << 20  # a write-ahead log this large is checkpointed in full and truncated
 FULL_BELOW = 1 << 20  # bytes free under which SQLite's "disk I/O error" is a full disk
 HEX = frozenset("0123456789abcdef")
 STALE_TEMPORARY_S = 600.0  # a temporary this old belongs to a write that was killed
@@ -200,7 +201,7 @@ class EntryDatabase:
         """All of ``entries`` in one transaction, or none (the error raised, one line)."""
         entries = list(entries)
         values = [value for entry in entries for value in entry]
-        with self._writing, self._turn():
+        with self.writers_turn():
             connection = self._connection()
             try:
                 sys.audit(COMMIT_EVENT, str(self.path))
@@ -210,7 +211,13 @@ class EntryDatabase:
             self._unchecked += len(entries)
             if self._unchecked >= CHECKPOINT_EVERY:
                 self._unchecked = 0
-                _checkpointer().ask(self.path)
+                _checkpointer().ask(self)
+
+    @contextlib.contextmanager
+    def writers_turn(self) -> Iterator[None]:
+        """No other writer of this process, nor of any other process, writes while this is held."""
+        with self._writing, self._turn():
+            yield
 
     @contextlib.contextmanager
     def _turn(self) -> Iterator[None]:
@@ -260,33 +267,45 @@ class EntryDatabase:
 
 
 class _Checkpointer:
-    """Copies the write-ahead log into the database (``wal_checkpoint(PASSIVE)``), on its own thread.
+    """Copies the write-ahead log into the database, on its own thread.
 
     SQLite's automatic checkpoint runs inside the commit that crosses its threshold, syncing the disk: a 5-10 ms
     stall of whichever thread committed, the event loop of the teacher stage included, every few hundred
-    answers. Here the writers only ask; one thread per process does it (without the GIL, beside them), and
-    passive checkpoints never wait for readers or writers.
+    answers. Here the writers only ask; one thread per process does it (without the GIL, beside them) with a
+    passive checkpoint, which waits for no reader or writer. Under a steady stream of commits a passive
+    checkpoint never quite finishes, and the log only starts again from its beginning after one that did: it
+    grew by every entry (62 MB for 2,000 entries). So when the log is over ``LOG_BOUND_BYTES`` the checkpoint
+    takes the writers' turn (every process's writers wait for it, for one sync of the disk) and truncates it.
     """
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self._asked: queue.SimpleQueue[Path] = queue.SimpleQueue()
+        self._asked: queue.SimpleQueue[weakref.ref[EntryDatabase]] = queue.SimpleQueue()
         threading.Thread(target=self._run, name="teacher-cache-checkpoint", daemon=True).start()
 
-    def ask(self, path: Path) -> None:
-        self._asked.put(path)
+    def ask(self, database: EntryDatabase) -> None:
+        self._asked.put(weakref.ref(database))
 
     def _run(self) -> None:
-        connections: dict[Path, sqlite3.Connection] = {}
         while True:
-            path = self._asked.get()
+            database = self._asked.get()()
+            if database is None:
+                continue  # closed and gone: its last connection checkpointed it
             try:
-                connection = connections.get(path)
-                if connection is None:
-                    connection = connections[path] = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:  # the log grows meanwhile; readers and writers are not affected
-                log.warning("teacher cache: checkpoint of %s failed (%s); will try again", path, exc)
+                checkpoint(database)
+            except (sqlite3.Error, OSError) as exc:  # the log grows meanwhile; readers and writers go on
+                log.warning("teacher cache: checkpoint of %s failed (%s); will try again", database.path, exc)
+            del database
+
+
+def checkpoint(database: EntryDatabase) -> None:
+    """A passive checkpoint; a full one, the log truncated, when the log is over ``LOG_BOUND_BYTES``."""
+    with contextlib.closing(sqlite3.connect(database.path, timeout=BUSY_TIMEOUT_S)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        log_file = database.path.with_name(database.path.name + "-wal")
+        if log_file.exists() and log_file.stat().st_size > LOG_BOUND_BYTES:
+            with database.writers_turn():
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 _checkpointers: list[_Checkpointer] = []
