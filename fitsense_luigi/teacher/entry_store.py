@@ -1,32 +1,41 @@
 """Where the teacher cache keeps its entries: one SQLite database on a local root, one file per entry elsewhere.
 
-Why a database: an entry is 6 kB, written once, read by key. As a file each
-one costs an inode, and creating an inode cost 0.16–0.35 ms of kernel CPU on
-this VM's ext4 (``bench/bench_cache_store.py``): a third of the teacher
-stage's CPU per answer at a thousand answers a second on two cores. Appended
-to an SQLite write-ahead log in batches it costs 0.03–0.05 ms, and a lookup
-by key 0.01 ms.
+Why a database: an entry is 6 kB, written once, read by key, and the teacher
+stage writes a thousand a second from two processes. Written as the stage
+writes them (two processes at once, four threads each), a file cost 0.58-0.66
+ms of CPU per entry on this VM's ext4, mostly the kernel's (the file system's
+locks and an inode each), and a row of the database 0.15-0.16 ms
+(``bench/bench_cache_store.py --entries 4000``, three runs). From one thread
+alone a file is cheaper (0.035-0.044 ms against 0.07-0.10), which is not how
+the stage writes. A row is also cheap and steady enough for the stage's event
+loop to commit itself, with no thread hand-over (which cost each answer 6-21 ms
+of waiting for the GIL), and a cache of a million answers is one file, not a
+million.
 
 The database (:class:`EntryDatabase`, ``entries.sqlite`` under the cache) is
 shared by every process and run under the data root as the files were:
 
-* **WAL mode**: readers never wait for the writer and see every committed
-  entry; writers take turns (``busy_timeout``), each process with one writer
-  thread that commits what its workers handed over since its last commit as
-  one transaction (:class:`~fitsense_luigi.teacher.cache.Writers`).
-* **A kill loses at most the batch being committed**: a commit is in the
-  kernel once ``COMMIT`` returns (``kill -9`` included), and a transaction cut
-  halfway is rolled back by the next reader. As before, nothing is fsync'ed per
-  entry (``synchronous = NORMAL``: the log is synced at checkpoints only); after
-  a power cut the last commits may be missing, never half there, and the
+* **WAL mode**: readers never wait for a writer and see every committed
+  entry. Writers take turns through a ``flock`` on ``entries.sqlite.writer``
+  (the kernel wakes the next one when a commit ends; SQLite's own busy handler
+  sleeps 1, 2, 5, 10 ms between tries). An event loop commits each entry
+  itself; threads hand theirs to one writer thread per process, which commits
+  what is queued as one transaction (:class:`~fitsense_luigi.teacher.cache.Writers`).
+* **A kill loses at most what was not committed**: a commit is in the kernel
+  once it returns (``kill -9`` included), and a transaction cut halfway is
+  rolled back by the next reader. As before, nothing is fsync'ed per entry
+  (``synchronous = NORMAL``: the log is synced at checkpoints only); after a
+  power cut the last commits may be missing, never half there, and the
   database stays consistent (WAL with NORMAL, sqlite.org/wal.html).
+  Checkpoints run on a thread of their own (:class:`_Checkpointer`).
 * Before committing, the writer raises the audit event ``fitsense.teacher.commit``
   (PEP 578; free without a hook), where the kill tests stop the process.
 
-On a root that cannot hold an SQLite database (an object store: S3) each
-entry is one object, ``<k[:2]>/<k>.json`` (:class:`EntryFiles`): that is also
-the layout earlier versions wrote on local roots, so their entries are still
-read (a miss in the database looks there, one failed ``open``).
+On a root that cannot hold an SQLite database (an object store: S3; a network
+file system, whose hosts cannot share a write-ahead log) each entry is one
+file or object, ``<k[:2]>/<k>.json`` (:class:`EntryFiles`): that is also the
+layout earlier versions wrote on local roots, so their entries are still read
+(a miss in the database looks there when the cache has such files).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ request body and its cache key, the claim, the HTTP exchange, the cache write,
 the checks): more than one core, and a process's Python runs on one core at a
 time. One process stayed CPU-bound at 0.45 of C / L with a thread per request
 and 0.61 on an event loop (:mod:`.workers`); two processes reached 0.78-0.83
-(0.86 with the data root on tmpfs; three 0.74, four 0.63: ``bench/bench_teacher.py``
-on 2 cores, quiet).
+(three 0.74, four 0.63: ``bench/bench_teacher.py`` on 2 cores, quiet), and
+0.83-0.875 once cache entries were rows of a database (:mod:`.entry_store`)
+and a slot went to the next request before an answer was judged.
 So a stage call with many requests in flight runs them in *lanes*: its own thread pool and ``processes - 1`` helper
 processes, each with its share of the workers (:mod:`.workers`: coroutines on
 an event loop, or threads). The call hands every request to

@@ -17,8 +17,9 @@ the first round is out), and the answer is judged after the requests handed a
 slot have gone out. Holding a slot for the whole query, as before, kept each
 slot idle while its answer was checked, its row made and the next request
 built: after a round of 128 answers arriving together the last one's slot
-waited 128 ms (65 of 256 in flight after the first round; 0.84-0.85 of C / L
-against 0.86-0.90 now).
+waited 128 ms (65-137 of 256 in flight after the first round, 130-236 now;
+0.83 of C / L against 0.86 on average over four alternating pairs of runs at
+C = 256 and 200 ms).
 A cache entry is committed by the loop itself where that is cheap (a row of
 the cache's database: tens of microseconds), else written by the cache's
 writer threads while its coroutine waits
