@@ -7,19 +7,19 @@ version. Entries are shared by every run and shard under the data root (the
 runtime hands the cache's directory over as a data root, local or S3), so a
 new run id with the same requests costs nothing. Where they live is
 :mod:`.entry_store`'s: one SQLite database on a local root (an entry is a
-row; a file each cost an inode, a third of the stage's CPU per answer here),
-one object per entry on S3.
+row: written from two processes at once, a file each cost about four times
+the CPU), one file or object per entry on S3 and network file systems.
 
-Each entry is written before its worker takes the next request: the worker
-hands it to the writer threads (:class:`Writers`) and waits until it is
-stored, so a kill (even ``kill -9``) loses at most the requests in flight.
-The database's one writer per process commits what the workers handed over
-since its last commit as one transaction (a thousand answers a second are a
-few dozen commits); files are written by a few threads, each to a temporary
-renamed into place. The hand-over is a queue and a lock of the worker's own,
-not an executor's future per write: ``submit`` takes a lock shared by every
-executor of the process, and 256 workers queued on it (a seventh of their
-time under the GIL). An event-loop worker is told by callback
+Each entry is stored before its worker sends anything else, so a kill (even
+``kill -9``) loses at most the requests in flight. An event loop commits its
+entries to the database itself (``put(here=True)``: a row is about a tenth of
+a millisecond); threads hand theirs to the writer threads (:class:`Writers`)
+and wait: the database's one writer per process commits what is queued as one
+transaction, files are written by a few threads, each to a temporary renamed
+into place. The hand-over is a queue and a lock of the worker's own, not an
+executor's future per write: ``submit`` takes a lock shared by every executor
+of the process, and 256 workers queued on it (a seventh of their time under
+the GIL). An event loop writing files is told by callback
 (:meth:`ResponseCache.put_then`). Nothing is fsync'ed per entry: after a
 power cut the last entries may be missing, never wrong; a missing one is a
 miss, so those requests are sent again. Only answers the endpoint actually
@@ -219,8 +219,9 @@ class ResponseCache:
 
     @property
     def writes_inline(self) -> bool:
-        """Whether a write is cheap enough for an event loop to make itself (``put(here=True)``): tens of
-        microseconds in the database, where a file costs an inode or an S3 round trip."""
+        """Whether a write is cheap enough for an event loop to make itself (``put(here=True)``): about a tenth
+        of a millisecond in the database, where a file costs an inode and the file system's locks, or an S3
+        round trip."""
         return self.enabled and self._entries.inline
 
     def _hold(self, key: str, data: bytes, exc: OSError | DataRootError) -> DataRootError:
@@ -299,6 +300,7 @@ class ResponseCache:
             log.warning("could not write cache note %s (%s)", self.root.uri(self.note_key(name)), exc)
 
     def _write_entries(self, entries: list[tuple[str, bytes]]) -> None:
+        """What the writer threads call (through a weak reference: they must not keep the cache alive)."""
         self._entries.write(entries)
 
 

@@ -80,8 +80,6 @@ _ERRNO_OF = {
     23: errno.EPERM,  # SQLITE_AUTH
     10: errno.EIO,  # SQLITE_IOERR
 }
-
-
 _DAMAGED = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB: no retry mends the file
 
 
@@ -161,7 +159,7 @@ class EntryDatabase:
 
     threads = 1  # one writer per process: SQLite commits one transaction at a time anyway
     batch = BATCH
-    inline = True  # a write is tens of microseconds: an event loop does it itself, no thread hand-over
+    inline = True  # a write is about a tenth of a millisecond: an event loop does it itself, no thread hand-over
 
     def __init__(self, root: DataRoot, path: Path) -> None:
         self.root, self.path = root, path

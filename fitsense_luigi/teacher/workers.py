@@ -158,7 +158,7 @@ class AsyncWorkers:
         self.queue = asyncio.Queue()
         self.tasks = [asyncio.create_task(self._worker()) for _ in range(self.size)]
         self._ready.set()
-        while True:  # the spares join after the first answer
+        while True:  # the spares join once the first round is out
             tasks = list(self.tasks)
             await asyncio.gather(*tasks, return_exceptions=True)
             if len(tasks) == len(self.tasks):
@@ -212,7 +212,7 @@ class AsyncWorkers:
                         reply = stage.store.try_claim(step.key)
                         if reply is None:  # another process is asking the same: wait for it off the loop
                             reply = await self._claim_off_loop(step.key)
-                    elif isinstance(step, Put):  # stored off the loop; this coroutine waits for its own entry
+                    elif isinstance(step, Put):  # stored before this coroutine goes on (by the loop, or beside it)
                         reply = await self._stored(step)
                     else:
                         if not held:
@@ -297,10 +297,10 @@ class AsyncWorkers:
     async def _stored(self, step: Any) -> Any:
         """Whether the entry was stored (:meth:`ResponseCache.put`'s reply), or its error raised here.
 
-        Where a write is cheap (the database: tens of microseconds) the loop writes the entry itself, at once:
-        a hand-over to a thread cost each answer 12-20 ms of waiting here (the writer waits for the GIL while the
-        loop is busy, then the loop for the writer's callback), and batching the entries of one pass of the loop
-        cost a pass. Elsewhere (files, S3) the cache's writer threads write it."""
+        Where a write is cheap (a row of the database: about a tenth of a millisecond) the loop writes the entry
+        itself, at once: a hand-over to a thread cost each answer 6-21 ms of waiting here (the writer waits for
+        the GIL while the loop is busy, then the loop for the writer's callback), and batching the entries of
+        one pass of the loop cost a pass. Elsewhere (files, S3) the cache's writer threads write it."""
         if self.stage.store.writes_inline:
             return self.stage.store.put(step.key, step.outcome, step.about, here=True)
         told: asyncio.Future[Any] = self.loop.create_future()
