@@ -166,9 +166,6 @@ class RunFiles:
     def cache_root(self) -> Path:
         return self.data_root / files.TEACHER_CACHE
 
-    def cache_database(self) -> Path:
-        return self.cache_root() / entry_store.DATABASE
-
     def cache_entry(self, key: str) -> CachedEntry:
         return CachedEntry(self.cache_root(), key)
 
@@ -230,9 +227,3 @@ class CachedEntry:
             return
         with contextlib.closing(self._database()) as db, db:
             db.execute(f"UPDATE {entry_store.TABLE} SET entry = ? WHERE key = ?", (data, self.key))
-
-    def remove(self) -> None:
-        if self.file.is_file():
-            self.file.unlink()
-        with contextlib.closing(self._database()) as db, db:
-            db.execute(f"DELETE FROM {entry_store.TABLE} WHERE key = ?", (self.key,))

@@ -94,24 +94,17 @@ def test_a_writer_waits_for_another_process_s_commit_in_the_kernel(tmp_path):
     waits, and goes on as soon as it is released."""
     cache = ResponseCache(LocalRoot(tmp_path))
     outcome = http_policy.parse_completion(200, Body(None, _completion(), True))
-    fd = open_lock(tmp_path / entry_store.WRITER_LOCK)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with (tmp_path / entry_store.WRITER_LOCK).open("a+b") as lock:  # closing it lets a stuck writer go
+        fcntl.flock(lock, fcntl.LOCK_EX)
         done = threading.Event()
         writer = threading.Thread(target=lambda: (cache.put("ab" * 32, outcome), done.set()))
         writer.start()
         assert not done.wait(0.5), "the write went on while another process held the turn"
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        fcntl.flock(lock, fcntl.LOCK_UN)
         assert done.wait(30)
-        writer.join()
-    finally:
-        fd.close()
+    writer.join()
     assert [key for key, _ in rows_in_database(tmp_path)] == ["ab" * 32]
     assert cache.get("ab" * 32) == outcome
-
-
-def open_lock(path: Path):
-    return path.open("a+b")
 
 
 def _completion() -> dict:
