@@ -392,8 +392,8 @@ def _serve_call(
         elif isinstance(result, BaseException):  # a bug: the parent stops the stage with its text
             log.error("teacher helper: %s", "".join(traceback.format_exception(result)))
             reply = ("error", index, f"teacher helper process: {type(result).__name__}: {result}", False)
-        else:
-            reply = ("row", index, result)
+        else:  # work ahead (index -1): the shard that owns the query makes its row from the cache, so none is sent
+            reply = ("row", index, result if index >= 0 else None)
         if stage.verdict and not told:
             told.append(stage.verdict[0])
             send(("verdict", str(stage.verdict[0]), stage.verdict[0].permanent))
