@@ -56,16 +56,27 @@ _FIELDS: dict[str, tuple[type, ...]] = {
 _REQUIRED = ("status", "finish_reason", "content", "raw_response", "error")
 
 
+def _canonical(key: str, about: Any, outcome: Any, strict: bool = False) -> str:
+    """The text the checksum is taken of: key, about and outcome, keys sorted (``strict``: NaN and infinity
+    refused, as in every file written)."""
+    entry = {"key": key, "about": about, "outcome": outcome}
+    try:
+        return json.dumps(entry, sort_keys=True, ensure_ascii=False, allow_nan=not strict)
+    except ValueError:
+        dumps_row(entry)  # raises naming the key that holds one
+        raise
+
+
 def digest(key: str, about: Any, outcome: Any) -> str:
-    canonical = json.dumps({"key": key, "about": about, "outcome": outcome}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical(key, about, outcome).encode("utf-8")).hexdigest()
 
 
 def encode(key: str, outcome: TeacherOutcome, about: dict[str, Any]) -> bytes:
-    stored = outcome.to_dict()
-    entry = {"format": ENTRY_FORMAT, "key": key, "about": about, "outcome": stored}
-    entry["sha256"] = digest(key, about, stored)
-    return dumps_row(entry).encode("utf-8")
+    """The entry's bytes: its canonical text with the format and the checksum put in front (one encoding of
+    the answer, not two: the stage writes an entry for every answer on its event loop)."""
+    data = _canonical(key, about, outcome.to_dict(), strict=True).encode("utf-8")
+    head = f'{{"format": {ENTRY_FORMAT}, "sha256": "{hashlib.sha256(data).hexdigest()}", '
+    return head.encode("utf-8") + data[1:]
 
 
 def decode(data: bytes, key: str) -> tuple[TeacherOutcome, dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import sqlite3
 import threading
@@ -46,7 +47,12 @@ def test_answers_go_into_one_database_that_sqlite_reads_back(server, teacher_con
     assert len(stored) == 5 == srv.total_answered()
     assert not list(cache_root.glob("??/*.json")), "no file per answer"
     for key, entry in stored:
-        assert json.loads(entry)["key"] == key
+        fields = json.loads(entry, parse_constant=lambda name: pytest.fail(f"{name} in an entry: not strict JSON"))
+        assert fields["key"] == key and fields["format"] == 2
+        # the checksum as the entry format defines it: sha256 over key, about and outcome, keys sorted
+        canonical = {"key": key, "about": fields["about"], "outcome": fields["outcome"]}
+        text = json.dumps(canonical, sort_keys=True, ensure_ascii=False)
+        assert fields["sha256"] == hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def test_a_network_file_system_keeps_one_file_per_entry(server, teacher_config, tmp_path, monkeypatch):
