@@ -10,18 +10,18 @@ flight a thread, which waits in place (any provider, any route, paced or not).
 asyncio client (:mod:`.aio_client`): no thread per request, so no GIL
 hand-over per step of every answer. With 256 in flight and 200 ms per answer
 one process went from 0.45 to 0.61 of C / L that way on this machine
-(``bench/bench_teacher.py``, quiet, page cache dropped first). A host slot is
-held for one send: when an answer arrives its slot goes at once to a request
-that another coroutine has made ready meanwhile (twice ``size`` coroutines once
-the first round is out), and the answer is judged after the requests handed a
-slot have gone out. Holding a slot for the whole query, as before, kept each
-slot idle while its answer was checked, its row made and the next request
-built: after a round of 128 answers arriving together the last one's slot
-waited 128 ms (65-137 of 256 in flight after the first round, 130-236 now;
-0.83 of C / L against 0.86 on average over four alternating pairs of runs at
-C = 256 and 200 ms).
+(``bench/bench_teacher.py``, quiet, page cache dropped first). A coroutine
+carries its host slot from one query to the next: once an answer is stored and
+judged healthy (``SENT``) the rest of that query (its checks, its row, a
+re-ask) goes to a task of its own, and the coroutine sends its next queued
+request at once, in the same pass of the loop. The tasks are let on one per
+pass, so answers that arrive meanwhile are never queued behind a round of
+checks. Handing the slot to another coroutine instead cost each answer a pass
+of the loop or two, and a pass holds everything that became ready in the one
+before it: 128 answers of a round read in one pass went out again only when
+all 128 were stored.
 A cache entry is committed by the loop itself where that is cheap (a row of
-the cache's database: tens of microseconds), else written by the cache's
+the cache's database: about a tenth of a millisecond), else written by the cache's
 writer threads while its coroutine waits
 (:meth:`~fitsense_luigi.teacher.cache.ResponseCache.put_then`): the loop never
 stands still for a file or an S3 round trip.
@@ -81,6 +81,12 @@ def _put_all(queue: asyncio.Queue[Job | None], jobs: list[Job]) -> None:
         queue.put_nowait(job)
 
 
+def _stopped() -> BaseException:
+    from fitsense_luigi.teacher.stage import _Stopped
+
+    return _Stopped()
+
+
 def _job(stage: StageRun, finish: Finish, index: int, query: Any, first: Any, result: Any) -> None:
     """Hand a finished query over; anything but a stop stops the stage at once (this worker takes no more)."""
     from fitsense_luigi.teacher.stage import _Stopped
@@ -134,9 +140,9 @@ class AsyncWorkers:
         # host slots: held by sends; one that ends hands its slot to the first request ready for one
         self._holding = 0  # slots this process holds (at most ``size``)
         self._waiting: collections.deque[asyncio.Future[int | None]] = collections.deque()
-        self._handed = 0  # slots handed to waiting requests that have not gone out yet
-        self._spares = False  # ``size`` more coroutines, preparing requests while the others are out
-        self._ending = False  # told to end: no more coroutines
+        self._rests: set[asyncio.Task[None]] = set()  # what is left of queries whose answers are stored
+        self._turns: collections.deque[asyncio.Future[None]] = collections.deque()  # rests waiting to go on
+        self._turner: asyncio.Task[None] | None = None
         # claims another run holds are waited for here, never on the loop
         self.claim_waiters = ThreadPoolExecutor(thread_name_prefix="teacher-claim-waiter")
         self._ready = threading.Event()
@@ -158,11 +164,13 @@ class AsyncWorkers:
         self.queue = asyncio.Queue()
         self.tasks = [asyncio.create_task(self._worker()) for _ in range(self.size)]
         self._ready.set()
-        while True:  # the spares join once the first round is out
-            tasks = list(self.tasks)
-            await asyncio.gather(*tasks, return_exceptions=True)
-            if len(tasks) == len(self.tasks):
-                break
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        while self._rests:  # the queries whose answers came last
+            await asyncio.gather(*self._rests, return_exceptions=True)
+        if self._turner is not None:  # rests cut while they waited for their turn leave it nothing to do
+            self._turner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._turner
 
     def submit_many(self, jobs: list[Job]) -> None:
         """Queued for the coroutines with one wake-up of the loop."""
@@ -170,44 +178,78 @@ class AsyncWorkers:
         self.loop.call_soon_threadsafe(_put_all, self.queue, jobs)
 
     async def _worker(self) -> None:
-        from fitsense_luigi.teacher.stage import _Stopped
-
+        """Queries one after another, the host slot carried from one to the next while more wait (and nobody
+        waits for a slot: a re-ask, or a coroutine that has none)."""
         assert self.queue is not None
-        while (item := await self.queue.get()) is not None:
-            index, query, first = item
-            try:
-                result: Any = await self._drive(self.stage.resolve_steps(query, first))
-            except asyncio.CancelledError:  # cut: no answer came for it, none was paid
-                _job(self.stage, self.finish, index, query, first, _Stopped())
-                raise
-            except BaseException as exc:
-                result = exc
-            _job(self.stage, self.finish, index, query, first, result)
+        held: list[int | None] = []  # the host slot this coroutine carries, while it does
+        try:
+            while True:
+                if held and (self.queue.empty() or self._waiting):
+                    self._pass(held.pop())
+                item = await self.queue.get()
+                if item is None:
+                    return
+                await self._query(*item, held)
+        finally:
+            if held:
+                self._pass(held.pop())
 
-    async def _drive(self, steps: Any) -> Any:
-        """:meth:`StageRun.drive`, awaited: a host slot from the query's first ``SLOT`` until its answer is stored
-        and judged healthy (``SENT``), claims held by others waited for on a thread."""
+    async def _query(self, index: int, query: Any, first: Any, held: list[int | None]) -> None:
+        """One query up to its ``SENT`` (the rest goes to a task of its own), or to its end."""
+        steps = self.stage.resolve_steps(query, first)
+        try:
+            sent, result = await self._drive(steps, held, until_sent=True)
+        except asyncio.CancelledError:  # cut: no answer came for it, none was paid
+            _job(self.stage, self.finish, index, query, first, _stopped())
+            raise
+        except BaseException as exc:
+            sent, result = False, exc
+        if not sent:
+            _job(self.stage, self.finish, index, query, first, result)
+            return
+        rest = asyncio.create_task(self._rest(index, query, first, steps))
+        self._rests.add(rest)
+        rest.add_done_callback(self._rests.discard)
+
+    async def _rest(self, index: int, query: Any, first: Any, steps: Any) -> None:
+        """What is left of a query whose answer is stored and judged healthy: its checks and row (a re-ask
+        takes a slot again), when its turn comes."""
+        try:
+            await self._turn()
+            _, result = await self._drive(steps, [], until_sent=False)
+        except asyncio.CancelledError:
+            _job(self.stage, self.finish, index, query, first, _stopped())
+            raise
+        except BaseException as exc:
+            result = exc
+        _job(self.stage, self.finish, index, query, first, result)
+
+    async def _drive(self, steps: Any, held: list[int | None], until_sent: bool) -> tuple[bool, Any]:
+        """:meth:`StageRun.drive`, awaited: (False, the result) at the end of ``steps``, or (True, None) at their
+        ``SENT`` when ``until_sent`` (the slot stays in ``held``). A host slot is held from the query's first
+        ``SLOT``; claims held by others are waited for on a thread."""
         from fitsense_luigi.teacher.stage import SENT, SLOT, Claim, Put, advance
 
         stage = self.stage
-        held: list[int | None] = []  # the host slot this query holds, while it does
         reply: Any = None
         error: BaseException | None = None
         try:
             while True:
                 finished, step = advance(steps, reply, error)
                 if finished:
-                    return step
+                    return False, step
                 error = None
                 try:
                     if step is SLOT:
                         if not held:
                             held.append(await self._slot())
                         reply = not stage.stop.is_set()
-                    elif step is SENT:  # the slot to the next request ready, which goes out before this is judged
-                        self._pass(held.pop())
+                    elif step is SENT:
+                        if until_sent:
+                            return True, None
+                        if held:
+                            self._pass(held.pop())
                         reply = None
-                        await self._sends_first()
                     elif isinstance(step, Claim):
                         reply = stage.store.try_claim(step.key)
                         if reply is None:  # another process is asking the same: wait for it off the loop
@@ -221,17 +263,28 @@ class AsyncWorkers:
                 except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs
                     error = exc
         finally:
-            if held:
+            if held and not until_sent:  # a rest's slot (a re-ask's); a coroutine's own is its to carry on
                 self._pass(held.pop())
 
-    # -- host slots: held from a query's first step that needs one until its answer is judged healthy
-    async def _sends_first(self) -> None:
-        """Let the requests this process has just handed slots to go out before this answer is judged: an answer's
-        checks, row and cache entry take about a millisecond of the loop, and 128 answers arriving together
-        kept the 128th slot idle for that long each time (the dip after the first round: 65 of 256 in flight)."""
-        while self._handed:
-            await asyncio.sleep(0)
+    # -- the rests of queries: one let on per pass of the loop
+    async def _turn(self) -> None:
+        """Wait for this rest's turn: one per pass of the loop, so what became ready meanwhile (answers, and the
+        requests sent after them) goes first. An answer's checks and row take about a third of a millisecond;
+        128 of them in one pass held the answers that arrived during it for 40 ms."""
+        turn: asyncio.Future[None] = self.loop.create_future()
+        self._turns.append(turn)
+        if self._turner is None or self._turner.done():
+            self._turner = asyncio.create_task(self._let_on())
+        await turn
 
+    async def _let_on(self) -> None:
+        while self._turns:
+            await asyncio.sleep(0)  # one pass of the loop
+            turn = self._turns.popleft()
+            if not turn.done():  # a rest cut meanwhile no longer waits
+                turn.set_result(None)
+
+    # -- host slots: held by a coroutine from its first query's SLOT while it has queries to send
     async def _slot(self) -> int | None:
         """A host slot for one send: handed over by a send of this process that has just ended, or taken from the
         host while this process holds fewer than its share (looked at again every ``SLOT_POLL_S`` while other
@@ -248,35 +301,28 @@ class AsyncWorkers:
                 fd = slots.take()
                 if fd is not None:
                     self._holding += 1
-                    self._start_spares()
                     return fd
             handed: asyncio.Future[int | None] = self.loop.create_future()
             self._waiting.append(handed)
             polling = slots is not None and self._holding < self.size
             try:
-                await asyncio.wait([handed], timeout=SLOT_POLL_S if polling else None)
+                if polling:
+                    await asyncio.wait([handed], timeout=SLOT_POLL_S)
+                else:  # awaited itself: a wait() takes one more pass of the loop to wake this
+                    await handed
             except asyncio.CancelledError:
                 self._leave(handed)
                 raise
             if handed.done():
-                self._handed -= 1
                 return handed.result()
             self._waiting.remove(handed)  # nothing handed over meanwhile: look at the host again
         raise _Stopped()
-
-    def _start_spares(self) -> None:
-        """Once the first round is out (every slot taken), ``size`` more coroutines: each slot then gets a request
-        made ready while it is away."""
-        if not self._spares and self._holding >= self.size and not self._ending:
-            self._spares = True
-            self.tasks += [asyncio.create_task(self._worker()) for _ in range(self.size)]
 
     def _pass(self, slot: int | None) -> None:
         """The slot of a send that ended: to the first request waiting for one, else back to the host."""
         while self._waiting:
             handed = self._waiting.popleft()
             if not handed.done():
-                self._handed += 1
                 handed.set_result(slot)
                 return
         self._holding -= 1
@@ -287,7 +333,6 @@ class AsyncWorkers:
     def _leave(self, handed: asyncio.Future[int | None]) -> None:
         """A waiter cut off: a slot it was handed meanwhile goes on to the next."""
         if handed.done() and not handed.cancelled():
-            self._handed -= 1
             self._pass(handed.result())
         else:
             with contextlib.suppress(ValueError):
@@ -331,14 +376,13 @@ class AsyncWorkers:
 
     def cut_in_flight(self) -> None:
         """End every request in flight now: their coroutines are cancelled (no answer came: none was paid)."""
-        self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in self.tasks])
+        self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in [*self.tasks, *self._rests]])
 
     def shutdown(self, cancel: bool = False) -> None:
         """Let the coroutines finish what they hold (after a stop, each query ends at its next step), then end."""
 
         def end() -> None:
             assert self.queue is not None
-            self._ending = True
             if cancel:
                 while not self.queue.empty():
                     self.queue.get_nowait()
