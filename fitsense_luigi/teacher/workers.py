@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fitsense.teacher")
 SLOT_POLL_S = 0.05  # a coroutine without a host slot looks again this often (another process holds them all)
+HAND_OVER_S = 0.01  # the event loop hands finished queries over this often, together
 Finish = Callable[[int, Any], None]  # (query index, response row or the exception that stops the stage)
 
 
@@ -143,6 +144,7 @@ class AsyncWorkers:
         self._rests: set[asyncio.Task[None]] = set()  # what is left of queries whose answers are stored
         self._turns: collections.deque[asyncio.Future[None]] = collections.deque()  # rests waiting to go on
         self._turner: asyncio.Task[None] | None = None
+        self._done: list[tuple[int, Any]] = []  # finished queries not handed over yet
         # claims another run holds are waited for here, never on the loop
         self.claim_waiters = ThreadPoolExecutor(thread_name_prefix="teacher-claim-waiter")
         self._ready = threading.Event()
@@ -171,6 +173,7 @@ class AsyncWorkers:
             self._turner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._turner
+        self._hand_over()
 
     def submit_many(self, jobs: list[Job]) -> None:
         """Queued for the coroutines with one wake-up of the loop."""
@@ -200,12 +203,12 @@ class AsyncWorkers:
         try:
             sent, result = await self._drive(steps, held, until_sent=True)
         except asyncio.CancelledError:  # cut: no answer came for it, none was paid
-            _job(self.stage, self.finish, index, query, first, _stopped())
+            _job(self.stage, self._finished, index, query, first, _stopped())
             raise
         except BaseException as exc:
             sent, result = False, exc
         if not sent:
-            _job(self.stage, self.finish, index, query, first, result)
+            _job(self.stage, self._finished, index, query, first, result)
             return
         rest = asyncio.create_task(self._rest(index, query, first, steps))
         self._rests.add(rest)
@@ -218,11 +221,11 @@ class AsyncWorkers:
             await self._turn()
             _, result = await self._drive(steps, [], until_sent=False)
         except asyncio.CancelledError:
-            _job(self.stage, self.finish, index, query, first, _stopped())
+            _job(self.stage, self._finished, index, query, first, _stopped())
             raise
         except BaseException as exc:
             result = exc
-        _job(self.stage, self.finish, index, query, first, result)
+        _job(self.stage, self._finished, index, query, first, result)
 
     async def _drive(self, steps: Any, held: list[int | None], until_sent: bool) -> tuple[bool, Any]:
         """:meth:`StageRun.drive`, awaited: (False, the result) at the end of ``steps``, or (True, None) at their
@@ -265,6 +268,20 @@ class AsyncWorkers:
         finally:
             if held and not until_sent:  # a rest's slot (a re-ask's); a coroutine's own is its to carry on
                 self._pass(held.pop())
+
+    # -- finished queries: handed over together, every HAND_OVER_S
+    def _finished(self, index: int, result: Any) -> None:
+        """Each hand-over wakes the calling process's feeding thread, or sends a message from a helper: once per
+        answer, that thread took the GIL from this loop a thousand times a second. Queries wait ahead in the
+        lanes (twice ``teacher.concurrency``), so the feed never runs dry for these 10 ms."""
+        if not self._done:
+            self.loop.call_later(HAND_OVER_S, self._hand_over)
+        self._done.append((index, result))
+
+    def _hand_over(self) -> None:
+        done, self._done = self._done, []
+        for index, result in done:
+            self.finish(index, result)
 
     # -- the rests of queries: one let on per pass of the loop
     async def _turn(self) -> None:
