@@ -524,6 +524,9 @@ def answer(
     # holds the window's queries, not the shard's (100,000 queries are gigabytes as objects).
     feed: Iterator[tuple[int, Query, Found | None]] = ((i, queries[i], first) for i, first in todo)
     window = 2 * t.concurrency
+    # refilled a quarter of the concurrency at a time: each hand-over wakes every lane's loop (and pickles for a
+    # helper), so one per query taken out cost the loops the GIL a thousand times a second
+    refill = max(1, t.concurrency // 4)
     outstanding = 0
     lanes: fanout.Lanes | None = None
     try:
@@ -531,10 +534,12 @@ def answer(
         lanes = fanout.Lanes(config, cache_root, run_id, stage, finished, stage.judge_health, processes)
         try:
             while True:
-                while outstanding < window and not stage.stop.is_set() and (item := next(feed, None)):
-                    lanes.submit(*item)
-                    outstanding += 1
-                dry = outstanding < window  # the feed ran out: own requests all handed over
+                dry = False  # the feed ran out: own requests all handed over
+                if outstanding <= window - refill:
+                    while outstanding < window and not stage.stop.is_set() and (item := next(feed, None)):
+                        lanes.submit(*item)
+                        outstanding += 1
+                    dry = outstanding < window
                 if dry and ahead is not None and lanes.waiting() < t.concurrency and not stage.stop.is_set():
                     extra = ahead.claim_next()
                     if extra is None:
