@@ -235,10 +235,11 @@ class Lanes:
                     error = TeacherStageError(f"teacher helper process lost: {exc}", permanent=False)
                     self.finished.put((index, error))
 
-    def _local_done(self, index: int, result: Any) -> None:
+    def _local_done(self, results: list[Result]) -> None:
         with self._lock:
-            self.outstanding[0] -= 1
-        self.finished.put((index, result))
+            self.outstanding[0] -= len(results)
+        for result in results:
+            self.finished.put(result)
 
     def waiting(self) -> int:
         """Requests handed over but not yet started (the helpers': beyond their threads)."""
@@ -275,15 +276,19 @@ class Lanes:
             if kind == "verdict":
                 self.on_verdict(TeacherStageError(message[1], permanent=message[2]))
                 continue
-            index, payload = message[1], message[2]
-            result: Any = payload
-            if kind == "stopped":
-                result = _Stopped()
-            elif kind == "error":
-                result = TeacherStageError(payload, permanent=message[3])
+            results: list[Result] = []
+            for reply in message[1]:  # "results": the queries the helper finished since its last message
+                kind, index, payload = reply[:3]
+                result: Any = payload
+                if kind == "stopped":
+                    result = _Stopped()
+                elif kind == "error":
+                    result = TeacherStageError(payload, permanent=reply[3])
+                results.append((index, result))
             with self._lock:
-                self.outstanding[lane] -= 1
-            self.finished.put((index, result))
+                self.outstanding[lane] -= len(results)
+            for item in results:
+                self.finished.put(item)
 
     # -- ending
     def stop(self) -> None:
@@ -359,11 +364,25 @@ def helper_main(conn: Connection) -> None:
             return
 
 
+def _reply(index: int, result: Any) -> tuple[Any, ...]:
+    """What the parent is told of one finished query."""
+    from fitsense_luigi.teacher.stage import _Stopped
+
+    if isinstance(result, _Stopped):
+        return ("stopped", index, None)
+    if isinstance(result, TeacherStageError):
+        return ("error", index, str(result), result.permanent)
+    if isinstance(result, BaseException):  # a bug: the parent stops the stage with its text
+        log.error("teacher helper: %s", "".join(traceback.format_exception(result)))
+        return ("error", index, f"teacher helper process: {type(result).__name__}: {result}", False)
+    return ("row", index, result if index >= 0 else None)  # work ahead (-1): its shard makes its own row
+
+
 def _serve_call(
     conn: Connection, config: Config, cache_root: DataRoot, run_id: str | None, threads: int, processes: int
 ) -> bool:
     """One stage call's share; False when the parent has gone."""
-    from fitsense_luigi.teacher.stage import AHEAD, MISS, TERM_GRACE_S, StageRun, _Stopped
+    from fitsense_luigi.teacher.stage import AHEAD, MISS, TERM_GRACE_S, StageRun
 
     send_lock = threading.Lock()
 
@@ -384,20 +403,13 @@ def _serve_call(
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
 
-    def finish(index: int, result: Any) -> None:
-        if isinstance(result, _Stopped):
-            reply: tuple[Any, ...] = ("stopped", index, None)
-        elif isinstance(result, TeacherStageError):
-            reply = ("error", index, str(result), result.permanent)
-        elif isinstance(result, BaseException):  # a bug: the parent stops the stage with its text
-            log.error("teacher helper: %s", "".join(traceback.format_exception(result)))
-            reply = ("error", index, f"teacher helper process: {type(result).__name__}: {result}", False)
-        else:  # work ahead (index -1): the shard that owns the query makes its row from the cache, so none is sent
-            reply = ("row", index, result if index >= 0 else None)
+    def finish(results: list[tuple[int, Any]]) -> None:
+        """One message for the queries finished together (the event loop hands them over every few ms)."""
+        replies = [_reply(index, result) for index, result in results]
         if stage.verdict and not told:
             told.append(stage.verdict[0])
             send(("verdict", str(stage.verdict[0]), stage.verdict[0].permanent))
-        send(reply)
+        send(("results", replies))
 
     pool = workers_for(stage, threads, finish)
     send(("ready",))

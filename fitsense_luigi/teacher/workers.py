@@ -1,7 +1,7 @@
 """The workers of one process in a teacher stage call: threads, or coroutines on one event loop.
 
 Both take queries (``submit_many``) and hand each query's response row, or the
-exception that stops the stage, to ``finish``; both resolve a query with the
+exception that stops the stage, to ``finish`` (the event loop several at a time); both resolve a query with the
 same steps (:meth:`~fitsense_luigi.teacher.stage.StageRun.resolve_steps`), so
 caching, claims, re-asks, samples, negotiation and the breaker are one code.
 They differ in how they wait. :class:`ThreadWorkers` gives each request in
@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("fitsense.teacher")
 SLOT_POLL_S = 0.05  # a coroutine without a host slot looks again this often (another process holds them all)
 HAND_OVER_S = 0.01  # the event loop hands finished queries over this often, together
-Finish = Callable[[int, Any], None]  # (query index, response row or the exception that stops the stage)
+Finished = list[tuple[int, Any]]  # (query index, response row or the exception that stops the stage), each
+Finish = Callable[[Finished], None]
 
 
 Job = tuple[int, Any, Any]  # (query index, query, its first lookup)
@@ -88,13 +89,13 @@ def _stopped() -> BaseException:
     return _Stopped()
 
 
-def _job(stage: StageRun, finish: Finish, index: int, query: Any, first: Any, result: Any) -> None:
+def _job(stage: StageRun, deliver: Callable[[int, Any], None], index: int, query: Any, first: Any, result: Any) -> None:
     """Hand a finished query over; anything but a stop stops the stage at once (this worker takes no more)."""
     from fitsense_luigi.teacher.stage import _Stopped
 
     if isinstance(result, BaseException) and not isinstance(result, _Stopped):
         stage.stop.set()
-    finish(index, result)
+    deliver(index, result)
 
 
 class ThreadWorkers:
@@ -121,7 +122,10 @@ class ThreadWorkers:
             idle = not self._waiting
         if idle and self.stage.slots is not None:  # nothing left for this thread: its slot to whoever waits
             self.stage.slots.release_mine()
-        _job(self.stage, self.finish, index, query, first, result)
+        _job(self.stage, self._deliver, index, query, first, result)
+
+    def _deliver(self, index: int, result: Any) -> None:
+        self.finish([(index, result)])
 
     def cut_in_flight(self) -> None:
         if hasattr(self.stage.provider, "cut_in_flight"):
@@ -280,8 +284,8 @@ class AsyncWorkers:
 
     def _hand_over(self) -> None:
         done, self._done = self._done, []
-        for index, result in done:
-            self.finish(index, result)
+        if done:
+            self.finish(done)
 
     # -- the rests of queries: one let on per pass of the loop
     async def _turn(self) -> None:

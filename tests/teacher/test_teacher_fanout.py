@@ -182,7 +182,7 @@ def test_a_request_cut_while_it_waits_for_a_claim_gives_the_claim_back(server, t
     release = other.store.claim_now(key)
     run = stage.StageRun(config, LocalRoot(tmp_path / "cache"), "run")
     finished: list = []
-    workers = AsyncWorkers(run, 4, lambda index, result: finished.append(result))
+    workers = AsyncWorkers(run, 4, lambda results: finished.extend(result for _, result in results))
     workers.submit_many([(0, query, stage.MISS)])
     time.sleep(0.3)  # the coroutine is waiting for the claim
     workers.cut_in_flight()
@@ -215,7 +215,7 @@ def test_a_worker_with_nothing_left_gives_its_host_slot_back(server, teacher_con
     config = teacher_config(srv.url, concurrency=2, processes=1, transport=transport)
     run = stage.StageRun(config, LocalRoot(tmp_path / "cache"), "run")
     finished = threading.Event()
-    workers = workers_for(run, 2, lambda index, result: finished.set())
+    workers = workers_for(run, 2, lambda results: finished.set())
     assert type(workers).__name__ == ("AsyncWorkers" if transport == "auto" else "ThreadWorkers")
     workers.submit_many([(0, scripted_query(0), stage.MISS)])
     assert finished.wait(30) and srv.total_answered() == 1
