@@ -315,17 +315,19 @@ class StageRun:
             self.stop.set()
 
     # -- one query, all its answers
-    def resolve(self, query: dict[str, Any], first: Found | None = None) -> dict[str, Any]:
+    def resolve(self, query: dict[str, Any], first: Found | None = None) -> dict[str, Any] | None:
         """The response row of one query, on this thread (the steps of :meth:`resolve_steps`, each done here)."""
         return self.drive(self.resolve_steps(query, first))
 
-    def resolve_steps(self, query: dict[str, Any], first: Found | None = None) -> Steps[dict[str, Any]]:
+    def resolve_steps(self, query: dict[str, Any], first: Found | None = None) -> Steps[dict[str, Any] | None]:
         """The response row of one query: its samples, the best of them by the checks with the others beside it.
 
         ``first``: the first sample's cache lookup when the caller already made it (``MISS``: not cached;
-        ``AHEAD``: work ahead for another shard, which ends at once (None) when the answer is cached). The
-        steps that wait (a host slot, a claim, a request, a cache write) are yielded to the driver: a thread
-        does them in place (:meth:`drive`), the event loop awaits them (:mod:`.workers`); the rest runs here.
+        ``AHEAD``: work ahead for another shard: its answers are bought and cached, judged only as far as a
+        re-ask and the breaker need, and no row is made (None), as the shard that owns the query makes it from
+        the cache; it ends at once when the answer is cached already). The steps that wait (a host slot, a
+        claim, a request, a cache write) are yielded to the driver: a thread does them in place
+        (:meth:`drive`), the event loop awaits them (:mod:`.workers`); the rest runs here.
         """
         rows = []
         for k in range(self.samples):
@@ -333,7 +335,7 @@ class StageRun:
             if row is None:  # worked ahead on an answer that is cached already: nothing to do here
                 return None
             rows.append(row)
-        return best_of(rows)
+        return None if first is AHEAD else best_of(rows)
 
     def drive(self, steps: Steps[T]) -> T:
         """Run ``steps`` to the end on this thread: slots and claims waited for, requests sent, here."""
@@ -396,7 +398,7 @@ class StageRun:
             if found is not None:
                 outcome, elsewhere = found
             spent.add(outcome, elsewhere)
-            verdict = judge_outcome(outcome, query)
+            verdict = judge_outcome(outcome, query, safety=not ahead)  # ahead: its shard judges it in full
             if len(spent.reask_errors) >= t.reask.max_attempts or not needs_reask(outcome, verdict):
                 break
             errors = verdict.validation["schema_errors"] or ["the answer holds no JSON object"]
@@ -424,9 +426,10 @@ class _Stopped(Exception):
     """The stage is stopping: this query is left for the rerun."""
 
 
-def judge_outcome(outcome: TeacherOutcome, query: dict[str, Any]) -> Judgement:
+def judge_outcome(outcome: TeacherOutcome, query: dict[str, Any], safety: bool = True) -> Judgement:
     text = outcome.content if outcome.status == "ok" else None
-    return judge(text, query["context_summary"], query["expected_safety_constraints"], query.get("asks"))
+    context, expected = query["context_summary"], query["expected_safety_constraints"]
+    return judge(text, context, expected, query.get("asks"), safety=safety)
 
 
 def rank(row: dict[str, Any]) -> tuple[bool, bool, bool, int, int]:

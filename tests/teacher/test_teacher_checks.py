@@ -9,7 +9,8 @@ import pytest
 
 from fitsense_luigi.contracts import files
 from fitsense_luigi.reference import safety
-from fitsense_luigi.teacher.checks import post_check
+from fitsense_luigi.teacher.checks import judge, post_check
+from tests.support.answer_shapes import SHAPES
 
 PLAN = {
     "answer": "Here is a simple two-day start.",
@@ -386,3 +387,20 @@ def test_fewer_days_than_the_user_has_are_explained_naming_their_days():
     assert flags == []
     _, flags = post_check(json.dumps(replying("Here is a 2-day plan.")), person(), [], dict(ASKS, days=2))
     assert flags == []  # the days they have: nothing to explain
+
+
+VALIDITY = ("valid", "parsed", "refusal", "schema_errors", "schema_valid", "repairs", "extracted", "reasoning")
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_judging_validity_alone_decides_re_asks_and_the_breaker_as_the_full_judgement_does(shape):
+    """Answers bought ahead for another shard are judged for validity alone (that shard judges them in full):
+    every field a re-ask or the circuit breaker reads must come out as the full judgement has it, for every
+    shape real teachers answer in, and nothing about safety may be claimed."""
+    message, _ = SHAPES[shape](copy.deepcopy(PLAN))
+    context = {"conditions": [], "equipment": ["dumbbells"]}
+    full = judge(message.get("content"), context, ["knee_injury"])
+    light = judge(message.get("content"), context, ["knee_injury"], safety=False)
+    assert {k: light.validation[k] for k in VALIDITY} == {k: full.validation[k] for k in VALIDITY}
+    assert light.refused == full.refused
+    assert light.flags == [] and light.normalized_text == "" and light.validation["constraints_addressed"] == []
