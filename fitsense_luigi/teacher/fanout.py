@@ -8,7 +8,10 @@ time. One process stayed CPU-bound at 0.45 of C / L with a thread per request
 and 0.61 on an event loop (:mod:`.workers`); two processes reached 0.78-0.83
 (three 0.74, four 0.63: ``bench/bench_teacher.py`` on 2 cores, quiet), and
 0.83-0.875 once cache entries were rows of a database (:mod:`.entry_store`)
-and a slot went to the next request before an answer was judged.
+and a slot went to the next request before an answer was judged, 0.88-0.90
+once each coroutine carried its slot to its next query, results and queries
+crossed in batches and answers bought ahead were judged for validity alone
+(three processes: no better, in alternating runs).
 So a stage call with many requests in flight runs them in *lanes*: its own thread pool and ``processes - 1`` helper
 processes, each with its share of the workers (:mod:`.workers`: coroutines on
 an event loop, or threads). The call hands every request to
