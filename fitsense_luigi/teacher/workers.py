@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fitsense.teacher")
 SLOT_POLL_S = 0.05  # a coroutine without a host slot looks again this often (another process holds them all)
 HAND_OVER_S = 0.01  # the event loop hands finished queries over this often, together
+BUSY_PASSES = 8  # passes of the loop with answers arriving that a rest waits out, at most
 Finished = list[tuple[int, Any]]  # (query index, response row or the exception that stops the stage), each
 Finish = Callable[[Finished], None]
 
@@ -149,6 +150,7 @@ class AsyncWorkers:
         self._turns: collections.deque[asyncio.Future[None]] = collections.deque()  # rests waiting to go on
         self._turner: asyncio.Task[None] | None = None
         self._done: list[tuple[int, Any]] = []  # finished queries not handed over yet
+        self._answers = 0  # answers read so far (the rests wait for a pass without one)
         # claims another run holds are waited for here, never on the loop
         self.claim_waiters = ThreadPoolExecutor(thread_name_prefix="teacher-claim-waiter")
         self._ready = threading.Event()
@@ -267,6 +269,7 @@ class AsyncWorkers:
                         if not held:
                             held.append(await self._slot())
                         reply = await self.client.complete(step.request)
+                        self._answers += 1
                 except BaseException as exc:  # into the steps, whose cleanup (a claim's release) runs
                     error = exc
         finally:
@@ -289,8 +292,8 @@ class AsyncWorkers:
 
     # -- the rests of queries: one let on per pass of the loop
     async def _turn(self) -> None:
-        """Wait for this rest's turn: one per pass of the loop, so what became ready meanwhile (answers, and the
-        requests sent after them) goes first. An answer's checks and row take about a third of a millisecond;
+        """Wait for this rest's turn (:meth:`_let_on`), so what became ready meanwhile (answers, and the requests
+        sent after them) goes first. An answer's checks and row take about a third of a millisecond;
         128 of them in one pass held the answers that arrived during it for 40 ms."""
         turn: asyncio.Future[None] = self.loop.create_future()
         self._turns.append(turn)
@@ -299,8 +302,17 @@ class AsyncWorkers:
         await turn
 
     async def _let_on(self) -> None:
+        """Let the rests on, one per pass of the loop in which no answer arrived (at most ``BUSY_PASSES`` passes
+        in a row are skipped): the first round's answers arrive together, and a rest let on between two of
+        them held every answer after it (its checks: a tenth of a millisecond or more)."""
+        skipped = 0
         while self._turns:
+            seen = self._answers
             await asyncio.sleep(0)  # one pass of the loop
+            if self._answers != seen and skipped < BUSY_PASSES:
+                skipped += 1
+                continue
+            skipped = 0
             turn = self._turns.popleft()
             if not turn.done():  # a rest cut meanwhile no longer waits
                 turn.set_result(None)
