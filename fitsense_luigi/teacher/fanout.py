@@ -15,8 +15,9 @@ crossed in batches and answers bought ahead were judged for validity alone
 So a stage call with many requests in flight runs them in *lanes*: its own thread pool and ``processes - 1`` helper
 processes, each with its share of the workers (:mod:`.workers`: coroutines on
 an event loop, or threads). The call hands every request to
-the lane with the fewest outstanding for its size and receives the response
-row back; nothing else changes. Each helper resolves its requests with the very
+the lane with the fewest outstanding for its size (a quarter of the
+concurrency at a time) and receives the response rows back, several to a
+message; nothing else changes. Each helper resolves its requests with the very
 code of the calling process (:class:`~fitsense_luigi.teacher.stage.StageRun`:
 cache, claims, re-asks, samples, negotiation, breaker) and writes every answer
 to the shared cache as it arrives, so a kill anywhere loses only the requests

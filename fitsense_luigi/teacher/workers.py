@@ -290,7 +290,7 @@ class AsyncWorkers:
         if done:
             self.finish(done)
 
-    # -- the rests of queries: one let on per pass of the loop
+    # -- the rests of queries: one let on per quiet pass of the loop
     async def _turn(self) -> None:
         """Wait for this rest's turn (:meth:`_let_on`), so what became ready meanwhile (answers, and the requests
         sent after them) goes first. An answer's checks and row take about a third of a millisecond;
