@@ -143,7 +143,7 @@ class AsyncWorkers:
         self.loop = asyncio.new_event_loop()
         self.queue: asyncio.Queue[tuple[int, Any, Any] | None] | None = None
         self.tasks: list[asyncio.Task[None]] = []
-        # host slots: held by sends; one that ends hands its slot to the first request ready for one
+        # host slots: carried by coroutines from query to query; one given up goes to the first waiter for one
         self._holding = 0  # slots this process holds (at most ``size``)
         self._waiting: collections.deque[asyncio.Future[int | None]] = collections.deque()
         self._rests: set[asyncio.Task[None]] = set()  # what is left of queries whose answers are stored
