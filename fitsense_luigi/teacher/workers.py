@@ -1,8 +1,8 @@
 """The workers of one process in a teacher stage call: threads, or coroutines on one event loop.
 
 Both take queries (``submit_many``) and hand each query's response row, or the
-exception that stops the stage, to ``finish`` (the event loop several at a time); both resolve a query with the
-same steps (:meth:`~fitsense_luigi.teacher.stage.StageRun.resolve_steps`), so
+exception that stops the stage, to ``finish`` (the event loop several at a
+time); both resolve a query with the same steps (:meth:`~fitsense_luigi.teacher.stage.StageRun.resolve_steps`), so
 caching, claims, re-asks, samples, negotiation and the breaker are one code.
 They differ in how they wait. :class:`ThreadWorkers` gives each request in
 flight a thread, which waits in place (any provider, any route, paced or not).
@@ -15,8 +15,8 @@ carries its host slot from one query to the next: once an answer is stored and
 judged healthy (``SENT``) the rest of that query (its checks, its row, a
 re-ask) goes to a task of its own, and the coroutine sends its next queued
 request at once, in the same pass of the loop. The tasks are let on one per
-pass, so answers that arrive meanwhile are never queued behind a round of
-checks. Handing the slot to another coroutine instead cost each answer a pass
+pass in which no answer arrived, so answers that arrive meanwhile are never
+queued behind a round of checks. Handing the slot to another coroutine instead cost each answer a pass
 of the loop or two, and a pass holds everything that became ready in the one
 before it: 128 answers of a round read in one pass went out again only when
 all 128 were stored.
@@ -319,7 +319,7 @@ class AsyncWorkers:
 
     # -- host slots: held by a coroutine from its first query's SLOT while it has queries to send
     async def _slot(self) -> int | None:
-        """A host slot for one send: handed over by a send of this process that has just ended, or taken from the
+        """A host slot: handed over by a coroutine of this process that gave one up, or taken from the
         host while this process holds fewer than its share (looked at again every ``SLOT_POLL_S`` while other
         processes hold the rest)."""
         from fitsense_luigi.teacher.stage import _Stopped
@@ -352,7 +352,7 @@ class AsyncWorkers:
         raise _Stopped()
 
     def _pass(self, slot: int | None) -> None:
-        """The slot of a send that ended: to the first request waiting for one, else back to the host."""
+        """A slot given up: to the first coroutine waiting for one, else back to the host."""
         while self._waiting:
             handed = self._waiting.popleft()
             if not handed.done():
@@ -408,7 +408,8 @@ class AsyncWorkers:
             raise
 
     def cut_in_flight(self) -> None:
-        """End every request in flight now: their coroutines are cancelled (no answer came: none was paid)."""
+        """End every request in flight now: their coroutines are cancelled (no answer came: none was paid), and
+        so are the rests of answers already stored (cached: a rerun makes their rows without paying)."""
         self.loop.call_soon_threadsafe(lambda: [task.cancel() for task in [*self.tasks, *self._rests]])
 
     def shutdown(self, cancel: bool = False) -> None:
