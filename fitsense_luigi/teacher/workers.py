@@ -19,7 +19,10 @@ pass in which no answer arrived, so answers that arrive meanwhile are never
 queued behind a round of checks. Handing the slot to another coroutine instead cost each answer a pass
 of the loop or two, and a pass holds everything that became ready in the one
 before it: 128 answers of a round read in one pass went out again only when
-all 128 were stored.
+all 128 were stored. The steps of queued queries are started while the loop
+waits for answers (their request body and cache key built), so what stands
+between an answer and the next request is the answer's own work: its read, its
+cache entry, the next request's claim and its write.
 A cache entry is committed by the loop itself where that is cheap (a row of
 the cache's database: about a tenth of a millisecond), else written by the cache's
 writer threads while its coroutine waits
@@ -50,11 +53,27 @@ log = logging.getLogger("fitsense.teacher")
 SLOT_POLL_S = 0.05  # a coroutine without a host slot looks again this often (another process holds them all)
 HAND_OVER_S = 0.01  # the event loop hands finished queries over this often, together
 BUSY_PASSES = 8  # passes of the loop with answers arriving that a rest waits out, at most
+PREPARED_PER_PASS = 8  # queued queries whose steps are started in one quiet pass of the loop (~0.05 ms each)
 Finished = list[tuple[int, Any]]  # (query index, response row or the exception that stops the stage), each
 Finish = Callable[[Finished], None]
 
 
 Job = tuple[int, Any, Any]  # (query index, query, its first lookup)
+
+
+Start = tuple[bool, Any] | BaseException | None  # a query's first step (``advance``'s pair), or what it raised
+
+
+class _Queued:
+    """A query waiting for a coroutine, with its steps once they are started (:meth:`AsyncWorkers._start`):
+    ``start`` is their first step (``advance``'s pair) or the error they raised before it."""
+
+    __slots__ = ("first", "index", "query", "start", "steps")
+
+    def __init__(self, index: int, query: Any, first: Any) -> None:
+        self.index, self.query, self.first = index, query, first
+        self.steps: Any = None
+        self.start: Start = None
 
 
 class Workers(Protocol):
@@ -77,11 +96,6 @@ def _release_when_held(waiting: Future[Any]) -> None:
     """Give back a claim that was got for a coroutine no longer there (on the thread that got it)."""
     if not waiting.cancelled() and waiting.exception() is None:
         waiting.result()()
-
-
-def _put_all(queue: asyncio.Queue[Job | None], jobs: list[Job]) -> None:
-    for job in jobs:
-        queue.put_nowait(job)
 
 
 def _stopped() -> BaseException:
@@ -141,7 +155,7 @@ class AsyncWorkers:
         self.stage, self.size, self.finish = stage, size, finish
         self.client = aio_client.AsyncEndpoint(stage.provider)  # type: ignore[arg-type]
         self.loop = asyncio.new_event_loop()
-        self.queue: asyncio.Queue[tuple[int, Any, Any] | None] | None = None
+        self.queue: asyncio.Queue[_Queued | None] | None = None
         self.tasks: list[asyncio.Task[None]] = []
         # host slots: carried by coroutines from query to query; one given up goes to the first waiter for one
         self._holding = 0  # slots this process holds (at most ``size``)
@@ -151,6 +165,8 @@ class AsyncWorkers:
         self._turner: asyncio.Task[None] | None = None
         self._done: list[tuple[int, Any]] = []  # finished queries not handed over yet
         self._answers = 0  # answers read so far (the rests wait for a pass without one)
+        self._unstarted: collections.deque[_Queued] = collections.deque()  # queued, steps not started yet
+        self._starter: asyncio.Task[None] | None = None
         # claims another run holds are waited for here, never on the loop
         self.claim_waiters = ThreadPoolExecutor(thread_name_prefix="teacher-claim-waiter")
         self._ready = threading.Event()
@@ -175,16 +191,25 @@ class AsyncWorkers:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         while self._rests:  # the queries whose answers came last
             await asyncio.gather(*self._rests, return_exceptions=True)
-        if self._turner is not None:  # rests cut while they waited for their turn leave it nothing to do
-            self._turner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._turner
+        for helper in (self._turner, self._starter):  # rests cut while waiting, queries never taken: nothing to do
+            if helper is not None:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
         self._hand_over()
 
     def submit_many(self, jobs: list[Job]) -> None:
         """Queued for the coroutines with one wake-up of the loop."""
+        self.loop.call_soon_threadsafe(self._queue_jobs, jobs)
+
+    def _queue_jobs(self, jobs: list[Job]) -> None:
         assert self.queue is not None
-        self.loop.call_soon_threadsafe(_put_all, self.queue, jobs)
+        for job in jobs:
+            item = _Queued(*job)
+            self.queue.put_nowait(item)
+            self._unstarted.append(item)
+        if self._starter is None or self._starter.done():
+            self._starter = asyncio.create_task(self._start_ahead())
 
     async def _worker(self) -> None:
         """Queries one after another, the host slot carried from one to the next while more wait (and nobody
@@ -198,16 +223,18 @@ class AsyncWorkers:
                 item = await self.queue.get()
                 if item is None:
                     return
-                await self._query(*item, held)
+                await self._query(item, held)
         finally:
             if held:
                 self._pass(held.pop())
 
-    async def _query(self, index: int, query: Any, first: Any, held: list[int | None]) -> None:
+    async def _query(self, item: _Queued, held: list[int | None]) -> None:
         """One query up to its ``SENT`` (the rest goes to a task of its own), or to its end."""
-        steps = self.stage.resolve_steps(query, first)
+        if item.steps is None:
+            self._start(item)
+        index, query, first, steps = item.index, item.query, item.first, item.steps
         try:
-            sent, result = await self._drive(steps, held, until_sent=True)
+            sent, result = await self._drive(steps, held, until_sent=True, start=item.start)
         except asyncio.CancelledError:  # cut: no answer came for it, none was paid
             _job(self.stage, self._finished, index, query, first, _stopped())
             raise
@@ -233,10 +260,13 @@ class AsyncWorkers:
             result = exc
         _job(self.stage, self._finished, index, query, first, result)
 
-    async def _drive(self, steps: Any, held: list[int | None], until_sent: bool) -> tuple[bool, Any]:
+    async def _drive(
+        self, steps: Any, held: list[int | None], until_sent: bool, start: Start = None
+    ) -> tuple[bool, Any]:
         """:meth:`StageRun.drive`, awaited: (False, the result) at the end of ``steps``, or (True, None) at their
-        ``SENT`` when ``until_sent`` (the slot stays in ``held``). A host slot is held from the query's first
-        ``SLOT``; claims held by others are waited for on a thread."""
+        ``SENT`` when ``until_sent`` (the slot stays in ``held``). ``start``: their first step when they were
+        started ahead (:meth:`_start`). A host slot is held from the query's first ``SLOT``; claims held by
+        others are waited for on a thread."""
         from fitsense_luigi.teacher.stage import SENT, SLOT, Claim, Put, advance
 
         stage = self.stage
@@ -244,7 +274,12 @@ class AsyncWorkers:
         error: BaseException | None = None
         try:
             while True:
-                finished, step = advance(steps, reply, error)
+                if start is None:
+                    finished, step = advance(steps, reply, error)
+                elif isinstance(start, BaseException):
+                    raise start
+                else:
+                    (finished, step), start = start, None
                 if finished:
                     return False, step
                 error = None
@@ -316,6 +351,36 @@ class AsyncWorkers:
             turn = self._turns.popleft()
             if not turn.done():  # a rest cut meanwhile no longer waits
                 turn.set_result(None)
+
+    # -- queued queries: their steps started ahead, in quiet passes
+    def _start(self, item: _Queued) -> None:
+        """Start a query's steps up to their first wait: its request is built and its cache key hashed (the body
+        with the schema is ~5 kB of canonical JSON: 0.05 ms), the work of every query before it needs a slot."""
+        from fitsense_luigi.teacher.stage import advance
+
+        item.steps = self.stage.resolve_steps(item.query, item.first)
+        try:
+            item.start = advance(item.steps, None, None)
+        except BaseException as exc:  # raised again by the coroutine that takes the query
+            item.start = exc
+
+    async def _start_ahead(self) -> None:
+        """Start the steps of queued queries, ``PREPARED_PER_PASS`` per pass of the loop in which no answer
+        arrived, while the loop would wait for answers anyway: a coroutine whose answer is stored then sends
+        its next request without building it first. When the first round's answers crowd in, that work took
+        0.1 ms of CPU per query, a fifth of what stood between an answer and the next request. A query taken
+        before its turn is started by its coroutine."""
+        while self._unstarted and not self.stage.stop.is_set():
+            seen = self._answers
+            await asyncio.sleep(0)  # one pass of the loop
+            if self._answers != seen:
+                continue
+            for _ in range(PREPARED_PER_PASS):
+                while self._unstarted and self._unstarted[0].steps is not None:  # taken meanwhile
+                    self._unstarted.popleft()
+                if not self._unstarted:
+                    break
+                self._start(self._unstarted.popleft())
 
     # -- host slots: held by a coroutine from its first query's SLOT while it has queries to send
     async def _slot(self) -> int | None:
@@ -418,6 +483,7 @@ class AsyncWorkers:
         def end() -> None:
             assert self.queue is not None
             if cancel:
+                self._unstarted.clear()
                 while not self.queue.empty():
                     self.queue.get_nowait()
             for _ in self.tasks:

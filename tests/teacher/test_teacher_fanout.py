@@ -228,3 +228,47 @@ def test_a_worker_with_nothing_left_gives_its_host_slot_back(server, teacher_con
         other.release_all()
         workers.shutdown()
         run.close()
+
+
+def test_queued_queries_are_made_ready_while_the_requests_before_them_wait_for_their_answers(
+    server, teacher_config, tmp_path: Path
+):
+    """The event loop starts each queued query's steps (its request body and cache key: 0.05 ms of JSON and
+    hashing each) while it waits for answers, so a coroutine whose answer is stored sends its next request at
+    once. By the server's own clock: every query's steps were started before the first answer left it, and
+    each query's once."""
+    from fitsense_luigi.teacher.workers import AsyncWorkers
+
+    srv = server(latency_s=0.5)
+    config = teacher_config(srv.url, concurrency=2, processes=1)
+    run = stage.StageRun(config, LocalRoot(tmp_path / "cache"), "run")
+    started: list[tuple[float, str]] = []
+    resolve_steps = run.resolve_steps
+
+    def recorded(query: dict, first=None):
+        started.append((time.monotonic(), query["query_id"]))
+        return resolve_steps(query, first)
+
+    run.resolve_steps = recorded  # type: ignore[method-assign]
+    asked = scripted_queries(6)
+    finished: list = []
+    all_in = threading.Event()
+
+    def finish(results: list) -> None:
+        finished.extend(results)
+        if len(finished) == len(asked):
+            all_in.set()
+
+    workers = AsyncWorkers(run, 2, finish)
+    try:
+        workers.submit_many([(i, q, stage.MISS) for i, q in enumerate(asked)])
+        assert all_in.wait(60)
+    finally:
+        workers.shutdown()
+        run.close()
+    assert sorted(q for _, q in started) == sorted(q["query_id"] for q in asked), "each query's steps started once"
+    first_answer = srv.delivered_since()[0][0]
+    late = [q for at, q in started if at >= first_answer]
+    assert not late, f"started only once an answer had left the server: {late}"
+    assert sorted(index for index, _ in finished) == list(range(6))
+    assert {row["status"] for _, row in finished} == {"ok"} and srv.total_answered() == 6
