@@ -11,7 +11,9 @@ and 0.61 on an event loop (:mod:`.workers`); two processes reached 0.78-0.83
 and a slot went to the next request before an answer was judged, 0.88-0.90
 once each coroutine carried its slot to its next query, results and queries
 crossed in batches and answers bought ahead were judged for validity alone
-(three processes: no better, in alternating runs).
+(three processes: no better, in alternating runs), 0.89-0.91 once queued
+queries were made ready while answers were awaited and the helpers got their
+first share before the calling process (:meth:`Lanes.flush`).
 So a stage call with many requests in flight runs them in *lanes*: its own thread pool and ``processes - 1`` helper
 processes, each with its share of the workers (:mod:`.workers`: coroutines on
 an event loop, or threads). The call hands every request to
