@@ -164,7 +164,7 @@ class AsyncWorkers:
         self._turns: collections.deque[asyncio.Future[None]] = collections.deque()  # rests waiting to go on
         self._turner: asyncio.Task[None] | None = None
         self._done: list[tuple[int, Any]] = []  # finished queries not handed over yet
-        self._answers = 0  # answers read so far (the rests wait for a pass without one)
+        self._answers = 0  # answers read so far (rests and queries started ahead wait for a pass without one)
         self._unstarted: collections.deque[_Queued] = collections.deque()  # queued, steps not started yet
         self._starter: asyncio.Task[None] | None = None
         # claims another run holds are waited for here, never on the loop
